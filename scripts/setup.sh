@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what poolscope needs to build and test on Debian 12, as root. Installs only what is missing.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config
+  libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev libzydis-dev libzycore-dev libncurses-dev
+  googletest libgtest-dev libbenchmark-dev
+  clang libclang-rt-14-dev          # libFuzzer and sanitizers
+  tmux util-linux                   # terminal UI tests; setpriv for the not-root test
+  hyperfine                         # benchmarks of whole commands
+)
+if [[ "${POOLSCOPE_WINDOWS:-1}" == 1 ]]; then
+  # Windows cross build and its tests under Wine; tcl builds the SQLite amalgamation from source.
+  packages+=(mingw-w64 g++-mingw-w64-x86-64-posix wine64 tcl dpkg-dev)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) != 0 ]]; then
+    echo "poolscope setup: missing packages: ${missing[*]}; run as root (sudo $0)" >&2
+    exit 3
+  fi
+  echo "poolscope setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

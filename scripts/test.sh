@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs, builds and runs every test: the release build, the same tests under ASan+UBSan, and the
+# Windows cross build with its tests under Wine. Fails on the first stage that fails.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc)
+start=$SECONDS
+stage() { printf '\n=== %s (%ds)\n' "$1" $((SECONDS - start)); }
+
+stage "setup"
+"$root/scripts/setup.sh"
+
+stage "release build + tests"
+"$root/scripts/build.sh" release
+ctest --test-dir "$root/build" --output-on-failure -j "$jobs"
+
+stage "ASan+UBSan build + tests"
+"$root/scripts/build.sh" asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$root/build-asan" --output-on-failure -j "$jobs"
+
+if [[ -x "$root/scripts/test-windows.sh" ]]; then
+  stage "Windows cross build + tests under Wine"
+  "$root/scripts/test-windows.sh"
+fi
+stage "all tests passed"

@@ -1,0 +1,26 @@
+// poolscope entry point: parses the verb and its options, runs it, maps errors to exit codes.
+#include <cstdio>
+
+#include "cli/verbs.h"
+#include "cli/version.h"
+
+int main(int argc, char** argv) {
+  using namespace poolscope;
+  CLI::App app{
+      "poolscope: find the kernel pool (Windows) or slab cache (Linux) that leaks, and its owner"};
+  app.set_version_flag("--version", std::string(cli::kVersion));
+  app.require_subcommand(1);
+  cli::VerbMain run;
+  cli::add_snapshot_verb(app, run);
+  cli::add_summary_verb(app, run);
+#ifdef POOLSCOPE_HAVE_TOP
+  cli::add_top_verb(app, run);
+#endif
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  return run ? run() : kExitUsage;
+}

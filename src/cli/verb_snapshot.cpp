@@ -1,0 +1,46 @@
+// `poolscope snapshot`: one table of the pools, from the live OS or a file.
+#include <cstdio>
+
+#include "cli/verbs.h"
+#include "export/snapshot_output.h"
+
+namespace poolscope::cli {
+
+void add_snapshot_verb(CLI::App& app, VerbMain& run) {
+  struct Options {
+    SourceOptions source;
+    SelectOptions select;
+    std::string format = "table";
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* verb = app.add_subcommand("snapshot", "print the pools once (poolmon's table)");
+  add_source_options(*verb, options->source);
+  add_select_options(*verb, options->select);
+  verb->add_option("--format,-f", options->format, "table, json or csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->default_val("table");
+  verb->callback([&run, options] {
+    run = [options]() -> int {
+      auto selection = make_selection(options->select);
+      if (!selection) return report_error(selection.error());
+      SystemClock clock;
+      auto source = open_source(options->source, clock);
+      if (!source) return report_error(source.error());
+      auto snapshot = (*source)->sample();
+      if (!snapshot) return report_error(snapshot.error());
+      auto rows = select_entries(*snapshot, *selection);
+      std::string out;
+      if (options->format == "json") {
+        out = render_json(*snapshot, rows);
+      } else if (options->format == "csv") {
+        out = render_csv(*snapshot, rows);
+      } else {
+        out = render_table(*snapshot, rows);
+      }
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace poolscope::cli

@@ -1,0 +1,52 @@
+// `poolscope summary`: pool usage against its limit, as WinDbg's !vm judges it.
+#include <cstdio>
+
+#include "cli/verbs.h"
+#include "export/snapshot_output.h"
+
+namespace poolscope::cli {
+
+void add_summary_verb(CLI::App& app, VerbMain& run) {
+  struct Options {
+    SourceOptions source;
+    std::string format = "text";
+    std::size_t top = 5;
+    bool check = false;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* verb = app.add_subcommand(
+      "summary",
+      "pool usage against its limit with a verdict (!vm's view), failures, top consumers");
+  add_source_options(*verb, options->source);
+  verb->add_option("--format,-f", options->format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->default_val("text");
+  verb->add_option("--top", options->top, "how many of the largest consumers to list")
+      ->default_val(5);
+  verb->add_flag(
+      "--check", options->check,
+      "exit 1 when a pool is above 80% of its limit or allocations failed (for monitoring)");
+  verb->callback([&run, options] {
+    run = [options]() -> int {
+      SystemClock clock;
+      auto source = open_source(options->source, clock);
+      if (!source) return report_error(source.error());
+      auto snapshot = (*source)->sample();
+      if (!snapshot) return report_error(snapshot.error());
+      auto verdicts = judge_pools(*snapshot);
+      std::string out = options->format == "json"
+                            ? render_summary_json(*snapshot, verdicts, options->top)
+                            : render_summary_text(*snapshot, verdicts, options->top);
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      if (options->check) {
+        for (const auto& v : verdicts) {
+          const PoolTotal* t = find_total(*snapshot, v.pool);
+          if (v.excessive || (t && t->failures.value_or(0) > 0)) return kExitFindings;
+        }
+      }
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace poolscope::cli

@@ -1,0 +1,306 @@
+// Table, JSON and CSV renderings of a snapshot; the summary view.
+#include "export/snapshot_output.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "core/select.h"
+#include "core/time_format.h"
+
+namespace poolscope {
+
+namespace {
+
+bool is_linux(const Snapshot& s) {
+  return !s.entries.empty() ? s.entries.front().key.kind == KeyKind::kSlabCache
+                            : (s.format == "slabinfo");
+}
+
+std::string number_or_dash(const std::optional<std::uint64_t>& v) {
+  return v ? fmt::to_string(*v) : std::string("-");
+}
+
+std::string pool_label(const Entry& e) {
+  if (e.pool == PoolKind::kSession && e.session_id) return fmt::format("session:{}", *e.session_id);
+  return std::string(pool_kind_name(e.pool));
+}
+
+std::string title_case_pool(PoolKind pool) {
+  switch (pool) {
+    case PoolKind::kPaged:
+      return "Paged";
+    case PoolKind::kNonPaged:
+      return "NonPaged";
+    case PoolKind::kSession:
+      return "Session";
+    case PoolKind::kUnreclaimable:
+      return "Unreclaimable slab";
+    case PoolKind::kReclaimable:
+      return "Reclaimable slab";
+  }
+  return "?";
+}
+
+std::string totals_line(const Snapshot& snapshot) {
+  std::string out;
+  for (const auto& t : snapshot.totals) {
+    if (!t.used_bytes && !t.limit_bytes && !t.failures) continue;
+    out += fmt::format("  {:<14} {:>11}", pool_kind_name(t.pool),
+                       t.used_bytes ? human_bytes(*t.used_bytes) : std::string("-"));
+    if (t.limit_bytes)
+      out += fmt::format("  of {} ({})", human_bytes(*t.limit_bytes), t.limit_note);
+    if (t.failures) out += fmt::format("  failures: {}", *t.failures);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string csv_field(std::string_view s) {
+  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+nlohmann::json optional_json(const std::optional<std::uint64_t>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+nlohmann::json totals_json(const Snapshot& snapshot) {
+  nlohmann::json totals = nlohmann::json::object();
+  for (const auto& t : snapshot.totals) {
+    std::string name(pool_kind_name(t.pool));
+    if (t.used_bytes) totals[name + "_bytes"] = *t.used_bytes;
+    if (t.limit_bytes) totals[name + "_limit_bytes"] = *t.limit_bytes;
+    if (t.failures) totals[name + "_failures"] = *t.failures;
+  }
+  if (snapshot.memory_total_bytes) totals["memory_total_bytes"] = *snapshot.memory_total_bytes;
+  if (snapshot.memory_available_bytes)
+    totals["memory_available_bytes"] = *snapshot.memory_available_bytes;
+  return totals;
+}
+
+nlohmann::json entry_json(const Entry& e) {
+  nlohmann::json j;
+  j["key"] = display_key(e.key);
+  j["pool"] = pool_kind_name(e.pool);
+  if (e.session_id) j["session_id"] = *e.session_id;
+  j["allocs"] = optional_json(e.counters.allocs);
+  j["frees"] = optional_json(e.counters.frees);
+  j["outstanding"] = optional_json(e.counters.outstanding);
+  j["bytes"] = optional_json(e.counters.bytes);
+  if (e.object_size) j["object_size"] = *e.object_size;
+  if (!e.aliases.empty()) j["aliases"] = e.aliases;
+  if (!e.owner.empty()) j["owner"] = e.owner;
+  return j;
+}
+
+}  // namespace
+
+std::string render_table(const Snapshot& snapshot, const std::vector<std::size_t>& rows) {
+  const bool linux_keys = is_linux(snapshot);
+  std::string out = fmt::format("{} {}  {}\n", snapshot.source,
+                                snapshot.host.empty() ? "" : "on " + snapshot.host,
+                                format_utc(snapshot.wall_time));
+  out += totals_line(snapshot);
+  for (const auto& note : snapshot.notes) out += fmt::format("  note: {}\n", note);
+  out += "\n";
+
+  struct Row {
+    std::string cells[8];
+  };
+  std::vector<Row> table;
+  table.reserve(rows.size() + 1);
+  table.push_back(
+      Row{{linux_keys ? "Cache" : "Tag", "Pool", "Allocs", "Frees", linux_keys ? "Objects" : "Diff",
+           "Bytes", linux_keys ? "ObjSize" : "PerAlloc", linux_keys ? "Aliases" : "Owner"}});
+  for (std::size_t i : rows) {
+    const Entry& e = snapshot.entries[i];
+    std::string per_alloc;
+    if (e.object_size) {
+      per_alloc = fmt::to_string(*e.object_size);
+    } else if (e.counters.bytes && e.counters.outstanding && *e.counters.outstanding > 0) {
+      per_alloc = fmt::to_string(*e.counters.bytes / *e.counters.outstanding);
+    } else {
+      per_alloc = "-";
+    }
+    std::string last;
+    if (!e.aliases.empty()) {
+      for (const auto& a : e.aliases) last += (last.empty() ? "" : ",") + a;
+    } else {
+      last = e.owner;
+    }
+    table.push_back(Row{{display_key(e.key), pool_label(e), number_or_dash(e.counters.allocs),
+                         number_or_dash(e.counters.frees), number_or_dash(e.counters.outstanding),
+                         number_or_dash(e.counters.bytes), per_alloc, last}});
+  }
+  std::size_t width[8] = {};
+  for (const auto& r : table) {
+    for (int c = 0; c < 8; ++c) width[c] = std::max(width[c], r.cells[c].size());
+  }
+  // Columns that no row fills (Allocs/Frees on Linux) are dropped rather than shown as dashes.
+  bool has_allocs = false, has_frees = false;
+  for (std::size_t i : rows) {
+    has_allocs |= snapshot.entries[i].counters.allocs.has_value();
+    has_frees |= snapshot.entries[i].counters.frees.has_value();
+  }
+  for (const auto& r : table) {
+    std::string line = fmt::format("{:<{}}  {:<{}}", r.cells[0], width[0], r.cells[1], width[1]);
+    if (has_allocs) line += fmt::format("  {:>{}}", r.cells[2], width[2]);
+    if (has_frees) line += fmt::format("  {:>{}}", r.cells[3], width[3]);
+    line += fmt::format("  {:>{}}  {:>{}}  {:>{}}", r.cells[4], width[4], r.cells[5], width[5],
+                        r.cells[6], width[6]);
+    if (!r.cells[7].empty()) line += "  " + r.cells[7];
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line;
+    out += '\n';
+  }
+  if (rows.size() < snapshot.entries.size()) {
+    out += fmt::format("({} of {} entries shown)\n", rows.size(), snapshot.entries.size());
+  }
+  return out;
+}
+
+std::string render_json(const Snapshot& snapshot, const std::vector<std::size_t>& rows) {
+  nlohmann::json j;
+  j["time"] = format_utc(snapshot.wall_time, true);
+  j["source"] = snapshot.source;
+  if (!snapshot.host.empty()) j["host"] = snapshot.host;
+  j["format"] = snapshot.format;
+  j["counter_bits"] = snapshot.counter_width == CounterWidth::k32 ? 32 : 64;
+  j["totals"] = totals_json(snapshot);
+  nlohmann::json entries = nlohmann::json::array();
+  for (std::size_t i : rows) entries.push_back(entry_json(snapshot.entries[i]));
+  j["entries"] = std::move(entries);
+  if (!snapshot.notes.empty()) j["notes"] = snapshot.notes;
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::string render_csv(const Snapshot& snapshot, const std::vector<std::size_t>& rows) {
+  std::string out =
+      "time,source,key,pool,session_id,allocs,frees,outstanding,bytes,object_size,owner\n";
+  const std::string time = format_utc(snapshot.wall_time, true);
+  auto opt = [](const std::optional<std::uint64_t>& v) {
+    return v ? fmt::to_string(*v) : std::string();
+  };
+  for (std::size_t i : rows) {
+    const Entry& e = snapshot.entries[i];
+    std::string owner = e.owner;
+    if (!e.aliases.empty()) {
+      owner.clear();
+      for (const auto& a : e.aliases) owner += (owner.empty() ? "" : " ") + a;
+    }
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", time, csv_field(snapshot.source),
+                       csv_field(display_key(e.key)), pool_kind_name(e.pool),
+                       e.session_id ? fmt::to_string(*e.session_id) : std::string(),
+                       opt(e.counters.allocs), opt(e.counters.frees), opt(e.counters.outstanding),
+                       opt(e.counters.bytes), opt(e.object_size), csv_field(owner));
+  }
+  return out;
+}
+
+std::vector<PoolVerdict> judge_pools(const Snapshot& snapshot) {
+  std::vector<PoolVerdict> out;
+  for (const auto& t : snapshot.totals) {
+    if (!t.used_bytes && !t.limit_bytes && !t.failures) continue;
+    PoolVerdict v{.pool = t.pool};
+    if (t.used_bytes && t.limit_bytes && *t.limit_bytes > 0) {
+      v.used_fraction = static_cast<double>(*t.used_bytes) / static_cast<double>(*t.limit_bytes);
+      v.excessive = *v.used_fraction > kExcessiveFraction;
+      v.verdict = v.excessive
+                      ? fmt::format("Excessive {} Usage",
+                                    title_case_pool(t.pool) + (is_linux(snapshot) ? "" : " Pool"))
+                      : "ok";
+    } else {
+      v.verdict = "limit unknown";
+    }
+    if (t.failures && *t.failures > 0) {
+      v.verdict += fmt::format("; {} allocation failure(s)", *t.failures);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::string render_summary_text(const Snapshot& snapshot, const std::vector<PoolVerdict>& verdicts,
+                                std::size_t top_consumers) {
+  std::string out = fmt::format("{} {}  {}\n\n", snapshot.source,
+                                snapshot.host.empty() ? "" : "on " + snapshot.host,
+                                format_utc(snapshot.wall_time));
+  if (verdicts.empty()) out += "The source reports no pool totals.\n";
+  for (const auto& v : verdicts) {
+    const PoolTotal* t = find_total(snapshot, v.pool);
+    out += fmt::format("{:<20} {:>11}", title_case_pool(v.pool) + ":",
+                       t->used_bytes ? human_bytes(*t->used_bytes) : std::string("-"));
+    if (t->limit_bytes) {
+      out += fmt::format(" of {:>10}", human_bytes(*t->limit_bytes));
+      if (v.used_fraction) out += fmt::format(" ({:5.1f}%)", *v.used_fraction * 100.0);
+    } else {
+      out += fmt::format(" {:<21}", "");
+    }
+    out += fmt::format("  {}\n", v.verdict);
+    if (t->limit_bytes && !t->limit_note.empty())
+      out += fmt::format("{:<21}limit: {}\n", "", t->limit_note);
+    if (!t->limit_bytes && !t->limit_note.empty())
+      out += fmt::format("{:<21}{}\n", "", t->limit_note);
+  }
+  bool any_failures = std::any_of(snapshot.totals.begin(), snapshot.totals.end(),
+                                  [](const PoolTotal& t) { return t.failures.has_value(); });
+  if (!any_failures) out += "Allocation failures: not reported by this source\n";
+  if (snapshot.memory_total_bytes) {
+    out += fmt::format("Memory: {} total", human_bytes(*snapshot.memory_total_bytes));
+    if (snapshot.memory_available_bytes) {
+      out += fmt::format(", {} available", human_bytes(*snapshot.memory_available_bytes));
+    }
+    out += "\n";
+  }
+  for (const auto& note : snapshot.notes) out += fmt::format("note: {}\n", note);
+  if (top_consumers > 0 && !snapshot.entries.empty()) {
+    Selection sel;
+    sel.top = top_consumers;
+    auto rows = select_entries(snapshot, sel);
+    out += fmt::format("\nLargest consumers:\n");
+    for (std::size_t i : rows) {
+      const Entry& e = snapshot.entries[i];
+      out += fmt::format("  {:<24} {:<14} {:>11}", display_key(e.key), pool_label(e),
+                         e.counters.bytes ? human_bytes(*e.counters.bytes) : std::string("-"));
+      if (e.counters.outstanding) out += fmt::format("  {} outstanding", *e.counters.outstanding);
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+std::string render_summary_json(const Snapshot& snapshot, const std::vector<PoolVerdict>& verdicts,
+                                std::size_t top_consumers) {
+  nlohmann::json j;
+  j["time"] = format_utc(snapshot.wall_time, true);
+  j["source"] = snapshot.source;
+  j["totals"] = totals_json(snapshot);
+  nlohmann::json pools = nlohmann::json::array();
+  for (const auto& v : verdicts) {
+    nlohmann::json p;
+    p["pool"] = pool_kind_name(v.pool);
+    p["used_fraction"] =
+        v.used_fraction ? nlohmann::json(*v.used_fraction) : nlohmann::json(nullptr);
+    p["excessive"] = v.excessive;
+    p["verdict"] = v.verdict;
+    pools.push_back(std::move(p));
+  }
+  j["pools"] = std::move(pools);
+  Selection sel;
+  sel.top = top_consumers;
+  nlohmann::json top = nlohmann::json::array();
+  for (std::size_t i : select_entries(snapshot, sel))
+    top.push_back(entry_json(snapshot.entries[i]));
+  j["largest"] = std::move(top);
+  if (!snapshot.notes.empty()) j["notes"] = snapshot.notes;
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+}  // namespace poolscope

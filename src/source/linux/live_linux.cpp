@@ -1,0 +1,220 @@
+// Live Linux source. Only system calls here; parsing is in parse/slabinfo.
+#include "source/linux/live_linux.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "parse/slabinfo.h"
+
+namespace poolscope {
+
+namespace {
+
+// Reads a whole proc file from offset 0 into buf, reusing its capacity; the fd stays open so a
+// sample costs one lseek + reads, not open/close.
+Result<void> read_all(int fd, const std::string& path, std::string& buf) {
+  if (::lseek(fd, 0, SEEK_SET) < 0) {
+    int err = errno;
+    return make_error(ErrorCode::kEnvironment, "cannot seek " + path + ": " + std::strerror(err),
+                      err);
+  }
+  if (buf.capacity() < 64 * 1024) buf.reserve(64 * 1024);
+  buf.resize(buf.capacity());
+  std::size_t used = 0;
+  for (;;) {
+    if (used == buf.size()) buf.resize(buf.size() * 2);
+    ssize_t n = ::read(fd, buf.data() + used, buf.size() - used);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      return make_error(ErrorCode::kEnvironment, "cannot read " + path + ": " + std::strerror(err),
+                        err);
+    }
+    if (n == 0) break;
+    used += static_cast<std::size_t>(n);
+  }
+  buf.resize(used);
+  return {};
+}
+
+Result<int> open_proc(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  int err = errno;
+  std::string msg = "cannot read " + path + ": " + std::strerror(err);
+  if (err == EACCES || err == EPERM) {
+    msg +=
+        ". It is readable by root only: run poolscope as root (sudo poolscope ...), or give it "
+        "CAP_DAC_READ_SEARCH";
+  } else if (err == ENOENT) {
+    msg +=
+        ". This kernel does not expose it (CONFIG_SLUB_DEBUG / CONFIG_PROC_FS off, or /proc not "
+        "mounted)";
+  }
+  return make_error(ErrorCode::kEnvironment, msg, err);
+}
+
+std::string read_small_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  char buf[64];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+// Merged caches: every name in /sys/kernel/slab that is a symlink points at a unique id directory
+// (":0000064"); names sharing a target are one cache. slabinfo shows one of them.
+parse::SlabAttributeMap scan_sys_slab(const std::string& dir) {
+  parse::SlabAttributeMap attributes;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return attributes;
+  std::map<std::string, std::vector<std::string>> by_target;
+  std::vector<std::string> plain;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == ".." || name.empty() || name[0] == ':') continue;
+    std::string full = dir + "/" + name;
+    char target[256];
+    ssize_t n = ::readlink(full.c_str(), target, sizeof target - 1);
+    if (n > 0) {
+      std::string t(target, static_cast<std::size_t>(n));
+      auto slash = t.rfind('/');
+      by_target[slash == std::string::npos ? t : t.substr(slash + 1)].push_back(name);
+    } else {
+      plain.push_back(name);
+    }
+  }
+  ::closedir(d);
+  for (auto& [target, names] : by_target) {
+    bool reclaimable = read_small_file(dir + "/" + target + "/reclaim_account").starts_with("1");
+    for (const auto& name : names) {
+      auto& attr = attributes[name];
+      attr.reclaimable = reclaimable;
+      for (const auto& other : names) {
+        if (other != name) attr.aliases.push_back(other);
+      }
+    }
+  }
+  for (const auto& name : plain) {
+    attributes[name].reclaimable =
+        read_small_file(dir + "/" + name + "/reclaim_account").starts_with("1");
+  }
+  return attributes;
+}
+
+class LinuxSource final : public Source {
+ public:
+  LinuxSource(const Clock& clock, LinuxPaths paths, int slab_fd, int mem_fd)
+      : clock_(clock), paths_(std::move(paths)), slab_fd_(slab_fd), mem_fd_(mem_fd) {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0) host_ = host;
+    long page = ::sysconf(_SC_PAGESIZE);
+    page_size_ = page > 0 ? static_cast<std::uint64_t>(page) : 4096;
+  }
+  ~LinuxSource() override {
+    ::close(slab_fd_);
+    ::close(mem_fd_);
+  }
+  LinuxSource(const LinuxSource&) = delete;
+  LinuxSource& operator=(const LinuxSource&) = delete;
+
+  Result<Snapshot> sample() override {
+    Snapshot snapshot;
+    snapshot.wall_time = clock_.wall();
+    snapshot.monotonic_ns = clock_.monotonic_ns();
+    snapshot.host = host_;
+    snapshot.source = "live:linux";
+    snapshot.entries.reserve(last_entry_count_);
+    if (auto ok = read_all(slab_fd_, paths_.slabinfo, slab_text_); !ok)
+      return std::unexpected(ok.error());
+    if (auto ok = read_all(mem_fd_, paths_.meminfo, mem_text_); !ok)
+      return std::unexpected(ok.error());
+    parse::SlabinfoOptions options{.page_size = page_size_, .attributes = &attributes_};
+    diagnostics_.clear();
+    if (auto ok = parse::parse_slabinfo_into(slab_text_, options, snapshot, diagnostics_); !ok) {
+      return make_error(ok.error().code, paths_.slabinfo + ": " + ok.error().message);
+    }
+    if (!diagnostics_.empty()) {
+      return make_error(ErrorCode::kInternal,
+                        paths_.slabinfo + ":" + std::to_string(diagnostics_.front().line) + ": " +
+                            diagnostics_.front().message +
+                            " (this kernel's slabinfo layout is new to poolscope)");
+    }
+    // A cache created since the sysfs scan (module loaded) gets its aliases and reclaim flag from
+    // one rescan; names still missing after it are remembered with the name-based guess, so the hot
+    // path stays free of sysfs I/O.
+    bool unknown = false;
+    for (const auto& e : snapshot.entries) {
+      if (!attributes_.contains(e.key.name)) {
+        unknown = true;
+        break;
+      }
+    }
+    if (unknown && !rescanning_) {
+      attributes_ = scan_sys_slab(paths_.sys_slab);
+      sysfs_available_ = !attributes_.empty();
+      for (const auto& e : snapshot.entries) {
+        if (!attributes_.contains(e.key.name)) {
+          attributes_[e.key.name].reclaimable = parse::is_usually_reclaimable(e.key.name);
+        }
+      }
+      rescanning_ = true;
+      auto again = sample();
+      rescanning_ = false;
+      return again;
+    }
+    auto meminfo = parse::parse_meminfo(mem_text_);
+    if (!meminfo)
+      return make_error(meminfo.error().code, paths_.meminfo + ": " + meminfo.error().message);
+    parse::apply_meminfo(*meminfo, snapshot);
+    if (!sysfs_available_) {
+      snapshot.notes.push_back(paths_.sys_slab +
+                               " is not available: merged-cache aliases unknown, "
+                               "reclaimable caches guessed from their names");
+    }
+    last_entry_count_ = snapshot.entries.size();
+    return snapshot;
+  }
+
+  std::string describe() const override { return "live:linux"; }
+
+ private:
+  const Clock& clock_;
+  LinuxPaths paths_;
+  int slab_fd_;
+  int mem_fd_;
+  std::string host_;
+  std::uint64_t page_size_ = 4096;
+  std::string slab_text_, mem_text_;
+  std::vector<parse::Diagnostic> diagnostics_;
+  parse::SlabAttributeMap attributes_;
+  bool rescanning_ = false;
+  bool sysfs_available_ = false;
+  std::size_t last_entry_count_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Source>> open_linux_source(const Clock& clock, const LinuxPaths& paths) {
+  auto slab_fd = open_proc(paths.slabinfo);
+  if (!slab_fd) return std::unexpected(slab_fd.error());
+  auto mem_fd = open_proc(paths.meminfo);
+  if (!mem_fd) {
+    ::close(*slab_fd);
+    return std::unexpected(mem_fd.error());
+  }
+  return std::make_unique<LinuxSource>(clock, paths, *slab_fd, *mem_fd);
+}
+
+Result<std::unique_ptr<Source>> open_live_source(const Clock& clock) {
+  return open_linux_source(clock, LinuxPaths{});
+}
+
+}  // namespace poolscope
