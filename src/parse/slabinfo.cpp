@@ -76,6 +76,13 @@ Result<void> parse_slabinfo_into(std::string_view text, const SlabinfoOptions& o
           {lines.line_number(), "expected unsigned integers in the count columns"});
       continue;
     }
+    std::uint64_t bytes = 0;
+    if (__builtin_mul_overflow(*num_slabs, *pages_per_slab, &bytes) ||
+        __builtin_mul_overflow(bytes, options.page_size, &bytes)) {
+      diagnostics.push_back(
+          {lines.line_number(), "slab count times pages per slab is out of range"});
+      continue;
+    }
     Entry entry;
     entry.key = slab_cache(fields[0]);
     bool reclaimable = false;
@@ -90,7 +97,7 @@ Result<void> parse_slabinfo_into(std::string_view text, const SlabinfoOptions& o
     }
     entry.pool = reclaimable ? PoolKind::kReclaimable : PoolKind::kUnreclaimable;
     entry.counters.outstanding = *active;
-    entry.counters.bytes = *num_slabs * *pages_per_slab * options.page_size;
+    entry.counters.bytes = bytes;
     entry.object_size = *objsize;
     sums[reclaimable ? 1 : 0] += *entry.counters.bytes;
     snapshot.entries.push_back(std::move(entry));
@@ -128,7 +135,9 @@ Result<Meminfo> parse_meminfo(std::string_view text) {
     if (fields.empty()) continue;
     auto value = parse_u64(fields[0]);
     if (!value) continue;
-    std::uint64_t bytes = (fields.size() > 1 && fields[1] == "kB") ? *value * 1024 : *value;
+    const bool kib = fields.size() > 1 && fields[1] == "kB";
+    if (kib && *value > UINT64_MAX / 1024) continue;  // not a real kernel value
+    std::uint64_t bytes = kib ? *value * 1024 : *value;
     any = true;
     if (name == "MemTotal")
       info.mem_total = bytes;

@@ -94,3 +94,17 @@ TEST(Detect, UnknownTextListsTheKnownFormats) {
 
 }  // namespace
 }  // namespace poolscope::parse
+
+namespace poolscope::parse {
+namespace {
+TEST(Slabinfo, ByteCountsThatWouldOverflowAreDiagnosed) {
+  auto parsed = parse_slabinfo(
+      "slabinfo - version: 2.1\n"
+      "x 1 2 3 4 5 : tunables 0 0 0 : slabdata 1 9999999999999999999 0\n",
+      SlabinfoOptions{});
+  ASSERT_TRUE(parsed.has_value());
+  ASSERT_EQ(parsed->diagnostics.size(), 1u);
+  EXPECT_TRUE(parsed->snapshot.entries.empty());
+}
+}  // namespace
+}  // namespace poolscope::parse
