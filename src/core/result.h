@@ -3,7 +3,7 @@
 #pragma once
 
 #include <cstdint>
-#include <expected>
+#include "core/expected_compat.h"
 #include <string>
 #include <utility>
 
