@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/verbs.h"
+#include "store/recording.h"
 
 namespace poolscope::cli {
 
@@ -9,13 +10,23 @@ void add_source_options(CLI::App& verb, SourceOptions& options) {
   verb.add_option(
           "--source", options.source,
           "live (this machine) or a file: poolmon screen or /n log, WinDbg !poolused or !vm "
-          "output, saved /proc/slabinfo")
+          "output, saved /proc/slabinfo, or a recording (.db) of poolscope record/import")
       ->default_val("live");
+  verb.add_option("--at", options.at,
+                  "with a recording: the sample at or before this time (UTC, "
+                  "2026-11-21T11:40:02Z); default: the last one");
   verb.add_flag("--allow-bad-lines", options.allow_bad_lines,
                 "skip malformed lines of a file (each is reported) instead of failing");
 }
 
 Result<std::unique_ptr<Source>> open_source(const SourceOptions& options, const Clock& clock) {
+  if (options.source != "live" && store::looks_like_sqlite(options.source)) {
+    return open_recording_source(options.source, options.at);
+  }
+  if (!options.at.empty()) {
+    return make_error(ErrorCode::kUsage, "--at picks a sample of a recording; --source " +
+                                             options.source + " is not one");
+  }
   if (options.source == "live") return open_live_source(clock);
   return open_file_source(options.source,
                           FileSourceOptions{.allow_bad_lines = options.allow_bad_lines});

@@ -13,6 +13,11 @@ int main(int argc, char** argv) {
   cli::VerbMain run;
   cli::add_snapshot_verb(app, run);
   cli::add_summary_verb(app, run);
+  cli::add_record_verb(app, run);
+  cli::add_import_verb(app, run);
+  cli::add_export_verb(app, run);
+  cli::add_who_verb(app, run);
+  cli::add_drivers_verb(app, run);
 #ifdef POOLSCOPE_HAVE_TOP
   cli::add_top_verb(app, run);
 #endif

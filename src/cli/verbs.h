@@ -2,10 +2,15 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <vector>
 
+#include "attrib/call_sites.h"
+#include "attrib/driver_file.h"
 #include "core/clock.h"
 #include "core/result.h"
 #include "core/select.h"
@@ -19,14 +24,31 @@ using VerbMain = std::function<int()>;
 void add_snapshot_verb(CLI::App& app, VerbMain& run);
 void add_summary_verb(CLI::App& app, VerbMain& run);
 void add_top_verb(CLI::App& app, VerbMain& run);
+void add_record_verb(CLI::App& app, VerbMain& run);
+void add_import_verb(CLI::App& app, VerbMain& run);
+void add_export_verb(CLI::App& app, VerbMain& run);
+// Owner attribution (src/attrib): which driver owns a tag; every tag of a folder of drivers.
+void add_who_verb(CLI::App& app, VerbMain& run);
+void add_drivers_verb(CLI::App& app, VerbMain& run);
+// Shared by `who` and `drivers` (verb_drivers.cpp): the .sys files of a folder (not recursive),
+// sorted by name; and the machine, version and signer of one driver as JSON.
+Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir);
+void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& out);
+std::string driver_version_text(const attrib::DriverFile& file);  // "10.0.1.2" or ""
+std::string driver_signer_text(const attrib::DriverFile& file);   // subject CN or ""
+nlohmann::ordered_json call_sites_json(const std::vector<attrib::CallSite>& sites);
 
 // Shared by the verbs that read pools.
 struct SourceOptions {
   std::string source = "live";
   bool allow_bad_lines = false;
+  std::string at;  // a recording (.db) source: the sample at or before this time; default last
 };
 void add_source_options(CLI::App& verb, SourceOptions& options);
 Result<std::unique_ptr<Source>> open_source(const SourceOptions& options, const Clock& clock);
+// A recording (poolscope record/import) as a source of the one sample at or before `at`.
+Result<std::unique_ptr<Source>> open_recording_source(const std::string& path,
+                                                      const std::string& at);
 
 struct SelectOptions {
   std::vector<std::string> include, exclude;

@@ -1,0 +1,25 @@
+// Fuzzer for the HTTP.sys error log parser. Besides not crashing: reason counts add up to the
+// events, and every event has a line number.
+#include "parse/httperr.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  namespace parse = poolscope::parse;
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  if (auto parsed = parse::parse_httperr(text)) {
+    std::uint64_t counted = 0;
+    for (const auto& [reason, count] : parsed->log.reason_counts) counted += count;
+    if (counted != parsed->log.events.size()) std::abort();
+    for (const auto& event : parsed->log.events) {
+      if (event.line == 0) std::abort();
+      if (parse::refused_connection_count(event.reason) != 0 &&
+          !parse::is_pool_pressure(event.reason)) {
+        std::abort();
+      }
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,674 @@
+// The call-site scanner. Code sections are decoded linearly (re-synchronised at every .pdata
+// function start on x64) into compact instruction records; arguments are recovered by walking
+// back from a call through register moves, immediates and stack stores, within one basic block.
+#include "attrib/call_sites.h"
+
+#include <Zydis/Zydis.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+#include <tuple>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace poolscope::attrib {
+
+namespace {
+
+constexpr int kNoReg = -1;
+
+std::string hex(std::uint32_t value) {
+  char buffer[16];
+  std::snprintf(buffer, sizeof buffer, "%x", value);
+  return buffer;
+}
+
+// One operand, as much as the argument recovery needs. Kept small: a driver's whole code is held
+// decoded (about 56 bytes per instruction).
+struct Operand {
+  std::int64_t disp = 0;
+  std::uint64_t imm = 0;  // an immediate; for a relative branch, its absolute target (RVA)
+  std::uint16_t reg_bits = 0;
+  std::uint16_t size_bits = 0;
+  std::uint8_t type = ZYDIS_OPERAND_TYPE_UNUSED;
+  std::int8_t reg = kNoReg;   // GPR id (0 rax .. 15 r15) of a register operand; kNoReg for others
+  std::int8_t base = kNoReg;  // memory: GPR id of the base; kRip for rip
+  std::int8_t index = kNoReg;
+};
+
+constexpr int kRip = -2;
+
+struct Insn {
+  Operand op[2];
+  std::uint32_t rva = 0;
+  std::uint16_t mnemonic = ZYDIS_MNEMONIC_INVALID;
+  std::uint16_t gpr_writes = 0;  // bit per GPR id written (explicitly or implicitly)
+  std::uint8_t length = 0;
+  std::int8_t imm_offset = -1;     // offset of the immediate in the instruction; -1 when none
+  std::uint8_t operand_count = 0;  // visible operands
+  bool writes_memory = false;
+  bool relative = false;
+  std::uint64_t target_rva() const { return op[0].imm; }
+};
+
+bool is_call(const Insn& i) {
+  return i.mnemonic == ZYDIS_MNEMONIC_CALL;
+}
+bool is_block_end(const Insn& i) {
+  return i.mnemonic == ZYDIS_MNEMONIC_RET || i.mnemonic == ZYDIS_MNEMONIC_JMP ||
+         i.mnemonic == ZYDIS_MNEMONIC_INT3 || i.mnemonic == ZYDIS_MNEMONIC_INVALID ||
+         i.mnemonic == ZYDIS_MNEMONIC_IRET || i.mnemonic == ZYDIS_MNEMONIC_UD2;
+}
+
+int gpr_id(ZydisMachineMode mode, ZydisRegister reg) {
+  if (reg == ZYDIS_REGISTER_NONE) return kNoReg;
+  if (reg == ZYDIS_REGISTER_RIP || reg == ZYDIS_REGISTER_EIP) return kRip;
+  const auto cls = ZydisRegisterGetClass(reg);
+  if (cls != ZYDIS_REGCLASS_GPR8 && cls != ZYDIS_REGCLASS_GPR16 && cls != ZYDIS_REGCLASS_GPR32 &&
+      cls != ZYDIS_REGCLASS_GPR64) {
+    return kNoReg;
+  }
+  const ZydisRegister largest = ZydisRegisterGetLargestEnclosing(mode, reg);
+  const int id = ZydisRegisterGetId(largest);
+  return (id >= 0 && id < 16) ? id : kNoReg;
+}
+
+// x64 ids: 0 rax 1 rcx 2 rdx 3 rbx 4 rsp 5 rbp 6 rsi 7 rdi 8..15 r8..r15 (x86: eax.. edi).
+constexpr int kRcx = 1, kRdx = 2, kRsp = 4, kR8 = 8, kR9 = 9;
+constexpr int kX64ParamRegs[4] = {kRcx, kRdx, kR8, kR9};
+// Volatile in the x64 calling convention: rax rcx rdx r8 r9 r10 r11. x86: eax ecx edx.
+constexpr std::uint16_t kX64Volatile =
+    (1u << 0) | (1u << 1) | (1u << 2) | (1u << 8) | (1u << 9) | (1u << 10) | (1u << 11);
+constexpr std::uint16_t kX86Volatile = (1u << 0) | (1u << 1) | (1u << 2);
+
+int x64_param_of_reg(int reg) {
+  for (int p = 0; p < 4; ++p) {
+    if (kX64ParamRegs[p] == reg) return p;
+  }
+  return -1;
+}
+
+struct CodeRange {
+  std::uint32_t rva = 0;
+  std::uint64_t file_offset = 0;
+  parse::ByteSpan bytes;
+};
+
+struct Decoded {
+  std::vector<Insn> insns;  // all code sections, in RVA order
+  std::uint64_t bytes = 0;
+};
+
+Decoded decode_code(const std::vector<CodeRange>& ranges, bool x64,
+                    const std::vector<std::uint32_t>& resync) {
+  ZydisDecoder decoder;
+  const ZydisMachineMode mode = x64 ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32;
+  ZydisDecoderInit(&decoder, mode, x64 ? ZYDIS_STACK_WIDTH_64 : ZYDIS_STACK_WIDTH_32);
+  Decoded out;
+  ZydisDecodedInstruction instruction;
+  ZydisDecodedOperand operands[ZYDIS_MAX_OPERAND_COUNT];
+  for (const auto& range : ranges) {
+    out.bytes += range.bytes.size();
+    out.insns.reserve(out.insns.size() + range.bytes.size() / 4);
+    std::size_t at = 0;
+    auto next_resync = std::upper_bound(resync.begin(), resync.end(), range.rva);
+    while (at < range.bytes.size()) {
+      const std::uint32_t rva = range.rva + static_cast<std::uint32_t>(at);
+      while (next_resync != resync.end() && *next_resync <= rva) ++next_resync;
+      Insn insn;
+      insn.rva = rva;
+      const auto status = ZydisDecoderDecodeFull(&decoder, range.bytes.data() + at,
+                                                 range.bytes.size() - at, &instruction, operands);
+      if (!ZYAN_SUCCESS(status)) {
+        insn.length = 1;
+        out.insns.push_back(insn);
+        ++at;
+        continue;
+      }
+      insn.length = instruction.length;
+      // An instruction running over a known function start is a desynchronised decode: restart
+      // at the function.
+      if (next_resync != resync.end() && rva + instruction.length > *next_resync) {
+        insn.length = static_cast<std::uint8_t>(*next_resync - rva);
+        out.insns.push_back(insn);
+        at = *next_resync - range.rva;
+        continue;
+      }
+      insn.mnemonic = static_cast<std::uint16_t>(instruction.mnemonic);
+      if (instruction.raw.imm[0].size != 0) {
+        insn.imm_offset = static_cast<std::int8_t>(instruction.raw.imm[0].offset);
+      }
+      insn.operand_count = instruction.operand_count_visible;
+      for (std::uint8_t k = 0; k < instruction.operand_count; ++k) {
+        const auto& o = operands[k];
+        if (o.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) {
+          if (o.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+            const int id = gpr_id(mode, o.reg.value);
+            if (id >= 0) insn.gpr_writes |= static_cast<std::uint16_t>(1u << id);
+          } else if (o.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+            insn.writes_memory = true;
+          }
+        }
+        if (k >= 2 || k >= instruction.operand_count_visible) continue;
+        Operand& c = insn.op[k];
+        c.type = static_cast<std::uint8_t>(o.type);
+        c.size_bits = o.size;
+        if (o.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+          c.reg = static_cast<std::int8_t>(gpr_id(mode, o.reg.value));
+          c.reg_bits = ZydisRegisterGetWidth(mode, o.reg.value);
+        } else if (o.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+          c.base = static_cast<std::int8_t>(gpr_id(mode, o.mem.base));
+          c.index = static_cast<std::int8_t>(gpr_id(mode, o.mem.index));
+          if (o.mem.base == ZYDIS_REGISTER_NONE) c.base = kNoReg;
+          if (o.mem.index == ZYDIS_REGISTER_NONE) c.index = kNoReg;
+          c.disp = o.mem.disp.value;
+          if (o.mem.segment != ZYDIS_REGISTER_DS && o.mem.segment != ZYDIS_REGISTER_SS &&
+              o.mem.segment != ZYDIS_REGISTER_NONE) {
+            c.base = -3;  // fs:/gs: relative: never an IAT slot or a stack argument
+          }
+        } else if (o.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+          c.imm = o.imm.value.u;
+          if (o.imm.is_relative) {
+            insn.relative = true;
+            std::uint64_t target = 0;
+            if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&instruction, &o, rva, &target))) {
+              target = 0;
+            }
+            c.imm = x64 ? target : (target & 0xFFFFFFFFu);
+          }
+        }
+      }
+      out.insns.push_back(insn);
+      at += instruction.length;
+    }
+  }
+  return out;
+}
+
+// What an argument is at a call.
+struct Value {
+  enum class Kind : std::uint8_t { kUnknown, kConstant, kParameter, kSlot } kind = Kind::kUnknown;
+  std::uint64_t constant = 0;
+  std::optional<std::uint32_t> imm_rva;  // where the constant's immediate bytes are
+  int parameter = -1;
+  std::uint32_t function_rva = 0;  // for kParameter: the function whose parameter it is
+  std::uint32_t slot_rva = 0;      // for kSlot: the memory loaded (an IAT slot)
+};
+
+// Where an argument lives at the call.
+struct Location {
+  int reg = kNoReg;                      // a register
+  std::optional<std::int64_t> rsp_disp;  // x64: [rsp + disp]
+  int x86_push = -1;                     // x86: the argument pushed k-th last (0 = last push)
+};
+
+class Scanner {
+ public:
+  Scanner(const parse::PeImage& image, parse::ByteSpan data, const CallSiteOptions& options)
+      : image_(image),
+        data_(data),
+        options_(options),
+        x64_(image.machine == parse::kMachineAmd64) {}
+
+  CallSiteScan run();
+
+ private:
+  Value resolve(std::size_t call_index, Location where) const;
+  Value slot_of_memory(const Insn& insn, const Operand& op) const;
+  const PoolImport* import_at_slot(std::uint32_t slot_rva) const;
+  const PoolImport* call_target_import(std::size_t index) const;
+  Location argument_location(int argument) const;
+  std::optional<std::uint64_t> offset_of(std::uint32_t rva) const {
+    return parse::pe_rva_to_offset(image_, rva);
+  }
+  bool is_function_start(std::uint32_t rva) const { return function_starts_.contains(rva); }
+  void add_site(std::size_t call_index, const PoolApi* api, std::vector<std::uint32_t> via,
+                const Value& tag, std::size_t outer_index);
+
+  const parse::PeImage& image_;
+  parse::ByteSpan data_;
+  CallSiteOptions options_;
+  bool x64_;
+  std::vector<PoolImport> imports_;
+  std::unordered_map<std::uint32_t, std::size_t> import_by_slot_;
+  std::unordered_map<std::uint32_t, std::size_t> thunks_;  // thunk RVA -> imports_ index
+  std::unordered_set<std::uint32_t> function_starts_;
+  Decoded code_;
+  CallSiteScan scan_;
+};
+
+const PoolImport* Scanner::import_at_slot(std::uint32_t slot_rva) const {
+  auto it = import_by_slot_.find(slot_rva);
+  return it == import_by_slot_.end() ? nullptr : &imports_[it->second];
+}
+
+Value Scanner::slot_of_memory(const Insn& insn, const Operand& op) const {
+  Value v;
+  if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.index != kNoReg) return v;
+  if (x64_ && op.base == kRip) {
+    v.kind = Value::Kind::kSlot;
+    v.slot_rva = static_cast<std::uint32_t>(insn.rva + insn.length + op.disp);
+  } else if (!x64_ && op.base == kNoReg) {
+    v.kind = Value::Kind::kSlot;
+    v.slot_rva =
+        static_cast<std::uint32_t>(static_cast<std::uint64_t>(op.disp) - image_.image_base);
+  }
+  return v;
+}
+
+Location Scanner::argument_location(int argument) const {
+  Location where;
+  if (x64_) {
+    if (argument < 4) {
+      where.reg = kX64ParamRegs[argument];
+    } else {
+      where.rsp_disp = 8 * argument;
+    }
+  } else {
+    where.x86_push = argument;
+  }
+  return where;
+}
+
+// Walks back from the call at call_index to find what `where` holds there.
+Value Scanner::resolve(std::size_t call_index, Location where) const {
+  const auto& insns = code_.insns;
+  const std::uint16_t volatile_regs = x64_ ? kX64Volatile : kX86Volatile;
+  int pushes_left = where.x86_push;
+  Value unknown;
+  std::size_t steps = 0;
+  std::size_t i = call_index;
+  // The call itself may start a function (a thunk-like tail call at a function's first byte).
+  if (is_function_start(insns[call_index].rva)) {
+    if (where.reg >= 0 && x64_ && x64_param_of_reg(where.reg) >= 0) {
+      Value v;
+      v.kind = Value::Kind::kParameter;
+      v.parameter = x64_param_of_reg(where.reg);
+      v.function_rva = insns[call_index].rva;
+      return v;
+    }
+    return unknown;
+  }
+  while (i > 0 && steps < options_.window) {
+    --i;
+    ++steps;
+    const Insn& insn = insns[i];
+    if (is_block_end(insn)) return unknown;
+    if (is_call(insn)) {
+      // A call ends the argument setup of the previous call and clobbers volatile registers.
+      if (where.reg < 0 || (volatile_regs & (1u << where.reg))) return unknown;
+    } else if (where.reg >= 0) {
+      if (insn.gpr_writes & (1u << where.reg)) {
+        const Operand& dst = insn.op[0];
+        const Operand& src = insn.op[1];
+        if (dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dst.reg != where.reg) return unknown;
+        // x86 compilers load small constants as `push imm; pop reg`.
+        if (insn.mnemonic == ZYDIS_MNEMONIC_POP) {
+          const Insn* prev = i > 0 ? &insns[i - 1] : nullptr;
+          if (prev == nullptr || prev->mnemonic != ZYDIS_MNEMONIC_PUSH ||
+              prev->op[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+            return unknown;
+          }
+          Value v;
+          v.kind = Value::Kind::kConstant;
+          v.constant = prev->op[0].imm & 0xFFFFFFFFu;
+          if (prev->imm_offset >= 0) {
+            v.imm_rva = prev->rva + static_cast<std::uint32_t>(prev->imm_offset);
+          }
+          return v;
+        }
+        const bool full = dst.reg_bits >= 32;  // 32-bit writes zero-extend on x64
+        if (!full) return unknown;
+        if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+          Value v;
+          v.kind = Value::Kind::kConstant;
+          v.constant = dst.reg_bits == 32 ? (src.imm & 0xFFFFFFFFu) : src.imm;
+          if (insn.imm_offset >= 0)
+            v.imm_rva = insn.rva + static_cast<std::uint32_t>(insn.imm_offset);
+          return v;
+        }
+        if ((insn.mnemonic == ZYDIS_MNEMONIC_XOR || insn.mnemonic == ZYDIS_MNEMONIC_SUB) &&
+            src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg == where.reg) {
+          Value v;
+          v.kind = Value::Kind::kConstant;
+          return v;
+        }
+        if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+            src.reg >= 0 && src.reg_bits >= 32) {
+          where.reg = src.reg;
+        } else if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+          Value v = slot_of_memory(insn, src);
+          return v;  // an IAT slot load (call reg) or unknown memory
+        } else if (insn.mnemonic == ZYDIS_MNEMONIC_LEA && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+                   src.base == kNoReg && src.index == kNoReg) {
+          Value v;
+          v.kind = Value::Kind::kConstant;
+          v.constant = static_cast<std::uint64_t>(src.disp) & 0xFFFFFFFFu;
+          return v;
+        } else {
+          return unknown;
+        }
+      }
+    } else if (where.rsp_disp) {
+      if (insn.gpr_writes & (1u << kRsp)) return unknown;  // the stack frame moved
+      const Operand& dst = insn.op[0];
+      if (insn.writes_memory && dst.type == ZYDIS_OPERAND_TYPE_MEMORY && dst.base == kRsp &&
+          dst.index == kNoReg && dst.disp == *where.rsp_disp) {
+        const Operand& src = insn.op[1];
+        if (insn.mnemonic != ZYDIS_MNEMONIC_MOV) return unknown;
+        if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+          Value v;
+          v.kind = Value::Kind::kConstant;
+          v.constant = dst.size_bits == 32 ? (src.imm & 0xFFFFFFFFu) : src.imm;
+          if (insn.imm_offset >= 0)
+            v.imm_rva = insn.rva + static_cast<std::uint32_t>(insn.imm_offset);
+          return v;
+        }
+        if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0 && src.reg_bits >= 32) {
+          where.rsp_disp.reset();
+          where.reg = src.reg;
+          continue;
+        }
+        return unknown;
+      }
+    } else if (pushes_left >= 0) {
+      if (insn.mnemonic == ZYDIS_MNEMONIC_PUSH) {
+        if (pushes_left-- == 0) {
+          const Operand& src = insn.op[0];
+          if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+            Value v;
+            v.kind = Value::Kind::kConstant;
+            v.constant = src.imm & 0xFFFFFFFFu;
+            if (insn.imm_offset >= 0)
+              v.imm_rva = insn.rva + static_cast<std::uint32_t>(insn.imm_offset);
+            return v;
+          }
+          if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0 && src.reg_bits == 32) {
+            where.reg = src.reg;
+            pushes_left = -1;
+            continue;
+          }
+          return unknown;
+        }
+      } else if (insn.mnemonic == ZYDIS_MNEMONIC_POP) {
+        ++pushes_left;  // walking backwards, a pop cancels the push before it
+      } else if (insn.gpr_writes & (1u << kRsp)) {
+        return unknown;  // sub esp, ...: the push count no longer lines up
+      }
+    }
+    if (is_function_start(insn.rva)) {
+      if (where.reg >= 0 && x64_ && x64_param_of_reg(where.reg) >= 0) {
+        Value v;
+        v.kind = Value::Kind::kParameter;
+        v.parameter = x64_param_of_reg(where.reg);
+        v.function_rva = insn.rva;
+        return v;
+      }
+      return unknown;
+    }
+  }
+  return unknown;
+}
+
+const PoolImport* Scanner::call_target_import(std::size_t index) const {
+  const Insn& insn = code_.insns[index];
+  const Operand& op = insn.op[0];
+  if (op.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+    const Value slot = slot_of_memory(insn, op);
+    return slot.kind == Value::Kind::kSlot ? import_at_slot(slot.slot_rva) : nullptr;
+  }
+  if (op.type == ZYDIS_OPERAND_TYPE_REGISTER && op.reg >= 0) {
+    Location where;
+    where.reg = op.reg;
+    const Value v = resolve(index, where);
+    return v.kind == Value::Kind::kSlot ? import_at_slot(v.slot_rva) : nullptr;
+  }
+  if (insn.relative && is_call(insn)) {
+    auto it = thunks_.find(static_cast<std::uint32_t>(insn.target_rva()));
+    if (it != thunks_.end()) return &imports_[it->second];
+  }
+  return nullptr;
+}
+
+void Scanner::add_site(std::size_t call_index, const PoolApi* api, std::vector<std::uint32_t> via,
+                       const Value& tag, std::size_t outer_index) {
+  CallSite site;
+  const Insn& outer = code_.insns[outer_index];
+  site.rva = outer.rva;
+  site.file_offset = offset_of(outer.rva);
+  site.api = api;
+  site.via = std::move(via);
+  if (api->tag_argument < 0) {
+    if (api->kind == PoolApiKind::kAllocate) {
+      site.tag = tag_from_text("None");
+      site.note = "untagged allocation: Windows charges it to the tag 'None'";
+    } else {
+      site.note = "frees without a tag";
+    }
+  } else if (tag.kind == Value::Kind::kConstant && tag.constant == 0 &&
+             api->kind == PoolApiKind::kFree) {
+    site.note = "frees with tag 0: the tag is not checked";
+  } else if (tag.kind == Value::Kind::kConstant) {
+    site.tag = tag_from_ulong(static_cast<std::uint32_t>(tag.constant));
+    if (tag.imm_rva) site.tag_file_offset = offset_of(*tag.imm_rva);
+    if (!site.via.empty()) site.note = "tag passed through a wrapper function";
+  } else if (tag.kind == Value::Kind::kParameter) {
+    site.note = "tag is parameter " + std::to_string(tag.parameter + 1) +
+                " of the wrapper function at RVA 0x" + hex(tag.function_rva) +
+                "; its callers' tags are listed with this call in `via`";
+  } else {
+    site.note = "tag argument is not a constant at this call";
+  }
+  // Pool type and size are read at the API call itself (a wrapper usually fixes them there).
+  if (api->pool_type_argument >= 0) {
+    const Value v = resolve(call_index, argument_location(api->pool_type_argument));
+    if (v.kind == Value::Kind::kConstant) site.pool_type = v.constant;
+  }
+  if (api->size_argument >= 0) {
+    const Value v = resolve(call_index, argument_location(api->size_argument));
+    if (v.kind == Value::Kind::kConstant) site.size = v.constant;
+  }
+  scan_.sites.push_back(std::move(site));
+}
+
+CallSiteScan Scanner::run() {
+  if (image_.machine != parse::kMachineAmd64 && image_.machine != parse::kMachineI386) {
+    scan_.supported = false;
+    scan_.note = "call-site recovery is x86/x64 only; " + parse::pe_machine_name(image_.machine) +
+                 " code was not decoded (imports and the byte search still apply)";
+    return std::move(scan_);
+  }
+  imports_ = pool_imports(image_);
+  if (imports_.empty()) return std::move(scan_);
+  for (std::size_t k = 0; k < imports_.size(); ++k) {
+    import_by_slot_.emplace(imports_[k].function->iat_rva, k);
+  }
+  std::vector<std::uint32_t> resync;
+  for (const auto& f : image_.runtime_functions) {
+    resync.push_back(f.begin_rva);
+    function_starts_.insert(f.begin_rva);
+  }
+  std::sort(resync.begin(), resync.end());
+  resync.erase(std::unique(resync.begin(), resync.end()), resync.end());
+  std::vector<CodeRange> ranges;
+  for (const auto& section : image_.sections) {
+    if (!parse::pe_section_is_code(section)) continue;
+    const auto bytes = parse::pe_section_bytes(section, data_);
+    if (bytes.empty()) continue;
+    ranges.push_back({section.virtual_address, section.raw_offset, bytes});
+  }
+  std::sort(ranges.begin(), ranges.end(),
+            [](const CodeRange& a, const CodeRange& b) { return a.rva < b.rva; });
+  code_ = decode_code(ranges, x64_, resync);
+  scan_.decoded_bytes = code_.bytes;
+  const auto& insns = code_.insns;
+
+  // Function starts (direct call targets) and jmp [IAT] thunks.
+  for (const auto& insn : insns) {
+    if (is_call(insn) && insn.relative) {
+      function_starts_.insert(static_cast<std::uint32_t>(insn.target_rva()));
+    }
+  }
+  for (std::size_t i = 0; i < insns.size(); ++i) {
+    const Insn& insn = insns[i];
+    if (insn.mnemonic != ZYDIS_MNEMONIC_JMP || insn.op[0].type != ZYDIS_OPERAND_TYPE_MEMORY) {
+      continue;
+    }
+    const Value slot = slot_of_memory(insn, insn.op[0]);
+    if (slot.kind != Value::Kind::kSlot) continue;
+    auto it = import_by_slot_.find(slot.slot_rva);
+    if (it == import_by_slot_.end()) continue;
+    const bool alone =
+        i == 0 || is_block_end(insns[i - 1]) || insns[i - 1].mnemonic == ZYDIS_MNEMONIC_NOP;
+    // A thunk is jumped to at its first byte; a jmp [IAT] after argument setup is a tail call.
+    if (alone || is_function_start(insn.rva)) thunks_.emplace(insn.rva, it->second);
+  }
+
+  // Direct calls (and tail calls) of pool APIs.
+  struct Pending {
+    std::uint32_t function_rva;
+    int parameter;
+    const PoolApi* api;
+    int depth;
+    std::vector<std::uint32_t> via;
+  };
+  std::vector<Pending> wrappers;
+  for (std::size_t i = 0; i < insns.size(); ++i) {
+    const Insn& insn = insns[i];
+    const bool call = is_call(insn);
+    const bool tail = insn.mnemonic == ZYDIS_MNEMONIC_JMP && !insn.relative &&
+                      insn.op[0].type == ZYDIS_OPERAND_TYPE_MEMORY && !thunks_.contains(insn.rva);
+    if (!call && !tail) continue;
+    const PoolImport* import = call_target_import(i);
+    if (import == nullptr) continue;
+    const PoolApi* api = import->api;
+    Value tag;
+    if (api->tag_argument >= 0) tag = resolve(i, argument_location(api->tag_argument));
+    if (tag.kind == Value::Kind::kParameter) {
+      wrappers.push_back({tag.function_rva, tag.parameter, api, 1, {insn.rva}});
+    }
+    add_site(i, api, {}, tag, i);
+  }
+
+  // Wrappers: calls of a function that passes a parameter to the tag, transitively.
+  // Instructions are in RVA order: the pool API call of a wrapper is found by binary search.
+  const auto index_of = [&insns](std::uint32_t rva) {
+    return static_cast<std::size_t>(
+        std::lower_bound(insns.begin(), insns.end(), rva,
+                         [](const Insn& insn, std::uint32_t value) { return insn.rva < value; }) -
+        insns.begin());
+  };
+  std::vector<Pending> frontier = wrappers;
+  std::set<std::pair<std::uint32_t, int>> seen;
+  for (const auto& w : wrappers) seen.insert({w.function_rva, w.parameter});
+  for (int depth = 1; depth <= options_.max_wrapper_depth && !frontier.empty(); ++depth) {
+    std::unordered_multimap<std::uint32_t, const Pending*> by_function;
+    for (const auto& w : frontier) by_function.emplace(w.function_rva, &w);
+    std::vector<Pending> next;
+    for (std::size_t i = 0; i < insns.size(); ++i) {
+      const Insn& insn = insns[i];
+      if (!insn.relative || (!is_call(insn) && insn.mnemonic != ZYDIS_MNEMONIC_JMP)) continue;
+      auto [lo, hi] = by_function.equal_range(static_cast<std::uint32_t>(insn.target_rva()));
+      for (auto it = lo; it != hi; ++it) {
+        const Pending& w = *it->second;
+        const Value tag = resolve(i, argument_location(w.parameter));
+        std::vector<std::uint32_t> via{insn.rva};
+        via.insert(via.end(), w.via.begin(), w.via.end());
+        if (tag.kind == Value::Kind::kConstant) {
+          const std::size_t api_call = index_of(w.via.back());
+          add_site(api_call, w.api, via, tag, i);
+        } else if (tag.kind == Value::Kind::kParameter && depth < options_.max_wrapper_depth &&
+                   seen.insert({tag.function_rva, tag.parameter}).second) {
+          next.push_back({tag.function_rva, tag.parameter, w.api, depth + 1, via});
+        }
+      }
+    }
+    for (const auto& w : frontier) {
+      scan_.wrappers.push_back({w.function_rva, w.parameter, w.api, w.depth, w.via});
+    }
+    frontier = std::move(next);
+  }
+  std::sort(scan_.sites.begin(), scan_.sites.end(), [](const CallSite& a, const CallSite& b) {
+    return std::tie(a.rva, a.via) < std::tie(b.rva, b.via);
+  });
+  return std::move(scan_);
+}
+
+}  // namespace
+
+std::string_view confidence_name(Confidence confidence) {
+  return confidence == Confidence::kHigh ? "high" : "low";
+}
+
+CallSiteScan scan_call_sites(const parse::PeImage& image, parse::ByteSpan data,
+                             const CallSiteOptions& options) {
+  Scanner scanner(image, data, options);
+  return scanner.run();
+}
+
+std::vector<std::uint64_t> find_tag_bytes(parse::ByteSpan data, const PoolKey& tag) {
+  std::vector<std::uint64_t> out;
+  if (tag.kind != KeyKind::kPoolTag || tag.name.size() != 4 || data.size() < 4) return out;
+  const auto* begin = reinterpret_cast<const unsigned char*>(data.data());
+  const auto* end = begin + data.size();
+  const auto first = static_cast<unsigned char>(tag.name[0]);
+  for (const unsigned char* p = begin; p + 4 <= end;) {
+    p = static_cast<const unsigned char*>(
+        std::memchr(p, first, static_cast<std::size_t>(end - p - 3)));
+    if (p == nullptr) break;
+    if (std::memcmp(p, tag.name.data(), 4) == 0)
+      out.push_back(static_cast<std::uint64_t>(p - begin));
+    ++p;
+  }
+  return out;
+}
+
+std::vector<DriverTag> driver_tags(const CallSiteScan& scan) {
+  std::map<PoolKey, DriverTag> by_tag;
+  for (const auto& site : scan.sites) {
+    if (!site.tag) continue;
+    DriverTag& entry = by_tag[*site.tag];
+    entry.tag = *site.tag;
+    entry.call_sites.push_back(site);
+  }
+  std::vector<DriverTag> out;
+  for (auto& [key, entry] : by_tag) out.push_back(std::move(entry));
+  return out;
+}
+
+std::optional<DriverTag> find_tag_in_driver(const parse::PeImage& image, parse::ByteSpan data,
+                                            const PoolKey& tag, const CallSiteOptions& options) {
+  DriverTag out;
+  out.tag = tag;
+  out.byte_offsets = find_tag_bytes(data, tag);
+  const bool none = tag == tag_from_text("None");
+  const bool decode = none ? !untagged_pool_imports(image).empty() : !out.byte_offsets.empty();
+  if (decode && !pool_imports(image).empty()) {
+    const auto scan = scan_call_sites(image, data, options);
+    for (const auto& site : scan.sites) {
+      if (site.tag == tag) out.call_sites.push_back(site);
+    }
+    if (!scan.supported) out.note = scan.note;
+    if (none && !scan.supported) {
+      // ARM64: the import of an untagged allocator is the evidence; its calls are not decoded.
+      out.confidence = Confidence::kHigh;
+      out.note = "imports " + untagged_pool_imports(image).front().function->name +
+                 " (allocates under 'None'); " + scan.note;
+      return out;
+    }
+  }
+  if (!out.call_sites.empty()) {
+    out.confidence = Confidence::kHigh;
+    return out;
+  }
+  if (out.byte_offsets.empty()) return std::nullopt;
+  out.confidence = Confidence::kLow;
+  out.note = "only a byte match: the 4 bytes occur in the file but no pool call passes them" +
+             (out.note.empty() ? std::string() : " (" + out.note + ")");
+  return out;
+}
+
+}  // namespace poolscope::attrib

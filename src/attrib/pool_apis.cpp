@@ -1,0 +1,89 @@
+// The pool API table (argument positions from the WDK headers wdm.h, ndis.h, fltKernel.h).
+#include "attrib/pool_apis.h"
+
+#include <array>
+
+namespace poolscope::attrib {
+
+namespace {
+
+constexpr std::string_view kNt = "ntoskrnl.exe";
+
+constexpr std::array<PoolApi, 18> kApis = {{
+    // ExAllocatePool(PoolType, NumberOfBytes) and ...WithQuota: the kernel tags these 'None'.
+    {kNt, "ExAllocatePool", PoolApiKind::kAllocate, -1, 0, 1},
+    {kNt, "ExAllocatePoolWithQuota", PoolApiKind::kAllocate, -1, 0, 1},
+    {kNt, "ExAllocatePoolWithTag", PoolApiKind::kAllocate, 2, 0, 1},
+    {kNt, "ExAllocatePoolWithQuotaTag", PoolApiKind::kAllocate, 2, 0, 1},
+    {kNt, "ExAllocatePoolWithTagPriority", PoolApiKind::kAllocate, 2, 0, 1},
+    // ExAllocatePool2(POOL_FLAGS Flags, NumberOfBytes, Tag); Pool3 adds extended parameters.
+    {kNt, "ExAllocatePool2", PoolApiKind::kAllocate, 2, 0, 1},
+    {kNt, "ExAllocatePool3", PoolApiKind::kAllocate, 2, 0, 1},
+    // NdisAllocateMemoryWithTag(&Va, Length, Tag); ...Priority(Handle, Length, Tag, Priority).
+    {"ndis.sys", "NdisAllocateMemoryWithTag", PoolApiKind::kAllocate, 2, -1, 1},
+    {"ndis.sys", "NdisAllocateMemoryWithTagPriority", PoolApiKind::kAllocate, 2, -1, 1},
+    // FltAllocatePoolAlignedWithTag(Instance, PoolType, NumberOfBytes, Tag).
+    {"fltmgr.sys", "FltAllocatePoolAlignedWithTag", PoolApiKind::kAllocate, 3, 1, 2},
+    // Ex*LookasideList(Lookaside, Allocate, Free, Flags, Size, Tag, Depth): the tag is on the
+    // stack.
+    {kNt, "ExInitializeNPagedLookasideList", PoolApiKind::kLookasideInit, 5, -1, 4},
+    {kNt, "ExInitializePagedLookasideList", PoolApiKind::kLookasideInit, 5, -1, 4},
+    // ExInitializeLookasideListEx(Lookaside, Allocate, Free, PoolType, Flags, Size, Tag, Depth).
+    {kNt, "ExInitializeLookasideListEx", PoolApiKind::kLookasideInit, 6, 3, 5},
+    {kNt, "ExFreePool", PoolApiKind::kFree, -1, -1, -1},
+    {kNt, "ExFreePoolWithTag", PoolApiKind::kFree, 1, -1, -1},
+    {kNt, "ExFreePool2", PoolApiKind::kFree, 1, -1, -1},
+    // NdisFreeMemoryWithTagPriority(Handle, Va, Tag).
+    {"ndis.sys", "NdisFreeMemoryWithTagPriority", PoolApiKind::kFree, 2, -1, -1},
+    {"fltmgr.sys", "FltFreePoolAlignedWithTag", PoolApiKind::kFree, 2, -1, -1},
+}};
+
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::span<const PoolApi> pool_apis() {
+  return kApis;
+}
+
+const PoolApi* find_pool_api(std::string_view dll, std::string_view name) {
+  for (const auto& api : kApis) {
+    if (api.name == name && equals_ignore_case(api.dll, dll)) return &api;
+  }
+  return nullptr;
+}
+
+std::vector<PoolImport> pool_imports(const parse::PeImage& image) {
+  std::vector<PoolImport> out;
+  for (const auto& module : image.imports) {
+    for (const auto& function : module.functions) {
+      if (function.name.empty()) continue;
+      if (const PoolApi* api = find_pool_api(module.dll, function.name)) {
+        out.push_back({api, &module, &function});
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<PoolImport> untagged_pool_imports(const parse::PeImage& image) {
+  std::vector<PoolImport> out;
+  for (const auto& import : pool_imports(image)) {
+    if (import.api->kind == PoolApiKind::kAllocate && import.api->tag_argument < 0) {
+      out.push_back(import);
+    }
+  }
+  return out;
+}
+
+}  // namespace poolscope::attrib

@@ -1,0 +1,48 @@
+// The kernel pool API as seen from a driver's imports: which functions allocate or free pool, which
+// argument carries the tag, and which allocate without one (counted under the tag 'None').
+#pragma once
+
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "parse/pe.h"
+
+namespace poolscope::attrib {
+
+enum class PoolApiKind : std::uint8_t {
+  kAllocate,
+  kFree,
+  kLookasideInit,  // the list allocates later with this tag; the call site is where the tag is
+};
+
+// Argument positions are 0-based (x64: 0 rcx, 1 rdx, 2 r8, 3 r9, then the stack); -1 = none.
+struct PoolApi {
+  std::string_view dll;   // the module exporting it, e.g. "ntoskrnl.exe"
+  std::string_view name;  // e.g. "ExAllocatePoolWithTag"
+  PoolApiKind kind = PoolApiKind::kAllocate;
+  int tag_argument = -1;        // -1: no tag (an allocation's tag is then 'None')
+  int pool_type_argument = -1;  // POOL_TYPE, or POOL_FLAGS for ExAllocatePool2/3
+  int size_argument = -1;
+};
+
+// Every known pool API, allocation functions first.
+std::span<const PoolApi> pool_apis();
+
+// The entry for dll!name (dll compared ignoring ASCII case); nullptr when not a pool API.
+const PoolApi* find_pool_api(std::string_view dll, std::string_view name);
+
+struct PoolImport {
+  const PoolApi* api = nullptr;
+  const parse::PeImportModule* module = nullptr;  // points into the PeImage given
+  const parse::PeImportedFunction* function = nullptr;
+};
+
+// The image's imports that are pool APIs, in import-table order.
+std::vector<PoolImport> pool_imports(const parse::PeImage& image);
+
+// Those that allocate without a tag (ExAllocatePool, ExAllocatePoolWithQuota): the culprits when
+// the tag 'None' grows.
+std::vector<PoolImport> untagged_pool_imports(const parse::PeImage& image);
+
+}  // namespace poolscope::attrib

@@ -1,0 +1,202 @@
+// `poolscope drivers DIR`: every pool tag of every driver in a folder, with the call sites that
+// prove it, the untagged allocators ('None'), machine, version and signer; --localtag writes a
+// localtag.txt for poolmon-style tools.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "attrib/call_sites.h"
+#include "attrib/pool_apis.h"
+#include "cli/verbs.h"
+
+namespace poolscope::cli {
+
+namespace {
+
+std::string hex32(std::uint64_t value) {
+  char buffer[24];
+  std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(value));
+  return buffer;
+}
+
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+nlohmann::ordered_json call_site_json(const attrib::CallSite& site) {
+  nlohmann::ordered_json j;
+  j["rva"] = hex32(site.rva);
+  j["file_offset"] = site.file_offset ? nlohmann::ordered_json(*site.file_offset) : nullptr;
+  j["api"] = site.api ? std::string(site.api->name) : std::string();
+  j["pool_type"] = site.pool_type ? nlohmann::ordered_json(*site.pool_type) : nullptr;
+  j["size"] = site.size ? nlohmann::ordered_json(*site.size) : nullptr;
+  auto via = nlohmann::ordered_json::array();
+  for (auto rva : site.via) via.push_back(hex32(rva));
+  j["via"] = via;
+  if (site.tag_file_offset) j["tag_file_offset"] = *site.tag_file_offset;
+  if (!site.note.empty()) j["note"] = site.note;
+  return j;
+}
+
+}  // namespace
+
+Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return make_error(ErrorCode::kInput, dir.string() + " is not a folder of drivers");
+  }
+  std::vector<std::filesystem::path> out;
+  for (auto it = std::filesystem::directory_iterator(dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    std::error_code type_ec;
+    if (!it->is_regular_file(type_ec)) continue;
+    std::string ext = it->path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), ascii_lower);
+    if (ext == ".sys") out.push_back(it->path());
+  }
+  if (ec) {
+    return make_error(ErrorCode::kInput, "cannot list " + dir.string() + ": " + ec.message(),
+                      ec.value());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string driver_version_text(const attrib::DriverFile& file) {
+  if (!file.image.version) return {};
+  const auto& v = *file.image.version;
+  // The numeric VS_FIXEDFILEINFO version; the FileVersion string often carries more ("1.2 built
+  // by: WinDDK") and is shown separately.
+  if (v.fixed) {
+    const auto& f = v.fixed->file_version;
+    return std::to_string(f[0]) + "." + std::to_string(f[1]) + "." + std::to_string(f[2]) + "." +
+           std::to_string(f[3]);
+  }
+  return v.file_version;
+}
+
+std::string driver_signer_text(const attrib::DriverFile& file) {
+  return file.image.signature.present ? file.image.signature.signer_common_name : std::string();
+}
+
+void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& out) {
+  out["machine"] = parse::pe_machine_name(file.image.machine);
+  if (file.image.version) {
+    const auto& v = *file.image.version;
+    out["version"] = {{"file_version", driver_version_text(file)},
+                      {"file_version_string", v.file_version},
+                      {"company_name", v.company_name},
+                      {"file_description", v.file_description},
+                      {"product_name", v.product_name}};
+  } else {
+    out["version"] = nullptr;
+  }
+  const std::string signer = driver_signer_text(file);
+  out["signer"] = signer.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(signer);
+}
+
+nlohmann::ordered_json call_sites_json(const std::vector<attrib::CallSite>& sites) {
+  auto out = nlohmann::ordered_json::array();
+  for (const auto& site : sites) out.push_back(call_site_json(site));
+  return out;
+}
+
+void add_drivers_verb(CLI::App& app, VerbMain& run) {
+  struct Options {
+    std::string dir;
+    std::string format = "table";
+    std::string localtag;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* verb = app.add_subcommand(
+      "drivers", "the pool tags of every driver in a folder, proven by their call sites");
+  verb->add_option("dir", options->dir, "folder of drivers (its .sys files)")->required();
+  verb->add_option("--format,-f", options->format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->default_val("table");
+  verb->add_option("--localtag", options->localtag,
+                   "also write a localtag.txt (\"TAG - driver.sys - ...\" lines) to this file");
+  verb->callback([&run, options] {
+    run = [options]() -> int {
+      auto files = list_driver_files(options->dir);
+      if (!files) return report_error(files.error());
+      auto drivers = nlohmann::ordered_json::array();
+      std::string table;
+      std::string localtag;
+      char line[512];
+      std::snprintf(line, sizeof line, "%-24s %-6s %-5s %-5s %s\n", "DRIVER", "MACHINE", "TAGS",
+                    "SITES", "TAGS (high confidence) / UNTAGGED IMPORTS / NOTE");
+      table += line;
+      for (const auto& path : *files) {
+        auto file = attrib::read_driver_file(path);
+        if (!file) {
+          // A folder of drivers holds other files too; say which were skipped.
+          std::fprintf(stderr, "poolscope: skipped %s\n", file.error().message.c_str());
+          continue;
+        }
+        const auto scan = attrib::scan_call_sites(file->image, file->bytes);
+        const auto tags = attrib::driver_tags(scan);
+        const std::string name = path.filename().string();
+        nlohmann::ordered_json d;
+        d["file"] = name;
+        add_driver_facts(*file, d);
+        auto tags_json = nlohmann::ordered_json::array();
+        std::string tag_list;
+        std::size_t site_count = 0;
+        for (const auto& tag : tags) {
+          tags_json.push_back({{"tag", display_key(tag.tag)},
+                               {"confidence", attrib::confidence_name(tag.confidence)},
+                               {"call_sites", call_sites_json(tag.call_sites)}});
+          tag_list += (tag_list.empty() ? "" : " ") + display_key(tag.tag);
+          site_count += tag.call_sites.size();
+          localtag += display_key(tag.tag) + " - " + name + " - found by poolscope (" +
+                      std::to_string(tag.call_sites.size()) + " call site" +
+                      (tag.call_sites.size() == 1 ? "" : "s") + ")\n";
+        }
+        d["tags"] = tags_json;
+        auto untagged = nlohmann::ordered_json::array();
+        std::string untagged_list;
+        for (const auto& import : attrib::untagged_pool_imports(file->image)) {
+          untagged.push_back(import.function->name);
+          untagged_list += (untagged_list.empty() ? "" : ",") + import.function->name;
+        }
+        d["untagged_imports"] = untagged;
+        if (!scan.supported) d["call_site_note"] = scan.note;
+        auto wrappers = nlohmann::ordered_json::array();
+        for (const auto& w : scan.wrappers) {
+          wrappers.push_back({{"function_rva", hex32(w.function_rva)},
+                              {"parameter", w.parameter + 1},
+                              {"api", std::string(w.api->name)},
+                              {"depth", w.depth}});
+        }
+        d["wrappers"] = wrappers;
+        drivers.push_back(std::move(d));
+        std::string detail = tag_list;
+        if (!untagged_list.empty())
+          detail += (detail.empty() ? "" : " / ") + ("untagged: " + untagged_list);
+        if (!scan.supported) detail += (detail.empty() ? "" : " / ") + scan.note;
+        std::snprintf(line, sizeof line, "%-24s %-6s %5zu %5zu ", name.c_str(),
+                      parse::pe_machine_name(file->image.machine).c_str(), tags.size(), site_count);
+        table += line + detail + "\n";
+      }
+      if (!options->localtag.empty()) {
+        std::ofstream out(options->localtag, std::ios::binary | std::ios::trunc);
+        out << localtag;
+        if (!out) {
+          return report_error(Error{ErrorCode::kInput, 0, "cannot write " + options->localtag});
+        }
+      }
+      const std::string text =
+          options->format == "json"
+              ? nlohmann::ordered_json{{"folder", options->dir}, {"drivers", drivers}}.dump(
+                    2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
+                    "\n"
+              : table;
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace poolscope::cli

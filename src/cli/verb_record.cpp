@@ -1,0 +1,139 @@
+// `poolscope record`: samples the live pools (and per-process facts) into a recording file until
+// stopped (SIGINT/SIGTERM), the duration ends, or writing fails.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+
+#include "cli/verbs.h"
+#include "cli/version.h"
+#include "core/time_format.h"
+#include "source/process_facts.h"
+#include "store/process_identity.h"
+#include "store/recorder.h"
+
+namespace poolscope::cli {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void request_stop(int) {
+  g_stop.store(true);
+}
+
+}  // namespace
+
+void add_record_verb(CLI::App& app, VerbMain& run) {
+  struct Options {
+    std::string out;
+    std::string interval = "10";
+    std::string duration;
+    std::string retention;
+    bool no_processes = false;
+    bool print_commits = false;
+    std::int64_t keyframe_interval = store::kDefaultKeyframeInterval;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* verb = app.add_subcommand(
+      "record", "sample the pools (and per-process facts) into a recording file over time");
+  verb->add_option("--out,-o", options->out, "the recording (SQLite) file; created if missing")
+      ->required();
+  verb->add_option("--interval", options->interval,
+                   "time between samples: seconds (0.1 works) or 500ms, 1m ...")
+      ->default_val("10");
+  verb->add_option("--duration", options->duration,
+                   "stop after this long (90s, 30m, 48h, 7d); default: until SIGINT/SIGTERM");
+  verb->add_option("--retention", options->retention,
+                   "delete samples older than this (e.g. 30d), a bounded batch per sample");
+  verb->add_flag("--no-processes", options->no_processes,
+                 "do not record per-process facts (fd counts by kind / handle counts and pool "
+                 "quota)");
+  // For the kill -9 test: one flushed line per committed sample.
+  verb->add_flag("--print-commits", options->print_commits)->group("");
+  // For retention tests, which cannot wait for 600 samples.
+  verb->add_option("--keyframe-interval", options->keyframe_interval)->group("");
+  verb->callback([&run, options] {
+    run = [options]() -> int {
+      store::RecorderOptions ropts;
+      auto interval = store::parse_duration(options->interval);
+      if (!interval) return report_error(interval.error());
+      ropts.interval = *interval;
+      if (!options->duration.empty()) {
+        auto d = store::parse_duration(options->duration);
+        if (!d) return report_error(d.error());
+        ropts.duration = *d;
+      }
+      if (!options->retention.empty()) {
+        auto d = store::parse_duration(options->retention);
+        if (!d) return report_error(d.error());
+        ropts.retention = *d;
+      }
+
+      // The live source first: a user who may not read the pools gets exit 3 and no file.
+      SystemClock clock;
+      auto source = open_live_source(clock);
+      if (!source) return report_error(source.error());
+      std::unique_ptr<ProcessFactsCollector> collector;
+      if (!options->no_processes) {
+        auto opened = open_process_facts_collector(clock);
+        if (opened) {
+          collector = std::move(*opened);
+        } else {
+          std::fprintf(stderr, "poolscope: warning: process facts not recorded: %s\n",
+                       opened.error().message.c_str());
+        }
+      }
+      auto recording = store::Recording::open_write(
+          options->out, store::WriterOptions{.keyframe_interval = options->keyframe_interval,
+                                             .purpose = "record",
+                                             .version = kVersion});
+      if (!recording) return report_error(recording.error());
+      if (!recording->takeover_note().empty()) {
+        std::fprintf(stderr, "poolscope: note: %s\n", recording->takeover_note().c_str());
+      }
+
+      g_stop.store(false);
+      std::signal(SIGINT, request_stop);
+      std::signal(SIGTERM, request_stop);
+
+      store::RecorderHooks hooks;
+      hooks.sample = [&source] { return (*source)->sample(); };
+      if (collector) hooks.processes = [&collector] { return collector->collect(); };
+      hooks.sleep_until = [](std::int64_t until) { store::sleep_until_monotonic(until, g_stop); };
+      if (options->print_commits) {
+        hooks.on_commit = [](std::int64_t seq, const Snapshot&) {
+          std::printf("committed %lld\n", static_cast<long long>(seq));
+          std::fflush(stdout);
+        };
+      }
+      hooks.warn = [](const std::string& message) {
+        std::fprintf(stderr, "poolscope: warning: %s\n", message.c_str());
+      };
+      auto result = store::run_recorder(*recording, clock, hooks, ropts, g_stop);
+      std::signal(SIGINT, SIG_DFL);
+      std::signal(SIGTERM, SIG_DFL);
+
+      const auto& stats = result.stats;
+      const std::uint64_t bytes = recording->file_bytes();
+      std::string summary = "poolscope: recorded " + std::to_string(stats.samples) + " sample(s)";
+      if (stats.samples > 0) {
+        summary += " (seq " + std::to_string(stats.first_seq) + ".." +
+                   std::to_string(stats.last_seq) + ")";
+      }
+      summary += " of " + std::to_string(stats.last_key_count) + " keys into " + options->out +
+                 " (" + human_bytes(bytes) + " with its WAL)";
+      if (stats.skipped_ticks) {
+        summary += "; " + std::to_string(stats.skipped_ticks) +
+                   " tick(s) skipped because a sample took longer than the interval";
+      }
+      if (stats.retention_deleted) {
+        summary += "; " + std::to_string(stats.retention_deleted) + " old sample(s) deleted";
+      }
+      std::fprintf(stderr, "%s\n", summary.c_str());
+      if (result.error) return report_error(*result.error);
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace poolscope::cli

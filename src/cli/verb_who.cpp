@@ -1,0 +1,191 @@
+// `poolscope who TAG`: the owners of a pool tag: what pooltag.txt says, and which drivers pass the
+// tag to a pool call (high confidence, with the call sites) or merely contain its bytes (low).
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "attrib/call_sites.h"
+#include "attrib/tag_database.h"
+#include "cli/verbs.h"
+
+namespace poolscope::cli {
+
+namespace {
+
+std::optional<std::string> get_env(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? std::optional<std::string>(value) : std::nullopt;
+}
+
+nlohmann::ordered_json pooltag_line_json(const parse::PoolTagLine& line, const char* match) {
+  return {{"pattern", line.pattern},
+          {"match", match},
+          {"binary", line.binary},
+          {"description", line.description},
+          {"line", line.line}};
+}
+
+}  // namespace
+
+void add_who_verb(CLI::App& app, VerbMain& run) {
+  struct Options {
+    std::string tag;
+    std::vector<std::string> drivers;
+    std::string pooltag;
+    std::string format = "table";
+    bool allow_bad_lines = false;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* verb = app.add_subcommand(
+      "who", "who owns a pool tag: pooltag.txt and the drivers whose pool calls pass it");
+  verb->add_option("tag", options->tag, "the pool tag, case-sensitive (\"NtFc\", \"None\", \"Io\")")
+      ->required();
+  verb->add_option("--drivers", options->drivers,
+                   "folder of drivers to search (repeatable); default on Windows: "
+                   "%SystemRoot%\\System32\\drivers");
+  verb->add_option("--pooltag", options->pooltag,
+                   "pooltag.txt of the Debugging Tools (found automatically on Windows)");
+  verb->add_option("--format,-f", options->format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->default_val("table");
+  verb->add_flag("--allow-bad-lines", options->allow_bad_lines,
+                 "skip malformed pooltag.txt lines instead of failing");
+  verb->callback([&run, options] {
+    run = [options]() -> int {
+      if (options->tag.empty() || options->tag.size() > 4) {
+        return report_error(Error{ErrorCode::kUsage, 0,
+                                  "a pool tag is 1 to 4 characters, got \"" + options->tag + "\""});
+      }
+      const PoolKey tag = tag_from_text(options->tag);
+      std::vector<std::string> dirs = options->drivers;
+      if (dirs.empty()) {
+#ifdef _WIN32
+        dirs.push_back(get_env("SystemRoot").value_or("C:\\Windows") + "\\System32\\drivers");
+#else
+        return report_error(Error{ErrorCode::kUsage, 0,
+                                  "pass --drivers DIR: the folder of Windows drivers to search "
+                                  "(e.g. a copy of C:\\Windows\\System32\\drivers)"});
+#endif
+      }
+      std::optional<std::filesystem::path> pooltag_path;
+      if (!options->pooltag.empty()) {
+        pooltag_path = options->pooltag;
+      } else {
+        pooltag_path = attrib::find_default_pooltag(attrib::pooltag_search_roots(get_env));
+      }
+      std::optional<attrib::TagDatabase> database;
+      if (pooltag_path) {
+        auto loaded = attrib::load_tag_database(*pooltag_path, {options->allow_bad_lines});
+        if (!loaded) return report_error(loaded.error());
+        database = std::move(*loaded);
+      }
+
+      nlohmann::ordered_json out;
+      out["tag"] = display_key(tag);
+      auto pooltag = nlohmann::ordered_json::array();
+      auto near = nlohmann::ordered_json::array();
+      if (database) {
+        const auto found = database->lookup(tag);
+        for (const auto* line : found.exact) pooltag.push_back(pooltag_line_json(*line, "exact"));
+        for (const auto* line : found.wildcard) {
+          pooltag.push_back(pooltag_line_json(*line, "wildcard"));
+        }
+        for (const auto* line : found.near_misses) {
+          near.push_back(pooltag_line_json(*line, "case"));
+        }
+      }
+      out["pooltag"] = pooltag;
+      out["near_misses"] = near;
+      auto owners = nlohmann::ordered_json::array();
+      std::string table;
+      for (const auto& dir : dirs) {
+        auto files = list_driver_files(dir);
+        if (!files) return report_error(files.error());
+        for (const auto& path : *files) {
+          auto file = attrib::read_driver_file(path);
+          if (!file) continue;  // not a PE file: nothing of it can own a tag
+          auto found = attrib::find_tag_in_driver(file->image, file->bytes, tag);
+          if (!found) continue;
+          nlohmann::ordered_json owner;
+          owner["file"] = path.string();
+          owner["confidence"] = attrib::confidence_name(found->confidence);
+          owner["call_sites"] = call_sites_json(found->call_sites);
+          if (found->confidence == attrib::Confidence::kLow) {
+            owner["byte_offsets"] = found->byte_offsets;
+          }
+          if (!found->note.empty()) owner["note"] = found->note;
+          add_driver_facts(*file, owner);
+          owners.push_back(std::move(owner));
+        }
+      }
+      // High-confidence owners first; the order within each stays the folder order.
+      std::stable_sort(owners.begin(), owners.end(), [](const auto& a, const auto& b) {
+        return a["confidence"] == "high" && b["confidence"] != "high";
+      });
+      out["owners"] = owners;
+      for (const auto& owner : owners) {
+        const bool high = owner["confidence"] == "high";
+        const std::size_t n = high ? owner["call_sites"].size() : owner["byte_offsets"].size();
+        const std::string version =
+            owner["version"].is_null() ? "" : owner["version"]["file_version"].get<std::string>();
+        const std::string signer =
+            owner["signer"].is_null() ? "" : owner["signer"].get<std::string>();
+        char line[512];
+        std::snprintf(
+            line, sizeof line, "  %-28s %-5s %4zu %-16s %s\n",
+            std::filesystem::path(owner["file"].get<std::string>()).filename().string().c_str(),
+            high ? "high" : "low", n, version.c_str(), signer.c_str());
+        table += line;
+      }
+      auto suggestions = nlohmann::ordered_json::array();
+      if (owners.empty()) {
+        if (!near.empty()) {
+          suggestions.push_back(
+              "tags are case-sensitive: pooltag.txt lists tags that differ only in case (see "
+              "near_misses)");
+        }
+        if (!pooltag.empty()) {
+          suggestions.push_back("pooltag.txt names its binary; search the folder that holds it");
+        }
+        suggestions.push_back("search more folders with --drivers (only .sys files are read)");
+        if (!database) suggestions.push_back("pass --pooltag FILE for the Debugging Tools' list");
+        out["suggestions"] = suggestions;
+      }
+
+      std::string text;
+      if (options->format == "json") {
+        text = out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+      } else {
+        text = "tag " + display_key(tag) + "\n";
+        if (!database) text += "pooltag.txt: not loaded (pass --pooltag FILE)\n";
+        for (const auto& line : pooltag) {
+          text += "pooltag.txt:" + std::to_string(line["line"].get<std::size_t>()) + " " +
+                  line["pattern"].get<std::string>() + " - " + line["binary"].get<std::string>() +
+                  " - " + line["description"].get<std::string>() + "\n";
+        }
+        for (const auto& line : near) {
+          text +=
+              "near miss (another tag, differs in case): " + line["pattern"].get<std::string>() +
+              " - " + line["binary"].get<std::string>() + " - " +
+              line["description"].get<std::string>() + "\n";
+        }
+        if (owners.empty()) {
+          text += "no owner found in " + std::to_string(dirs.size()) + " folder(s)\n";
+          for (const auto& s : suggestions) text += "  try: " + s.get<std::string>() + "\n";
+        } else {
+          char head[256];
+          std::snprintf(head, sizeof head, "  %-28s %-5s %4s %-16s %s\n", "FILE", "CONF", "N",
+                        "VERSION", "SIGNER");
+          text +=
+              "owners (high: a pool call passes the tag, N call sites; low: only a byte "
+              "match, N occurrences):\n";
+          text += head + table;
+        }
+      }
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace poolscope::cli

@@ -1,0 +1,146 @@
+// Per-process facts sampled beside pool snapshots: fd counts by type (Linux), handle counts and
+// pool quota (Windows). The culprit search compares them over time. No OS headers, no I/O.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace poolscope {
+
+// What a Linux fd refers to, from its /proc/PID/fd link target. The kinds that pin kernel
+// objects in slab caches (eventfd_ctx, sock_inode_cache, eventpoll_epi, ...) have their own
+// counter; the rest are lumped together.
+enum class FdKind : std::uint8_t {
+  kEventfd,    // anon_inode:[eventfd]
+  kSocket,     // socket:[inode]
+  kPipe,       // pipe:[inode]
+  kEpoll,      // anon_inode:[eventpoll]
+  kTimerfd,    // anon_inode:[timerfd]
+  kInotify,    // anon_inode:inotify
+  kSignalfd,   // anon_inode:[signalfd]
+  kIoUring,    // anon_inode:[io_uring]
+  kPidfd,      // anon_inode:[pidfd] (pidfs kernels may show "pidfd:...")
+  kAnonOther,  // any other anon_inode: (fanotify, userfaultfd, perf_event, bpf-map, kvm, ...)
+  kFile,       // an absolute path: regular files, directories, devices, memfd, "(deleted)"
+  kOther,      // anything else: namespace links ("net:[4026531833]"), unknown forms
+};
+inline constexpr std::size_t kFdKindCount = 12;
+
+inline constexpr std::array<FdKind, kFdKindCount> kAllFdKinds = {
+    FdKind::kEventfd, FdKind::kSocket,    FdKind::kPipe,     FdKind::kEpoll,
+    FdKind::kTimerfd, FdKind::kInotify,   FdKind::kSignalfd, FdKind::kIoUring,
+    FdKind::kPidfd,   FdKind::kAnonOther, FdKind::kFile,     FdKind::kOther};
+
+// Stable names for storage and export: "eventfd", "socket", ..., "anon_other", "file", "other".
+inline std::string_view fd_kind_name(FdKind kind) {
+  static constexpr std::array<std::string_view, kFdKindCount> kNames = {
+      "eventfd",  "socket",   "pipe",  "epoll",      "timerfd", "inotify",
+      "signalfd", "io_uring", "pidfd", "anon_other", "file",    "other"};
+  return kNames[static_cast<std::size_t>(kind)];
+}
+
+inline std::optional<FdKind> parse_fd_kind(std::string_view name) {
+  for (FdKind kind : kAllFdKinds) {
+    if (fd_kind_name(kind) == name) return kind;
+  }
+  return std::nullopt;
+}
+
+struct FdCounts {
+  std::uint64_t eventfd = 0;
+  std::uint64_t socket = 0;
+  std::uint64_t pipe = 0;
+  std::uint64_t epoll = 0;
+  std::uint64_t timerfd = 0;
+  std::uint64_t inotify = 0;
+  std::uint64_t signalfd = 0;
+  std::uint64_t io_uring = 0;
+  std::uint64_t pidfd = 0;
+  std::uint64_t anon_other = 0;
+  std::uint64_t file = 0;
+  std::uint64_t other = 0;
+
+  friend bool operator==(const FdCounts&, const FdCounts&) = default;
+};
+
+// The counter of one kind, so loops over kAllFdKinds can read and write FdCounts.
+inline std::uint64_t& fd_count(FdCounts& counts, FdKind kind) {
+  switch (kind) {
+    case FdKind::kEventfd:
+      return counts.eventfd;
+    case FdKind::kSocket:
+      return counts.socket;
+    case FdKind::kPipe:
+      return counts.pipe;
+    case FdKind::kEpoll:
+      return counts.epoll;
+    case FdKind::kTimerfd:
+      return counts.timerfd;
+    case FdKind::kInotify:
+      return counts.inotify;
+    case FdKind::kSignalfd:
+      return counts.signalfd;
+    case FdKind::kIoUring:
+      return counts.io_uring;
+    case FdKind::kPidfd:
+      return counts.pidfd;
+    case FdKind::kAnonOther:
+      return counts.anon_other;
+    case FdKind::kFile:
+      return counts.file;
+    case FdKind::kOther:
+      break;
+  }
+  return counts.other;
+}
+
+inline std::uint64_t fd_count(const FdCounts& counts, FdKind kind) {
+  return fd_count(const_cast<FdCounts&>(counts), kind);
+}
+
+inline std::uint64_t fd_counts_total(const FdCounts& counts) {
+  std::uint64_t total = 0;
+  for (FdKind kind : kAllFdKinds) total += fd_count(counts, kind);
+  return total;
+}
+
+// One process at one sample. Which optionals are set says what the OS told:
+//   Linux: fd_total always (the entry count of /proc/PID/fd); fds when the link targets could be
+//     read (not for other users' processes without root, nor where a sandbox denies it).
+//   Windows: handle_count and both pool quotas; fds and fd_total stay empty.
+struct ProcessFacts {
+  std::uint64_t pid = 0;
+  // Tells a reused pid apart; (pid, start_time) identifies a process within one boot.
+  //   Linux: clock ticks after boot (/proc/PID/stat field 22, starttime; divide by
+  //   sysconf(_SC_CLK_TCK) for seconds). Windows: CreateTime, 100 ns units since 1601-01-01 UTC.
+  std::uint64_t start_time = 0;
+  std::string name;  // Linux: comm (at most 15 bytes, raw, may be invalid UTF-8); Windows: image
+                     // name in UTF-8 ("" for the idle process)
+  std::optional<std::uint64_t> parent_pid;
+  std::optional<std::uint64_t> handle_count;               // Windows HandleCount
+  std::optional<std::uint64_t> paged_pool_quota_bytes;     // Windows QuotaPagedPoolUsage
+  std::optional<std::uint64_t> nonpaged_pool_quota_bytes;  // Windows QuotaNonPagedPoolUsage
+  std::optional<FdCounts> fds;                             // Linux, by kind; sums to fd_total
+  std::optional<std::uint64_t> fd_total;                   // Linux
+
+  friend bool operator==(const ProcessFacts&, const ProcessFacts&) = default;
+};
+
+struct ProcessSample {
+  std::chrono::system_clock::time_point time{};
+  std::optional<std::int64_t> monotonic_ns;
+  std::vector<ProcessFacts> processes;  // sorted by pid
+  // Processes whose fd count is known but whose fd kinds could not be read (permission).
+  std::uint64_t fd_kinds_unreadable = 0;
+  // Things worth telling the user once (e.g. "run as root to see fd kinds of N processes"); a
+  // collector does not repeat a note in later samples.
+  std::vector<std::string> notes;
+};
+
+}  // namespace poolscope

@@ -1,0 +1,120 @@
+// Decoder for SystemProcessInformation buffers. Every read is bounds-checked before it is made and
+// values are assembled little-endian byte by byte, so host byte order and alignment do not matter.
+#include "parse/process_info_buffer.h"
+
+#include "parse/encoding.h"
+
+namespace poolscope::parse {
+
+namespace {
+
+std::uint64_t read_le(std::span<const std::byte> buffer, std::size_t offset, std::size_t size) {
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < size; ++i) {
+    value |= static_cast<std::uint64_t>(std::to_integer<std::uint8_t>(buffer[offset + i]))
+             << (8 * i);
+  }
+  return value;
+}
+
+std::unexpected<Error> bad_buffer(std::string message, PointerWidth width) {
+  return make_error(ErrorCode::kInput, "SystemProcessInformation (" +
+                                           std::string(width == PointerWidth::k64 ? "x64" : "x86") +
+                                           " layout): " + std::move(message));
+}
+
+std::string hex(std::uint64_t value) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string text(16, '0');
+  for (int i = 15; i >= 0; --i, value >>= 4)
+    text[static_cast<std::size_t>(i)] = kDigits[value & 0xF];
+  return text;
+}
+
+}  // namespace
+
+ProcessInfoLayout process_info_layout(PointerWidth width) {
+  if (width == PointerWidth::k64) {
+    return ProcessInfoLayout{.create_time = 32,
+                             .image_name_length = 56,
+                             .image_name_buffer = 64,
+                             .unique_process_id = 80,
+                             .inherited_from_process_id = 88,
+                             .handle_count = 96,
+                             .quota_paged_pool_usage = 160,
+                             .quota_nonpaged_pool_usage = 176,
+                             .record_size = 256};
+  }
+  return ProcessInfoLayout{.create_time = 32,
+                           .image_name_length = 56,
+                           .image_name_buffer = 60,
+                           .unique_process_id = 68,
+                           .inherited_from_process_id = 72,
+                           .handle_count = 76,
+                           .quota_paged_pool_usage = 112,
+                           .quota_nonpaged_pool_usage = 120,
+                           .record_size = 184};
+}
+
+Result<std::vector<ProcessFacts>> decode_process_info_buffer(std::span<const std::byte> buffer,
+                                                             PointerWidth width,
+                                                             std::uint64_t base_address) {
+  std::vector<ProcessFacts> processes;
+  if (buffer.empty()) return processes;
+  const ProcessInfoLayout layout = process_info_layout(width);
+  const std::size_t pointer = width == PointerWidth::k64 ? 8 : 4;
+  const std::uint64_t pointer_mask = width == PointerWidth::k64 ? ~std::uint64_t{0} : 0xFFFFFFFFu;
+  std::size_t offset = 0;
+  for (;;) {
+    if (buffer.size() - offset < layout.record_size) {
+      return bad_buffer("the record at offset " + std::to_string(offset) + " needs " +
+                            std::to_string(layout.record_size) + " bytes but the buffer has " +
+                            std::to_string(buffer.size() - offset) + " left",
+                        width);
+    }
+    ProcessFacts facts;
+    facts.pid = read_le(buffer, offset + layout.unique_process_id, pointer);
+    facts.parent_pid = read_le(buffer, offset + layout.inherited_from_process_id, pointer);
+    facts.start_time = read_le(buffer, offset + layout.create_time, 8);
+    facts.handle_count = read_le(buffer, offset + layout.handle_count, 4);
+    facts.paged_pool_quota_bytes = read_le(buffer, offset + layout.quota_paged_pool_usage, pointer);
+    facts.nonpaged_pool_quota_bytes =
+        read_le(buffer, offset + layout.quota_nonpaged_pool_usage, pointer);
+
+    const std::uint64_t name_length = read_le(buffer, offset + layout.image_name_length, 2);
+    const std::uint64_t name_pointer = read_le(buffer, offset + layout.image_name_buffer, pointer);
+    if (name_length % 2 != 0) {
+      return bad_buffer("pid " + std::to_string(facts.pid) + ": ImageName.Length " +
+                            std::to_string(name_length) + " is odd (UTF-16 is 2 bytes a unit)",
+                        width);
+    }
+    if (name_length != 0) {
+      // Modular subtraction in the caller's pointer width: a name below base_address wraps to a
+      // huge offset and fails the bounds check instead of reading before the buffer.
+      const std::uint64_t name_offset = (name_pointer - base_address) & pointer_mask;
+      if (name_pointer == 0 || name_offset > buffer.size() ||
+          name_length > buffer.size() - name_offset) {
+        return bad_buffer("pid " + std::to_string(facts.pid) + ": ImageName.Buffer 0x" +
+                              hex(name_pointer) + " with Length " + std::to_string(name_length) +
+                              " is not inside the buffer (is the base address right?)",
+                          width);
+      }
+      facts.name = utf16le_to_utf8(buffer.subspan(name_offset, name_length));
+    }
+    processes.push_back(std::move(facts));
+
+    const std::uint64_t next = read_le(buffer, offset, 4);
+    if (next == 0) break;
+    if (next < layout.record_size || next > buffer.size() - offset) {
+      return bad_buffer("NextEntryOffset " + std::to_string(next) + " at offset " +
+                            std::to_string(offset) + " must be at least " +
+                            std::to_string(layout.record_size) + " and stay inside the " +
+                            std::to_string(buffer.size()) + "-byte buffer",
+                        width);
+    }
+    offset += next;
+  }
+  return processes;
+}
+
+}  // namespace poolscope::parse

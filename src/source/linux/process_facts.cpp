@@ -1,0 +1,292 @@
+// Linux process facts from /proc. Only system calls here; the text is parsed by parse/proc_fd.
+#include "source/linux/process_facts.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "parse/proc_fd.h"
+#include "parse/text.h"
+
+namespace poolscope {
+
+namespace {
+
+constexpr long kProcSuperMagic = 0x9fa0;  // PROC_SUPER_MAGIC, <linux/magic.h>
+constexpr std::size_t kDirentBuffer = 32 * 1024;
+
+// The errors that mean "the process is gone": its /proc directory went away mid-read.
+bool vanished_error(int err) {
+  return err == ENOENT || err == ESRCH;
+}
+
+bool denied_error(int err) {
+  return err == EACCES || err == EPERM;
+}
+
+// Calls fn(name) for every entry of an open directory except "." and "..". Returns 0 or errno.
+template <class Fn>
+int for_each_entry(int dir_fd, std::vector<char>& buffer, Fn&& fn) {
+  for (;;) {
+    const long n = ::syscall(SYS_getdents64, dir_fd, buffer.data(), buffer.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return 0;
+    for (long offset = 0; offset < n;) {
+      // struct linux_dirent64 { u64 d_ino; s64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+      const char* record = buffer.data() + offset;
+      std::uint16_t record_length = 0;
+      std::memcpy(&record_length, record + 16, sizeof record_length);
+      const char* name = record + 19;
+      if (record_length == 0) return EIO;
+      offset += record_length;
+      if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
+      if (int err = fn(name); err != 0) return err;
+    }
+  }
+}
+
+std::optional<std::uint64_t> parse_pid(const char* name) {
+  if (name[0] < '1' || name[0] > '9') return std::nullopt;
+  return parse::parse_u64(name);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LinuxProcessFacts>> LinuxProcessFacts::open(
+    const Clock& clock, LinuxProcessFactsOptions options) {
+  const int proc_fd = ::open(options.proc.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (proc_fd < 0) {
+    const int err = errno;
+    return make_error(
+        ErrorCode::kEnvironment,
+        "cannot open " + options.proc + ": " + std::strerror(err) + " (is /proc mounted?)", err);
+  }
+  FdCountMethod method = options.fd_count_method;
+  if (method == FdCountMethod::kAuto) {
+    // Since Linux 6.2 stat() of /proc/PID/fd reports the number of open fds as its size. Our own
+    // proc_fd is open, so a kernel that counts never reports 0 for ourselves.
+    struct statfs fs {};
+    struct stat self {};
+    const bool procfs = ::fstatfs(proc_fd, &fs) == 0 && fs.f_type == kProcSuperMagic;
+    const bool counts = procfs && ::fstatat(proc_fd, "self/fd", &self, 0) == 0 && self.st_size > 0;
+    method = counts ? FdCountMethod::kStatSize : FdCountMethod::kReaddir;
+  }
+  return std::unique_ptr<LinuxProcessFacts>(
+      new LinuxProcessFacts(clock, std::move(options), proc_fd, method));
+}
+
+LinuxProcessFacts::LinuxProcessFacts(const Clock& clock, LinuxProcessFactsOptions options,
+                                     int proc_fd, FdCountMethod method)
+    : clock_(clock),
+      options_(std::move(options)),
+      proc_fd_(proc_fd),
+      method_(method),
+      dirents_(kDirentBuffer) {}
+
+LinuxProcessFacts::~LinuxProcessFacts() {
+  if (proc_fd_ >= 0) ::close(proc_fd_);
+}
+
+LinuxProcessFacts::Outcome LinuxProcessFacts::count_entries(const char* fd_dir,
+                                                            std::uint64_t& count) {
+  const int dir = ::openat(proc_fd_, fd_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return denied_error(errno) ? Outcome::kDenied : Outcome::kVanished;
+  count = 0;
+  const int err = for_each_entry(dir, dirents_, [&](const char*) {
+    ++count;
+    return 0;
+  });
+  ::close(dir);
+  if (err == 0) return Outcome::kOk;
+  return denied_error(err) ? Outcome::kDenied : Outcome::kVanished;
+}
+
+LinuxProcessFacts::Outcome LinuxProcessFacts::classify(const char* fd_dir, FdCounts& fds) {
+  const int dir = ::openat(proc_fd_, fd_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return denied_error(errno) ? Outcome::kDenied : Outcome::kVanished;
+  fds = FdCounts{};
+  char target[512];  // the kind is in the first bytes; a longer path is cut, which is fine
+  const int err = for_each_entry(dir, dirents_, [&](const char* name) {
+    const ssize_t n = ::readlinkat(dir, name, target, sizeof target);
+    if (n < 0) {
+      const int e = errno;
+      return vanished_error(e) ? 0 : e;  // an fd closed between getdents and readlink
+    }
+    parse::count_fd(fds, std::string_view(target, static_cast<std::size_t>(n)));
+    return 0;
+  });
+  ::close(dir);
+  if (err == 0) return Outcome::kOk;
+  return denied_error(err) ? Outcome::kDenied : Outcome::kVanished;
+}
+
+Result<ProcessSample> LinuxProcessFacts::collect() {
+  ProcessSample sample;
+  sample.time = clock_.wall();
+  sample.monotonic_ns = clock_.monotonic_ns();
+  stats_ = Stats{};
+  ++generation_;
+
+  const int list_fd = ::openat(proc_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (list_fd < 0) {
+    const int err = errno;
+    return make_error(ErrorCode::kEnvironment,
+                      "cannot list " + options_.proc + ": " + std::strerror(err), err);
+  }
+  std::vector<std::uint64_t> pids;
+  pids.reserve(known_.size() + 64);
+  std::vector<char> listing(kDirentBuffer);
+  const int list_err = for_each_entry(list_fd, listing, [&](const char* name) {
+    if (auto pid = parse_pid(name)) pids.push_back(*pid);
+    return 0;
+  });
+  ::close(list_fd);
+  if (list_err != 0) {
+    return make_error(ErrorCode::kEnvironment,
+                      "cannot list " + options_.proc + ": " + std::strerror(list_err), list_err);
+  }
+  std::sort(pids.begin(), pids.end());
+  sample.processes.reserve(pids.size());
+
+  char path[64];
+  char stat_text[1024];
+  for (const std::uint64_t pid : pids) {
+    std::snprintf(path, sizeof path, "%llu/stat", static_cast<unsigned long long>(pid));
+    const int stat_fd = ::openat(proc_fd_, path, O_RDONLY | O_CLOEXEC);
+    if (stat_fd < 0) {
+      ++stats_.vanished;  // gone, or hidden by hidepid: nothing to record either way
+      continue;
+    }
+    const ssize_t length = ::read(stat_fd, stat_text, sizeof stat_text);
+    ::close(stat_fd);
+    if (length <= 0) {
+      ++stats_.vanished;
+      continue;
+    }
+    // The fields poolscope needs end well within 1 KiB; a longer line is cut after them.
+    auto stat =
+        parse::parse_proc_stat(std::string_view(stat_text, static_cast<std::size_t>(length)));
+    if (!stat) {
+      ++stats_.vanished;
+      continue;
+    }
+
+    ProcessFacts facts;
+    facts.pid = pid;
+    facts.start_time = stat->start_time;
+    facts.name = std::move(stat->comm);
+    facts.parent_pid = stat->ppid;
+
+    std::snprintf(path, sizeof path, "%llu/fd", static_cast<unsigned long long>(pid));
+    std::uint64_t count = 0;
+    bool count_known = false;
+    if (method_ == FdCountMethod::kStatSize) {
+      struct stat st {};
+      if (::fstatat(proc_fd_, path, &st, 0) == 0) {
+        count = static_cast<std::uint64_t>(st.st_size);
+        count_known = true;
+      } else if (vanished_error(errno)) {
+        ++stats_.vanished;
+        continue;
+      }
+    } else {
+      const Outcome outcome = count_entries(path, count);
+      if (outcome == Outcome::kVanished) {
+        ++stats_.vanished;
+        continue;
+      }
+      count_known = outcome == Outcome::kOk;
+    }
+
+    Known& known = known_[pid];
+    const bool same_process = known.seen != 0 && known.start_time == facts.start_time;
+    if (!same_process) {
+      known = Known{};
+      known.start_time = facts.start_time;
+      // Staggered so that the forced re-reads of a steady host spread over the interval.
+      if (options_.refresh_every != 0) {
+        known.refresh_at = generation_ + options_.refresh_every + pid % options_.refresh_every;
+      }
+    }
+    known.seen = generation_;
+    const bool refresh_due = options_.refresh_every != 0 && generation_ >= known.refresh_at;
+    bool read_kinds = !options_.incremental || !same_process || refresh_due;
+    if (!read_kinds && !known.denied) {
+      read_kinds = !known.have_fds || !count_known || count != known.classified_total;
+    }
+
+    if (read_kinds) {
+      FdCounts fds;
+      const Outcome outcome = classify(path, fds);
+      if (outcome == Outcome::kVanished) {
+        known_.erase(pid);
+        ++stats_.vanished;
+        continue;
+      }
+      ++stats_.classified;
+      if (same_process && options_.refresh_every != 0) {
+        known.refresh_at = generation_ + options_.refresh_every;
+      }
+      if (outcome == Outcome::kOk) {
+        known.fds = fds;
+        known.have_fds = true;
+        known.denied = false;
+        known.classified_total = fd_counts_total(fds);
+      } else {
+        known.have_fds = false;
+        known.denied = true;
+      }
+    } else {
+      ++stats_.reused;
+    }
+
+    if (known.have_fds) {
+      facts.fds = known.fds;
+      facts.fd_total = known.classified_total;
+    } else {
+      if (count_known) facts.fd_total = count;
+      ++stats_.denied;
+    }
+    sample.processes.push_back(std::move(facts));
+  }
+
+  // Forget processes that were not seen this time, so a reused pid starts afresh.
+  std::erase_if(known_, [&](const auto& item) { return item.second.seen != generation_; });
+
+  stats_.processes = sample.processes.size();
+  sample.fd_kinds_unreadable = stats_.denied;
+  if (stats_.denied != 0 && !denied_reported_) {
+    denied_reported_ = true;
+    sample.notes.push_back(
+        "fd kinds of " + std::to_string(stats_.denied) +
+        " process(es) are unreadable (permission denied on /proc/PID/fd links: other users' "
+        "processes, or a sandbox); their fd totals are still recorded. Run as root (or with "
+        "CAP_SYS_PTRACE) to see the kinds");
+  }
+  if (!method_reported_ && method_ == FdCountMethod::kReaddir && options_.proc == "/proc") {
+    method_reported_ = true;
+    sample.notes.push_back(
+        "this kernel does not report fd counts in stat() of /proc/PID/fd (Linux < 6.2): fd "
+        "directories are listed instead, which costs more per process");
+  }
+  return sample;
+}
+
+Result<std::unique_ptr<ProcessFactsCollector>> open_process_facts_collector(const Clock& clock) {
+  auto collector = LinuxProcessFacts::open(clock);
+  if (!collector) return std::unexpected(collector.error());
+  return std::unique_ptr<ProcessFactsCollector>(std::move(*collector));
+}
+
+}  // namespace poolscope

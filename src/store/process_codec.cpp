@@ -1,0 +1,275 @@
+// Change-set encoding of per-process facts (layout in docs/store-format.md,
+// "process_samples.data").
+#include "store/process_codec.h"
+
+#include "store/varint.h"
+
+namespace poolscope::store {
+
+namespace {
+
+constexpr std::uint8_t kFlagKeyframe = 1 << 0;
+constexpr std::uint8_t kFlagNotes = 1 << 1;
+constexpr std::uint8_t kFlagUnreadable = 1 << 2;
+constexpr std::uint8_t kKnownFlags = 0x07;
+
+// Record tag bits.
+constexpr std::uint8_t kTagIdentity = 1 << 0;  // start time and name follow
+constexpr std::uint8_t kTagPresence = 1 << 1;  // presence byte follows
+constexpr std::uint8_t kTagValues = 1 << 2;    // changed-values mask and deltas follow
+constexpr std::uint8_t kTagNew = 1 << 3;       // a process not in the previous sample
+constexpr std::uint8_t kKnownTags = 0x0F;
+
+// Numeric slots: 0 parent pid, 1 handle count, 2 paged quota, 3 nonpaged quota, 4 fd total,
+// 5.. fd counts by FdKind. Presence bits 0-4 are per slot, bit 5 covers all fd kinds (fds is
+// one optional).
+constexpr std::size_t kSlots = 5 + kFdKindCount;
+constexpr std::uint8_t kFdsPresent = 1 << 5;
+constexpr std::uint8_t kAllPresence = 0x3F;
+
+struct Numbers {
+  std::uint8_t present = 0;
+  std::array<std::uint64_t, kSlots> value{};
+};
+
+Numbers numbers_of(const ProcessFacts& p) {
+  Numbers n;
+  const std::optional<std::uint64_t>* scalars[5] = {&p.parent_pid, &p.handle_count,
+                                                    &p.paged_pool_quota_bytes,
+                                                    &p.nonpaged_pool_quota_bytes, &p.fd_total};
+  for (std::size_t s = 0; s < 5; ++s) {
+    if (*scalars[s]) {
+      n.present |= static_cast<std::uint8_t>(1u << s);
+      n.value[s] = **scalars[s];
+    }
+  }
+  if (p.fds) {
+    n.present |= kFdsPresent;
+    for (std::size_t k = 0; k < kFdKindCount; ++k) {
+      n.value[5 + k] = fd_count(*p.fds, kAllFdKinds[k]);
+    }
+  }
+  return n;
+}
+
+void set_numbers(const Numbers& n, ProcessFacts& p) {
+  std::optional<std::uint64_t>* scalars[5] = {&p.parent_pid, &p.handle_count,
+                                              &p.paged_pool_quota_bytes,
+                                              &p.nonpaged_pool_quota_bytes, &p.fd_total};
+  for (std::size_t s = 0; s < 5; ++s) {
+    if (n.present & (1u << s)) {
+      *scalars[s] = n.value[s];
+    } else {
+      scalars[s]->reset();
+    }
+  }
+  if (n.present & kFdsPresent) {
+    FdCounts counts;
+    for (std::size_t k = 0; k < kFdKindCount; ++k) {
+      fd_count(counts, kAllFdKinds[k]) = n.value[5 + k];
+    }
+    p.fds = counts;
+  } else {
+    p.fds.reset();
+  }
+}
+
+// Writes the record for cur (before == nullptr: new process). Returns false when nothing changed.
+bool encode_record(const ProcessFacts* before, const ProcessFacts& cur, std::uint64_t pid_gap,
+                   std::string& out) {
+  const Numbers after = numbers_of(cur);
+  const Numbers prev = before ? numbers_of(*before) : Numbers{};
+  std::uint8_t tag = 0;
+  if (!before) tag |= kTagNew | kTagIdentity;
+  if (before && (before->start_time != cur.start_time || before->name != cur.name)) {
+    tag |= kTagIdentity;
+  }
+  if (after.present != prev.present) tag |= kTagPresence;
+  std::uint32_t changed = 0;
+  for (std::size_t s = 0; s < kSlots; ++s) {
+    if (after.value[s] != prev.value[s]) changed |= 1u << s;
+  }
+  if (changed) tag |= kTagValues;
+  if (tag == 0) return false;
+  put_varint(out, pid_gap);
+  out.push_back(static_cast<char>(tag));
+  if (tag & kTagIdentity) {
+    put_varint(out, cur.start_time);
+    put_string(out, cur.name);
+  }
+  if (tag & kTagPresence) out.push_back(static_cast<char>(after.present));
+  if (tag & kTagValues) {
+    put_varint(out, changed);
+    for (std::size_t s = 0; s < kSlots; ++s) {
+      if (changed & (1u << s)) put_varint(out, zigzag_delta(prev.value[s], after.value[s]));
+    }
+  }
+  return true;
+}
+
+const ProcessState& empty_process_state() {
+  static const ProcessState empty;
+  return empty;
+}
+
+}  // namespace
+
+ProcessState process_state_of(const ProcessSample& sample) {
+  return ProcessState{sample.processes, sample.fd_kinds_unreadable, sample.notes};
+}
+
+void encode_process_sample(const ProcessState* prev_state, const ProcessState& cur,
+                           std::string& out) {
+  const ProcessState& prev = prev_state ? *prev_state : empty_process_state();
+  std::uint8_t flags = prev_state ? 0 : kFlagKeyframe;
+  if (!cur.notes.empty()) flags |= kFlagNotes;
+  if (cur.fd_kinds_unreadable != prev.fd_kinds_unreadable) flags |= kFlagUnreadable;
+
+  std::vector<std::uint64_t> exits;
+  std::string records;
+  std::size_t count = 0;
+  std::uint64_t last_pid = 0;
+  std::size_t i = 0;
+  const auto& pp = prev.processes;
+  for (const ProcessFacts& p : cur.processes) {
+    while (i < pp.size() && pp[i].pid < p.pid) exits.push_back(pp[i++].pid);
+    const ProcessFacts* before = nullptr;
+    if (i < pp.size() && pp[i].pid == p.pid) {
+      before = &pp[i++];
+      // A reused pid is another process: its numbers start from nothing.
+      if (before->start_time != p.start_time) before = nullptr;
+    }
+    if (encode_record(before, p, p.pid - last_pid, records)) {
+      ++count;
+      last_pid = p.pid;
+    }
+  }
+  while (i < pp.size()) exits.push_back(pp[i++].pid);
+
+  out.clear();
+  out.push_back(static_cast<char>(kProcessFormatVersion));
+  out.push_back(static_cast<char>(flags));
+  put_varint(out, exits.size());
+  std::uint64_t prev_exit = 0;
+  for (std::uint64_t pid : exits) {
+    put_varint(out, pid - prev_exit);
+    prev_exit = pid;
+  }
+  put_varint(out, count);
+  out += records;
+  if (flags & kFlagUnreadable) put_varint(out, cur.fd_kinds_unreadable);
+  if (flags & kFlagNotes) {
+    put_varint(out, cur.notes.size());
+    for (const auto& note : cur.notes) put_string(out, note);
+  }
+}
+
+bool is_process_keyframe_blob(std::span<const unsigned char> blob) {
+  return blob.size() >= 2 && (blob[1] & kFlagKeyframe);
+}
+
+Result<void> ProcessDecoder::apply(std::span<const unsigned char> blob) {
+  auto damaged = [](const char* what) {
+    return make_error(ErrorCode::kInput, std::string("damaged process sample: ") + what);
+  };
+  if (blob.size() < 2) return damaged("shorter than its header");
+  if (blob[0] != kProcessFormatVersion) {
+    return make_error(ErrorCode::kInput, "process sample written by a newer poolscope (format " +
+                                             std::to_string(blob[0]) +
+                                             "); upgrade poolscope to read it");
+  }
+  const std::uint8_t flags = blob[1];
+  if (flags & ~kKnownFlags) return damaged("unknown flags");
+  if (flags & kFlagKeyframe) state_ = ProcessState{};
+  ByteReader in(blob.data() + 2, blob.size() - 2);
+
+  const std::uint64_t exit_count = in.varint();
+  if (!in.ok() || exit_count > in.remaining()) return damaged("bad exit list");
+  std::vector<std::uint64_t> exits(static_cast<std::size_t>(exit_count));
+  std::uint64_t pid = 0;
+  for (std::size_t e = 0; e < exits.size(); ++e) {
+    const std::uint64_t gap = in.varint();
+    if (e > 0 && gap == 0) return damaged("exit list not ascending");
+    pid += gap;
+    exits[e] = pid;
+  }
+  const std::uint64_t record_count = in.varint();
+  if (!in.ok() || record_count > in.remaining()) return damaged("bad record count");
+
+  const auto& old = state_.processes;
+  scratch_.clear();
+  scratch_.reserve(old.size() + static_cast<std::size_t>(record_count));
+  std::size_t i = 0, e = 0;
+  // Copies unchanged processes below `limit`, dropping the ones that exited.
+  auto copy_below = [&](std::uint64_t limit, bool all = false) -> bool {
+    while (i < old.size() && (all || old[i].pid < limit)) {
+      if (e < exits.size() && exits[e] < old[i].pid) return false;  // exit of an unknown pid
+      if (e < exits.size() && exits[e] == old[i].pid) {
+        ++e;
+        ++i;
+        continue;
+      }
+      scratch_.push_back(old[i++]);
+    }
+    return true;
+  };
+  std::uint64_t record_pid = 0;
+  for (std::uint64_t r = 0; r < record_count; ++r) {
+    const std::uint64_t gap = in.varint();
+    if (!in.ok() || (r > 0 && gap == 0)) return damaged("records not ascending");
+    record_pid += gap;
+    if (!copy_below(record_pid)) return damaged("exit of a process that was not there");
+    const std::uint8_t tag = in.byte();
+    if (tag & ~kKnownTags) return damaged("bad record tag");
+    ProcessFacts p;
+    Numbers numbers;
+    if (i < old.size() && old[i].pid == record_pid) {
+      if (e < exits.size() && exits[e] == record_pid) return damaged("process exited and changed");
+      if (!(tag & kTagNew)) {
+        p = old[i];
+        numbers = numbers_of(p);
+      }
+      ++i;
+    } else if (!(tag & kTagNew)) {
+      return damaged("change of a process that was not there");
+    }
+    p.pid = record_pid;
+    if (tag & kTagIdentity) {
+      p.start_time = in.varint();
+      if (!in.string(p.name)) return damaged("bad process name");
+    }
+    if (tag & kTagPresence) {
+      numbers.present = in.byte();
+      if (numbers.present & ~kAllPresence) return damaged("bad presence");
+    }
+    if (tag & kTagValues) {
+      const std::uint64_t changed = in.varint();
+      if (!in.ok() || (changed >> kSlots) != 0) return damaged("bad value mask");
+      for (std::size_t s = 0; s < kSlots; ++s) {
+        if (changed & (1u << s)) numbers.value[s] = apply_zigzag(numbers.value[s], in.varint());
+      }
+    }
+    if (!in.ok()) return damaged("truncated record");
+    set_numbers(numbers, p);
+    scratch_.push_back(std::move(p));
+  }
+  if (!copy_below(0, true)) return damaged("bad exit list");
+  if (e != exits.size()) return damaged("exit of a process that was not there");
+  state_.processes.swap(scratch_);
+
+  if (flags & kFlagUnreadable) state_.fd_kinds_unreadable = in.varint();
+  state_.notes.clear();
+  if (flags & kFlagNotes) {
+    const std::uint64_t n = in.varint();
+    if (!in.ok() || n > in.remaining()) return damaged("bad notes");
+    state_.notes.resize(static_cast<std::size_t>(n));
+    for (auto& note : state_.notes) {
+      if (!in.string(note)) return damaged("bad note");
+    }
+  }
+  if (!in.ok()) return damaged("truncated");
+  if (!in.at_end()) return damaged("trailing bytes");
+  return {};
+}
+
+}  // namespace poolscope::store

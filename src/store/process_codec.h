@@ -1,0 +1,44 @@
+// The compact encoding of per-process facts in a recording: per sample only the processes that
+// started, ended or whose facts changed (a keyframe lists all). See docs/store-format.md.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/process.h"
+#include "core/result.h"
+
+namespace poolscope::store {
+
+inline constexpr std::uint8_t kProcessFormatVersion = 1;
+
+// The decoded processes after a sample, sorted by pid (as ProcessSample has them).
+struct ProcessState {
+  std::vector<ProcessFacts> processes;
+  std::uint64_t fd_kinds_unreadable = 0;
+  std::vector<std::string> notes;  // of this sample only: collectors do not repeat notes
+
+  friend bool operator==(const ProcessState&, const ProcessState&) = default;
+};
+
+ProcessState process_state_of(const ProcessSample& sample);
+
+// Encodes cur against prev; prev == nullptr writes a keyframe.
+void encode_process_sample(const ProcessState* prev, const ProcessState& cur, std::string& out);
+
+class ProcessDecoder {
+ public:
+  // On error the state is unspecified; resume at a keyframe.
+  Result<void> apply(std::span<const unsigned char> blob);
+  const ProcessState& state() const { return state_; }
+  void reset() { state_ = ProcessState{}; }
+
+ private:
+  ProcessState state_;
+  std::vector<ProcessFacts> scratch_;
+};
+
+bool is_process_keyframe_blob(std::span<const unsigned char> blob);
+
+}  // namespace poolscope::store

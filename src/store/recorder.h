@@ -1,0 +1,61 @@
+// The recording loop: samples a source on a steady schedule into a Recording until stopped, the
+// duration ends, or writing fails.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/clock.h"
+#include "core/pool.h"
+#include "core/process.h"
+#include "core/result.h"
+#include "store/recording.h"
+
+namespace poolscope::store {
+
+struct RecorderOptions {
+  std::chrono::nanoseconds interval = std::chrono::seconds(10);
+  std::optional<std::chrono::nanoseconds> duration;   // none: until stopped
+  std::optional<std::chrono::nanoseconds> retention;  // delete samples older than this
+  std::int64_t retention_batch = 1000;                // at most this many rows per sample
+};
+
+// What the loop calls. sample is required; the others may be empty.
+struct RecorderHooks {
+  std::function<Result<Snapshot>()> sample;
+  std::function<Result<ProcessSample>()> processes;                // empty: no process facts
+  std::function<void(std::int64_t until_monotonic_ns)> sleep_until;  // empty: busy-free no-op
+  std::function<void(std::int64_t seq, const Snapshot&)> on_commit;
+  std::function<void(const std::string&)> warn;  // printed once per kind of problem
+};
+
+struct RecorderStats {
+  std::int64_t samples = 0;        // committed by this run
+  std::int64_t skipped_ticks = 0;  // ticks missed because a sample took longer than the interval
+  std::int64_t first_seq = 0, last_seq = 0;
+  std::size_t last_key_count = 0;
+  std::int64_t process_failures = 0;   // samples stored without process facts
+  std::int64_t retention_deleted = 0;  // samples deleted by --retention
+};
+
+struct RecorderResult {
+  RecorderStats stats;
+  std::optional<Error> error;  // why it stopped early (disk full, source unreadable, ...)
+};
+
+// "90s", "30m", "48h", "7d", "2w", "500ms", "0.1" (a bare number is seconds; fractions allowed).
+// ErrorCode::kUsage for anything else, for zero and for more than 100 years.
+Result<std::chrono::nanoseconds> parse_duration(std::string_view text);
+
+// Ticks are at start + k * interval on the monotonic clock, so the schedule never drifts; when a
+// sample overruns, the ticks it covered are skipped (counted) rather than run back to back. The
+// loop checks `stop` before each sample and after each sleep.
+RecorderResult run_recorder(Recording& recording, const Clock& clock, const RecorderHooks& hooks,
+                            const RecorderOptions& options, const std::atomic<bool>& stop);
+
+}  // namespace poolscope::store

@@ -1,0 +1,95 @@
+// The compact encoding of one pool sample in a recording: a change set against the previous
+// sample (or against nothing, for a keyframe). See docs/store-format.md.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/pool.h"
+#include "core/result.h"
+
+namespace poolscope::store {
+
+// The per-key values a sample keeps, in encoding order.
+enum Field : unsigned { kAllocs = 0, kFrees, kOutstanding, kBytes, kObjectSize, kFieldCount };
+
+// One key's values in one sample. A field whose bit is clear in present is absent (the source
+// did not give it) and its value is 0; a key that is not in the sample at all has no KeySample.
+struct KeySample {
+  std::uint32_t key_id = 0;
+  std::uint8_t present = 0;
+  std::array<std::uint64_t, kFieldCount> value{};
+
+  friend bool operator==(const KeySample&, const KeySample&) = default;
+};
+
+// Pool totals as numbered scalar slots: slot pool * 3 + {0 used, 1 limit, 2 failures}, then the
+// machine's memory total and available bytes.
+inline constexpr std::size_t kPoolKinds = 5;
+inline constexpr std::size_t kScalarSlots = kPoolKinds * 3 + 2;
+inline constexpr std::size_t kMemoryTotalSlot = kPoolKinds * 3;
+inline constexpr std::size_t kMemoryAvailableSlot = kPoolKinds * 3 + 1;
+// Strings that rarely change: host, source, format, then each pool's limit note.
+enum StringSlot : unsigned { kHost = 0, kSource, kFormat, kLimitNote0, kStringSlots = 3 + 5 };
+
+// Everything of a snapshot besides the key values.
+struct SampleExtras {
+  CounterWidth counter_width = CounterWidth::k64;
+  std::uint32_t pools_present = 0;    // bit per PoolKind: the snapshot has a PoolTotal for it
+  std::uint32_t scalars_present = 0;  // bit per scalar slot
+  std::array<std::uint64_t, kScalarSlots> scalars{};
+  std::array<std::string, kStringSlots> strings;
+  std::vector<std::string> notes;
+
+  friend bool operator==(const SampleExtras&, const SampleExtras&) = default;
+};
+
+// The decoded state after a sample: what a reader sees.
+struct PoolState {
+  std::vector<KeySample> keys;  // ascending key_id, no duplicates
+  SampleExtras extras;
+
+  friend bool operator==(const PoolState&, const PoolState&) = default;
+};
+
+// Blob layout version written into every sample (first byte).
+inline constexpr std::uint8_t kSampleFormatVersion = 1;
+
+// Encodes cur as a change set against prev; prev == nullptr writes a keyframe (a change set
+// against the empty state), which a reader can decode without anything before it.
+class PoolEncoder {
+ public:
+  void encode(const PoolState* prev, const PoolState& cur, std::string& out);
+
+ private:
+  std::string records_;  // reused between samples
+};
+
+// Applies encoded samples in order to a state. A keyframe resets the state first.
+class PoolDecoder {
+ public:
+  // On error the state is unspecified; the caller must resume at a keyframe.
+  Result<void> apply(std::span<const unsigned char> blob);
+  const PoolState& state() const { return state_; }
+  void reset() { state_ = PoolState{}; }
+
+ private:
+  PoolState state_;
+  std::vector<KeySample> scratch_;
+  std::vector<std::uint32_t> removed_, added_;
+};
+
+// True when the blob is a keyframe (without decoding it).
+bool is_keyframe_blob(std::span<const unsigned char> blob);
+
+// Snapshot <-> state conversions. `extras_from_snapshot` fills everything but the key values.
+SampleExtras extras_from_snapshot(const Snapshot& snapshot);
+void apply_extras(const SampleExtras& extras, Snapshot& snapshot);
+KeySample key_sample_from_entry(std::uint32_t key_id, const Entry& entry);
+Counters counters_of(const KeySample& sample);
+
+}  // namespace poolscope::store

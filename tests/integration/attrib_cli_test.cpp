@@ -1,0 +1,147 @@
+// `poolscope who` and `poolscope drivers` run as a binary on the real sample drivers and Wine's.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+#include "cli_support.h"
+#include "test_support.h"
+
+namespace poolscope::testing {
+namespace {
+
+const std::filesystem::path kWine = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows";
+
+#define REQUIRE_WINE()                                                       \
+  do {                                                                       \
+    if (!std::filesystem::exists(kWine / "hidclass.sys")) {                  \
+      GTEST_SKIP() << "needs Debian's wine64 drivers in " << kWine.string(); \
+    }                                                                        \
+  } while (0)
+
+nlohmann::json run_json(const std::string& args, int expected_exit = 0) {
+  const auto r = run_poolscope(args);
+  EXPECT_EQ(r.exit_code, expected_exit) << r.out;
+  // stderr is merged; JSON starts at the first '{'.
+  const auto brace = r.out.find('{');
+  if (brace == std::string::npos) return {};
+  return nlohmann::json::parse(r.out.substr(brace), nullptr, false);
+}
+
+std::string pooltag_fixture() {
+  return test_data("pooltag/pooltag_owners.txt").string();
+}
+
+TEST(WhoCli, WinDivertOwnsWDivWithItsCallSites) {
+  POOLSCOPE_REQUIRE_SHARED("drivers/windivert/WinDivert64.sys");
+  const auto j = run_json("who WDiv --drivers " + shared_data("drivers/windivert").string() +
+                          " --drivers " + shared_data("drivers/winpmem").string() + " --pooltag " +
+                          pooltag_fixture() + " --format json");
+  EXPECT_EQ(j["tag"], "WDiv");
+  ASSERT_EQ(j["pooltag"].size(), 1u);
+  EXPECT_EQ(j["pooltag"][0]["binary"], "windivert.sys");
+  EXPECT_EQ(j["pooltag"][0]["line"], 4);
+  ASSERT_EQ(j["near_misses"].size(), 1u);
+  EXPECT_EQ(j["near_misses"][0]["pattern"], "Wdiv");
+  ASSERT_EQ(j["owners"].size(), 1u);
+  const auto& owner = j["owners"][0];
+  EXPECT_EQ(std::filesystem::path(owner["file"].get<std::string>()).filename(), "WinDivert64.sys");
+  EXPECT_EQ(owner["confidence"], "high");
+  EXPECT_EQ(owner["machine"], "x64");
+  std::size_t allocs = 0, frees = 0;
+  std::set<std::uint64_t> offsets;
+  for (const auto& site : owner["call_sites"]) {
+    if (site["api"] == "ExAllocatePoolWithTag") {
+      ++allocs;
+      offsets.insert(site["tag_file_offset"].get<std::uint64_t>());
+    }
+    if (site["api"] == "ExFreePoolWithTag") ++frees;
+  }
+  EXPECT_EQ(allocs, 5u);
+  EXPECT_EQ(frees, 7u);
+  EXPECT_EQ(offsets, (std::set<std::uint64_t>{6669, 10557, 10924, 14367, 14902}));
+  EXPECT_EQ(owner["call_sites"][1]["rva"], "0x2616");
+}
+
+TEST(WhoCli, WinPmemDriversOwnPmemAndFspt) {
+  POOLSCOPE_REQUIRE_SHARED("drivers/winpmem/winpmem_x86.sys");
+  for (const char* tag : {"PMEM", "FSPT"}) {
+    const auto j = run_json(std::string("who ") + tag + " --drivers " +
+                            shared_data("drivers/winpmem").string() + " --format json");
+    ASSERT_EQ(j["owners"].size(), 3u) << tag;
+    std::set<std::string> machines;
+    for (const auto& owner : j["owners"]) {
+      EXPECT_EQ(owner["confidence"], "high") << tag;
+      machines.insert(owner["machine"].get<std::string>());
+    }
+    EXPECT_EQ(machines, (std::set<std::string>{"x64", "x86"}));
+  }
+}
+
+TEST(WhoCli, NoneIsOwnedByTheSixWineDriversCallingExAllocatePool) {
+  REQUIRE_WINE();
+  const auto j = run_json("who None --drivers " + kWine.string() + " --pooltag " +
+                          pooltag_fixture() + " --format json");
+  std::set<std::string> high;
+  for (const auto& owner : j["owners"]) {
+    if (owner["confidence"] != "high") {
+      EXPECT_NE(owner["note"].get<std::string>().find("only a byte match"), std::string::npos);
+      continue;
+    }
+    high.insert(std::filesystem::path(owner["file"].get<std::string>()).filename().string());
+    for (const auto& site : owner["call_sites"]) EXPECT_EQ(site["api"], "ExAllocatePool");
+  }
+  EXPECT_EQ(high, (std::set<std::string>{"hidclass.sys", "hidparse.sys", "usbd.sys", "winebus.sys",
+                                         "wineusb.sys", "winexinput.sys"}));
+}
+
+TEST(WhoCli, MissingTagExitsZeroWithSuggestions) {
+  REQUIRE_WINE();
+  const auto r = run_poolscope("who Qq9z --drivers " + kWine.string());
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("no owner found in 1 folder(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("try: pass --pooltag FILE"), std::string::npos) << r.out;
+}
+
+TEST(WhoCli, LinuxNeedsDriversFolder) {
+  const auto r = run_poolscope("who WDiv");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("pass --drivers DIR"), std::string::npos) << r.out;
+  EXPECT_EQ(run_poolscope("who ABCDE --drivers /").exit_code, 2);
+}
+
+TEST(DriversCli, WineFolderListsUntaggedImportersAndWritesLocaltag) {
+  REQUIRE_WINE();
+  const auto localtag =
+      std::filesystem::temp_directory_path() / ("poolscope_localtag_" + std::to_string(::getpid()));
+  const auto j =
+      run_json("drivers " + kWine.string() + " --format json --localtag " + localtag.string());
+  std::set<std::string> untagged;
+  std::size_t drivers = 0;
+  for (const auto& d : j["drivers"]) {
+    ++drivers;
+    if (!d["untagged_imports"].empty()) untagged.insert(d["file"].get<std::string>());
+  }
+  EXPECT_EQ(drivers, 17u);  // the .sys files; ntoskrnl.exe and the DLLs beside them are not read
+  EXPECT_EQ(untagged, (std::set<std::string>{"hidclass.sys", "hidparse.sys", "usbd.sys",
+                                             "winebus.sys", "wineusb.sys", "winexinput.sys"}));
+  const std::string text = read_file(localtag);
+  EXPECT_NE(text.find("None - winebus.sys - found by poolscope (7 call sites)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("None - usbd.sys - found by poolscope (2 call sites)\n"), std::string::npos);
+  std::filesystem::remove(localtag);
+}
+
+TEST(DriversCli, RealDriversTable) {
+  POOLSCOPE_REQUIRE_SHARED("drivers/winpmem/winpmem_x86.sys");
+  const auto r = run_poolscope("drivers " + shared_data("drivers/winpmem").string());
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("winpmem_x86.sys"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FSPT PMEM"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace poolscope::testing

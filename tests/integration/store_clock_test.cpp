@@ -1,0 +1,123 @@
+// The recorder with a clock we control (the Clock interface): the wall clock set back does not
+// reorder samples; the monotonic schedule does not drift and skips ticks a slow sample covered.
+#include <thread>
+
+#include "core/clock.h"
+#include "integration/store_support.h"
+#include "store/recorder.h"
+
+namespace poolscope {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::sql_rows;
+
+// Wall and monotonic time that only move when told; the wall clock can be set back.
+class SteerableClock final : public Clock {
+ public:
+  std::chrono::system_clock::time_point wall() const override { return wall_; }
+  std::int64_t monotonic_ns() const override { return mono_; }
+  void advance(std::chrono::nanoseconds by) {
+    wall_ += std::chrono::duration_cast<std::chrono::system_clock::duration>(by);
+    mono_ += by.count();
+  }
+  void set_wall(std::chrono::system_clock::time_point t) { wall_ = t; }
+
+ private:
+  std::chrono::system_clock::time_point wall_{std::chrono::seconds(1'800'000'000)};
+  std::int64_t mono_ = 5'000'000'000;
+};
+
+TEST(StoreClock, WallClockSetBackDoesNotReorderAndSlowSamplesSkipTicks) {
+  testing::TempDir dir;
+  const std::string db = dir.file("clock.db");
+  auto rec = store::Recording::open_write(db);
+  ASSERT_TRUE(rec.has_value()) << rec.error().message;
+  SteerableClock clock;
+  int n = 0;
+  store::RecorderHooks hooks;
+  hooks.sample = [&]() -> Result<Snapshot> {
+    ++n;
+    if (n == 4) clock.set_wall(clock.wall() - std::chrono::hours(1));  // NTP step back
+    Snapshot s;
+    s.wall_time = clock.wall();
+    s.monotonic_ns = clock.monotonic_ns();
+    Entry e;
+    e.key = slab_cache("dentry");
+    e.pool = PoolKind::kReclaimable;
+    e.counters.outstanding = static_cast<std::uint64_t>(n);
+    s.entries.push_back(e);
+    // Sample 5 is slow: 25 s with a 10 s interval covers two more ticks.
+    clock.advance(n == 5 ? 25s : 1s);
+    return s;
+  };
+  hooks.sleep_until = [&](std::int64_t until) {
+    ASSERT_GE(until, clock.monotonic_ns());
+    clock.advance(std::chrono::nanoseconds(until - clock.monotonic_ns()));
+  };
+  std::atomic<bool> stop{false};
+  auto result = store::run_recorder(
+      *rec, clock, hooks, store::RecorderOptions{.interval = 10s, .duration = 100s}, stop);
+  ASSERT_FALSE(result.error) << result.error->message;
+  // Ticks 0..90 s; the slow sample at 40 s runs to 65 s, so 50 and 60 are skipped.
+  EXPECT_EQ(result.stats.samples, 8);
+  EXPECT_EQ(result.stats.skipped_ticks, 2);
+  auto rows = sql_rows(db,
+                       "SELECT seq, wall_ns / 1000000000 - 1800000000, (mono_ns - 5000000000) / "
+                       "1000000000 FROM samples ORDER BY seq");
+  EXPECT_EQ(rows, (std::vector<std::string>{"1|0|0", "2|10|10", "3|20|20", "4|-3570|30",
+                                            "5|-3560|40", "6|-3530|70", "7|-3520|80",
+                                            "8|-3510|90"}));
+  // Readers follow seq, not wall time.
+  auto cursor = rec->cursor();
+  std::vector<std::uint64_t> values;
+  while (cursor->next().value()) values.push_back(cursor->keys()[0].value[store::kOutstanding]);
+  EXPECT_EQ(values, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8}));
+  // The sample at a wall time is the one with the greatest wall time not after it.
+  EXPECT_EQ(**rec->seq_at(store::from_wall_ns(1'800'000'025'000'000'000)), 3);
+  EXPECT_EQ(**rec->seq_at(store::from_wall_ns(1'799'996'475'000'000'000)), 6);
+}
+
+TEST(StoreClock, StopEndsTheLoopAfterTheCurrentSample) {
+  testing::TempDir dir;
+  auto rec = store::Recording::open_write(dir.file("stop.db"));
+  ASSERT_TRUE(rec.has_value());
+  SteerableClock clock;
+  std::atomic<bool> stop{false};
+  store::RecorderHooks hooks;
+  hooks.sample = [&]() -> Result<Snapshot> {
+    Snapshot s;
+    s.wall_time = clock.wall();
+    return s;
+  };
+  hooks.on_commit = [&](std::int64_t seq, const Snapshot&) {
+    if (seq == 3) stop = true;  // as the SIGINT handler does
+  };
+  hooks.sleep_until = [&](std::int64_t until) {
+    clock.advance(std::chrono::nanoseconds(until - clock.monotonic_ns()));
+  };
+  auto result = store::run_recorder(*rec, clock, hooks, store::RecorderOptions{.interval = 1s},
+                                    stop);
+  EXPECT_FALSE(result.error);
+  EXPECT_EQ(result.stats.samples, 3);
+}
+
+TEST(StoreClock, DurationsParse) {
+  EXPECT_EQ(*store::parse_duration("0.1"), 100ms);
+  EXPECT_EQ(*store::parse_duration("90s"), 90s);
+  EXPECT_EQ(*store::parse_duration("30m"), 30min);
+  EXPECT_EQ(*store::parse_duration("48h"), 48h);
+  EXPECT_EQ(*store::parse_duration("7d"), 7 * 24h);
+  EXPECT_EQ(*store::parse_duration("500ms"), 500ms);
+  EXPECT_EQ(*store::parse_duration("2w"), 14 * 24h);
+  for (const char* bad : {"", "0", "-1s", "10x", "s", "1e3", "1..2", "999999999d"}) {
+    auto d = store::parse_duration(bad);
+    EXPECT_FALSE(d.has_value()) << bad;
+    if (!d) {
+      EXPECT_EQ(d.error().code, ErrorCode::kUsage);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace poolscope

@@ -1,0 +1,186 @@
+// `poolscope import` and `export` end to end: formats detected from content, samples in order,
+// absent keys kept apart from zero, all-or-nothing on a bad line, events and counters.
+#include "integration/store_support.h"
+#include "test_support.h"
+
+namespace poolscope {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Child;
+using testing::sql_value;
+
+std::string fixture(const std::string& name) {
+  return testing::test_data("store/" + name).string();
+}
+
+struct Ran {
+  int code;
+  std::string out, err;
+};
+
+Ran run(const std::vector<std::string>& args) {
+  Child c(args);
+  const int code = c.wait_for(60s);
+  return {code, c.out(), c.err()};
+}
+
+TEST(StoreImport, DrsdBeforeAndAfterBecomeATwoPointSeries) {
+  POOLSCOPE_REQUIRE_SHARED("poolmon/03_msdocs_example4_drsd_printer_leak_before.txt");
+  testing::TempDir dir;
+  const std::string db = dir.file("drsd.db");
+  auto imported =
+      run({"import", "--into", db,
+           testing::shared_data("poolmon/03_msdocs_example4_drsd_printer_leak_before.txt"),
+           testing::shared_data("poolmon/04_msdocs_example4_drsd_printer_leak_after.txt"), "--at",
+           "2025-11-12T10:00:00Z", "--at", "2025-11-12T10:05:00Z"});
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  auto exported = run({"export", db, "--include", "Drsd"});
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  // Drsd grew by 6 blocks (4,992 bytes) over one print job.
+  EXPECT_EQ(exported.out,
+            "{\"kind\":\"pool\",\"time\":\"2025-11-12T10:00:00.000Z\",\"seq\":1,\"key\":\"Drsd\","
+            "\"pool\":\"paged\",\"allocs\":560,\"frees\":539,\"outstanding\":21,\"bytes\":17472}\n"
+            "{\"kind\":\"pool\",\"time\":\"2025-11-12T10:05:00.000Z\",\"seq\":2,\"key\":\"Drsd\","
+            "\"pool\":\"paged\",\"allocs\":737,\"frees\":710,\"outstanding\":27,\"bytes\":22464}\n");
+  // The table at a time between the two shows the first sample; the default is the last.
+  auto at = run({"snapshot", "--source", db, "--at", "2025-11-12T10:04:59Z", "--format", "csv"});
+  ASSERT_EQ(at.code, 0) << at.err;
+  EXPECT_NE(at.out.find("Drsd"), std::string::npos);
+  EXPECT_NE(at.out.find(",21,17472"), std::string::npos) << at.out;
+  auto last = run({"snapshot", "--source", db, "--format", "csv"});
+  EXPECT_NE(last.out.find(",27,22464"), std::string::npos) << last.out;
+  auto before = run({"snapshot", "--source", db, "--at", "2025-11-12T09:00:00Z"});
+  EXPECT_EQ(before.code, 2);
+  EXPECT_NE(before.err.find("has no sample at or before 2025-11-12T09:00:00Z (it holds 2 from "
+                            "2025-11-12T10:00:00Z to 2025-11-12T10:05:00Z)"),
+            std::string::npos)
+      << before.err;
+}
+
+TEST(StoreImport, PoolmonLogScreensBecomeSamplesAndAVanishedTagIsAbsent) {
+  testing::TempDir dir;
+  const std::string db = dir.file("log.db");
+  auto imported = run({"import", "--into", db, fixture("poolmon_n_log_3_screens.txt"), "--at",
+                       "2026-11-21T09:00:00Z"});
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  EXPECT_NE(imported.out.find("3 sample(s)"), std::string::npos) << imported.out;
+  auto exported = run({"export", db, "--format", "csv", "--exclude", "Even"});
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  EXPECT_EQ(exported.out,
+            "kind,time,seq,key,pool,allocs,frees,outstanding,bytes,value,detail\n"
+            "pool,2026-11-21T09:00:00.000Z,1,Leak,nonpaged,1000,0,1000,1024000,,\n"
+            "pool,2026-11-21T09:00:00.000Z,1,Temp,paged,10,9,1,64,,\n"
+            "pool,2026-11-21T09:00:00.000Z,2,Leak,nonpaged,2000,0,2000,2048000,,\n"
+            "pool,2026-11-21T09:00:00.000Z,2,Temp,paged,11,11,0,0,,\n"
+            "pool,2026-11-21T09:00:00.000Z,3,Leak,nonpaged,3000,0,3000,3072000,,\n");
+  // Totals come along: poolmon's "Pool N:" line.
+  auto snap = run({"snapshot", "--source", db, "--format", "json"});
+  EXPECT_NE(snap.out.find("309248000"), std::string::npos) << snap.out;  // 302000K
+}
+
+TEST(StoreImport, SlabinfoCopiesKeepZeroApartFromGone) {
+  testing::TempDir dir;
+  const std::string db = dir.file("slab.db");
+  auto imported = run({"import", "--into", db, fixture("slabinfo_a.txt"), fixture("slabinfo_b.txt"),
+                       "--at", "2026-11-21T08:00:00Z", "--at", "2026-11-21T08:01:00Z"});
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  auto exported = run({"export", db, "--format", "csv", "--include", "k*"});
+  EXPECT_EQ(exported.out,
+            "kind,time,seq,key,pool,allocs,frees,outstanding,bytes,value,detail\n"
+            "pool,2026-11-21T08:00:00.000Z,1,kmalloc-rcl-8k,unreclaimable,,,2,32768,,\n"
+            "pool,2026-11-21T08:00:00.000Z,1,kcopyd_job,unreclaimable,,,5,32768,,\n"
+            "pool,2026-11-21T08:01:00.000Z,2,kcopyd_job,unreclaimable,,,0,0,,\n");
+  // --from/--to select by time.
+  auto late = run({"export", db, "--format", "csv", "--from", "2026-11-21T08:00:30Z"});
+  EXPECT_EQ(testing::count_lines(late.out, "pool,2026-"), 2u);
+  EXPECT_EQ(testing::count_lines(late.out, ",1,"), 0u);
+}
+
+TEST(StoreImport, AMalformedLineImportsNothingAndNamesFileAndLine) {
+  testing::TempDir dir;
+  const std::string db = dir.file("bad.db");
+  ASSERT_EQ(run({"import", "--into", db, fixture("slabinfo_a.txt")}).code, 0);
+  auto bad = run({"import", "--into", db, fixture("slabinfo_b.txt"), fixture("poolmon_bad_row.txt")});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find(fixture("poolmon_bad_row.txt") + ":4: "), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("nothing was imported"), std::string::npos);
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM samples"), "1");  // slabinfo_b not added either
+  auto none = run({"import", "--into", dir.file("never.db"), fixture("poolmon_bad_row.txt")});
+  EXPECT_EQ(none.code, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("never.db")));
+}
+
+TEST(StoreImport, AFileInNoKnownFormatListsTheFormats) {
+  testing::TempDir dir;
+  auto unknown = run({"import", "--into", dir.file("u.db"), fixture("unknown.txt")});
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.err.find("not a format poolscope can import. Known formats:"),
+            std::string::npos);
+  EXPECT_NE(unknown.err.find("PDH counter logs"), std::string::npos);
+  EXPECT_NE(unknown.err.find("HTTP.sys error logs"), std::string::npos);
+  EXPECT_NE(unknown.err.find("slabinfo"), std::string::npos);
+  auto db_as_input = run({"import", "--into", dir.file("u.db"), dir.file("u.db")});
+  EXPECT_EQ(db_as_input.code, 2);
+}
+
+TEST(StoreImport, CountersAndConnectionsRefusedShareTheTimeline) {
+  testing::TempDir dir;
+  const std::string db = dir.file("web.db");
+  auto imported =
+      run({"import", "--into", db, fixture("pool_counters.csv"), fixture("httperr_refused.log")});
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  EXPECT_NE(imported.out.find("3 event(s), 2 counter series (5 point(s))"), std::string::npos)
+      << imported.out;
+  // The missing value (" ") at 09:00:15 is absent, not 0.
+  EXPECT_EQ(testing::sql_rows(db,
+                              "SELECT c.kind, s.wall_ns / 1000000000 - 1795251600, s.value FROM "
+                              "counter_samples s JOIN counters c ON c.id = s.counter_id WHERE "
+                              "c.kind = 'memory_pool_nonpaged_bytes' ORDER BY s.wall_ns"),
+            (std::vector<std::string>{"memory_pool_nonpaged_bytes|0|183500800.0",
+                                      "memory_pool_nonpaged_bytes|30|20971520.0"}));
+  EXPECT_EQ(sql_value(db,
+                      "SELECT sum(json_extract(detail, '$.refused_connections')) FROM events "
+                      "WHERE json_extract(detail, '$.pool_pressure')"),
+            "3");
+  auto events = run({"export", db, "--kind", "event"});
+  ASSERT_EQ(testing::count_lines(events.out), 3u);
+  EXPECT_TRUE(events.out.starts_with(
+      "{\"kind\":\"event\",\"time\":\"2026-11-21T09:00:31.000Z\",\"event\":\"httperr\",\"detail\":"
+      "{\"reason\":\"2_Connections_Refused\","))
+      << events.out;
+  auto counters = run({"export", db, "--kind", "counter", "--format", "csv"});
+  EXPECT_EQ(testing::count_lines(counters.out, "counter,"), 5u);
+  EXPECT_NE(counters.out.find("counter,2026-11-21T09:00:30.000Z,,\\\\WEB-07\\Memory\\Pool "
+                              "Nonpaged Bytes,,,,,,20971520,"),
+            std::string::npos)
+      << counters.out;
+}
+
+TEST(StoreImport, RealHttperrAndPdhLogsKeepTheirGroundTruth) {
+  POOLSCOPE_REQUIRE_SHARED("perfcounters/httperr1_koytze_learn_python.log");
+  testing::TempDir dir;
+  const std::string db = dir.file("real.db");
+  auto imported = run(
+      {"import", "--into", db, testing::shared_data("perfcounters/httperr1_koytze_learn_python.log"),
+       testing::shared_data("perfcounters/pdh_csv_waflia_ru_cp1251_DataCollector01.csv"),
+       testing::shared_data("perfcounters/pdh_csv_memeData_DataCollector02.csv")});
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  // perfcounters/SOURCE.md: s-reason counts, and no Connections_Refused (a negative control).
+  EXPECT_EQ(testing::sql_rows(db,
+                              "SELECT json_extract(detail, '$.reason'), count(*) FROM events "
+                              "GROUP BY 1 ORDER BY 2 DESC"),
+            (std::vector<std::string>{"Timer_ConnectionIdle|544", "N/A|387",
+                                      "Connection_Abandoned_By_ReqQueue|73",
+                                      "Timer_MinBytesPerSecond|8", "Disabled|4", "Verb|2"}));
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM events WHERE json_extract(detail, "
+                          "'$.pool_pressure')"),
+            "0");
+  // 1104 localized counters (cp1251 decoded to UTF-8) and 8 English ones.
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM counters"), "1112");
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM counters WHERE path LIKE '%Процесс(Idle)%'"), "4");  // iconv -f cp1251 agrees
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM counters WHERE kind = 'process_private_bytes'"), "4");
+}
+
+}  // namespace
+}  // namespace poolscope

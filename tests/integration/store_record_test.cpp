@@ -1,0 +1,167 @@
+// `poolscope record` as a process: one recorder per file, clean ends on SIGINT/SIGTERM, the
+// schedule, retention, --no-processes, and exit 3 for a user who may not read the pools.
+#include <pwd.h>
+
+#include <thread>
+
+#include "integration/store_support.h"
+#include "store/recording.h"
+
+namespace poolscope {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Child;
+using testing::sql_value;
+
+void wait_for_commits(Child& rec, std::size_t n) {
+  const auto end = std::chrono::steady_clock::now() + 30s;
+  while (testing::count_lines(rec.out(), "committed ") < n &&
+         std::chrono::steady_clock::now() < end && rec.pump(50ms)) {
+  }
+  ASSERT_GE(testing::count_lines(rec.out(), "committed "), n) << rec.err();
+}
+
+TEST(StoreRecord, ASecondRecorderIsRefusedNamingThePidAndSigtermEndsCleanly) {
+  REQUIRE_LIVE_SLABINFO();
+  testing::TempDir dir;
+  const std::string db = dir.file("one.db");
+  Child first({"record", "--out", db, "--interval", "0.05", "--print-commits"});
+  wait_for_commits(first, 2);
+  Child second({"record", "--out", db, "--interval", "0.05"});
+  EXPECT_EQ(second.wait_for(30s), 3);
+  EXPECT_NE(second.err().find(db + " is already being written by `poolscope record` (pid " +
+                              std::to_string(first.pid()) + " on host "),
+            std::string::npos)
+      << second.err();
+  Child importer({"import", "--into", db, POOLSCOPE_TEST_DATA "/store/slabinfo_a.txt"});
+  EXPECT_EQ(importer.wait_for(30s), 3) << importer.err();
+  // The first one is undisturbed and ends cleanly on SIGTERM.
+  wait_for_commits(first, 4);
+  ::kill(first.pid(), SIGTERM);
+  EXPECT_EQ(first.wait_for(30s), 0) << first.err();
+  EXPECT_FALSE(std::filesystem::exists(db + "-wal"));  // checkpointed and removed on close
+  const auto committed = testing::count_lines(first.out(), "committed ");
+  EXPECT_NE(first.err().find("poolscope: recorded " + std::to_string(committed) +
+                             " sample(s) (seq 1.." + std::to_string(committed) + ") of "),
+            std::string::npos)
+      << first.err();
+  EXPECT_NE(first.err().find(" keys into " + db + " ("), std::string::npos) << first.err();
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM samples"), std::to_string(committed));
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM recorder"), "0");
+}
+
+TEST(StoreRecord, SigintEndsCleanlyAndTheNextRecorderContinues) {
+  REQUIRE_LIVE_SLABINFO();
+  testing::TempDir dir;
+  const std::string db = dir.file("int.db");
+  {
+    Child rec({"record", "--out", db, "--interval", "0.05", "--print-commits"});
+    wait_for_commits(rec, 3);
+    ::kill(rec.pid(), SIGINT);
+    EXPECT_EQ(rec.wait_for(30s), 0) << rec.err();
+  }
+  const std::string after_first = sql_value(db, "SELECT max(seq) FROM samples");
+  Child again({"record", "--out", db, "--interval", "0.05", "--duration", "0.3s"});
+  EXPECT_EQ(again.wait_for(30s), 0) << again.err();
+  EXPECT_EQ(again.err().find("took over"), std::string::npos);  // nothing stale to take over
+  EXPECT_EQ(sql_value(db, "SELECT min(seq) FROM samples WHERE seq > " + after_first),
+            std::to_string(std::stoll(after_first) + 1));
+  EXPECT_EQ(sql_value(db, "SELECT count(*) = max(seq) FROM samples"), "1");
+}
+
+TEST(StoreRecord, DurationAndIntervalGiveASteadySchedule) {
+  REQUIRE_LIVE_SLABINFO();
+  testing::TempDir dir;
+  const std::string db = dir.file("steady.db");
+  Child rec({"record", "--out", db, "--interval", "0.1", "--duration", "1s"});
+  EXPECT_EQ(rec.wait_for(30s), 0) << rec.err();
+  // Ticks at 0, 0.1, ..., 0.9 s: ten samples unless the machine was too busy for some (then
+  // they are counted as skipped, not run late).
+  const int samples = std::stoi(sql_value(db, "SELECT count(*) FROM samples"));
+  const bool skipped = rec.err().find("skipped") != std::string::npos;
+  if (!skipped) {
+    EXPECT_EQ(samples, 10) << rec.err();
+  }
+  EXPECT_GE(samples, 5);
+  // Each sample starts on its tick: offsets from the second sample (the first one also scans
+  // /sys/kernel/slab) are near multiples of 100 ms, without drift.
+  auto offsets = testing::sql_rows(db,
+                                   "SELECT (mono_ns - (SELECT mono_ns FROM samples WHERE seq = 2)) "
+                                   "/ 1000000 FROM samples WHERE seq >= 2");
+  for (const auto& ms : offsets) {
+    const auto off = std::stoll(ms) % 100;
+    EXPECT_LT(std::min(off, 100 - off), 40) << ms;
+  }
+}
+
+TEST(StoreRecord, RetentionDeletesOldSamplesButKeepsTheChainReadable) {
+  REQUIRE_LIVE_SLABINFO();
+  testing::TempDir dir;
+  const std::string db = dir.file("ret.db");
+  Child rec({"record", "--out", db, "--interval", "0.05", "--duration", "3s", "--retention", "1s",
+             "--keyframe-interval", "5"});
+  EXPECT_EQ(rec.wait_for(60s), 0) << rec.err();
+  EXPECT_NE(rec.err().find("old sample(s) deleted"), std::string::npos) << rec.err();
+  const auto first = std::stoll(sql_value(db, "SELECT min(seq) FROM samples"));
+  const auto last = std::stoll(sql_value(db, "SELECT max(seq) FROM samples"));
+  EXPECT_GT(first, 1);
+  EXPECT_EQ(sql_value(db, "SELECT keyframe FROM samples WHERE seq = " + std::to_string(first)),
+            "1");
+  // What is left spans about the retention (plus at most one keyframe interval).
+  const auto span_ms = std::stoll(sql_value(db, "SELECT (max(wall_ns) - min(wall_ns)) / 1000000 "
+                                                "FROM samples"));
+  EXPECT_LE(span_ms, 1000 + 6 * 50 + 200);
+  auto recording = store::Recording::open_read(db);
+  ASSERT_TRUE(recording.has_value());
+  auto cursor = recording->cursor(store::CursorOptions{.processes = true});
+  std::int64_t n = 0;
+  while (true) {
+    auto more = cursor->next();
+    ASSERT_TRUE(more.has_value()) << more.error().message;
+    if (!*more) break;
+    ++n;
+  }
+  EXPECT_EQ(n, last - first + 1);
+  EXPECT_EQ(sql_value(db, "SELECT min(seq) >= " + std::to_string(first - 5) +
+                              " FROM process_samples"),
+            "1");
+}
+
+TEST(StoreRecord, NoProcessesRecordsPoolsOnly) {
+  REQUIRE_LIVE_SLABINFO();
+  testing::TempDir dir;
+  const std::string db = dir.file("np.db");
+  Child rec({"record", "--out", db, "--interval", "0.05", "--duration", "0.2s", "--no-processes"});
+  EXPECT_EQ(rec.wait_for(30s), 0) << rec.err();
+  EXPECT_NE(sql_value(db, "SELECT count(*) FROM samples"), "0");
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM process_samples"), "0");
+  Child with({"record", "--out", dir.file("p.db"), "--interval", "0.05", "--duration", "0.2s"});
+  EXPECT_EQ(with.wait_for(30s), 0) << with.err();
+  EXPECT_EQ(sql_value(dir.file("p.db"), "SELECT count(*) = (SELECT count(*) FROM samples) FROM "
+                                        "process_samples"),
+            "1");
+}
+
+TEST(StoreRecord, AUserWhoCannotReadSlabinfoGetsExit3AndNoFile) {
+  testing::TempDir dir;
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::all);
+  const std::string db = dir.file("nope.db");
+  std::function<void()> drop;
+  if (::geteuid() == 0) {
+    // Become nobody: /proc/slabinfo is root-only (0400).
+    drop = [] {
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(99);
+    };
+  } else if (testing::slabinfo_readable()) {
+    GTEST_SKIP() << "slabinfo is readable without root here; nothing to refuse";
+  }
+  Child rec({"record", "--out", db}, drop);
+  EXPECT_EQ(rec.wait_for(30s), 3) << rec.err();
+  EXPECT_NE(rec.err().find("cannot read /proc/slabinfo"), std::string::npos) << rec.err();
+  EXPECT_NE(rec.err().find("run poolscope as root"), std::string::npos) << rec.err();
+  EXPECT_FALSE(std::filesystem::exists(db));
+}
+
+}  // namespace
+}  // namespace poolscope

@@ -1,0 +1,269 @@
+// Call-site scanner: real drivers (WinDivert, WinPmem x64/x86, Wine) and a mingw-built test driver.
+#include "attrib/call_sites.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "attrib/driver_file.h"
+#include "test_support.h"
+
+namespace poolscope::attrib {
+namespace {
+
+using poolscope::testing::shared_data;
+
+DriverFile load(const std::filesystem::path& path) {
+  auto file = read_driver_file(path);
+  EXPECT_TRUE(file.has_value()) << (file ? "" : file.error().message);
+  return file ? std::move(*file) : DriverFile{};
+}
+
+std::vector<const CallSite*> sites_of(const CallSiteScan& scan, std::string_view api) {
+  std::vector<const CallSite*> out;
+  for (const auto& site : scan.sites) {
+    if (site.api->name == api) out.push_back(&site);
+  }
+  return out;
+}
+
+std::set<std::string> allocation_tags(const CallSiteScan& scan) {
+  std::set<std::string> out;
+  for (const auto& site : scan.sites) {
+    if (site.api->kind != PoolApiKind::kFree && site.tag) out.insert(display_key(*site.tag));
+  }
+  return out;
+}
+
+TEST(CallSites, WinDivertHasExactlyTheFiveAllocationSitesOfSourceMd) {
+  POOLSCOPE_REQUIRE_SHARED("drivers/windivert/WinDivert64.sys");
+  const auto file = load(shared_data("drivers/windivert/WinDivert64.sys"));
+  const auto scan = scan_call_sites(file.image, file.bytes);
+  ASSERT_TRUE(scan.supported);
+  const auto allocs = sites_of(scan, "ExAllocatePoolWithTag");
+  std::vector<std::uint64_t> offsets;
+  for (const auto* site : allocs) {
+    ASSERT_TRUE(site->tag);
+    EXPECT_EQ(display_key(*site->tag), "WDiv");
+    EXPECT_EQ(site->confidence, Confidence::kHigh);
+    EXPECT_EQ(site->pool_type, 0u);  // NonPagedPool
+    ASSERT_TRUE(site->tag_file_offset);
+    offsets.push_back(*site->tag_file_offset);
+  }
+  EXPECT_EQ(offsets, (std::vector<std::uint64_t>{6669, 10557, 10924, 14367, 14902}));
+  EXPECT_EQ(allocs[0]->rva, 0x2616u);
+  EXPECT_EQ(allocs[0]->file_offset, 6678u);  // the call after `mov r8d, 'viDW'`
+  EXPECT_EQ(allocs[3]->size, 3072u);
+  // The seven `mov edx, 'viDW'` of SOURCE.md are the ExFreePoolWithTag calls.
+  std::vector<std::uint64_t> frees;
+  for (const auto* site : sites_of(scan, "ExFreePoolWithTag")) {
+    ASSERT_TRUE(site->tag_file_offset);
+    frees.push_back(*site->tag_file_offset);
+  }
+  EXPECT_EQ(frees, (std::vector<std::uint64_t>{5518, 7172, 7327, 11348, 11474, 11546, 14948}));
+}
+
+TEST(CallSites, WinPmemX64AndX86AllocatePmemAndFspt) {
+  POOLSCOPE_REQUIRE_SHARED("drivers/winpmem/winpmem_x86.sys");
+  for (const char* name : {"winpmem_x64.sys", "winpmem_x64_test.sys", "winpmem_x86.sys"}) {
+    SCOPED_TRACE(name);
+    const auto file = load(shared_data(std::string("drivers/winpmem/") + name));
+    const auto scan = scan_call_sites(file.image, file.bytes);
+    const auto tags = allocation_tags(scan);
+    EXPECT_TRUE(tags.contains("PMEM"));
+    EXPECT_TRUE(tags.contains("FSPT"));
+    // Tags of the WDK library code linked in (IoCreateDeviceSecure & co.) are real tags too.
+    EXPECT_TRUE(tags.contains("SeAl"));
+  }
+  // SOURCE.md's byte ground truth for the x64 driver: PMEM immediates at 3282, 15529, 15623 and
+  // FSPT at 26295; the "PMEM" at 26819 is inside a string and is no call site.
+  const auto file = load(shared_data("drivers/winpmem/winpmem_x64.sys"));
+  const auto scan = scan_call_sites(file.image, file.bytes);
+  std::vector<std::uint64_t> pmem, fspt;
+  for (const auto* site : sites_of(scan, "ExAllocatePoolWithTag")) {
+    if (!site->tag || !site->tag_file_offset) continue;
+    if (display_key(*site->tag) == "PMEM") pmem.push_back(*site->tag_file_offset);
+    if (display_key(*site->tag) == "FSPT") fspt.push_back(*site->tag_file_offset);
+  }
+  EXPECT_EQ(pmem, (std::vector<std::uint64_t>{3282, 15529, 15623}));
+  EXPECT_EQ(fspt, (std::vector<std::uint64_t>{26295}));
+  // x86: `push 'FSPT'; push 70h; pop edi; push edi; push ebx; ... call [ExAllocatePoolWithTag]`.
+  const auto x86 = load(shared_data("drivers/winpmem/winpmem_x86.sys"));
+  const auto x86_scan = scan_call_sites(x86.image, x86.bytes);
+  const auto x86_allocs = sites_of(x86_scan, "ExAllocatePoolWithTag");
+  ASSERT_FALSE(x86_allocs.empty());
+  const CallSite* last = x86_allocs.back();
+  EXPECT_EQ(last->rva, 0xa090u);
+  EXPECT_EQ(display_key(*last->tag), "FSPT");
+  EXPECT_EQ(last->tag_file_offset, 17003u);
+  EXPECT_EQ(last->size, 0x70u);
+}
+
+TEST(CallSites, WineDriversCallUntaggedExAllocatePool) {
+  const std::filesystem::path dir = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows";
+  if (!std::filesystem::exists(dir / "hidclass.sys")) {
+    GTEST_SKIP() << "needs Debian's wine64 drivers in " << dir;
+  }
+  std::set<std::string> callers;
+  std::size_t sites = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".sys") continue;
+    const auto file = load(entry.path());
+    const auto scan = scan_call_sites(file.image, file.bytes);
+    for (const auto* site : sites_of(scan, "ExAllocatePool")) {
+      ASSERT_TRUE(site->tag);
+      EXPECT_EQ(display_key(*site->tag), "None");
+      EXPECT_EQ(site->confidence, Confidence::kHigh);
+      EXPECT_NE(site->note.find("'None'"), std::string::npos);
+      callers.insert(entry.path().filename().string());
+      ++sites;
+    }
+  }
+  EXPECT_EQ(callers, (std::set<std::string>{"hidclass.sys", "hidparse.sys", "usbd.sys",
+                                            "winebus.sys", "wineusb.sys", "winexinput.sys"}));
+  EXPECT_EQ(sites, 20u);
+}
+
+class TestDriver : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto path = std::filesystem::path(POOLSCOPE_TEST_DRIVERS) / "pool_driver.sys";
+    if (!std::filesystem::exists(path)) {
+      GTEST_SKIP() << "test driver not built (needs x86_64-w64-mingw32-gcc): " << path;
+    }
+    file_ = load(path);
+    scan_ = scan_call_sites(file_.image, file_.bytes);
+  }
+  const CallSite* only(std::string_view api) {
+    const auto sites = sites_of(scan_, api);
+    EXPECT_EQ(sites.size(), 1u) << api;
+    return sites.empty() ? nullptr : sites[0];
+  }
+  DriverFile file_;
+  CallSiteScan scan_;
+};
+
+TEST_F(TestDriver, ExAllocatePool2TagIsTheThirdArgument) {
+  const CallSite* site = only("ExAllocatePool2");
+  ASSERT_NE(site, nullptr);
+  EXPECT_EQ(display_key(*site->tag), "st2P");
+  EXPECT_EQ(site->pool_type, 0x40u);  // POOL_FLAG_NON_PAGED
+  EXPECT_EQ(site->size, 100u);
+  EXPECT_TRUE(site->via.empty());
+}
+
+TEST_F(TestDriver, QuotaTagAndLookasideTagOnTheStack) {
+  const CallSite* quota = only("ExAllocatePoolWithQuotaTag");
+  ASSERT_NE(quota, nullptr);
+  EXPECT_EQ(display_key(*quota->tag), "stQt");
+  EXPECT_EQ(quota->pool_type, 1u);
+  EXPECT_EQ(quota->size, 200u);
+  const CallSite* lookaside = only("ExInitializeNPagedLookasideList");
+  ASSERT_NE(lookaside, nullptr);
+  EXPECT_EQ(display_key(*lookaside->tag), "stLs");  // mov dword ptr [rsp+28h], 'sLts'
+  EXPECT_EQ(lookaside->size, 48u);                  // mov qword ptr [rsp+20h], 30h
+}
+
+TEST_F(TestDriver, WrapperTagsAreRecoveredAtTheirCallersWithTheChain) {
+  // MyAlloc(size, tag) tail-calls ExAllocatePoolWithTag; MyAllocTwice(tag, size) calls MyAlloc.
+  ASSERT_EQ(scan_.wrappers.size(), 2u);
+  EXPECT_EQ(scan_.wrappers[0].parameter, 1);
+  EXPECT_EQ(scan_.wrappers[0].depth, 1);
+  EXPECT_EQ(scan_.wrappers[1].parameter, 0);
+  EXPECT_EQ(scan_.wrappers[1].depth, 2);
+  std::vector<std::pair<std::string, std::size_t>> wrapped;
+  const CallSite* inner = nullptr;
+  for (const auto* site : sites_of(scan_, "ExAllocatePoolWithTag")) {
+    if (site->via.empty()) {
+      inner = site;
+      continue;
+    }
+    ASSERT_TRUE(site->tag);
+    EXPECT_EQ(site->confidence, Confidence::kHigh);
+    EXPECT_EQ(site->pool_type, 512u);  // fixed inside MyAlloc
+    EXPECT_EQ(site->via.front(), site->rva);
+    wrapped.emplace_back(display_key(*site->tag), site->via.size());
+  }
+  // stWC goes through MyAllocTwice, whose two calls of MyAlloc (one a tail call) both pass it:
+  // the chain names the first one found.
+  EXPECT_EQ(wrapped, (std::vector<std::pair<std::string, std::size_t>>{
+                         {"stWA", 2}, {"stWB", 2}, {"stWC", 3}}));
+  ASSERT_NE(inner, nullptr);
+  EXPECT_FALSE(inner->tag);
+  EXPECT_NE(inner->note.find("parameter 2 of the wrapper"), std::string::npos);
+  EXPECT_EQ(inner->via, std::vector<std::uint32_t>{});
+  for (const auto* site : sites_of(scan_, "ExAllocatePoolWithTag")) {
+    if (!site->via.empty()) {
+      EXPECT_EQ(site->via.back(), inner->rva);
+    }
+  }
+}
+
+TEST(CallSites, Arm64IsNotDecodedAndSaysSo) {
+  parse::PeImage image;
+  image.machine = parse::kMachineArm64;
+  const auto scan = scan_call_sites(image, {});
+  EXPECT_FALSE(scan.supported);
+  EXPECT_EQ(scan.note,
+            "call-site recovery is x86/x64 only; arm64 code was not decoded (imports and the "
+            "byte search still apply)");
+}
+
+TEST(FindTagInDriver, Arm64UntaggedImporterOwnsNoneByItsImport) {
+  parse::PeImage image;
+  image.machine = parse::kMachineArm64;
+  parse::PeImportModule nt;
+  nt.dll = "ntoskrnl.exe";
+  nt.functions.push_back({.name = "ExAllocatePool", .iat_rva = 0x3000});
+  image.imports.push_back(nt);
+  const auto found = find_tag_in_driver(image, {}, tag_from_text("None"));
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->confidence, Confidence::kHigh);
+  EXPECT_TRUE(found->call_sites.empty());
+  EXPECT_EQ(found->note,
+            "imports ExAllocatePool (allocates under 'None'); call-site recovery is x86/x64 only; "
+            "arm64 code was not decoded (imports and the byte search still apply)");
+  // Any other tag: only the byte search, which finds nothing in no bytes.
+  EXPECT_FALSE(find_tag_in_driver(image, {}, tag_from_text("WDiv")));
+}
+
+TEST(FindTagInDriver, ByteMatchOnlyIsLowAndSaysSo) {
+  POOLSCOPE_REQUIRE_SHARED("drivers/winpmem/winpmem_x64.sys");
+  const auto file = load(shared_data("drivers/winpmem/winpmem_x64.sys"));
+  // "Win" appears in strings of the driver but no pool call passes it as a tag.
+  const auto found = find_tag_in_driver(file.image, file.bytes, tag_from_text("Wind"));
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->confidence, Confidence::kLow);
+  EXPECT_FALSE(found->byte_offsets.empty());
+  EXPECT_EQ(found->note.rfind("only a byte match", 0), 0u);
+  const auto pmem = find_tag_in_driver(file.image, file.bytes, tag_from_text("PMEM"));
+  ASSERT_TRUE(pmem);
+  EXPECT_EQ(pmem->confidence, Confidence::kHigh);
+  EXPECT_EQ(pmem->byte_offsets, (std::vector<std::uint64_t>{3282, 15529, 15623, 26819}));
+}
+
+TEST(FindTagBytes, FindsEveryOccurrenceIncludingOverlapsAndTheEnd) {
+  const std::string text = "xxWDivWDivWDi WDiv";
+  const auto* bytes = reinterpret_cast<const std::byte*>(text.data());
+  EXPECT_EQ(find_tag_bytes({bytes, text.size()}, tag_from_text("WDiv")),
+            (std::vector<std::uint64_t>{2, 6, 14}));
+  const std::string aaaa = "AAAAA";
+  EXPECT_EQ(find_tag_bytes({reinterpret_cast<const std::byte*>(aaaa.data()), aaaa.size()},
+                           tag_from_text("AAAA")),
+            (std::vector<std::uint64_t>{0, 1}));
+  EXPECT_TRUE(find_tag_bytes({}, tag_from_text("AAAA")).empty());
+}
+
+TEST(FindTagBytes, WinDivertHasThirteenByteMatches) {
+  POOLSCOPE_REQUIRE_SHARED("drivers/windivert/WinDivert64.sys");
+  const auto file = load(shared_data("drivers/windivert/WinDivert64.sys"));
+  const auto hits = find_tag_bytes(file.bytes, tag_from_text("WDiv"));
+  EXPECT_EQ(hits.size(), 13u);
+  EXPECT_EQ(hits.front(), 2237u);
+}
+
+}  // namespace
+}  // namespace poolscope::attrib
