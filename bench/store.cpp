@@ -91,7 +91,8 @@ class SyntheticHost {
 
   // The snapshot at second t (t increases by one per call).
   const Snapshot& next(std::int64_t t) {
-    snapshot_.wall_time = std::chrono::system_clock::time_point(std::chrono::seconds(kStartSeconds + t));
+    snapshot_.wall_time =
+        std::chrono::system_clock::time_point(std::chrono::seconds(kStartSeconds + t));
     snapshot_.monotonic_ns = t * 1'000'000'000;
     snapshot_.host = "synthetic";
     snapshot_.source = "live:linux";
@@ -164,12 +165,13 @@ const SyntheticFiles& synthetic_files() {
     const std::string dir = bench_dir();
     f.week = dir + "/synthetic-week-300.db";
     f.naive = dir + "/synthetic-naive-6h.db";
-    const std::string done = f.week + ".complete";
+    // Bump the suffix when the encoding changes, so an old file is rebuilt.
+    const std::string done = f.week + ".complete-v2";
     if (!fs::exists(done)) {
       fs::remove(f.week);
       fs::remove(f.naive);
-      std::fprintf(stderr, "building %s (a week of 1 Hz samples of %d keys)...\n",
-                   f.week.c_str(), kKeys);
+      std::fprintf(stderr, "building %s (a week of 1 Hz samples of %d keys)...\n", f.week.c_str(),
+                   kKeys);
       auto rec = store::Recording::open_write(f.week);
       if (!rec) {
         std::fprintf(stderr, "%s\n", rec.error().message.c_str());
@@ -258,6 +260,31 @@ void BM_ReadWeek_ChangeSetCursor(benchmark::State& state) {
       static_cast<double>(rec->file_bytes()) / static_cast<double>(key_samples);
 }
 
+// The last day of the week into per-key columns (outstanding and bytes), as analysis reads it.
+void BM_ReadDay_Columns(benchmark::State& state) {
+  const auto& files = synthetic_files();
+  auto rec = store::Recording::open_read(files.week);
+  if (!rec) {
+    state.SkipWithError(rec.error().message.c_str());
+    return;
+  }
+  std::int64_t key_samples = 0;
+  for (auto _ : state) {
+    auto columns =
+        store::read_columns(*rec, store::CursorOptions{.from_seq = kWeekSamples - 24 * 3600 + 1},
+                            (1u << store::kOutstanding) | (1u << store::kBytes));
+    if (!columns) {
+      state.SkipWithError(columns.error().message.c_str());
+      return;
+    }
+    key_samples = 0;
+    for (const auto& k : columns->keys) key_samples += static_cast<std::int64_t>(k.sample.size());
+    benchmark::DoNotOptimize(columns);
+  }
+  state.SetItemsProcessed(state.iterations() * key_samples);
+  state.counters["key_samples"] = static_cast<double>(key_samples);
+}
+
 // Baseline: the obvious schema, one row per key-sample, read in order.
 void BM_ReadSixHours_RowPerKeySample(benchmark::State& state) {
   const auto& files = synthetic_files();
@@ -266,12 +293,14 @@ void BM_ReadSixHours_RowPerKeySample(benchmark::State& state) {
   std::int64_t rows = 0;
   for (auto _ : state) {
     sqlite3_stmt* stmt = nullptr;
-    sqlite3_prepare_v2(db, "SELECT seq, key_id, outstanding, bytes FROM samples ORDER BY seq, key_id",
+    sqlite3_prepare_v2(db,
+                       "SELECT seq, key_id, outstanding, bytes FROM samples ORDER BY seq, key_id",
                        -1, &stmt, nullptr);
     std::uint64_t sum = 0;
     rows = 0;
     while (sqlite3_step(stmt) == SQLITE_ROW) {
-      sum += static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2) + sqlite3_column_int64(stmt, 3));
+      sum +=
+          static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2) + sqlite3_column_int64(stmt, 3));
       ++rows;
     }
     sqlite3_finalize(stmt);
@@ -314,11 +343,11 @@ std::string real_recording(bool processes) {
   if (collector) hooks.processes = [&] { return collector->collect(); };
   std::atomic<bool> stop{false};
   hooks.sleep_until = [&](std::int64_t until) { store::sleep_until_monotonic(until, stop); };
-  auto result = store::run_recorder(
-      *rec, clock, hooks,
-      store::RecorderOptions{.interval = std::chrono::seconds(1),
-                             .duration = std::chrono::minutes(minutes)},
-      stop);
+  auto result =
+      store::run_recorder(*rec, clock, hooks,
+                          store::RecorderOptions{.interval = std::chrono::seconds(1),
+                                                 .duration = std::chrono::minutes(minutes)},
+                          stop);
   if (result.error) return {};
   std::ofstream(path + ".complete") << "ok\n";
   return path;
@@ -446,8 +475,8 @@ void record_for(benchmark::State& state, std::chrono::nanoseconds interval, long
       if (n >= warm) max_rss = std::max(max_rss, rss_kib());
       if (n >= warm + samples) stop = true;
     };
-    auto result = store::run_recorder(*rec, clock, hooks, store::RecorderOptions{.interval = interval},
-                                      stop);
+    auto result =
+        store::run_recorder(*rec, clock, hooks, store::RecorderOptions{.interval = interval}, stop);
     const double cpu = cpu_seconds() - cpu_start;
     if (result.error) {
       state.SkipWithError(result.error->message.c_str());
@@ -518,11 +547,22 @@ void BM_Soak10Hz_Rss(benchmark::State& state) {
   record_for(state, std::chrono::milliseconds(100), seconds * 10, true);
 }
 
-BENCHMARK(BM_ReadWeek_ChangeSetCursor)->Unit(benchmark::kSecond)->Iterations(1)->Repetitions(3);
+// Real time: items_per_second is key-samples per wall-clock second (the CPU column is shown too).
+BENCHMARK(BM_ReadWeek_ChangeSetCursor)
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->Repetitions(3)
+    ->UseRealTime();
+BENCHMARK(BM_ReadDay_Columns)
+    ->Unit(benchmark::kSecond)
+    ->Iterations(1)
+    ->Repetitions(3)
+    ->UseRealTime();
 BENCHMARK(BM_ReadSixHours_RowPerKeySample)
     ->Unit(benchmark::kSecond)
     ->Iterations(1)
-    ->Repetitions(3);
+    ->Repetitions(3)
+    ->UseRealTime();
 BENCHMARK(BM_RealRecordingSize_WithProcesses)->Unit(benchmark::kSecond)->Iterations(1);
 BENCHMARK(BM_RealRecordingSize_PoolsOnly)->Unit(benchmark::kSecond)->Iterations(1);
 BENCHMARK(BM_LiveSnapshotOnly_CpuPerSample)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime();

@@ -228,6 +228,15 @@ class Scanner {
   void add_site(std::size_t call_index, const PoolApi* api, std::vector<std::uint32_t> via,
                 const Value& tag, std::size_t outer_index);
 
+  // Sparse decoding (x64 with .pdata): the code is cut into blocks (the .pdata functions and the
+  // gaps between them) and only blocks that can reach a pool API are decoded.
+  void make_blocks(const std::vector<CodeRange>& ranges, const std::vector<std::uint32_t>& starts);
+  std::vector<std::size_t> blocks_reaching(std::vector<std::uint32_t> targets, bool rel_branch);
+  void decode_blocks(const std::vector<std::size_t>& blocks);
+
+  bool sparse_ = false;
+  std::vector<CodeRange> blocks_;
+  std::vector<bool> block_decoded_;
   const parse::PeImage& image_;
   parse::ByteSpan data_;
   CallSiteOptions options_;
@@ -474,6 +483,70 @@ void Scanner::add_site(std::size_t call_index, const PoolApi* api, std::vector<s
   scan_.sites.push_back(std::move(site));
 }
 
+void Scanner::make_blocks(const std::vector<CodeRange>& ranges,
+                          const std::vector<std::uint32_t>& starts) {
+  for (const auto& range : ranges) {
+    const std::uint32_t end = range.rva + static_cast<std::uint32_t>(range.bytes.size());
+    std::uint32_t at = range.rva;
+    auto next = std::upper_bound(starts.begin(), starts.end(), range.rva);
+    while (at < end) {
+      const std::uint32_t stop = (next != starts.end() && *next < end) ? *next : end;
+      blocks_.push_back({at, range.file_offset + (at - range.rva),
+                         range.bytes.subspan(at - range.rva, stop - at)});
+      at = stop;
+      if (next != starts.end()) ++next;
+    }
+  }
+  block_decoded_.assign(blocks_.size(), false);
+}
+
+// Blocks holding a disp32/rel32 that reaches one of targets from the 4 bytes after it: a
+// rip-relative operand (rel_branch false) or the rel32 of an E8 call / E9 jmp (rel_branch true).
+std::vector<std::size_t> Scanner::blocks_reaching(std::vector<std::uint32_t> targets,
+                                                  bool rel_branch) {
+  std::vector<std::size_t> out;
+  if (targets.empty()) return out;
+  std::sort(targets.begin(), targets.end());
+  const std::uint32_t lo = targets.front(), hi = targets.back();
+  for (std::size_t b = 0; b < blocks_.size(); ++b) {
+    if (block_decoded_[b]) continue;
+    const auto* p = reinterpret_cast<const unsigned char*>(blocks_[b].bytes.data());
+    const std::size_t n = blocks_[b].bytes.size();
+    for (std::size_t k = rel_branch ? 1 : 0; k + 4 <= n; ++k) {
+      std::uint32_t disp;
+      std::memcpy(&disp, p + k, 4);
+      const std::uint32_t reach = blocks_[b].rva + static_cast<std::uint32_t>(k) + 4 + disp;
+      if (reach < lo || reach > hi) continue;
+      if (rel_branch && p[k - 1] != 0xE8 && p[k - 1] != 0xE9) continue;
+      if (std::binary_search(targets.begin(), targets.end(), reach)) {
+        out.push_back(b);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+void Scanner::decode_blocks(const std::vector<std::size_t>& blocks) {
+  std::vector<CodeRange> ranges;
+  for (std::size_t b : blocks) {
+    if (block_decoded_[b]) continue;
+    block_decoded_[b] = true;
+    ranges.push_back(blocks_[b]);
+  }
+  if (ranges.empty()) return;
+  Decoded more = decode_code(ranges, x64_, {});
+  code_.bytes += more.bytes;
+  for (const auto& insn : more.insns) {
+    if (is_call(insn) && insn.relative) {
+      function_starts_.insert(static_cast<std::uint32_t>(insn.target_rva()));
+    }
+  }
+  code_.insns.insert(code_.insns.end(), more.insns.begin(), more.insns.end());
+  std::sort(code_.insns.begin(), code_.insns.end(),
+            [](const Insn& a, const Insn& b) { return a.rva < b.rva; });
+}
+
 CallSiteScan Scanner::run() {
   if (image_.machine != parse::kMachineAmd64 && image_.machine != parse::kMachineI386) {
     scan_.supported = false;
@@ -502,7 +575,17 @@ CallSiteScan Scanner::run() {
   }
   std::sort(ranges.begin(), ranges.end(),
             [](const CodeRange& a, const CodeRange& b) { return a.rva < b.rva; });
-  code_ = decode_code(ranges, x64_, resync);
+  if (x64_ && !resync.empty()) {
+    sparse_ = true;
+    make_blocks(ranges, resync);
+    // Every x64 form of a pool call ends in a rip-relative disp32 that reaches the IAT slot
+    // (call/jmp [rip+d], mov reg, [rip+d]): only the blocks holding such bytes are decoded.
+    std::vector<std::uint32_t> slots;
+    for (const auto& [slot, index] : import_by_slot_) slots.push_back(slot);
+    decode_blocks(blocks_reaching(slots, false));
+  } else {
+    code_ = decode_code(ranges, x64_, resync);
+  }
   scan_.decoded_bytes = code_.bytes;
   const auto& insns = code_.insns;
 
@@ -525,6 +608,12 @@ CallSiteScan Scanner::run() {
         i == 0 || is_block_end(insns[i - 1]) || insns[i - 1].mnemonic == ZYDIS_MNEMONIC_NOP;
     // A thunk is jumped to at its first byte; a jmp [IAT] after argument setup is a tail call.
     if (alone || is_function_start(insn.rva)) thunks_.emplace(insn.rva, it->second);
+  }
+
+  if (sparse_ && !thunks_.empty()) {
+    std::vector<std::uint32_t> targets;
+    for (const auto& [thunk, index] : thunks_) targets.push_back(thunk);
+    decode_blocks(blocks_reaching(targets, true));
   }
 
   // Direct calls (and tail calls) of pool APIs.
@@ -567,6 +656,11 @@ CallSiteScan Scanner::run() {
   for (int depth = 1; depth <= options_.max_wrapper_depth && !frontier.empty(); ++depth) {
     std::unordered_multimap<std::uint32_t, const Pending*> by_function;
     for (const auto& w : frontier) by_function.emplace(w.function_rva, &w);
+    if (sparse_) {
+      std::vector<std::uint32_t> targets;
+      for (const auto& w : frontier) targets.push_back(w.function_rva);
+      decode_blocks(blocks_reaching(targets, true));
+    }
     std::vector<Pending> next;
     for (std::size_t i = 0; i < insns.size(); ++i) {
       const Insn& insn = insns[i];

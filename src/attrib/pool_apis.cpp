@@ -1,4 +1,5 @@
 // The pool API table (argument positions from the WDK headers wdm.h, ndis.h, fltKernel.h).
+#include "parse/text.h"
 #include "attrib/pool_apis.h"
 
 #include <array>
@@ -38,18 +39,8 @@ constexpr std::array<PoolApi, 18> kApis = {{
     {"fltmgr.sys", "FltFreePoolAlignedWithTag", PoolApiKind::kFree, 2, -1, -1},
 }};
 
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
-
+using parse::ascii_lower;
+using parse::equals_ignore_case;
 }  // namespace
 
 std::span<const PoolApi> pool_apis() {

@@ -1,4 +1,5 @@
 // pooltag.txt database: indexes and lookups.
+#include "parse/text.h"
 #include "attrib/tag_database.h"
 
 #include <algorithm>
@@ -16,18 +17,8 @@ constexpr std::size_t kMaxDiagnosticsShown = 10;
 // The real file is 255 KB; entries take ~40 times their text in memory.
 constexpr std::uint64_t kMaxPooltagBytes = 16ull << 20;
 
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
-
+using parse::ascii_lower;
+using parse::equals_ignore_case;
 std::uint32_t pack(std::string_view bytes) {
   std::uint32_t key = 0;
   for (std::size_t i = 0; i < 4 && i < bytes.size(); ++i) {

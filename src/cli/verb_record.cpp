@@ -114,6 +114,7 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
       std::signal(SIGTERM, SIG_DFL);
 
       const auto& stats = result.stats;
+      recording->close();  // merges the WAL, so the size below is what stays on disk
       const std::uint64_t bytes = recording->file_bytes();
       std::string summary = "poolscope: recorded " + std::to_string(stats.samples) + " sample(s)";
       if (stats.samples > 0) {
@@ -121,7 +122,7 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
                    std::to_string(stats.last_seq) + ")";
       }
       summary += " of " + std::to_string(stats.last_key_count) + " keys into " + options->out +
-                 " (" + human_bytes(bytes) + " with its WAL)";
+                 " (" + human_bytes(bytes) + ")";
       if (stats.skipped_ticks) {
         summary += "; " + std::to_string(stats.skipped_ticks) +
                    " tick(s) skipped because a sample took longer than the interval";

@@ -67,12 +67,12 @@ std::string csv_field(std::string_view s) {
   return out + "\"";
 }
 
-nlohmann::json optional_json(const std::optional<std::uint64_t>& v) {
-  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+nlohmann::ordered_json optional_json(const std::optional<std::uint64_t>& v) {
+  return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr);
 }
 
-nlohmann::json totals_json(const Snapshot& snapshot) {
-  nlohmann::json totals = nlohmann::json::object();
+nlohmann::ordered_json totals_json(const Snapshot& snapshot) {
+  nlohmann::ordered_json totals = nlohmann::ordered_json::object();
   for (const auto& t : snapshot.totals) {
     std::string name(pool_kind_name(t.pool));
     if (t.used_bytes) totals[name + "_bytes"] = *t.used_bytes;
@@ -85,8 +85,8 @@ nlohmann::json totals_json(const Snapshot& snapshot) {
   return totals;
 }
 
-nlohmann::json entry_json(const Entry& e) {
-  nlohmann::json j;
+nlohmann::ordered_json entry_json(const Entry& e) {
+  nlohmann::ordered_json j;
   j["key"] = display_key(e.key);
   j["pool"] = pool_kind_name(e.pool);
   if (e.session_id) j["session_id"] = *e.session_id;
@@ -167,18 +167,18 @@ std::string render_table(const Snapshot& snapshot, const std::vector<std::size_t
 }
 
 std::string render_json(const Snapshot& snapshot, const std::vector<std::size_t>& rows) {
-  nlohmann::json j;
+  nlohmann::ordered_json j;
   j["time"] = format_utc(snapshot.wall_time, true);
   j["source"] = snapshot.source;
   if (!snapshot.host.empty()) j["host"] = snapshot.host;
   j["format"] = snapshot.format;
   j["counter_bits"] = snapshot.counter_width == CounterWidth::k32 ? 32 : 64;
   j["totals"] = totals_json(snapshot);
-  nlohmann::json entries = nlohmann::json::array();
+  nlohmann::ordered_json entries = nlohmann::ordered_json::array();
   for (std::size_t i : rows) entries.push_back(entry_json(snapshot.entries[i]));
   j["entries"] = std::move(entries);
   if (!snapshot.notes.empty()) j["notes"] = snapshot.notes;
-  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::string render_csv(const Snapshot& snapshot, const std::vector<std::size_t>& rows) {
@@ -278,16 +278,16 @@ std::string render_summary_text(const Snapshot& snapshot, const std::vector<Pool
 
 std::string render_summary_json(const Snapshot& snapshot, const std::vector<PoolVerdict>& verdicts,
                                 std::size_t top_consumers) {
-  nlohmann::json j;
+  nlohmann::ordered_json j;
   j["time"] = format_utc(snapshot.wall_time, true);
   j["source"] = snapshot.source;
   j["totals"] = totals_json(snapshot);
-  nlohmann::json pools = nlohmann::json::array();
+  nlohmann::ordered_json pools = nlohmann::ordered_json::array();
   for (const auto& v : verdicts) {
-    nlohmann::json p;
+    nlohmann::ordered_json p;
     p["pool"] = pool_kind_name(v.pool);
     p["used_fraction"] =
-        v.used_fraction ? nlohmann::json(*v.used_fraction) : nlohmann::json(nullptr);
+        v.used_fraction ? nlohmann::ordered_json(*v.used_fraction) : nlohmann::ordered_json(nullptr);
     p["excessive"] = v.excessive;
     p["verdict"] = v.verdict;
     pools.push_back(std::move(p));
@@ -295,12 +295,12 @@ std::string render_summary_json(const Snapshot& snapshot, const std::vector<Pool
   j["pools"] = std::move(pools);
   Selection sel;
   sel.top = top_consumers;
-  nlohmann::json top = nlohmann::json::array();
+  nlohmann::ordered_json top = nlohmann::ordered_json::array();
   for (std::size_t i : select_entries(snapshot, sel))
     top.push_back(entry_json(snapshot.entries[i]));
   j["largest"] = std::move(top);
   if (!snapshot.notes.empty()) j["notes"] = snapshot.notes;
-  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace poolscope

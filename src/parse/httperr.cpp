@@ -60,16 +60,6 @@ FieldMap map_fields(std::string_view names) {
   return map;
 }
 
-std::optional<unsigned> digits(std::string_view s, std::size_t at, std::size_t count) {
-  if (at + count > s.size()) return std::nullopt;
-  unsigned value = 0;
-  for (std::size_t i = at; i < at + count; ++i) {
-    if (s[i] < '0' || s[i] > '9') return std::nullopt;
-    value = value * 10 + static_cast<unsigned>(s[i] - '0');
-  }
-  return value;
-}
-
 // "YYYY-MM-DD" and "HH:MM:SS", both UTC.
 std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view date,
                                                                 std::string_view time) {
@@ -78,8 +68,8 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
       time[5] != ':') {
     return std::nullopt;
   }
-  auto y = digits(date, 0, 4), mo = digits(date, 5, 2), d = digits(date, 8, 2);
-  auto h = digits(time, 0, 2), mi = digits(time, 3, 2), s = digits(time, 6, 2);
+  auto y = fixed_digits(date, 0, 4), mo = fixed_digits(date, 5, 2), d = fixed_digits(date, 8, 2);
+  auto h = fixed_digits(time, 0, 2), mi = fixed_digits(time, 3, 2), s = fixed_digits(time, 6, 2);
   if (!y || !mo || !d || !h || !mi || !s || *h > 23 || *mi > 59 || *s > 60) return std::nullopt;
   // system_clock counts nanoseconds in 64 bits on Linux: years outside about 1678..2262 overflow.
   if (*y < kMinYear || *y > kMaxYear) return std::nullopt;

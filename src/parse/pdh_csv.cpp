@@ -83,24 +83,14 @@ bool equals_ascii_nocase(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::optional<unsigned> digits(std::string_view s, std::size_t at, std::size_t count) {
-  if (at + count > s.size()) return std::nullopt;
-  unsigned value = 0;
-  for (std::size_t i = at; i < at + count; ++i) {
-    if (s[i] < '0' || s[i] > '9') return std::nullopt;
-    value = value * 10 + static_cast<unsigned>(s[i] - '0');
-  }
-  return value;
-}
-
 // "MM/DD/YYYY HH:MM:SS[.fff]" as if it were UTC; the caller applies the bias.
 std::optional<std::chrono::system_clock::time_point> parse_pdh_time(std::string_view s) {
   using namespace std::chrono;
   if (s.size() < 19 || s[2] != '/' || s[5] != '/' || s[10] != ' ' || s[13] != ':' || s[16] != ':') {
     return std::nullopt;
   }
-  auto month = digits(s, 0, 2), day = digits(s, 3, 2), year = digits(s, 6, 4);
-  auto hour = digits(s, 11, 2), minute = digits(s, 14, 2), second = digits(s, 17, 2);
+  auto month = fixed_digits(s, 0, 2), day = fixed_digits(s, 3, 2), year = fixed_digits(s, 6, 4);
+  auto hour = fixed_digits(s, 11, 2), minute = fixed_digits(s, 14, 2), second = fixed_digits(s, 17, 2);
   if (!month || !day || !year || !hour || !minute || !second) return std::nullopt;
   if (*hour > 23 || *minute > 59 || *second > 60) return std::nullopt;
   // system_clock counts nanoseconds in 64 bits on Linux: years outside about 1678..2262 overflow.

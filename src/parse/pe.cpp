@@ -1,6 +1,7 @@
 // PE reader. Every read goes through bounds-checked helpers; every loop is bounded by the bytes it
 // walks and by the caps below, so memory stays proportional to the input and never to a count the
 // file declares.
+#include "parse/text.h"
 #include "parse/pe.h"
 
 #include <algorithm>
@@ -63,18 +64,6 @@ std::string hex(std::uint64_t value) {
 
 std::size_t align4(std::size_t value) {
   return (value + 3) & ~std::size_t{3};
-}
-
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
 }
 
 void append_utf8(std::string& out, std::uint32_t cp) {

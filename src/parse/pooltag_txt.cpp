@@ -1,4 +1,5 @@
 // pooltag.txt parser.
+#include "parse/text.h"
 #include "parse/pooltag_txt.h"
 
 #include <algorithm>
@@ -9,18 +10,6 @@ namespace {
 
 constexpr std::size_t kMaxTagBytes = 4;
 constexpr std::size_t kMaxShownText = 60;
-
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
 
 bool ends_with_ignore_case(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() &&

@@ -84,6 +84,24 @@ std::optional<std::int64_t> parse_i64(std::string_view s) {
   return value;
 }
 
+bool equals_ignore_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
+std::optional<unsigned> fixed_digits(std::string_view s, std::size_t at, std::size_t count) {
+  if (at > s.size() || count > s.size() - at) return std::nullopt;
+  unsigned value = 0;
+  for (std::size_t i = at; i < at + count; ++i) {
+    if (s[i] < '0' || s[i] > '9') return std::nullopt;
+    value = value * 10 + static_cast<unsigned>(s[i] - '0');
+  }
+  return value;
+}
+
 std::optional<std::uint64_t> parse_kib(std::string_view s) {
   for (std::string_view suffix : {"KB", "Kb", "kB", "kb", "K", "k"}) {
     if (s.size() > suffix.size() && s.substr(s.size() - suffix.size()) == suffix) {

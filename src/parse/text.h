@@ -44,6 +44,13 @@ void split_fields(std::string_view line, std::vector<std::string_view>& out);
 std::optional<std::uint64_t> parse_u64(std::string_view s, bool allow_commas = false);
 std::optional<std::int64_t> parse_i64(std::string_view s);
 
+// ASCII-only case folding (file names, DLL names, pooltag.txt keywords); locale-free.
+inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+bool equals_ignore_case(std::string_view a, std::string_view b);
+
+// Exactly `count` decimal digits at `at` ("2015" in "2015-01-15"), or nothing.
+std::optional<unsigned> fixed_digits(std::string_view s, std::size_t at, std::size_t count);
+
 // A number followed by K / KB / Kb / k (kibibytes), returned in bytes: "710920K" -> 727982080.
 std::optional<std::uint64_t> parse_kib(std::string_view s);
 

@@ -9,8 +9,9 @@ namespace poolscope::store {
 
 Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   auto bad = [&text]() -> Result<std::chrono::nanoseconds> {
-    return make_error(ErrorCode::kUsage, "not a duration: \"" + std::string(text) +
-                                             "\" (expected e.g. 0.1, 10s, 500ms, 30m, 48h, 7d, 2w)");
+    return make_error(ErrorCode::kUsage,
+                      "not a duration: \"" + std::string(text) +
+                          "\" (expected e.g. 0.1, 10s, 500ms, 30m, 48h, 7d, 2w)");
   };
   std::size_t digits = 0;
   while (digits < text.size() &&

@@ -28,7 +28,7 @@ struct RecorderOptions {
 // What the loop calls. sample is required; the others may be empty.
 struct RecorderHooks {
   std::function<Result<Snapshot>()> sample;
-  std::function<Result<ProcessSample>()> processes;                // empty: no process facts
+  std::function<Result<ProcessSample>()> processes;                  // empty: no process facts
   std::function<void(std::int64_t until_monotonic_ns)> sleep_until;  // empty: busy-free no-op
   std::function<void(std::int64_t seq, const Snapshot&)> on_commit;
   std::function<void(const std::string&)> warn;  // printed once per kind of problem

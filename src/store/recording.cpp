@@ -255,8 +255,9 @@ Error Recording::sqlite_error(const std::string& what) const {
   switch (code & 0xFF) {
     case SQLITE_FULL:
       kind = ErrorCode::kEnvironment;
-      msg += ". The disk is full: free space (or record to another disk); every sample "
-             "committed so far is in the file and readable";
+      msg +=
+          ". The disk is full: free space (or record to another disk); every sample "
+          "committed so far is in the file and readable";
       break;
     case SQLITE_READONLY:
     case SQLITE_PERM:
@@ -265,8 +266,9 @@ Error Recording::sqlite_error(const std::string& what) const {
     case SQLITE_AUTH:
       kind = ErrorCode::kEnvironment;
       if (sys == ENOSPC) {
-        msg += ". The disk is full: free space (or record to another disk); every sample "
-               "committed so far is in the file and readable";
+        msg +=
+            ". The disk is full: free space (or record to another disk); every sample "
+            "committed so far is in the file and readable";
       } else if (sys == EROFS || (code & 0xFF) == SQLITE_READONLY) {
         msg += ". The file or its file system is read-only: record to a writable location";
       } else if (sys == EACCES || sys == EPERM) {
@@ -277,9 +279,10 @@ Error Recording::sqlite_error(const std::string& what) const {
       if (sys != ENOSPC && (code == SQLITE_IOERR_WRITE || code == SQLITE_IOERR_FSYNC ||
                             code == SQLITE_IOERR_TRUNCATE || code == SQLITE_IOERR_SHMSIZE)) {
         // SQLite often no longer knows the errno here; say what it can be.
-        msg += ". A write to the file or its WAL failed: the disk may be full, a file size limit "
-               "(ulimit -f) reached, or the device failing; every sample committed so far is in "
-               "the file and readable";
+        msg +=
+            ". A write to the file or its WAL failed: the disk may be full, a file size limit "
+            "(ulimit -f) reached, or the device failing; every sample committed so far is in "
+            "the file and readable";
       }
       break;
     case SQLITE_BUSY:
@@ -325,10 +328,10 @@ Result<void> Recording::check_format() const {
   const bool empty = tables.i64(0) == 0;
   if (empty && application_id == 0) return {};  // new file, schema not written yet
   if (application_id != kApplicationId) {
-    return make_error(ErrorCode::kInput,
-                      path_ + " is an SQLite database but not a poolscope recording "
-                              "(application_id " +
-                          std::to_string(application_id) + ")");
+    return make_error(ErrorCode::kInput, path_ +
+                                             " is an SQLite database but not a poolscope recording "
+                                             "(application_id " +
+                                             std::to_string(application_id) + ")");
   }
   if (user_version > kSchemaVersion) {
     return make_error(ErrorCode::kInput, path_ + " was written by a newer poolscope (format " +
@@ -424,16 +427,16 @@ Result<void> Recording::take_writer_lock(const WriterOptions& options) {
     const Liveness alive = process_liveness(holder);
     if (alive != Liveness::kGone) {
       rollback();
-      std::string msg = path_ + " is already being written by `poolscope " + purpose +
-                        "` (pid " + std::to_string(holder.pid) + " on host " + holder.host +
-                        ", since " + since + "). One writer per file: ";
+      std::string msg = path_ + " is already being written by `poolscope " + purpose + "` (pid " +
+                        std::to_string(holder.pid) + " on host " + holder.host + ", since " +
+                        since + "). One writer per file: ";
       if (alive == Liveness::kAlive) {
-        msg += "stop it first (kill " + std::to_string(holder.pid) +
-               "), or write to another file";
+        msg += "stop it first (kill " + std::to_string(holder.pid) + "), or write to another file";
       } else {
-        msg += "that host cannot be checked from here; if that process no longer runs, clear "
-               "its entry with: sqlite3 " +
-               path_ + " \"DELETE FROM recorder\"";
+        msg +=
+            "that host cannot be checked from here; if that process no longer runs, clear "
+            "its entry with: sqlite3 " +
+            path_ + " \"DELETE FROM recorder\"";
       }
       return make_error(ErrorCode::kEnvironment, msg);
     }
@@ -478,16 +481,19 @@ Result<Recording> Recording::open_write(const std::string& path, const WriterOpt
     std::string msg = "cannot create or open " + path + ": " +
                       (rec.db_ ? sqlite3_errmsg(rec.db_) : "out of memory");
     if (sys) msg += std::string(" (") + std::strerror(sys) + ")";
-    return make_error(ErrorCode::kEnvironment, msg + ". Check that its directory exists and is "
-                                                     "writable",
+    return make_error(ErrorCode::kEnvironment,
+                      msg +
+                          ". Check that its directory exists and is "
+                          "writable",
                       sys);
   }
   // SQLite opens a file it may not write (read-only file system or mode) read-only without
   // saying so; say it now instead of at the first sample.
   if (sqlite3_db_readonly(rec.db_, "main") == 1) {
     return make_error(ErrorCode::kEnvironment,
-                      path + " cannot be written (read-only file system, or no write permission "
-                             "on the file): record to a writable location",
+                      path +
+                          " cannot be written (read-only file system, or no write permission "
+                          "on the file): record to a writable location",
                       EROFS);
   }
   sqlite3_busy_timeout(rec.db_, 5000);
@@ -503,8 +509,8 @@ Result<Recording> Recording::open_write(const std::string& path, const WriterOpt
     return std::unexpected(ok.error());
   }
   sqlite3* db = rec.db_;
-  w.insert_sample =
-      Stmt(db, "INSERT INTO samples(seq, wall_ns, mono_ns, keyframe, data) VALUES (?1,?2,?3,?4,?5)");
+  w.insert_sample = Stmt(
+      db, "INSERT INTO samples(seq, wall_ns, mono_ns, keyframe, data) VALUES (?1,?2,?3,?4,?5)");
   w.insert_process =
       Stmt(db, "INSERT INTO process_samples(seq, keyframe, data) VALUES (?1, ?2, ?3)");
   w.insert_key = Stmt(db,
@@ -515,8 +521,8 @@ Result<Recording> Recording::open_write(const std::string& path, const WriterOpt
   w.begin = Stmt(db, "BEGIN IMMEDIATE");
   w.commit = Stmt(db, "COMMIT");
   w.rollback = Stmt(db, "ROLLBACK");
-  for (Stmt* s : {&w.insert_sample, &w.insert_process, &w.insert_key, &w.update_key,
-                  &w.check_owner, &w.begin, &w.commit, &w.rollback}) {
+  for (Stmt* s : {&w.insert_sample, &w.insert_process, &w.insert_key, &w.update_key, &w.check_owner,
+                  &w.begin, &w.commit, &w.rollback}) {
     if (!s->ok()) return std::unexpected(rec.sqlite_error("cannot prepare statements"));
   }
   if (auto ok = rec.reload_writer_state(); !ok) return std::unexpected(ok.error());
@@ -673,8 +679,9 @@ Result<std::int64_t> Recording::append_locked(const Snapshot& snapshot,
   if (owner.step() != SQLITE_ROW || static_cast<std::uint64_t>(owner.i64(0)) != w.me.pid ||
       static_cast<std::uint64_t>(owner.i64(1)) != w.me.start_time) {
     return make_error(ErrorCode::kEnvironment,
-                      path_ + ": another process took over this recording (its recorder entry "
-                              "changed); stopping so the two do not mix their samples");
+                      path_ +
+                          ": another process took over this recording (its recorder entry "
+                          "changed); stopping so the two do not mix their samples");
   }
   owner.reset();
 
@@ -689,8 +696,9 @@ Result<std::int64_t> Recording::append_locked(const Snapshot& snapshot,
             [](const KeySample& a, const KeySample& b) { return a.key_id < b.key_id; });
   w.cur.extras = extras_from_snapshot(snapshot);
   // The same key twice in one snapshot (an edited or concatenated text): keep the first.
-  auto dup = std::unique(w.cur.keys.begin(), w.cur.keys.end(),
-                         [](const KeySample& a, const KeySample& b) { return a.key_id == b.key_id; });
+  auto dup =
+      std::unique(w.cur.keys.begin(), w.cur.keys.end(),
+                  [](const KeySample& a, const KeySample& b) { return a.key_id == b.key_id; });
   if (dup != w.cur.keys.end()) {
     const auto dropped = static_cast<std::size_t>(w.cur.keys.end() - dup);
     w.cur.keys.erase(dup, w.cur.keys.end());
@@ -964,6 +972,14 @@ Result<std::map<std::string, std::string>> Recording::meta() const {
   return out;
 }
 
+Result<std::int64_t> Recording::count_samples(std::int64_t from_seq, std::int64_t to_seq) const {
+  Stmt s(db_, "SELECT count(*) FROM samples WHERE seq >= ?1 AND seq <= ?2");
+  s.bind(1, from_seq);
+  s.bind(2, to_seq);
+  if (!s.ok() || s.step() != SQLITE_ROW) return std::unexpected(sqlite_error("cannot count"));
+  return s.i64(0);
+}
+
 Result<SampleCursor> Recording::cursor(const CursorOptions& options) const {
   // Start at the keyframe(s) before from_seq: decoding needs the chain from there.
   std::int64_t start = options.from_seq;
@@ -1180,14 +1196,65 @@ Result<std::vector<CounterInfo>> Recording::counters() const {
 
 Result<std::vector<CounterPoint>> Recording::counter_samples(std::int64_t counter_id) const {
   std::vector<CounterPoint> out;
-  Stmt s(db_,
-         "SELECT wall_ns, value FROM counter_samples WHERE counter_id = ?1 ORDER BY wall_ns");
+  Stmt s(db_, "SELECT wall_ns, value FROM counter_samples WHERE counter_id = ?1 ORDER BY wall_ns");
   if (!s.ok()) return std::unexpected(sqlite_error("cannot read counter samples"));
   s.bind(1, counter_id);
   while (s.step() == SQLITE_ROW) {
     out.push_back({s.i64(0), s.is_null(1) ? std::numeric_limits<double>::quiet_NaN()
                                           : sqlite3_column_double(s.get(), 1)});
   }
+  return out;
+}
+
+Result<ColumnarSeries> read_columns(const Recording& recording, const CursorOptions& options,
+                                    unsigned fields, const std::vector<std::uint32_t>& key_ids) {
+  ColumnarSeries out;
+  auto count = recording.count_samples(options.from_seq, options.to_seq);
+  if (!count) return std::unexpected(count.error());
+  // Most keys are in every sample: reserving that much saves the regrowth copies.
+  const auto samples = static_cast<std::size_t>(*count);
+  out.seq.reserve(samples);
+  out.wall_ns.reserve(samples);
+  auto cursor = recording.cursor(options);
+  if (!cursor) return std::unexpected(cursor.error());
+  // Key id -> its series (index + 1 into out.keys; 0 = not created yet, or not wanted).
+  std::vector<std::uint32_t> slot;
+  std::vector<char> wanted;
+  if (!key_ids.empty()) {
+    for (std::uint32_t id : key_ids) {
+      if (wanted.size() <= id) wanted.resize(id + 1, 0);
+      wanted[id] = 1;
+    }
+  }
+  for (;;) {
+    auto more = cursor->next();
+    if (!more) return std::unexpected(more.error());
+    if (!*more) break;
+    const auto index = static_cast<std::uint32_t>(out.seq.size());
+    out.seq.push_back(cursor->info().seq);
+    out.wall_ns.push_back(cursor->info().wall_ns);
+    for (const KeySample& k : cursor->keys()) {
+      if (!key_ids.empty() && (k.key_id >= wanted.size() || !wanted[k.key_id])) continue;
+      if (slot.size() <= k.key_id) slot.resize(k.key_id + 1, 0);
+      if (slot[k.key_id] == 0) {
+        KeySeries& s = out.keys.emplace_back(KeySeries{.key_id = k.key_id});
+        s.sample.reserve(samples - index);
+        s.present.reserve(samples - index);
+        for (unsigned f = 0; f < kFieldCount; ++f) {
+          if (fields & (1u << f)) s.values[f].reserve(samples - index);
+        }
+        slot[k.key_id] = static_cast<std::uint32_t>(out.keys.size());
+      }
+      KeySeries& s = out.keys[slot[k.key_id] - 1];
+      s.sample.push_back(index);
+      s.present.push_back(k.present);
+      for (unsigned f = 0; f < kFieldCount; ++f) {
+        if (fields & (1u << f)) s.values[f].push_back(k.value[f]);
+      }
+    }
+  }
+  std::sort(out.keys.begin(), out.keys.end(),
+            [](const KeySeries& a, const KeySeries& b) { return a.key_id < b.key_id; });
   return out;
 }
 

@@ -2,6 +2,7 @@
 // SQLite file (schema and encoding in docs/store-format.md).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -133,6 +134,9 @@ class Recording {
   Recording& operator=(Recording&&) noexcept;
 
   const std::string& path() const { return path_; }
+  // Releases the writer entry and closes the file (SQLite merges the WAL into it when this was the
+  // last connection). The destructor does the same.
+  void close();
   // Set by open_write when a stale writer entry was taken over: who it was.
   const std::string& takeover_note() const { return takeover_note_; }
 
@@ -160,6 +164,8 @@ class Recording {
   Result<RecordingSummary> summary() const;
   Result<std::map<std::string, std::string>> meta() const;
   Result<SampleCursor> cursor(const CursorOptions& options = {}) const;
+  // Number of samples with from_seq <= seq <= to_seq.
+  Result<std::int64_t> count_samples(std::int64_t from_seq, std::int64_t to_seq) const;
   // The sample with the greatest wall time <= at (the highest seq among equal times); the last
   // sample (by seq) when at is empty. nullopt when there is none.
   Result<std::optional<std::int64_t>> seq_at(
@@ -184,7 +190,6 @@ class Recording {
   Result<std::uint32_t> key_id_for(const Entry& entry);
   Result<void> reload_writer_state();
   Error sqlite_error(const std::string& what) const;
-  void close();
 
   std::string path_;
   sqlite3* db_ = nullptr;
@@ -192,6 +197,23 @@ class Recording {
   std::string takeover_note_;
   std::unique_ptr<Writer> writer_;
 };
+
+// Samples as columns, for analysis: per key, the samples it is present in and the chosen values.
+struct KeySeries {
+  std::uint32_t key_id = 0;
+  std::vector<std::uint32_t> sample;  // indexes into ColumnarSeries::seq / wall_ns, ascending
+  std::vector<std::uint8_t> present;  // per entry of `sample`: which values are present (bits)
+  std::array<std::vector<std::uint64_t>, kFieldCount> values;  // per entry; only the fields asked
+};
+struct ColumnarSeries {
+  std::vector<std::int64_t> seq, wall_ns;  // per sample, in seq order
+  std::vector<KeySeries> keys;             // ascending key id; keys never present are left out
+};
+// Reads the samples of `options` into columns. fields: bit per Field to fill (others stay empty);
+// key_ids: the keys wanted (empty: all).
+Result<ColumnarSeries> read_columns(const Recording& recording, const CursorOptions& options,
+                                    unsigned fields,
+                                    const std::vector<std::uint32_t>& key_ids = {});
 
 // True if the file starts with the SQLite header ("SQLite format 3\0").
 bool looks_like_sqlite(const std::string& path);

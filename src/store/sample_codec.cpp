@@ -27,10 +27,10 @@ constexpr std::uint8_t kTagPresence = 1 << 5;
 constexpr std::uint8_t kAllFields = (1 << kFieldCount) - 1;
 constexpr std::uint8_t kShortForm = 0x80;
 constexpr std::uint8_t kShortTags[4] = {
-    1 << kOutstanding,                                        // Linux: objects moved
-    (1 << kOutstanding) | (1 << kBytes),                      // Linux: and slabs
+    1 << kOutstanding,                                                     // Linux: objects moved
+    (1 << kOutstanding) | (1 << kBytes),                                   // Linux: and slabs
     (1 << kAllocs) | (1 << kFrees) | (1 << kOutstanding) | (1 << kBytes),  // Windows: all moved
-    (1 << kAllocs) | (1 << kFrees) | (1 << kBytes),           // Windows: as many allocs as frees
+    (1 << kAllocs) | (1 << kFrees) | (1 << kBytes),  // Windows: as many allocs as frees
 };
 
 constexpr std::uint32_t kPoolsShift = kScalarSlots;  // pools_present bits above the scalar bits
@@ -91,7 +91,8 @@ void encode_key_change(const KeySample* before, const KeySample& after, std::siz
     const std::uint64_t prev = before ? before->value[f] : 0;
     if (f == kBytes && bytes_unit != 1) {
       // A multiple of the unit (checked by the caller): the quotient, sign kept.
-      const auto d = static_cast<std::int64_t>(after.value[f] - prev) / static_cast<std::int64_t>(bytes_unit);
+      const auto d =
+          static_cast<std::int64_t>(after.value[f] - prev) / static_cast<std::int64_t>(bytes_unit);
       put_varint(out, zigzag_delta(0, static_cast<std::uint64_t>(d)));
     } else {
       put_varint(out, zigzag_delta(prev, after.value[f]));
@@ -100,12 +101,14 @@ void encode_key_change(const KeySample* before, const KeySample& after, std::siz
 }
 
 // Linux slab bytes are whole pages: when every bytes change of a sample is, store them in pages.
-std::uint64_t bytes_unit_for(const std::vector<KeySample>& prev, const std::vector<KeySample>& cur) {
+std::uint64_t bytes_unit_for(const std::vector<KeySample>& prev,
+                             const std::vector<KeySample>& cur) {
   std::size_t i = 0;
   bool any = false;
   for (const KeySample& k : cur) {
     while (i < prev.size() && prev[i].key_id < k.key_id) ++i;
-    const std::uint64_t before = (i < prev.size() && prev[i].key_id == k.key_id) ? prev[i].value[kBytes] : 0;
+    const std::uint64_t before =
+        (i < prev.size() && prev[i].key_id == k.key_id) ? prev[i].value[kBytes] : 0;
     const std::uint64_t d = k.value[kBytes] - before;
     if (d == 0) continue;
     // Multiples of the page either way round (a shrink is a negative multiple).
@@ -205,9 +208,9 @@ Result<void> PoolDecoder::apply(std::span<const unsigned char> blob) {
   };
   if (blob.size() < 2) return damaged("shorter than its header");
   if (blob[0] != kSampleFormatVersion) {
-    return make_error(ErrorCode::kInput,
-                      "sample written by a newer poolscope (format " + std::to_string(blob[0]) +
-                          "); upgrade poolscope to read it");
+    return make_error(ErrorCode::kInput, "sample written by a newer poolscope (format " +
+                                             std::to_string(blob[0]) +
+                                             "); upgrade poolscope to read it");
   }
   const std::uint8_t flags = blob[1];
   if (flags & ~kKnownFlags) return damaged("unknown flags");

@@ -65,9 +65,9 @@ TEST(StoreClock, WallClockSetBackDoesNotReorderAndSlowSamplesSkipTicks) {
   auto rows = sql_rows(db,
                        "SELECT seq, wall_ns / 1000000000 - 1800000000, (mono_ns - 5000000000) / "
                        "1000000000 FROM samples ORDER BY seq");
-  EXPECT_EQ(rows, (std::vector<std::string>{"1|0|0", "2|10|10", "3|20|20", "4|-3570|30",
-                                            "5|-3560|40", "6|-3530|70", "7|-3520|80",
-                                            "8|-3510|90"}));
+  EXPECT_EQ(rows,
+            (std::vector<std::string>{"1|0|0", "2|10|10", "3|20|20", "4|-3570|30", "5|-3560|40",
+                                      "6|-3530|70", "7|-3520|80", "8|-3510|90"}));
   // Readers follow seq, not wall time.
   auto cursor = rec->cursor();
   std::vector<std::uint64_t> values;
@@ -96,8 +96,8 @@ TEST(StoreClock, StopEndsTheLoopAfterTheCurrentSample) {
   hooks.sleep_until = [&](std::int64_t until) {
     clock.advance(std::chrono::nanoseconds(until - clock.monotonic_ns()));
   };
-  auto result = store::run_recorder(*rec, clock, hooks, store::RecorderOptions{.interval = 1s},
-                                    stop);
+  auto result =
+      store::run_recorder(*rec, clock, hooks, store::RecorderOptions{.interval = 1s}, stop);
   EXPECT_FALSE(result.error);
   EXPECT_EQ(result.stats.samples, 3);
 }

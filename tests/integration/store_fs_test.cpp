@@ -103,7 +103,8 @@ TEST(StoreFs, FileSizeLimitStopsWithExit3AndKeepsTheRecordingReadable) {
     ::setrlimit(RLIMIT_FSIZE, &limit);
   });
   EXPECT_EQ(rec.wait_for(120s), 3) << rec.err();
-  EXPECT_NE(rec.err().find("A write to the file or its WAL failed"), std::string::npos) << rec.err();
+  EXPECT_NE(rec.err().find("A write to the file or its WAL failed"), std::string::npos)
+      << rec.err();
   EXPECT_NE(rec.err().find("ulimit -f"), std::string::npos) << rec.err();
   EXPECT_EQ(sql_value(db, "PRAGMA integrity_check"), "ok");
   const std::int64_t samples = std::stoll(sql_value(db, "SELECT count(*) FROM samples"));

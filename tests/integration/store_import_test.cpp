@@ -38,11 +38,12 @@ TEST(StoreImport, DrsdBeforeAndAfterBecomeATwoPointSeries) {
   auto exported = run({"export", db, "--include", "Drsd"});
   ASSERT_EQ(exported.code, 0) << exported.err;
   // Drsd grew by 6 blocks (4,992 bytes) over one print job.
-  EXPECT_EQ(exported.out,
-            "{\"kind\":\"pool\",\"time\":\"2025-11-12T10:00:00.000Z\",\"seq\":1,\"key\":\"Drsd\","
-            "\"pool\":\"paged\",\"allocs\":560,\"frees\":539,\"outstanding\":21,\"bytes\":17472}\n"
-            "{\"kind\":\"pool\",\"time\":\"2025-11-12T10:05:00.000Z\",\"seq\":2,\"key\":\"Drsd\","
-            "\"pool\":\"paged\",\"allocs\":737,\"frees\":710,\"outstanding\":27,\"bytes\":22464}\n");
+  EXPECT_EQ(
+      exported.out,
+      "{\"kind\":\"pool\",\"time\":\"2025-11-12T10:00:00.000Z\",\"seq\":1,\"key\":\"Drsd\","
+      "\"pool\":\"paged\",\"allocs\":560,\"frees\":539,\"outstanding\":21,\"bytes\":17472}\n"
+      "{\"kind\":\"pool\",\"time\":\"2025-11-12T10:05:00.000Z\",\"seq\":2,\"key\":\"Drsd\","
+      "\"pool\":\"paged\",\"allocs\":737,\"frees\":710,\"outstanding\":27,\"bytes\":22464}\n");
   // The table at a time between the two shows the first sample; the default is the last.
   auto at = run({"snapshot", "--source", db, "--at", "2025-11-12T10:04:59Z", "--format", "csv"});
   ASSERT_EQ(at.code, 0) << at.err;
@@ -97,11 +98,44 @@ TEST(StoreImport, SlabinfoCopiesKeepZeroApartFromGone) {
   EXPECT_EQ(testing::count_lines(late.out, ",1,"), 0u);
 }
 
+TEST(StoreImport, ASlabinfoCopyWithoutAtTakesTheFilesModificationTime) {
+  testing::TempDir dir;
+  const std::string copy = dir.file("slabinfo.saved");
+  std::filesystem::copy_file(fixture("slabinfo_a.txt"), copy);
+  // 2026-11-20T22:00:00Z as the file's mtime.
+  const auto when = std::chrono::system_clock::time_point(std::chrono::seconds(1795212000));
+  std::filesystem::last_write_time(copy, std::chrono::file_clock::from_sys(when));
+  const std::string db = dir.file("mtime.db");
+  ASSERT_EQ(run({"import", "--into", db, copy}).code, 0);
+  auto exported = run({"export", db, "--format", "csv", "--include", "dentry"});
+  EXPECT_EQ(exported.out,
+            "kind,time,seq,key,pool,allocs,frees,outstanding,bytes,value,detail\n"
+            "pool,2026-11-20T22:00:00.000Z,1,dentry,reclaimable,,,100,20480,,\n");
+}
+
+TEST(StoreImport, PoolusedOutputBecomesASample) {
+  POOLSCOPE_REQUIRE_SHARED("windbg/poolused_04_msdocs_poolused4_abc_leak.txt");
+  testing::TempDir dir;
+  const std::string db = dir.file("poolused.db");
+  auto imported = run({"import", "--into", db,
+                       testing::shared_data("windbg/poolused_04_msdocs_poolused4_abc_leak.txt"),
+                       "--at", "2025-11-12T10:00:00Z"});
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  // windbg/INDEX.md: tag "Abc " (with its trailing space), paged, 36,405 allocations (!poolused
+  // counts those currently allocated: outstanding), 33,930,272 bytes.
+  auto exported = run({"export", db, "--include", "Abc", "--format", "csv"});
+  EXPECT_EQ(exported.out,
+            "kind,time,seq,key,pool,allocs,frees,outstanding,bytes,value,detail\n"
+            "pool,2025-11-12T10:00:00.000Z,1,Abc ,paged,,,36405,33930272,,\n")
+      << exported.err;
+}
+
 TEST(StoreImport, AMalformedLineImportsNothingAndNamesFileAndLine) {
   testing::TempDir dir;
   const std::string db = dir.file("bad.db");
   ASSERT_EQ(run({"import", "--into", db, fixture("slabinfo_a.txt")}).code, 0);
-  auto bad = run({"import", "--into", db, fixture("slabinfo_b.txt"), fixture("poolmon_bad_row.txt")});
+  auto bad =
+      run({"import", "--into", db, fixture("slabinfo_b.txt"), fixture("poolmon_bad_row.txt")});
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.err.find(fixture("poolmon_bad_row.txt") + ":4: "), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find("nothing was imported"), std::string::npos);
@@ -161,10 +195,11 @@ TEST(StoreImport, RealHttperrAndPdhLogsKeepTheirGroundTruth) {
   POOLSCOPE_REQUIRE_SHARED("perfcounters/httperr1_koytze_learn_python.log");
   testing::TempDir dir;
   const std::string db = dir.file("real.db");
-  auto imported = run(
-      {"import", "--into", db, testing::shared_data("perfcounters/httperr1_koytze_learn_python.log"),
-       testing::shared_data("perfcounters/pdh_csv_waflia_ru_cp1251_DataCollector01.csv"),
-       testing::shared_data("perfcounters/pdh_csv_memeData_DataCollector02.csv")});
+  auto imported =
+      run({"import", "--into", db,
+           testing::shared_data("perfcounters/httperr1_koytze_learn_python.log"),
+           testing::shared_data("perfcounters/pdh_csv_waflia_ru_cp1251_DataCollector01.csv"),
+           testing::shared_data("perfcounters/pdh_csv_memeData_DataCollector02.csv")});
   ASSERT_EQ(imported.code, 0) << imported.err;
   // perfcounters/SOURCE.md: s-reason counts, and no Connections_Refused (a negative control).
   EXPECT_EQ(testing::sql_rows(db,
@@ -173,13 +208,16 @@ TEST(StoreImport, RealHttperrAndPdhLogsKeepTheirGroundTruth) {
             (std::vector<std::string>{"Timer_ConnectionIdle|544", "N/A|387",
                                       "Connection_Abandoned_By_ReqQueue|73",
                                       "Timer_MinBytesPerSecond|8", "Disabled|4", "Verb|2"}));
-  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM events WHERE json_extract(detail, "
-                          "'$.pool_pressure')"),
+  EXPECT_EQ(sql_value(db,
+                      "SELECT count(*) FROM events WHERE json_extract(detail, "
+                      "'$.pool_pressure')"),
             "0");
   // 1104 localized counters (cp1251 decoded to UTF-8) and 8 English ones.
   EXPECT_EQ(sql_value(db, "SELECT count(*) FROM counters"), "1112");
-  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM counters WHERE path LIKE '%Процесс(Idle)%'"), "4");  // iconv -f cp1251 agrees
-  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM counters WHERE kind = 'process_private_bytes'"), "4");
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM counters WHERE path LIKE '%Процесс(Idle)%'"),
+            "4");  // iconv -f cp1251 agrees
+  EXPECT_EQ(sql_value(db, "SELECT count(*) FROM counters WHERE kind = 'process_private_bytes'"),
+            "4");
 }
 
 }  // namespace

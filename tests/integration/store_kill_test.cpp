@@ -53,8 +53,10 @@ TEST(StoreKill, KillNineAtRandomMomentsLosesNothingCommitted) {
     // Seqs are 1..N without a hole, and N covers everything reported committed. Beyond that there
     // is at most the one sample committed between its commit and its printed line.
     const std::int64_t count = std::stoll(sql_value(db, "SELECT count(*) FROM samples"));
-    const std::int64_t min_seq = std::stoll(sql_value(db, "SELECT ifnull(min(seq),0) FROM samples"));
-    const std::int64_t max_seq = std::stoll(sql_value(db, "SELECT ifnull(max(seq),0) FROM samples"));
+    const std::int64_t min_seq =
+        std::stoll(sql_value(db, "SELECT ifnull(min(seq),0) FROM samples"));
+    const std::int64_t max_seq =
+        std::stoll(sql_value(db, "SELECT ifnull(max(seq),0) FROM samples"));
     const std::int64_t known = std::max(previous_max, last_printed);
     EXPECT_GE(max_seq, known) << "round " << round << ": a committed sample is missing";
     EXPECT_LE(max_seq, known + 1) << "round " << round;

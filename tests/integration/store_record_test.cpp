@@ -109,8 +109,9 @@ TEST(StoreRecord, RetentionDeletesOldSamplesButKeepsTheChainReadable) {
   EXPECT_EQ(sql_value(db, "SELECT keyframe FROM samples WHERE seq = " + std::to_string(first)),
             "1");
   // What is left spans about the retention (plus at most one keyframe interval).
-  const auto span_ms = std::stoll(sql_value(db, "SELECT (max(wall_ns) - min(wall_ns)) / 1000000 "
-                                                "FROM samples"));
+  const auto span_ms = std::stoll(sql_value(db,
+                                            "SELECT (max(wall_ns) - min(wall_ns)) / 1000000 "
+                                            "FROM samples"));
   EXPECT_LE(span_ms, 1000 + 6 * 50 + 200);
   auto recording = store::Recording::open_read(db);
   ASSERT_TRUE(recording.has_value());
@@ -123,9 +124,9 @@ TEST(StoreRecord, RetentionDeletesOldSamplesButKeepsTheChainReadable) {
     ++n;
   }
   EXPECT_EQ(n, last - first + 1);
-  EXPECT_EQ(sql_value(db, "SELECT min(seq) >= " + std::to_string(first - 5) +
-                              " FROM process_samples"),
-            "1");
+  EXPECT_EQ(
+      sql_value(db, "SELECT min(seq) >= " + std::to_string(first - 5) + " FROM process_samples"),
+      "1");
 }
 
 TEST(StoreRecord, NoProcessesRecordsPoolsOnly) {
@@ -138,8 +139,9 @@ TEST(StoreRecord, NoProcessesRecordsPoolsOnly) {
   EXPECT_EQ(sql_value(db, "SELECT count(*) FROM process_samples"), "0");
   Child with({"record", "--out", dir.file("p.db"), "--interval", "0.05", "--duration", "0.2s"});
   EXPECT_EQ(with.wait_for(30s), 0) << with.err();
-  EXPECT_EQ(sql_value(dir.file("p.db"), "SELECT count(*) = (SELECT count(*) FROM samples) FROM "
-                                        "process_samples"),
+  EXPECT_EQ(sql_value(dir.file("p.db"),
+                      "SELECT count(*) = (SELECT count(*) FROM samples) FROM "
+                      "process_samples"),
             "1");
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -14,8 +15,6 @@
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace poolscope::testing {
 
@@ -172,12 +171,12 @@ inline bool slabinfo_readable() {
   return ::access("/proc/slabinfo", R_OK) == 0;
 }
 
-#define REQUIRE_LIVE_SLABINFO()                                                               \
-  do {                                                                                        \
-    if (!::poolscope::testing::slabinfo_readable()) {                                         \
-      GTEST_SKIP() << "/proc/slabinfo is not readable here (needs root and a SLUB kernel): "  \
-                      "the recorder has nothing to record";                                   \
-    }                                                                                         \
+#define REQUIRE_LIVE_SLABINFO()                                                              \
+  do {                                                                                       \
+    if (!::poolscope::testing::slabinfo_readable()) {                                        \
+      GTEST_SKIP() << "/proc/slabinfo is not readable here (needs root and a SLUB kernel): " \
+                      "the recorder has nothing to record";                                  \
+    }                                                                                        \
   } while (0)
 
 // A scratch directory for one test, removed afterwards.

@@ -35,8 +35,8 @@ ProcessIdentity current_process_identity() {
 
 Liveness process_liveness(const ProcessIdentity& who) {
   if (who.host != host_name()) return Liveness::kUnknown;
-  HANDLE process = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
-                                 static_cast<DWORD>(who.pid));
+  HANDLE process =
+      ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, static_cast<DWORD>(who.pid));
   if (!process) {
     // Access denied means it exists (another user's process); anything else: gone.
     return ::GetLastError() == ERROR_ACCESS_DENIED ? Liveness::kAlive : Liveness::kGone;
@@ -55,7 +55,8 @@ void sleep_until_monotonic(std::int64_t until_ns, const std::atomic<bool>& stop)
   // slices short enough for Ctrl+C to feel immediate.
   using namespace std::chrono;
   while (!stop) {
-    const std::int64_t now = duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+    const std::int64_t now =
+        duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
     if (now >= until_ns) return;
     std::this_thread::sleep_for(nanoseconds(std::min<std::int64_t>(until_ns - now, 100'000'000)));
   }

@@ -55,9 +55,9 @@ TEST(ProcessCodec, ExitsStartsReusedPidsAndRenamesRoundTrip) {
   ProcessState b;
   b.processes = {linux_process(0, 0, "", 0, 0),
                  linux_process(5, 50, "a-renamed", 1, 1),  // exec changes comm
-                 linux_process(9, 95, "b2", 7, 0),          // pid reused by another process
-                 linux_process(20, 200, "new", 1, 0)};      // 12 exited, 20 started
-  b.processes[1].fds.reset();  // kinds became unreadable
+                 linux_process(9, 95, "b2", 7, 0),         // pid reused by another process
+                 linux_process(20, 200, "new", 1, 0)};     // 12 exited, 20 started
+  b.processes[1].fds.reset();                              // kinds became unreadable
   b.fd_kinds_unreadable = 1;
   b.notes = {"run as root to see fd kinds of 1 process"};
   ProcessFacts windows;
@@ -101,8 +101,8 @@ TEST(ProcessCodec, RandomChurnRoundTripsAndDamageIsAnError) {
         if (rng() % 50 == 0) p.start_time += 1;  // reused
         cur.processes.push_back(p);
       } else if (!had && rng() % 40 == 0) {
-        cur.processes.push_back(linux_process(pid, rng() % 1000, "p" + std::to_string(pid),
-                                              rng() % 3, rng() % 9));
+        cur.processes.push_back(
+            linux_process(pid, rng() % 1000, "p" + std::to_string(pid), rng() % 3, rng() % 9));
       }
     }
     encode_process_sample(step % 50 == 0 ? nullptr : &prev, cur, blob);

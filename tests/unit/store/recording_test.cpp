@@ -12,10 +12,10 @@
 namespace poolscope::store {
 namespace {
 
+using std::chrono::seconds;
 using testing::ScratchDir;
 using testing::slab_entry;
 using testing::snapshot_at_seconds;
-using std::chrono::seconds;
 
 struct Row {
   std::int64_t seq;
@@ -60,14 +60,14 @@ TEST(Recording, AppendsAndReadsBackWithAbsentKeysKeptApartFromZero) {
   {
     auto rec = Recording::open_write(path);
     ASSERT_TRUE(rec.has_value()) << rec.error().message;
-    ASSERT_EQ(*rec->append(snapshot_at_seconds(100, {slab_entry("dentry", 10, 4096),
-                                                     slab_entry("kmalloc-64", 5, 8192)})),
+    ASSERT_EQ(*rec->append(snapshot_at_seconds(
+                  100, {slab_entry("dentry", 10, 4096), slab_entry("kmalloc-64", 5, 8192)})),
               1);
     // A cache destroyed (module unloaded): absent, not zero.
     ASSERT_EQ(*rec->append(snapshot_at_seconds(101, {slab_entry("dentry", 12, 4096)})), 2);
     // Back, with zero objects: present with 0.
-    ASSERT_EQ(*rec->append(snapshot_at_seconds(102, {slab_entry("dentry", 12, 4096),
-                                                     slab_entry("kmalloc-64", 0, 0)})),
+    ASSERT_EQ(*rec->append(snapshot_at_seconds(
+                  102, {slab_entry("dentry", 12, 4096), slab_entry("kmalloc-64", 0, 0)})),
               3);
   }
   auto rec = Recording::open_read(path);
@@ -108,6 +108,35 @@ TEST(Recording, AppendsAndReadsBackWithAbsentKeysKeptApartFromZero) {
   EXPECT_EQ(query_int(path, "PRAGMA application_id"), kApplicationId);
   EXPECT_EQ(query_int(path, "PRAGMA user_version"), kSchemaVersion);
   EXPECT_EQ(query_int(path, "SELECT count(*) FROM recorder"), 0);  // released on close
+}
+
+TEST(Recording, ColumnsHoldEachKeysPresentSamples) {
+  ScratchDir dir;
+  const auto path = dir.file("r.db");
+  {
+    auto rec = Recording::open_write(path);
+    ASSERT_TRUE(rec.has_value());
+    ASSERT_TRUE(
+        rec->append(snapshot_at_seconds(1, {slab_entry("a", 1, 10), slab_entry("b", 5, 50)})));
+    ASSERT_TRUE(rec->append(snapshot_at_seconds(2, {slab_entry("a", 2, 20)})));
+    ASSERT_TRUE(
+        rec->append(snapshot_at_seconds(3, {slab_entry("a", 3, 30), slab_entry("b", 0, 0)})));
+  }
+  auto rec = Recording::open_read(path);
+  auto columns = read_columns(*rec, CursorOptions{}, 1u << kOutstanding);
+  ASSERT_TRUE(columns.has_value()) << columns.error().message;
+  EXPECT_EQ(columns->seq, (std::vector<std::int64_t>{1, 2, 3}));
+  EXPECT_EQ(columns->wall_ns,
+            (std::vector<std::int64_t>{1'000'000'000, 2'000'000'000, 3'000'000'000}));
+  ASSERT_EQ(columns->keys.size(), 2u);
+  const KeySeries& b = columns->keys[1];
+  EXPECT_EQ(b.key_id, 2u);
+  EXPECT_EQ(b.sample, (std::vector<std::uint32_t>{0, 2}));  // absent from the second sample
+  EXPECT_EQ(b.values[kOutstanding], (std::vector<std::uint64_t>{5, 0}));
+  EXPECT_TRUE(b.values[kBytes].empty());  // not asked for
+  auto only_a = read_columns(*rec, CursorOptions{.from_seq = 2}, 1u << kBytes, {1});
+  ASSERT_EQ(only_a->keys.size(), 1u);
+  EXPECT_EQ(only_a->keys[0].values[kBytes], (std::vector<std::uint64_t>{20, 30}));
 }
 
 TEST(Recording, WallClockSetBackDoesNotReorderSamples) {
@@ -211,9 +240,8 @@ TEST(Recording, SecondWriterIsRefusedWithThePidAndAStaleEntryIsTakenOver) {
   const ProcessIdentity me = current_process_identity();
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  const std::string sql =
-      "INSERT INTO recorder VALUES (1, 2147483000, 1, '" + me.host + "', '" + me.boot_id +
-      "', 'record', 0)";
+  const std::string sql = "INSERT INTO recorder VALUES (1, 2147483000, 1, '" + me.host + "', '" +
+                          me.boot_id + "', 'record', 0)";
   ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
   auto third = Recording::open_write(path);
@@ -224,8 +252,8 @@ TEST(Recording, SecondWriterIsRefusedWithThePidAndAStaleEntryIsTakenOver) {
   // An entry from another host cannot be checked: refused, with how to clear it.
   third = std::move(*Recording::open_read(path));
   sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db, "INSERT INTO recorder VALUES (1, 42, 1, 'otherhost', '', 'record', 0)",
-               nullptr, nullptr, nullptr);
+  sqlite3_exec(db, "INSERT INTO recorder VALUES (1, 42, 1, 'otherhost', '', 'record', 0)", nullptr,
+               nullptr, nullptr);
   sqlite3_close(db);
   auto fourth = Recording::open_write(path);
   ASSERT_FALSE(fourth.has_value());
@@ -239,8 +267,8 @@ TEST(Recording, RetentionDeletesWholeKeyframeChainsInBoundedBatches) {
   ASSERT_TRUE(rec.has_value());
   for (int i = 1; i <= 30; ++i) {
     ProcessSample processes;
-    processes.processes.push_back(ProcessFacts{.pid = 1, .start_time = 1, .name = "init",
-                                               .fd_total = static_cast<std::uint64_t>(i)});
+    processes.processes.push_back(ProcessFacts{
+        .pid = 1, .start_time = 1, .name = "init", .fd_total = static_cast<std::uint64_t>(i)});
     ASSERT_TRUE(rec->append(snapshot_at_seconds(i, {slab_entry("a", i, 1)}), &processes));
   }
   // Keyframes at 1, 6, 11, 16, 21, 26. Cutoff 18 s: the newest keyframe at or before it is 16.
@@ -271,7 +299,9 @@ TEST(Recording, ProcessChainSurvivesSamplesWithoutProcesses) {
     auto rec = Recording::open_write(path);
     for (int i = 1; i <= 5; ++i) {
       ProcessSample processes;
-      processes.processes.push_back(ProcessFacts{.pid = 7, .start_time = 70, .name = "svc",
+      processes.processes.push_back(ProcessFacts{.pid = 7,
+                                                 .start_time = 70,
+                                                 .name = "svc",
                                                  .handle_count = static_cast<std::uint64_t>(i)});
       const bool with = i != 3;  // the collector failed at sample 3
       ASSERT_TRUE(rec->append(snapshot_at_seconds(i, {}), with ? &processes : nullptr));
@@ -312,7 +342,8 @@ TEST(Recording, EventsAndCounterSeries) {
   {
     auto rec = Recording::open_write(path);
     ASSERT_TRUE(rec->add_event(5, "httperr", R"({"reason":"Connections_Refused"})"));
-    auto id = rec->add_counter("\\\\HOST\\Memory\\Pool Nonpaged Bytes", "memory_pool_nonpaged_bytes");
+    auto id =
+        rec->add_counter("\\\\HOST\\Memory\\Pool Nonpaged Bytes", "memory_pool_nonpaged_bytes");
     ASSERT_TRUE(id.has_value());
     EXPECT_EQ(*rec->add_counter("\\\\HOST\\Memory\\Pool Nonpaged Bytes", "x"), *id);
     const CounterPoint points[] = {{1, 100.5}, {2, std::numeric_limits<double>::quiet_NaN()}};

@@ -56,8 +56,8 @@ TEST(SampleCodec, DrsdKeyframeAndDeltaHaveTheDocumentedBytes) {
   EXPECT_EQ(bytes_of(blob), (std::vector<unsigned char>{0x01, 0x01, 0x00, 0x01, 0x03, 0x01, 0x2C,
                                                         0x00, 0x0C, 0x2A, 0x80, 0x91, 0x02}));
   encoder.encode(&before, after, blob);
-  EXPECT_EQ(bytes_of(blob), (std::vector<unsigned char>{0x01, 0x00, 0x00, 0x00, 0x01, 0xA0, 0x0C,
-                                                        0x80, 0x4E}));
+  EXPECT_EQ(bytes_of(blob),
+            (std::vector<unsigned char>{0x01, 0x00, 0x00, 0x00, 0x01, 0xA0, 0x0C, 0x80, 0x4E}));
   PoolDecoder decoder;
   encoder.encode(nullptr, before, blob);
   ASSERT_TRUE(decoder.apply(bytes_of(blob)).has_value());
@@ -139,8 +139,8 @@ TEST(SampleCodec, TotalsStringsAndNotesRoundTrip) {
   snap.format = "slabinfo";
   snap.counter_width = CounterWidth::k32;
   snap.totals.push_back(PoolTotal{PoolKind::kNonPaged, 100, 200, 3, "from !vm"});
-  snap.totals.push_back(PoolTotal{PoolKind::kPaged, std::nullopt, std::nullopt, std::nullopt,
-                                  "limit unknown"});
+  snap.totals.push_back(
+      PoolTotal{PoolKind::kPaged, std::nullopt, std::nullopt, std::nullopt, "limit unknown"});
   snap.memory_total_bytes = 8ull << 30;
   snap.notes = {"one", "two"};
   PoolState a, b;
@@ -178,7 +178,8 @@ TEST(SampleCodec, RandomWalksRoundTrip) {
       if (rng() % 50 != 0) keys.push_back(k);
     }
     for (int add = 0; add < 3; ++add) {
-      if (rng() % 4 == 0) keys.push_back(KeySample{.key_id = static_cast<std::uint32_t>(rng() % 500)});
+      if (rng() % 4 == 0)
+        keys.push_back(KeySample{.key_id = static_cast<std::uint32_t>(rng() % 500)});
     }
     std::sort(keys.begin(), keys.end(),
               [](const auto& x, const auto& y) { return x.key_id < y.key_id; });
