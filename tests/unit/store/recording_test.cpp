@@ -364,7 +364,7 @@ TEST(Recording, EventsAndCounterSeries) {
 TEST(Recording, FilesThatAreNotRecordingsAreRefused) {
   ScratchDir dir;
   const auto text = dir.file("poolmon.txt");
-  std::ofstream(text) << "Tag  Type  Allocs Frees Diff Bytes Per Alloc\n";
+  std::ofstream(text, std::ios::binary) << "Tag  Type  Allocs Frees Diff Bytes Per Alloc\n";
   auto a = Recording::open_read(text);
   ASSERT_FALSE(a.has_value());
   EXPECT_EQ(a.error().code, ErrorCode::kInput);
