@@ -91,6 +91,9 @@ Result<void> parse_slabinfo_into(std::string_view text, const SlabinfoOptions& o
       if (it != options.attributes->end()) {
         reclaimable = it->second.reclaimable;
         entry.aliases = it->second.aliases;
+      } else if (options.unknown_caches) {
+        ++*options.unknown_caches;
+        reclaimable = is_usually_reclaimable(fields[0]);
       }
     } else {
       reclaimable = is_usually_reclaimable(fields[0]);

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <functional>
+#include <string_view>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,13 +21,20 @@ struct SlabAttributes {
   bool reclaimable = false;          // reclaim_account == 1 (SLAB_RECLAIM_ACCOUNT)
   std::vector<std::string> aliases;  // other names merged into the same cache
 };
-using SlabAttributeMap = std::map<std::string, SlabAttributes, std::less<>>;
+// Hashed with heterogeneous lookup: the live hot path looks names up as string_views, no copies.
+struct SlabNameHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+};
+using SlabAttributeMap = std::unordered_map<std::string, SlabAttributes, SlabNameHash, std::equal_to<>>;
 
 struct SlabinfoOptions {
   std::uint64_t page_size = 4096;
   // From /sys/kernel/slab when live; when null (a saved copy), reclaimability is guessed from
   // well-known cache names and a note says so.
   const SlabAttributeMap* attributes = nullptr;
+  // Out: how many caches were not in `attributes` (a cache created after the sysfs scan).
+  std::size_t* unknown_caches = nullptr;
 };
 
 struct ParsedSnapshot {

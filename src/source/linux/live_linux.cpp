@@ -136,7 +136,9 @@ class LinuxSource final : public Source {
       return std::unexpected(ok.error());
     if (auto ok = read_all(mem_fd_, paths_.meminfo, mem_text_); !ok)
       return std::unexpected(ok.error());
-    parse::SlabinfoOptions options{.page_size = page_size_, .attributes = &attributes_};
+    std::size_t unknown_caches = 0;
+    parse::SlabinfoOptions options{
+        .page_size = page_size_, .attributes = &attributes_, .unknown_caches = &unknown_caches};
     diagnostics_.clear();
     if (auto ok = parse::parse_slabinfo_into(slab_text_, options, snapshot, diagnostics_); !ok) {
       return make_error(ok.error().code, paths_.slabinfo + ": " + ok.error().message);
@@ -150,14 +152,7 @@ class LinuxSource final : public Source {
     // A cache created since the sysfs scan (module loaded) gets its aliases and reclaim flag from
     // one rescan; names still missing after it are remembered with the name-based guess, so the hot
     // path stays free of sysfs I/O.
-    bool unknown = false;
-    for (const auto& e : snapshot.entries) {
-      if (!attributes_.contains(e.key.name)) {
-        unknown = true;
-        break;
-      }
-    }
-    if (unknown && !rescanning_) {
+    if (unknown_caches > 0 && !rescanning_) {
       attributes_ = scan_sys_slab(paths_.sys_slab);
       sysfs_available_ = !attributes_.empty();
       for (const auto& e : snapshot.entries) {
