@@ -1,8 +1,8 @@
 // Fuzzer for the /proc/slabinfo and /proc/meminfo parsers.
+#include "parse/slabinfo.h"
+
 #include <cstdint>
 #include <string_view>
-
-#include "parse/slabinfo.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);

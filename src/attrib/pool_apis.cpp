@@ -1,8 +1,9 @@
 // The pool API table (argument positions from the WDK headers wdm.h, ndis.h, fltKernel.h).
-#include "parse/text.h"
 #include "attrib/pool_apis.h"
 
 #include <array>
+
+#include "parse/text.h"
 
 namespace poolscope::attrib {
 

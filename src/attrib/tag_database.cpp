@@ -1,5 +1,4 @@
 // pooltag.txt database: indexes and lookups.
-#include "parse/text.h"
 #include "attrib/tag_database.h"
 
 #include <algorithm>
@@ -8,6 +7,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "parse/text.h"
 
 namespace poolscope::attrib {
 

@@ -164,7 +164,7 @@ void add_export_verb(CLI::App& app, VerbMain& run) {
       if (csv) buf += kCsvHeader;
       const bool pools_wanted = wants("pool");
       const bool processes_wanted = wants("process");
-      int damaged = 0;
+      std::int64_t damaged = 0;
       if (pools_wanted || processes_wanted) {
         auto cursor = rec->cursor(store::CursorOptions{.processes = processes_wanted});
         if (!cursor) return report_error(cursor.error());
@@ -175,10 +175,12 @@ void add_export_verb(CLI::App& app, VerbMain& run) {
             // A damaged sample is reported and skipped; the rest is still exported.
             std::fprintf(stderr, "poolscope: warning: %s: %s\n", options->file.c_str(),
                          more.error().message.c_str());
-            ++damaged;
             continue;
           }
-          if (!*more) break;
+          if (!*more) {
+            damaged = cursor->skipped();
+            break;
+          }
           const auto& info = cursor->info();
           if (info.wall_ns < from || info.wall_ns > to) continue;
           time = format_utc(store::from_wall_ns(info.wall_ns), true);
@@ -328,7 +330,9 @@ void add_export_verb(CLI::App& app, VerbMain& run) {
       if (damaged) {
         return report_error(Error{
             ErrorCode::kInput, 0,
-            std::to_string(damaged) + " damaged sample(s) skipped; everything else was written"});
+            std::to_string(damaged) +
+                " sample(s) could not be decoded (damaged, or their keyframe is missing) and were "
+                "left out; everything else was written"});
       }
       return kExitOk;
     };

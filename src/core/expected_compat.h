@@ -1,7 +1,7 @@
-// std::expected for compilers whose standard library lacks it. g++ 12 (-std=c++23) has it; clang 14 —
-// the Debian 12 clang that provides libFuzzer — cannot compile libstdc++'s <expected> (it needs
-// conditionally trivial destructors, P0848). Only the clang fuzzing build uses this fallback: a small
-// variant-based subset with the members poolscope uses.
+// std::expected for compilers whose standard library lacks it. g++ 12 (-std=c++23) has it; clang 14
+// — the Debian 12 clang that provides libFuzzer — cannot compile libstdc++'s <expected> (it needs
+// conditionally trivial destructors, P0848). Only the clang fuzzing build uses this fallback: a
+// small variant-based subset with the members poolscope uses.
 #pragma once
 
 #include <version>
@@ -20,8 +20,8 @@ template <class E>
 class unexpected {
  public:
   template <class Err = E>
-    requires(!is_same_v<remove_cvref_t<Err>, unexpected>)
-  constexpr explicit unexpected(Err&& e) : error_(std::forward<Err>(e)) {}
+  requires(!is_same_v<remove_cvref_t<Err>, unexpected>) constexpr explicit unexpected(Err&& e)
+      : error_(std::forward<Err>(e)) {}
   constexpr const E& error() const& noexcept { return error_; }
   constexpr E& error() & noexcept { return error_; }
   constexpr E&& error() && noexcept { return std::move(error_); }
@@ -45,9 +45,10 @@ class expected {
 
   constexpr expected() : v_(std::in_place_index<0>) {}
   template <class U = T>
-    requires(!is_same_v<remove_cvref_t<U>, expected> && !is_same_v<remove_cvref_t<U>, unexpected<E>> &&
-             is_constructible_v<T, U>)
-  constexpr expected(U&& value) : v_(std::in_place_index<0>, std::forward<U>(value)) {}
+  requires(!is_same_v<remove_cvref_t<U>, expected> &&
+           !is_same_v<remove_cvref_t<U>, unexpected<E> > &&
+           is_constructible_v<T, U>) constexpr expected(U&& value)
+      : v_(std::in_place_index<0>, std::forward<U>(value)) {}
   template <class G>
   constexpr expected(const unexpected<G>& u) : v_(std::in_place_index<1>, u.error()) {}
   template <class G>

@@ -3,9 +3,10 @@
 #pragma once
 
 #include <cstdint>
-#include "core/expected_compat.h"
 #include <string>
 #include <utility>
+
+#include "core/expected_compat.h"
 
 namespace poolscope {
 

@@ -286,8 +286,8 @@ std::string render_summary_json(const Snapshot& snapshot, const std::vector<Pool
   for (const auto& v : verdicts) {
     nlohmann::ordered_json p;
     p["pool"] = pool_kind_name(v.pool);
-    p["used_fraction"] =
-        v.used_fraction ? nlohmann::ordered_json(*v.used_fraction) : nlohmann::ordered_json(nullptr);
+    p["used_fraction"] = v.used_fraction ? nlohmann::ordered_json(*v.used_fraction)
+                                         : nlohmann::ordered_json(nullptr);
     p["excessive"] = v.excessive;
     p["verdict"] = v.verdict;
     pools.push_back(std::move(p));

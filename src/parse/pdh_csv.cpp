@@ -90,7 +90,8 @@ std::optional<std::chrono::system_clock::time_point> parse_pdh_time(std::string_
     return std::nullopt;
   }
   auto month = fixed_digits(s, 0, 2), day = fixed_digits(s, 3, 2), year = fixed_digits(s, 6, 4);
-  auto hour = fixed_digits(s, 11, 2), minute = fixed_digits(s, 14, 2), second = fixed_digits(s, 17, 2);
+  auto hour = fixed_digits(s, 11, 2), minute = fixed_digits(s, 14, 2),
+       second = fixed_digits(s, 17, 2);
   if (!month || !day || !year || !hour || !minute || !second) return std::nullopt;
   if (*hour > 23 || *minute > 59 || *second > 60) return std::nullopt;
   // system_clock counts nanoseconds in 64 bits on Linux: years outside about 1678..2262 overflow.

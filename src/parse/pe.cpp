@@ -1,11 +1,12 @@
 // PE reader. Every read goes through bounds-checked helpers; every loop is bounded by the bytes it
 // walks and by the caps below, so memory stays proportional to the input and never to a count the
 // file declares.
-#include "parse/text.h"
 #include "parse/pe.h"
 
 #include <algorithm>
 #include <cstring>
+
+#include "parse/text.h"
 
 namespace poolscope::parse {
 

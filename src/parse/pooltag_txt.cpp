@@ -1,8 +1,9 @@
 // pooltag.txt parser.
-#include "parse/text.h"
 #include "parse/pooltag_txt.h"
 
 #include <algorithm>
+
+#include "parse/text.h"
 
 namespace poolscope::parse {
 

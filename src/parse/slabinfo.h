@@ -3,11 +3,10 @@
 
 #include <cstdint>
 #include <functional>
-#include <string_view>
-#include <unordered_map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/pool.h"
@@ -24,9 +23,12 @@ struct SlabAttributes {
 // Hashed with heterogeneous lookup: the live hot path looks names up as string_views, no copies.
 struct SlabNameHash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+  std::size_t operator()(std::string_view name) const {
+    return std::hash<std::string_view>{}(name);
+  }
 };
-using SlabAttributeMap = std::unordered_map<std::string, SlabAttributes, SlabNameHash, std::equal_to<>>;
+using SlabAttributeMap =
+    std::unordered_map<std::string, SlabAttributes, SlabNameHash, std::equal_to<>>;
 
 struct SlabinfoOptions {
   std::uint64_t page_size = 4096;

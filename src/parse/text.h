@@ -45,7 +45,9 @@ std::optional<std::uint64_t> parse_u64(std::string_view s, bool allow_commas = f
 std::optional<std::int64_t> parse_i64(std::string_view s);
 
 // ASCII-only case folding (file names, DLL names, pooltag.txt keywords); locale-free.
-inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+inline char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 bool equals_ignore_case(std::string_view a, std::string_view b);
 
 // Exactly `count` decimal digits at `at` ("2015" in "2015-01-15"), or nothing.

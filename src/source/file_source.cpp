@@ -90,7 +90,8 @@ Result<std::unique_ptr<Source>> open_file_source(const std::string& path,
     // Text dumps carry no date: the file's modification time is the best we know.
     snapshot.wall_time = std::chrono::time_point_cast<std::chrono::system_clock::duration>(
         std::chrono::file_clock::to_sys(mtime));
-    snapshot.notes.push_back("the text holds no date: the time shown is the file's modification time");
+    snapshot.notes.push_back(
+        "the text holds no date: the time shown is the file's modification time");
   }
   return std::make_unique<FileSource>(path, std::move(snapshot));
 }

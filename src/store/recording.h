@@ -105,6 +105,9 @@ class SampleCursor {
   // The processes at this sample; null when the sample has none (recorded with --no-processes,
   // imported, or the collector failed then).
   const ProcessState* processes() const { return has_processes_ ? &procs_.state() : nullptr; }
+  // Samples in the range that could not be decoded (damaged, or after a missing one up to the
+  // next keyframe): left out.
+  std::int64_t skipped() const { return skipped_; }
 
  private:
   friend class Recording;
@@ -117,6 +120,7 @@ class SampleCursor {
   bool has_processes_ = false;
   bool pool_chain_ok_ = false, proc_chain_ok_ = false;
   std::int64_t last_seq_ = 0, last_proc_seq_ = 0;
+  std::int64_t skipped_ = 0;
   bool done_ = false;
 };
 

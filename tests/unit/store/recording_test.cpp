@@ -200,6 +200,46 @@ TEST(Recording, KeyframesEveryNAndReadingFromTheMiddle) {
   EXPECT_EQ(keyframes, (std::vector<std::int64_t>{1, 5, 9}));
 }
 
+TEST(Recording, DamageOnlyLosesSamplesUpToTheNextKeyframe) {
+  ScratchDir dir;
+  const auto path = dir.file("r.db");
+  {
+    auto rec = Recording::open_write(path, WriterOptions{.keyframe_interval = 4});
+    for (int i = 1; i <= 10; ++i) {
+      ASSERT_TRUE(rec->append(snapshot_at_seconds(i, {slab_entry("a", i, 1)})));
+    }
+  }
+  // Keyframes at 1, 5, 9. Sample 2 damaged, sample 6 gone.
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE samples SET data = x'0100050505' WHERE seq = 2; "
+                         "DELETE FROM samples WHERE seq = 6",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto rec = Recording::open_read(path);
+  auto cursor = rec->cursor();
+  std::vector<std::int64_t> seqs;
+  std::vector<std::string> errors;
+  for (;;) {
+    auto more = cursor->next();
+    if (!more) {
+      errors.push_back(more.error().message);
+      continue;
+    }
+    if (!*more) break;
+    seqs.push_back(cursor->info().seq);
+    EXPECT_EQ(cursor->keys()[0].value[kOutstanding],
+              static_cast<std::uint64_t>(cursor->info().seq));
+  }
+  EXPECT_EQ(seqs, (std::vector<std::int64_t>{1, 5, 9, 10}));
+  EXPECT_EQ(cursor->skipped(), 5);  // 2, 3, 4, 7, 8
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].substr(0, 25), "sample 2: damaged sample:");
+  EXPECT_EQ(errors[1], "sample 7 follows a missing sample; skipped up to the next keyframe");
+}
+
 TEST(Recording, ReopenedWriterContinuesTheSequenceWithAKeyframe) {
   ScratchDir dir;
   const auto path = dir.file("r.db");
