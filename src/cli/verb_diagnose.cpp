@@ -1,0 +1,206 @@
+// `poolscope diagnose`: the whole hunt on this machine. Records the pools (and per-process facts)
+// for a while, then prints the verdict — largest consumers, growth, findings, culprit, next steps —
+// and leaves the recording and the findings JSON in a folder.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "cli/verbs.h"
+#include "cli/version.h"
+#include "core/time_format.h"
+#include "detect/load.h"
+#include "detect/output.h"
+#include "source/process_facts.h"
+#include "store/process_identity.h"
+#include "store/recorder.h"
+
+namespace poolscope::cli {
+
+namespace {
+
+std::atomic<bool> g_diagnose_stop{false};
+
+extern "C" void diagnose_request_stop(int) {
+  g_diagnose_stop.store(true);
+}
+
+bool is_generic_kmalloc(const std::string& name) {
+  return name.starts_with("kmalloc-") || name.starts_with("dma-kmalloc-");
+}
+
+}  // namespace
+
+std::string next_steps(const detect::Report& report, const std::string& recording_path) {
+  std::string out = "Next steps:\n";
+  if (report.findings.empty()) {
+    out += "  - No key kept growing in " + detect::duration_text(report.seconds) +
+           ". A slow leak needs longer: record for a day or two, then analyse:\n"
+           "      poolscope record --interval 10 --out pools.db --duration 48h\n"
+           "      poolscope leaks pools.db\n";
+    return out;
+  }
+  for (const detect::Finding& f : report.findings) {
+    const std::string key = display_key(f.key);
+    if (f.verdict == detect::Verdict::kSuspect) {
+      out += "  - " + key + " is a suspect only: keep recording to confirm (poolscope leaks " +
+             recording_path + " later, or poolscope watch).\n";
+      continue;
+    }
+    if (!f.processes.empty()) {
+      const auto& p = f.processes.front();
+      out += "  - " + key + ": process " + p.name + " (pid " + std::to_string(p.pid) +
+             ") holds ever more " + p.metric +
+             (p.metric == "fds" || p.metric == "handles" ? "" : "s") + ". Check it";
+      if (f.key.kind == KeyKind::kSlabCache) {
+        out += " (ls -l /proc/" + std::to_string(p.pid) + "/fd)";
+      } else {
+        out += " (handle counts in Task Manager / Process Explorer)";
+      }
+      out += "; restarting it frees what it holds, fixing it stops the leak.\n";
+      continue;
+    }
+    if (f.key.kind == KeyKind::kSlabCache) {
+      if (is_generic_kmalloc(f.key.name)) {
+        out += "  - " + key +
+               " is a generic kmalloc cache shared by many callers: find the call site with an "
+               "allocation trace (the kmem:kmalloc tracepoints), or boot with slub_debug=U," +
+               f.key.name + " and read /sys/kernel/slab/" + f.key.name + "/alloc_calls.\n";
+      } else {
+        out += "  - " + key + ": `poolscope who " + f.key.name +
+               "` names the module that owns it; a kernel or module update is the fix, unloading "
+               "the module frees it.\n";
+      }
+    } else {
+      out += "  - " + key + ": `poolscope who " + key +
+             " --drivers C:\\Windows\\System32\\drivers` names the driver; update or remove it "
+             "and send its vendor this report. Confirm with Driver Verifier (pool tracking) or "
+             "an xperf pool trace of the tag.\n";
+    }
+  }
+  return out;
+}
+
+void add_diagnose_verb(CLI::App& app, VerbMain& run) {
+  struct Options {
+    std::string duration = "5m";
+    std::string interval = "1";
+    std::string out;
+    std::string format = "text";
+    bool no_processes = false;
+    detect::DetectorOptions detector;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* verb = app.add_subcommand(
+      "diagnose",
+      "record this machine for a while, then say which tag or cache leaks, how fast, when the "
+      "pool runs out and who is responsible");
+  verb->add_option("--duration", options->duration, "how long to record (90s, 5m, 1h)")
+      ->default_val("5m");
+  verb->add_option("--interval", options->interval, "time between samples")->default_val("1");
+  verb->add_option("--out,-o", options->out,
+                   "folder for recording.db and findings.json (default: "
+                   "./poolscope-diagnose-<time>)");
+  verb->add_option("--format,-f", options->format, "text or json (the findings on stdout)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->default_val("text");
+  verb->add_flag("--no-processes", options->no_processes, "do not sample per-process facts");
+  add_detector_options(*verb, options->detector);
+  verb->callback([&run, options] {
+    run = [options]() -> int {
+      auto duration = store::parse_duration(options->duration);
+      if (!duration) return report_error(duration.error());
+      auto interval = store::parse_duration(options->interval);
+      if (!interval) return report_error(interval.error());
+      SystemClock clock;
+      auto source = open_live_source(clock);
+      if (!source) return report_error(source.error());
+      std::string dir = options->out;
+      if (dir.empty()) {
+        std::string stamp = format_utc(std::chrono::system_clock::now());
+        for (char& c : stamp) {
+          if (c == ':') c = '-';
+        }
+        dir = "poolscope-diagnose-" + stamp;
+      }
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      if (ec) {
+        return report_error(
+            make_error(ErrorCode::kEnvironment, "cannot create " + dir + ": " + ec.message() +
+                                                    " (choose another folder with --out)")
+                .error());
+      }
+      const std::string db = (std::filesystem::path(dir) / "recording.db").string();
+      const std::string json_path = (std::filesystem::path(dir) / "findings.json").string();
+      std::unique_ptr<ProcessFactsCollector> collector;
+      if (!options->no_processes) {
+        auto opened = open_process_facts_collector(clock);
+        if (opened) {
+          collector = std::move(*opened);
+        } else {
+          std::fprintf(stderr, "poolscope: warning: no culprit search: %s\n",
+                       opened.error().message.c_str());
+        }
+      }
+      {
+        auto recording = store::Recording::open_write(
+            db, store::WriterOptions{.purpose = "diagnose", .version = std::string(kVersion)});
+        if (!recording) return report_error(recording.error());
+        store::RecorderOptions ropts;
+        ropts.interval = *interval;
+        ropts.duration = *duration;
+        store::RecorderHooks hooks;
+        hooks.sample = [&source] { return (*source)->sample(); };
+        if (collector) hooks.processes = [&collector] { return collector->collect(); };
+        hooks.sleep_until = [](std::int64_t until) {
+          store::sleep_until_monotonic(until, g_diagnose_stop);
+        };
+        hooks.warn = [](const std::string& message) {
+          std::fprintf(stderr, "poolscope: warning: %s\n", message.c_str());
+        };
+        std::fprintf(stderr,
+                     "poolscope: recording this machine for %s (every %s) into %s; Ctrl-C ends "
+                     "early and still diagnoses\n",
+                     options->duration.c_str(), options->interval.c_str(), db.c_str());
+        g_diagnose_stop.store(false);
+        std::signal(SIGINT, diagnose_request_stop);
+        std::signal(SIGTERM, diagnose_request_stop);
+        auto result = store::run_recorder(*recording, clock, hooks, ropts, g_diagnose_stop);
+        std::signal(SIGINT, SIG_DFL);
+        std::signal(SIGTERM, SIG_DFL);
+        recording->close();
+        if (result.error) return report_error(*result.error);
+      }
+      auto recording = store::Recording::open_read(db);
+      if (!recording) return report_error(recording.error());
+      auto history = detect::load_history(*recording);
+      if (!history) return report_error(history.error());
+      const detect::Report report = detect::analyze(*history, options->detector);
+      auto j = detect::report_json(report);
+      j["recording"] = db;
+      {
+        std::ofstream out(json_path, std::ios::binary);
+        out << j.dump(2) << "\n";
+        if (!out) {
+          return report_error(
+              make_error(ErrorCode::kEnvironment, "cannot write " + json_path + " (disk full?)")
+                  .error());
+        }
+      }
+      if (options->format == "json") {
+        std::printf("%s\n", j.dump(2).c_str());
+      } else {
+        std::string text = detect::report_text(report);
+        text += "\n" + next_steps(report, db);
+        text += "\nWritten: " + db + " (the recording; poolscope leaks/export/snapshot read it)\n";
+        text += "         " + json_path + " (these findings as JSON)\n";
+        std::fwrite(text.data(), 1, text.size(), stdout);
+      }
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace poolscope::cli

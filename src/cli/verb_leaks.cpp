@@ -1,0 +1,82 @@
+// `poolscope leaks`: the leak detector over a recording: findings with rate, onset, confidence,
+// exhaustion forecast and culprit processes.
+#include <cstdio>
+
+#include "cli/verbs.h"
+#include "detect/load.h"
+#include "detect/output.h"
+
+namespace poolscope::cli {
+
+void add_detector_options(CLI::App& verb, detect::DetectorOptions& options) {
+  verb.add_option("--include", options.include, "only keys matching this pattern (* and ?)");
+  verb.add_option("--exclude", options.exclude, "leave out keys matching this pattern");
+  verb.add_option("--top", options.top, "how many of the largest consumers to list")
+      ->default_val(10);
+  verb.add_option("--leak-confidence", options.trend.leak_confidence,
+                  "confidence a leak verdict needs (0.5..0.999999)")
+      ->check(CLI::Range(0.5, 0.999999))
+      ->default_val(0.999);
+}
+
+int print_report(const detect::Report& report, const std::string& format) {
+  std::string out =
+      format == "json" ? detect::report_json(report).dump(2) + "\n" : detect::report_text(report);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
+}
+
+bool has_leak(const detect::Report& report) {
+  for (const auto& f : report.findings) {
+    if (f.verdict == detect::Verdict::kLeak) return true;
+  }
+  return false;
+}
+
+void add_leaks_verb(CLI::App& app, VerbMain& run) {
+  struct Options {
+    std::string file;
+    std::string format = "table";
+    bool fail_on_leak = false;
+    bool no_processes = false;
+    std::size_t max_buckets = 2048;
+    detect::DetectorOptions detector;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* verb = app.add_subcommand(
+      "leaks",
+      "find the keys that leak in a recording: rate, onset, confidence, when the pool "
+      "runs out, which process");
+  verb->add_option("file", options->file, "a recording (poolscope record / import)")->required();
+  verb->add_option("--format,-f", options->format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->default_val("table");
+  verb->add_flag("--fail-on-leak", options->fail_on_leak,
+                 "exit 1 when a leak is found (for monitoring)");
+  verb->add_flag("--no-processes", options->no_processes,
+                 "do not search the recorded process facts for a culprit");
+  verb->add_option("--resolution", options->max_buckets,
+                   "points per series kept for analysis (memory is keys x this)")
+      ->check(CLI::Range(16, 1 << 20))
+      ->default_val(2048);
+  add_detector_options(*verb, options->detector);
+  verb->callback([&run, options] {
+    run = [options]() -> int {
+      auto recording = store::Recording::open_read(options->file);
+      if (!recording) return report_error(recording.error());
+      auto history = detect::load_history(
+          *recording, {.max_buckets = options->max_buckets, .processes = !options->no_processes});
+      if (!history) return report_error(history.error());
+      if (history->samples() == 0) {
+        return report_error(
+            make_error(ErrorCode::kInput, options->file + ": the recording has no samples yet")
+                .error());
+      }
+      auto report = detect::analyze(*history, options->detector);
+      print_report(report, options->format);
+      return options->fail_on_leak && has_leak(report) ? kExitFindings : kExitOk;
+    };
+  });
+}
+
+}  // namespace poolscope::cli

@@ -1,0 +1,369 @@
+#include "detect/history.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace poolscope::detect {
+
+bool Series::has(std::int64_t bucket) const {
+  if (first_ < 0 || bucket < first_) return false;
+  const auto i = idx(bucket);
+  return i < count_.size() && count_[i] > 0;
+}
+
+double Series::mean(std::int64_t bucket) const {
+  const auto i = idx(bucket);
+  return sum_[i] / count_[i];
+}
+
+void Series::add(std::int64_t bucket, double value) {
+  if (first_ < 0) first_ = bucket;
+  if (bucket < first_) return;  // callers add in time order; an older bucket is ignored
+  const auto i = idx(bucket);
+  if (i >= count_.size()) {
+    min_.resize(i + 1, 0);
+    sum_.resize(i + 1, 0);
+    last_.resize(i + 1, 0);
+    count_.resize(i + 1, 0);
+  }
+  if (count_[i] == 0) {
+    min_[i] = sum_[i] = last_[i] = value;
+    count_[i] = 1;
+    return;
+  }
+  min_[i] = std::min(min_[i], value);
+  sum_[i] += value;
+  last_[i] = value;
+  ++count_[i];
+}
+
+void Series::halve() {
+  if (first_ < 0) return;
+  const std::int64_t new_first = first_ / 2;
+  const std::int64_t last_bucket = first_ + static_cast<std::int64_t>(count_.size()) - 1;
+  const std::size_t n = static_cast<std::size_t>(last_bucket / 2 - new_first + 1);
+  std::vector<double> mins(n, 0), sums(n, 0), lasts(n, 0);
+  std::vector<std::uint32_t> counts(n, 0);
+  for (std::size_t i = 0; i < count_.size(); ++i) {
+    if (count_[i] == 0) continue;
+    const auto j =
+        static_cast<std::size_t>((first_ + static_cast<std::int64_t>(i)) / 2 - new_first);
+    mins[j] = counts[j] ? std::min(mins[j], min_[i]) : min_[i];
+    sums[j] += sum_[i];
+    lasts[j] = last_[i];
+    counts[j] += count_[i];
+  }
+  first_ = new_first;
+  min_ = std::move(mins);
+  sum_ = std::move(sums);
+  last_ = std::move(lasts);
+  count_ = std::move(counts);
+}
+
+std::size_t Series::memory_bytes() const {
+  return (min_.capacity() + sum_.capacity() + last_.capacity()) * sizeof(double) +
+         count_.capacity() * sizeof(std::uint32_t);
+}
+
+std::string process_metric_name(std::size_t metric) {
+  if (metric < kFdKindCount) return std::string(fd_kind_name(kAllFdKinds[metric]));
+  switch (static_cast<ProcessMetric>(metric)) {
+    case ProcessMetric::kFdTotal:
+      return "fds";
+    case ProcessMetric::kHandles:
+      return "handles";
+    case ProcessMetric::kPagedQuotaBytes:
+      return "paged pool quota bytes";
+    case ProcessMetric::kNonPagedQuotaBytes:
+      return "nonpaged pool quota bytes";
+    default:
+      return "?";
+  }
+}
+
+bool ProcessTrack::changed() const {
+  return std::any_of(series.begin(), series.end(), [](const Series& s) { return !s.empty(); });
+}
+
+std::optional<double> ProcessTrack::value_at(std::size_t metric, std::int64_t bucket) const {
+  if (!first_value[metric]) return std::nullopt;
+  const Series& s = series[metric];
+  if (s.empty() || bucket < s.first_bucket()) return first_value[metric];
+  // The newest value at or before the bucket (a bucket without a process sample has none).
+  const std::int64_t end = s.first_bucket() + static_cast<std::int64_t>(s.size()) - 1;
+  for (std::int64_t b = std::min(bucket, end); b >= s.first_bucket(); --b) {
+    if (s.has(b)) return s.last(b);
+  }
+  return first_value[metric];
+}
+
+History::History(HistoryOptions options)
+    : options_(options), per_bucket_(std::max<std::size_t>(1, options.samples_per_bucket)) {
+  options_.max_buckets = std::max<std::size_t>(16, options_.max_buckets & ~std::size_t{1});
+}
+
+void History::begin_sample(double t_seconds, std::int64_t wall_ns) {
+  if (samples_ == 0) {
+    first_t_ = t_seconds;
+    first_wall_ns_ = wall_ns;
+  }
+  last_t_ = std::max(last_t_, t_seconds);
+  last_wall_ns_ = wall_ns;
+  if (bucket_t_sum_.empty() || in_bucket_ >= per_bucket_) {
+    if (bucket_t_sum_.size() >= options_.max_buckets) halve();
+    if (bucket_t_sum_.empty() || in_bucket_ >= per_bucket_) {
+      bucket_t_sum_.push_back(0);
+      bucket_n_.push_back(0);
+      bucket_wall_ns_.push_back(wall_ns);
+      in_bucket_ = 0;
+    }
+  }
+  bucket_t_sum_.back() += t_seconds;
+  ++bucket_n_.back();
+  ++in_bucket_;
+  ++samples_;
+}
+
+void History::halve() {
+  const std::size_t n = (bucket_t_sum_.size() + 1) / 2;
+  for (std::size_t j = 0; j < n; ++j) {
+    const std::size_t a = 2 * j, b = 2 * j + 1;
+    double sum = bucket_t_sum_[a];
+    std::uint32_t count = bucket_n_[a];
+    if (b < bucket_t_sum_.size()) {
+      sum += bucket_t_sum_[b];
+      count += bucket_n_[b];
+    }
+    bucket_t_sum_[j] = sum;
+    bucket_n_[j] = count;
+    bucket_wall_ns_[j] = bucket_wall_ns_[a];
+  }
+  bucket_t_sum_.resize(n);
+  bucket_n_.resize(n);
+  bucket_wall_ns_.resize(n);
+  per_bucket_ *= 2;
+  in_bucket_ = bucket_n_.back();
+  for (auto& k : keys_) {
+    k.outstanding.halve();
+    k.bytes.halve();
+  }
+  for (auto& [pool, s] : pool_used_) s.halve();
+  for (auto& p : processes_) {
+    p.first_bucket /= 2;
+    p.last_bucket /= 2;
+    for (auto& s : p.series) s.halve();
+  }
+}
+
+double History::bucket_time(std::int64_t bucket) const {
+  const auto i = static_cast<std::size_t>(bucket);
+  return bucket_t_sum_[i] / bucket_n_[i];
+}
+
+KeyTrack& History::key(std::size_t index) {
+  if (index >= keys_.size()) {
+    keys_.resize(index + 1);
+    key_sample_.resize(index + 1, -1);
+  }
+  return keys_[index];
+}
+
+void History::add_key_value(std::size_t index, std::optional<std::uint64_t> outstanding,
+                            std::optional<std::uint64_t> bytes, CounterWidth width) {
+  KeyTrack& k = key(index);
+  key_sample_[index] = samples_;
+  const std::int64_t bucket = current_bucket();
+  if (outstanding) {
+    if (width == CounterWidth::k32 && k.prev_raw) {
+      // A 32-bit counter pair that wrapped moves the Diff by about 2^32: the signed 32-bit
+      // difference is the real change.
+      const auto d =
+          static_cast<std::int32_t>(static_cast<std::uint32_t>(*outstanding - *k.prev_raw));
+      k.unwrapped += d;
+    } else {
+      k.unwrapped = static_cast<double>(*outstanding);
+    }
+    k.prev_raw = *outstanding;
+    k.outstanding.add(bucket, k.unwrapped);
+    k.seen_outstanding = true;
+  }
+  if (bytes) {
+    k.bytes.add(bucket, static_cast<double>(*bytes));
+    k.seen_bytes = true;
+  }
+}
+
+void History::add_pool_total(PoolKind pool, std::optional<double> used, std::optional<double> limit,
+                             std::optional<double> failures) {
+  if (used) {
+    pool_used_[pool].add(current_bucket(), *used);
+    pool_used_last_[pool] = *used;
+  }
+  if (limit) pool_limit_[pool] = *limit;
+  if (failures) pool_failures_[pool] = *failures;
+}
+
+void History::add_memory(std::optional<double> total, std::optional<double> available) {
+  if (total) memory_total_ = total;
+  if (available) memory_available_ = available;
+}
+
+namespace {
+
+std::optional<double> metric_value(const ProcessFacts& p, std::size_t metric) {
+  if (metric < kFdKindCount) {
+    if (!p.fds) return std::nullopt;
+    return static_cast<double>(fd_count(*p.fds, kAllFdKinds[metric]));
+  }
+  std::optional<std::uint64_t> v;
+  switch (static_cast<ProcessMetric>(metric)) {
+    case ProcessMetric::kFdTotal:
+      v = p.fd_total;
+      break;
+    case ProcessMetric::kHandles:
+      v = p.handle_count;
+      break;
+    case ProcessMetric::kPagedQuotaBytes:
+      v = p.paged_pool_quota_bytes;
+      break;
+    case ProcessMetric::kNonPagedQuotaBytes:
+      v = p.nonpaged_pool_quota_bytes;
+      break;
+    default:
+      break;
+  }
+  if (!v) return std::nullopt;
+  return static_cast<double>(*v);
+}
+
+}  // namespace
+
+void History::add_processes(const std::vector<ProcessFacts>& processes) {
+  ++process_samples_;
+  const std::int64_t bucket = current_bucket();
+  for (auto& p : processes_) p.alive = false;
+  for (const ProcessFacts& facts : processes) {
+    auto [it, inserted] =
+        process_index_.try_emplace({facts.pid, facts.start_time}, processes_.size());
+    if (inserted) {
+      ProcessTrack track;
+      track.pid = facts.pid;
+      track.start_time = facts.start_time;
+      track.first_bucket = bucket;
+      processes_.push_back(std::move(track));
+    }
+    ProcessTrack& t = processes_[it->second];
+    t.alive = true;
+    t.last_bucket = bucket;
+    if (t.name != facts.name) t.name = facts.name;
+    for (std::size_t m = 0; m < kProcessMetricCount; ++m) {
+      const auto v = metric_value(facts, m);
+      if (!v) continue;
+      Series& s = t.series[m];
+      if (!t.first_value[m]) {
+        t.first_value[m] = *v;
+      } else if (!s.empty()) {
+        s.add(bucket, *v);
+      } else if (*v != *t.first_value[m]) {
+        // The first change: the series starts here; earlier buckets read first_value.
+        s.add(bucket, *v);
+      }
+    }
+  }
+  if (processes_.size() > options_.max_processes) {
+    // Exited processes whose facts never moved cannot explain growth: they go first, then the
+    // exited ones in order of exit.
+    std::vector<ProcessTrack> kept;
+    kept.reserve(processes_.size());
+    for (auto& p : processes_) {
+      if (p.alive || p.changed()) kept.push_back(std::move(p));
+    }
+    if (kept.size() > options_.max_processes) {
+      std::stable_sort(kept.begin(), kept.end(), [](const ProcessTrack& a, const ProcessTrack& b) {
+        return a.alive != b.alive ? a.alive : a.last_bucket > b.last_bucket;
+      });
+      kept.resize(options_.max_processes);
+    }
+    processes_ = std::move(kept);
+    process_index_.clear();
+    for (std::size_t i = 0; i < processes_.size(); ++i) {
+      process_index_[{processes_[i].pid, processes_[i].start_time}] = i;
+    }
+  }
+}
+
+void History::end_sample() {
+  for (std::size_t i = 0; i < keys_.size(); ++i) keys_[i].present_last = key_sample_[i] == samples_;
+}
+
+void History::add_snapshot(const Snapshot& snapshot, const ProcessSample* processes,
+                           double t_seconds) {
+  const auto wall_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(snapshot.wall_time.time_since_epoch())
+          .count();
+  begin_sample(t_seconds, wall_ns);
+  for (const Entry& e : snapshot.entries) {
+    auto [it, inserted] = live_keys_.try_emplace(
+        {e.key.kind, e.key.name, e.pool, e.session_id.value_or(UINT32_MAX)}, live_keys_.size());
+    KeyTrack& k = key(it->second);
+    if (inserted) {
+      k.key = e.key;
+      k.pool = e.pool;
+      k.session_id = e.session_id;
+    }
+    if (!e.owner.empty()) k.owner = e.owner;
+    if (e.object_size) k.object_size = static_cast<double>(*e.object_size);
+    std::optional<std::uint64_t> outstanding = e.counters.outstanding;
+    if (!outstanding && e.counters.allocs && e.counters.frees) {
+      outstanding = counter_delta(*e.counters.frees, *e.counters.allocs, snapshot.counter_width);
+    }
+    add_key_value(it->second, outstanding, e.counters.bytes, snapshot.counter_width);
+  }
+  for (const PoolTotal& t : snapshot.totals) {
+    auto as_double = [](std::optional<std::uint64_t> v) -> std::optional<double> {
+      if (!v) return std::nullopt;
+      return static_cast<double>(*v);
+    };
+    add_pool_total(t.pool, as_double(t.used_bytes), as_double(t.limit_bytes),
+                   as_double(t.failures));
+  }
+  auto as_double = [](std::optional<std::uint64_t> v) -> std::optional<double> {
+    if (!v) return std::nullopt;
+    return static_cast<double>(*v);
+  };
+  add_memory(as_double(snapshot.memory_total_bytes), as_double(snapshot.memory_available_bytes));
+  if (processes) add_processes(processes->processes);
+  end_sample();
+}
+
+std::optional<double> History::pool_limit(PoolKind pool) const {
+  auto it = pool_limit_.find(pool);
+  if (it == pool_limit_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<double> History::pool_used_last(PoolKind pool) const {
+  auto it = pool_used_last_.find(pool);
+  if (it == pool_used_last_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<double> History::pool_failures_last(PoolKind pool) const {
+  auto it = pool_failures_.find(pool);
+  if (it == pool_failures_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::size_t History::memory_bytes() const {
+  std::size_t total =
+      bucket_t_sum_.capacity() * 8 + bucket_n_.capacity() * 4 + bucket_wall_ns_.capacity() * 8;
+  for (const auto& k : keys_)
+    total += sizeof(k) + k.outstanding.memory_bytes() + k.bytes.memory_bytes();
+  for (const auto& p : processes_) {
+    total += sizeof(p);
+    for (const auto& s : p.series) total += s.memory_bytes();
+  }
+  return total;
+}
+
+}  // namespace poolscope::detect

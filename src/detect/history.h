@@ -1,0 +1,160 @@
+// Bounded, bucketed history of every key, pool total and process metric over a recording or a
+// live run: what the leak detector analyses. Memory is O(keys x max_buckets), whatever the length.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "core/pool.h"
+#include "core/process.h"
+
+namespace poolscope::detect {
+
+// Per-bucket aggregates of one value. A bucket with count 0 has no value (the key was absent).
+// Vectors are indexed by bucket - first_bucket.
+class Series {
+ public:
+  bool empty() const { return first_ < 0; }
+  std::int64_t first_bucket() const { return first_; }
+  std::size_t size() const { return count_.size(); }
+  bool has(std::int64_t bucket) const;
+  double min(std::int64_t bucket) const { return min_[idx(bucket)]; }
+  double mean(std::int64_t bucket) const;
+  double last(std::int64_t bucket) const { return last_[idx(bucket)]; }
+
+  void add(std::int64_t bucket, double value);
+  // Merges bucket pairs (2k, 2k+1) into k, as the history does when it halves its resolution.
+  void halve();
+  std::size_t memory_bytes() const;
+
+ private:
+  std::size_t idx(std::int64_t bucket) const { return static_cast<std::size_t>(bucket - first_); }
+  std::int64_t first_ = -1;
+  std::vector<double> min_, sum_, last_;
+  std::vector<std::uint32_t> count_;
+};
+
+// What is known of one key besides its values.
+struct KeyTrack {
+  PoolKey key;
+  PoolKind pool = PoolKind::kNonPaged;
+  std::optional<std::uint32_t> session_id;
+  std::string owner;
+  std::optional<double> object_size;
+  bool present_last = false;  // in the newest sample
+  bool seen_outstanding = false, seen_bytes = false;
+  // 32-bit counters: the unwrapped outstanding value continues from the previous raw one.
+  std::optional<std::uint64_t> prev_raw;
+  double unwrapped = 0;
+  Series outstanding, bytes;
+};
+
+// The per-process metrics the culprit search correlates with a key.
+enum class ProcessMetric : std::uint8_t {
+  kFdFirst = 0,  // kFdFirst + FdKind: fd counts by kind (Linux)
+  kFdTotal = kFdFirst + kFdKindCount,
+  kHandles,             // Windows HandleCount
+  kPagedQuotaBytes,     // Windows QuotaPagedPoolUsage
+  kNonPagedQuotaBytes,  // Windows QuotaNonPagedPoolUsage
+  kCount
+};
+inline constexpr std::size_t kProcessMetricCount = static_cast<std::size_t>(ProcessMetric::kCount);
+std::string process_metric_name(std::size_t metric);  // "eventfd", ..., "fds", "handles", ...
+
+struct ProcessTrack {
+  std::uint64_t pid = 0, start_time = 0;
+  std::string name;
+  std::int64_t first_bucket = 0, last_bucket = 0;
+  // A metric's first value; its series exists only once the value changed (most never do).
+  std::array<std::optional<double>, kProcessMetricCount> first_value{};
+  std::array<Series, kProcessMetricCount> series{};
+  bool alive = true;
+  bool changed() const;
+  // The metric's value at a bucket in [first_bucket, last_bucket]; nullopt when never reported.
+  std::optional<double> value_at(std::size_t metric, std::int64_t bucket) const;
+};
+
+struct HistoryOptions {
+  std::size_t max_buckets = 2048;      // resolution is halved when this is reached
+  std::size_t samples_per_bucket = 1;  // initial; a reader that knows the count sets it
+  std::size_t max_processes = 20000;   // tracked processes (exited, unchanged ones go first)
+};
+
+// Ingests samples in order. Times are seconds on a clock that never goes backwards (the caller
+// maps wall-clock jumps away); wall_ns is kept for display.
+class History {
+ public:
+  explicit History(HistoryOptions options = {});
+
+  // Starts a sample. Calls to add_* until the next begin_sample belong to it.
+  void begin_sample(double t_seconds, std::int64_t wall_ns);
+  // Key values by a caller-chosen dense index (a recording's key id, or a live key map's).
+  KeyTrack& key(std::size_t index);
+  void add_key_value(std::size_t index, std::optional<std::uint64_t> outstanding,
+                     std::optional<std::uint64_t> bytes, CounterWidth width);
+  void add_pool_total(PoolKind pool, std::optional<double> used, std::optional<double> limit,
+                      std::optional<double> failures);
+  void add_memory(std::optional<double> total, std::optional<double> available);
+  void add_processes(const std::vector<ProcessFacts>& processes);
+  // Ends the sample: keys not added are marked absent in it.
+  void end_sample();
+
+  // Convenience for live use: a snapshot (and processes) as one sample, keys mapped by identity.
+  void add_snapshot(const Snapshot& snapshot, const ProcessSample* processes, double t_seconds);
+
+  std::int64_t samples() const { return samples_; }
+  std::int64_t buckets() const { return static_cast<std::int64_t>(bucket_t_sum_.size()); }
+  double bucket_time(std::int64_t bucket) const;  // mean time of its samples (s)
+  std::int64_t bucket_wall_ns(std::int64_t bucket) const { return bucket_wall_ns_[bucket]; }
+  double first_time() const { return first_t_; }
+  double last_time() const { return last_t_; }
+  std::int64_t first_wall_ns() const { return first_wall_ns_; }
+  std::int64_t last_wall_ns() const { return last_wall_ns_; }
+  std::size_t samples_per_bucket() const { return per_bucket_; }
+
+  const std::vector<KeyTrack>& keys() const { return keys_; }
+  const std::map<PoolKind, Series>& pool_used() const { return pool_used_; }
+  std::optional<double> pool_limit(PoolKind pool) const;
+  std::optional<double> pool_used_last(PoolKind pool) const;
+  std::optional<double> pool_failures_last(PoolKind pool) const;
+  std::optional<double> memory_available_last() const { return memory_available_; }
+  std::optional<double> memory_total_last() const { return memory_total_; }
+  const std::vector<ProcessTrack>& processes() const { return processes_; }
+  bool has_process_facts() const { return process_samples_ > 0; }
+  std::size_t memory_bytes() const;
+
+ private:
+  void halve();
+  std::int64_t current_bucket() const {
+    return static_cast<std::int64_t>(bucket_t_sum_.size()) - 1;
+  }
+
+  HistoryOptions options_;
+  std::size_t per_bucket_ = 1;
+  std::size_t in_bucket_ = 0;  // samples in the newest bucket
+  std::int64_t samples_ = 0;
+  double first_t_ = 0, last_t_ = 0;
+  std::int64_t first_wall_ns_ = 0, last_wall_ns_ = 0;
+  std::vector<double> bucket_t_sum_;
+  std::vector<std::uint32_t> bucket_n_;
+  std::vector<std::int64_t> bucket_wall_ns_;
+  std::vector<KeyTrack> keys_;
+  std::vector<std::int64_t> key_sample_;  // the sample a key was last added in
+  std::map<PoolKind, Series> pool_used_;
+  std::map<PoolKind, double> pool_limit_, pool_used_last_, pool_failures_;
+  std::optional<double> memory_available_, memory_total_;
+  std::vector<ProcessTrack> processes_;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::size_t> process_index_;  // (pid, start)
+  std::int64_t process_samples_ = 0;
+  // Live key identity -> index, for add_snapshot.
+  std::map<std::tuple<KeyKind, std::string, PoolKind, std::uint32_t>, std::size_t> live_keys_;
+};
+
+}  // namespace poolscope::detect

@@ -1,0 +1,87 @@
+#include "detect/load.h"
+
+#include <algorithm>
+
+namespace poolscope::detect {
+
+Result<History> load_history(const store::Recording& recording, const LoadOptions& options) {
+  auto summary = recording.summary();
+  if (!summary) return std::unexpected(summary.error());
+  auto keys = recording.keys();
+  if (!keys) return std::unexpected(keys.error());
+  HistoryOptions hopts;
+  hopts.max_buckets = options.max_buckets;
+  hopts.samples_per_bucket = static_cast<std::size_t>(std::max<std::int64_t>(
+      1, (summary->samples + static_cast<std::int64_t>(options.max_buckets) - 1) /
+             static_cast<std::int64_t>(options.max_buckets)));
+  History history(hopts);
+  for (const store::KeyInfo& info : *keys) {
+    KeyTrack& k = history.key(info.id);
+    k.key = info.key;
+    k.pool = info.pool;
+    k.session_id = info.session_id;
+    k.owner = info.owner;
+  }
+  auto cursor = recording.cursor(store::CursorOptions{.processes = options.processes});
+  if (!cursor) return std::unexpected(cursor.error());
+  double t = 0;
+  std::optional<std::int64_t> prev_mono;
+  std::int64_t prev_wall = 0;
+  bool first = true;
+  while (true) {
+    auto more = cursor->next();
+    if (!more) continue;  // a damaged sample: the cursor resumes at the next keyframe
+    if (!*more) break;
+    const store::SampleInfo& info = cursor->info();
+    if (!first) {
+      double dt;
+      if (info.mono_ns && prev_mono && *info.mono_ns >= *prev_mono) {
+        dt = static_cast<double>(*info.mono_ns - *prev_mono) / 1e9;
+      } else {
+        dt = std::max<double>(0, static_cast<double>(info.wall_ns - prev_wall) / 1e9);
+      }
+      t += dt;
+    }
+    first = false;
+    prev_mono = info.mono_ns;
+    prev_wall = info.wall_ns;
+    history.begin_sample(t, info.wall_ns);
+    const store::SampleExtras& extras = cursor->extras();
+    for (const store::KeySample& ks : cursor->keys()) {
+      std::optional<std::uint64_t> outstanding, bytes;
+      if (ks.present & (1u << store::kOutstanding)) {
+        outstanding = ks.value[store::kOutstanding];
+      } else if ((ks.present & (1u << store::kAllocs)) && (ks.present & (1u << store::kFrees))) {
+        outstanding =
+            counter_delta(ks.value[store::kFrees], ks.value[store::kAllocs], extras.counter_width);
+      }
+      if (ks.present & (1u << store::kBytes)) bytes = ks.value[store::kBytes];
+      if (ks.present & (1u << store::kObjectSize)) {
+        KeyTrack& k = history.key(ks.key_id);
+        if (!k.object_size) k.object_size = static_cast<double>(ks.value[store::kObjectSize]);
+      }
+      history.add_key_value(ks.key_id, outstanding, bytes, extras.counter_width);
+    }
+    for (std::size_t pool = 0; pool < store::kPoolKinds; ++pool) {
+      if (!(extras.pools_present & (1u << pool))) continue;
+      auto slot = [&](std::size_t i) -> std::optional<double> {
+        const std::size_t s = pool * 3 + i;
+        if (!(extras.scalars_present & (1u << s))) return std::nullopt;
+        return static_cast<double>(extras.scalars[s]);
+      };
+      history.add_pool_total(static_cast<PoolKind>(pool), slot(0), slot(1), slot(2));
+    }
+    auto scalar = [&](std::size_t s) -> std::optional<double> {
+      if (!(extras.scalars_present & (1u << s))) return std::nullopt;
+      return static_cast<double>(extras.scalars[s]);
+    };
+    history.add_memory(scalar(store::kMemoryTotalSlot), scalar(store::kMemoryAvailableSlot));
+    if (const store::ProcessState* procs = cursor->processes()) {
+      history.add_processes(procs->processes);
+    }
+    history.end_sample();
+  }
+  return history;
+}
+
+}  // namespace poolscope::detect

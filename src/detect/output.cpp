@@ -1,0 +1,181 @@
+#include "detect/output.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "core/time_format.h"
+
+namespace poolscope::detect {
+
+std::string duration_text(double seconds) {
+  if (!std::isfinite(seconds)) return "never";
+  if (seconds < 0) seconds = 0;
+  const auto s = static_cast<long long>(std::llround(seconds));
+  if (s < 120) return fmt::format("{}s", s);
+  if (s < 7200) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  if (s < 2 * 86400) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+  return fmt::format("{}d{:02}h", s / 86400, (s % 86400) / 3600);
+}
+
+std::string wall_text(std::int64_t wall_ns) {
+  return format_utc(std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(wall_ns))));
+}
+
+namespace {
+
+double round_to(double v, double unit) {
+  return std::round(v / unit) * unit;
+}
+
+std::string rate_text(const std::optional<double>& per_hour, const char* unit) {
+  if (!per_hour) return "-";
+  const double v = *per_hour;
+  if (std::string_view(unit) == "B") {
+    const double a = std::fabs(v);
+    const std::string sign = v < 0 ? "-" : "";
+    if (a >= 1024.0 * 1024 * 1024)
+      return fmt::format("{}{:.1f} GiB/h", sign, a / (1024.0 * 1024 * 1024));
+    if (a >= 1024.0 * 1024) return fmt::format("{}{:.1f} MiB/h", sign, a / (1024.0 * 1024));
+    if (a >= 1024.0) return fmt::format("{}{:.1f} KiB/h", sign, a / 1024.0);
+    return fmt::format("{}{:.0f} B/h", sign, v);
+  }
+  return fmt::format("{:.0f}/h", v);
+}
+
+}  // namespace
+
+nlohmann::ordered_json finding_json(const Finding& f) {
+  nlohmann::ordered_json j;
+  j["key"] = display_key(f.key);
+  j["pool"] = pool_kind_name(f.pool);
+  if (f.session_id) j["session"] = *f.session_id;
+  if (!f.owner.empty()) j["owner"] = f.owner;
+  j["verdict"] = verdict_name(f.verdict);
+  j["rate_bytes_per_hour"] = f.rate_bytes_per_hour
+                                 ? nlohmann::ordered_json(round_to(*f.rate_bytes_per_hour, 0.1))
+                                 : nullptr;
+  j["rate_objects_per_hour"] =
+      f.rate_objects_per_hour ? nlohmann::ordered_json(round_to(*f.rate_objects_per_hour, 0.01))
+                              : nullptr;
+  j["onset"] = wall_text(f.onset_wall_ns);
+  j["confidence"] = round_to(f.confidence, 0.0001);
+  j["exhaustion_eta_seconds"] =
+      f.exhaustion_eta_seconds && std::isfinite(*f.exhaustion_eta_seconds)
+          ? nlohmann::ordered_json(std::llround(*f.exhaustion_eta_seconds))
+          : nullptr;
+  j["exhaustion_note"] = f.exhaustion_note;
+  nlohmann::ordered_json procs = nlohmann::ordered_json::array();
+  for (const ProcessEvidence& p : f.processes) {
+    procs.push_back({{"pid", p.pid},
+                     {"name", p.name},
+                     {"evidence", p.evidence},
+                     {"metric", p.metric},
+                     {"growth", p.growth},
+                     {"seconds", round_to(p.seconds, 0.1)},
+                     {"correlation", round_to(p.correlation, 0.001)},
+                     {"objects_per_unit", round_to(p.objects_per_unit, 0.001)}});
+  }
+  j["processes"] = std::move(procs);
+  j["explanation"] = f.explanation;
+  j["unit"] = f.unit;
+  j["start"] = std::llround(f.start_value);
+  j["end"] = std::llround(f.end_value);
+  j["window_seconds"] = round_to(f.window_seconds, 0.1);
+  j["trend"] = {{"sparse", f.trend.sparse},
+                {"z", round_to(f.trend.z, 0.01)},
+                {"autocorrelation", round_to(f.trend.autocorrelation, 0.001)},
+                {"second_half_ratio", round_to(f.trend.second_half_ratio, 0.001)},
+                {"above_noise", f.trend.above_noise},
+                {"persistent", f.trend.persistent}};
+  return j;
+}
+
+nlohmann::ordered_json report_json(const Report& r) {
+  nlohmann::ordered_json j;
+  nlohmann::ordered_json findings = nlohmann::ordered_json::array();
+  for (const Finding& f : r.findings) findings.push_back(finding_json(f));
+  j["findings"] = std::move(findings);
+  j["samples"] = r.samples;
+  j["seconds"] = round_to(r.seconds, 0.001);
+  j["from"] = r.samples ? nlohmann::ordered_json(wall_text(r.first_wall_ns)) : nullptr;
+  j["to"] = r.samples ? nlohmann::ordered_json(wall_text(r.last_wall_ns)) : nullptr;
+  j["process_facts"] = r.process_facts;
+  nlohmann::ordered_json reclaimable = nlohmann::ordered_json::array();
+  for (const Finding& f : r.reclaimable) {
+    reclaimable.push_back(
+        {{"key", display_key(f.key)},
+         {"pool", pool_kind_name(f.pool)},
+         {"rate_objects_per_hour",
+          f.rate_objects_per_hour ? nlohmann::ordered_json(round_to(*f.rate_objects_per_hour, 0.01))
+                                  : nullptr},
+         {"explanation", f.explanation}});
+  }
+  j["reclaimable_growth"] = std::move(reclaimable);
+  nlohmann::ordered_json top = nlohmann::ordered_json::array();
+  for (const Consumer& c : r.top) {
+    nlohmann::ordered_json e{{"key", display_key(c.key)}, {"pool", pool_kind_name(c.pool)}};
+    if (!c.owner.empty()) e["owner"] = c.owner;
+    if (c.outstanding) e["outstanding"] = std::llround(*c.outstanding);
+    if (c.bytes) e["bytes"] = std::llround(*c.bytes);
+    top.push_back(std::move(e));
+  }
+  j["top_consumers"] = std::move(top);
+  j["notes"] = r.notes;
+  return j;
+}
+
+std::string report_text(const Report& r) {
+  std::string out;
+  out += fmt::format("{} sample(s) over {}", r.samples, duration_text(r.seconds));
+  if (r.samples)
+    out += fmt::format(" ({} .. {})", wall_text(r.first_wall_ns), wall_text(r.last_wall_ns));
+  out += r.process_facts ? ", with process facts\n" : ", without process facts\n";
+  for (const std::string& n : r.notes) out += "note: " + n + "\n";
+  out += "\n";
+  if (r.findings.empty()) {
+    out += "No leak found: no key kept growing.\n";
+  } else {
+    out += fmt::format("{:<8} {:<24} {:<13} {:>14} {:>12} {:>6} {:>10}  {}\n", "VERDICT", "KEY",
+                       "POOL", "BYTES/H", "OBJECTS/H", "CONF", "RUNS OUT", "SINCE");
+    for (const Finding& f : r.findings) {
+      out += fmt::format("{:<8} {:<24} {:<13} {:>14} {:>12} {:>6.3f} {:>10}  {}\n",
+                         verdict_name(f.verdict), display_key(f.key), pool_kind_name(f.pool),
+                         rate_text(f.rate_bytes_per_hour, "B"),
+                         rate_text(f.rate_objects_per_hour, "o"), f.confidence,
+                         f.exhaustion_eta_seconds ? duration_text(*f.exhaustion_eta_seconds) : "-",
+                         wall_text(f.onset_wall_ns));
+    }
+    out += "\n";
+    for (const Finding& f : r.findings) {
+      out += fmt::format("{} {}: {}\n", verdict_name(f.verdict), display_key(f.key), f.explanation);
+      if (!f.owner.empty()) out += "  owner: " + f.owner + "\n";
+      out += "  forecast: ";
+      out += f.exhaustion_eta_seconds
+                 ? fmt::format("runs out in {} ({})", duration_text(*f.exhaustion_eta_seconds),
+                               f.exhaustion_note)
+                 : f.exhaustion_note;
+      out += "\n";
+      for (const ProcessEvidence& p : f.processes) out += "  process: " + p.evidence + "\n";
+    }
+  }
+  if (!r.reclaimable.empty()) {
+    out += "\nGrowth in reclaimable caches (not leaks):\n";
+    for (const Finding& f : r.reclaimable) out += "  " + f.explanation + "\n";
+  }
+  if (!r.top.empty()) {
+    out += "\nLargest consumers now:\n";
+    out += fmt::format("  {:<24} {:<13} {:>14} {:>14}\n", "KEY", "POOL", "OUTSTANDING", "BYTES");
+    for (const Consumer& c : r.top) {
+      out +=
+          fmt::format("  {:<24} {:<13} {:>14} {:>14}\n", display_key(c.key), pool_kind_name(c.pool),
+                      c.outstanding ? fmt::format("{}", std::llround(*c.outstanding)) : "-",
+                      c.bytes ? human_bytes(static_cast<std::uint64_t>(*c.bytes)) : "-");
+    }
+  }
+  return out;
+}
+
+}  // namespace poolscope::detect

@@ -1,0 +1,21 @@
+// The detector's report as JSON (the `leaks --format json` schema, docs/detection.md) and as text.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "detect/detector.h"
+
+namespace poolscope::detect {
+
+nlohmann::ordered_json finding_json(const Finding& finding);
+nlohmann::ordered_json report_json(const Report& report);
+// The human table: findings with their evidence, then growth in reclaimable caches and the largest
+// consumers.
+std::string report_text(const Report& report);
+// "1h02m", "3d04h", ...
+std::string duration_text(double seconds);
+// "2026-11-21T14:03:05Z" from ns since 1970.
+std::string wall_text(std::int64_t wall_ns);
+
+}  // namespace poolscope::detect

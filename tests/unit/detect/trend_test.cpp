@@ -1,0 +1,139 @@
+// The trend statistics on series of known shape: leaks of several rates and noise levels against
+// the shapes that only look like one (plateau, sawtooth churn, one-off step, noise, wander).
+#include "detect/trend.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace poolscope::detect {
+namespace {
+
+struct Series {
+  std::vector<double> t, y;
+};
+
+// n samples at 1 s; f(t) plus uniform noise in [-noise, noise].
+template <class F>
+Series make(std::size_t n, F f, double noise = 0, unsigned seed = 1) {
+  Series s;
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(-noise, noise);
+  for (std::size_t i = 0; i < n; ++i) {
+    s.t.push_back(static_cast<double>(i));
+    s.y.push_back(std::round(f(static_cast<double>(i)) + (noise > 0 ? u(rng) : 0)));
+  }
+  return s;
+}
+
+TEST(Trend, TheilSenIgnoresOutliers) {
+  Series s = make(100, [](double t) { return 1000 + 2 * t; });
+  s.y[10] = 1e9;
+  s.y[50] = -1e9;
+  EXPECT_NEAR(theil_sen_slope(s.t, s.y), 2.0, 1e-9);
+  EXPECT_GT(std::fabs(least_squares_slope(s.t, s.y) - 2.0), 1000.0);
+}
+
+TEST(Trend, MannKendallCountsPairsAndTies) {
+  const std::vector<double> up = {1, 2, 3, 4};
+  EXPECT_EQ(mann_kendall(up).s, 6);
+  EXPECT_NEAR(mann_kendall(up).variance, 4 * 3 * 13 / 18.0, 1e-9);
+  const std::vector<double> ties = {1, 1, 2};
+  // pairs: (1,1) 0, (1,2) +1, (1,2) +1; ties group of 2: 2*1*9 = 18
+  EXPECT_EQ(mann_kendall(ties).s, 2);
+  EXPECT_NEAR(mann_kendall(ties).variance, (3 * 2 * 11 - 18) / 18.0, 1e-9);
+}
+
+TEST(Trend, SteadyLeakIsALeakWithItsRate) {
+  for (double rate : {0.1, 1.0, 10.0}) {
+    for (double noise : {0.0, 5.0, 50.0}) {
+      // Long enough for the growth to clear the noise band twice over.
+      const std::size_t n = static_cast<std::size_t>(std::max(600.0, 8 * noise / rate));
+      Series s = make(
+          n, [&](double t) { return 30000 + rate * t; }, noise, 7);
+      TrendResult r = assess_trend(s.t, s.y);
+      EXPECT_EQ(r.verdict, Verdict::kLeak)
+          << "rate " << rate << " noise " << noise << ": " << r.why;
+      EXPECT_NEAR(r.slope, rate, rate * 0.1) << "rate " << rate << " noise " << noise;
+      EXPECT_GE(r.confidence, 0.999);
+    }
+  }
+}
+
+TEST(Trend, LeakStartingLateHasItsOnset) {
+  Series s = make(
+      1200, [](double t) { return t < 800 ? 5000 : 5000 + 2 * (t - 800); }, 3);
+  TrendResult r = assess_trend(s.t, s.y);
+  EXPECT_EQ(r.verdict, Verdict::kLeak) << r.why;
+  EXPECT_NEAR(r.onset_t, 800, 40);
+  EXPECT_NEAR(r.slope, 2.0, 0.2);
+}
+
+TEST(Trend, PlateauIsNotALeak) {
+  Series s = make(
+      1200, [](double t) { return 1000 + 500 * (1 - std::exp(-t / 100)); }, 5);
+  TrendResult r = assess_trend(s.t, s.y);
+  EXPECT_EQ(r.verdict, Verdict::kNone) << r.why;
+}
+
+TEST(Trend, SawtoothChurnIsNotALeak) {
+  // Fill 400 objects over 40 s, free them all, again: the floor never moves.
+  Series s = make(
+      1200, [](double t) { return 2000 + std::fmod(t, 40) * 10; }, 3);
+  TrendResult r = assess_trend(s.t, s.y);
+  EXPECT_EQ(r.verdict, Verdict::kNone) << r.why;
+}
+
+TEST(Trend, OneOffStepIsNotALeak) {
+  Series s = make(
+      1200, [](double t) { return t < 600 ? 3000 : 3500; }, 4);
+  TrendResult r = assess_trend(s.t, s.y);
+  EXPECT_NE(r.verdict, Verdict::kLeak) << r.why;
+}
+
+TEST(Trend, NoiseAndWanderAreNotLeaks) {
+  for (unsigned seed = 1; seed <= 20; ++seed) {
+    Series s = make(
+        1800, [](double) { return 10000; }, 40, seed);
+    EXPECT_EQ(assess_trend(s.t, s.y).verdict, Verdict::kNone) << "seed " << seed;
+    // A bounded random walk (mean-reverting): slow wander must not read as a trend.
+    std::mt19937 rng(seed);
+    std::normal_distribution<double> step(0, 3);
+    Series w;
+    double v = 10000;
+    for (int i = 0; i < 1800; ++i) {
+      v += step(rng) - 0.01 * (v - 10000);
+      w.t.push_back(i);
+      w.y.push_back(std::round(v));
+    }
+    EXPECT_NE(assess_trend(w.t, w.y).verdict, Verdict::kLeak) << "walk seed " << seed;
+  }
+}
+
+TEST(Trend, TwoPointsBeforeAndAfter) {
+  // The Drsd pair: Diff 21 -> 27 between two snapshots.
+  const std::vector<double> t = {0, 300}, y = {21, 27};
+  TrendResult r = assess_trend(t, y);
+  EXPECT_EQ(r.verdict, Verdict::kLeak);
+  EXPECT_TRUE(r.sparse);
+  EXPECT_DOUBLE_EQ(r.confidence, 0.5);
+  EXPECT_DOUBLE_EQ(r.slope, 6.0 / 300);
+  // Incident 2's Thre readings, three days apart: Diff 110,065 -> 137,029.
+  const std::vector<double> t2 = {0, 3 * 86400.0}, y2 = {110065, 137029};
+  TrendResult thre = assess_trend(t2, y2);
+  EXPECT_EQ(thre.verdict, Verdict::kLeak);
+  EXPECT_NEAR(thre.slope * 86400, (137029 - 110065) / 3.0, 1e-6);
+  // Falling or barely moving pairs are not findings.
+  const std::vector<double> down = {27, 21}, flat = {1000, 1001};
+  EXPECT_EQ(assess_trend(t, down).verdict, Verdict::kNone);
+  EXPECT_EQ(assess_trend(t, flat).verdict, Verdict::kNone);
+}
+
+TEST(Trend, SingleSampleNeverALeak) {
+  const std::vector<double> t = {0}, y = {1e9};
+  EXPECT_EQ(assess_trend(t, y).verdict, Verdict::kNone);
+}
+
+}  // namespace
+}  // namespace poolscope::detect
