@@ -4,6 +4,8 @@
 // - poolscope: one pass over the same files (read, parse the PE, decode the code of drivers that
 //   import a pool API, recover every call site's tag), then every tag of the snapshot looked up.
 // Goal: >= 20x faster for a whole snapshot's tags, and >= 500 MB/s of PE input.
+// Also the cost of the OWNER column on Linux (BM_OwnerResolver*): loading /proc/kallsyms once, the
+// first fill of a live snapshot (constructor files read per cache), and a refresh (remembered).
 // POOLSCOPE_BENCH_DRIVERS=DIR[:DIR...] chooses the folders (default: Debian wine64's .sys files
 // and ../shared/data/real/drivers/*).
 #include <benchmark/benchmark.h>
@@ -19,6 +21,8 @@
 
 #include "attrib/call_sites.h"
 #include "attrib/driver_file.h"
+#include "attrib/owner_resolver.h"
+#include "parse/slabinfo.h"
 
 namespace {
 
@@ -152,5 +156,81 @@ void BM_PoolscopeInMemory(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
 }
 BENCHMARK(BM_PoolscopeInMemory)->Unit(benchmark::kMillisecond);
+
+attrib::OwnerResolverOptions live_owner_options() {
+  attrib::OwnerResolverOptions options;
+  options.kallsyms = "/proc/kallsyms";
+  options.read_sysfs = true;
+  return options;
+}
+
+// A live slabinfo snapshot, or nullopt when /proc/slabinfo is not readable.
+std::optional<Snapshot> live_slabinfo() {
+  std::FILE* f = std::fopen("/proc/slabinfo", "r");
+  if (f == nullptr) return std::nullopt;
+  std::string text;
+  char buffer[65536];
+  std::size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, n);
+  std::fclose(f);
+  auto parsed = parse::parse_slabinfo(text, {});
+  if (!parsed) return std::nullopt;
+  return std::move(parsed->snapshot);
+}
+
+void BM_OwnerResolverLoadKallsyms(benchmark::State& state) {
+  std::size_t symbols = 0;
+  for (auto _ : state) {
+    auto resolver = attrib::OwnerResolver::load(live_owner_options());
+    if (!resolver) {
+      state.SkipWithError("/proc/kallsyms is not readable");
+      return;
+    }
+    symbols = resolver->kernel_symbols()->size();
+    benchmark::DoNotOptimize(resolver);
+  }
+  state.counters["symbols"] = static_cast<double>(symbols);
+}
+BENCHMARK(BM_OwnerResolverLoadKallsyms)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Load and the first fill of every cache; minus the load above, the first fill's cost.
+void BM_OwnerResolverLoadAndFirstFill(benchmark::State& state) {
+  const auto snapshot = live_slabinfo();
+  if (!snapshot) {
+    state.SkipWithError("/proc/slabinfo is not readable (needs root)");
+    return;
+  }
+  std::size_t filled = 0;
+  for (auto _ : state) {
+    auto resolver = attrib::OwnerResolver::load(live_owner_options());
+    if (!resolver) {
+      state.SkipWithError("/proc/kallsyms is not readable");
+      return;
+    }
+    Snapshot copy = *snapshot;
+    filled = resolver->fill(copy);
+    benchmark::DoNotOptimize(copy);
+  }
+  state.counters["caches"] = static_cast<double>(snapshot->entries.size());
+  state.counters["owned"] = static_cast<double>(filled);
+}
+BENCHMARK(BM_OwnerResolverLoadAndFirstFill)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// What `top` pays per refresh once every cache was seen.
+void BM_OwnerResolverRefresh(benchmark::State& state) {
+  const auto snapshot = live_slabinfo();
+  auto resolver = attrib::OwnerResolver::load(live_owner_options());
+  if (!snapshot || !resolver) {
+    state.SkipWithError("needs readable /proc/slabinfo and /proc/kallsyms");
+    return;
+  }
+  Snapshot warm = *snapshot;
+  resolver->fill(warm);
+  for (auto _ : state) {
+    Snapshot copy = *snapshot;
+    benchmark::DoNotOptimize(resolver->fill(copy));
+  }
+}
+BENCHMARK(BM_OwnerResolverRefresh)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -59,7 +59,7 @@ void collect_loop(benchmark::State& state, bool incremental) {
     state.SkipWithError("collect failed");
     return;
   }
-  std::uint64_t processes = 0, classified = 0;
+  std::uint64_t processes = 0, classified = 0, stat_reads = 0;
   for (auto _ : state) {
     auto sample = (*collector)->collect();
     if (!sample) {
@@ -69,10 +69,12 @@ void collect_loop(benchmark::State& state, bool incremental) {
     benchmark::DoNotOptimize(sample->processes.data());
     processes += (*collector)->last_stats().processes;
     classified += (*collector)->last_stats().classified;
+    stat_reads += (*collector)->last_stats().stat_reads;
   }
   const double iterations = static_cast<double>(state.iterations());
   state.counters["processes"] = static_cast<double>(processes) / iterations;
   state.counters["classified"] = static_cast<double>(classified) / iterations;
+  state.counters["stat_reads"] = static_cast<double>(stat_reads) / iterations;
 }
 
 void BM_ProcessFactsFullClassification(benchmark::State& state) {

@@ -8,5 +8,7 @@ case "$flavour" in
   asan) dir="$root/build-asan"; extra=(-DCMAKE_BUILD_TYPE=Debug -DPOOLSCOPE_SANITIZE=ON -DPOOLSCOPE_BUILD_BENCH=OFF) ;;
   *) echo "usage: $0 [release|asan]" >&2; exit 2 ;;
 esac
+# ccache, when installed, makes rebuilds in other build folders (and repeated CI runs) cheap.
+if command -v ccache >/dev/null; then extra+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache); fi
 cmake -S "$root" -B "$dir" -G Ninja "${extra[@]}" >/dev/null
 cmake --build "$dir" -j "$(nproc)"

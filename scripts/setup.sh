@@ -9,6 +9,7 @@ packages=(
   clang libclang-rt-14-dev          # libFuzzer and sanitizers
   tmux util-linux                   # terminal UI tests; setpriv for the not-root test
   hyperfine                         # benchmarks of whole commands
+  ccache                            # cheap rebuilds
 )
 if [[ "${POOLSCOPE_WINDOWS:-1}" == 1 ]]; then
   # Windows cross build and its tests under Wine; tcl builds the SQLite amalgamation from source.

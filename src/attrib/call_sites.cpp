@@ -77,7 +77,7 @@ int gpr_id(ZydisMachineMode mode, ZydisRegister reg) {
 }
 
 // x64 ids: 0 rax 1 rcx 2 rdx 3 rbx 4 rsp 5 rbp 6 rsi 7 rdi 8..15 r8..r15 (x86: eax.. edi).
-constexpr int kRcx = 1, kRdx = 2, kRsp = 4, kR8 = 8, kR9 = 9;
+constexpr int kRcx = 1, kRdx = 2, kRsp = 4, kRbp = 5, kR8 = 8, kR9 = 9;
 constexpr int kX64ParamRegs[4] = {kRcx, kRdx, kR8, kR9};
 // Volatile in the x64 calling convention: rax rcx rdx r8 r9 r10 r11. x86: eax ecx edx.
 constexpr std::uint16_t kX64Volatile =
@@ -202,7 +202,11 @@ struct Value {
 struct Location {
   int reg = kNoReg;                      // a register
   std::optional<std::int64_t> rsp_disp;  // x64: [rsp + disp]
-  int x86_push = -1;                     // x86: the argument pushed k-th last (0 = last push)
+  // x86: [esp + disp] at the point of the walk (pushes, pops and esp adjustments move it), or
+  // [ebp + disp] (stable until the prologue's `mov ebp, esp`). At a function's first instruction
+  // [esp + 4 + 4k] is its parameter k.
+  std::optional<std::int64_t> esp_disp;
+  std::optional<std::int64_t> ebp_disp;
 };
 
 class Scanner {
@@ -220,7 +224,14 @@ class Scanner {
   Value slot_of_memory(const Insn& insn, const Operand& op) const;
   const PoolImport* import_at_slot(std::uint32_t slot_rva) const;
   const PoolImport* call_target_import(std::size_t index) const;
-  Location argument_location(int argument) const;
+  // tail: the API is jumped to, so the return address is already on the stack. api (nullptr for
+  // a wrapper's parameter) tells the x86 stack slots of 64-bit arguments.
+  Location argument_location(int argument, bool tail = false,
+                             const PoolApi* api = nullptr) const;
+  bool is_jump_target(std::uint32_t rva) const {
+    return std::binary_search(jump_targets_.begin(), jump_targets_.end(), rva);
+  }
+  void collect_jump_targets();
   std::optional<std::uint64_t> offset_of(std::uint32_t rva) const {
     return parse::pe_rva_to_offset(image_, rva);
   }
@@ -245,6 +256,9 @@ class Scanner {
   std::unordered_map<std::uint32_t, std::size_t> import_by_slot_;
   std::unordered_map<std::uint32_t, std::size_t> thunks_;  // thunk RVA -> imports_ index
   std::unordered_set<std::uint32_t> function_starts_;
+  // Targets of relative jumps (jmp, jcc, loop): another path enters there, so the backward walk
+  // for an argument stops at them. Sorted.
+  std::vector<std::uint32_t> jump_targets_;
   Decoded code_;
   CallSiteScan scan_;
 };
@@ -268,76 +282,124 @@ Value Scanner::slot_of_memory(const Insn& insn, const Operand& op) const {
   return v;
 }
 
-Location Scanner::argument_location(int argument) const {
+Location Scanner::argument_location(int argument, bool tail, const PoolApi* api) const {
   Location where;
+  // ExAllocatePool2/3 take POOL_FLAGS (ULONG64) first: two 4-byte stack slots on x86.
+  if (!x64_ && api != nullptr && argument >= 1 &&
+      (api->name == "ExAllocatePool2" || api->name == "ExAllocatePool3")) {
+    ++argument;
+  }
   if (x64_) {
     if (argument < 4) {
       where.reg = kX64ParamRegs[argument];
     } else {
-      where.rsp_disp = 8 * argument;
+      where.rsp_disp = 8 * argument + (tail ? 8 : 0);
     }
   } else {
-    where.x86_push = argument;
+    where.esp_disp = 4 * argument + (tail ? 4 : 0);
   }
   return where;
 }
 
-// Walks back from the call at call_index to find what `where` holds there.
+void Scanner::collect_jump_targets() {
+  jump_targets_.clear();
+  for (const auto& insn : code_.insns) {
+    if (!insn.relative || is_call(insn)) continue;
+    jump_targets_.push_back(static_cast<std::uint32_t>(insn.target_rva()));
+  }
+  std::sort(jump_targets_.begin(), jump_targets_.end());
+  jump_targets_.erase(std::unique(jump_targets_.begin(), jump_targets_.end()),
+                      jump_targets_.end());
+}
+
+// Walks back from the call at call_index to find what `where` holds there, within the basic
+// block: a block end or the target of a jump (another path joins there) stops the walk.
 Value Scanner::resolve(std::size_t call_index, Location where) const {
   const auto& insns = code_.insns;
   const std::uint16_t volatile_regs = x64_ ? kX64Volatile : kX86Volatile;
-  int pushes_left = where.x86_push;
   Value unknown;
+  const auto constant = [](std::uint64_t value, const Insn& insn) {
+    Value v;
+    v.kind = Value::Kind::kConstant;
+    v.constant = value;
+    if (insn.imm_offset >= 0) v.imm_rva = insn.rva + static_cast<std::uint32_t>(insn.imm_offset);
+    return v;
+  };
+  // The value of a source operand (of a push or a store): a constant, or where to look next.
+  // Returns false when it is neither.
+  const auto follow = [this](const Insn& insn, const Operand& src, Location& next,
+                             Value& found) {
+    if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+      found.kind = Value::Kind::kConstant;
+      found.constant = src.imm & 0xFFFFFFFFu;
+      if (insn.imm_offset >= 0) {
+        found.imm_rva = insn.rva + static_cast<std::uint32_t>(insn.imm_offset);
+      }
+      return true;
+    }
+    next = Location{};
+    if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0 && src.reg_bits >= 32) {
+      next.reg = src.reg;
+      return true;
+    }
+    if (!x64_ && src.type == ZYDIS_OPERAND_TYPE_MEMORY && src.index == kNoReg &&
+        (src.base == kRsp || src.base == kRbp)) {
+      (src.base == kRsp ? next.esp_disp : next.ebp_disp) = src.disp;
+      return true;
+    }
+    return false;
+  };
+  // At a function's first instruction: a parameter register (x64) or stack slot (x86).
+  const auto parameter_at = [this, &unknown](const Location& at, std::uint32_t function_rva) {
+    Value v;
+    v.function_rva = function_rva;
+    if (x64_ && at.reg >= 0 && x64_param_of_reg(at.reg) >= 0) {
+      v.kind = Value::Kind::kParameter;
+      v.parameter = x64_param_of_reg(at.reg);
+      return v;
+    }
+    if (!x64_ && at.esp_disp && *at.esp_disp >= 4 && *at.esp_disp % 4 == 0) {
+      v.kind = Value::Kind::kParameter;
+      v.parameter = static_cast<int>((*at.esp_disp - 4) / 4);
+      return v;
+    }
+    return unknown;
+  };
   std::size_t steps = 0;
   std::size_t i = call_index;
   // The call itself may start a function (a thunk-like tail call at a function's first byte).
   if (is_function_start(insns[call_index].rva)) {
-    if (where.reg >= 0 && x64_ && x64_param_of_reg(where.reg) >= 0) {
-      Value v;
-      v.kind = Value::Kind::kParameter;
-      v.parameter = x64_param_of_reg(where.reg);
-      v.function_rva = insns[call_index].rva;
-      return v;
-    }
-    return unknown;
+    return parameter_at(where, insns[call_index].rva);
   }
   while (i > 0 && steps < options_.window) {
+    // Another path enters at insns[i]: what was set before it holds on one path only.
+    if (is_jump_target(insns[i].rva)) return unknown;
     --i;
     ++steps;
     const Insn& insn = insns[i];
     if (is_block_end(insn)) return unknown;
+    const Operand& dst = insn.op[0];
+    const Operand& src = insn.op[1];
     if (is_call(insn)) {
-      // A call ends the argument setup of the previous call and clobbers volatile registers.
+      // A call ends the argument setup of the previous call and clobbers volatile registers; on
+      // x86 the callee may pop its arguments, so stack slots are lost too.
       if (where.reg < 0 || (volatile_regs & (1u << where.reg))) return unknown;
     } else if (where.reg >= 0) {
       if (insn.gpr_writes & (1u << where.reg)) {
-        const Operand& dst = insn.op[0];
-        const Operand& src = insn.op[1];
         if (dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dst.reg != where.reg) return unknown;
         // x86 compilers load small constants as `push imm; pop reg`.
         if (insn.mnemonic == ZYDIS_MNEMONIC_POP) {
           const Insn* prev = i > 0 ? &insns[i - 1] : nullptr;
           if (prev == nullptr || prev->mnemonic != ZYDIS_MNEMONIC_PUSH ||
-              prev->op[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+              prev->op[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE || is_jump_target(insn.rva)) {
             return unknown;
           }
-          Value v;
-          v.kind = Value::Kind::kConstant;
-          v.constant = prev->op[0].imm & 0xFFFFFFFFu;
-          if (prev->imm_offset >= 0) {
-            v.imm_rva = prev->rva + static_cast<std::uint32_t>(prev->imm_offset);
-          }
-          return v;
+          return constant(prev->op[0].imm & 0xFFFFFFFFu, *prev);
         }
         const bool full = dst.reg_bits >= 32;  // 32-bit writes zero-extend on x64
         if (!full) return unknown;
         if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-          Value v;
-          v.kind = Value::Kind::kConstant;
-          v.constant = dst.reg_bits == 32 ? (src.imm & 0xFFFFFFFFu) : src.imm;
-          if (insn.imm_offset >= 0)
-            v.imm_rva = insn.rva + static_cast<std::uint32_t>(insn.imm_offset);
-          return v;
+          return constant(dst.reg_bits == 32 ? (src.imm & 0xFFFFFFFFu) : src.imm, insn);
         }
         if ((insn.mnemonic == ZYDIS_MNEMONIC_XOR || insn.mnemonic == ZYDIS_MNEMONIC_SUB) &&
             src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg == where.reg) {
@@ -349,8 +411,13 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
             src.reg >= 0 && src.reg_bits >= 32) {
           where.reg = src.reg;
         } else if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_MEMORY) {
-          Value v = slot_of_memory(insn, src);
-          return v;  // an IAT slot load (call reg) or unknown memory
+          Location next;
+          Value found;
+          if (!x64_ && follow(insn, src, next, found) && next.reg < 0) {
+            where = next;  // x86: loaded from a stack slot, e.g. a parameter
+          } else {
+            return slot_of_memory(insn, src);  // an IAT slot load (call reg) or unknown memory
+          }
         } else if (insn.mnemonic == ZYDIS_MNEMONIC_LEA && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
                    src.base == kNoReg && src.index == kNoReg) {
           Value v;
@@ -363,18 +430,11 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
       }
     } else if (where.rsp_disp) {
       if (insn.gpr_writes & (1u << kRsp)) return unknown;  // the stack frame moved
-      const Operand& dst = insn.op[0];
       if (insn.writes_memory && dst.type == ZYDIS_OPERAND_TYPE_MEMORY && dst.base == kRsp &&
           dst.index == kNoReg && dst.disp == *where.rsp_disp) {
-        const Operand& src = insn.op[1];
         if (insn.mnemonic != ZYDIS_MNEMONIC_MOV) return unknown;
         if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-          Value v;
-          v.kind = Value::Kind::kConstant;
-          v.constant = dst.size_bits == 32 ? (src.imm & 0xFFFFFFFFu) : src.imm;
-          if (insn.imm_offset >= 0)
-            v.imm_rva = insn.rva + static_cast<std::uint32_t>(insn.imm_offset);
-          return v;
+          return constant(dst.size_bits == 32 ? (src.imm & 0xFFFFFFFFu) : src.imm, insn);
         }
         if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0 && src.reg_bits >= 32) {
           where.rsp_disp.reset();
@@ -383,41 +443,51 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
         }
         return unknown;
       }
-    } else if (pushes_left >= 0) {
+    } else if (where.esp_disp) {
+      std::int64_t& disp = *where.esp_disp;
+      const bool stores_here = insn.writes_memory && dst.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+                               dst.base == kRsp && dst.index == kNoReg && dst.disp == disp;
       if (insn.mnemonic == ZYDIS_MNEMONIC_PUSH) {
-        if (pushes_left-- == 0) {
-          const Operand& src = insn.op[0];
-          if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-            Value v;
-            v.kind = Value::Kind::kConstant;
-            v.constant = src.imm & 0xFFFFFFFFu;
-            if (insn.imm_offset >= 0)
-              v.imm_rva = insn.rva + static_cast<std::uint32_t>(insn.imm_offset);
-            return v;
-          }
-          if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0 && src.reg_bits == 32) {
-            where.reg = src.reg;
-            pushes_left = -1;
-            continue;
-          }
-          return unknown;
+        if (disp == 0) {  // this push wrote the slot; its operand is read before esp moves
+          Value found;
+          if (!follow(insn, dst, where, found)) return unknown;
+          if (found.kind == Value::Kind::kConstant) return found;
+        } else {
+          disp -= 4;
         }
-      } else if (insn.mnemonic == ZYDIS_MNEMONIC_POP) {
-        ++pushes_left;  // walking backwards, a pop cancels the push before it
+      } else if (insn.mnemonic == ZYDIS_MNEMONIC_POP && dst.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        disp += 4;
+      } else if ((insn.mnemonic == ZYDIS_MNEMONIC_SUB || insn.mnemonic == ZYDIS_MNEMONIC_ADD) &&
+                 dst.type == ZYDIS_OPERAND_TYPE_REGISTER && dst.reg == kRsp &&
+                 src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+        const auto amount = static_cast<std::int64_t>(static_cast<std::int32_t>(src.imm));
+        disp += insn.mnemonic == ZYDIS_MNEMONIC_ADD ? amount : -amount;
+      } else if (stores_here) {
+        if (insn.mnemonic != ZYDIS_MNEMONIC_MOV || dst.size_bits != 32) return unknown;
+        Value found;
+        if (!follow(insn, src, where, found)) return unknown;
+        if (found.kind == Value::Kind::kConstant) return found;
       } else if (insn.gpr_writes & (1u << kRsp)) {
-        return unknown;  // sub esp, ...: the push count no longer lines up
+        return unknown;  // and esp, -16 / mov esp, ebp: the slot can no longer be followed
+      }
+      // A slot below esp was never written before this point.
+      if (where.esp_disp && *where.esp_disp < 0) return unknown;
+    } else if (where.ebp_disp) {
+      if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && dst.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+          dst.reg == kRbp && src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg == kRsp) {
+        where.esp_disp = *where.ebp_disp;  // the prologue: ebp was esp here
+        where.ebp_disp.reset();
+      } else if (insn.gpr_writes & (1u << kRbp)) {
+        return unknown;
+      } else if (insn.writes_memory && dst.type == ZYDIS_OPERAND_TYPE_MEMORY &&
+                 dst.base == kRbp && dst.index == kNoReg && dst.disp == *where.ebp_disp) {
+        if (insn.mnemonic != ZYDIS_MNEMONIC_MOV || dst.size_bits != 32) return unknown;
+        Value found;
+        if (!follow(insn, src, where, found)) return unknown;
+        if (found.kind == Value::Kind::kConstant) return found;
       }
     }
-    if (is_function_start(insn.rva)) {
-      if (where.reg >= 0 && x64_ && x64_param_of_reg(where.reg) >= 0) {
-        Value v;
-        v.kind = Value::Kind::kParameter;
-        v.parameter = x64_param_of_reg(where.reg);
-        v.function_rva = insn.rva;
-        return v;
-      }
-      return unknown;
-    }
+    if (is_function_start(insn.rva)) return parameter_at(where, insn.rva);
   }
   return unknown;
 }
@@ -472,12 +542,13 @@ void Scanner::add_site(std::size_t call_index, const PoolApi* api, std::vector<s
     site.note = "tag argument is not a constant at this call";
   }
   // Pool type and size are read at the API call itself (a wrapper usually fixes them there).
+  const bool tail = code_.insns[call_index].mnemonic == ZYDIS_MNEMONIC_JMP;
   if (api->pool_type_argument >= 0) {
-    const Value v = resolve(call_index, argument_location(api->pool_type_argument));
+    const Value v = resolve(call_index, argument_location(api->pool_type_argument, tail, api));
     if (v.kind == Value::Kind::kConstant) site.pool_type = v.constant;
   }
   if (api->size_argument >= 0) {
-    const Value v = resolve(call_index, argument_location(api->size_argument));
+    const Value v = resolve(call_index, argument_location(api->size_argument, tail, api));
     if (v.kind == Value::Kind::kConstant) site.size = v.constant;
   }
   scan_.sites.push_back(std::move(site));
@@ -545,6 +616,7 @@ void Scanner::decode_blocks(const std::vector<std::size_t>& blocks) {
   code_.insns.insert(code_.insns.end(), more.insns.begin(), more.insns.end());
   std::sort(code_.insns.begin(), code_.insns.end(),
             [](const Insn& a, const Insn& b) { return a.rva < b.rva; });
+  collect_jump_targets();
 }
 
 CallSiteScan Scanner::run() {
@@ -585,6 +657,7 @@ CallSiteScan Scanner::run() {
     decode_blocks(blocks_reaching(slots, false));
   } else {
     code_ = decode_code(ranges, x64_, resync);
+    collect_jump_targets();
   }
   scan_.decoded_bytes = code_.bytes;
   const auto& insns = code_.insns;
@@ -635,7 +708,9 @@ CallSiteScan Scanner::run() {
     if (import == nullptr) continue;
     const PoolApi* api = import->api;
     Value tag;
-    if (api->tag_argument >= 0) tag = resolve(i, argument_location(api->tag_argument));
+    if (api->tag_argument >= 0) {
+      tag = resolve(i, argument_location(api->tag_argument, tail, api));
+    }
     if (tag.kind == Value::Kind::kParameter) {
       wrappers.push_back({tag.function_rva, tag.parameter, api, 1, {insn.rva}});
     }
@@ -668,7 +743,8 @@ CallSiteScan Scanner::run() {
       auto [lo, hi] = by_function.equal_range(static_cast<std::uint32_t>(insn.target_rva()));
       for (auto it = lo; it != hi; ++it) {
         const Pending& w = *it->second;
-        const Value tag = resolve(i, argument_location(w.parameter));
+        const Value tag =
+            resolve(i, argument_location(w.parameter, insn.mnemonic == ZYDIS_MNEMONIC_JMP));
         std::vector<std::uint32_t> via{insn.rva};
         via.insert(via.end(), w.via.begin(), w.via.end());
         if (tag.kind == Value::Kind::kConstant) {

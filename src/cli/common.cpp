@@ -1,5 +1,6 @@
 // Options and helpers shared by verbs.
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/verbs.h"
 #include "store/recording.h"
@@ -57,6 +58,103 @@ Result<Selection> make_selection(const SelectOptions& options) {
   }
   if (options.nonpaged) sel.pools.push_back(PoolKind::kNonPaged);
   return sel;
+}
+
+void add_owner_options(CLI::App& verb, OwnerOptions& options) {
+  verb.add_option("--pooltag", options.pooltag,
+                  "pooltag.txt of the Debugging Tools for the OWNER of tags (found automatically "
+                  "on Windows)");
+  verb.add_option("--kallsyms", options.kallsyms,
+                  "kernel symbols (a copy of /proc/kallsyms) for the OWNER of the caches of a "
+                  "saved slabinfo; live Linux reads /proc/kallsyms");
+  verb.add_flag("--no-owner", options.no_owner,
+                "no OWNER column: skip loading kernel symbols (about 70 ms) and pooltag.txt");
+}
+
+Result<attrib::OwnerResolver> make_owner_resolver(const OwnerOptions& options,
+                                                  const SourceOptions& source,
+                                                  std::vector<std::string>& notes) {
+  attrib::OwnerResolverOptions load;
+  load.allow_bad_lines = source.allow_bad_lines;
+  if (!options.pooltag.empty()) {
+    load.pooltag = options.pooltag;
+  } else {
+#ifdef _WIN32
+    const auto get_env = [](const char* name) -> std::optional<std::string> {
+      const char* value = std::getenv(name);
+      return value ? std::optional<std::string>(value) : std::nullopt;
+    };
+    load.pooltag = attrib::find_default_pooltag(attrib::pooltag_search_roots(get_env));
+#endif
+  }
+  if (!options.kallsyms.empty()) load.kallsyms = options.kallsyms;
+#ifdef __linux__
+  const bool live_linux = source.source == "live";
+#else
+  const bool live_linux = false;
+#endif
+  if (live_linux) {
+    load.read_sysfs = true;
+    if (!load.kallsyms) {
+      // Readable by everyone (addresses are hidden for non-root; the names are what is used).
+      load.kallsyms = "/proc/kallsyms";
+      load.kallsyms_required = false;
+    }
+  }
+  auto resolver = attrib::OwnerResolver::load(load);
+  if (resolver) notes.insert(notes.end(), resolver->notes().begin(), resolver->notes().end());
+  return resolver;
+}
+
+namespace {
+
+class OwnerSource final : public Source {
+ public:
+  OwnerSource(std::unique_ptr<Source> inner, std::shared_ptr<const attrib::OwnerResolver> resolver,
+              std::vector<std::string> notes)
+      : inner_(std::move(inner)), resolver_(std::move(resolver)), notes_(std::move(notes)) {}
+  Result<Snapshot> sample() override {
+    auto snapshot = inner_->sample();
+    if (!snapshot) return snapshot;
+    if (resolver_->fill(*snapshot) > 0) {
+      for (const auto& entry : snapshot->entries) {
+        if (entry.owner.ends_with("?")) {
+          snapshot->notes.push_back(
+              "an OWNER ending in ? is a guess from the cache's name only; `poolscope who CACHE` "
+              "shows the evidence");
+          break;
+        }
+      }
+    }
+    snapshot->notes.insert(snapshot->notes.end(), notes_.begin(), notes_.end());
+    return snapshot;
+  }
+  std::string describe() const override { return inner_->describe(); }
+
+ private:
+  std::unique_ptr<Source> inner_;
+  std::shared_ptr<const attrib::OwnerResolver> resolver_;
+  std::vector<std::string> notes_;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> with_owners(std::unique_ptr<Source> source,
+                                    std::shared_ptr<const attrib::OwnerResolver> resolver,
+                                    std::vector<std::string> notes) {
+  return std::make_unique<OwnerSource>(std::move(source), std::move(resolver), std::move(notes));
+}
+
+Result<std::unique_ptr<Source>> add_owners(std::unique_ptr<Source> source,
+                                           const OwnerOptions& options,
+                                           const SourceOptions& source_options) {
+  if (options.no_owner) return source;
+  std::vector<std::string> notes;
+  auto resolver = make_owner_resolver(options, source_options, notes);
+  if (!resolver) return std::unexpected(resolver.error());
+  return with_owners(std::move(source),
+                     std::make_shared<const attrib::OwnerResolver>(std::move(*resolver)),
+                     std::move(notes));
 }
 
 int report_error(const Error& error) {

@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   cli::add_export_verb(app, run);
   cli::add_who_verb(app, run);
   cli::add_drivers_verb(app, run);
+  cli::add_leaks_verb(app, run);
+  cli::add_watch_verb(app, run);
+  cli::add_diagnose_verb(app, run);
 #ifdef POOLSCOPE_HAVE_TOP
   cli::add_top_verb(app, run);
 #endif

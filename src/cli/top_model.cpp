@@ -180,14 +180,15 @@ std::string signed_delta_text(const std::optional<std::int64_t>& d, bool have) {
   return *d == 0 ? std::string("(0)") : fmt::format("({:+})", *d);
 }
 
+// The last column: the owner, and a Linux cache's merged names after it in parentheses.
 std::string extra_text(const Entry& e) {
   if (e.aliases.empty()) return printable(e.owner);
-  std::string out;
+  std::string aliases;
   for (const auto& a : e.aliases) {
-    if (!out.empty()) out += ',';
-    out += a;
+    if (!aliases.empty()) aliases += ',';
+    aliases += a;
   }
-  return printable(out);
+  return printable(e.owner.empty() ? aliases : e.owner + " (" + aliases + ")");
 }
 
 Cells make_cells(const Entry& e, const Delta& d, bool have_delta, std::string key_text,
@@ -320,7 +321,7 @@ void add_delta(std::optional<std::int64_t>& sum, const std::optional<std::int64_
   sum = s;
 }
 
-Cells column_headings(bool linux_keys) {
+Cells column_headings(bool linux_keys, bool owners) {
   return {linux_keys ? "Cache" : "Tag",
           linux_keys ? "Pool" : "Type",
           "Allocs",
@@ -332,7 +333,7 @@ Cells column_headings(bool linux_keys) {
           "Bytes",
           "",
           linux_keys ? "ObjSize" : "Per Alloc",
-          linux_keys ? "Aliases" : "Owner"};
+          linux_keys ? (owners ? "Owner (aliases)" : "Aliases") : "Owner"};
 }
 
 // The column sorted by, and its change column when sorting by change (kColCount: none).
@@ -949,7 +950,9 @@ Screen TopModel::layout(int width_in, int height_in) {
   scroll_ = std::min(scroll_, max_scroll);
 
   // Cells of every row (so column widths do not jump while scrolling), then the visible ones.
-  const Cells headings = column_headings(linux_keys_);
+  const bool owners = std::any_of(snapshot_.entries.begin(), snapshot_.entries.end(),
+                                  [](const Entry& e) { return !e.owner.empty(); });
+  const Cells headings = column_headings(linux_keys_, owners);
   std::array<std::size_t, kColCount> natural{};
   std::array<bool, kColCount> present{};
   for (std::size_t c = 0; c < kColCount; ++c) natural[c] = headings[c].size();

@@ -29,6 +29,7 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
     std::string interval = "10";
     std::string duration;
     std::string retention;
+    std::string process_interval;
     bool no_processes = false;
     bool print_commits = false;
     std::int64_t keyframe_interval = store::kDefaultKeyframeInterval;
@@ -45,6 +46,10 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
                    "stop after this long (90s, 30m, 48h, 7d); default: until SIGINT/SIGTERM");
   verb->add_option("--retention", options->retention,
                    "delete samples older than this (e.g. 30d), a bounded batch per sample");
+  verb->add_option("--process-interval", options->process_interval,
+                   "record the per-process facts only this often (e.g. 10s; default: with every "
+                   "sample). Their cost grows with the number of processes: use it on hosts with "
+                   "thousands");
   verb->add_flag("--no-processes", options->no_processes,
                  "do not record per-process facts (fd counts by kind / handle counts and pool "
                  "quota)");
@@ -62,6 +67,11 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
         auto d = store::parse_duration(options->duration);
         if (!d) return report_error(d.error());
         ropts.duration = *d;
+      }
+      if (!options->process_interval.empty()) {
+        auto d = store::parse_duration(options->process_interval);
+        if (!d) return report_error(d.error());
+        ropts.process_interval = *d;
       }
       if (!options->retention.empty()) {
         auto d = store::parse_duration(options->retention);
@@ -123,6 +133,9 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
       }
       summary += " of " + std::to_string(stats.last_key_count) + " keys into " + options->out +
                  " (" + human_bytes(bytes) + ")";
+      if (collector && stats.process_samples != stats.samples) {
+        summary += "; process facts in " + std::to_string(stats.process_samples) + " of them";
+      }
       if (stats.skipped_ticks) {
         summary += "; " + std::to_string(stats.skipped_ticks) +
                    " tick(s) skipped because a sample took longer than the interval";

@@ -10,12 +10,14 @@ void add_snapshot_verb(CLI::App& app, VerbMain& run) {
   struct Options {
     SourceOptions source;
     SelectOptions select;
+    OwnerOptions owner;
     std::string format = "table";
   };
   auto options = std::make_shared<Options>();
   CLI::App* verb = app.add_subcommand("snapshot", "print the pools once (poolmon's table)");
   add_source_options(*verb, options->source);
   add_select_options(*verb, options->select);
+  add_owner_options(*verb, options->owner);
   verb->add_option("--format,-f", options->format, "table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->default_val("table");
@@ -25,6 +27,8 @@ void add_snapshot_verb(CLI::App& app, VerbMain& run) {
       if (!selection) return report_error(selection.error());
       SystemClock clock;
       auto source = open_source(options->source, clock);
+      if (!source) return report_error(source.error());
+      source = add_owners(std::move(*source), options->owner, options->source);
       if (!source) return report_error(source.error());
       auto snapshot = (*source)->sample();
       if (!snapshot) return report_error(snapshot.error());

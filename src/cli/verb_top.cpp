@@ -13,6 +13,7 @@ void add_top_verb(CLI::App& app, VerbMain& run) {
   struct Options {
     SourceOptions source;
     SelectOptions select;
+    OwnerOptions owner;
     double interval = 2.0;
     std::size_t iterations = 0;
     bool report_peak_rss = false;
@@ -22,6 +23,7 @@ void add_top_verb(CLI::App& app, VerbMain& run) {
       "top", "live pool table in the terminal, refreshed with changes highlighted (poolmon)");
   add_source_options(*verb, options->source);
   add_select_options(*verb, options->select);
+  add_owner_options(*verb, options->owner);
   verb->add_option("--interval", options->interval,
                    "seconds between refreshes; fractions work (0.5). A file source shows the "
                    "same sample again")
@@ -47,6 +49,9 @@ void add_top_verb(CLI::App& app, VerbMain& run) {
       }
       SystemClock clock;
       auto source = open_source(options->source, clock);
+      if (!source) return report_error(source.error());
+      // Loaded once; each refresh only looks up keys it has not seen before.
+      source = add_owners(std::move(*source), options->owner, options->source);
       if (!source) return report_error(source.error());
       auto first = (*source)->sample();
       if (!first) return report_error(first.error());

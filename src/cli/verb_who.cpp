@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attrib/call_sites.h"
+#include "attrib/slab_owner.h"
 #include "attrib/tag_database.h"
 #include "cli/verbs.h"
 
@@ -25,6 +26,169 @@ nlohmann::ordered_json pooltag_line_json(const parse::PoolTagLine& line, const c
           {"line", line.line}};
 }
 
+// The rule for `who NAME`: --cache makes it a slab cache; --drivers or --pooltag make it a pool tag;
+// otherwise a name longer than 4 bytes (no tag is) is a cache, and a name of 1 to 4 bytes is a
+// cache on Linux when the kernel has a cache of that name ("TCP", "pid", "filp"), else a tag.
+bool is_slab_cache_argument(const std::string& name, bool force_cache, bool asks_for_tag,
+                            const attrib::SlabSysfsPaths& paths) {
+  if (force_cache) return true;
+  if (asks_for_tag) return false;
+  if (name.size() > 4) return true;
+#ifdef __linux__
+  if (name.empty()) return false;
+  std::error_code ec;
+  return name.find('/') == std::string::npos && name != "." && name != ".." &&
+         std::filesystem::exists(paths.sys_slab / name, ec);
+#else
+  (void)paths;
+  return false;
+#endif
+}
+
+nlohmann::ordered_json symbol_json(const attrib::SymbolRef& ref) {
+  nlohmann::ordered_json j;
+  j["name"] = ref.name;
+  j["type"] = std::string(1, ref.type);
+  j["module"] = ref.module;
+  if (ref.address != 0) {
+    char buffer[24];
+    std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(ref.address));
+    j["address"] = buffer;
+  } else {
+    j["address"] = nullptr;
+  }
+  return j;
+}
+
+// `who CACHE`: what the kernel's symbols and /sys/kernel/slab say about a slab cache.
+int run_who_cache(const std::string& cache, const std::string& kallsyms_path,
+                  const std::string& format) {
+  std::optional<attrib::KernelSymbols> symbols;
+  std::string symbols_note;
+#ifdef __linux__
+  const std::string path = kallsyms_path.empty() ? "/proc/kallsyms" : kallsyms_path;
+#else
+  const std::string path = kallsyms_path;
+#endif
+  if (!path.empty()) {
+    auto loaded = attrib::load_kernel_symbols(path);
+    if (loaded) {
+      symbols = std::move(*loaded);
+      if (symbols->addresses_hidden()) {
+        symbols_note = "kallsyms addresses are hidden (kptr_restrict; run as root to see them): "
+                       "names and modules still work";
+      }
+    } else if (!kallsyms_path.empty()) {
+      return report_error(loaded.error());  // asked for by name: not reading it is an error
+    } else {
+      symbols_note = loaded.error().message;
+    }
+  } else {
+    symbols_note = "kernel symbols not loaded: pass --kallsyms FILE (a copy of /proc/kallsyms)";
+  }
+#ifdef __linux__
+  const attrib::SlabFacts facts = attrib::read_slab_facts(cache);
+#else
+  const attrib::SlabFacts facts;
+#endif
+  const attrib::SlabOwner owner =
+      attrib::slab_owner(cache, facts, symbols ? &*symbols : nullptr);
+
+  nlohmann::ordered_json out;
+  out["cache"] = owner.cache;
+  out["kind"] = "slab_cache";
+  out["exists"] = owner.exists;
+  out["aliases"] = owner.aliases;
+  out["generic_kmalloc"] = owner.generic_kmalloc;
+  out["owner"] = attrib::short_owner(owner);
+  out["modules"] = owner.modules;
+  out["confidence"] = owner.confidence
+                          ? nlohmann::ordered_json(attrib::owner_confidence_name(*owner.confidence))
+                          : nlohmann::ordered_json(nullptr);
+  out["evidence"] = owner.evidence;
+  auto pointers = nlohmann::ordered_json::array();
+  for (const auto& ref : owner.cache_pointers) pointers.push_back(symbol_json(ref));
+  out["cache_pointers"] = pointers;
+  if (owner.constructor) {
+    out["constructor"] = {{"function", owner.constructor->name},
+                          {"module", owner.constructor->module},
+                          {"text", facts.constructor}};
+  } else {
+    out["constructor"] = nullptr;
+  }
+  nlohmann::ordered_json callers;
+  callers["available"] = owner.callers_available;
+  callers["note"] = owner.callers_note;
+  auto sites = nlohmann::ordered_json::array();
+  for (const auto& site : owner.callers) {
+    nlohmann::ordered_json j;
+    j["count"] = site.count;
+    j["function"] = site.function;
+    j["offset"] = site.offset ? nlohmann::ordered_json(*site.offset) : nlohmann::ordered_json();
+    j["module"] = site.module;
+    j["details"] = site.details;
+    j["stack"] = site.stack;
+    sites.push_back(std::move(j));
+  }
+  callers["sites"] = std::move(sites);
+  out["callers"] = std::move(callers);
+  if (symbols) {
+    out["kallsyms"] = {{"source", symbols->source()},
+                       {"symbols", symbols->size()},
+                       {"addresses_hidden", symbols->addresses_hidden()}};
+  } else {
+    out["kallsyms"] = nullptr;
+  }
+  std::vector<std::string> notes = owner.notes;
+  if (!symbols_note.empty()) notes.insert(notes.begin(), symbols_note);
+#ifdef __linux__
+  if (!owner.exists) {
+    notes.insert(notes.begin(), "no cache of this name in /sys/kernel/slab on this machine");
+  }
+#endif
+  out["notes"] = notes;
+
+  std::string text;
+  if (format == "json") {
+    text = out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  } else {
+    text = "cache " + owner.cache + " (Linux slab cache)\n";
+    if (!owner.aliases.empty()) {
+      text += "merged with:";
+      for (const auto& alias : owner.aliases) text += " " + alias;
+      text += "\n";
+    }
+    const std::string short_text = attrib::short_owner(owner);
+    text += "owner: " + (short_text.empty() ? std::string("unknown") : short_text);
+    if (owner.confidence) {
+      text += " (" + std::string(attrib::owner_confidence_name(*owner.confidence)) + ")";
+    }
+    text += "\n  " + owner.evidence + "\n";
+    for (const auto& ref : owner.cache_pointers) {
+      text += "cache pointer: " + ref.name + " [" + ref.module + "] (" + std::string(1, ref.type) +
+              ")\n";
+    }
+    if (owner.constructor) {
+      text += "constructor: " + owner.constructor->name + " [" + owner.constructor->module + "]\n";
+    }
+    if (owner.callers_available && !owner.callers.empty()) {
+      text += "callers (" + owner.callers_note + "):\n";
+      for (const auto& site : owner.callers) {
+        char line[512];
+        std::snprintf(line, sizeof line, "  %8llu  %s [%s]  %s\n",
+                      static_cast<unsigned long long>(site.count), site.function.c_str(),
+                      site.module.c_str(), site.details.c_str());
+        text += line;
+      }
+    } else {
+      text += "callers: " + owner.callers_note + "\n";
+    }
+    for (const auto& note : notes) text += "note: " + note + "\n";
+  }
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_who_verb(CLI::App& app, VerbMain& run) {
@@ -34,12 +198,21 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
     std::string pooltag;
     std::string format = "table";
     bool allow_bad_lines = false;
+    std::string kallsyms;
+    bool cache = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* verb = app.add_subcommand(
       "who", "who owns a pool tag: pooltag.txt and the drivers whose pool calls pass it");
-  verb->add_option("tag", options->tag, "the pool tag, case-sensitive (\"NtFc\", \"None\", \"Io\")")
+  verb->add_option("tag", options->tag,
+                   "the pool tag, case-sensitive (\"NtFc\", \"None\", \"Io\"), or a Linux slab "
+                   "cache (\"ext4_inode_cache\", \"kmalloc-64\"): a name longer than 4 characters "
+                   "is a cache, a shorter one when the kernel has such a cache; --drivers or "
+                   "--pooltag make it a tag")
       ->required();
+  verb->add_flag("--cache", options->cache, "NAME is a Linux slab cache, whatever its length");
+  verb->add_option("--kallsyms", options->kallsyms,
+                   "kernel symbols for a slab cache (default on Linux: /proc/kallsyms)");
   verb->add_option("--drivers", options->drivers,
                    "folder of drivers to search (repeatable); default on Windows: "
                    "%SystemRoot%\\System32\\drivers");
@@ -52,6 +225,10 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
                  "skip malformed pooltag.txt lines instead of failing");
   verb->callback([&run, options] {
     run = [options]() -> int {
+      if (is_slab_cache_argument(options->tag, options->cache,
+                                 !options->drivers.empty() || !options->pooltag.empty(), {})) {
+        return run_who_cache(options->tag, options->kallsyms, options->format);
+      }
       if (options->tag.empty() || options->tag.size() > 4) {
         return report_error(Error{ErrorCode::kUsage, 0,
                                   "a pool tag is 1 to 4 characters, got \"" + options->tag + "\""});

@@ -11,9 +11,11 @@
 
 #include "attrib/call_sites.h"
 #include "attrib/driver_file.h"
+#include "attrib/owner_resolver.h"
 #include "core/clock.h"
 #include "core/result.h"
 #include "core/select.h"
+#include "detect/detector.h"
 #include "source/source.h"
 
 namespace poolscope::cli {
@@ -29,6 +31,10 @@ void add_import_verb(CLI::App& app, VerbMain& run);
 void add_export_verb(CLI::App& app, VerbMain& run);
 // Owner attribution (src/attrib): which driver owns a tag; every tag of a folder of drivers.
 void add_who_verb(CLI::App& app, VerbMain& run);
+// Leak detection (src/detect): over a recording, live, and the whole hunt on this machine.
+void add_leaks_verb(CLI::App& app, VerbMain& run);
+void add_watch_verb(CLI::App& app, VerbMain& run);
+void add_diagnose_verb(CLI::App& app, VerbMain& run);
 void add_drivers_verb(CLI::App& app, VerbMain& run);
 // Shared by `who` and `drivers` (verb_drivers.cpp): the .sys files of a folder (not recursive),
 // sorted by name; and the machine, version and signer of one driver as JSON.
@@ -37,6 +43,9 @@ void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& ou
 std::string driver_version_text(const attrib::DriverFile& file);  // "10.0.1.2" or ""
 std::string driver_signer_text(const attrib::DriverFile& file);   // subject CN or ""
 nlohmann::ordered_json call_sites_json(const std::vector<attrib::CallSite>& sites);
+
+// Shared by leaks, watch and diagnose (verb_leaks.cpp).
+void add_detector_options(CLI::App& verb, detect::DetectorOptions& options);
 
 // Shared by the verbs that read pools.
 struct SourceOptions {
@@ -58,6 +67,29 @@ struct SelectOptions {
 };
 void add_select_options(CLI::App& verb, SelectOptions& options);
 Result<Selection> make_selection(const SelectOptions& options);
+
+// The OWNER column of snapshot and top (src/attrib).
+struct OwnerOptions {
+  std::string pooltag;   // pooltag.txt for Windows tags
+  std::string kallsyms;  // kernel symbols for a saved slabinfo (live Linux: /proc/kallsyms)
+  bool no_owner = false;
+};
+void add_owner_options(CLI::App& verb, OwnerOptions& options);
+// pooltag.txt for tags (--pooltag FILE, or on Windows the Debugging Tools' copy when found); for
+// a live Linux source /proc/kallsyms and /sys/kernel/slab, for a file --kallsyms FILE. A file named
+// on the command line that cannot be read is an error; what could not be loaded by default is a
+// note (added to every sample by with_owners).
+Result<attrib::OwnerResolver> make_owner_resolver(const OwnerOptions& options,
+                                                  const SourceOptions& source,
+                                                  std::vector<std::string>& notes);
+// A source whose samples carry Entry::owner (and the notes) from the resolver.
+std::unique_ptr<Source> with_owners(std::unique_ptr<Source> source,
+                                    std::shared_ptr<const attrib::OwnerResolver> resolver,
+                                    std::vector<std::string> notes);
+// Both of the above for a verb's options; the source unchanged with --no-owner.
+Result<std::unique_ptr<Source>> add_owners(std::unique_ptr<Source> source,
+                                           const OwnerOptions& options,
+                                           const SourceOptions& source_options);
 
 // Prints "poolscope: <message>" to stderr and returns the exit code for the error.
 int report_error(const Error& error);

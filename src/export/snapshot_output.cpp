@@ -116,9 +116,13 @@ std::string render_table(const Snapshot& snapshot, const std::vector<std::size_t
   };
   std::vector<Row> table;
   table.reserve(rows.size() + 1);
-  table.push_back(
-      Row{{linux_keys ? "Cache" : "Tag", "Pool", "Allocs", "Frees", linux_keys ? "Objects" : "Diff",
-           "Bytes", linux_keys ? "ObjSize" : "PerAlloc", linux_keys ? "Aliases" : "Owner"}});
+  const bool owners = std::any_of(rows.begin(), rows.end(), [&snapshot](std::size_t i) {
+    return !snapshot.entries[i].owner.empty();
+  });
+  table.push_back(Row{{linux_keys ? "Cache" : "Tag", "Pool", "Allocs", "Frees",
+                       linux_keys ? "Objects" : "Diff", "Bytes",
+                       linux_keys ? "ObjSize" : "PerAlloc",
+                       linux_keys ? (owners ? "Owner (aliases)" : "Aliases") : "Owner"}});
   for (std::size_t i : rows) {
     const Entry& e = snapshot.entries[i];
     std::string per_alloc;
@@ -129,12 +133,10 @@ std::string render_table(const Snapshot& snapshot, const std::vector<std::size_t
     } else {
       per_alloc = "-";
     }
+    // The owner, and a Linux cache's merged names after it in parentheses.
     std::string last;
-    if (!e.aliases.empty()) {
-      for (const auto& a : e.aliases) last += (last.empty() ? "" : ",") + a;
-    } else {
-      last = e.owner;
-    }
+    for (const auto& a : e.aliases) last += (last.empty() ? "" : ",") + a;
+    if (!e.owner.empty()) last = last.empty() ? e.owner : e.owner + " (" + last + ")";
     table.push_back(Row{{display_key(e.key), pool_label(e), number_or_dash(e.counters.allocs),
                          number_or_dash(e.counters.frees), number_or_dash(e.counters.outstanding),
                          number_or_dash(e.counters.bytes), per_alloc, last}});
@@ -183,23 +185,21 @@ std::string render_json(const Snapshot& snapshot, const std::vector<std::size_t>
 
 std::string render_csv(const Snapshot& snapshot, const std::vector<std::size_t>& rows) {
   std::string out =
-      "time,source,key,pool,session_id,allocs,frees,outstanding,bytes,object_size,owner\n";
+      "time,source,key,pool,session_id,allocs,frees,outstanding,bytes,object_size,owner,aliases\n";
   const std::string time = format_utc(snapshot.wall_time, true);
   auto opt = [](const std::optional<std::uint64_t>& v) {
     return v ? fmt::to_string(*v) : std::string();
   };
   for (std::size_t i : rows) {
     const Entry& e = snapshot.entries[i];
-    std::string owner = e.owner;
-    if (!e.aliases.empty()) {
-      owner.clear();
-      for (const auto& a : e.aliases) owner += (owner.empty() ? "" : " ") + a;
-    }
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", time, csv_field(snapshot.source),
+    std::string aliases;
+    for (const auto& a : e.aliases) aliases += (aliases.empty() ? "" : " ") + a;
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", time, csv_field(snapshot.source),
                        csv_field(display_key(e.key)), pool_kind_name(e.pool),
                        e.session_id ? fmt::to_string(*e.session_id) : std::string(),
                        opt(e.counters.allocs), opt(e.counters.frees), opt(e.counters.outstanding),
-                       opt(e.counters.bytes), opt(e.object_size), csv_field(owner));
+                       opt(e.counters.bytes), opt(e.object_size), csv_field(e.owner),
+                       csv_field(aliases));
   }
   return out;
 }

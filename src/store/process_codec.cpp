@@ -11,7 +11,10 @@ namespace {
 constexpr std::uint8_t kFlagKeyframe = 1 << 0;
 constexpr std::uint8_t kFlagNotes = 1 << 1;
 constexpr std::uint8_t kFlagUnreadable = 1 << 2;
-constexpr std::uint8_t kKnownFlags = 0x07;
+// Readers of the first version refuse the unknown flag and so skip to the next keyframe instead
+// of applying the change set onto the wrong sample.
+constexpr std::uint8_t kFlagAfterGap = 1 << 3;
+constexpr std::uint8_t kKnownFlags = 0x0F;
 
 // Record tag bits.
 constexpr std::uint8_t kTagIdentity = 1 << 0;  // start time and name follow
@@ -119,9 +122,10 @@ ProcessState process_state_of(const ProcessSample& sample) {
 }
 
 void encode_process_sample(const ProcessState* prev_state, const ProcessState& cur,
-                           std::string& out) {
+                           std::string& out, bool after_gap) {
   const ProcessState& prev = prev_state ? *prev_state : empty_process_state();
   std::uint8_t flags = prev_state ? 0 : kFlagKeyframe;
+  if (prev_state && after_gap) flags |= kFlagAfterGap;
   if (!cur.notes.empty()) flags |= kFlagNotes;
   if (cur.fd_kinds_unreadable != prev.fd_kinds_unreadable) flags |= kFlagUnreadable;
 
@@ -166,6 +170,10 @@ void encode_process_sample(const ProcessState* prev_state, const ProcessState& c
 
 bool is_process_keyframe_blob(std::span<const unsigned char> blob) {
   return blob.size() >= 2 && (blob[1] & kFlagKeyframe);
+}
+
+bool is_process_after_gap_blob(std::span<const unsigned char> blob) {
+  return blob.size() >= 2 && (blob[1] & kFlagAfterGap);
 }
 
 Result<void> ProcessDecoder::apply(std::span<const unsigned char> blob) {

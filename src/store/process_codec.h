@@ -24,8 +24,10 @@ struct ProcessState {
 
 ProcessState process_state_of(const ProcessSample& sample);
 
-// Encodes cur against prev; prev == nullptr writes a keyframe.
-void encode_process_sample(const ProcessState* prev, const ProcessState& cur, std::string& out);
+// Encodes cur against prev; prev == nullptr writes a keyframe. after_gap: prev is not the
+// sample right before this one but the last one with process facts (record --process-interval).
+void encode_process_sample(const ProcessState* prev, const ProcessState& cur, std::string& out,
+                           bool after_gap = false);
 
 class ProcessDecoder {
  public:
@@ -40,5 +42,7 @@ class ProcessDecoder {
 };
 
 bool is_process_keyframe_blob(std::span<const unsigned char> blob);
+// A change set onto the previous process facts in the file, with samples without any between.
+bool is_process_after_gap_blob(std::span<const unsigned char> blob);
 
 }  // namespace poolscope::store

@@ -53,6 +53,10 @@ RecorderResult run_recorder(Recording& recording, const Clock& clock, const Reco
   const std::int64_t duration = options.duration ? options.duration->count() : INT64_MAX;
   bool warned_processes = false;
   std::int64_t tick = 0;
+  // Scheduled tick offsets, not measured times, so the process ticks are exact and repeatable.
+  const std::int64_t process_interval =
+      options.process_interval ? std::max<std::int64_t>(options.process_interval->count(), 1) : 0;
+  std::int64_t next_process_offset = 0;
   while (!stop.load()) {
     auto snapshot = hooks.sample();
     if (!snapshot) {
@@ -60,7 +64,13 @@ RecorderResult run_recorder(Recording& recording, const Clock& clock, const Reco
       break;
     }
     std::optional<ProcessSample> processes;
-    if (hooks.processes) {
+    bool processes_due = true;
+    if (process_interval != 0) {
+      const std::int64_t offset = tick * interval;
+      processes_due = offset >= next_process_offset;
+      if (processes_due) next_process_offset = offset + process_interval;
+    }
+    if (hooks.processes && processes_due) {
       auto collected = hooks.processes();
       if (collected) {
         processes = std::move(*collected);
@@ -78,6 +88,7 @@ RecorderResult run_recorder(Recording& recording, const Clock& clock, const Reco
       break;
     }
     ++stats.samples;
+    if (processes) ++stats.process_samples;
     if (stats.first_seq == 0) stats.first_seq = *seq;
     stats.last_seq = *seq;
     stats.last_key_count = snapshot->entries.size();

@@ -22,7 +22,11 @@ struct RecorderOptions {
   std::chrono::nanoseconds interval = std::chrono::seconds(10);
   std::optional<std::chrono::nanoseconds> duration;   // none: until stopped
   std::optional<std::chrono::nanoseconds> retention;  // delete samples older than this
-  std::int64_t retention_batch = 1000;                // at most this many rows per sample
+  // Process facts only at the ticks at least this far apart (none: at every sample). Their cost
+  // grows with the number of processes (~2.5 us each); on a host with thousands of processes
+  // this keeps recording at 1 Hz under 0.1% of a core.
+  std::optional<std::chrono::nanoseconds> process_interval;
+  std::int64_t retention_batch = 1000;  // at most this many rows per sample
 };
 
 // What the loop calls. sample is required; the others may be empty.
@@ -39,7 +43,8 @@ struct RecorderStats {
   std::int64_t skipped_ticks = 0;  // ticks missed because a sample took longer than the interval
   std::int64_t first_seq = 0, last_seq = 0;
   std::size_t last_key_count = 0;
-  std::int64_t process_failures = 0;   // samples stored without process facts
+  std::int64_t process_failures = 0;   // samples stored without process facts (collector failed)
+  std::int64_t process_samples = 0;    // samples stored with process facts
   std::int64_t retention_deleted = 0;  // samples deleted by --retention
 };
 

@@ -86,6 +86,12 @@ CREATE TABLE IF NOT EXISTS counter_samples(
 ) WITHOUT ROWID;
 )sql";
 
+// The writer's WAL bounds (see open_write): a sample commits 2-3 pages, so a checkpoint runs
+// every ~10-15 samples, and its fsync is the only one (synchronous=NORMAL).
+constexpr int kWalCheckpointPages = 32;
+constexpr const char* kWalSizeLimitPragma =
+    "PRAGMA journal_size_limit=131872";  // 32 frames of 4120 + 32
+
 // A prepared statement; finalized when it goes out of scope.
 class Stmt {
  public:
@@ -234,6 +240,7 @@ struct Recording::Writer {
   std::vector<Attributes> attributes;  // by key id
   std::uint32_t next_key_id = 1;
   std::int64_t last_seq = 0;
+  std::int64_t last_process_seq = 0;  // of the last sample with process facts
   std::int64_t since_keyframe = 0, since_process_keyframe = 0;
   bool need_keyframe = true, need_process_keyframe = true;
   bool in_batch = false;
@@ -500,6 +507,12 @@ Result<Recording> Recording::open_write(const std::string& path, const WriterOpt
   sqlite3_busy_timeout(rec.db_, 5000);
   if (auto ok = rec.check_format(); !ok) return std::unexpected(ok.error());
   if (auto ok = rec.create_schema(options); !ok) return std::unexpected(ok.error());
+  // SQLite's default (checkpoint at 1000 WAL pages, WAL file kept at its largest) lets the WAL
+  // reach ~4 MB, more than an hour of 1 Hz samples takes in the file. Checkpointing at a few
+  // pages keeps file + WAL within the size goal at any moment; the checkpoint is PASSIVE (it
+  // never waits for readers) and the WAL is cut back to the limit whenever it restarts.
+  sqlite3_wal_autocheckpoint(rec.db_, kWalCheckpointPages);
+  if (auto ok = rec.exec(kWalSizeLimitPragma); !ok) return std::unexpected(ok.error());
   rec.writer_ = std::make_unique<Writer>();
   Writer& w = *rec.writer_;
   w.options = options;
@@ -725,7 +738,7 @@ Result<std::int64_t> Recording::append_locked(const Snapshot& snapshot,
     process_keyframe =
         w.need_process_keyframe || w.since_process_keyframe >= w.options.keyframe_interval;
     encode_process_sample(process_keyframe ? nullptr : &w.prev_processes, w.cur_processes,
-                          w.process_blob);
+                          w.process_blob, w.last_process_seq != seq - 1);
     Stmt& p = w.insert_process;
     p.reset();
     p.bind(1, seq);
@@ -758,12 +771,16 @@ Result<std::int64_t> Recording::append_locked(const Snapshot& snapshot,
   std::swap(w.prev.extras, w.cur.extras);
   w.need_keyframe = false;
   w.since_keyframe = keyframe ? 1 : w.since_keyframe + 1;
+  // Samples without process facts (--process-interval, or the collector failed) do not break
+  // the process chain: the next change set says it follows a gap. The keyframe distance counts
+  // samples, so a reader starting in the middle goes back as far as for the pools.
   if (processes) {
     std::swap(w.prev_processes, w.cur_processes);
     w.need_process_keyframe = false;
+    w.last_process_seq = seq;
     w.since_process_keyframe = process_keyframe ? 1 : w.since_process_keyframe + 1;
   } else {
-    w.need_process_keyframe = true;  // the process chain breaks at a sample without processes
+    ++w.since_process_keyframe;
   }
   return seq;
 }
@@ -1077,6 +1094,7 @@ Result<bool> SampleCursor::next() {
     if (!is_keyframe_blob(blob) && (!pool_chain_ok_ || seq != last_seq_ + 1)) {
       const bool was_ok = pool_chain_ok_;
       pool_chain_ok_ = false;
+      proc_chain_ok_ = false;  // this row's process facts, if any, are not applied either
       if (wanted) ++skipped_;
       if (was_ok && wanted) {
         return make_error(ErrorCode::kInput, "sample " + std::to_string(seq) +
@@ -1087,6 +1105,7 @@ Result<bool> SampleCursor::next() {
     }
     if (auto ok = pools_.apply(blob); !ok) {
       pool_chain_ok_ = false;
+      proc_chain_ok_ = false;
       if (wanted) ++skipped_;
       return make_error(ErrorCode::kInput,
                         "sample " + std::to_string(seq) + ": " + ok.error().message);
@@ -1099,7 +1118,8 @@ Result<bool> SampleCursor::next() {
       const auto* pdata = static_cast<const unsigned char*>(sqlite3_column_blob(stmt_, 4));
       const std::span<const unsigned char> pblob(
           pdata, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, 4)));
-      if (is_process_keyframe_blob(pblob) || (proc_chain_ok_ && seq == last_proc_seq_ + 1)) {
+      if (is_process_keyframe_blob(pblob) ||
+          (proc_chain_ok_ && (seq == last_proc_seq_ + 1 || is_process_after_gap_blob(pblob)))) {
         if (procs_.apply(pblob)) {
           proc_chain_ok_ = true;
           has_processes_ = true;
@@ -1110,9 +1130,9 @@ Result<bool> SampleCursor::next() {
       } else {
         proc_chain_ok_ = false;
       }
-    } else {
-      proc_chain_ok_ = false;
     }
+    // A sample without process facts keeps the chain: a change set after it either says it
+    // follows a gap or must be at last_proc_seq_ + 1.
     if (!wanted) continue;
     info_.seq = seq;
     info_.wall_ns = sqlite3_column_int64(stmt_, 1);

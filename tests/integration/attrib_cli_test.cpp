@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "cli_support.h"
@@ -110,6 +111,121 @@ TEST(WhoCli, LinuxNeedsDriversFolder) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.out.find("pass --drivers DIR"), std::string::npos) << r.out;
   EXPECT_EQ(run_poolscope("who ABCDE --drivers /").exit_code, 2);
+}
+
+#define REQUIRE_KALLSYMS()                                                                  \
+  do {                                                                                      \
+    if (read_file("/proc/kallsyms").empty() || !std::filesystem::exists("/sys/kernel/slab")) { \
+      GTEST_SKIP() << "needs a readable /proc/kallsyms and /sys/kernel/slab (Linux, SLUB)";  \
+    }                                                                                       \
+  } while (0)
+
+// The caches of this kernel, from /proc/slabinfo (empty when unreadable).
+std::set<std::string> live_caches() {
+  std::set<std::string> out;
+  std::istringstream in(read_file("/proc/slabinfo"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("slabinfo") || line.starts_with("#")) continue;
+    out.insert(line.substr(0, line.find(' ')));
+  }
+  return out;
+}
+
+std::string trim_newline(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+TEST(WhoCli, LiveSlabCacheOwnedByItsConstructorOrPointerSymbol) {
+  REQUIRE_KALLSYMS();
+  const auto caches = live_caches();
+  if (caches.empty()) GTEST_SKIP() << "/proc/slabinfo is not readable (needs root)";
+  // Caches whose creator is known from the kernel source: a constructor or a cachep variable.
+  std::string cache;
+  for (const char* candidate : {"ext4_inode_cache", "ovl_inode", "fuse_inode", "xfs_inode",
+                                "radix_tree_node", "sighand_cache", "anon_vma", "inode_cache"}) {
+    if (caches.contains(candidate)) {
+      cache = candidate;
+      break;
+    }
+  }
+  if (cache.empty()) GTEST_SKIP() << "none of the known caches exists on this kernel";
+  const auto j = run_json("who -f json " + cache);
+  EXPECT_EQ(j["cache"], cache);
+  EXPECT_EQ(j["kind"], "slab_cache");
+  EXPECT_EQ(j["exists"], true);
+  EXPECT_EQ(j["generic_kmalloc"], false);
+  EXPECT_EQ(j["confidence"], "high") << j.dump(2);
+  ASSERT_FALSE(j["modules"].empty()) << j.dump(2);
+  // Cross-check with the kernel itself: the ctor file or kallsyms names the same module.
+  const std::string ctor = trim_newline(read_file("/sys/kernel/slab/" + cache + "/ctor"));
+  if (!j["cache_pointers"].empty()) {
+    const std::string name = j["cache_pointers"][0]["name"];
+    const std::string module = j["cache_pointers"][0]["module"];
+    const std::string kallsyms = read_file("/proc/kallsyms");
+    const std::string suffix = module == "vmlinux" ? std::string("\n") : "\t[" + module + "]\n";
+    EXPECT_NE(kallsyms.find(" " + name + suffix), std::string::npos) << name << " " << module;
+    EXPECT_EQ(j["owner"], module);
+  } else {
+    ASSERT_FALSE(ctor.empty()) << "no pointer symbol and no constructor: " << j.dump(2);
+    ASSERT_TRUE(j["constructor"].is_object());
+    EXPECT_EQ(j["constructor"]["text"], ctor);
+    const std::string function = j["constructor"]["function"];
+    EXPECT_TRUE(ctor.starts_with(function + "+0x")) << ctor;
+    const auto bracket = ctor.find(" [");
+    const std::string module =
+        bracket == std::string::npos ? "vmlinux" : ctor.substr(bracket + 2, ctor.size() - bracket - 3);
+    EXPECT_EQ(j["constructor"]["module"], module);
+    EXPECT_EQ(j["owner"], module);
+  }
+  EXPECT_EQ(j["kallsyms"]["source"], "/proc/kallsyms");
+  EXPECT_GT(j["kallsyms"]["symbols"].get<std::size_t>(), 1000u);
+  EXPECT_EQ(j["kallsyms"]["addresses_hidden"], !is_root());
+}
+
+TEST(WhoCli, LiveKmalloc64IsGenericAndPointsToTracing) {
+  REQUIRE_KALLSYMS();
+  if (!std::filesystem::exists("/sys/kernel/slab/kmalloc-64")) {
+    GTEST_SKIP() << "this kernel has no kmalloc-64 cache";
+  }
+  const auto j = run_json("who kmalloc-64 --format json");
+  EXPECT_EQ(j["cache"], "kmalloc-64");
+  EXPECT_EQ(j["exists"], true);
+  EXPECT_EQ(j["generic_kmalloc"], true);
+  EXPECT_EQ(j["owner"], "kmalloc (generic)");
+  EXPECT_EQ(j["constructor"], nullptr);
+  const std::string note = j["callers"]["note"];
+  const bool tracked = j["callers"]["available"].get<bool>();
+  if (!tracked) {
+    EXPECT_NE(note.find("slub_debug=U,kmalloc-64"), std::string::npos) << note;
+    EXPECT_NE(note.find("poolscope trace kmalloc-64"), std::string::npos) << note;
+  }
+  const auto table = run_poolscope("who kmalloc-64");
+  EXPECT_EQ(table.exit_code, 0);
+  EXPECT_NE(table.out.find("owner: kmalloc (generic)\n"), std::string::npos) << table.out;
+}
+
+TEST(WhoCli, ShortNamesAreCachesOnlyWhenTheKernelHasThemAndNoTagOptionIsGiven) {
+  REQUIRE_KALLSYMS();
+  std::string short_cache;
+  for (const auto& name : live_caches()) {
+    if (name.size() <= 4 && std::filesystem::exists("/sys/kernel/slab/" + name)) {
+      short_cache = name;
+      break;
+    }
+  }
+  if (short_cache.empty()) GTEST_SKIP() << "no slab cache with a name of 4 characters or less";
+  const auto as_cache = run_poolscope("who " + short_cache);
+  EXPECT_EQ(as_cache.exit_code, 0) << as_cache.out;
+  EXPECT_TRUE(as_cache.out.starts_with("cache " + short_cache + " (Linux slab cache)\n"))
+      << as_cache.out;
+  const auto as_tag = run_poolscope("who " + short_cache + " --drivers /nonexistent");
+  EXPECT_EQ(as_tag.exit_code, 2) << as_tag.out;  // a tag: the folder is read (and missing)
+  const auto unknown = run_json("who --cache -f json Qq9z");
+  EXPECT_EQ(unknown["exists"], false);
+  EXPECT_EQ(unknown["owner"], "");
+  EXPECT_EQ(unknown["notes"][0], "no cache of this name in /sys/kernel/slab on this machine");
 }
 
 TEST(DriversCli, WineFolderListsUntaggedImportersAndWritesLocaltag) {

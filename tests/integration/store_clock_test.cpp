@@ -102,6 +102,69 @@ TEST(StoreClock, StopEndsTheLoopAfterTheCurrentSample) {
   EXPECT_EQ(result.stats.samples, 3);
 }
 
+// --process-interval: process facts at the scheduled ticks 0, 30, 60 ... s only (a slow
+// sample that skips ticks moves the next one), and the samples between read back without any
+// while the ones with facts decode through the gaps.
+TEST(StoreClock, ProcessIntervalCollectsOnlyAtItsTicksAndReadsBackThroughTheGaps) {
+  testing::TempDir dir;
+  const std::string db = dir.file("proc.db");
+  auto rec = store::Recording::open_write(db);
+  ASSERT_TRUE(rec.has_value()) << rec.error().message;
+  SteerableClock clock;
+  int samples = 0, collections = 0;
+  store::RecorderHooks hooks;
+  hooks.sample = [&]() -> Result<Snapshot> {
+    ++samples;
+    Snapshot s;
+    s.wall_time = clock.wall();
+    s.monotonic_ns = clock.monotonic_ns();
+    // The sample at 70 s is slow (to 95 s): the ticks at 80 and 90 s are skipped.
+    clock.advance(samples == 8 ? 25s : 1s);
+    return s;
+  };
+  hooks.processes = [&]() -> Result<ProcessSample> {
+    ++collections;
+    ProcessSample p;
+    p.processes.push_back(ProcessFacts{.pid = 42,
+                                       .start_time = 7,
+                                       .name = "leaky",
+                                       .fd_total = static_cast<std::uint64_t>(10 * collections)});
+    return p;
+  };
+  hooks.sleep_until = [&](std::int64_t until) {
+    clock.advance(std::chrono::nanoseconds(until - clock.monotonic_ns()));
+  };
+  std::atomic<bool> stop{false};
+  auto result = store::run_recorder(
+      *rec, clock, hooks,
+      store::RecorderOptions{.interval = 10s, .duration = 150s, .process_interval = 30s}, stop);
+  ASSERT_FALSE(result.error) << result.error->message;
+  // Ticks 0..70, 100..140 s; processes at 0, 30, 60 and then 100 (90 was skipped), 130.
+  EXPECT_EQ(result.stats.samples, 13);
+  EXPECT_EQ(result.stats.skipped_ticks, 2);
+  EXPECT_EQ(result.stats.process_samples, 5);
+  EXPECT_EQ(collections, 5);
+  EXPECT_EQ(sql_rows(db, "SELECT seq, keyframe FROM process_samples ORDER BY seq"),
+            (std::vector<std::string>{"1|1", "4|0", "7|0", "9|0", "12|0"}));
+  rec->close();
+  auto reader = store::Recording::open_read(db);
+  ASSERT_TRUE(reader.has_value());
+  auto cursor = reader->cursor(store::CursorOptions{.processes = true});
+  std::vector<std::string> seen;
+  while (cursor->next().value()) {
+    const auto* procs = cursor->processes();
+    seen.push_back(procs ? std::to_string(*procs->processes.at(0).fd_total) : "-");
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"10", "-", "-", "20", "-", "-", "30", "-", "40", "-",
+                                            "-", "50", "-"}));
+  // From the middle: the chain is decoded from the keyframe at seq 1.
+  auto middle = reader->cursor(store::CursorOptions{.from_seq = 9, .processes = true});
+  ASSERT_TRUE(middle->next().value());
+  EXPECT_EQ(middle->info().seq, 9);
+  ASSERT_NE(middle->processes(), nullptr);
+  EXPECT_EQ(middle->processes()->processes.at(0).fd_total, 40u);
+}
+
 TEST(StoreClock, DurationsParse) {
   EXPECT_EQ(*store::parse_duration("0.1"), 100ms);
   EXPECT_EQ(*store::parse_duration("90s"), 90s);

@@ -113,6 +113,64 @@ TEST(StoreImport, ASlabinfoCopyWithoutAtTakesTheFilesModificationTime) {
             "pool,2026-11-20T22:00:00.000Z,1,dentry,reclaimable,,,100,20480,,\n");
 }
 
+// The stored sample time itself (not only its export): the mtime to the nanosecond, no monotonic
+// time (an import has none), and a second copy with a later mtime becomes the next sample.
+TEST(StoreImport, SlabinfoMtimeIsTheStoredSampleTimeToTheNanosecond) {
+  testing::TempDir dir;
+  const std::string first = dir.file("slabinfo.1"), second = dir.file("slabinfo.2");
+  std::filesystem::copy_file(fixture("slabinfo_a.txt"), first);
+  std::filesystem::copy_file(fixture("slabinfo_b.txt"), second);
+  // 2026-11-20T22:00:00.250Z and one minute later.
+  const auto when = std::chrono::system_clock::time_point(std::chrono::milliseconds(1795212000250));
+  std::filesystem::last_write_time(first, std::chrono::file_clock::from_sys(when));
+  std::filesystem::last_write_time(second, std::chrono::file_clock::from_sys(when + 60s));
+  const std::string db = dir.file("mtime2.db");
+  auto imported = run({"import", "--into", db, first, second});
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  EXPECT_EQ(testing::sql_rows(db, "SELECT seq, wall_ns, mono_ns IS NULL FROM samples ORDER BY seq"),
+            (std::vector<std::string>{"1|1795212000250000000|1", "2|1795212060250000000|1"}));
+  auto exported = run({"export", db, "--format", "csv", "--include", "dentry"});
+  EXPECT_NE(exported.out.find("pool,2026-11-20T22:00:00.250Z,1,dentry,reclaimable,,,100,20480,,\n"),
+            std::string::npos)
+      << exported.out;
+}
+
+// A `!poolused 2` output of our own (tests/data/store/poolused_2_small.txt): every entry, both
+// pools, values exact; a pool column with 0 allocations and 0 bytes is no entry; a short tag
+// keeps its trailing spaces; the description is the key's owner.
+TEST(StoreImport, PoolusedEntriesAndValuesAreExact) {
+  testing::TempDir dir;
+  const std::string db = dir.file("poolused2.db");
+  auto imported = run(
+      {"import", "--into", db, fixture("poolused_2_small.txt"), "--at", "2026-11-21T07:30:00Z"});
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  EXPECT_NE(imported.err.find("poolused, 1 sample(s) at 2026-11-21T07:30:00Z"), std::string::npos)
+      << imported.err;
+  auto exported = run({"export", db, "--format", "csv"});
+  ASSERT_EQ(exported.code, 0) << exported.err;
+  // !poolused counts what is allocated now: outstanding, not allocs; it has no frees.
+  EXPECT_EQ(exported.out,
+            "kind,time,seq,key,pool,allocs,frees,outstanding,bytes,value,detail\n"
+            "pool,2026-11-21T07:30:00.000Z,1,Leak,nonpaged,,,5000,5120000,,\n"
+            "pool,2026-11-21T07:30:00.000Z,1,Leak,paged,,,10,2560,,\n"
+            "pool,2026-11-21T07:30:00.000Z,1,File,nonpaged,,,300,122880,,\n"
+            "pool,2026-11-21T07:30:00.000Z,1,File,paged,,,1200,1966080,,\n"
+            "pool,2026-11-21T07:30:00.000Z,1,Ntfx,paged,,,40,16384,,\n"
+            "pool,2026-11-21T07:30:00.000Z,1,Sp  ,nonpaged,,,7,448,,\n");
+  EXPECT_EQ(testing::sql_rows(db,
+                              "SELECT kind, hex(name), pool, owner FROM keys WHERE owner NOT "
+                              "LIKE 'UNKNOWN pooltag%' ORDER BY id"),
+            (std::vector<std::string>{"tag|46696C65|nonpaged|File objects",
+                                      "tag|46696C65|paged|File objects",
+                                      "tag|4E746678|paged|General Allocation , Binary: ntfs.sys"}));
+  EXPECT_EQ(testing::sql_value(
+                db, "SELECT group_concat(hex(name), ',') FROM (SELECT name FROM keys ORDER BY id)"),
+            "4C65616B,4C65616B,46696C65,46696C65,4E746678,53702020");
+  EXPECT_EQ(testing::sql_rows(db, "SELECT seq, wall_ns, keyframe FROM samples"),
+            (std::vector<std::string>{"1|1795246200000000000|1"}));
+  EXPECT_EQ(testing::sql_value(db, "SELECT value FROM meta WHERE key = 'counter_bits'"), "32");
+}
+
 TEST(StoreImport, PoolusedOutputBecomesASample) {
   POOLSCOPE_REQUIRE_SHARED("windbg/poolused_04_msdocs_poolused4_abc_leak.txt");
   testing::TempDir dir;

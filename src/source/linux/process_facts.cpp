@@ -72,26 +72,27 @@ Result<std::unique_ptr<LinuxProcessFacts>> LinuxProcessFacts::open(
         ErrorCode::kEnvironment,
         "cannot open " + options.proc + ": " + std::strerror(err) + " (is /proc mounted?)", err);
   }
+  // Since Linux 6.2 stat() of /proc/PID/fd reports the number of open fds as its size. Our own
+  // proc_fd is open, so a kernel that counts never reports 0 for ourselves.
+  struct statfs fs {};
+  const bool procfs = ::fstatfs(proc_fd, &fs) == 0 && fs.f_type == kProcSuperMagic;
   FdCountMethod method = options.fd_count_method;
   if (method == FdCountMethod::kAuto) {
-    // Since Linux 6.2 stat() of /proc/PID/fd reports the number of open fds as its size. Our own
-    // proc_fd is open, so a kernel that counts never reports 0 for ourselves.
-    struct statfs fs {};
     struct stat self {};
-    const bool procfs = ::fstatfs(proc_fd, &fs) == 0 && fs.f_type == kProcSuperMagic;
     const bool counts = procfs && ::fstatat(proc_fd, "self/fd", &self, 0) == 0 && self.st_size > 0;
     method = counts ? FdCountMethod::kStatSize : FdCountMethod::kReaddir;
   }
   return std::unique_ptr<LinuxProcessFacts>(
-      new LinuxProcessFacts(clock, std::move(options), proc_fd, method));
+      new LinuxProcessFacts(clock, std::move(options), proc_fd, method, procfs));
 }
 
 LinuxProcessFacts::LinuxProcessFacts(const Clock& clock, LinuxProcessFactsOptions options,
-                                     int proc_fd, FdCountMethod method)
+                                     int proc_fd, FdCountMethod method, bool procfs)
     : clock_(clock),
       options_(std::move(options)),
       proc_fd_(proc_fd),
       method_(method),
+      procfs_(procfs),
       dirents_(kDirentBuffer) {}
 
 LinuxProcessFacts::~LinuxProcessFacts() {
@@ -131,6 +132,26 @@ LinuxProcessFacts::Outcome LinuxProcessFacts::classify(const char* fd_dir, FdCou
   return denied_error(err) ? Outcome::kDenied : Outcome::kVanished;
 }
 
+LinuxProcessFacts::Outcome LinuxProcessFacts::read_stat(std::uint64_t pid, ProcessFacts& facts) {
+  char path[64];
+  std::snprintf(path, sizeof path, "%llu/stat", static_cast<unsigned long long>(pid));
+  const int stat_fd = ::openat(proc_fd_, path, O_RDONLY | O_CLOEXEC);
+  // Gone, or hidden by hidepid: nothing to record either way.
+  if (stat_fd < 0) return Outcome::kVanished;
+  char stat_text[1024];
+  const ssize_t length = ::read(stat_fd, stat_text, sizeof stat_text);
+  ::close(stat_fd);
+  if (length <= 0) return Outcome::kVanished;
+  ++stats_.stat_reads;
+  // The fields poolscope needs end well within 1 KiB; a longer line is cut after them.
+  auto stat = parse::parse_proc_stat(std::string_view(stat_text, static_cast<std::size_t>(length)));
+  if (!stat) return Outcome::kVanished;
+  facts.start_time = stat->start_time;
+  facts.name = std::move(stat->comm);
+  facts.parent_pid = stat->ppid;
+  return Outcome::kOk;
+}
+
 Result<ProcessSample> LinuxProcessFacts::collect() {
   ProcessSample sample;
   sample.time = clock_.wall();
@@ -146,8 +167,7 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
   }
   std::vector<std::uint64_t> pids;
   pids.reserve(known_.size() + 64);
-  std::vector<char> listing(kDirentBuffer);
-  const int list_err = for_each_entry(list_fd, listing, [&](const char* name) {
+  const int list_err = for_each_entry(list_fd, dirents_, [&](const char* name) {
     if (auto pid = parse_pid(name)) pids.push_back(*pid);
     return 0;
   });
@@ -160,47 +180,26 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
   sample.processes.reserve(pids.size());
 
   char path[64];
-  char stat_text[1024];
   for (const std::uint64_t pid : pids) {
-    std::snprintf(path, sizeof path, "%llu/stat", static_cast<unsigned long long>(pid));
-    const int stat_fd = ::openat(proc_fd_, path, O_RDONLY | O_CLOEXEC);
-    if (stat_fd < 0) {
-      ++stats_.vanished;  // gone, or hidden by hidepid: nothing to record either way
-      continue;
-    }
-    const ssize_t length = ::read(stat_fd, stat_text, sizeof stat_text);
-    ::close(stat_fd);
-    if (length <= 0) {
-      ++stats_.vanished;
-      continue;
-    }
-    // The fields poolscope needs end well within 1 KiB; a longer line is cut after them.
-    auto stat =
-        parse::parse_proc_stat(std::string_view(stat_text, static_cast<std::size_t>(length)));
-    if (!stat) {
-      ++stats_.vanished;
-      continue;
-    }
-
-    ProcessFacts facts;
-    facts.pid = pid;
-    facts.start_time = stat->start_time;
-    facts.name = std::move(stat->comm);
-    facts.parent_pid = stat->ppid;
-
     std::snprintf(path, sizeof path, "%llu/fd", static_cast<unsigned long long>(pid));
-    std::uint64_t count = 0;
+    // One stat() of the fd directory: the fd count (Linux >= 6.2) and the inode that tells
+    // whether this is still the process of the last collection.
+    std::uint64_t count = 0, fd_inode = 0;
     bool count_known = false;
-    if (method_ == FdCountMethod::kStatSize) {
+    if (procfs_ || method_ == FdCountMethod::kStatSize) {
       struct stat st {};
       if (::fstatat(proc_fd_, path, &st, 0) == 0) {
-        count = static_cast<std::uint64_t>(st.st_size);
-        count_known = true;
+        fd_inode = static_cast<std::uint64_t>(st.st_ino);
+        if (method_ == FdCountMethod::kStatSize) {
+          count = static_cast<std::uint64_t>(st.st_size);
+          count_known = true;
+        }
       } else if (vanished_error(errno)) {
         ++stats_.vanished;
         continue;
       }
-    } else {
+    }
+    if (method_ != FdCountMethod::kStatSize) {
       const Outcome outcome = count_entries(path, count);
       if (outcome == Outcome::kVanished) {
         ++stats_.vanished;
@@ -209,21 +208,50 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
       count_known = outcome == Outcome::kOk;
     }
 
-    Known& known = known_[pid];
-    const bool same_process = known.seen != 0 && known.start_time == facts.start_time;
-    if (!same_process) {
-      known = Known{};
-      known.start_time = facts.start_time;
-      // Staggered so that the forced re-reads of a steady host spread over the interval.
-      if (options_.refresh_every != 0) {
-        known.refresh_at = generation_ + options_.refresh_every + pid % options_.refresh_every;
+    auto found = known_.find(pid);
+    Known* known = found == known_.end() ? nullptr : &found->second;
+    const bool refresh_due =
+        known && options_.refresh_every != 0 && generation_ >= known->refresh_at;
+    // On procfs an unchanged inode is the same process as at the last collection. Not so in a
+    // test tree, whose directories keep their inode when a "pid" is reused there.
+    const bool same_inode =
+        options_.incremental && procfs_ && known && fd_inode != 0 && known->fd_inode == fd_inode;
+    const bool count_moved =
+        !count_known || !known || !known->have_fds || count != known->classified_total;
+    // The stat is re-read with the fd kinds, so a name changed by an exec is seen then.
+    const bool need_stat = !same_inode || refresh_due || (!known->denied && count_moved);
+
+    ProcessFacts facts;
+    facts.pid = pid;
+    bool same_process = true;
+    if (need_stat) {
+      if (read_stat(pid, facts) != Outcome::kOk) {
+        if (known) known_.erase(found);
+        ++stats_.vanished;
+        continue;
       }
+      same_process = known && known->start_time == facts.start_time;
+      if (!known) known = &known_[pid];
+      if (!same_process) {
+        *known = Known{};
+        known->start_time = facts.start_time;
+        // Staggered so that the forced re-reads of a steady host spread over the interval.
+        if (options_.refresh_every != 0) {
+          known->refresh_at = generation_ + options_.refresh_every + pid % options_.refresh_every;
+        }
+      }
+      known->name = facts.name;
+      known->parent_pid = facts.parent_pid;
+    } else {
+      facts.start_time = known->start_time;
+      facts.name = known->name;
+      facts.parent_pid = known->parent_pid;
     }
-    known.seen = generation_;
-    const bool refresh_due = options_.refresh_every != 0 && generation_ >= known.refresh_at;
+    known->seen = generation_;
+    known->fd_inode = fd_inode;
     bool read_kinds = !options_.incremental || !same_process || refresh_due;
-    if (!read_kinds && !known.denied) {
-      read_kinds = !known.have_fds || !count_known || count != known.classified_total;
+    if (!read_kinds && !known->denied) {
+      read_kinds = !known->have_fds || !count_known || count != known->classified_total;
     }
 
     if (read_kinds) {
@@ -236,24 +264,24 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
       }
       ++stats_.classified;
       if (same_process && options_.refresh_every != 0) {
-        known.refresh_at = generation_ + options_.refresh_every;
+        known->refresh_at = generation_ + options_.refresh_every;
       }
       if (outcome == Outcome::kOk) {
-        known.fds = fds;
-        known.have_fds = true;
-        known.denied = false;
-        known.classified_total = fd_counts_total(fds);
+        known->fds = fds;
+        known->have_fds = true;
+        known->denied = false;
+        known->classified_total = fd_counts_total(fds);
       } else {
-        known.have_fds = false;
-        known.denied = true;
+        known->have_fds = false;
+        known->denied = true;
       }
     } else {
       ++stats_.reused;
     }
 
-    if (known.have_fds) {
-      facts.fds = known.fds;
-      facts.fd_total = known.classified_total;
+    if (known->have_fds) {
+      facts.fds = known->fds;
+      facts.fd_total = known->classified_total;
     } else {
       if (count_known) facts.fd_total = count;
       ++stats_.denied;

@@ -1,9 +1,12 @@
 // Linux process facts: per process its name, start time and fd counts by kind from /proc, cheap
-// enough for hosts with thousands of processes (fd kinds re-read only where the count moved).
+// enough for hosts with thousands of processes (one stat() per known process and collection; fd
+// kinds and /proc/PID/stat re-read only where the count moved, the process is new, or a refresh
+// is due).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -20,14 +23,15 @@ enum class FdCountMethod : std::uint8_t {
 
 struct LinuxProcessFactsOptions {
   std::string proc = "/proc";
-  // false: read every fd link target of every process at every collection (the baseline the
-  // benchmark compares with). true: only where the fd count changed, the pid was reused, or the
-  // process is due for its periodic refresh.
+  // false: read every fd link target and /proc/PID/stat of every process at every collection
+  // (the baseline the benchmark compares with). true: fd link targets only where the fd count
+  // changed, the pid was reused, or the process is due for its periodic refresh; on procfs,
+  // /proc/PID/stat (name, parent, start time) only for those and for new processes.
   bool incremental = true;
-  // Kinds can change while the count stays (a socket closed, a pipe opened): each process is
-  // re-read every refresh_every collections; the first re-read is staggered by pid (after
-  // refresh_every + pid % refresh_every) so a steady host does not re-read everything at once.
-  // 0 = never.
+  // Kinds (and the name, after an exec) can change while the count stays (a socket closed, a
+  // pipe opened): each process is re-read every refresh_every collections; the first re-read is
+  // staggered by pid (after refresh_every + pid % refresh_every) so a steady host does not re-read
+  // everything at once. 0 = never.
   std::uint32_t refresh_every = 60;
   FdCountMethod fd_count_method = FdCountMethod::kAuto;
 };
@@ -50,17 +54,24 @@ class LinuxProcessFacts final : public ProcessFactsCollector {
     std::uint64_t reused = 0;      // processes whose previous kinds were kept
     std::uint64_t vanished = 0;    // exited while being read: left out
     std::uint64_t denied = 0;      // fd kinds unreadable (permission)
+    std::uint64_t stat_reads = 0;  // processes whose /proc/PID/stat was read
   };
   const Stats& last_stats() const { return stats_; }
   FdCountMethod fd_count_method() const { return method_; }
 
  private:
   LinuxProcessFacts(const Clock& clock, LinuxProcessFactsOptions options, int proc_fd,
-                    FdCountMethod method);
+                    FdCountMethod method, bool procfs);
 
   // A process seen in an earlier collection, keyed by pid.
   struct Known {
     std::uint64_t start_time = 0;
+    std::string name;
+    std::optional<std::uint64_t> parent_pid;
+    // Inode of /proc/PID/fd. procfs gives every new inode a new number and drops a dead
+    // process's inodes, so an unchanged number proves the same process without reading its stat
+    // (a changed one only means "read the stat": the kernel may also have evicted the inode).
+    std::uint64_t fd_inode = 0;
     std::uint64_t classified_total = 0;  // sum of fds when classified
     FdCounts fds;
     bool have_fds = false;
@@ -71,11 +82,13 @@ class LinuxProcessFacts final : public ProcessFactsCollector {
   enum class Outcome { kOk, kVanished, kDenied };
   Outcome count_entries(const char* fd_dir, std::uint64_t& count);
   Outcome classify(const char* fd_dir, FdCounts& fds);
+  Outcome read_stat(std::uint64_t pid, ProcessFacts& facts);
 
   const Clock& clock_;
   LinuxProcessFactsOptions options_;
   int proc_fd_ = -1;
   FdCountMethod method_;
+  bool procfs_ = false;
   std::unordered_map<std::uint64_t, Known> known_;
   std::uint64_t generation_ = 0;
   bool denied_reported_ = false;

@@ -178,7 +178,8 @@ TEST_F(TestDriver, WrapperTagsAreRecoveredAtTheirCallersWithTheChain) {
   const CallSite* inner = nullptr;
   for (const auto* site : sites_of(scan_, "ExAllocatePoolWithTag")) {
     if (site->via.empty()) {
-      inner = site;
+      // The call inside MyAlloc (BranchTag's call is the other one without a chain).
+      if (site->note.find("wrapper") != std::string::npos) inner = site;
       continue;
     }
     ASSERT_TRUE(site->tag);
@@ -200,6 +201,126 @@ TEST_F(TestDriver, WrapperTagsAreRecoveredAtTheirCallersWithTheChain) {
       EXPECT_EQ(site->via.back(), inner->rva);
     }
   }
+}
+
+TEST_F(TestDriver, ExAllocatePool3TagIsTheThirdArgument) {
+  const CallSite* site = only("ExAllocatePool3");
+  ASSERT_NE(site, nullptr);
+  ASSERT_TRUE(site->tag);
+  EXPECT_EQ(display_key(*site->tag), "st3P");
+  EXPECT_EQ(site->pool_type, 0x40u);
+  EXPECT_EQ(site->size, 120u);
+  EXPECT_EQ(site->confidence, Confidence::kHigh);
+  ASSERT_TRUE(site->tag_file_offset);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(file_.bytes.data()) + *site->tag_file_offset,
+                        4),
+            "st3P");
+}
+
+TEST_F(TestDriver, TagSetOnOneBranchOnlyIsNotAHighConfidenceTag) {
+  // BranchTag: `mov r8d, edx; test ecx, ecx; jne 1f; mov r8d, 'rBts'; 1: ...; call`. The walk
+  // back from the call stops at the jump target "1:", so neither "stBr" (set on one path) nor the
+  // caller's "stBx" (passed on the other) is taken for the call's tag.
+  for (const auto& site : scan_.sites) {
+    if (!site.tag) continue;
+    EXPECT_NE(display_key(*site.tag), "stBr") << site.rva;
+    EXPECT_NE(display_key(*site.tag), "stBx") << site.rva;
+  }
+  std::size_t unknown_tag_sites = 0;
+  for (const auto* site : sites_of(scan_, "ExAllocatePoolWithTag")) {
+    if (site->tag || !site->via.empty()) continue;
+    if (site->note == "tag argument is not a constant at this call") {
+      ++unknown_tag_sites;
+      EXPECT_EQ(site->pool_type, 512u);  // set after the join: still known
+      EXPECT_EQ(site->size, 96u);
+    }
+  }
+  EXPECT_EQ(unknown_tag_sites, 1u);
+  // The immediate is in the file: only the byte search finds it, and says so.
+  const auto branch = find_tag_in_driver(file_.image, file_.bytes, tag_from_text("stBr"));
+  ASSERT_TRUE(branch.has_value());
+  EXPECT_EQ(branch->confidence, Confidence::kLow);
+  EXPECT_TRUE(branch->call_sites.empty());
+  EXPECT_EQ(branch->byte_offsets.size(), 1u);
+}
+
+// The same driver built for x86 (PE32): the compiler stores arguments with `mov [esp+N]` and
+// reads parameters from [esp+N] after `sub esp` and pushes.
+class TestDriverX86 : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto path = std::filesystem::path(POOLSCOPE_TEST_DRIVERS) / "pool_driver_x86.sys";
+    if (!std::filesystem::exists(path)) {
+      GTEST_SKIP() << "x86 test driver not built (needs i686-w64-mingw32-gcc): " << path;
+    }
+    file_ = load(path);
+    scan_ = scan_call_sites(file_.image, file_.bytes);
+  }
+  const CallSite* only(std::string_view api) {
+    const auto sites = sites_of(scan_, api);
+    EXPECT_EQ(sites.size(), 1u) << api;
+    return sites.empty() ? nullptr : sites[0];
+  }
+  DriverFile file_;
+  CallSiteScan scan_;
+};
+
+TEST_F(TestDriverX86, DirectCallsOfEveryApi) {
+  EXPECT_EQ(file_.image.machine, parse::kMachineI386);
+  EXPECT_TRUE(scan_.supported);
+  const CallSite* pool2 = only("ExAllocatePool2");
+  ASSERT_NE(pool2, nullptr);
+  ASSERT_TRUE(pool2->tag);
+  EXPECT_EQ(display_key(*pool2->tag), "st2P");  // the 4th stack slot: POOL_FLAGS takes two
+  EXPECT_EQ(pool2->pool_type, 0x40u);
+  EXPECT_EQ(pool2->size, 100u);
+  const CallSite* pool3 = only("ExAllocatePool3");
+  ASSERT_NE(pool3, nullptr);
+  ASSERT_TRUE(pool3->tag);
+  EXPECT_EQ(display_key(*pool3->tag), "st3P");
+  EXPECT_EQ(pool3->size, 120u);
+  const CallSite* quota = only("ExAllocatePoolWithQuotaTag");
+  ASSERT_NE(quota, nullptr);
+  ASSERT_TRUE(quota->tag);
+  EXPECT_EQ(display_key(*quota->tag), "stQt");
+  EXPECT_EQ(quota->pool_type, 1u);
+  EXPECT_EQ(quota->size, 200u);
+  const CallSite* lookaside = only("ExInitializeNPagedLookasideList");
+  ASSERT_NE(lookaside, nullptr);
+  ASSERT_TRUE(lookaside->tag);
+  EXPECT_EQ(display_key(*lookaside->tag), "stLs");
+  EXPECT_EQ(lookaside->size, 48u);
+  const CallSite* free = only("ExFreePoolWithTag");
+  ASSERT_NE(free, nullptr);
+  ASSERT_TRUE(free->tag);
+  EXPECT_EQ(display_key(*free->tag), "stWB");
+}
+
+TEST_F(TestDriverX86, StackParameterWrappersAreFollowedToTheirCallers) {
+  // MyAlloc(size, tag) reads the tag from [esp+24h] after `sub esp, 1Ch`: parameter 1.
+  // MyAllocTwice(tag, size) pushes two registers, reads [esp+20h] after `sub esp, 14h`:
+  // parameter 0; its second call of MyAlloc is a tail jump after `add esp`/`pop`s.
+  ASSERT_EQ(scan_.wrappers.size(), 2u);
+  EXPECT_EQ(scan_.wrappers[0].parameter, 1);
+  EXPECT_EQ(scan_.wrappers[0].depth, 1);
+  EXPECT_EQ(scan_.wrappers[1].parameter, 0);
+  EXPECT_EQ(scan_.wrappers[1].depth, 2);
+  std::vector<std::pair<std::string, std::size_t>> wrapped;
+  for (const auto* site : sites_of(scan_, "ExAllocatePoolWithTag")) {
+    if (site->via.empty()) continue;
+    ASSERT_TRUE(site->tag);
+    EXPECT_EQ(site->confidence, Confidence::kHigh);
+    EXPECT_EQ(site->pool_type, 512u);
+    EXPECT_EQ(site->note, "tag passed through a wrapper function");
+    wrapped.emplace_back(display_key(*site->tag), site->via.size());
+  }
+  EXPECT_EQ(wrapped, (std::vector<std::pair<std::string, std::size_t>>{
+                         {"stWA", 2}, {"stWB", 2}, {"stWC", 3}}));
+  const auto tags = driver_tags(scan_);
+  std::set<std::string> names;
+  for (const auto& tag : tags) names.insert(display_key(tag.tag));
+  EXPECT_EQ(names, (std::set<std::string>{"st2P", "st3P", "stLs", "stQt", "stWA", "stWB",
+                                          "stWC"}));
 }
 
 TEST(CallSites, Arm64IsNotDecodedAndSaysSo) {

@@ -439,6 +439,19 @@ TEST(TopModel, LargeTerminalShowsAliasesAndDeltasOfEveryColumn) {
             "Q quit  P pool  sort: B bytes  M object size  T cache  D obj");
 }
 
+TEST(TopModel, OwnersComeFirstWithTheAliasesInParentheses) {
+  TopModel model({});
+  Snapshot s = slabinfo_fixture();
+  s.entries[13].aliases = {"eventfd_ctx"};  // kmalloc-64
+  s.entries[13].owner = "kmalloc (generic)";
+  s.entries[10].owner = "ext4";  // ext4_inode_cache
+  model.update(s);
+  auto lines = texts(model.layout(120, 30));
+  EXPECT_EQ(lines[3], bar("Cache                Pool   Objects    Bytes ObjSize Owner (aliases)", 120));
+  EXPECT_EQ(lines[4], "ext4_inode_cache     Recl     40144 47005696    1128 ext4");
+  EXPECT_EQ(lines[7], "kmalloc-64           Unrecl    5358   348160      64 kmalloc (generic) (eventfd_ctx)");
+}
+
 TEST(TopModel, ETogglesPoolTotalsOfTheRowsAtTheBottom) {
   TopModel model({});
   model.update(first_windows_sample());

@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -274,6 +275,65 @@ TEST(ProcessFactsLinux, LiveProcSeesOurOwnFdsChange) {
   me = find(*after, self);
   ASSERT_NE(me, nullptr);
   EXPECT_EQ(me->fds, base);
+}
+
+// On procfs a known process whose /proc/PID/fd inode and fd count did not move costs one stat():
+// its /proc/PID/stat is not re-read, so a new name (prctl, exec) shows up with the next fd count
+// change (or the periodic refresh), together with its fd kinds.
+TEST(ProcessFactsLinux, KnownProcessesAreNotReReadUntilTheirFdCountMoves) {
+  SystemClock clock;
+  auto collector = LinuxProcessFacts::open(clock, {.refresh_every = 0});
+  ASSERT_TRUE(collector.has_value());
+  if ((*collector)->fd_count_method() != FdCountMethod::kStatSize) {
+    GTEST_SKIP() << "needs Linux >= 6.2 (fd counts from stat() of /proc/PID/fd)";
+  }
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(::pipe(to_child), 0);
+  ASSERT_EQ(::pipe(to_parent), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::alarm(30);
+    char command = 0;
+    while (::read(to_child[0], &command, 1) == 1) {
+      if (command == 'r') ::prctl(PR_SET_NAME, "renamed_child");
+      if (command == 'e') (void)::eventfd(0, 0);
+      (void)!::write(to_parent[1], &command, 1);
+    }
+    ::_exit(0);
+  }
+  auto tell = [&](char command) {
+    ASSERT_EQ(::write(to_child[1], &command, 1), 1);
+    char ack = 0;
+    ASSERT_EQ(::read(to_parent[0], &ack, 1), 1);
+  };
+  const auto pid = static_cast<std::uint64_t>(child);
+  auto first = (*collector)->collect();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_NE(find(*first, pid), nullptr);
+  const std::string old_name = find(*first, pid)->name;
+  const FdCounts old_fds = find(*first, pid)->fds.value();
+
+  tell('r');
+  auto second = (*collector)->collect();
+  ASSERT_TRUE(second.has_value());
+  ASSERT_NE(find(*second, pid), nullptr);
+  EXPECT_EQ(find(*second, pid)->name, old_name);  // not re-read: nothing moved
+  EXPECT_LT((*collector)->last_stats().stat_reads, (*collector)->last_stats().processes);
+
+  tell('e');
+  auto third = (*collector)->collect();
+  ASSERT_TRUE(third.has_value());
+  const ProcessFacts* after = find(*third, pid);
+  ASSERT_NE(after, nullptr);
+  EXPECT_EQ(after->name, "renamed_child");
+  EXPECT_EQ(after->fds->eventfd, old_fds.eventfd + 1);
+  EXPECT_EQ(after->fd_total, fd_counts_total(old_fds) + 1);
+
+  ::close(to_child[1]);
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  for (int fd : {to_child[0], to_parent[0], to_parent[1]}) ::close(fd);
 }
 
 TEST(ProcessFactsLinux, ExitedChildIsLeftOutAndDeniedKindsAreNotedOnce) {

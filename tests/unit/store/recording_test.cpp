@@ -356,7 +356,14 @@ TEST(Recording, ProcessChainSurvivesSamplesWithoutProcesses) {
                                           : -1);
   }
   EXPECT_EQ(handles, (std::vector<std::int64_t>{1, 2, -1, 4, 5}));
-  EXPECT_EQ(query_int(path, "SELECT count(*) FROM process_samples WHERE keyframe = 1"), 2);
+  // One keyframe: sample 4's change set goes onto sample 2's facts and says so (flag 8).
+  EXPECT_EQ(query_int(path, "SELECT count(*) FROM process_samples WHERE keyframe = 1"), 1);
+  EXPECT_EQ(
+      query_int(path, "SELECT hex(substr(data, 2, 1)) = '08' FROM process_samples WHERE seq = 4"),
+      1);
+  EXPECT_EQ(
+      query_int(path, "SELECT hex(substr(data, 2, 1)) = '00' FROM process_samples WHERE seq = 5"),
+      1);
 }
 
 TEST(Recording, BatchRollbackKeepsNothingAndTheNextSampleStillDecodes) {
