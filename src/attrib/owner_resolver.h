@@ -58,7 +58,7 @@ class OwnerResolver {
   bool read_sysfs_ = false;
   SlabSysfsPaths sysfs_;
   std::vector<std::string> notes_;
-  mutable std::unordered_map<std::string, std::string> remembered_;  // kind byte + name -> owner
+  mutable std::unordered_map<std::string, std::string> remembered_;  // cache name -> owner
 };
 
 // The owner text pooltag.txt gives a tag: the binaries of its exact lines (or of the most

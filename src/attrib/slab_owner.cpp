@@ -145,8 +145,9 @@ class KernelSymbols::Builder {
   Result<KernelSymbols> finish() {
     if (out_.by_name_.empty()) {
       return make_error(ErrorCode::kInput,
-                        out_.source_ + ": no kernel symbol in it (not /proc/kallsyms, or the "
-                                       "kernel lacks CONFIG_KALLSYMS)");
+                        out_.source_ +
+                            ": no kernel symbol in it (not /proc/kallsyms, or the "
+                            "kernel lacks CONFIG_KALLSYMS)");
     }
     const auto& modules = out_.storage_->modules;
     std::sort(out_.by_name_.begin(), out_.by_name_.end(),
@@ -251,11 +252,23 @@ bool is_generic_kmalloc_cache(std::string_view cache) {
   return digits == cache.size() || (digits + 1 == cache.size() && cache.back() == 'k');
 }
 
-SlabFacts read_slab_facts(std::string_view cache, const SlabSysfsPaths& paths,
-                          bool find_aliases) {
+std::optional<std::uint64_t> kmalloc_cache_size(std::string_view cache) {
+  if (!is_generic_kmalloc_cache(cache)) return std::nullopt;
+  const auto dash = cache.rfind('-');
+  std::string_view size = cache.substr(dash + 1);
+  std::uint64_t multiplier = 1;
+  if (size.ends_with('k')) {
+    multiplier = 1024;
+    size.remove_suffix(1);
+  }
+  const auto value = parse::parse_u64(size);
+  if (!value || *value > (std::uint64_t{1} << 40)) return std::nullopt;
+  return *value * multiplier;
+}
+
+SlabFacts read_slab_facts(std::string_view cache, const SlabSysfsPaths& paths, bool find_aliases) {
   SlabFacts facts;
-  if (cache.empty() || cache.find('/') != std::string_view::npos || cache == "." ||
-      cache == "..") {
+  if (cache.empty() || cache.find('/') != std::string_view::npos || cache == "." || cache == "..") {
     return facts;  // not a cache name: never a path outside the slab folders
   }
   std::error_code ec;
@@ -298,8 +311,7 @@ std::string_view owner_confidence_name(OwnerConfidence confidence) {
   return confidence == OwnerConfidence::kHigh ? "high" : "low";
 }
 
-SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts,
-                     const KernelSymbols* symbols) {
+SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts, const KernelSymbols* symbols) {
   SlabOwner out;
   out.cache = std::string(cache);
   out.aliases = facts.aliases;
@@ -326,8 +338,8 @@ SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts,
   // 2. The constructor: code of the module that created the cache.
   if (!facts.constructor.empty()) {
     if (auto ctor = parse::parse_kernel_location(facts.constructor)) {
-      out.constructor = SymbolRef{std::string(ctor->function), 't',
-                                  module_or_vmlinux(ctor->module), 0};
+      out.constructor =
+          SymbolRef{std::string(ctor->function), 't', module_or_vmlinux(ctor->module), 0};
     }
   }
   // 3. The recorded callers (slub_debug=U).
@@ -341,8 +353,8 @@ SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts,
       site.offset = caller.location.offset;
       // "<not-available>" and bare addresses name no module; the rest without one are vmlinux.
       const bool named = caller.location.offset.has_value();
-      site.module = named ? module_or_vmlinux(caller.location.module)
-                          : std::string(caller.location.module);
+      site.module =
+          named ? module_or_vmlinux(caller.location.module) : std::string(caller.location.module);
       site.details = std::string(caller.details);
       for (const auto& frame : caller.stack) site.stack.push_back(location_text(frame));
       out.callers.push_back(std::move(site));
@@ -361,17 +373,22 @@ SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts,
         "with slub_debug=U," +
         std::string(cache) + " (a reboot), mount debugfs and read " + facts.callers_path;
     if (out.generic_kmalloc) {
-      out.callers_note += "; or, without a reboot, trace the allocations: poolscope trace " +
-                          std::string(cache);
+      // The kmem:kmalloc tracepoint names each caller (call_site) and the size class it was
+      // served from (bytes_alloc): no reboot needed.
+      const auto size = kmalloc_cache_size(cache);
+      out.callers_note +=
+          "; or, without a reboot, trace its allocations for a while: perf record "
+          "-a -e kmem:kmalloc --filter 'bytes_alloc == " +
+          (size ? std::to_string(*size) : std::string("OBJECT_SIZE")) +
+          "' -- sleep 30 && perf script (call_site names the caller)";
     }
   }
 
   // The owner, from the strongest evidence.
   std::vector<std::string> caller_modules;  // most objects first
   for (const auto& caller : out.callers) {
-    if (!caller.module.empty() &&
-        std::find(caller_modules.begin(), caller_modules.end(), caller.module) ==
-            caller_modules.end()) {
+    if (!caller.module.empty() && std::find(caller_modules.begin(), caller_modules.end(),
+                                            caller.module) == caller_modules.end()) {
       caller_modules.push_back(caller.module);
     }
   }
@@ -420,6 +437,20 @@ SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts,
       out.evidence = "only a name match: " + std::to_string(match.count) + " symbol(s) named " +
                      std::string(prefix) + " or " + std::string(prefix) + "_* are in " +
                      join(modules, ", ") + "; no cache pointer symbol or constructor confirms it";
+      break;
+    }
+  }
+  // Built into the kernel image: "vmlinux" is true but names no subsystem; the code named like
+  // the cache usually does (ext4_inode_cache -> ext4_inode_*).
+  if (symbols != nullptr && out.confidence == OwnerConfidence::kHigh &&
+      out.modules == std::vector<std::string>{"vmlinux"}) {
+    for (auto prefix : name_prefixes(cache)) {
+      const auto match = symbols->with_prefix(prefix);
+      if (match.count == 0 || match.modules != std::vector<std::string_view>{""}) continue;
+      out.notes.push_back("vmlinux is the kernel image itself (built-in code); " +
+                          std::to_string(match.count) + " of its symbols are named " +
+                          std::string(prefix) + " or " + std::string(prefix) +
+                          "_*, the likely subsystem");
       break;
     }
   }

@@ -76,6 +76,9 @@ Result<KernelSymbols> load_kernel_symbols(const std::filesystem::path& path = "/
 // kmalloc-<size>, kmalloc-rcl-, kmalloc-cg-, kmalloc-rnd-NN-, dma-kmalloc-: the caches every
 // kmalloc() of that size shares, so the cache itself names no owner.
 bool is_generic_kmalloc_cache(std::string_view cache);
+// The object size of a generic kmalloc cache: kmalloc-96 -> 96, kmalloc-cg-1k -> 1024; nullopt
+// for any other cache.
+std::optional<std::uint64_t> kmalloc_cache_size(std::string_view cache);
 
 // Where /sys/kernel/slab and SLUB's debugfs live (tests point them at a fake tree).
 struct SlabSysfsPaths {
@@ -85,10 +88,10 @@ struct SlabSysfsPaths {
 
 // What the kernel says about one cache, read from sysfs/debugfs (empty when not there).
 struct SlabFacts {
-  bool in_sysfs = false;              // /sys/kernel/slab/<cache> exists
-  std::vector<std::string> aliases;   // other names merged into the same cache
-  std::string constructor;            // the ctor file: "init_once+0x0/0x80 [ext4]"; "" = none
-  std::optional<bool> store_user;     // SLUB user tracking (slub_debug=U) for this cache
+  bool in_sysfs = false;                    // /sys/kernel/slab/<cache> exists
+  std::vector<std::string> aliases;         // other names merged into the same cache
+  std::string constructor;                  // the ctor file: "init_once+0x0/0x80 [ext4]"; "" = none
+  std::optional<bool> store_user;           // SLUB user tracking (slub_debug=U) for this cache
   std::optional<std::string> callers_text;  // alloc_traces (debugfs) or alloc_calls (sysfs)
   std::string callers_path;                 // the file that was read, or the one to read
 };
@@ -127,7 +130,7 @@ struct SlabOwner {
   // The module that creates the cache ("ext4", "vmlinux"); several when the evidence disagrees.
   std::vector<std::string> modules;
   std::optional<OwnerConfidence> confidence;
-  std::string evidence;  // one sentence: why these modules
+  std::string evidence;                   // one sentence: why these modules
   std::vector<SymbolRef> cache_pointers;  // data symbols named after the cache
   std::optional<SymbolRef> constructor;
   bool callers_available = false;
@@ -137,8 +140,7 @@ struct SlabOwner {
 };
 
 // Combines the facts and the symbols (either may be empty) into what is known about the cache.
-SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts,
-                     const KernelSymbols* symbols);
+SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts, const KernelSymbols* symbols);
 
 // The short owner text of the snapshot/top OWNER column: "ext4", "vmlinux", "kmalloc (generic)";
 // a low-confidence guess ends in "?" ("xfs?"); "" when nothing is known.

@@ -71,11 +71,11 @@ void add_owner_options(CLI::App& verb, OwnerOptions& options) {
                 "no OWNER column: skip loading kernel symbols (about 70 ms) and pooltag.txt");
 }
 
-Result<attrib::OwnerResolver> make_owner_resolver(const OwnerOptions& options,
-                                                  const SourceOptions& source,
-                                                  std::vector<std::string>& notes) {
+namespace {
+
+// The files the options name; on Windows the Debugging Tools' pooltag.txt when none is named.
+attrib::OwnerResolverOptions owner_files(const OwnerOptions& options) {
   attrib::OwnerResolverOptions load;
-  load.allow_bad_lines = source.allow_bad_lines;
   if (!options.pooltag.empty()) {
     load.pooltag = options.pooltag;
   } else {
@@ -88,22 +88,55 @@ Result<attrib::OwnerResolver> make_owner_resolver(const OwnerOptions& options,
 #endif
   }
   if (!options.kallsyms.empty()) load.kallsyms = options.kallsyms;
+  return load;
+}
+
+// This machine's /proc/kallsyms when no --kallsyms was given: readable by everyone (addresses are
+// hidden for non-root; the names are what is used), and a note, not an error, when it is not.
+void default_kallsyms(attrib::OwnerResolverOptions& load) {
 #ifdef __linux__
-  const bool live_linux = source.source == "live";
-#else
-  const bool live_linux = false;
-#endif
-  if (live_linux) {
-    load.read_sysfs = true;
-    if (!load.kallsyms) {
-      // Readable by everyone (addresses are hidden for non-root; the names are what is used).
-      load.kallsyms = "/proc/kallsyms";
-      load.kallsyms_required = false;
-    }
+  if (!load.kallsyms) {
+    load.kallsyms = "/proc/kallsyms";
+    load.kallsyms_required = false;
   }
+#else
+  (void)load;
+#endif
+}
+
+}  // namespace
+
+Result<attrib::OwnerResolver> make_owner_resolver(const OwnerOptions& options,
+                                                  const SourceOptions& source,
+                                                  std::vector<std::string>& notes) {
+  attrib::OwnerResolverOptions load = owner_files(options);
+  load.allow_bad_lines = source.allow_bad_lines;
+#ifdef __linux__
+  if (source.source == "live") {
+    load.read_sysfs = true;
+    default_kallsyms(load);
+  }
+#endif
   auto resolver = attrib::OwnerResolver::load(load);
   if (resolver) notes.insert(notes.end(), resolver->notes().begin(), resolver->notes().end());
   return resolver;
+}
+
+Result<attrib::OwnerResolver> make_report_owner_resolver(const OwnerOptions& options) {
+  attrib::OwnerResolverOptions load = owner_files(options);
+  default_kallsyms(load);
+  return attrib::OwnerResolver::load(load);
+}
+
+void fill_report_owners(detect::Report& report, const attrib::OwnerResolver& resolver) {
+  for (auto* findings : {&report.findings, &report.reclaimable}) {
+    for (auto& finding : *findings) {
+      if (finding.owner.empty()) finding.owner = resolver.owner_of(finding.key);
+    }
+  }
+  for (auto& consumer : report.top) {
+    if (consumer.owner.empty()) consumer.owner = resolver.owner_of(consumer.key);
+  }
 }
 
 namespace {
@@ -155,6 +188,14 @@ Result<std::unique_ptr<Source>> add_owners(std::unique_ptr<Source> source,
   return with_owners(std::move(source),
                      std::make_shared<const attrib::OwnerResolver>(std::move(*resolver)),
                      std::move(notes));
+}
+
+std::optional<Error> add_report_owners(detect::Report& report, const OwnerOptions& options) {
+  if (options.no_owner) return std::nullopt;
+  auto resolver = make_report_owner_resolver(options);
+  if (!resolver) return resolver.error();
+  fill_report_owners(report, *resolver);
+  return std::nullopt;
 }
 
 int report_error(const Error& error) {

@@ -965,6 +965,10 @@ Screen TopModel::layout(int width_in, int height_in) {
     const Entry& e = snapshot_.entries[r.entry];
     Cells cells = make_cells(e, r.delta, have_delta, printable(display_key(e.key)),
                              pool_label(e.pool, e.session_id));
+    // Under "Owner (aliases)" merged names alone would read as an owner.
+    if (owners && e.owner.empty() && !e.aliases.empty()) {
+      cells[kColExtra] = "- (" + cells[kColExtra] + ")";
+    }
     measure(cells);
     present[kColAllocs] = present[kColAllocs] || e.counters.allocs.has_value();
     present[kColFrees] = present[kColFrees] || e.counters.frees.has_value();

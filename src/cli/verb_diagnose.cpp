@@ -90,6 +90,7 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
     std::string format = "text";
     bool no_processes = false;
     detect::DetectorOptions detector;
+    OwnerOptions owner;
   };
   auto options = std::make_shared<Options>();
   CLI::App* verb = app.add_subcommand(
@@ -107,6 +108,7 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
       ->default_val("text");
   verb->add_flag("--no-processes", options->no_processes, "do not sample per-process facts");
   add_detector_options(*verb, options->detector);
+  add_owner_options(*verb, options->owner);
   verb->callback([&run, options] {
     run = [options]() -> int {
       auto duration = store::parse_duration(options->duration);
@@ -115,6 +117,8 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
       if (!interval) return report_error(interval.error());
       SystemClock clock;
       auto source = open_live_source(clock);
+      if (!source) return report_error(source.error());
+      source = add_owners(std::move(*source), options->owner, SourceOptions{});
       if (!source) return report_error(source.error());
       std::string dir = options->out;
       if (dir.empty()) {

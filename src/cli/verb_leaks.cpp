@@ -41,6 +41,7 @@ void add_leaks_verb(CLI::App& app, VerbMain& run) {
     bool no_processes = false;
     std::size_t max_buckets = 2048;
     detect::DetectorOptions detector;
+    OwnerOptions owner;
   };
   auto options = std::make_shared<Options>();
   CLI::App* verb = app.add_subcommand(
@@ -60,6 +61,7 @@ void add_leaks_verb(CLI::App& app, VerbMain& run) {
       ->check(CLI::Range(16, 1 << 20))
       ->default_val(2048);
   add_detector_options(*verb, options->detector);
+  add_owner_options(*verb, options->owner);
   verb->callback([&run, options] {
     run = [options]() -> int {
       auto recording = store::Recording::open_read(options->file);
@@ -73,6 +75,7 @@ void add_leaks_verb(CLI::App& app, VerbMain& run) {
                 .error());
       }
       auto report = detect::analyze(*history, options->detector);
+      if (auto error = add_report_owners(report, options->owner)) return report_error(*error);
       print_report(report, options->format);
       return options->fail_on_leak && has_leak(report) ? kExitFindings : kExitOk;
     };

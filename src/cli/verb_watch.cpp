@@ -33,6 +33,7 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
     std::size_t analyze_every = 0;
     std::size_t max_buckets = 1024;
     detect::DetectorOptions detector;
+    OwnerOptions owner;
   };
   auto options = std::make_shared<Options>();
   CLI::App* verb = app.add_subcommand(
@@ -51,6 +52,7 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
       ->check(CLI::Range(16, 1 << 20))
       ->default_val(1024);
   add_detector_options(*verb, options->detector);
+  add_owner_options(*verb, options->owner);
   verb->callback([&run, options] {
     run = [options]() -> int {
       auto interval = store::parse_duration(options->interval);
@@ -63,6 +65,8 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
       }
       SystemClock clock;
       auto source = open_live_source(clock);
+      if (!source) return report_error(source.error());
+      source = add_owners(std::move(*source), options->owner, SourceOptions{});
       if (!source) return report_error(source.error());
       std::unique_ptr<ProcessFactsCollector> collector;
       if (!options->no_processes) {

@@ -91,6 +91,16 @@ Result<std::unique_ptr<Source>> add_owners(std::unique_ptr<Source> source,
                                            const OwnerOptions& options,
                                            const SourceOptions& source_options);
 
+// The OWNER of the findings and largest consumers of leaks, watch and diagnose, where the samples
+// gave none: for a recording analysed later (leaks) pooltag.txt as above and the kernel symbols of
+// --kallsyms, else of this machine (/proc/kallsyms, names only; /sys/kernel/slab is not read, it
+// describes this boot, not the recording's). A file named on the command line that cannot be read
+// is an error.
+Result<attrib::OwnerResolver> make_report_owner_resolver(const OwnerOptions& options);
+void fill_report_owners(detect::Report& report, const attrib::OwnerResolver& resolver);
+// Both, unless --no-owner; the error when a named file cannot be read.
+std::optional<Error> add_report_owners(detect::Report& report, const OwnerOptions& options);
+
 // Prints "poolscope: <message>" to stderr and returns the exit code for the error.
 int report_error(const Error& error);
 

@@ -119,10 +119,10 @@ std::string render_table(const Snapshot& snapshot, const std::vector<std::size_t
   const bool owners = std::any_of(rows.begin(), rows.end(), [&snapshot](std::size_t i) {
     return !snapshot.entries[i].owner.empty();
   });
-  table.push_back(Row{{linux_keys ? "Cache" : "Tag", "Pool", "Allocs", "Frees",
-                       linux_keys ? "Objects" : "Diff", "Bytes",
-                       linux_keys ? "ObjSize" : "PerAlloc",
-                       linux_keys ? (owners ? "Owner (aliases)" : "Aliases") : "Owner"}});
+  table.push_back(
+      Row{{linux_keys ? "Cache" : "Tag", "Pool", "Allocs", "Frees", linux_keys ? "Objects" : "Diff",
+           "Bytes", linux_keys ? "ObjSize" : "PerAlloc",
+           linux_keys ? (owners ? "Owner (aliases)" : "Aliases") : "Owner"}});
   for (std::size_t i : rows) {
     const Entry& e = snapshot.entries[i];
     std::string per_alloc;
@@ -136,7 +136,11 @@ std::string render_table(const Snapshot& snapshot, const std::vector<std::size_t
     // The owner, and a Linux cache's merged names after it in parentheses.
     std::string last;
     for (const auto& a : e.aliases) last += (last.empty() ? "" : ",") + a;
-    if (!e.owner.empty()) last = last.empty() ? e.owner : e.owner + " (" + last + ")";
+    // Under "Owner (aliases)" merged names alone would read as an owner: "-" says none is known.
+    if (!e.owner.empty() || (owners && !last.empty())) {
+      const std::string owner = e.owner.empty() ? "-" : e.owner;
+      last = last.empty() ? owner : owner + " (" + last + ")";
+    }
     table.push_back(Row{{display_key(e.key), pool_label(e), number_or_dash(e.counters.allocs),
                          number_or_dash(e.counters.frees), number_or_dash(e.counters.outstanding),
                          number_or_dash(e.counters.bytes), per_alloc, last}});

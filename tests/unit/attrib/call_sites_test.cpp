@@ -10,6 +10,7 @@
 
 #include "attrib/driver_file.h"
 #include "test_support.h"
+#include "unit/attrib/arm64_driver.h"
 
 namespace poolscope::attrib {
 namespace {
@@ -212,9 +213,9 @@ TEST_F(TestDriver, ExAllocatePool3TagIsTheThirdArgument) {
   EXPECT_EQ(site->size, 120u);
   EXPECT_EQ(site->confidence, Confidence::kHigh);
   ASSERT_TRUE(site->tag_file_offset);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(file_.bytes.data()) + *site->tag_file_offset,
-                        4),
-            "st3P");
+  EXPECT_EQ(
+      std::string(reinterpret_cast<const char*>(file_.bytes.data()) + *site->tag_file_offset, 4),
+      "st3P");
 }
 
 TEST_F(TestDriver, TagSetOnOneBranchOnlyIsNotAHighConfidenceTag) {
@@ -319,8 +320,7 @@ TEST_F(TestDriverX86, StackParameterWrappersAreFollowedToTheirCallers) {
   const auto tags = driver_tags(scan_);
   std::set<std::string> names;
   for (const auto& tag : tags) names.insert(display_key(tag.tag));
-  EXPECT_EQ(names, (std::set<std::string>{"st2P", "st3P", "stLs", "stQt", "stWA", "stWB",
-                                          "stWC"}));
+  EXPECT_EQ(names, (std::set<std::string>{"st2P", "st3P", "stLs", "stQt", "stWA", "stWB", "stWC"}));
 }
 
 TEST(CallSites, Arm64IsNotDecodedAndSaysSo) {
@@ -349,6 +349,51 @@ TEST(FindTagInDriver, Arm64UntaggedImporterOwnsNoneByItsImport) {
             "arm64 code was not decoded (imports and the byte search still apply)");
   // Any other tag: only the byte search, which finds nothing in no bytes.
   EXPECT_FALSE(find_tag_in_driver(image, {}, tag_from_text("WDiv")));
+}
+
+// A real PE32+ file for machine 0xAA64 (built by arm64_driver.h), through the PE reader.
+TEST(FindTagInDriver, Arm64FileImportsUntaggedImportersAndByteSearch) {
+  const auto driver = testing::arm64_driver();
+  const parse::ByteSpan data(driver.bytes.data(), driver.bytes.size());
+  auto image = parse::parse_pe(data);
+  ASSERT_TRUE(image.has_value()) << image.error().message;
+  EXPECT_EQ(image->machine, parse::kMachineArm64);
+  EXPECT_EQ(parse::pe_machine_name(image->machine), "arm64");
+  // Imports: the three pool APIs, and ExAllocatePool is the untagged one.
+  std::vector<std::string> apis;
+  for (const auto& import : pool_imports(*image)) apis.push_back(import.function->name);
+  EXPECT_EQ(apis, (std::vector<std::string>{"ExAllocatePool", "ExAllocatePoolWithTag",
+                                            "ExFreePoolWithTag"}));
+  const auto untagged = untagged_pool_imports(*image);
+  ASSERT_EQ(untagged.size(), 1u);
+  EXPECT_EQ(untagged[0].function->name, "ExAllocatePool");
+  // No code is decoded, and the scan says why.
+  const auto scan = scan_call_sites(*image, data);
+  EXPECT_FALSE(scan.supported);
+  EXPECT_EQ(scan.decoded_bytes, 0u);
+  EXPECT_TRUE(scan.sites.empty());
+  EXPECT_TRUE(driver_tags(scan).empty());
+  EXPECT_NE(scan.note.find("call-site recovery is x86/x64 only"), std::string::npos);
+  // 'None': owned through the import, with high confidence.
+  const auto none = find_tag_in_driver(*image, data, tag_from_text("None"));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->confidence, Confidence::kHigh);
+  EXPECT_EQ(none->note.rfind("imports ExAllocatePool (allocates under 'None'); call-site recovery "
+                             "is x86/x64 only",
+                             0),
+            0u)
+      << none->note;
+  // A tag in the literal pool: the byte search finds it at its exact offset, low, and says that
+  // the calls were not decoded.
+  const auto tag = find_tag_in_driver(*image, data, tag_from_text("a64T"));
+  ASSERT_TRUE(tag);
+  EXPECT_EQ(tag->confidence, Confidence::kLow);
+  EXPECT_TRUE(tag->call_sites.empty());
+  EXPECT_EQ(tag->byte_offsets, (std::vector<std::uint64_t>{driver.tag_file_offset}));
+  EXPECT_EQ(tag->note.rfind("only a byte match", 0), 0u) << tag->note;
+  EXPECT_NE(tag->note.find("arm64 code was not decoded"), std::string::npos) << tag->note;
+  // Case matters: "a64t" is not in the file.
+  EXPECT_FALSE(find_tag_in_driver(*image, data, tag_from_text("a64t")));
 }
 
 TEST(FindTagInDriver, ByteMatchOnlyIsLowAndSaysSo) {

@@ -447,9 +447,18 @@ TEST(TopModel, OwnersComeFirstWithTheAliasesInParentheses) {
   s.entries[10].owner = "ext4";  // ext4_inode_cache
   model.update(s);
   auto lines = texts(model.layout(120, 30));
-  EXPECT_EQ(lines[3], bar("Cache                Pool   Objects    Bytes ObjSize Owner (aliases)", 120));
+  EXPECT_EQ(lines[3],
+            bar("Cache                Pool   Objects    Bytes ObjSize Owner (aliases)", 120));
   EXPECT_EQ(lines[4], "ext4_inode_cache     Recl     40144 47005696    1128 ext4");
-  EXPECT_EQ(lines[7], "kmalloc-64           Unrecl    5358   348160      64 kmalloc (generic) (eventfd_ctx)");
+  EXPECT_EQ(lines[7],
+            "kmalloc-64           Unrecl    5358   348160      64 kmalloc (generic) (eventfd_ctx)");
+  // Merged names without a known owner are not shown where an owner would be.
+  s.entries[10].owner.clear();
+  s.entries[10].aliases = {"ext4_x"};
+  TopModel fresh({});
+  fresh.update(s);
+  lines = texts(fresh.layout(120, 30));
+  EXPECT_EQ(lines[4], "ext4_inode_cache     Recl     40144 47005696    1128 - (ext4_x)");
 }
 
 TEST(TopModel, ETogglesPoolTotalsOfTheRowsAtTheBottom) {

@@ -44,7 +44,7 @@ TEST(SnapshotOutput, TableShowsOwnersWithAliasesInParentheses) {
             "ext4_inode_cache  reclaimable         10  11280     1128  ext4\n"
             "kmalloc-64        unreclaimable        2   4096       64  kmalloc (generic) "
             "(a_cache,b_cache)\n"
-            "TCP               unreclaimable        1   2048     2048  TCPv4\n");
+            "TCP               unreclaimable        1   2048     2048  - (TCPv4)\n");
 }
 
 TEST(SnapshotOutput, TableWithoutOwnersKeepsTheAliasesHeading) {
