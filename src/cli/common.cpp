@@ -68,7 +68,7 @@ void add_owner_options(CLI::App& verb, OwnerOptions& options) {
                   "kernel symbols (a copy of /proc/kallsyms) for the OWNER of the caches of a "
                   "saved slabinfo; live Linux reads /proc/kallsyms");
   verb.add_flag("--no-owner", options.no_owner,
-                "no OWNER column: skip loading kernel symbols (about 70 ms) and pooltag.txt");
+                "no OWNER column: skip loading kernel symbols (0.1-0.3 s) and pooltag.txt");
 }
 
 namespace {
