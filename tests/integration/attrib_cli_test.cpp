@@ -173,6 +173,34 @@ TEST(LeaksCli, LargestConsumersCarryTheOwnerFromKallsyms) {
   std::filesystem::remove_all(dir);
 }
 
+// `diagnose` on this machine: the live samples carry the OWNER into the recording, and the
+// findings and largest consumers show it (kmalloc caches need no kernel symbols to be named).
+TEST(DiagnoseCli, LiveConsumersCarryTheOwner) {
+  if (!is_root() || read_file("/proc/slabinfo").empty()) {
+    GTEST_SKIP() << "needs root (reads /proc/slabinfo)";
+  }
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("poolscope-diagnose-owner-" + std::to_string(::getpid()));
+  const auto j = run_json(
+      "diagnose --duration 2s --interval 1 --no-processes --top 50 --format json "
+      "--out " +
+      dir.string());
+  ASSERT_FALSE(j["top_consumers"].empty()) << j.dump();
+  std::size_t kmalloc = 0, owned = 0;
+  for (const auto& c : j["top_consumers"]) {
+    const std::string key = c["key"];
+    owned += c.contains("owner");
+    if (key.starts_with("kmalloc-") &&
+        key.find_first_not_of("0123456789k", 8) == std::string::npos) {
+      ++kmalloc;
+      EXPECT_EQ(c.value("owner", ""), "kmalloc (generic)") << key;
+    }
+  }
+  EXPECT_GT(kmalloc, 0u) << j.dump();
+  EXPECT_GT(owned, 0u);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(WhoCli, MissingTagExitsZeroWithSuggestions) {
   REQUIRE_WINE();
   const auto r = run_poolscope("who Qq9z --drivers " + kWine.string());
