@@ -7,12 +7,12 @@
 #include <mutex>
 #include <thread>
 
+#include "cli/live_loop.h"
 #include "cli/verbs.h"
 #include "cli/version.h"
 #include "detect/output.h"
 #include "serve/http_server.h"
 #include "serve/metrics.h"
-#include "source/process_facts.h"
 #include "store/process_identity.h"
 #include "store/recorder.h"
 
@@ -82,6 +82,7 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
     std::size_t analyze_every = 0;
     std::size_t max_buckets = 1024;
     std::size_t max_connections = 16;
+    std::size_t max_processes = 4096;
     bool no_processes = false;
     detect::DetectorOptions detector;
     OwnerOptions owner;
@@ -115,6 +116,11 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
                    "clients served at once; more are answered 503")
       ->check(CLI::Range(1, 1024))
       ->default_val(16);
+  verb->add_option("--max-processes", options->max_processes,
+                   "processes the culprit search tracks (exited, unchanged ones are dropped first; "
+                   "bounds memory on machines that start many short-lived processes)")
+      ->check(CLI::Range(16, 1 << 20))
+      ->default_val(4096);
   verb->add_flag("--no-processes", options->no_processes,
                  "do not sample per-process facts (no culprit process is named)");
   add_owner_options(*verb, options->owner);
@@ -133,16 +139,7 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
       if (!live) return report_error(live.error());
       auto source = add_owners(std::move(*live), options->owner, SourceOptions{});
       if (!source) return report_error(source.error());
-      std::unique_ptr<ProcessFactsCollector> collector;
-      if (!options->no_processes) {
-        auto opened = open_process_facts_collector(clock);
-        if (opened) {
-          collector = std::move(*opened);
-        } else {
-          std::fprintf(stderr, "poolscope: warning: no culprit search: %s\n",
-                       opened.error().message.c_str());
-        }
-      }
+      auto collector = open_collector_or_warn(clock, options->no_processes, "no culprit search");
       auto server = serve::HttpServer::open(
           {.listen = options->listen, .max_connections = options->max_connections});
       if (!server) return report_error(server.error());
@@ -154,11 +151,7 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
                      "name this machine's drivers and processes\n",
                      (*server)->address().c_str());
       }
-      const std::size_t every = options->analyze_every
-                                    ? options->analyze_every
-                                    : static_cast<std::size_t>(std::max<std::int64_t>(
-                                          1, std::chrono::seconds(30) /
-                                                 std::max(*interval, std::chrono::nanoseconds(1))));
+      const std::size_t every = detector_every(options->analyze_every, *interval);
 
       g_serve_stop.store(false);
       std::signal(SIGINT, serve_request_stop);
@@ -169,7 +162,8 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
                        g_serve_stop);
       });
 
-      detect::History history({.max_buckets = options->max_buckets});
+      detect::History history(
+          {.max_buckets = options->max_buckets, .max_processes = options->max_processes});
       std::optional<detect::Report> report;
       serve::MetricsOptions metrics{.top = options->top,
                                     .include = options->detector.include,
@@ -180,19 +174,12 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
       while (!g_serve_stop.load()) {
         const std::int64_t now = clock.monotonic_ns();
         if (duration && now - start >= duration->count()) break;
-        auto snapshot = (*source)->sample();
+        auto snapshot = sample_into_history(**source, collector.get(), history,
+                                            static_cast<double>(now - start) / 1e9);
         if (!snapshot) {
           rc = report_error(snapshot.error());
           break;
         }
-        std::optional<ProcessSample> procs;
-        if (collector) {
-          auto p = collector->collect();
-          if (p) procs = std::move(*p);
-        }
-        history.add_snapshot(*snapshot, procs ? &*procs : nullptr,
-                             static_cast<double>(now - start) / 1e9);
-        procs.reset();
         if (history.samples() == 1 || history.samples() % static_cast<std::int64_t>(every) == 0) {
           report = detect::analyze(history, options->detector);
         }
@@ -201,6 +188,7 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
             .report = report ? &*report : nullptr,
             .samples = history.samples(),
             .sample_seconds = static_cast<double>(clock.monotonic_ns() - now) / 1e9,
+            .history_bytes = history.memory_bytes(),
             .version = std::string(kVersion)};
         auto page = std::make_shared<Page>();
         page->prometheus = serve::render_metrics(input, metrics);
@@ -209,14 +197,9 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
         metrics.openmetrics = false;
         slot.publish(std::move(page));
 
-        ++tick;
-        std::int64_t next = start + tick * interval->count();
-        const std::int64_t after = clock.monotonic_ns();
-        while (next <= after) {
-          ++tick;
-          next += interval->count();
-        }
-        if (duration) next = std::min(next, start + duration->count());
+        const std::int64_t next =
+            next_tick(start, interval->count(), tick, clock.monotonic_ns(),
+                      duration ? std::optional(start + duration->count()) : std::nullopt);
         store::sleep_until_monotonic(next, g_serve_stop);
       }
       g_serve_stop.store(true);

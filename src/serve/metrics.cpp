@@ -230,6 +230,11 @@ std::string render_metrics(const MetricsInput& input, const MetricsOptions& opti
     w.sample({}, input.report->seconds);
   }
 
+  if (input.history_bytes) {
+    w.family("poolscope_detector_history_bytes", "gauge",
+             "Memory of the detector's history (bounded by --resolution).");
+    w.sample({}, static_cast<double>(input.history_bytes));
+  }
   w.family("poolscope_keys", "gauge", "Keys in the newest sample (all), and exported here.");
   w.sample({{"set", "all"}}, static_cast<double>(s.entries.size()));
   w.sample({{"set", "exported"}}, static_cast<double>(shown.size()));

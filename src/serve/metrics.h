@@ -24,6 +24,7 @@ struct MetricsInput {
   const detect::Report* report = nullptr;  // the newest detector run; null before the first
   std::int64_t samples = 0;                // taken since start
   double sample_seconds = 0;               // how long the newest sample took
+  std::size_t history_bytes = 0;           // the detector's history (bounded); 0 = not shown
   std::string version;                     // poolscope's
 };
 
