@@ -3,7 +3,22 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "store/recorder.h"
+
 namespace poolscope::cli {
+
+Result<LiveTiming> parse_live_timing(const std::string& interval, const std::string& duration) {
+  LiveTiming t;
+  auto i = store::parse_duration(interval);
+  if (!i) return std::unexpected(i.error());
+  t.interval = *i;
+  if (!duration.empty()) {
+    auto d = store::parse_duration(duration);
+    if (!d) return std::unexpected(d.error());
+    t.duration = *d;
+  }
+  return t;
+}
 
 std::unique_ptr<ProcessFactsCollector> open_collector_or_warn(const Clock& clock, bool no_processes,
                                                               const char* consequence) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "core/clock.h"
 #include "core/result.h"
@@ -14,6 +15,13 @@
 #include "source/source.h"
 
 namespace poolscope::cli {
+
+// --interval and --duration of a live verb ("5", "500ms", "2h"); duration empty = until stopped.
+struct LiveTiming {
+  std::chrono::nanoseconds interval{};
+  std::optional<std::chrono::nanoseconds> duration;
+};
+Result<LiveTiming> parse_live_timing(const std::string& interval, const std::string& duration);
 
 // This OS's process facts collector, or null with --no-processes or when it cannot be opened (then
 // a warning says that `consequence`, e.g. "no culprit search").

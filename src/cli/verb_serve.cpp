@@ -126,14 +126,10 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
   add_owner_options(*verb, options->owner);
   verb->callback([&run, options] {
     run = [options]() -> int {
-      auto interval = store::parse_duration(options->interval);
-      if (!interval) return report_error(interval.error());
-      std::optional<std::chrono::nanoseconds> duration;
-      if (!options->duration.empty()) {
-        auto d = store::parse_duration(options->duration);
-        if (!d) return report_error(d.error());
-        duration = *d;
-      }
+      auto timing = parse_live_timing(options->interval, options->duration);
+      if (!timing) return report_error(timing.error());
+      const std::chrono::nanoseconds interval = timing->interval;
+      const std::optional<std::chrono::nanoseconds> duration = timing->duration;
       SystemClock clock;
       auto live = open_live_source(clock);
       if (!live) return report_error(live.error());
@@ -151,7 +147,7 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
                      "name this machine's drivers and processes\n",
                      (*server)->address().c_str());
       }
-      const std::size_t every = detector_every(options->analyze_every, *interval);
+      const std::size_t every = detector_every(options->analyze_every, interval);
 
       g_serve_stop.store(false);
       std::signal(SIGINT, serve_request_stop);
@@ -198,7 +194,7 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
         slot.publish(std::move(page));
 
         const std::int64_t next =
-            next_tick(start, interval->count(), tick, clock.monotonic_ns(),
+            next_tick(start, interval.count(), tick, clock.monotonic_ns(),
                       duration ? std::optional(start + duration->count()) : std::nullopt);
         store::sleep_until_monotonic(next, g_serve_stop);
       }

@@ -170,18 +170,22 @@ TEST(FleetPrometheus, ScrapedSeriesAndTheShippedLeakAlertFireForALiveLeak) {
   EXPECT_EQ(firing[0]["metric"].value("verdict", ""), "leak");
   EXPECT_EQ(firing[0]["metric"].value("severity", ""), "warning");
 
-  // `leaks --prometheus` finds the same key leaking in Prometheus' data.
-  const RunResult leaks =
-      run_poolscope("leaks --prometheus http://127.0.0.1:" + std::to_string(prom_port) +
-                    " --match '{job=\"poolscope\"}' --since 10m --step 1s "
-                    "--format json");
-  ASSERT_EQ(leaks.exit_code, 0) << leaks.out;
-  const auto j = nlohmann::json::parse(leaks.out, nullptr, false);
-  ASSERT_TRUE(j.is_array() && j.size() == 1) << leaks.out;
-  EXPECT_EQ(j[0]["instance"], "127.0.0.1:" + std::to_string(serve_port));
+  // `leaks --prometheus` finds the same key leaking in Prometheus' data. Prometheus scrapes every
+  // second while serve samples twice as often, so its history may need a few more seconds for the
+  // same confidence: retried for up to 60 s.
+  RunResult leaks;
   bool found = false;
-  for (const auto& f : j[0]["report"]["findings"]) {
-    found = found || (f["key"] == key && f["verdict"] == "leak");
+  for (int attempt = 0; attempt < 12 && !found; ++attempt) {
+    if (attempt) std::this_thread::sleep_for(std::chrono::seconds(5));
+    leaks = run_poolscope("leaks --prometheus http://127.0.0.1:" + std::to_string(prom_port) +
+                          " --match '{job=\"poolscope\"}' --since 10m --step 1s --format json");
+    ASSERT_EQ(leaks.exit_code, 0) << leaks.out;
+    const auto j = nlohmann::json::parse(leaks.out, nullptr, false);
+    ASSERT_TRUE(j.is_array() && j.size() == 1) << leaks.out;
+    EXPECT_EQ(j[0]["instance"], "127.0.0.1:" + std::to_string(serve_port));
+    for (const auto& f : j[0]["report"]["findings"]) {
+      found = found || (f["key"] == key && f["verdict"] == "leak");
+    }
   }
   EXPECT_TRUE(found) << leaks.out;
   const RunResult none =
