@@ -10,6 +10,7 @@ packages=(
   tmux util-linux                   # terminal UI tests; setpriv for the not-root test
   hyperfine                         # benchmarks of whole commands
   ccache                            # cheap rebuilds
+  prometheus                        # promtool and a real Prometheus for the fleet tests
 )
 if [[ "${POOLSCOPE_WINDOWS:-1}" == 1 ]]; then
   # Windows cross build and its tests under Wine; tcl builds the SQLite amalgamation from source.
@@ -29,4 +30,10 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The prometheus package starts a system-wide Prometheus on :9090 where systemd runs; the tests
+# start their own on loopback, so the service installed for them is stopped and disabled.
+if [[ " ${missing[*]:-} " == *" prometheus "* ]] && command -v systemctl >/dev/null &&
+  [[ -d /run/systemd/system ]]; then
+  systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi

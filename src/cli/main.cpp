@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   cli::add_leaks_verb(app, run);
   cli::add_watch_verb(app, run);
   cli::add_diagnose_verb(app, run);
+  cli::add_serve_verb(app, run);
 #ifdef POOLSCOPE_HAVE_TOP
   cli::add_top_verb(app, run);
 #endif

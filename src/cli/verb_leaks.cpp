@@ -42,13 +42,14 @@ void add_leaks_verb(CLI::App& app, VerbMain& run) {
     std::size_t max_buckets = 2048;
     detect::DetectorOptions detector;
     OwnerOptions owner;
+    PrometheusLeaksOptions prometheus;
   };
   auto options = std::make_shared<Options>();
   CLI::App* verb = app.add_subcommand(
       "leaks",
       "find the keys that leak in a recording: rate, onset, confidence, when the pool "
       "runs out, which process");
-  verb->add_option("file", options->file, "a recording (poolscope record / import)")->required();
+  verb->add_option("file", options->file, "a recording (poolscope record / import)");
   verb->add_option("--format,-f", options->format, "table or json")
       ->check(CLI::IsMember({"table", "json"}))
       ->default_val("table");
@@ -62,8 +63,23 @@ void add_leaks_verb(CLI::App& app, VerbMain& run) {
       ->default_val(2048);
   add_detector_options(*verb, options->detector);
   add_owner_options(*verb, options->owner);
+  add_prometheus_leaks_options(*verb, options->prometheus);
   verb->callback([&run, options] {
     run = [options]() -> int {
+      if (!options->prometheus.url.empty()) {
+        if (!options->file.empty()) {
+          return report_error(
+              make_error(ErrorCode::kUsage, "give a recording or --prometheus, not both").error());
+        }
+        return run_prometheus_leaks(options->prometheus, options->detector, options->format,
+                                    options->max_buckets, options->fail_on_leak);
+      }
+      if (options->file.empty()) {
+        return report_error(
+            make_error(ErrorCode::kUsage,
+                       "give a recording (poolscope record / import) or --prometheus URL")
+                .error());
+      }
       auto recording = store::Recording::open_read(options->file);
       if (!recording) return report_error(recording.error());
       auto history = detect::load_history(

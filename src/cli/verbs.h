@@ -36,6 +36,8 @@ void add_leaks_verb(CLI::App& app, VerbMain& run);
 void add_watch_verb(CLI::App& app, VerbMain& run);
 void add_diagnose_verb(CLI::App& app, VerbMain& run);
 void add_drivers_verb(CLI::App& app, VerbMain& run);
+// The fleet (src/serve): the live pools and findings as Prometheus metrics.
+void add_serve_verb(CLI::App& app, VerbMain& run);
 // Shared by `who` and `drivers` (verb_drivers.cpp): the .sys files of a folder (not recursive),
 // sorted by name; and the machine, version and signer of one driver as JSON.
 Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir);
@@ -43,6 +45,15 @@ void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& ou
 std::string driver_version_text(const attrib::DriverFile& file);  // "10.0.1.2" or ""
 std::string driver_signer_text(const attrib::DriverFile& file);   // subject CN or ""
 nlohmann::ordered_json call_sites_json(const std::vector<attrib::CallSite>& sites);
+
+// `leaks --prometheus URL` (leaks_prometheus.cpp): the detector over Prometheus' series.
+struct PrometheusLeaksOptions {
+  std::string url, match, since = "24h", step;
+};
+void add_prometheus_leaks_options(CLI::App& verb, PrometheusLeaksOptions& options);
+int run_prometheus_leaks(const PrometheusLeaksOptions& options,
+                         const detect::DetectorOptions& detector, const std::string& format,
+                         std::size_t max_buckets, bool fail_on_leak);
 
 // Shared by leaks, watch and diagnose (verb_leaks.cpp).
 void add_detector_options(CLI::App& verb, detect::DetectorOptions& options);

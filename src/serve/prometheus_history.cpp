@@ -1,0 +1,230 @@
+#include "serve/prometheus_history.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <tuple>
+
+namespace poolscope::serve {
+
+Result<std::vector<PromSeries>> parse_query_range(std::string_view json) {
+  auto fail = [](const std::string& why) {
+    return make_error(ErrorCode::kInput,
+                      "unexpected answer from Prometheus' query_range API: " + why);
+  };
+  const nlohmann::json doc = nlohmann::json::parse(json, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return fail("not a JSON object");
+  const auto status = doc.find("status");
+  if (status == doc.end() || !status->is_string()) return fail("no status");
+  if (*status != "success") {
+    std::string message = "Prometheus refused the query";
+    const auto error = doc.find("error");
+    if (error != doc.end() && error->is_string()) message += ": " + error->get<std::string>();
+    return make_error(ErrorCode::kUsage, message + "; check --match");
+  }
+  const auto data = doc.find("data");
+  if (data == doc.end() || !data->is_object()) return fail("no data");
+  const auto type = data->find("resultType");
+  if (type == data->end() || *type != "matrix") return fail("the result is not a matrix");
+  const auto result = data->find("result");
+  if (result == data->end() || !result->is_array()) return fail("no result array");
+  std::vector<PromSeries> out;
+  for (const auto& s : *result) {
+    if (!s.is_object()) return fail("a series is not an object");
+    PromSeries series;
+    const auto metric = s.find("metric");
+    if (metric != s.end() && metric->is_object()) {
+      for (const auto& [k, v] : metric->items()) {
+        if (v.is_string()) series.labels[k] = v.get<std::string>();
+      }
+    }
+    const auto values = s.find("values");
+    if (values == s.end() || !values->is_array()) return fail("a series has no values");
+    for (const auto& p : *values) {
+      if (!p.is_array() || p.size() != 2 || !p[0].is_number() || !p[1].is_string()) {
+        return fail("a value is not [time, \"number\"]");
+      }
+      const std::string text = p[1].get<std::string>();
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || *end != '\0') return fail("a value is not a number: " + text);
+      const double t = p[0].get<double>();
+      if (!std::isfinite(t) || !std::isfinite(v)) continue;
+      if (!series.points.empty() && t <= series.points.back().first) {
+        return fail("values are not in time order");
+      }
+      series.points.emplace_back(t, v);
+    }
+    out.push_back(std::move(series));
+  }
+  return out;
+}
+
+namespace {
+
+std::string label(const PromSeries& s, const std::string& name) {
+  const auto it = s.labels.find(name);
+  return it == s.labels.end() ? std::string() : it->second;
+}
+
+// Walks a time-ordered series alongside the sample times.
+class Cursor {
+ public:
+  explicit Cursor(const PromSeries* s) : s_(s) {}
+  std::optional<double> at(double t) {
+    if (!s_) return std::nullopt;
+    while (i_ < s_->points.size() && s_->points[i_].first < t) ++i_;
+    if (i_ < s_->points.size() && s_->points[i_].first == t) return s_->points[i_].second;
+    return std::nullopt;
+  }
+
+ private:
+  const PromSeries* s_;
+  std::size_t i_ = 0;
+};
+
+std::optional<std::uint64_t> count(std::optional<double> v) {
+  if (!v || *v < 0 || *v > 1.8e19) return std::nullopt;
+  return static_cast<std::uint64_t>(std::llround(*v));
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, detect::History>> histories_from_prometheus(
+    const PromData& data, std::size_t max_buckets) {
+  std::set<std::string> instances;
+  for (const auto* list : {&data.outstanding, &data.bytes, &data.pool_used, &data.pool_limit,
+                           &data.memory_available, &data.memory_total}) {
+    for (const PromSeries& s : *list) instances.insert(label(s, "instance"));
+  }
+  std::vector<std::pair<std::string, detect::History>> out;
+  for (const std::string& instance : instances) {
+    auto mine = [&](const std::vector<PromSeries>& list) {
+      std::vector<const PromSeries*> v;
+      for (const PromSeries& s : list) {
+        if (label(s, "instance") == instance) v.push_back(&s);
+      }
+      return v;
+    };
+    // Keys: (key, pool, session) -> index; each with its outstanding and bytes series.
+    using Id = std::tuple<std::string, std::string, std::string>;
+    std::map<Id, std::size_t> index;
+    struct KeySeries {
+      const PromSeries* outstanding = nullptr;
+      const PromSeries* bytes = nullptr;
+    };
+    std::vector<KeySeries> keys;
+    std::set<double> times;
+    auto add_key_series = [&](const std::vector<const PromSeries*>& list, bool is_bytes) {
+      for (const PromSeries* s : list) {
+        const std::string pool = label(*s, "pool");
+        if (!parse_pool_kind(pool)) continue;
+        const Id id{label(*s, "key"), pool, label(*s, "session")};
+        auto [it, added] = index.emplace(id, keys.size());
+        if (added) keys.emplace_back();
+        KeySeries& k = keys[it->second];
+        // Two series of one key (e.g. two jobs scraping one host): the first is used.
+        if (is_bytes && !k.bytes) k.bytes = s;
+        if (!is_bytes && !k.outstanding) k.outstanding = s;
+        for (const auto& p : s->points) times.insert(p.first);
+      }
+    };
+    add_key_series(mine(data.outstanding), false);
+    add_key_series(mine(data.bytes), true);
+    if (times.empty()) continue;
+    detect::HistoryOptions hopts;
+    hopts.max_buckets = max_buckets;
+    hopts.samples_per_bucket =
+        std::max<std::size_t>(1, (times.size() + max_buckets - 1) / max_buckets);
+    detect::History history(hopts);
+    for (const auto& [id, i] : index) {
+      detect::KeyTrack& k = history.key(i);
+      const auto& [name, pool, session] = id;
+      k.pool = *parse_pool_kind(pool);
+      const bool slab = k.pool == PoolKind::kUnreclaimable || k.pool == PoolKind::kReclaimable;
+      k.key = slab ? slab_cache(name) : tag_from_text(name);
+      if (!session.empty()) {
+        char* end = nullptr;
+        const unsigned long v = std::strtoul(session.c_str(), &end, 10);
+        if (end && *end == '\0') k.session_id = static_cast<std::uint32_t>(v);
+      }
+      const PromSeries* any = keys[i].outstanding ? keys[i].outstanding : keys[i].bytes;
+      k.owner = label(*any, "owner");
+    }
+    std::vector<Cursor> out_cursors, byte_cursors;
+    for (const KeySeries& k : keys) {
+      out_cursors.emplace_back(k.outstanding);
+      byte_cursors.emplace_back(k.bytes);
+    }
+    struct PoolCursors {
+      PoolKind pool;
+      Cursor used, limit;
+    };
+    std::vector<PoolCursors> pools;
+    const auto used = mine(data.pool_used);
+    const auto limits = mine(data.pool_limit);
+    for (const PromSeries* s : used) {
+      const auto kind = parse_pool_kind(label(*s, "pool"));
+      if (!kind) continue;
+      const PromSeries* limit = nullptr;
+      for (const PromSeries* l : limits) {
+        if (label(*l, "pool") == label(*s, "pool")) limit = l;
+      }
+      pools.push_back({*kind, Cursor(s), Cursor(limit)});
+    }
+    const auto avail = mine(data.memory_available);
+    const auto total = mine(data.memory_total);
+    Cursor avail_cursor(avail.empty() ? nullptr : avail.front());
+    Cursor total_cursor(total.empty() ? nullptr : total.front());
+    const double t0 = *times.begin();
+    for (double t : times) {
+      history.begin_sample(t - t0, static_cast<std::int64_t>(std::llround(t * 1e9)));
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        const auto o = count(out_cursors[i].at(t));
+        const auto b = count(byte_cursors[i].at(t));
+        if (o || b) history.add_key_value(i, o, b, CounterWidth::k64);
+      }
+      for (PoolCursors& p : pools) {
+        const auto u = p.used.at(t);
+        const auto l = p.limit.at(t);
+        if (u || l) history.add_pool_total(p.pool, u, l, std::nullopt);
+      }
+      const auto a = avail_cursor.at(t);
+      const auto m = total_cursor.at(t);
+      if (a || m) history.add_memory(m, a);
+      history.end_sample();
+    }
+    out.emplace_back(instance, std::move(history));
+  }
+  return out;
+}
+
+Result<std::string> with_matchers(std::string_view metric, std::string_view selector) {
+  std::string_view s = selector;
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  if (s.empty()) return std::string(metric);
+  if (s.front() == '{') {
+    if (s.back() != '}') {
+      return make_error(ErrorCode::kUsage,
+                        fmt::format("--match \"{}\": a selector in braces must end with }}, e.g. "
+                                    "{{job=\"poolscope\"}}",
+                                    selector));
+    }
+    s = s.substr(1, s.size() - 2);
+  } else if (s.find('{') != std::string_view::npos ||
+             s.find_first_of("=~!") == std::string_view::npos) {
+    return make_error(ErrorCode::kUsage,
+                      fmt::format("--match \"{}\": give label matchers only, e.g. "
+                                  "'{{instance=~\"web.*\"}}'; the metrics are chosen by poolscope",
+                                  selector));
+  }
+  return fmt::format("{}{{{}}}", metric, s);
+}
+
+}  // namespace poolscope::serve
