@@ -64,6 +64,7 @@ RecorderResult run_recorder(Recording& recording, const Clock& clock, const Reco
   const double process_max = static_cast<double>(options.process_interval_max.count());
   auto cost_now = [&] { return hooks.cpu_ns ? hooks.cpu_ns() : clock.monotonic_ns(); };
   std::int64_t next_process_offset = 0;
+  std::int64_t collections = 0;
   while (!stop.load()) {
     auto snapshot = hooks.sample();
     if (!snapshot) {
@@ -79,8 +80,10 @@ RecorderResult run_recorder(Recording& recording, const Clock& clock, const Reco
       stats.process_cpu_ns += cost;
       if (process_interval != 0) {
         next_process_offset = offset + process_interval;
-      } else if (options.process_cpu_share > 0) {
-        // The gap after which this collection's cost is the share of it.
+      } else if (options.process_cpu_share > 0 && ++collections > 1) {
+        // The gap after which this collection's cost is the share of it. (The first collection
+        // reads every process and says nothing about the later ones: the second follows at the
+        // next sample.)
         const double gap = static_cast<double>(cost) / options.process_cpu_share;
         next_process_offset = offset + static_cast<std::int64_t>(std::min(gap, process_max));
       }
