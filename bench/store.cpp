@@ -8,7 +8,9 @@
 //   record --interval 1`); otherwise one is recorded first for POOLSCOPE_BENCH_RECORD_MINUTES
 //   (default 10).
 // - CPU time per sample when recording at 1 Hz (getrusage around POOLSCOPE_BENCH_1HZ_SAMPLES
-//   samples, default 180, live source + process facts + commit) against the live snapshot alone.
+//   samples, default 180, live source + process facts at the default automatic interval +
+//   commit) against the same with process facts at every sample, the live snapshot alone and the
+//   append alone (the kernel's own cost of /proc/slabinfo: bench_live_snapshot's bare read).
 //   Goal: < 1 ms per sample (0.1% of a core at 1 Hz).
 // - resident memory over a 10 Hz soak of POOLSCOPE_SOAK_SECONDS (default 600; the issue asks for
 //   3600): start (after 30 s), end and peak RSS. Goal: flat.
