@@ -1,5 +1,7 @@
 // `poolscope record`: samples the live pools (and per-process facts) into a recording file until
 // stopped (SIGINT/SIGTERM), the duration ends, or writing fails.
+#include <fmt/format.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -29,7 +31,7 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
     std::string interval = "10";
     std::string duration;
     std::string retention;
-    std::string process_interval;
+    std::string process_interval = "auto";
     bool no_processes = false;
     bool print_commits = false;
     std::int64_t keyframe_interval = store::kDefaultKeyframeInterval;
@@ -47,9 +49,10 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
   verb->add_option("--retention", options->retention,
                    "delete samples older than this (e.g. 30d), a bounded batch per sample");
   verb->add_option("--process-interval", options->process_interval,
-                   "record the per-process facts only this often (e.g. 10s; default: with every "
-                   "sample). Their cost grows with the number of processes: use it on hosts with "
-                   "thousands");
+                   "how often to record the per-process facts: a duration (10s; the --interval "
+                   "for every sample), or auto: as often as 0.01% of a core allows (their cost "
+                   "grows with the number of processes), at least every 5 minutes")
+      ->default_val("auto");
   verb->add_flag("--no-processes", options->no_processes,
                  "do not record per-process facts (fd counts by kind / handle counts and pool "
                  "quota)");
@@ -68,9 +71,13 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
         if (!d) return report_error(d.error());
         ropts.duration = *d;
       }
-      if (!options->process_interval.empty()) {
+      if (options->process_interval != "auto") {
         auto d = store::parse_duration(options->process_interval);
-        if (!d) return report_error(d.error());
+        if (!d) {
+          return report_error(
+              Error{.code = d.error().code,
+                    .message = "--process-interval: " + d.error().message + ", or auto"});
+        }
         ropts.process_interval = *d;
       }
       if (!options->retention.empty()) {
@@ -109,6 +116,7 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
       store::RecorderHooks hooks;
       hooks.sample = [&source] { return (*source)->sample(); };
       if (collector) hooks.processes = [&collector] { return collector->collect(); };
+      hooks.cpu_ns = store::process_cpu_time_ns;
       hooks.sleep_until = [](std::int64_t until) { store::sleep_until_monotonic(until, g_stop); };
       if (options->print_commits) {
         hooks.on_commit = [](std::int64_t seq, const Snapshot&) {
@@ -135,6 +143,11 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
                  " (" + human_bytes(bytes) + ")";
       if (collector && stats.process_samples != stats.samples) {
         summary += "; process facts in " + std::to_string(stats.process_samples) + " of them";
+      }
+      if (stats.process_samples > 0) {
+        summary += fmt::format(" ({:.2f} ms CPU per process facts collection)",
+                               static_cast<double>(stats.process_cpu_ns) / 1e6 /
+                                   static_cast<double>(stats.process_samples));
       }
       if (stats.skipped_ticks) {
         summary += "; " + std::to_string(stats.skipped_ticks) +

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <ctime>
 
 namespace poolscope::store {
 
@@ -44,6 +45,10 @@ Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   return std::chrono::nanoseconds(std::llround(ns));
 }
 
+std::int64_t process_cpu_time_ns() {
+  return static_cast<std::int64_t>(std::clock()) * (1'000'000'000 / CLOCKS_PER_SEC);
+}
+
 RecorderResult run_recorder(Recording& recording, const Clock& clock, const RecorderHooks& hooks,
                             const RecorderOptions& options, const std::atomic<bool>& stop) {
   RecorderResult result;
@@ -56,7 +61,10 @@ RecorderResult run_recorder(Recording& recording, const Clock& clock, const Reco
   // Scheduled tick offsets, not measured times, so the process ticks are exact and repeatable.
   const std::int64_t process_interval =
       options.process_interval ? std::max<std::int64_t>(options.process_interval->count(), 1) : 0;
+  const double process_max = static_cast<double>(options.process_interval_max.count());
+  auto cost_now = [&] { return hooks.cpu_ns ? hooks.cpu_ns() : clock.monotonic_ns(); };
   std::int64_t next_process_offset = 0;
+  std::int64_t collections = 0;
   while (!stop.load()) {
     auto snapshot = hooks.sample();
     if (!snapshot) {
@@ -64,14 +72,21 @@ RecorderResult run_recorder(Recording& recording, const Clock& clock, const Reco
       break;
     }
     std::optional<ProcessSample> processes;
-    bool processes_due = true;
-    if (process_interval != 0) {
-      const std::int64_t offset = tick * interval;
-      processes_due = offset >= next_process_offset;
-      if (processes_due) next_process_offset = offset + process_interval;
-    }
-    if (hooks.processes && processes_due) {
+    const std::int64_t offset = tick * interval;
+    if (hooks.processes && offset >= next_process_offset) {
+      const std::int64_t before = cost_now();
       auto collected = hooks.processes();
+      const std::int64_t cost = std::max<std::int64_t>(cost_now() - before, 0);
+      stats.process_cpu_ns += cost;
+      if (process_interval != 0) {
+        next_process_offset = offset + process_interval;
+      } else if (options.process_cpu_share > 0 && ++collections > 1) {
+        // The gap after which this collection's cost is the share of it. (The first collection
+        // reads every process and says nothing about the later ones: the second follows at the
+        // next sample.)
+        const double gap = static_cast<double>(cost) / options.process_cpu_share;
+        next_process_offset = offset + static_cast<std::int64_t>(std::min(gap, process_max));
+      }
       if (collected) {
         processes = std::move(*collected);
       } else {

@@ -22,10 +22,15 @@ struct RecorderOptions {
   std::chrono::nanoseconds interval = std::chrono::seconds(10);
   std::optional<std::chrono::nanoseconds> duration;   // none: until stopped
   std::optional<std::chrono::nanoseconds> retention;  // delete samples older than this
-  // Process facts only at the ticks at least this far apart (none: at every sample). Their cost
-  // grows with the number of processes (~2.5 us each); on a host with thousands of processes
-  // this keeps recording at 1 Hz under 0.1% of a core.
+  // Process facts only at the ticks at least this far apart. None: automatic — after each
+  // collection the next one waits until that collection's CPU time is at most
+  // process_cpu_share of the time since (never more often than every sample, never less often
+  // than process_interval_max). Their cost grows with the number of processes (~3-8 us each,
+  // Linux); the automatic interval keeps them within the share on any host, e.g. every ~5-10 s
+  // with ~150 processes and every ~2 min with 2,000 at the default 0.01% of a core.
   std::optional<std::chrono::nanoseconds> process_interval;
+  double process_cpu_share = 1e-4;
+  std::chrono::nanoseconds process_interval_max = std::chrono::minutes(5);
   std::int64_t retention_batch = 1000;  // at most this many rows per sample
 };
 
@@ -36,6 +41,9 @@ struct RecorderHooks {
   std::function<void(std::int64_t until_monotonic_ns)> sleep_until;  // empty: busy-free no-op
   std::function<void(std::int64_t seq, const Snapshot&)> on_commit;
   std::function<void(const std::string&)> warn;  // printed once per kind of problem
+  // The recorder's CPU time in ns (process_cpu_time_ns); empty: the monotonic clock, an upper
+  // bound (tests steer it).
+  std::function<std::int64_t()> cpu_ns;
 };
 
 struct RecorderStats {
@@ -44,6 +52,7 @@ struct RecorderStats {
   std::int64_t first_seq = 0, last_seq = 0;
   std::size_t last_key_count = 0;
   std::int64_t process_failures = 0;   // samples stored without process facts (collector failed)
+  std::int64_t process_cpu_ns = 0;     // spent in the process facts collections
   std::int64_t process_samples = 0;    // samples stored with process facts
   std::int64_t retention_deleted = 0;  // samples deleted by --retention
 };
@@ -52,6 +61,10 @@ struct RecorderResult {
   RecorderStats stats;
   std::optional<Error> error;  // why it stopped early (disk full, source unreadable, ...)
 };
+
+// CPU time of this process in ns (std::clock: CPU time on Linux; on Windows' C runtime the
+// elapsed time, an upper bound).
+std::int64_t process_cpu_time_ns();
 
 // "90s", "30m", "48h", "7d", "2w", "500ms", "0.1" (a bare number is seconds; fractions allowed).
 // ErrorCode::kUsage for anything else, for zero and for more than 100 years.

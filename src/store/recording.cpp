@@ -91,6 +91,10 @@ CREATE TABLE IF NOT EXISTS counter_samples(
 constexpr int kWalCheckpointPages = 32;
 constexpr const char* kWalSizeLimitPragma =
     "PRAGMA journal_size_limit=131872";  // 32 frames of 4120 + 32
+// The writer touches the right edge of the samples tree, the keys and (with --retention) the left
+// edge: 64 pages are plenty. SQLite's default cache (2000 KiB) would grow the recorder's resident
+// memory with the file for its first 2 MB.
+constexpr const char* kWriterCachePragma = "PRAGMA cache_size=-256";  // KiB
 
 // A prepared statement; finalized when it goes out of scope.
 class Stmt {
@@ -513,6 +517,7 @@ Result<Recording> Recording::open_write(const std::string& path, const WriterOpt
   // never waits for readers) and the WAL is cut back to the limit whenever it restarts.
   sqlite3_wal_autocheckpoint(rec.db_, kWalCheckpointPages);
   if (auto ok = rec.exec(kWalSizeLimitPragma); !ok) return std::unexpected(ok.error());
+  if (auto ok = rec.exec(kWriterCachePragma); !ok) return std::unexpected(ok.error());
   rec.writer_ = std::make_unique<Writer>();
   Writer& w = *rec.writer_;
   w.options = options;

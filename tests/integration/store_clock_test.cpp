@@ -102,6 +102,47 @@ TEST(StoreClock, StopEndsTheLoopAfterTheCurrentSample) {
   EXPECT_EQ(result.stats.samples, 3);
 }
 
+// The automatic process interval: after a collection that cost C of CPU the next one waits
+// C / process_cpu_share (2 ms at 0.01% -> 20 s), capped by process_interval_max. The first
+// collection (which reads every process) is followed at the next sample.
+TEST(StoreClock, AutomaticProcessIntervalFollowsTheCollectionCost) {
+  testing::TempDir dir;
+  auto rec = store::Recording::open_write(dir.file("auto.db"));
+  ASSERT_TRUE(rec.has_value()) << rec.error().message;
+  SteerableClock clock;
+  const std::int64_t start = clock.monotonic_ns();
+  std::int64_t cpu = 0;
+  std::vector<std::int64_t> collected_at;
+  store::RecorderHooks hooks;
+  hooks.sample = [&]() -> Result<Snapshot> {
+    Snapshot s;
+    s.wall_time = clock.wall();
+    s.monotonic_ns = clock.monotonic_ns();
+    return s;
+  };
+  hooks.processes = [&]() -> Result<ProcessSample> {
+    collected_at.push_back((clock.monotonic_ns() - start) / 1'000'000'000);
+    // The first two collections cost 2 ms of CPU, the later ones 10 ms (-> 100 s, capped at 30).
+    cpu += collected_at.size() <= 2 ? 2'000'000 : 10'000'000;
+    return ProcessSample{};
+  };
+  hooks.cpu_ns = [&] { return cpu; };
+  hooks.sleep_until = [&](std::int64_t until) {
+    clock.advance(std::chrono::nanoseconds(until - clock.monotonic_ns()));
+  };
+  std::atomic<bool> stop{false};
+  auto result = store::run_recorder(
+      *rec, clock, hooks,
+      store::RecorderOptions{
+          .interval = 1s, .duration = 101s, .process_cpu_share = 1e-4, .process_interval_max = 30s},
+      stop);
+  ASSERT_FALSE(result.error) << result.error->message;
+  EXPECT_EQ(result.stats.samples, 101);
+  EXPECT_EQ(collected_at, (std::vector<std::int64_t>{0, 1, 21, 51, 81}));
+  EXPECT_EQ(result.stats.process_samples, 5);
+  EXPECT_EQ(result.stats.process_cpu_ns, 34'000'000);
+}
+
 // --process-interval: process facts at the scheduled ticks 0, 30, 60 ... s only (a slow
 // sample that skips ticks moves the next one), and the samples between read back without any
 // while the ones with facts decode through the gaps.

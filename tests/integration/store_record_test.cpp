@@ -99,8 +99,9 @@ TEST(StoreRecord, RetentionDeletesOldSamplesButKeepsTheChainReadable) {
   REQUIRE_LIVE_SLABINFO();
   testing::TempDir dir;
   const std::string db = dir.file("ret.db");
+  // Process facts with every sample, so their old ones are deleted too.
   Child rec({"record", "--out", db, "--interval", "0.05", "--duration", "3s", "--retention", "1s",
-             "--keyframe-interval", "5"});
+             "--keyframe-interval", "5", "--process-interval", "0.05"});
   EXPECT_EQ(rec.wait_for(60s), 0) << rec.err();
   EXPECT_NE(rec.err().find("old sample(s) deleted"), std::string::npos) << rec.err();
   const auto first = std::stoll(sql_value(db, "SELECT min(seq) FROM samples"));
@@ -137,12 +138,35 @@ TEST(StoreRecord, NoProcessesRecordsPoolsOnly) {
   EXPECT_EQ(rec.wait_for(30s), 0) << rec.err();
   EXPECT_NE(sql_value(db, "SELECT count(*) FROM samples"), "0");
   EXPECT_EQ(sql_value(db, "SELECT count(*) FROM process_samples"), "0");
-  Child with({"record", "--out", dir.file("p.db"), "--interval", "0.05", "--duration", "0.2s"});
+  // --process-interval equal to --interval: facts with every sample.
+  Child with({"record", "--out", dir.file("p.db"), "--interval", "0.05", "--duration", "0.2s",
+              "--process-interval", "0.05"});
   EXPECT_EQ(with.wait_for(30s), 0) << with.err();
   EXPECT_EQ(sql_value(dir.file("p.db"),
                       "SELECT count(*) = (SELECT count(*) FROM samples) FROM "
                       "process_samples"),
             "1");
+}
+
+// The default (auto) takes the process facts at the first sample and then as often as 0.01% of
+// a core allows: at 20 Hz that is far less than every sample, and the summary says what a
+// collection cost.
+TEST(StoreRecord, AutomaticProcessIntervalKeepsTheFactsWithinTheirCpuShare) {
+  REQUIRE_LIVE_SLABINFO();
+  testing::TempDir dir;
+  const std::string db = dir.file("auto.db");
+  Child rec({"record", "--out", db, "--interval", "0.05", "--duration", "1s"});
+  EXPECT_EQ(rec.wait_for(30s), 0) << rec.err();
+  EXPECT_EQ(sql_value(db, "SELECT min(seq) FROM process_samples"), "1");
+  const auto samples = std::stoll(sql_value(db, "SELECT count(*) FROM samples"));
+  const auto with_facts = std::stoll(sql_value(db, "SELECT count(*) FROM process_samples"));
+  EXPECT_GE(samples, 10);
+  EXPECT_LT(with_facts, samples);
+  EXPECT_NE(rec.err().find("ms CPU per process facts collection"), std::string::npos) << rec.err();
+  Child bad({"record", "--out", dir.file("bad.db"), "--process-interval", "often"});
+  EXPECT_EQ(bad.wait_for(30s), 2);
+  EXPECT_NE(bad.err().find("--process-interval: not a duration: \"often\""), std::string::npos)
+      << bad.err();
 }
 
 TEST(StoreRecord, AUserWhoCannotReadSlabinfoGetsExit3AndNoFile) {
