@@ -53,6 +53,7 @@ nlohmann::ordered_json finding_json(const Finding& f) {
   j["pool"] = pool_kind_name(f.pool);
   if (f.session_id) j["session"] = *f.session_id;
   if (!f.owner.empty()) j["owner"] = f.owner;
+  if (!f.aliases.empty()) j["aliases"] = f.aliases;
   j["verdict"] = verdict_name(f.verdict);
   j["rate_bytes_per_hour"] = f.rate_bytes_per_hour
                                  ? nlohmann::ordered_json(round_to(*f.rate_bytes_per_hour, 0.1))
