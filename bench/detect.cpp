@@ -74,7 +74,12 @@ std::vector<double> deriv_at_checks(const std::vector<double>& y) {
   std::vector<double> out;
   std::vector<double> t(kDerivWindow), w(kDerivWindow);
   for (int now = kCheckEvery; now <= kSeconds; now += kCheckEvery) {
-    const int from = std::max(0, now - kDerivWindow);
+    // The rule is evaluated once its window is full, as a series scraped for long before would be.
+    if (now < kDerivWindow) {
+      out.push_back(-INFINITY);
+      continue;
+    }
+    const int from = now - kDerivWindow;
     const int n = now - from;
     for (int i = 0; i < n; ++i) {
       t[i] = from + i;

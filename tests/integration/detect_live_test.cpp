@@ -150,7 +150,10 @@ std::string dump_findings(const json& report) {
 }
 
 // A leak finding must name the leaker as culprit with the eventfd evidence and a rate near the
-// one the leaker ran at (kmalloc-64 counts in whole slabs, so within a factor of two).
+// one the leaker ran at. Over 30 s the count lags: SLUB reports objects in per-CPU partial slabs
+// as in use, and those slabs fill before new ones count (seen: 245 kmalloc-64 objects for 568
+// eventfds while another build ran), so the rate is only bounded to 1/4..2x here; over 2 minutes
+// it came within 4% (README).
 void expect_eventfd_leak(const json& report, std::uint64_t pid, double rate_per_s) {
   ASSERT_TRUE(report.is_object()) << "leaks printed no JSON";
   const json* f = find_leak(report["findings"], holds_eventfd_ctx);
@@ -161,7 +164,7 @@ void expect_eventfd_leak(const json& report, std::uint64_t pid, double rate_per_
   EXPECT_EQ(culprit.value("pid", std::uint64_t{0}), pid) << f->dump(2);
   EXPECT_NE(culprit.value("evidence", "").find("eventfds in"), std::string::npos) << f->dump(2);
   const double rate = f->value("rate_objects_per_hour", 0.0) / 3600;
-  EXPECT_GT(rate, rate_per_s / 2) << f->dump(2);
+  EXPECT_GT(rate, rate_per_s / 4) << f->dump(2);
   EXPECT_LT(rate, rate_per_s * 2) << f->dump(2);
   EXPECT_GE(f->value("confidence", 0.0), 0.999);
   EXPECT_TRUE(f->contains("exhaustion_eta_seconds"));
