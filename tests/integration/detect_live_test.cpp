@@ -7,7 +7,7 @@
 // A kernel that gives it a cache of its own, merged or not, shows it in the snapshot's aliases.
 //
 // These tests run one at a time (RESOURCE_LOCK in tests/CMakeLists.txt): a leak in one would be a
-// leak in the other's recording. Each one is bounded (25..40 s) and the leaker ends by itself.
+// leak in the other's recording. Each one is bounded (25..60 s) and the leaker ends by itself.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -189,13 +189,16 @@ void expect_no_leak_from(const json& report, std::uint64_t pid,
 
 const std::vector<std::string> kEventfdCaches = {"kmalloc-64", "filp", "lsm_file_cache"};
 
-TEST(DetectLive, EventfdLeakAt20PerSecondWithNoiseIsFoundWithItsPid) {
+TEST(DetectLive, EventfdLeakAt50PerSecondWithNoiseIsFoundWithItsPid) {
   REQUIRE_LIVE_DETECTION();
   TempDir dir;
   std::uint64_t pid = 0;
-  // Up to 40 extra eventfds opened and closed every 50 ms on top of the leak.
-  const json report = record_and_analyze(dir, leaker_args("eventfd", "leak", 20, 30, 40), 32, &pid);
-  expect_eventfd_leak(report, pid, 20);
+  // Up to 40 extra eventfds opened and closed every 50 ms on top of the leak. Over 30 s a leak
+  // must be some 1,500 objects for kmalloc-64 to show it every time on this loaded machine: at
+  // 20-30/s it was a leak in filp and lsm_file_cache every time but in kmalloc-64 only 3 runs of 5
+  // (SLUB's count lags). Slower leaks need longer recordings (the diagnose test).
+  const json report = record_and_analyze(dir, leaker_args("eventfd", "leak", 50, 30, 40), 32, &pid);
+  expect_eventfd_leak(report, pid, 50);
 }
 
 TEST(DetectLive, WatchPrintsTheEventfdLeakAt50PerSecondWithinSeconds) {
@@ -235,17 +238,18 @@ TEST(DetectLive, DiagnoseNamesTheLeakAndWritesItsFolder) {
   REQUIRE_LIVE_DETECTION();
   TempDir dir;
   const std::string out = dir.file("diag");
-  Child diagnose({"diagnose", "--duration", "30s", "--interval", "0.5", "--out", out});
+  // 25 eventfds a second for a minute.
+  Child diagnose({"diagnose", "--duration", "60s", "--interval", "0.5", "--out", out});
   std::this_thread::sleep_for(2s);
-  Leaker leaker(leaker_args("eventfd", "leak", 30, 28, 10), dir.file("leaker.log"));
-  ASSERT_EQ(diagnose.wait_for(90s), 0) << diagnose.err();
+  Leaker leaker(leaker_args("eventfd", "leak", 25, 58, 10), dir.file("leaker.log"));
+  ASSERT_EQ(diagnose.wait_for(120s), 0) << diagnose.err();
   EXPECT_NE(diagnose.out().find("Next steps:"), std::string::npos) << diagnose.out();
   EXPECT_NE(diagnose.out().find("(pid " + std::to_string(leaker.pid()) + ")"), std::string::npos)
       << diagnose.out();
   EXPECT_TRUE(std::filesystem::exists(out + "/recording.db"));
   std::ifstream in(out + "/findings.json");
   const json report = json::parse(in, nullptr, false);
-  expect_eventfd_leak(report, leaker.pid(), 30);
+  expect_eventfd_leak(report, leaker.pid(), 25);
 }
 
 TEST(DetectLive, ChurnOnlyIsNoLeak) {
