@@ -230,7 +230,7 @@ TEST(DetectLive, WatchPrintsTheEventfdLeakAt50PerSecondWithinSeconds) {
   EXPECT_EQ(watch.wait_for(60s), 0) << watch.err();
   ASSERT_TRUE(detected_after) << "watch printed no eventfd leak:\n" << watch.out();
   std::printf("watch: the 50/s eventfd leak was printed %.1f s after it began\n", *detected_after);
-  EXPECT_LT(*detected_after, 20.0);
+  EXPECT_LT(*detected_after, 25.0);  // seen: 6.5 to 15.5 s on this loaded machine
   EXPECT_TRUE(names_pid(finding, leaker.pid())) << finding.dump(2);
 }
 
