@@ -6,7 +6,7 @@
 // 6.18 kernel: it comes from kmalloc-64 (measured: +1,875 kmalloc-64 objects for 2,000 eventfds).
 // A kernel that gives it a cache of its own, merged or not, shows it in the snapshot's aliases.
 //
-// These tests run one at a time (RESOURCE_LOCK in tests/CMakeLists.txt): a leak in one would be a
+// These tests run alone (RUN_SERIAL in tests/CMakeLists.txt): a leak in one would be a
 // leak in the other's recording. Each one is bounded (25..60 s) and the leaker ends by itself.
 #include <fcntl.h>
 #include <signal.h>
@@ -126,6 +126,12 @@ bool holds_eventfd_ctx(const json& finding) {
   return false;
 }
 
+// The caches an eventfd's kernel objects live in: its context, its struct file, the LSM blob.
+bool holds_eventfd_objects(const json& finding) {
+  const std::string key = finding.value("key", "");
+  return holds_eventfd_ctx(finding) || key == "filp" || key == "lsm_file_cache";
+}
+
 bool names_pid(const json& finding, std::uint64_t pid) {
   for (const auto& p : finding.value("processes", json::array())) {
     if (p.value("pid", std::uint64_t{0}) == pid) return true;
@@ -149,20 +155,28 @@ std::string dump_findings(const json& report) {
   return out.empty() ? "(no findings)" : out;
 }
 
-// A leak finding must name the leaker as culprit with the eventfd evidence and a rate near the
-// one the leaker ran at. Over 30 s the count lags: SLUB reports objects in per-CPU partial slabs
-// as in use, and those slabs fill before new ones count (seen: 245 kmalloc-64 objects for 568
-// eventfds while another build ran), so the rate is only bounded to 1/4..2x here; over 2 minutes
-// it came within 4% (README).
+// The leak must be found, with the leaker's pid first and its eventfds as the evidence, in a cache
+// that holds the eventfd's kernel objects, and its rate must be near the leaker's.
+//
+// Which of them shows it first is up to the allocator: kmalloc-64 (the eventfd_ctx itself) was a
+// leak in 11 of 14 runs here, filp and lsm_file_cache in all. SLUB counts the objects of per-CPU
+// partial slabs (up to 120 per CPU for kmalloc-64) as in use, so a general cache that every
+// subsystem shares can hide a few hundred new objects for a while, more so while other tests run.
+// Whether kmalloc-64 was among them is printed, not asserted, so the test cannot be flaky.
 void expect_eventfd_leak(const json& report, std::uint64_t pid, double rate_per_s) {
   ASSERT_TRUE(report.is_object()) << "leaks printed no JSON";
-  const json* f = find_leak(report["findings"], holds_eventfd_ctx);
-  ASSERT_NE(f, nullptr) << "no leak in the eventfd cache; findings:\n" << dump_findings(report);
-  EXPECT_TRUE(names_pid(*f, pid)) << "leaker pid " << pid << " not named:\n" << f->dump(2);
-  ASSERT_FALSE(f->at("processes").empty());
+  const json* f = find_leak(report["findings"], holds_eventfd_objects);
+  ASSERT_NE(f, nullptr) << "no leak in the eventfd's caches; findings:\n" << dump_findings(report);
+  std::printf("eventfd leak found in %s; eventfd_ctx's cache (kmalloc-64) %s\n",
+              f->value("key", "").c_str(),
+              find_leak(report["findings"], holds_eventfd_ctx) ? "a leak too"
+                                                               : "not (yet) a leak: SLUB lag");
+  ASSERT_FALSE(f->at("processes").empty()) << f->dump(2);
   const json& culprit = f->at("processes")[0];
   EXPECT_EQ(culprit.value("pid", std::uint64_t{0}), pid) << f->dump(2);
   EXPECT_NE(culprit.value("evidence", "").find("eventfds in"), std::string::npos) << f->dump(2);
+  // Over 30 s the count lags the leak (see above): the rate is bounded to 1/4..2x here; over
+  // 2 minutes it came within 4% (README).
   const double rate = f->value("rate_objects_per_hour", 0.0) / 3600;
   EXPECT_GT(rate, rate_per_s / 4) << f->dump(2);
   EXPECT_LT(rate, rate_per_s * 2) << f->dump(2);
@@ -220,7 +234,7 @@ TEST(DetectLive, WatchPrintsTheEventfdLeakAt50PerSecondWithinSeconds) {
       json j = json::parse(out.substr(scanned, nl - scanned), nullptr, false);
       scanned = nl + 1;
       if (!detected_after && j.is_object() && j.value("verdict", "") == "leak" &&
-          holds_eventfd_ctx(j)) {
+          holds_eventfd_objects(j)) {
         detected_after =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         finding = j;
@@ -229,7 +243,8 @@ TEST(DetectLive, WatchPrintsTheEventfdLeakAt50PerSecondWithinSeconds) {
   }
   EXPECT_EQ(watch.wait_for(60s), 0) << watch.err();
   ASSERT_TRUE(detected_after) << "watch printed no eventfd leak:\n" << watch.out();
-  std::printf("watch: the 50/s eventfd leak was printed %.1f s after it began\n", *detected_after);
+  std::printf("watch: the 50/s eventfd leak was printed %.1f s after it began (in %s)\n",
+              *detected_after, finding.value("key", "").c_str());
   EXPECT_LT(*detected_after, 25.0);  // seen: 6.5 to 15.5 s on this loaded machine
   EXPECT_TRUE(names_pid(finding, leaker.pid())) << finding.dump(2);
 }
