@@ -17,6 +17,7 @@ namespace poolscope::cli {
 namespace {
 
 std::atomic<bool> g_watch_stop{false};
+constexpr std::int64_t kWatchMinSamples = 6;
 
 extern "C" void watch_request_stop(int) {
   g_watch_stop.store(true);
@@ -113,7 +114,10 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
         }
         history.add_snapshot(*snapshot, procs ? &*procs : nullptr,
                              static_cast<double>(now - start) / 1e9);
-        if (history.samples() % static_cast<std::int64_t>(every) == 0) {
+        // The few-samples rule is for snapshots taken around a workload; live, the first seconds
+        // of a stream prove nothing, so the detector waits for a series it can test.
+        if (history.samples() >= kWatchMinSamples &&
+            history.samples() % static_cast<std::int64_t>(every) == 0) {
           const detect::Report report = detect::analyze(history, options->detector);
           for (const detect::Finding& f : report.findings) {
             const std::string id = display_key(f.key) + "/" + std::string(pool_kind_name(f.pool));

@@ -57,6 +57,7 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
   std::vector<ProcessEvidence> out;
   const Series& ks = primary_series(key);
   const std::string key_name = display_key(key.key);
+  const double window = h.bucket_time(to) - h.bucket_time(from);
   for (const ProcessTrack& p : h.processes()) {
     if (!p.changed()) continue;
     const std::int64_t a = std::max(from, p.first_bucket), b = std::min(to, p.last_bucket);
@@ -76,6 +77,18 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       if (xs.size() < 3) continue;
       const double growth = xs.back() - xs.front();
       if (growth <= 0) continue;
+      // A process seen for a sliver of the window, or whose few new fds cannot hold the key's
+      // growth, correlates by chance (a compiler opening 3 files while a cache grows).
+      const double overlap = ts.back() - ts.front();
+      if (overlap < options.min_overlap * window) continue;
+      const double key_growth = ys.back() - ys.front();
+      const bool count_metric = m < static_cast<std::size_t>(ProcessMetric::kPagedQuotaBytes);
+      if (count_metric && key.seen_outstanding &&
+          (growth < options.min_metric_growth ||
+           key_growth > options.max_objects_per_unit * growth ||
+           key_growth * options.max_objects_per_unit < growth)) {
+        continue;
+      }
       const double corr = pearson(xs, ys);
       if (corr < options.min_correlation) continue;
       ProcessEvidence e;
@@ -225,6 +238,7 @@ Report analyze(const History& h, const DetectorOptions& options) {
     f.pool = k.pool;
     f.session_id = k.session_id;
     f.owner = k.owner;
+    f.aliases = k.aliases;
     f.verdict = tr.verdict;
     f.unit = k.seen_outstanding ? "objects" : "bytes";
     f.confidence = tr.confidence;

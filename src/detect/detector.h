@@ -29,6 +29,7 @@ struct Finding {
   PoolKind pool = PoolKind::kNonPaged;
   std::optional<std::uint32_t> session_id;
   std::string owner;
+  std::vector<std::string> aliases;  // cache names merged into this one (Linux)
   Verdict verdict = Verdict::kSuspect;
   std::string unit = "objects";  // what the series counted: "objects", or "bytes" without counts
   std::optional<double> rate_objects_per_hour;
@@ -55,7 +56,10 @@ struct Consumer {
 struct DetectorOptions {
   TrendOptions trend;
   std::size_t top = 10;                       // consumers listed
-  double min_correlation = 0.7;               // for a process to be named
+  double min_correlation = 0.7;               // for a process to be named ...
+  double min_overlap = 0.5;                   // ... seen over this part of the growth window,
+  double min_metric_growth = 3;               // ... its fds/handles up by at least this many,
+  double max_objects_per_unit = 8;            // ... each holding 1/8..8 of the key's new objects
   std::size_t max_processes_named = 3;        // per finding
   std::vector<std::string> include, exclude;  // key wildcard patterns (key_matches)
 };

@@ -312,6 +312,7 @@ void History::add_snapshot(const Snapshot& snapshot, const ProcessSample* proces
       k.session_id = e.session_id;
     }
     if (!e.owner.empty()) k.owner = e.owner;
+    if (!e.aliases.empty() && k.aliases != e.aliases) k.aliases = e.aliases;
     if (e.object_size) k.object_size = static_cast<double>(*e.object_size);
     std::optional<std::uint64_t> outstanding = e.counters.outstanding;
     if (!outstanding && e.counters.allocs && e.counters.frees) {

@@ -47,6 +47,7 @@ struct KeyTrack {
   PoolKind pool = PoolKind::kNonPaged;
   std::optional<std::uint32_t> session_id;
   std::string owner;
+  std::vector<std::string> aliases;  // Linux: cache names merged into this one
   std::optional<double> object_size;
   bool present_last = false;  // in the newest sample
   bool seen_outstanding = false, seen_bytes = false;

@@ -21,6 +21,7 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
     k.pool = info.pool;
     k.session_id = info.session_id;
     k.owner = info.owner;
+    k.aliases = info.aliases;
   }
   auto cursor = recording.cursor(store::CursorOptions{.processes = options.processes});
   if (!cursor) return std::unexpected(cursor.error());
@@ -28,9 +29,16 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
   std::optional<std::int64_t> prev_mono;
   std::int64_t prev_wall = 0;
   bool first = true;
+  int errors_in_a_row = 0;
   while (true) {
     auto more = cursor->next();
-    if (!more) continue;  // a damaged sample: the cursor resumes at the next keyframe
+    if (!more) {
+      // A damaged sample: the cursor resumes at the next keyframe. An error that repeats (the
+      // file unreadable, not one sample) ends the read instead of spinning.
+      if (++errors_in_a_row > 64) return std::unexpected(more.error());
+      continue;
+    }
+    errors_in_a_row = 0;
     if (!*more) break;
     const store::SampleInfo& info = cursor->info();
     if (!first) {

@@ -26,8 +26,11 @@ std::string wall_text(std::int64_t wall_ns) {
 
 namespace {
 
+// Divides by the scale (not multiplies by the unit) so the result is the double nearest the
+// decimal, which JSON prints short: 4097111.3, not 4097111.3000000003.
 double round_to(double v, double unit) {
-  return std::round(v / unit) * unit;
+  const double scale = std::round(1 / unit);
+  return std::round(v * scale) / scale;
 }
 
 std::string rate_text(const std::optional<double>& per_hour, const char* unit) {
@@ -53,6 +56,7 @@ nlohmann::ordered_json finding_json(const Finding& f) {
   j["pool"] = pool_kind_name(f.pool);
   if (f.session_id) j["session"] = *f.session_id;
   if (!f.owner.empty()) j["owner"] = f.owner;
+  if (!f.aliases.empty()) j["aliases"] = f.aliases;
   j["verdict"] = verdict_name(f.verdict);
   j["rate_bytes_per_hour"] = f.rate_bytes_per_hour
                                  ? nlohmann::ordered_json(round_to(*f.rate_bytes_per_hour, 0.1))

@@ -254,7 +254,13 @@ TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y
       *std::max_element(wy.begin(), wy.begin() + static_cast<std::ptrdiff_t>(quarter));
   const double q4_min =
       *std::min_element(wy.end() - static_cast<std::ptrdiff_t>(quarter), wy.end());
-  r.above_noise = q4_min > q1_max;
+  // A leak reaches levels never seen before its onset. A sawtooth's ramp, which a short window
+  // can isolate, only climbs back to where the previous teeth already were.
+  const double before_max =
+      k > 0 ? *std::max_element(y.begin(), y.begin() + static_cast<std::ptrdiff_t>(k))
+            : -std::numeric_limits<double>::infinity();
+  const bool new_high = q4_min > before_max;
+  r.above_noise = q4_min > q1_max && new_high;
 
   std::vector<double> levels(wy.begin(), wy.end());
   std::nth_element(levels.begin(), levels.begin() + static_cast<std::ptrdiff_t>(w / 2),
@@ -280,6 +286,8 @@ TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y
   } else {
     r.verdict = Verdict::kSuspect;
     r.why = r.above_noise ? "trend significant but not yet at the leak confidence"
+            : !new_high   ? "not above the levels seen before the growth began (churn repeats "
+                            "them)"
                           : "still inside its noise band: the newest quarter is not wholly above "
                             "the first";
   }

@@ -85,6 +85,17 @@ TEST(Trend, SawtoothChurnIsNotALeak) {
   EXPECT_EQ(r.verdict, Verdict::kNone) << r.why;
 }
 
+// Early in a run, before buckets are floors of whole periods, the onset search can isolate one
+// ramp of a sawtooth (found by bench/detect.cpp): it climbs only to where earlier teeth were.
+TEST(Trend, ASingleSawtoothRampIsNoLeakInAShortSeries) {
+  for (std::size_t n : {50u, 59u, 70u, 79u, 90u, 119u}) {
+    Series s = make(
+        n, [](double t) { return 5500 + std::fmod(t, 20) * 20; }, 3);
+    TrendResult r = assess_trend(s.t, s.y);
+    EXPECT_NE(r.verdict, Verdict::kLeak) << n << " samples: " << r.why;
+  }
+}
+
 TEST(Trend, OneOffStepIsNotALeak) {
   Series s = make(
       1200, [](double t) { return t < 600 ? 3000 : 3500; }, 4);

@@ -1,0 +1,308 @@
+// The leak detector on the live kernel: poolscope-leaker makes eventfds leak, churn, plateau, or
+// walks files, while `record`, `watch` or `diagnose` samples this machine; the leaking cache and
+// the leaker's pid must be named, and the non-leak workloads must not be called leaks.
+//
+// The eventfd context (struct eventfd_ctx, 48 bytes on x86-64) has no cache of its own on this
+// 6.18 kernel: it comes from kmalloc-64 (measured: +1,875 kmalloc-64 objects for 2,000 eventfds).
+// A kernel that gives it a cache of its own, merged or not, shows it in the snapshot's aliases.
+//
+// These tests run alone (RUN_SERIAL in tests/CMakeLists.txt): a leak in one would be a
+// leak in the other's recording. Each one is bounded (25..60 s) and the leaker ends by itself.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+#include "integration/store_support.h"
+#include "test_support.h"
+
+namespace poolscope {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using testing::Child;
+using testing::TempDir;
+
+// The live tests are slow under ASan and prove nothing more there: the detector's code runs under
+// ASan in the unit tests and the Drsd/Thre tests.
+#if defined(POOLSCOPE_SANITIZED)
+#define SKIP_WHEN_SANITIZED() \
+  GTEST_SKIP() << "live leaker runs take minutes under ASan: run them in the release build"
+#else
+#define SKIP_WHEN_SANITIZED() \
+  do {                        \
+  } while (0)
+#endif
+
+#define REQUIRE_LIVE_DETECTION()                                                           \
+  do {                                                                                     \
+    SKIP_WHEN_SANITIZED();                                                                 \
+    if (::geteuid() != 0) {                                                                \
+      GTEST_SKIP() << "needs root: /proc/slabinfo and other processes' fds are root-only"; \
+    }                                                                                      \
+    REQUIRE_LIVE_SLABINFO();                                                               \
+  } while (0)
+
+// The leaker as a child process; killed (and reaped) when the test ends.
+class Leaker {
+ public:
+  Leaker(const std::vector<std::string>& args, const std::string& log) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd >= 0) ::dup2(fd, 1);
+      std::vector<std::string> copy = args;
+      std::string binary = POOLSCOPE_LEAKER;
+      std::vector<char*> argv{binary.data()};
+      for (auto& a : copy) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(binary.c_str(), argv.data());
+      ::_exit(127);
+    }
+  }
+  ~Leaker() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Leaker(const Leaker&) = delete;
+  Leaker& operator=(const Leaker&) = delete;
+  std::uint64_t pid() const { return static_cast<std::uint64_t>(pid_); }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+std::vector<std::string> leaker_args(const std::string& kind, const std::string& mode, double rate,
+                                     double seconds, long noise = 0, long burst = 1000,
+                                     const std::string& dir = "") {
+  std::vector<std::string> a{"--kind",     kind,
+                             "--mode",     mode,
+                             "--rate",     std::to_string(rate),
+                             "--duration", std::to_string(seconds),
+                             "--noise",    std::to_string(noise),
+                             "--burst",    std::to_string(burst),
+                             "--hold",     "20"};
+  if (!dir.empty()) {
+    a.push_back("--dir");
+    a.push_back(dir);
+  }
+  return a;
+}
+
+// Records `seconds` at 0.5 s while the leaker runs from the 2nd second to the end (it holds what
+// it leaked past the end), then returns `leaks --format json` of the recording.
+json record_and_analyze(const TempDir& dir, const std::vector<std::string>& leaker, int seconds,
+                        std::uint64_t* leaker_pid) {
+  const std::string db = dir.file("live.db");
+  Child recorder(
+      {"record", "--interval", "0.5", "--duration", std::to_string(seconds) + "s", "--out", db});
+  std::this_thread::sleep_for(2s);
+  Leaker run(leaker, dir.file("leaker.log"));
+  *leaker_pid = run.pid();
+  EXPECT_EQ(recorder.wait_for(std::chrono::seconds(seconds + 60)), 0) << recorder.err();
+  Child leaks({"leaks", db, "--format", "json"});
+  EXPECT_EQ(leaks.wait_for(60s), 0) << leaks.err();
+  return json::parse(leaks.out(), nullptr, false);
+}
+
+// The cache that holds eventfd contexts: kmalloc-64, or a cache whose aliases name eventfd.
+bool holds_eventfd_ctx(const json& finding) {
+  const std::string key = finding.value("key", "");
+  if (key == "kmalloc-64") return true;
+  if (key.find("eventfd") != std::string::npos) return true;
+  for (const auto& alias : finding.value("aliases", json::array())) {
+    if (alias.get<std::string>().find("eventfd") != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The caches an eventfd's kernel objects live in: its context, its struct file, the LSM blob.
+bool holds_eventfd_objects(const json& finding) {
+  const std::string key = finding.value("key", "");
+  return holds_eventfd_ctx(finding) || key == "filp" || key == "lsm_file_cache";
+}
+
+bool names_pid(const json& finding, std::uint64_t pid) {
+  for (const auto& p : finding.value("processes", json::array())) {
+    if (p.value("pid", std::uint64_t{0}) == pid) return true;
+  }
+  return false;
+}
+
+const json* find_leak(const json& findings, bool (*match)(const json&)) {
+  for (const auto& f : findings) {
+    if (f.value("verdict", "") == "leak" && match(f)) return &f;
+  }
+  return nullptr;
+}
+
+std::string dump_findings(const json& report) {
+  std::string out;
+  for (const auto& f : report.value("findings", json::array())) {
+    out += f.value("verdict", "") + " " + f.value("key", "") + ": " + f.value("explanation", "") +
+           "\n";
+  }
+  return out.empty() ? "(no findings)" : out;
+}
+
+// The leak must be found, with the leaker's pid first and its eventfds as the evidence, in a cache
+// that holds the eventfd's kernel objects, and its rate must be near the leaker's.
+//
+// Which of them shows it first is up to the allocator: kmalloc-64 (the eventfd_ctx itself) was a
+// leak in 11 of 14 runs here, filp and lsm_file_cache in all. SLUB counts the objects of per-CPU
+// partial slabs (up to 120 per CPU for kmalloc-64) as in use, so a general cache that every
+// subsystem shares can hide a few hundred new objects for a while, more so while other tests run.
+// Whether kmalloc-64 was among them is printed, not asserted, so the test cannot be flaky.
+void expect_eventfd_leak(const json& report, std::uint64_t pid, double rate_per_s) {
+  ASSERT_TRUE(report.is_object()) << "leaks printed no JSON";
+  const json* f = find_leak(report["findings"], holds_eventfd_objects);
+  ASSERT_NE(f, nullptr) << "no leak in the eventfd's caches; findings:\n" << dump_findings(report);
+  std::printf("eventfd leak found in %s; eventfd_ctx's cache (kmalloc-64) %s\n",
+              f->value("key", "").c_str(),
+              find_leak(report["findings"], holds_eventfd_ctx) ? "a leak too"
+                                                               : "not (yet) a leak: SLUB lag");
+  ASSERT_FALSE(f->at("processes").empty()) << f->dump(2);
+  const json& culprit = f->at("processes")[0];
+  EXPECT_EQ(culprit.value("pid", std::uint64_t{0}), pid) << f->dump(2);
+  EXPECT_NE(culprit.value("evidence", "").find("eventfds in"), std::string::npos) << f->dump(2);
+  // Over 30 s the count lags the leak (see above): the rate is bounded to 1/4..2x here; over
+  // 2 minutes it came within 4% (README).
+  const double rate = f->value("rate_objects_per_hour", 0.0) / 3600;
+  EXPECT_GT(rate, rate_per_s / 4) << f->dump(2);
+  EXPECT_LT(rate, rate_per_s * 2) << f->dump(2);
+  EXPECT_GE(f->value("confidence", 0.0), 0.999);
+  EXPECT_TRUE(f->contains("exhaustion_eta_seconds"));
+}
+
+// Non-leak workloads: no leak may be pinned on the workload's pid, and the caches it exercised are
+// not leaks unless another process (not ours) is named for them.
+void expect_no_leak_from(const json& report, std::uint64_t pid,
+                         const std::vector<std::string>& caches) {
+  ASSERT_TRUE(report.is_object()) << "leaks printed no JSON";
+  for (const auto& f : report["findings"]) {
+    if (f.value("verdict", "") != "leak") continue;
+    EXPECT_FALSE(names_pid(f, pid)) << "a leak pinned on the non-leaking workload:\n" << f.dump(2);
+    const std::string key = f.value("key", "");
+    if (std::find(caches.begin(), caches.end(), key) != caches.end()) {
+      EXPECT_FALSE(f.value("processes", json::array()).empty())
+          << key << " called a leak under a non-leaking workload:\n"
+          << dump_findings(report);
+    }
+  }
+}
+
+const std::vector<std::string> kEventfdCaches = {"kmalloc-64", "filp", "lsm_file_cache"};
+
+TEST(DetectLive, EventfdLeakAt50PerSecondWithNoiseIsFoundWithItsPid) {
+  REQUIRE_LIVE_DETECTION();
+  TempDir dir;
+  std::uint64_t pid = 0;
+  // Up to 40 extra eventfds opened and closed every 50 ms on top of the leak. Over 30 s a leak
+  // must be some 1,500 objects for kmalloc-64 to show it every time on this loaded machine: at
+  // 20-30/s it was a leak in filp and lsm_file_cache every time but in kmalloc-64 only 3 runs of 5
+  // (SLUB's count lags). Slower leaks need longer recordings (the diagnose test).
+  const json report = record_and_analyze(dir, leaker_args("eventfd", "leak", 50, 30, 40), 32, &pid);
+  expect_eventfd_leak(report, pid, 50);
+}
+
+TEST(DetectLive, WatchPrintsTheEventfdLeakAt50PerSecondWithinSeconds) {
+  REQUIRE_LIVE_DETECTION();
+  TempDir dir;
+  Child watch({"watch", "--interval", "0.5", "--duration", "30s", "--analyze-every", "2",
+               "--format", "jsonl"});
+  std::this_thread::sleep_for(2s);
+  const auto started = std::chrono::steady_clock::now();
+  Leaker leaker(leaker_args("eventfd", "leak", 50, 28), dir.file("leaker.log"));
+  // The first line on stdout that is the eventfd cache's leak: how long it took.
+  std::optional<double> detected_after;
+  json finding;
+  std::size_t scanned = 0;
+  while (watch.pump(100ms)) {
+    const std::string& out = watch.out();
+    std::size_t nl;
+    while ((nl = out.find('\n', scanned)) != std::string::npos) {
+      json j = json::parse(out.substr(scanned, nl - scanned), nullptr, false);
+      scanned = nl + 1;
+      if (!detected_after && j.is_object() && j.value("verdict", "") == "leak" &&
+          holds_eventfd_objects(j)) {
+        detected_after =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        finding = j;
+      }
+    }
+  }
+  EXPECT_EQ(watch.wait_for(60s), 0) << watch.err();
+  ASSERT_TRUE(detected_after) << "watch printed no eventfd leak:\n" << watch.out();
+  std::printf("watch: the 50/s eventfd leak was printed %.1f s after it began (in %s)\n",
+              *detected_after, finding.value("key", "").c_str());
+  EXPECT_LT(*detected_after, 25.0);  // seen: 6.5 to 15.5 s on this loaded machine
+  EXPECT_TRUE(names_pid(finding, leaker.pid())) << finding.dump(2);
+}
+
+TEST(DetectLive, DiagnoseNamesTheLeakAndWritesItsFolder) {
+  REQUIRE_LIVE_DETECTION();
+  TempDir dir;
+  const std::string out = dir.file("diag");
+  // 25 eventfds a second for a minute.
+  Child diagnose({"diagnose", "--duration", "60s", "--interval", "0.5", "--out", out});
+  std::this_thread::sleep_for(2s);
+  Leaker leaker(leaker_args("eventfd", "leak", 25, 58, 10), dir.file("leaker.log"));
+  ASSERT_EQ(diagnose.wait_for(120s), 0) << diagnose.err();
+  EXPECT_NE(diagnose.out().find("Next steps:"), std::string::npos) << diagnose.out();
+  EXPECT_NE(diagnose.out().find("(pid " + std::to_string(leaker.pid()) + ")"), std::string::npos)
+      << diagnose.out();
+  EXPECT_TRUE(std::filesystem::exists(out + "/recording.db"));
+  std::ifstream in(out + "/findings.json");
+  const json report = json::parse(in, nullptr, false);
+  expect_eventfd_leak(report, leaker.pid(), 25);
+}
+
+TEST(DetectLive, ChurnOnlyIsNoLeak) {
+  REQUIRE_LIVE_DETECTION();
+  TempDir dir;
+  std::uint64_t pid = 0;
+  // 200 eventfds a second, all closed every 400: a sawtooth of 2 s.
+  const json report =
+      record_and_analyze(dir, leaker_args("eventfd", "churn", 200, 25, 20, 400), 27, &pid);
+  expect_no_leak_from(report, pid, kEventfdCaches);
+}
+
+TEST(DetectLive, GrowthThatLevelsOffIsNoLeak) {
+  REQUIRE_LIVE_DETECTION();
+  TempDir dir;
+  std::uint64_t pid = 0;
+  // 600 eventfds in the first 6 s, then held for the rest of the 30 s.
+  const json report =
+      record_and_analyze(dir, leaker_args("eventfd", "plateau", 100, 28, 0, 600), 30, &pid);
+  expect_no_leak_from(report, pid, kEventfdCaches);
+}
+
+TEST(DetectLive, FileWalkGrowsReclaimableCachesOnly) {
+  REQUIRE_LIVE_DETECTION();
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("walk"));
+  std::uint64_t pid = 0;
+  // 200 new files a second: dentries and inodes pile up until memory pressure reclaims them.
+  const json report = record_and_analyze(
+      dir, leaker_args("eventfd", "files", 200, 23, 0, 1000, dir.file("walk")), 25, &pid);
+  expect_no_leak_from(report, pid,
+                      {"dentry", "ext4_inode_cache", "lsm_inode_cache", "inode_cache"});
+  bool dentry = false;
+  for (const auto& f : report.value("reclaimable_growth", json::array())) {
+    dentry = dentry || f.value("key", "") == "dentry";
+  }
+  EXPECT_TRUE(dentry) << "the file walk's dentry growth is not said:\n" << report.dump(2);
+}
+
+}  // namespace
+}  // namespace poolscope
