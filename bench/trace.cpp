@@ -53,13 +53,15 @@ const Recorded& recorded() {
   static const Recorded data = [] {
     Recorded r;
     const fs::path dir = fs::path(POOLSCOPE_TEST_DATA) / "trace";
-    r.layout = *trace::parse_page_layout(read_all(dir / "header_page"), read_all(dir / "header_event"));
-    r.formats = testing::kmem_formats_from(read_all(dir / "kmalloc.format"), read_all(dir / "kfree.format"),
-                                           read_all(dir / "kmem_cache_alloc.format"),
-                                           read_all(dir / "kmem_cache_free.format"));
+    r.layout =
+        *trace::parse_page_layout(read_all(dir / "header_page"), read_all(dir / "header_event"));
+    r.formats = testing::kmem_formats_from(
+        read_all(dir / "kmalloc.format"), read_all(dir / "kfree.format"),
+        read_all(dir / "kmem_cache_alloc.format"), read_all(dir / "kmem_cache_free.format"));
     std::mt19937_64 rng(7);
-    const char* caches[8] = {"dentry", "filp", "vm_area_struct", "anon_vma", "buffer_head",
-                             "ext4_inode_cache", "radix_tree_node", "eventfd_ctx"};
+    const char* caches[8] = {"dentry",          "filp",        "vm_area_struct",
+                             "anon_vma",        "buffer_head", "ext4_inode_cache",
+                             "radix_tree_node", "eventfd_ctx"};
     std::vector<std::uint64_t> live;
     std::uint64_t time = 1'000'000'000;
     const std::size_t target = 4'000'000;
@@ -118,8 +120,8 @@ void BM_OfflineDecodeOnly(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(sum);
   }
-  state.counters["events_per_s"] =
-      benchmark::Counter(static_cast<double>(r.events), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["events_per_s"] = benchmark::Counter(
+      static_cast<double>(r.events), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_OfflinePipeline(benchmark::State& state) {
@@ -137,14 +139,16 @@ void BM_OfflinePipeline(benchmark::State& state) {
     tracked = report.totals.tracked;
     benchmark::DoNotOptimize(report);
   }
-  state.counters["events_per_s"] =
-      benchmark::Counter(static_cast<double>(r.events), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["events_per_s"] = benchmark::Counter(
+      static_cast<double>(r.events), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["outstanding"] = static_cast<double>(tracked);
 }
 
 // ---- live overhead ----------------------------------------------------------------------------
 
-bool can_trace() { return ::geteuid() == 0 && fs::exists("/sys/kernel/tracing"); }
+bool can_trace() {
+  return ::geteuid() == 0 && fs::exists("/sys/kernel/tracing");
+}
 
 // One run of the workload; returns its CPU seconds (user + sys of the child).
 double run_workload() {
@@ -161,7 +165,9 @@ double run_workload() {
   int status = 0;
   ::waitpid(pid, &status, 0);
   ::getrusage(RUSAGE_CHILDREN, &after);
-  auto seconds = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
+  auto seconds = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6;
+  };
   return seconds(after.ru_utime) - seconds(before.ru_utime) + seconds(after.ru_stime) -
          seconds(before.ru_stime);
 }
@@ -169,8 +175,7 @@ double run_workload() {
 void workload_loop(benchmark::State& state) {
   double cpu = 0;
   for (auto _ : state) cpu += run_workload();
-  state.counters["workload_cpu_s"] =
-      benchmark::Counter(cpu, benchmark::Counter::kAvgIterations);
+  state.counters["workload_cpu_s"] = benchmark::Counter(cpu, benchmark::Counter::kAvgIterations);
 }
 
 void BM_WorkloadUntraced(benchmark::State& state) {
@@ -228,8 +233,8 @@ void BM_WorkloadFtraceTextBuffer(benchmark::State& state) {
     return;
   }
   MountGuard mount;
-  const fs::path instance =
-      fs::path("/sys/kernel/tracing/instances") / ("poolscope-bench-text-" + std::to_string(getpid()));
+  const fs::path instance = fs::path("/sys/kernel/tracing/instances") /
+                            ("poolscope-bench-text-" + std::to_string(getpid()));
   if (::mkdir(instance.c_str(), 0700) != 0) {
     state.SkipWithError("cannot create a tracefs instance");
     return;
@@ -262,10 +267,31 @@ void BM_WorkloadFtraceTextBuffer(benchmark::State& state) {
   }
 }
 
-BENCHMARK(BM_OfflineDecodeOnly)->Unit(benchmark::kMillisecond)->Repetitions(5)->ReportAggregatesOnly(true);
-BENCHMARK(BM_OfflinePipeline)->Unit(benchmark::kMillisecond)->Repetitions(5)->ReportAggregatesOnly(true);
-BENCHMARK(BM_WorkloadUntraced)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5)->Repetitions(3)->ReportAggregatesOnly(true);
-BENCHMARK(BM_WorkloadPoolscopeTrace)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5)->Repetitions(3)->ReportAggregatesOnly(true);
-BENCHMARK(BM_WorkloadFtraceTextBuffer)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5)->Repetitions(3)->ReportAggregatesOnly(true);
+BENCHMARK(BM_OfflineDecodeOnly)
+    ->Unit(benchmark::kMillisecond)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_OfflinePipeline)
+    ->Unit(benchmark::kMillisecond)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadUntraced)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadPoolscopeTrace)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadFtraceTextBuffer)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
 
 }  // namespace

@@ -1,8 +1,8 @@
 // Fuzzer for the /proc/allocinfo parser.
+#include "trace/allocinfo.h"
+
 #include <cstdint>
 #include <string_view>
-
-#include "trace/allocinfo.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   (void)poolscope::trace::parse_allocinfo(

@@ -25,8 +25,8 @@ constexpr const char* kCommon =
     "\tfield:const void * ptr;\toffset:16;\tsize:8;\tsigned:0;\n";
 
 poolscope::trace::EventFormat format(const char* name, int id, const char* fields) {
-  std::string text = std::string("name: ") + name + "\nID: " + std::to_string(id) +
-                     "\nformat:\n" + kCommon + fields;
+  std::string text = std::string("name: ") + name + "\nID: " + std::to_string(id) + "\nformat:\n" +
+                     kCommon + fields;
   return *poolscope::trace::parse_event_format(text);
 }
 

@@ -145,8 +145,9 @@ class KernelSymbols::Builder {
   Result<KernelSymbols> finish() {
     if (out_.by_name_.empty()) {
       return make_error(ErrorCode::kInput,
-                        out_.source_ + ": no kernel symbol in it (not /proc/kallsyms, or the "
-                                       "kernel lacks CONFIG_KALLSYMS)");
+                        out_.source_ +
+                            ": no kernel symbol in it (not /proc/kallsyms, or the "
+                            "kernel lacks CONFIG_KALLSYMS)");
     }
     const auto& modules = out_.storage_->modules;
     std::sort(out_.by_name_.begin(), out_.by_name_.end(),
@@ -273,11 +274,9 @@ bool is_generic_kmalloc_cache(std::string_view cache) {
   return digits == cache.size() || (digits + 1 == cache.size() && cache.back() == 'k');
 }
 
-SlabFacts read_slab_facts(std::string_view cache, const SlabSysfsPaths& paths,
-                          bool find_aliases) {
+SlabFacts read_slab_facts(std::string_view cache, const SlabSysfsPaths& paths, bool find_aliases) {
   SlabFacts facts;
-  if (cache.empty() || cache.find('/') != std::string_view::npos || cache == "." ||
-      cache == "..") {
+  if (cache.empty() || cache.find('/') != std::string_view::npos || cache == "." || cache == "..") {
     return facts;  // not a cache name: never a path outside the slab folders
   }
   std::error_code ec;
@@ -320,8 +319,7 @@ std::string_view owner_confidence_name(OwnerConfidence confidence) {
   return confidence == OwnerConfidence::kHigh ? "high" : "low";
 }
 
-SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts,
-                     const KernelSymbols* symbols) {
+SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts, const KernelSymbols* symbols) {
   SlabOwner out;
   out.cache = std::string(cache);
   out.aliases = facts.aliases;
@@ -348,8 +346,8 @@ SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts,
   // 2. The constructor: code of the module that created the cache.
   if (!facts.constructor.empty()) {
     if (auto ctor = parse::parse_kernel_location(facts.constructor)) {
-      out.constructor = SymbolRef{std::string(ctor->function), 't',
-                                  module_or_vmlinux(ctor->module), 0};
+      out.constructor =
+          SymbolRef{std::string(ctor->function), 't', module_or_vmlinux(ctor->module), 0};
     }
   }
   // 3. The recorded callers (slub_debug=U).
@@ -363,8 +361,8 @@ SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts,
       site.offset = caller.location.offset;
       // "<not-available>" and bare addresses name no module; the rest without one are vmlinux.
       const bool named = caller.location.offset.has_value();
-      site.module = named ? module_or_vmlinux(caller.location.module)
-                          : std::string(caller.location.module);
+      site.module =
+          named ? module_or_vmlinux(caller.location.module) : std::string(caller.location.module);
       site.details = std::string(caller.details);
       for (const auto& frame : caller.stack) site.stack.push_back(location_text(frame));
       out.callers.push_back(std::move(site));
@@ -383,17 +381,16 @@ SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts,
         "with slub_debug=U," +
         std::string(cache) + " (a reboot), mount debugfs and read " + facts.callers_path;
     if (out.generic_kmalloc) {
-      out.callers_note += "; or, without a reboot, trace the allocations: poolscope trace " +
-                          std::string(cache);
+      out.callers_note +=
+          "; or, without a reboot, trace the allocations: poolscope trace " + std::string(cache);
     }
   }
 
   // The owner, from the strongest evidence.
   std::vector<std::string> caller_modules;  // most objects first
   for (const auto& caller : out.callers) {
-    if (!caller.module.empty() &&
-        std::find(caller_modules.begin(), caller_modules.end(), caller.module) ==
-            caller_modules.end()) {
+    if (!caller.module.empty() && std::find(caller_modules.begin(), caller_modules.end(),
+                                            caller.module) == caller_modules.end()) {
       caller_modules.push_back(caller.module);
     }
   }

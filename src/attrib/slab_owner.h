@@ -71,7 +71,7 @@ class KernelSymbols {
   parse::KernelSymbol view(const Stored& stored) const;
 
   std::shared_ptr<Storage> storage_;
-  std::vector<Stored> by_name_;  // sorted by (name, module name)
+  std::vector<Stored> by_name_;            // sorted by (name, module name)
   std::vector<std::uint32_t> by_address_;  // text symbols (indices into by_name_) by address
   bool addresses_hidden_ = false;
   std::size_t local_data_symbols_ = 0;
@@ -94,10 +94,10 @@ struct SlabSysfsPaths {
 
 // What the kernel says about one cache, read from sysfs/debugfs (empty when not there).
 struct SlabFacts {
-  bool in_sysfs = false;              // /sys/kernel/slab/<cache> exists
-  std::vector<std::string> aliases;   // other names merged into the same cache
-  std::string constructor;            // the ctor file: "init_once+0x0/0x80 [ext4]"; "" = none
-  std::optional<bool> store_user;     // SLUB user tracking (slub_debug=U) for this cache
+  bool in_sysfs = false;                    // /sys/kernel/slab/<cache> exists
+  std::vector<std::string> aliases;         // other names merged into the same cache
+  std::string constructor;                  // the ctor file: "init_once+0x0/0x80 [ext4]"; "" = none
+  std::optional<bool> store_user;           // SLUB user tracking (slub_debug=U) for this cache
   std::optional<std::string> callers_text;  // alloc_traces (debugfs) or alloc_calls (sysfs)
   std::string callers_path;                 // the file that was read, or the one to read
 };
@@ -136,7 +136,7 @@ struct SlabOwner {
   // The module that creates the cache ("ext4", "vmlinux"); several when the evidence disagrees.
   std::vector<std::string> modules;
   std::optional<OwnerConfidence> confidence;
-  std::string evidence;  // one sentence: why these modules
+  std::string evidence;                   // one sentence: why these modules
   std::vector<SymbolRef> cache_pointers;  // data symbols named after the cache
   std::optional<SymbolRef> constructor;
   bool callers_available = false;
@@ -146,8 +146,7 @@ struct SlabOwner {
 };
 
 // Combines the facts and the symbols (either may be empty) into what is known about the cache.
-SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts,
-                     const KernelSymbols* symbols);
+SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts, const KernelSymbols* symbols);
 
 // The short owner text of the snapshot/top OWNER column: "ext4", "vmlinux", "kmalloc (generic)";
 // a low-confidence guess ends in "?" ("xfs?"); "" when nothing is known.

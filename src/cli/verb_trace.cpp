@@ -23,7 +23,9 @@ namespace poolscope::cli {
 namespace {
 
 std::atomic<bool> g_stop{false};
-void on_stop_signal(int) { g_stop = true; }
+void on_stop_signal(int) {
+  g_stop = true;
+}
 
 std::uint64_t mono_now_ns() {
   timespec ts{};
@@ -119,7 +121,9 @@ std::string bytes_text(std::uint64_t bytes) {
   return buffer;
 }
 
-double round3(double value) { return std::round(value * 1000) / 1000; }
+double round3(double value) {
+  return std::round(value * 1000) / 1000;
+}
 
 struct RunFacts {
   double seconds = 0;
@@ -147,23 +151,42 @@ int print_report(const Options& options, const trace::TraceReport& report,
   std::vector<std::string> notes = facts.notes;
   if (totals.cap_reached) {
     notes.push_back("cap reached: " + std::to_string(totals.untracked_allocations) +
-                    " allocations were not tracked (at most " +
-                    std::to_string(totals.max_tracked) + " at once, " +
-                    std::to_string(trace::kBytesPerTrackedAllocation) +
+                    " allocations were not tracked (at most " + std::to_string(totals.max_tracked) +
+                    " at once, " + std::to_string(trace::kBytesPerTrackedAllocation) +
                     " bytes each; raise --max-tracked or trace fewer caches with --cache)");
   }
   if (lost_total > 0 || facts.stats.missed_pages > 0) {
-    notes.push_back("events were lost (ring buffer overrun): frees may be missing, so some "
-                    "allocations show as outstanding that are not; trace fewer caches or raise "
-                    "--buffer-kb");
+    notes.push_back(
+        "events were lost (ring buffer overrun): frees may be missing, so some "
+        "allocations show as outstanding that are not; trace fewer caches or raise "
+        "--buffer-kb");
   }
   if (!symbolizer.symbols) {
     notes.push_back("call sites are addresses: kernel symbols could not be read");
   }
-  const std::size_t shown = std::min(options.top == 0 ? report.call_sites.size() : options.top,
-                                     report.call_sites.size());
+  const std::size_t shown =
+      std::min(options.top == 0 ? report.call_sites.size() : options.top, report.call_sites.size());
 
   if (options.format == "json") {
+    auto caches_json = [&](const auto& groups) {
+      auto out = nlohmann::ordered_json::array();
+      for (const auto& [cache, counts] : groups) {
+        out.push_back({{"cache", std::string(decoder.cache_name(cache))},
+                       {"outstanding", counts.outstanding},
+                       {"bytes", counts.bytes}});
+      }
+      return out;
+    };
+    auto pids_json = [&](const auto& groups) {
+      auto out = nlohmann::ordered_json::array();
+      for (const auto& [pid, counts] : groups) {
+        out.push_back({{"pid", pid},
+                       {"comm", comm_of(pid)},
+                       {"outstanding", counts.outstanding},
+                       {"bytes", counts.bytes}});
+      }
+      return out;
+    };
     nlohmann::ordered_json j;
     j["duration_s"] = round3(facts.seconds);
     j["cpus"] = facts.cpus;
@@ -204,57 +227,32 @@ int print_report(const Options& options, const trace::TraceReport& report,
       s["frees"] = site.frees;
       s["growth_per_s"] = round3(site.growth_per_s);
       s["net_growth"] = site.net_growth;
-      auto caches = nlohmann::ordered_json::array();
-      for (const auto& [cache, counts] : site.caches) {
-        caches.push_back({{"cache", std::string(decoder.cache_name(cache))},
-                          {"outstanding", counts.outstanding},
-                          {"bytes", counts.bytes}});
-      }
-      s["caches"] = caches;
-      auto site_pids = nlohmann::ordered_json::array();
-      for (const auto& [pid, counts] : site.pids) {
-        site_pids.push_back({{"pid", pid},
-                             {"comm", comm_of(pid)},
-                             {"outstanding", counts.outstanding},
-                             {"bytes", counts.bytes}});
-      }
-      s["pids"] = site_pids;
+      s["caches"] = caches_json(site.caches);
+      s["pids"] = pids_json(site.pids);
       call_sites.push_back(std::move(s));
     }
     j["call_sites"] = call_sites;
     j["call_sites_total"] = report.call_sites.size();
-    auto caches = nlohmann::ordered_json::array();
-    for (const auto& [cache, counts] : report.caches) {
-      caches.push_back({{"cache", std::string(decoder.cache_name(cache))},
-                        {"outstanding", counts.outstanding},
-                        {"bytes", counts.bytes}});
-    }
-    j["caches"] = caches;
-    auto all_pids = nlohmann::ordered_json::array();
-    for (const auto& [pid, counts] : report.pids) {
-      all_pids.push_back({{"pid", pid},
-                          {"comm", comm_of(pid)},
-                          {"outstanding", counts.outstanding},
-                          {"bytes", counts.bytes}});
-    }
-    j["pids"] = all_pids;
+    j["caches"] = caches_json(report.caches);
+    j["pids"] = pids_json(report.pids);
     j["notes"] = notes;
     std::printf("%s\n", j.dump(2).c_str());
     return kExitOk;
   }
 
-  std::printf("trace: %.1f s on %zu CPUs, %llu events (%llu allocations, %llu frees), lost %llu%s\n",
-              facts.seconds, facts.cpus, static_cast<unsigned long long>(totals.events),
-              static_cast<unsigned long long>(totals.allocations),
-              static_cast<unsigned long long>(totals.frees),
-              static_cast<unsigned long long>(lost_total),
-              facts.interrupted ? " (stopped by a signal)" : "");
-  std::printf("  unpaired frees %llu (objects allocated before the trace), tracked at the end %llu "
-              "(cap %llu%s)\n",
-              static_cast<unsigned long long>(totals.unpaired_frees),
-              static_cast<unsigned long long>(totals.tracked),
-              static_cast<unsigned long long>(totals.max_tracked),
-              totals.cap_reached ? ", CAP REACHED" : "");
+  std::printf(
+      "trace: %.1f s on %zu CPUs, %llu events (%llu allocations, %llu frees), lost %llu%s\n",
+      facts.seconds, facts.cpus, static_cast<unsigned long long>(totals.events),
+      static_cast<unsigned long long>(totals.allocations),
+      static_cast<unsigned long long>(totals.frees), static_cast<unsigned long long>(lost_total),
+      facts.interrupted ? " (stopped by a signal)" : "");
+  std::printf(
+      "  unpaired frees %llu (objects allocated before the trace), tracked at the end %llu "
+      "(cap %llu%s)\n",
+      static_cast<unsigned long long>(totals.unpaired_frees),
+      static_cast<unsigned long long>(totals.tracked),
+      static_cast<unsigned long long>(totals.max_tracked),
+      totals.cap_reached ? ", CAP REACHED" : "");
   std::uint64_t outstanding = 0, bytes = 0;
   for (const auto& [cache, counts] : report.caches) {
     outstanding += counts.outstanding;
@@ -272,7 +270,8 @@ int print_report(const Options& options, const trace::TraceReport& report,
     std::snprintf(offset, sizeof offset, "+0x%llx", static_cast<unsigned long long>(name.offset));
     std::string where = name.module.empty() ? name.symbol : name.symbol + offset;
     if (where.size() > 40) where = where.substr(0, 39) + "~";
-    std::string cache = site.caches.empty() ? "" : std::string(decoder.cache_name(site.caches[0].first));
+    std::string cache =
+        site.caches.empty() ? "" : std::string(decoder.cache_name(site.caches[0].first));
     if (site.caches.size() > 1) cache += " +" + std::to_string(site.caches.size() - 1);
     std::string who;
     for (std::size_t p = 0; p < site.pids.size() && p < 2; ++p) {
@@ -317,7 +316,8 @@ int run_trace(const Options& options) {
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
-  struct sigaction old_int {}, old_term {};
+  struct sigaction old_int {
+  }, old_term{};
   sigaction(SIGINT, &action, &old_int);
   sigaction(SIGTERM, &action, &old_term);
   auto restore = [&] {
@@ -354,7 +354,8 @@ int run_trace(const Options& options) {
   while (!g_stop) {
     const std::uint64_t round = mono_now_ns();
     if (round >= deadline) break;
-    const int wait_ms = static_cast<int>(std::min<std::uint64_t>((deadline - round) / 1'000'000 + 1, 100));
+    const int wait_ms =
+        static_cast<int>(std::min<std::uint64_t>((deadline - round) / 1'000'000 + 1, 100));
     if (auto r = (*session)->read(wait_ms, on_page); !r) {
       failure = r.error();
       break;

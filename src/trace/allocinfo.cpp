@@ -16,9 +16,7 @@ ParsedAllocinfo parse_allocinfo(std::string_view text) {
       continue;
     }
     parse::split_fields(trimmed, fields);
-    auto bad = [&](const char* what) {
-      out.diagnostics.push_back({reader.line_number(), what});
-    };
+    auto bad = [&](const char* what) { out.diagnostics.push_back({reader.line_number(), what}); };
     if (fields.size() < 4) {
       bad("expected '<bytes> <calls> <file>:<line> [module] func:<function>'");
       continue;
@@ -56,8 +54,7 @@ ParsedAllocinfo parse_allocinfo(std::string_view text) {
     ++next;
     if (next < fields.size()) {
       const char* begin = fields[next].data();
-      site.extra = parse::trim(
-          trimmed.substr(static_cast<std::size_t>(begin - trimmed.data())));
+      site.extra = parse::trim(trimmed.substr(static_cast<std::size_t>(begin - trimmed.data())));
     }
     out.sites.push_back(site);
   }

@@ -16,8 +16,8 @@ namespace poolscope::trace {
 
 struct AllocinfoSite {
   std::uint64_t bytes = 0;
-  std::uint64_t calls = 0;    // allocations live now
-  std::string_view file;      // "fs/eventfd.c"
+  std::uint64_t calls = 0;  // allocations live now
+  std::string_view file;    // "fs/eventfd.c"
   std::uint32_t line = 0;
   std::string_view module;    // "" for vmlinux
   std::string_view function;  // "do_eventfd"

@@ -32,8 +32,7 @@ std::string kmalloc_cache_for(std::uint32_t bytes_alloc) {
 Result<KmemDecoder::Layout> KmemDecoder::layout_of(const EventFormat& format, KmemKind kind) {
   Layout layout;
   layout.kind = kind;
-  auto get = [&](std::string_view name, bool required, bool data_loc,
-                 Field& out) -> Result<void> {
+  auto get = [&](std::string_view name, bool required, bool data_loc, Field& out) -> Result<void> {
     const EventField* field = find_field(format, name);
     if (field == nullptr) {
       if (!required) return {};
@@ -41,8 +40,7 @@ Result<KmemDecoder::Layout> KmemDecoder::layout_of(const EventFormat& format, Km
                         "the kmem:" + format.name + " trace event has no '" + std::string(name) +
                             "' field: this kernel's kmem events are not the ones poolscope reads");
     }
-    const bool size_ok = data_loc ? field->size == 4
-                                  : (field->size == 4 || field->size == 8);
+    const bool size_ok = data_loc ? field->size == 4 : (field->size == 4 || field->size == 8);
     if (!size_ok || field->data_loc != data_loc) {
       return make_error(ErrorCode::kEnvironment,
                         "the kmem:" + format.name + " field '" + std::string(name) +
@@ -55,7 +53,8 @@ Result<KmemDecoder::Layout> KmemDecoder::layout_of(const EventFormat& format, Km
     return {};
   };
   const bool alloc = kind == KmemKind::kKmalloc || kind == KmemKind::kCacheAlloc;
-  if (auto r = get("call_site", true, false, layout.call_site); !r) return std::unexpected(r.error());
+  if (auto r = get("call_site", true, false, layout.call_site); !r)
+    return std::unexpected(r.error());
   if (auto r = get("ptr", true, false, layout.ptr); !r) return std::unexpected(r.error());
   if (auto r = get("bytes_alloc", alloc, false, layout.bytes_alloc); !r) {
     return std::unexpected(r.error());
@@ -84,8 +83,8 @@ Result<KmemDecoder> KmemDecoder::create(const KmemFormats& formats) {
   for (int i = 0; i < 4; ++i) {
     for (int j = 0; j < i; ++j) {
       if (all[i]->id == all[j]->id) {
-        return make_error(ErrorCode::kInput, "two kmem trace events share the id " +
-                                                 std::to_string(all[i]->id));
+        return make_error(ErrorCode::kInput,
+                          "two kmem trace events share the id " + std::to_string(all[i]->id));
       }
     }
     auto layout = layout_of(*all[i], kinds[i]);
@@ -125,8 +124,7 @@ std::string_view KmemDecoder::cache_name(std::uint16_t id) const {
   return id < cache_names_.size() ? std::string_view(cache_names_[id]) : std::string_view();
 }
 
-bool KmemDecoder::decode(std::uint64_t time, std::span<const std::uint8_t> record,
-                         KmemEvent& out) {
+bool KmemDecoder::decode(std::uint64_t time, std::span<const std::uint8_t> record, KmemEvent& out) {
   if (record.size() < common_pid_.offset + 4u || record.size() < common_type_.offset + 2u) {
     return false;
   }
@@ -161,7 +159,8 @@ bool KmemDecoder::decode(std::uint64_t time, std::span<const std::uint8_t> recor
     }
   } else if (layout.kind == KmemKind::kKmalloc) {
     const std::uint32_t bucket = out.bytes > 8192 ? 8193 : out.bytes;
-    if (bucket >= kmalloc_cache_by_size_.size()) kmalloc_cache_by_size_.resize(bucket + 1, kNoCache);
+    if (bucket >= kmalloc_cache_by_size_.size())
+      kmalloc_cache_by_size_.resize(bucket + 1, kNoCache);
     if (kmalloc_cache_by_size_[bucket] == kNoCache) {
       kmalloc_cache_by_size_[bucket] = intern(kmalloc_cache_for(out.bytes));
     }

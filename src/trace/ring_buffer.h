@@ -2,7 +2,8 @@
 // per_cpu/cpuN/trace_pipe_raw: the buffer_data_page header (timestamp, commit and its
 // missed-events flags) and the compressed event headers (data records, padding, time extends and
 // absolute time stamps). Layout from events/header_page and header_event (tracefs_format.h).
-// Little-endian kernels only (x86, arm64): the bit fields are read as the kernel lays them out there.
+// Little-endian kernels only (x86, arm64): the bit fields are read as the kernel lays them out
+// there.
 #pragma once
 
 #include <cstdint>
@@ -14,12 +15,12 @@
 namespace poolscope::trace {
 
 struct PageInfo {
-  std::uint64_t timestamp = 0;   // the page's base time (trace clock, ns for mono/local/global)
-  std::size_t data_bytes = 0;    // commit without its flags
-  bool missed_events = false;    // events were lost before this page (RB_MISSED_EVENTS)
+  std::uint64_t timestamp = 0;     // the page's base time (trace clock, ns for mono/local/global)
+  std::size_t data_bytes = 0;      // commit without its flags
+  bool missed_events = false;      // events were lost before this page (RB_MISSED_EVENTS)
   std::uint64_t missed_count = 0;  // how many, when the kernel stored the count (RB_MISSED_STORED)
-  std::size_t records = 0;       // data records passed to the visitor
-  bool truncated = false;        // commit or an event ran past the page: the rest was skipped
+  std::size_t records = 0;         // data records passed to the visitor
+  bool truncated = false;          // commit or an event ran past the page: the rest was skipped
 };
 
 namespace detail {

@@ -129,7 +129,8 @@ Result<EventHeaderLayout> parse_header_event(std::string_view text) {
     const std::string_view key =
         parse::trim(colon == std::string_view::npos ? trimmed : trimmed.substr(0, colon));
     if (key == "type_len") {
-      if (auto bits = number_after(trimmed, ":")) layout.type_len_bits = *bits, have_type_len = true;
+      if (auto bits = number_after(trimmed, ":"))
+        layout.type_len_bits = *bits, have_type_len = true;
     } else if (key == "time_delta") {
       if (auto bits = number_after(trimmed, ":")) layout.time_delta_bits = *bits, have_delta = true;
     } else if (key == "padding") {
@@ -151,9 +152,9 @@ Result<EventHeaderLayout> parse_header_event(std::string_view text) {
   const unsigned max_type = (1u << layout.type_len_bits) - 1;
   if (layout.padding_type > max_type || layout.time_extend_type > max_type ||
       layout.time_stamp_type > max_type || layout.data_max_type_len >= layout.padding_type) {
-    return make_error(ErrorCode::kInput,
-                      "events/header_event: special types out of range for a " +
-                          std::to_string(layout.type_len_bits) + "-bit type_len");
+    return make_error(ErrorCode::kInput, "events/header_event: special types out of range for a " +
+                                             std::to_string(layout.type_len_bits) +
+                                             "-bit type_len");
   }
   return layout;
 }

@@ -22,7 +22,7 @@ inline constexpr std::size_t kDefaultMaxTracked = std::size_t{1} << 20;
 inline constexpr std::size_t kBytesPerTrackedAllocation = 64;
 
 struct TrackerOptions {
-  std::size_t max_tracked = kDefaultMaxTracked;  // rounded up to a power of two
+  std::size_t max_tracked = kDefaultMaxTracked;      // rounded up to a power of two
   std::uint64_t sample_interval_ns = 1'000'000'000;  // growth samples (doubled past 256 samples)
 };
 
@@ -51,7 +51,7 @@ struct TraceTotals {
   std::uint64_t allocations = 0;
   std::uint64_t frees = 0;
   std::uint64_t paired_frees = 0;
-  std::uint64_t unpaired_frees = 0;      // object allocated before the trace (or untracked)
+  std::uint64_t unpaired_frees = 0;         // object allocated before the trace (or untracked)
   std::uint64_t untracked_allocations = 0;  // the cap was reached
   std::uint64_t reallocated = 0;  // an allocation of a pointer already tracked (a free was lost)
   std::uint64_t tracked = 0;      // outstanding now

@@ -111,7 +111,8 @@ TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
   if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
   if (!kernel_has_tracefs()) GTEST_SKIP() << "this kernel has no tracefs (CONFIG_FTRACE)";
   const TracingState before = tracing_state();
-  const std::string scratch = fs::temp_directory_path() / ("poolscope-trace-" + std::to_string(getpid()));
+  const std::string scratch =
+      fs::temp_directory_path() / ("poolscope-trace-" + std::to_string(getpid()));
 
   // 1. A leaking process during a trace: its call site is outstanding with its pid.
   const pid_t leaker = spawn({POOLSCOPE_LEAKER, "--kind", "eventfd", "--mode", "leak", "--rate",

@@ -23,7 +23,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error) {
+  return std::strerror(error);
+}
 
 Result<std::string> read_text(const fs::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -64,8 +66,8 @@ Result<void> write_text(const fs::path& path, std::string_view value) {
   ::close(fd);
   if (n < 0 || static_cast<std::size_t>(n) != value.size()) {
     return make_error(ErrorCode::kEnvironment,
-                      "the kernel refused '" + std::string(value) + "' in " + path.string() +
-                          ": " + errno_text(error),
+                      "the kernel refused '" + std::string(value) + "' in " + path.string() + ": " +
+                          errno_text(error),
                       error);
   }
   return {};
@@ -140,8 +142,9 @@ Result<fs::path> find_or_mount_tracefs(bool& mounted_here) {
     return make_error(ErrorCode::kEnvironment,
                       "tracefs is not mounted and mounting it on /sys/kernel/tracing failed: " +
                           errno_text(error) +
-                          (error == EPERM ? " (run as root)" : " (mount -t tracefs nodev "
-                                                                 "/sys/kernel/tracing)"),
+                          (error == EPERM ? " (run as root)"
+                                          : " (mount -t tracefs nodev "
+                                            "/sys/kernel/tracing)"),
                       error);
   }
   mounted_here = true;
@@ -193,9 +196,9 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
   for (int i = 0; i < 4; ++i) {
     auto text = read_text(events / "kmem" / names[i] / "format");
     if (!text) {
-      return make_error(ErrorCode::kEnvironment,
-                        std::string("this kernel has no kmem:") + names[i] +
-                            " trace event (" + text.error().message + ")");
+      return make_error(ErrorCode::kEnvironment, std::string("this kernel has no kmem:") +
+                                                     names[i] + " trace event (" +
+                                                     text.error().message + ")");
     }
     auto format = parse_event_format(*text);
     if (!format) return std::unexpected(format.error());
@@ -209,7 +212,8 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
     const int error = errno;
     return make_error(ErrorCode::kEnvironment,
                       "cannot create the tracefs instance " + instance.string() + ": " +
-                          errno_text(error) + (error == EACCES || error == EPERM ? " (run as root)" : ""),
+                          errno_text(error) +
+                          (error == EACCES || error == EPERM ? " (run as root)" : ""),
                       error);
   }
   session->instance_ = instance;
@@ -220,7 +224,8 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
   if (auto r = write_text(instance / "trace_clock", "mono"); !r) {
     return make_error(ErrorCode::kEnvironment,
                       "this kernel has no 'mono' trace clock (needed to order events across "
-                      "CPUs): " + r.error().message);
+                      "CPUs): " +
+                          r.error().message);
   }
   if (auto r = write_text(instance / "buffer_size_kb", std::to_string(session->buffer_kb_)); !r) {
     return std::unexpected(r.error());
@@ -235,8 +240,9 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
     if (filter_of_event[i] != nullptr && !filter_of_event[i]->empty()) {
       if (auto r = write_text(event / "filter", *filter_of_event[i]); !r) {
         return make_error(ErrorCode::kUsage, "the kernel rejected the event filter '" +
-                                                 *filter_of_event[i] + "' (check the --cache "
-                                                                        "names): " +
+                                                 *filter_of_event[i] +
+                                                 "' (check the --cache "
+                                                 "names): " +
                                                  r.error().message);
       }
     }
@@ -258,10 +264,9 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
     const int fd = ::open((path / "trace_pipe_raw").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
       const int error = errno;
-      return make_error(ErrorCode::kEnvironment,
-                        "cannot open " + (path / "trace_pipe_raw").string() + ": " +
-                            errno_text(error),
-                        error);
+      return make_error(
+          ErrorCode::kEnvironment,
+          "cannot open " + (path / "trace_pipe_raw").string() + ": " + errno_text(error), error);
     }
     session->readers_.push_back(fd);
   }
@@ -356,6 +361,8 @@ Result<void> TraceSession::close() {
   return result;
 }
 
-TraceSession::~TraceSession() { (void)close(); }
+TraceSession::~TraceSession() {
+  (void)close();
+}
 
 }  // namespace poolscope::trace

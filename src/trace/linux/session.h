@@ -24,15 +24,15 @@ inline constexpr std::uint64_t kDesignEventsPerSecond = 400'000;
 std::size_t default_buffer_kb_per_cpu();
 
 struct SessionOptions {
-  std::vector<std::string> caches;  // only these caches (kmalloc-N: kmalloc of that size)
+  std::vector<std::string> caches;    // only these caches (kmalloc-N: kmalloc of that size)
   std::size_t buffer_kb_per_cpu = 0;  // 0: default_buffer_kb_per_cpu()
   std::string instance_prefix = "poolscope-";
 };
 
 struct LostEvents {
-  std::uint64_t overrun = 0;          // per_cpu/cpuN/stats "overrun" (overwritten before read)
-  std::uint64_t dropped = 0;          // "dropped events" (buffer full)
-  std::uint64_t commit_overrun = 0;   // "commit overrun" (nested writers)
+  std::uint64_t overrun = 0;         // per_cpu/cpuN/stats "overrun" (overwritten before read)
+  std::uint64_t dropped = 0;         // "dropped events" (buffer full)
+  std::uint64_t commit_overrun = 0;  // "commit overrun" (nested writers)
   std::uint64_t total() const { return overrun + dropped + commit_overrun; }
 };
 
@@ -69,7 +69,8 @@ class TraceSession {
   const std::vector<std::string>& notes() const { return notes_; }
 
   // Waits up to timeout_ms for data, then hands every page available on every CPU to on_page.
-  Result<void> read(int timeout_ms, const std::function<void(std::span<const std::uint8_t>)>& on_page);
+  Result<void> read(int timeout_ms,
+                    const std::function<void(std::span<const std::uint8_t>)>& on_page);
   // Stops the events (the buffers keep what is in them for a last read()).
   void stop_events();
   LostEvents lost_events() const;

@@ -27,8 +27,9 @@ TEST(Allocinfo, ReadsSitesWithAndWithoutModule) {
 }
 
 TEST(Allocinfo, MalformedLinesAreDiagnostics) {
-  auto parsed = parse_allocinfo("allocinfo - version: 1.0\n12 x mm/a.c:1 func:f\n"
-                                "1 2 mm/a.c func:f\n1 2 mm/a.c:3 nofunc\n1 2 mm/a.c:3 func:ok\n");
+  auto parsed = parse_allocinfo(
+      "allocinfo - version: 1.0\n12 x mm/a.c:1 func:f\n"
+      "1 2 mm/a.c func:f\n1 2 mm/a.c:3 nofunc\n1 2 mm/a.c:3 func:ok\n");
   EXPECT_EQ(parsed.sites.size(), 1u);
   ASSERT_EQ(parsed.diagnostics.size(), 3u);
   EXPECT_EQ(parsed.diagnostics[0].line, 2u);

@@ -37,7 +37,7 @@ TEST_F(RingBuffer, DataRecordsWithDeltasSmallAndLong) {
   auto kfree = RecordBuilder(formats.kfree).set("ptr", 0x1234).bytes();  // 24 bytes
   ASSERT_TRUE(page.add(10, kfree));
   ASSERT_TRUE(page.add(5, kfree, /*force_long=*/true));  // type_len 0: length in array[0]
-  std::vector<std::uint8_t> big(200, 0xab);  // above 28*4 bytes: always the long form
+  std::vector<std::uint8_t> big(200, 0xab);              // above 28*4 bytes: always the long form
   ASSERT_TRUE(page.add(7, big));
   PageInfo info;
   auto seen = decode_all(page.finish(), layout, &info);
@@ -110,8 +110,8 @@ TEST_F(RingBuffer, CorruptPagesEndEarlyWithoutReadingOutside) {
   EXPECT_TRUE(info.truncated);
   EXPECT_TRUE(seen.empty());
   // Short reads.
-  EXPECT_TRUE(decode_all(std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + 20), layout)
-                  .size() <= 1);
+  EXPECT_TRUE(
+      decode_all(std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + 20), layout).size() <= 1);
   decode_all({}, layout, &info);
   EXPECT_EQ(info.records, 0u);
 }
@@ -216,8 +216,7 @@ TEST(RingBufferRealPages, DecodesRecordedKmemPages) {
     if (decoder->decode(time, record, event)) events.push_back(event);
   };
   auto bytes = [](const std::string& s) {
-    return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()),
-                                         s.size());
+    return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
   };
   PageInfo info = decode_page(bytes(page0), layout, collect);
   EXPECT_EQ(info.records, 57u);

@@ -8,7 +8,9 @@
 
 namespace poolscope::testing {
 
-inline std::string trace_data(const std::string& name) { return read_file(test_data("trace/" + name)); }
+inline std::string trace_data(const std::string& name) {
+  return read_file(test_data("trace/" + name));
+}
 
 inline trace::PageLayout real_page_layout() {
   return *trace::parse_page_layout(trace_data("header_page"), trace_data("header_event"));

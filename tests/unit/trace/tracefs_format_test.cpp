@@ -99,8 +99,9 @@ TEST(TracefsFormat, RejectsBrokenHeaders) {
   EXPECT_FALSE(parse_page_layout("", trace_data("header_event")));
   EXPECT_FALSE(parse_page_layout(trace_data("header_page"), ""));
   EXPECT_FALSE(parse_header_event("\ttype_len    :    6 bits\n\ttime_delta  :   27 bits\n"));
-  EXPECT_FALSE(parse_header_event("\ttype_len : 5 bits\n\ttime_delta : 27 bits\n"
-                                  "\tpadding : type == 40\n"));
+  EXPECT_FALSE(
+      parse_header_event("\ttype_len : 5 bits\n\ttime_delta : 27 bits\n"
+                         "\tpadding : type == 40\n"));
 }
 
 }  // namespace
