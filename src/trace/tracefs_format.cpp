@@ -58,7 +58,9 @@ std::optional<EventField> parse_field_line(std::string_view line) {
   while (name_start > 0 && is_identifier_char(head[name_start - 1])) --name_start;
   if (name_start == head.size()) return std::nullopt;
   field.name = std::string(head.substr(name_start));
-  field.type = std::string(parse::trim(head.substr(0, name_start))) + array;
+  const std::string_view type = parse::trim(head.substr(0, name_start));
+  if (type.empty()) return std::nullopt;  // "field:int;": no name
+  field.type = std::string(type) + array;
   field.data_loc = field.type.starts_with("__data_loc");
   return field;
 }

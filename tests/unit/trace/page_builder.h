@@ -3,6 +3,7 @@
 // offline benchmark.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -87,11 +88,12 @@ class PageBuilder {
           static_cast<std::uint32_t>(absolute << layout_.event.type_len_bits));
     put32(static_cast<std::uint32_t>(absolute >> layout_.event.time_delta_bits));
   }
-  // A discarded event of `bytes` payload (padding with a non-zero delta).
+  // A discarded event of `bytes` payload (>= 4): padding with a non-zero delta whose array[0]
+  // (the first payload word) holds the payload length, as rb_event_discard() leaves it.
   void discarded(std::uint32_t bytes) {
     put32(layout_.event.padding_type | (1u << layout_.event.type_len_bits));
     put32(bytes);
-    used_ += bytes;
+    used_ += bytes - 4;
   }
   std::vector<std::uint8_t> finish(std::uint64_t flags = 0, std::uint64_t missed = 0) {
     const std::uint64_t commit = used_ | flags;
