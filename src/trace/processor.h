@@ -43,6 +43,7 @@ class TraceProcessor {
   KmemDecoder decoder_;
   AllocationTracker tracker_;
   std::vector<KmemEvent> pending_;
+  std::vector<std::size_t> runs_;  // where each add_pages() call's events begin in pending_
   ProcessorStats stats_;
 };
 

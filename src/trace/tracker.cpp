@@ -76,7 +76,12 @@ void AllocationTracker::grow() {
 }
 
 std::uint32_t AllocationTracker::site_of(std::uint64_t call_site) {
-  if (!sites_.empty() && call_site == last_call_site_) return last_site_;
+  // A small direct-mapped cache in front of the map: a few hundred sites do most allocations.
+  SiteCacheEntry& cached = site_cache_[(call_site ^ (call_site >> 9)) & (kSiteCache - 1)];
+  if (cached.call_site == call_site && cached.index < sites_.size() &&
+      sites_[cached.index].call_site == call_site) {
+    return cached.index;
+  }
   auto [it, added] = site_index_.try_emplace(call_site, static_cast<std::uint32_t>(sites_.size()));
   if (added) {
     Site site;
@@ -84,8 +89,7 @@ std::uint32_t AllocationTracker::site_of(std::uint64_t call_site) {
     site.samples.assign(sample_times_.size(), 0);
     sites_.push_back(std::move(site));
   }
-  last_call_site_ = call_site;
-  last_site_ = it->second;
+  cached = {call_site, it->second};
   return it->second;
 }
 
@@ -98,24 +102,23 @@ void AllocationTracker::add(const KmemEvent& event) {
     if (event.ptr == 0) return;  // a failed allocation
     const std::uint32_t site = site_of(event.call_site);
     ++sites_[site].allocations;
-    if (Slot* existing = find(event.ptr)) {
+    if ((used_ + 1) * 2 > slots_.size() && slots_.size() < max_slots_) grow();
+    // One probe finds either the pointer (still tracked) or the free slot to put it in.
+    std::size_t i = index_of(event.ptr);
+    while (slots_[i].ptr != 0 && slots_[i].ptr != event.ptr) i = (i + 1) & mask_;
+    if (slots_[i].ptr == event.ptr) {
       // The pointer is handed out again: its free was not seen (lost, or not traced).
       ++totals_.reallocated;
-      --sites_[existing->site].outstanding;
-      *existing = Slot{event.ptr, event.time, site, event.bytes, event.pid, event.cache, 0};
+      --sites_[slots_[i].site].outstanding;
+      slots_[i] = Slot{event.ptr, event.time, site, event.bytes, event.pid, event.cache, 0};
       ++sites_[site].outstanding;
       return;
     }
     if ((used_ + 1) * 2 > slots_.size()) {
-      if (slots_.size() >= max_slots_) {
-        ++totals_.untracked_allocations;
-        totals_.cap_reached = true;
-        return;
-      }
-      grow();
+      ++totals_.untracked_allocations;
+      totals_.cap_reached = true;
+      return;
     }
-    std::size_t i = index_of(event.ptr);
-    while (slots_[i].ptr != 0) i = (i + 1) & mask_;
     slots_[i] = Slot{event.ptr, event.time, site, event.bytes, event.pid, event.cache, 0};
     ++used_;
     ++sites_[site].outstanding;

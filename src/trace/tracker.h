@@ -118,8 +118,12 @@ class AllocationTracker {
   std::size_t max_slots_ = 0;
   std::vector<Site> sites_;
   std::unordered_map<std::uint64_t, std::uint32_t> site_index_;
-  std::uint64_t last_call_site_ = 0;
-  std::uint32_t last_site_ = 0;
+  struct SiteCacheEntry {
+    std::uint64_t call_site = 0;
+    std::uint32_t index = 0;
+  };
+  static constexpr std::size_t kSiteCache = 1024;
+  std::vector<SiteCacheEntry> site_cache_ = std::vector<SiteCacheEntry>(kSiteCache);
   std::vector<std::uint64_t> sample_times_;
   std::uint64_t next_sample_ = 0;
   std::uint64_t sample_interval_ = 0;
