@@ -10,7 +10,9 @@ namespace {
 // This machine's kernel (6.18 without CONFIG_MEM_ALLOC_PROFILING) has no /proc/allocinfo: the
 // fixture follows the format of lib/alloc_tag.c (allocinfo_show / codetag_to_text).
 TEST(Allocinfo, ReadsSitesWithAndWithoutModule) {
-  auto parsed = parse_allocinfo(testing::read_file(testing::test_data("trace/allocinfo.txt")));
+  // The views point into the text: it must outlive the result.
+  const std::string text = testing::read_file(testing::test_data("trace/allocinfo.txt"));
+  auto parsed = parse_allocinfo(text);
   EXPECT_EQ(parsed.version, "1.0");
   EXPECT_TRUE(parsed.diagnostics.empty());
   ASSERT_EQ(parsed.sites.size(), 5u);
