@@ -155,6 +155,19 @@ class KernelSymbols::Builder {
                 return a.name != b.name ? a.name < b.name : modules[a.module] < modules[b.module];
               });
     out_.addresses_hidden_ = !any_address_;
+    for (std::size_t i = 0; i < out_.by_name_.size(); ++i) {
+      const Stored& stored = out_.by_name_[i];
+      if (stored.address != 0 && parse::is_text_symbol(stored.type)) {
+        out_.by_address_.push_back(static_cast<std::uint32_t>(i));
+      }
+    }
+    const auto& by_name = out_.by_name_;
+    std::sort(out_.by_address_.begin(), out_.by_address_.end(),
+              [&by_name](std::uint32_t a, std::uint32_t b) {
+                return by_name[a].address != by_name[b].address
+                           ? by_name[a].address < by_name[b].address
+                           : a < b;
+              });
     return std::move(out_);
   }
 
@@ -162,6 +175,15 @@ class KernelSymbols::Builder {
   KernelSymbols out_;
   bool any_address_ = false;
 };
+
+std::optional<KernelSymbols::AddressMatch> KernelSymbols::at(std::uint64_t address) const {
+  auto after = std::upper_bound(
+      by_address_.begin(), by_address_.end(), address,
+      [this](std::uint64_t value, std::uint32_t index) { return value < by_name_[index].address; });
+  if (after == by_address_.begin()) return std::nullopt;
+  const Stored& stored = by_name_[*(after - 1)];
+  return AddressMatch{view(stored), address - stored.address};
+}
 
 parse::KernelSymbol KernelSymbols::view(const Stored& stored) const {
   return {stored.address, stored.type, stored.name, storage_->modules[stored.module]};

@@ -37,6 +37,14 @@ class KernelSymbols {
   };
   PrefixMatch with_prefix(std::string_view prefix) const;
 
+  // The code symbol containing `address`: the nearest text symbol at or below it, with the offset
+  // into it ("do_eventfd+0x3c"). nullopt when addresses are hidden or none is at or below it.
+  struct AddressMatch {
+    parse::KernelSymbol symbol;
+    std::uint64_t offset = 0;
+  };
+  std::optional<AddressMatch> at(std::uint64_t address) const;
+
   std::size_t size() const { return by_name_.size(); }
   bool addresses_hidden() const { return addresses_hidden_; }
   // Local data symbols ('d', 'b') are listed only with CONFIG_KALLSYMS_ALL; without them no
@@ -63,7 +71,8 @@ class KernelSymbols {
   parse::KernelSymbol view(const Stored& stored) const;
 
   std::shared_ptr<Storage> storage_;
-  std::vector<Stored> by_name_;  // sorted by (name, module name)
+  std::vector<Stored> by_name_;            // sorted by (name, module name)
+  std::vector<std::uint32_t> by_address_;  // text symbols (indices into by_name_) by address
   bool addresses_hidden_ = false;
   std::size_t local_data_symbols_ = 0;
   std::size_t diagnostics_ = 0;  // malformed lines skipped

@@ -38,6 +38,8 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run);
 void add_drivers_verb(CLI::App& app, VerbMain& run);
 // The fleet (src/serve): the live pools and findings as Prometheus metrics.
 void add_serve_verb(CLI::App& app, VerbMain& run);
+// Allocation tracing (src/trace), Linux: outstanding allocations by call site.
+void add_trace_verb(CLI::App& app, VerbMain& run);
 // Shared by `who` and `drivers` (verb_drivers.cpp): the .sys files of a folder (not recursive),
 // sorted by name; and the machine, version and signer of one driver as JSON.
 Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir);

@@ -1,0 +1,297 @@
+// Allocation tracing (src/trace).
+//
+// Offline: pages of kmem events (built from this kernel's real format files) through the whole
+// pipeline — page decode, kmem decode, CPU merge, pairing — against decoding alone. Goal:
+// >= 5 M events/s for the pipeline.
+//
+// Live (root, tracefs): a kmalloc-heavy workload (`ls -R /usr/share`, repeated, bounded) untraced;
+// while the real `poolscope trace` binary traces it; and with the same four kmem events going into
+// an ftrace text buffer read through trace_pipe (the usual way). Goal: poolscope slows the
+// workload by <= 15%. Each uses its own tracefs instance and leaves the tracing state as found.
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "trace/processor.h"
+#include "unit/trace/page_builder.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace poolscope;
+
+std::string read_all(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct Recorded {
+  trace::PageLayout layout;
+  trace::KmemFormats formats;
+  std::vector<std::uint8_t> pages;
+  std::size_t events = 0;
+};
+
+// 2 CPUs' worth of pages: allocations from 64 call sites and 8 caches, 90% freed a little later
+// (some on the other CPU), the rest outstanding; pointers reused as the slab allocator does.
+const Recorded& recorded() {
+  static const Recorded data = [] {
+    Recorded r;
+    const fs::path dir = fs::path(POOLSCOPE_TEST_DATA) / "trace";
+    r.layout =
+        *trace::parse_page_layout(read_all(dir / "header_page"), read_all(dir / "header_event"));
+    r.formats = testing::kmem_formats_from(
+        read_all(dir / "kmalloc.format"), read_all(dir / "kfree.format"),
+        read_all(dir / "kmem_cache_alloc.format"), read_all(dir / "kmem_cache_free.format"));
+    std::mt19937_64 rng(7);
+    const char* caches[8] = {"dentry",          "filp",        "vm_area_struct",
+                             "anon_vma",        "buffer_head", "ext4_inode_cache",
+                             "radix_tree_node", "eventfd_ctx"};
+    std::vector<std::uint64_t> live;
+    std::uint64_t time = 1'000'000'000;
+    const std::size_t target = 4'000'000;
+    std::uint64_t next_ptr = 0xffff888100000000ull;
+    while (r.events < target) {
+      testing::PageBuilder page(r.layout, time);
+      for (;;) {
+        std::vector<std::uint8_t> record;
+        const bool free_one = !live.empty() && (rng() % 100) < 48;
+        if (free_one) {
+          const std::size_t pick = rng() % live.size();
+          const std::uint64_t ptr = live[pick];
+          live[pick] = live.back();
+          live.pop_back();
+          record = testing::RecordBuilder(rng() & 1 ? r.formats.kfree : r.formats.cache_free)
+                       .set("ptr", ptr)
+                       .set("call_site", 0xffffffff81100000ull + (rng() % 64) * 0x40)
+                       .set_string("name", caches[rng() % 8])
+                       .bytes();
+        } else {
+          const std::uint64_t ptr = next_ptr += 64;
+          live.push_back(ptr);
+          const bool kmalloc = rng() & 1;
+          testing::RecordBuilder builder(kmalloc ? r.formats.kmalloc : r.formats.cache_alloc);
+          builder.set("ptr", ptr)
+              .set("call_site", 0xffffffff81000000ull + (rng() % 64) * 0x100)
+              .set("common_pid", 1000 + rng() % 32)
+              .set("bytes_alloc", 64u << (rng() % 4));
+          if (!kmalloc) builder.set_string("name", caches[rng() % 8]);
+          record = builder.bytes();
+        }
+        if (!page.add(250, record)) break;
+        time += 250;
+        ++r.events;
+      }
+      const auto bytes = page.finish();
+      r.pages.insert(r.pages.end(), bytes.begin(), bytes.end());
+    }
+    return r;
+  }();
+  return data;
+}
+
+void BM_OfflineDecodeOnly(benchmark::State& state) {
+  const Recorded& r = recorded();
+  for (auto _ : state) {
+    auto decoder = *trace::KmemDecoder::create(r.formats);
+    std::uint64_t sum = 0;
+    const std::size_t page_size = r.layout.page_size();
+    for (std::size_t at = 0; at < r.pages.size(); at += page_size) {
+      trace::decode_page(std::span(r.pages).subspan(at, page_size), r.layout,
+                         [&](std::uint64_t time, auto record) {
+                           trace::KmemEvent event;
+                           if (decoder.decode(time, record, event)) sum += event.ptr;
+                         });
+    }
+    benchmark::DoNotOptimize(sum);
+  }
+  state.counters["events_per_s"] = benchmark::Counter(
+      static_cast<double>(r.events), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_OfflinePipeline(benchmark::State& state) {
+  const Recorded& r = recorded();
+  std::uint64_t tracked = 0;
+  for (auto _ : state) {
+    trace::TraceProcessor processor(r.layout, *trace::KmemDecoder::create(r.formats));
+    // Fed as the live reader does: a batch of pages, then a flush.
+    const std::size_t batch = r.layout.page_size() * 256;
+    for (std::size_t at = 0; at < r.pages.size(); at += batch) {
+      processor.add_pages(std::span(r.pages).subspan(at, std::min(batch, r.pages.size() - at)));
+      processor.flush();
+    }
+    auto report = processor.tracker().report(0, 0);
+    tracked = report.totals.tracked;
+    benchmark::DoNotOptimize(report);
+  }
+  state.counters["events_per_s"] = benchmark::Counter(
+      static_cast<double>(r.events), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["outstanding"] = static_cast<double>(tracked);
+}
+
+// ---- live overhead ----------------------------------------------------------------------------
+
+bool can_trace() {
+  return ::geteuid() == 0 && fs::exists("/sys/kernel/tracing");
+}
+
+// One run of the workload; returns its CPU seconds (user + sys of the child).
+double run_workload() {
+  rusage before{}, after{};
+  ::getrusage(RUSAGE_CHILDREN, &before);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execlp("ls", "ls", "-R", "/usr/share", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::getrusage(RUSAGE_CHILDREN, &after);
+  auto seconds = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6;
+  };
+  return seconds(after.ru_utime) - seconds(before.ru_utime) + seconds(after.ru_stime) -
+         seconds(before.ru_stime);
+}
+
+void workload_loop(benchmark::State& state) {
+  double cpu = 0;
+  for (auto _ : state) cpu += run_workload();
+  state.counters["workload_cpu_s"] = benchmark::Counter(cpu, benchmark::Counter::kAvgIterations);
+}
+
+void BM_WorkloadUntraced(benchmark::State& state) {
+  if (!can_trace()) {
+    state.SkipWithError("needs root and tracefs (the traced runs would be skipped)");
+    return;
+  }
+  workload_loop(state);
+}
+
+struct MountGuard {  // mounts tracefs for the text-buffer baseline when absent; unmounts after
+  bool mounted = false;
+  MountGuard() {
+    if (!fs::exists("/sys/kernel/tracing/instances")) {
+      mounted = ::mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) == 0;
+    }
+  }
+  ~MountGuard() {
+    if (mounted) ::umount2("/sys/kernel/tracing", 0);
+  }
+};
+
+void BM_WorkloadPoolscopeTrace(benchmark::State& state) {
+  if (!can_trace()) {
+    state.SkipWithError("needs root and tracefs");
+    return;
+  }
+  const pid_t tracer = ::fork();
+  if (tracer == 0) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::execl(POOLSCOPE_BINARY, POOLSCOPE_BINARY, "trace", "--duration", "10m",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const std::string instance = "/sys/kernel/tracing/instances/poolscope-" + std::to_string(tracer);
+  for (int i = 0; i < 200 && !fs::exists(instance); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!fs::exists(instance)) {
+    ::kill(tracer, SIGKILL);
+    ::waitpid(tracer, nullptr, 0);
+    state.SkipWithError("poolscope trace did not start");
+    return;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  workload_loop(state);
+  ::kill(tracer, SIGTERM);
+  ::waitpid(tracer, nullptr, 0);
+}
+
+void BM_WorkloadFtraceTextBuffer(benchmark::State& state) {
+  if (!can_trace()) {
+    state.SkipWithError("needs root and tracefs");
+    return;
+  }
+  MountGuard mount;
+  const fs::path instance = fs::path("/sys/kernel/tracing/instances") /
+                            ("poolscope-bench-text-" + std::to_string(getpid()));
+  if (::mkdir(instance.c_str(), 0700) != 0) {
+    state.SkipWithError("cannot create a tracefs instance");
+    return;
+  }
+  auto write = [](const fs::path& path, const char* value) {
+    std::ofstream out(path);
+    out << value;
+  };
+  write(instance / "buffer_size_kb", "12500");
+  for (const char* event : {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free"}) {
+    write(instance / "events" / "kmem" / event / "enable", "1");
+  }
+  // The text consumer: trace_pipe formats every event in the kernel; its output is discarded.
+  std::atomic<bool> stop{false};
+  const int fd = ::open((instance / "trace_pipe").c_str(), O_RDONLY | O_NONBLOCK);
+  std::thread reader([&] {
+    std::vector<char> buffer(1 << 16);
+    while (!stop) {
+      const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+      if (n <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  workload_loop(state);
+  stop = true;
+  reader.join();
+  ::close(fd);
+  write(instance / "tracing_on", "0");
+  for (int i = 0; i < 50 && ::rmdir(instance.c_str()) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+BENCHMARK(BM_OfflineDecodeOnly)
+    ->Unit(benchmark::kMillisecond)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_OfflinePipeline)
+    ->Unit(benchmark::kMillisecond)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadUntraced)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadPoolscopeTrace)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadFtraceTextBuffer)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+
+}  // namespace

@@ -1,0 +1,419 @@
+// `poolscope trace`: traces kernel allocations and frees for a while (its own tracefs instance,
+// the kmem events, per-CPU raw ring buffers) and names the call sites whose allocations stay
+// outstanding, with their caches, processes, bytes, age and growth.
+#include <signal.h>
+#include <time.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "attrib/slab_owner.h"
+#include "cli/verbs.h"
+#include "store/recorder.h"
+#include "trace/linux/session.h"
+#include "trace/processor.h"
+
+namespace poolscope::cli {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_stop_signal(int) {
+  g_stop = true;
+}
+
+std::uint64_t mono_now_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+struct Options {
+  std::string duration = "10s";
+  std::vector<std::string> caches;
+  double min_age_s = 0;
+  std::string format = "table";
+  std::size_t top = 20;
+  std::size_t max_tracked = trace::kDefaultMaxTracked;
+  std::size_t buffer_kb = 0;
+  std::string kallsyms = "/proc/kallsyms";
+};
+
+struct Symbolizer {
+  std::optional<attrib::KernelSymbols> symbols;
+  struct Name {
+    std::string symbol, module, location;
+    std::uint64_t offset = 0;
+  };
+  Name name(std::uint64_t address) const {
+    Name out;
+    char hex[24];
+    std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(address));
+    if (symbols) {
+      if (auto match = symbols->at(address)) {
+        out.symbol = std::string(match->symbol.name);
+        out.module = match->symbol.module.empty() ? "vmlinux" : std::string(match->symbol.module);
+        out.offset = match->offset;
+        char offset[24];
+        std::snprintf(offset, sizeof offset, "+0x%llx",
+                      static_cast<unsigned long long>(match->offset));
+        out.location = out.symbol + offset;
+        if (out.module != "vmlinux") out.location += " [" + out.module + "]";
+        return out;
+      }
+    }
+    out.symbol = hex;
+    out.location = hex;
+    return out;
+  }
+};
+
+// comm of each pid: /proc now, else what tracefs saved when the events were recorded.
+std::map<std::int32_t, std::string> resolve_comms(const std::vector<std::int32_t>& pids,
+                                                  const std::string& saved_cmdlines) {
+  std::map<std::int32_t, std::string> out;
+  std::map<std::int32_t, std::string> saved;
+  parse::LineReader reader(saved_cmdlines);
+  std::string_view line;
+  while (reader.next(line)) {
+    const std::size_t blank = line.find(' ');
+    if (blank == std::string_view::npos) continue;
+    if (auto pid = parse::parse_u64(line.substr(0, blank))) {
+      saved[static_cast<std::int32_t>(*pid)] = std::string(line.substr(blank + 1));
+    }
+  }
+  for (std::int32_t pid : pids) {
+    if (out.count(pid)) continue;
+    if (pid == 0) {
+      out[pid] = "<idle/irq>";
+      continue;
+    }
+    std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    if (comm && std::getline(comm, name) && !name.empty()) {
+      out[pid] = name;
+    } else if (auto it = saved.find(pid); it != saved.end()) {
+      out[pid] = it->second;
+    } else {
+      out[pid] = "";
+    }
+  }
+  return out;
+}
+
+std::string bytes_text(std::uint64_t bytes) {
+  char buffer[32];
+  if (bytes >= (1ull << 30)) {
+    std::snprintf(buffer, sizeof buffer, "%.1f GiB", static_cast<double>(bytes) / (1ull << 30));
+  } else if (bytes >= (1ull << 20)) {
+    std::snprintf(buffer, sizeof buffer, "%.1f MiB", static_cast<double>(bytes) / (1ull << 20));
+  } else if (bytes >= 1024) {
+    std::snprintf(buffer, sizeof buffer, "%.1f KiB", static_cast<double>(bytes) / 1024);
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%llu B", static_cast<unsigned long long>(bytes));
+  }
+  return buffer;
+}
+
+double round3(double value) {
+  return std::round(value * 1000) / 1000;
+}
+
+struct RunFacts {
+  double seconds = 0;
+  std::size_t cpus = 0;
+  std::string instance;
+  std::size_t buffer_kb = 0;
+  trace::LostEvents lost;
+  trace::ProcessorStats stats;
+  std::vector<std::string> notes;
+  bool interrupted = false;
+};
+
+int print_report(const Options& options, const trace::TraceReport& report,
+                 const trace::KmemDecoder& decoder, const Symbolizer& symbolizer,
+                 const RunFacts& facts, const std::string& saved_cmdlines) {
+  const auto& totals = report.totals;
+  const std::uint64_t lost_total = facts.lost.total() + facts.stats.missed_events;
+  std::vector<std::int32_t> pids;
+  for (const auto& [pid, counts] : report.pids) pids.push_back(pid);
+  const auto comms = resolve_comms(pids, saved_cmdlines);
+  auto comm_of = [&](std::int32_t pid) {
+    auto it = comms.find(pid);
+    return it == comms.end() ? std::string() : it->second;
+  };
+  std::vector<std::string> notes = facts.notes;
+  if (totals.cap_reached) {
+    notes.push_back("cap reached: " + std::to_string(totals.untracked_allocations) +
+                    " allocations were not tracked (at most " + std::to_string(totals.max_tracked) +
+                    " at once, " + std::to_string(trace::kBytesPerTrackedAllocation) +
+                    " bytes each; raise --max-tracked or trace fewer caches with --cache)");
+  }
+  if (lost_total > 0 || facts.stats.missed_pages > 0) {
+    notes.push_back(
+        "events were lost (ring buffer overrun): frees may be missing, so some "
+        "allocations show as outstanding that are not; trace fewer caches or raise "
+        "--buffer-kb");
+  }
+  if (!symbolizer.symbols) {
+    notes.push_back("call sites are addresses: kernel symbols could not be read");
+  }
+  const std::size_t shown =
+      std::min(options.top == 0 ? report.call_sites.size() : options.top, report.call_sites.size());
+
+  if (options.format == "json") {
+    auto caches_json = [&](const auto& groups) {
+      auto out = nlohmann::ordered_json::array();
+      for (const auto& [cache, counts] : groups) {
+        out.push_back({{"cache", std::string(decoder.cache_name(cache))},
+                       {"outstanding", counts.outstanding},
+                       {"bytes", counts.bytes}});
+      }
+      return out;
+    };
+    auto pids_json = [&](const auto& groups) {
+      auto out = nlohmann::ordered_json::array();
+      for (const auto& [pid, counts] : groups) {
+        out.push_back({{"pid", pid},
+                       {"comm", comm_of(pid)},
+                       {"outstanding", counts.outstanding},
+                       {"bytes", counts.bytes}});
+      }
+      return out;
+    };
+    nlohmann::ordered_json j;
+    j["duration_s"] = round3(facts.seconds);
+    j["cpus"] = facts.cpus;
+    j["instance"] = facts.instance;
+    j["buffer_kb_per_cpu"] = facts.buffer_kb;
+    j["events"] = totals.events;
+    j["allocations"] = totals.allocations;
+    j["frees"] = totals.frees;
+    j["paired_frees"] = totals.paired_frees;
+    j["unpaired_frees"] = totals.unpaired_frees;
+    j["lost_events"] = lost_total;
+    j["lost"] = {{"overrun", facts.lost.overrun},
+                 {"dropped", facts.lost.dropped},
+                 {"commit_overrun", facts.lost.commit_overrun},
+                 {"pages_with_missed_events", facts.stats.missed_pages}};
+    j["cap"] = {{"max_tracked", totals.max_tracked},
+                {"bytes_per_allocation", trace::kBytesPerTrackedAllocation},
+                {"reached", totals.cap_reached},
+                {"untracked_allocations", totals.untracked_allocations}};
+    j["min_age_s"] = options.min_age_s;
+    j["tracked"] = totals.tracked;
+    auto call_sites = nlohmann::ordered_json::array();
+    for (std::size_t i = 0; i < shown; ++i) {
+      const auto& site = report.call_sites[i];
+      const auto name = symbolizer.name(site.call_site);
+      nlohmann::ordered_json s;
+      char hex[24];
+      std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(site.call_site));
+      s["symbol"] = name.symbol;
+      s["module"] = name.module.empty() ? nlohmann::ordered_json(nullptr)
+                                        : nlohmann::ordered_json(name.module);
+      s["location"] = name.location;
+      s["address"] = hex;
+      s["outstanding"] = site.outstanding;
+      s["bytes"] = site.bytes;
+      s["oldest_age_s"] = round3(site.oldest_age_s);
+      s["allocations"] = site.allocations;
+      s["frees"] = site.frees;
+      s["growth_per_s"] = round3(site.growth_per_s);
+      s["net_growth"] = site.net_growth;
+      s["caches"] = caches_json(site.caches);
+      s["pids"] = pids_json(site.pids);
+      call_sites.push_back(std::move(s));
+    }
+    j["call_sites"] = call_sites;
+    j["call_sites_total"] = report.call_sites.size();
+    j["caches"] = caches_json(report.caches);
+    j["pids"] = pids_json(report.pids);
+    j["notes"] = notes;
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
+
+  std::printf(
+      "trace: %.1f s on %zu CPUs, %llu events (%llu allocations, %llu frees), lost %llu%s\n",
+      facts.seconds, facts.cpus, static_cast<unsigned long long>(totals.events),
+      static_cast<unsigned long long>(totals.allocations),
+      static_cast<unsigned long long>(totals.frees), static_cast<unsigned long long>(lost_total),
+      facts.interrupted ? " (stopped by a signal)" : "");
+  std::printf(
+      "  unpaired frees %llu (objects allocated before the trace), tracked at the end %llu "
+      "(cap %llu%s)\n",
+      static_cast<unsigned long long>(totals.unpaired_frees),
+      static_cast<unsigned long long>(totals.tracked),
+      static_cast<unsigned long long>(totals.max_tracked),
+      totals.cap_reached ? ", CAP REACHED" : "");
+  std::uint64_t outstanding = 0, bytes = 0;
+  for (const auto& [cache, counts] : report.caches) {
+    outstanding += counts.outstanding;
+    bytes += counts.bytes;
+  }
+  std::printf("  outstanding at least %.1f s old: %llu allocations, %s, from %zu call sites\n\n",
+              options.min_age_s, static_cast<unsigned long long>(outstanding),
+              bytes_text(bytes).c_str(), report.call_sites.size());
+  std::printf("%-40s %-10s %11s %10s %8s %9s  %-18s %s\n", "Call site", "Module", "Outstanding",
+              "Bytes", "Oldest", "Growth/s", "Cache", "Pids");
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto& site = report.call_sites[i];
+    const auto name = symbolizer.name(site.call_site);
+    char offset[24];
+    std::snprintf(offset, sizeof offset, "+0x%llx", static_cast<unsigned long long>(name.offset));
+    std::string where = name.module.empty() ? name.symbol : name.symbol + offset;
+    if (where.size() > 40) where = where.substr(0, 39) + "~";
+    std::string cache =
+        site.caches.empty() ? "" : std::string(decoder.cache_name(site.caches[0].first));
+    if (site.caches.size() > 1) cache += " +" + std::to_string(site.caches.size() - 1);
+    std::string who;
+    for (std::size_t p = 0; p < site.pids.size() && p < 2; ++p) {
+      if (!who.empty()) who += ", ";
+      const std::string comm = comm_of(site.pids[p].first);
+      who += std::to_string(site.pids[p].first) + (comm.empty() ? "" : " " + comm);
+    }
+    if (site.pids.size() > 2) who += ", ...";
+    std::printf("%-40s %-10s %11llu %10llu %7.1fs %9.1f  %-18s %s\n", where.c_str(),
+                name.module.c_str(), static_cast<unsigned long long>(site.outstanding),
+                static_cast<unsigned long long>(site.bytes), site.oldest_age_s, site.growth_per_s,
+                cache.c_str(), who.c_str());
+  }
+  if (shown < report.call_sites.size()) {
+    std::printf("(%zu of %zu call sites shown)\n", shown, report.call_sites.size());
+  }
+  for (const auto& note : notes) std::printf("note: %s\n", note.c_str());
+  return kExitOk;
+}
+
+int run_trace(const Options& options) {
+  auto duration = store::parse_duration(options.duration);
+  if (!duration) return report_error(duration.error());
+  if (duration->count() <= 0 || *duration > std::chrono::hours(24)) {
+    return report_error(
+        Error{ErrorCode::kUsage, 0, "--duration must be between 1s and 24h (e.g. 30s, 5m)"});
+  }
+  if (options.min_age_s < 0) {
+    return report_error(Error{ErrorCode::kUsage, 0, "--min-age must be 0 or more seconds"});
+  }
+  Symbolizer symbolizer;
+  std::vector<std::string> notes;
+  if (auto symbols = attrib::load_kernel_symbols(options.kallsyms)) {
+    if (!symbols->addresses_hidden()) symbolizer.symbols = std::move(*symbols);
+  }
+
+  trace::SessionOptions session_options;
+  session_options.caches = options.caches;
+  session_options.buffer_kb_per_cpu = options.buffer_kb;
+  // Signals only set a flag: the loop ends and the instance is removed on the normal path.
+  g_stop = false;
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  struct sigaction old_int {
+  }, old_term{};
+  sigaction(SIGINT, &action, &old_int);
+  sigaction(SIGTERM, &action, &old_term);
+  auto restore = [&] {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  };
+  auto session = trace::TraceSession::start(session_options);
+  if (!session) {
+    restore();
+    return report_error(session.error());
+  }
+  auto decoder = trace::KmemDecoder::create((*session)->formats());
+  if (!decoder) {
+    restore();
+    return report_error(decoder.error());
+  }
+  trace::TrackerOptions tracker_options;
+  tracker_options.max_tracked = options.max_tracked;
+  const auto nanoseconds = static_cast<std::uint64_t>(duration->count());
+  tracker_options.sample_interval_ns = std::max<std::uint64_t>(nanoseconds / 60, 100'000'000);
+  trace::TraceProcessor processor((*session)->layout(), std::move(*decoder), tracker_options);
+
+  RunFacts facts;
+  facts.cpus = (*session)->cpus();
+  facts.instance = (*session)->instance().filename().string();
+  facts.buffer_kb = (*session)->buffer_kb_per_cpu();
+  facts.notes = (*session)->notes();
+  auto on_page = [&](std::span<const std::uint8_t> page) { processor.add_pages(page); };
+  const std::uint64_t start = mono_now_ns();
+  const std::uint64_t deadline = start + nanoseconds;
+  // Events are held back 50 ms so that a free on one CPU never precedes its allocation on another.
+  constexpr std::uint64_t kHoldBack = 50'000'000;
+  std::optional<Error> failure;
+  while (!g_stop) {
+    const std::uint64_t round = mono_now_ns();
+    if (round >= deadline) break;
+    const int wait_ms =
+        static_cast<int>(std::min<std::uint64_t>((deadline - round) / 1'000'000 + 1, 100));
+    if (auto r = (*session)->read(wait_ms, on_page); !r) {
+      failure = r.error();
+      break;
+    }
+    processor.flush(round > kHoldBack ? round - kHoldBack : 0);
+  }
+  facts.interrupted = g_stop;
+  const std::uint64_t end = mono_now_ns();
+  (*session)->stop_events();
+  if (auto r = (*session)->read(0, on_page); !r && !failure) failure = r.error();
+  processor.flush();
+  facts.lost = (*session)->lost_events();
+  std::string saved_cmdlines;
+  {
+    std::ifstream in((*session)->tracefs() / "saved_cmdlines");
+    std::ostringstream text;
+    text << in.rdbuf();
+    saved_cmdlines = text.str();
+  }
+  auto closed = (*session)->close();
+  session->reset();
+  restore();
+  if (failure) return report_error(*failure);
+  if (!closed) facts.notes.push_back(closed.error().message);
+  facts.seconds = static_cast<double>(end - start) / 1e9;
+  facts.stats = processor.stats();
+  const auto min_age = static_cast<std::uint64_t>(options.min_age_s * 1e9);
+  const auto report = processor.tracker().report(end, min_age);
+  return print_report(options, report, processor.decoder(), symbolizer, facts, saved_cmdlines);
+}
+
+}  // namespace
+
+void add_trace_verb(CLI::App& app, VerbMain& run) {
+  auto options = std::make_shared<Options>();
+  CLI::App* verb = app.add_subcommand(
+      "trace",
+      "trace kernel allocations for a while and show the call sites whose allocations stay "
+      "outstanding (Linux, root)");
+  verb->add_option("--duration,-d", options->duration, "how long to trace (30s, 5m)")
+      ->default_val("10s");
+  verb->add_option("--cache", options->caches,
+                   "only this slab cache (repeatable; kmalloc-N traces kmalloc of N bytes)");
+  verb->add_option("--min-age", options->min_age_s,
+                   "show only allocations at least this many seconds old at the end")
+      ->default_val(0);
+  verb->add_option("--format,-f", options->format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->default_val("table");
+  verb->add_option("--top", options->top, "call sites shown (0: all)")->default_val(20);
+  verb->add_option("--max-tracked", options->max_tracked,
+                   "allocations tracked at once (64 bytes each; rounded up to a power of two)")
+      ->default_val(trace::kDefaultMaxTracked);
+  verb->add_option("--buffer-kb", options->buffer_kb,
+                   "ring buffer per CPU in KiB (default: sized for 400k events/s)");
+  verb->add_option("--kallsyms", options->kallsyms, "kernel symbols for the call sites")
+      ->default_val("/proc/kallsyms");
+  verb->callback([&run, options] { run = [options]() -> int { return run_trace(*options); }; });
+}
+
+}  // namespace poolscope::cli

@@ -1,0 +1,368 @@
+// tracefs instance, per-CPU raw readers and cleanup (Linux system calls only).
+#include "trace/linux/session.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "parse/text.h"
+
+namespace poolscope::trace {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string errno_text(int error) {
+  return std::strerror(error);
+}
+
+Result<std::string> read_text(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int error = errno;
+    return make_error(ErrorCode::kEnvironment,
+                      "cannot read " + path.string() + ": " + errno_text(error) +
+                          (error == EACCES || error == EPERM ? " (run as root)" : ""),
+                      error);
+  }
+  std::string text;
+  char buffer[8192];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buffer, static_cast<std::size_t>(n));
+    if (text.size() > (1u << 20)) break;  // no tracefs layout file is this big
+  }
+  ::close(fd);
+  return text;
+}
+
+Result<void> write_text(const fs::path& path, std::string_view value) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) {
+    const int error = errno;
+    return make_error(ErrorCode::kEnvironment,
+                      "cannot open " + path.string() + " for writing: " + errno_text(error) +
+                          (error == EACCES || error == EPERM ? " (run as root)" : ""),
+                      error);
+  }
+  ssize_t n;
+  do {
+    n = ::write(fd, value.data(), value.size());
+  } while (n < 0 && errno == EINTR);
+  const int error = errno;
+  ::close(fd);
+  if (n < 0 || static_cast<std::size_t>(n) != value.size()) {
+    return make_error(ErrorCode::kEnvironment,
+                      "the kernel refused '" + std::string(value) + "' in " + path.string() + ": " +
+                          errno_text(error),
+                      error);
+  }
+  return {};
+}
+
+bool process_alive(pid_t pid) {
+  if (::kill(pid, 0) == 0) return true;
+  return errno == EPERM;  // exists, not ours
+}
+
+std::string filter_of(const std::vector<std::string>& conditions) {
+  std::string out;
+  for (const auto& condition : conditions) {
+    if (!out.empty()) out += " || ";
+    out += condition;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::size_t default_buffer_kb_per_cpu() {
+  // 400k events/s x 64 bytes x 0.5 s between reads, all on one CPU.
+  return static_cast<std::size_t>(kDesignEventsPerSecond * 64 / 2 / 1024);
+}
+
+KmemFilters kmem_filters(const std::vector<std::string>& caches) {
+  KmemFilters filters;
+  if (caches.empty()) return filters;
+  std::vector<std::string> by_name, by_size;
+  for (const auto& cache : caches) {
+    std::uint64_t size = 0;
+    std::string_view rest = cache;
+    if (rest.starts_with("kmalloc-")) {
+      rest.remove_prefix(8);
+      std::uint64_t scale = 1;
+      if (rest.ends_with("k")) {
+        rest.remove_suffix(1);
+        scale = 1024;
+      }
+      if (auto n = parse::parse_u64(rest)) size = *n * scale;
+    }
+    if (size != 0) {
+      by_size.push_back("bytes_alloc == " + std::to_string(size));
+    } else {
+      by_name.push_back("name == \"" + cache + "\"");
+    }
+  }
+  filters.kmalloc = filter_of(by_size);
+  filters.kmalloc_off = by_size.empty();
+  // A named cache's objects may be freed by kfree (never filtered: it has no name) or
+  // kmem_cache_free; kmalloc-N objects by kfree only, so kmem_cache_* stay off without names.
+  filters.kmem_cache_off = by_name.empty();
+  filters.kmem_cache_alloc = filter_of(by_name);
+  filters.kmem_cache_free = filters.kmem_cache_alloc;
+  return filters;
+}
+
+Result<fs::path> find_or_mount_tracefs(bool& mounted_here) {
+  mounted_here = false;
+  std::error_code ec;
+  for (const char* candidate : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    if (fs::exists(fs::path(candidate) / "instances", ec)) return fs::path(candidate);
+  }
+  if (!fs::is_directory("/sys/kernel/tracing", ec)) {
+    return make_error(ErrorCode::kEnvironment,
+                      "this kernel has no tracefs (/sys/kernel/tracing is missing): allocation "
+                      "tracing needs CONFIG_FTRACE and CONFIG_EVENT_TRACING");
+  }
+  if (::mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0) {
+    const int error = errno;
+    return make_error(ErrorCode::kEnvironment,
+                      "tracefs is not mounted and mounting it on /sys/kernel/tracing failed: " +
+                          errno_text(error) +
+                          (error == EPERM ? " (run as root)"
+                                          : " (mount -t tracefs nodev "
+                                            "/sys/kernel/tracing)"),
+                      error);
+  }
+  mounted_here = true;
+  return fs::path("/sys/kernel/tracing");
+}
+
+std::vector<std::string> remove_stale_instances(const fs::path& tracefs,
+                                                const std::string& prefix) {
+  std::vector<std::string> removed;
+  DIR* dir = ::opendir((tracefs / "instances").c_str());
+  if (dir == nullptr) return removed;
+  std::vector<std::string> names;
+  while (dirent* entry = ::readdir(dir)) {
+    std::string_view name = entry->d_name;
+    if (name.starts_with(prefix)) names.emplace_back(name);
+  }
+  ::closedir(dir);
+  for (const auto& name : names) {
+    auto pid = parse::parse_u64(std::string_view(name).substr(prefix.size()));
+    if (!pid || *pid == 0 || *pid > 0x3fffffff) continue;  // not one of ours
+    if (process_alive(static_cast<pid_t>(*pid))) continue;
+    if (::rmdir((tracefs / "instances" / name).c_str()) == 0) removed.push_back(name);
+  }
+  return removed;
+}
+
+Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& options) {
+  std::unique_ptr<TraceSession> session(new TraceSession());
+  auto root = find_or_mount_tracefs(session->mounted_here_);
+  if (!root) return std::unexpected(root.error());
+  session->tracefs_ = *root;
+  for (const auto& name : remove_stale_instances(*root, options.instance_prefix)) {
+    session->notes_.push_back("removed the tracefs instance " + name +
+                              " left by a poolscope run that did not end cleanly");
+  }
+
+  // The layouts, from the top-level (read-only) files.
+  const fs::path events = *root / "events";
+  auto header_page = read_text(events / "header_page");
+  if (!header_page) return std::unexpected(header_page.error());
+  auto header_event = read_text(events / "header_event");
+  if (!header_event) return std::unexpected(header_event.error());
+  auto layout = parse_page_layout(*header_page, *header_event);
+  if (!layout) return std::unexpected(layout.error());
+  session->layout_ = *layout;
+  const char* names[4] = {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free"};
+  EventFormat* targets[4] = {&session->formats_.kmalloc, &session->formats_.kfree,
+                             &session->formats_.cache_alloc, &session->formats_.cache_free};
+  for (int i = 0; i < 4; ++i) {
+    auto text = read_text(events / "kmem" / names[i] / "format");
+    if (!text) {
+      return make_error(ErrorCode::kEnvironment, std::string("this kernel has no kmem:") +
+                                                     names[i] + " trace event (" +
+                                                     text.error().message + ")");
+    }
+    auto format = parse_event_format(*text);
+    if (!format) return std::unexpected(format.error());
+    format->system = "kmem";
+    *targets[i] = std::move(*format);
+  }
+
+  const fs::path instance =
+      *root / "instances" / (options.instance_prefix + std::to_string(::getpid()));
+  if (::mkdir(instance.c_str(), 0700) != 0) {
+    const int error = errno;
+    return make_error(ErrorCode::kEnvironment,
+                      "cannot create the tracefs instance " + instance.string() + ": " +
+                          errno_text(error) +
+                          (error == EACCES || error == EPERM ? " (run as root)" : ""),
+                      error);
+  }
+  session->instance_ = instance;
+  // From here on the destructor removes the instance whatever fails.
+  session->buffer_kb_ =
+      options.buffer_kb_per_cpu != 0 ? options.buffer_kb_per_cpu : default_buffer_kb_per_cpu();
+  if (auto r = write_text(instance / "tracing_on", "0"); !r) return std::unexpected(r.error());
+  if (auto r = write_text(instance / "trace_clock", "mono"); !r) {
+    return make_error(ErrorCode::kEnvironment,
+                      "this kernel has no 'mono' trace clock (needed to order events across "
+                      "CPUs): " +
+                          r.error().message);
+  }
+  if (auto r = write_text(instance / "buffer_size_kb", std::to_string(session->buffer_kb_)); !r) {
+    return std::unexpected(r.error());
+  }
+  const KmemFilters filters = kmem_filters(options.caches);
+  const std::string* filter_of_event[4] = {&filters.kmalloc, nullptr, &filters.kmem_cache_alloc,
+                                           &filters.kmem_cache_free};
+  for (int i = 0; i < 4; ++i) {
+    if (i == 0 && filters.kmalloc_off) continue;
+    if (i >= 2 && filters.kmem_cache_off) continue;
+    const fs::path event = instance / "events" / "kmem" / names[i];
+    if (filter_of_event[i] != nullptr && !filter_of_event[i]->empty()) {
+      if (auto r = write_text(event / "filter", *filter_of_event[i]); !r) {
+        return make_error(ErrorCode::kUsage, "the kernel rejected the event filter '" +
+                                                 *filter_of_event[i] +
+                                                 "' (check the --cache "
+                                                 "names): " +
+                                                 r.error().message);
+      }
+    }
+    if (auto r = write_text(event / "enable", "1"); !r) return std::unexpected(r.error());
+  }
+
+  // One reader per CPU that has a buffer.
+  std::vector<std::pair<int, fs::path>> cpus;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(instance / "per_cpu", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("cpu")) continue;
+    if (auto n = parse::parse_u64(std::string_view(name).substr(3))) {
+      cpus.emplace_back(static_cast<int>(*n), entry.path());
+    }
+  }
+  std::sort(cpus.begin(), cpus.end());
+  for (const auto& [cpu, path] : cpus) {
+    const int fd = ::open((path / "trace_pipe_raw").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      const int error = errno;
+      return make_error(
+          ErrorCode::kEnvironment,
+          "cannot open " + (path / "trace_pipe_raw").string() + ": " + errno_text(error), error);
+    }
+    session->readers_.push_back(fd);
+  }
+  if (session->readers_.empty()) {
+    return make_error(ErrorCode::kEnvironment,
+                      "the tracefs instance has no per_cpu/cpuN/trace_pipe_raw to read");
+  }
+  session->page_.resize(session->layout_.page_size());
+  if (auto r = write_text(instance / "tracing_on", "1"); !r) return std::unexpected(r.error());
+  return session;
+}
+
+Result<void> TraceSession::read(int timeout_ms,
+                                const std::function<void(std::span<const std::uint8_t>)>& on_page) {
+  if (timeout_ms > 0) {
+    std::vector<pollfd> fds;
+    for (int fd : readers_) fds.push_back({fd, POLLIN, 0});
+    // Woken when a buffer fills past buffer_percent; otherwise the timeout paces the reads.
+    ::poll(fds.data(), fds.size(), timeout_ms);
+  }
+  for (int fd : readers_) {
+    // A bounded number of pages per CPU per call keeps one busy CPU from starving the others.
+    for (int pages = 0; pages < 65536; ++pages) {
+      const ssize_t n = ::read(fd, page_.data(), page_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n < 0) {
+        const int error = errno;
+        return make_error(ErrorCode::kEnvironment,
+                          "reading the trace buffer failed: " + errno_text(error), error);
+      }
+      if (n == 0) break;
+      on_page(std::span<const std::uint8_t>(page_.data(), static_cast<std::size_t>(n)));
+    }
+  }
+  return {};
+}
+
+void TraceSession::stop_events() {
+  if (instance_.empty() || removed_) return;
+  (void)write_text(instance_ / "tracing_on", "0");
+}
+
+LostEvents TraceSession::lost_events() const {
+  LostEvents lost;
+  if (instance_.empty() || removed_) return lost;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(instance_ / "per_cpu", ec)) {
+    auto text = read_text(entry.path() / "stats");
+    if (!text) continue;
+    parse::LineReader reader(*text);
+    std::string_view line;
+    while (reader.next(line)) {
+      const std::size_t colon = line.find(':');
+      if (colon == std::string_view::npos) continue;
+      const std::string_view key = parse::trim(line.substr(0, colon));
+      auto value = parse::parse_u64(parse::trim(line.substr(colon + 1)));
+      if (!value) continue;
+      if (key == "overrun") lost.overrun += *value;
+      if (key == "dropped events") lost.dropped += *value;
+      if (key == "commit overrun") lost.commit_overrun += *value;
+    }
+  }
+  return lost;
+}
+
+Result<void> TraceSession::close() {
+  for (int fd : readers_) ::close(fd);
+  readers_.clear();
+  Result<void> result;
+  if (!instance_.empty() && !removed_) {
+    removed_ = true;
+    (void)write_text(instance_ / "tracing_on", "0");
+    int rc = -1;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      rc = ::rmdir(instance_.c_str());
+      if (rc == 0 || errno != EBUSY) break;
+      ::usleep(20'000);  // a reader still closing
+    }
+    if (rc != 0 && errno != ENOENT) {
+      const int error = errno;
+      result = make_error(ErrorCode::kEnvironment,
+                          "could not remove the tracefs instance " + instance_.string() + ": " +
+                              errno_text(error) + " (remove it with rmdir as root)",
+                          error);
+    }
+  }
+  if (mounted_here_) {
+    mounted_here_ = false;
+    ::umount2(tracefs_.c_str(), 0);  // busy (someone else started using it): left mounted
+  }
+  return result;
+}
+
+TraceSession::~TraceSession() {
+  (void)close();
+}
+
+}  // namespace poolscope::trace

@@ -1,0 +1,94 @@
+// The Linux tracefs session of `trace` (system calls only): a tracefs instance of its own
+// (instances/poolscope-<pid>, never the global buffer) with the four kmem events enabled, one
+// non-blocking reader per CPU on per_cpu/cpuN/trace_pipe_raw, the lost-event counters, and the
+// instance's removal. Instances left by a run that was killed are removed at start.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "trace/kmem_events.h"
+#include "trace/tracefs_format.h"
+
+namespace poolscope::trace {
+
+// Kernel memory the per-CPU buffers are sized for: 400k events/s of up to 64 bytes each, all on
+// one CPU, read at least every 0.5 s.
+inline constexpr std::uint64_t kDesignEventsPerSecond = 400'000;
+std::size_t default_buffer_kb_per_cpu();
+
+struct SessionOptions {
+  std::vector<std::string> caches;    // only these caches (kmalloc-N: kmalloc of that size)
+  std::size_t buffer_kb_per_cpu = 0;  // 0: default_buffer_kb_per_cpu()
+  std::string instance_prefix = "poolscope-";
+};
+
+struct LostEvents {
+  std::uint64_t overrun = 0;         // per_cpu/cpuN/stats "overrun" (overwritten before read)
+  std::uint64_t dropped = 0;         // "dropped events" (buffer full)
+  std::uint64_t commit_overrun = 0;  // "commit overrun" (nested writers)
+  std::uint64_t total() const { return overrun + dropped + commit_overrun; }
+};
+
+// Where tracefs is mounted (/sys/kernel/tracing, or the debugfs copy); mounts it at
+// /sys/kernel/tracing when it is nowhere (`mounted_here` says so, to unmount at the end).
+Result<std::filesystem::path> find_or_mount_tracefs(bool& mounted_here);
+
+// Removes instances/<prefix><pid> whose process is gone; returns the names removed.
+std::vector<std::string> remove_stale_instances(const std::filesystem::path& tracefs,
+                                                const std::string& prefix = "poolscope-");
+
+// The kmem event filter for the caches asked for: kmem_cache_alloc/free by name, kmalloc by
+// bytes_alloc for "kmalloc-<N>" names. Empty strings: no filter for that event.
+struct KmemFilters {
+  std::string kmalloc, kmem_cache_alloc, kmem_cache_free;
+  bool kmalloc_off = false;     // only named caches were asked for: kmalloc is not traced
+  bool kmem_cache_off = false;  // only kmalloc-N caches were asked for
+};
+KmemFilters kmem_filters(const std::vector<std::string>& caches);
+
+class TraceSession {
+ public:
+  static Result<std::unique_ptr<TraceSession>> start(const SessionOptions& options);
+  ~TraceSession();
+  TraceSession(const TraceSession&) = delete;
+  TraceSession& operator=(const TraceSession&) = delete;
+
+  const PageLayout& layout() const { return layout_; }
+  const KmemFormats& formats() const { return formats_; }
+  const std::filesystem::path& instance() const { return instance_; }
+  const std::filesystem::path& tracefs() const { return tracefs_; }
+  std::size_t cpus() const { return readers_.size(); }
+  std::size_t buffer_kb_per_cpu() const { return buffer_kb_; }
+  const std::vector<std::string>& notes() const { return notes_; }
+
+  // Waits up to timeout_ms for data, then hands every page available on every CPU to on_page.
+  Result<void> read(int timeout_ms,
+                    const std::function<void(std::span<const std::uint8_t>)>& on_page);
+  // Stops the events (the buffers keep what is in them for a last read()).
+  void stop_events();
+  LostEvents lost_events() const;
+  // Closes the readers, removes the instance, and unmounts tracefs if this session mounted it.
+  // Also done by the destructor; safe to call twice.
+  Result<void> close();
+
+ private:
+  TraceSession() = default;
+  std::filesystem::path tracefs_, instance_;
+  bool mounted_here_ = false;
+  bool removed_ = false;
+  std::size_t buffer_kb_ = 0;
+  std::vector<int> readers_;
+  std::vector<std::uint8_t> page_;
+  PageLayout layout_;
+  KmemFormats formats_;
+  std::vector<std::string> notes_;
+};
+
+}  // namespace poolscope::trace

@@ -1,0 +1,133 @@
+// The pairing engine of `trace`: allocations tracked by pointer until their free; frees of objects
+// allocated before the trace began are counted, not errors. Outstanding allocations are grouped by
+// call site, cache and pid, with counts, bytes and age, and the outstanding count of every call
+// site is sampled over the trace (growth).
+//
+// Memory is bounded: at most `max_tracked` allocations are tracked, 32 bytes each in an
+// open-addressing table kept at most half full, i.e. 64 bytes per tracked allocation (the table is
+// allocated as it grows, not up front). When the cap is reached further allocations are counted as
+// untracked and the report says so.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "trace/kmem_events.h"
+
+namespace poolscope::trace {
+
+inline constexpr std::size_t kDefaultMaxTracked = std::size_t{1} << 20;
+inline constexpr std::size_t kBytesPerTrackedAllocation = 64;
+
+struct TrackerOptions {
+  std::size_t max_tracked = kDefaultMaxTracked;      // rounded up to a power of two
+  std::uint64_t sample_interval_ns = 1'000'000'000;  // growth samples (doubled past 256 samples)
+};
+
+struct CountAndBytes {
+  std::uint64_t outstanding = 0;
+  std::uint64_t bytes = 0;
+};
+
+struct SiteReport {
+  std::uint64_t call_site = 0;
+  std::uint64_t outstanding = 0;  // allocations from here not freed and at least min_age old
+  std::uint64_t bytes = 0;
+  double oldest_age_s = 0;
+  std::uint64_t allocations = 0;  // every allocation seen from here (tracked or not)
+  std::uint64_t frees = 0;        // of those, freed during the trace
+  // Least-squares slope of the site's outstanding count over the samples (objects per second),
+  // and the change from the first to the last sample.
+  double growth_per_s = 0;
+  std::int64_t net_growth = 0;
+  std::vector<std::pair<std::uint16_t, CountAndBytes>> caches;  // by cache id, most first
+  std::vector<std::pair<std::int32_t, CountAndBytes>> pids;     // most first
+};
+
+struct TraceTotals {
+  std::uint64_t events = 0;
+  std::uint64_t allocations = 0;
+  std::uint64_t frees = 0;
+  std::uint64_t paired_frees = 0;
+  std::uint64_t unpaired_frees = 0;         // object allocated before the trace (or untracked)
+  std::uint64_t untracked_allocations = 0;  // the cap was reached
+  std::uint64_t reallocated = 0;  // an allocation of a pointer already tracked (a free was lost)
+  std::uint64_t tracked = 0;      // outstanding now
+  std::uint64_t max_tracked = 0;  // the cap
+  bool cap_reached = false;
+  std::uint64_t first_time = 0, last_time = 0;  // trace clock of the first and last event
+};
+
+struct TraceReport {
+  TraceTotals totals;
+  std::vector<SiteReport> call_sites;  // most outstanding bytes first
+  std::vector<std::pair<std::uint16_t, CountAndBytes>> caches;
+  std::vector<std::pair<std::int32_t, CountAndBytes>> pids;
+  std::uint64_t end_time = 0;
+  std::uint64_t min_age_ns = 0;
+  std::size_t samples = 0;
+};
+
+class AllocationTracker {
+ public:
+  explicit AllocationTracker(TrackerOptions options = {});
+
+  // Events must come in time order (merge the CPUs first: see TraceProcessor).
+  void add(const KmemEvent& event);
+  // Records every call site's outstanding count at `time` when a sample interval has passed.
+  void maybe_sample(std::uint64_t time);
+
+  // Outstanding allocations at least min_age_ns old at end_time (0: the last event's time).
+  TraceReport report(std::uint64_t end_time, std::uint64_t min_age_ns,
+                     std::size_t max_per_site = 5) const;
+  const TraceTotals& totals() const { return totals_; }
+  std::size_t table_bytes() const { return slots_.size() * sizeof(Slot); }
+
+ private:
+  struct Slot {
+    std::uint64_t ptr = 0;  // 0: empty (the kernel never returns NULL with an event we track)
+    std::uint64_t time = 0;
+    std::uint32_t site = 0;
+    std::uint32_t bytes = 0;
+    std::int32_t pid = 0;
+    std::uint16_t cache = kNoCache;
+    std::uint16_t unused = 0;
+  };
+  static_assert(sizeof(Slot) == 32);
+  struct Site {
+    std::uint64_t call_site = 0;
+    std::uint64_t allocations = 0, frees = 0;
+    std::int64_t outstanding = 0;
+    std::vector<std::int32_t> samples;  // outstanding at each sample time
+  };
+
+  std::size_t index_of(std::uint64_t ptr) const;
+  Slot* find(std::uint64_t ptr);
+  void erase(std::size_t index);
+  void grow();
+  std::uint32_t site_of(std::uint64_t call_site);
+  void take_sample(std::uint64_t time);
+
+  TrackerOptions options_;
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+  unsigned shift_ = 64;
+  std::size_t used_ = 0;
+  std::size_t max_slots_ = 0;
+  std::vector<Site> sites_;
+  std::unordered_map<std::uint64_t, std::uint32_t> site_index_;
+  struct SiteCacheEntry {
+    std::uint64_t call_site = 0;
+    std::uint32_t index = 0;
+  };
+  static constexpr std::size_t kSiteCache = 1024;
+  std::vector<SiteCacheEntry> site_cache_ = std::vector<SiteCacheEntry>(kSiteCache);
+  std::vector<std::uint64_t> sample_times_;
+  std::uint64_t next_sample_ = 0;
+  std::uint64_t sample_interval_ = 0;
+  TraceTotals totals_;
+};
+
+}  // namespace poolscope::trace
