@@ -155,6 +155,10 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
         store::RecorderOptions ropts;
         ropts.interval = *interval;
         ropts.duration = *duration;
+        // A diagnosis is short and the culprit search needs the process facts at most samples:
+        // it may spend up to 2% of a core on them (every sample with a few hundred processes),
+        // where a long `record` keeps to 0.01% (--process-interval auto).
+        ropts.process_cpu_share = 0.02;
         store::RecorderHooks hooks;
         hooks.sample = [&source] { return (*source)->sample(); };
         if (collector) hooks.processes = [&collector] { return collector->collect(); };

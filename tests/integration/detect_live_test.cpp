@@ -104,8 +104,8 @@ std::vector<std::string> leaker_args(const std::string& kind, const std::string&
 json record_and_analyze(const TempDir& dir, const std::vector<std::string>& leaker, int seconds,
                         std::uint64_t* leaker_pid) {
   const std::string db = dir.file("live.db");
-  Child recorder(
-      {"record", "--interval", "0.5", "--duration", std::to_string(seconds) + "s", "--out", db});
+  Child recorder({"record", "--interval", "0.5", "--process-interval", "0.5s", "--duration",
+                  std::to_string(seconds) + "s", "--out", db});
   std::this_thread::sleep_for(2s);
   Leaker run(leaker, dir.file("leaker.log"));
   *leaker_pid = run.pid();
