@@ -131,18 +131,18 @@ TEST(FleetPrometheus, ScrapedSeriesAndTheShippedLeakAlertFireForALiveLeak) {
       << "      - targets: ['127.0.0.1:" << serve_port << "']\n";
 
   // The leak first, so the detector sees it from its first samples; every child ends by itself.
-  Child leaker({POOLSCOPE_LEAKER, "--kind", "eventfd", "--mode", "leak", "--rate", "100",
-                "--duration", "150"},
-               (dir.path / "leaker.log").string());
-  Child serve({POOLSCOPE_BINARY, "serve", "--listen", "127.0.0.1:" + std::to_string(serve_port),
-               "--interval", "0.5", "--analyze-every", "4", "--top", "10", "--duration", "170",
-               "--no-processes"},
-              (dir.path / "serve.log").string());
-  Child prometheus({kPrometheus, "--config.file=" + (dir.path / "prometheus.yml").string(),
-                    "--storage.tsdb.path=" + (dir.path / "data").string(),
-                    "--web.listen-address=127.0.0.1:" + std::to_string(prom_port),
-                    "--storage.tsdb.retention.time=1h", "--log.level=warn"},
-                   (dir.path / "prometheus.log").string());
+  LoggedChild leaker({POOLSCOPE_LEAKER, "--kind", "eventfd", "--mode", "leak", "--rate", "100",
+                      "--duration", "150"},
+                     (dir.path / "leaker.log").string());
+  LoggedChild serve({POOLSCOPE_BINARY, "serve", "--listen",
+                     "127.0.0.1:" + std::to_string(serve_port), "--interval", "0.5",
+                     "--analyze-every", "4", "--top", "10", "--duration", "170", "--no-processes"},
+                    (dir.path / "serve.log").string());
+  LoggedChild prometheus({kPrometheus, "--config.file=" + (dir.path / "prometheus.yml").string(),
+                          "--storage.tsdb.path=" + (dir.path / "data").string(),
+                          "--web.listen-address=127.0.0.1:" + std::to_string(prom_port),
+                          "--storage.tsdb.retention.time=1h", "--log.level=warn"},
+                         (dir.path / "prometheus.log").string());
 
   const auto logs = [&] {
     return "serve: " + read_file(dir.path / "serve.log") +

@@ -36,7 +36,7 @@ TEST(FleetServe, MetricsServedWhileBadAndSlowClientsAreRefused) {
   if (!is_root()) GTEST_SKIP() << "needs root to read /proc/slabinfo";
   const int port = free_loopback_port();
   const std::string log = temp_log("serve");
-  Child serve(
+  LoggedChild serve(
       {POOLSCOPE_BINARY, "serve", "--listen", "127.0.0.1:" + std::to_string(port), "--interval",
        "0.2", "--duration", "60", "--top", "5", "--max-connections", "8", "--no-processes"},
       log);

@@ -20,10 +20,11 @@
 namespace poolscope::testing {
 
 // A child process with stdout and stderr in `log`; ended (SIGTERM, then SIGKILL) when destroyed.
-class Child {
+// (Not `Child`: store_support.h has a different `testing::Child` in the same test binary.)
+class LoggedChild {
  public:
-  Child() = default;
-  Child(const std::vector<std::string>& argv, const std::string& log) {
+  LoggedChild() = default;
+  LoggedChild(const std::vector<std::string>& argv, const std::string& log) {
     pid_ = ::fork();
     if (pid_ == 0) {
       const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -38,9 +39,9 @@ class Child {
       ::_exit(127);
     }
   }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() { stop(); }
+  LoggedChild(const LoggedChild&) = delete;
+  LoggedChild& operator=(const LoggedChild&) = delete;
+  ~LoggedChild() { stop(); }
   pid_t pid() const { return pid_; }
   bool running() {
     if (pid_ <= 0) return false;
