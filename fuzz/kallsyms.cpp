@@ -1,8 +1,8 @@
 // Fuzzer for the kernel symbol parsers: /proc/kallsyms, %pS locations, SLUB allocation traces.
+#include "parse/kallsyms.h"
+
 #include <cstdint>
 #include <string_view>
-
-#include "parse/kallsyms.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);

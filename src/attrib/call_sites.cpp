@@ -226,8 +226,7 @@ class Scanner {
   const PoolImport* call_target_import(std::size_t index) const;
   // tail: the API is jumped to, so the return address is already on the stack. api (nullptr for
   // a wrapper's parameter) tells the x86 stack slots of 64-bit arguments.
-  Location argument_location(int argument, bool tail = false,
-                             const PoolApi* api = nullptr) const;
+  Location argument_location(int argument, bool tail = false, const PoolApi* api = nullptr) const;
   bool is_jump_target(std::uint32_t rva) const {
     return std::binary_search(jump_targets_.begin(), jump_targets_.end(), rva);
   }
@@ -308,8 +307,7 @@ void Scanner::collect_jump_targets() {
     jump_targets_.push_back(static_cast<std::uint32_t>(insn.target_rva()));
   }
   std::sort(jump_targets_.begin(), jump_targets_.end());
-  jump_targets_.erase(std::unique(jump_targets_.begin(), jump_targets_.end()),
-                      jump_targets_.end());
+  jump_targets_.erase(std::unique(jump_targets_.begin(), jump_targets_.end()), jump_targets_.end());
 }
 
 // Walks back from the call at call_index to find what `where` holds there, within the basic
@@ -327,8 +325,7 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
   };
   // The value of a source operand (of a push or a store): a constant, or where to look next.
   // Returns false when it is neither.
-  const auto follow = [this](const Insn& insn, const Operand& src, Location& next,
-                             Value& found) {
+  const auto follow = [this](const Insn& insn, const Operand& src, Location& next, Value& found) {
     if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
       found.kind = Value::Kind::kConstant;
       found.constant = src.imm & 0xFFFFFFFFu;
@@ -479,8 +476,8 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
         where.ebp_disp.reset();
       } else if (insn.gpr_writes & (1u << kRbp)) {
         return unknown;
-      } else if (insn.writes_memory && dst.type == ZYDIS_OPERAND_TYPE_MEMORY &&
-                 dst.base == kRbp && dst.index == kNoReg && dst.disp == *where.ebp_disp) {
+      } else if (insn.writes_memory && dst.type == ZYDIS_OPERAND_TYPE_MEMORY && dst.base == kRbp &&
+                 dst.index == kNoReg && dst.disp == *where.ebp_disp) {
         if (insn.mnemonic != ZYDIS_MNEMONIC_MOV || dst.size_bits != 32) return unknown;
         Value found;
         if (!follow(insn, src, where, found)) return unknown;

@@ -54,7 +54,8 @@ Result<OwnerResolver> OwnerResolver::load(const OwnerResolverOptions& options) {
   return out;
 }
 
-std::string OwnerResolver::owner_of(const PoolKey& key, std::span<const std::string> aliases) const {
+std::string OwnerResolver::owner_of(const PoolKey& key,
+                                    std::span<const std::string> aliases) const {
   if (key.kind == KeyKind::kPoolTag) {
     return tags_ ? pooltag_owner(*tags_, key) : std::string();
   }

@@ -26,8 +26,8 @@ nlohmann::ordered_json pooltag_line_json(const parse::PoolTagLine& line, const c
           {"line", line.line}};
 }
 
-// The rule for `who NAME`: --cache makes it a slab cache; --drivers or --pooltag make it a pool tag;
-// otherwise a name longer than 4 bytes (no tag is) is a cache, and a name of 1 to 4 bytes is a
+// The rule for `who NAME`: --cache makes it a slab cache; --drivers or --pooltag make it a pool
+// tag; otherwise a name longer than 4 bytes (no tag is) is a cache, and a name of 1 to 4 bytes is a
 // cache on Linux when the kernel has a cache of that name ("TCP", "pid", "filp"), else a tag.
 bool is_slab_cache_argument(const std::string& name, bool force_cache, bool asks_for_tag,
                             const attrib::SlabSysfsPaths& paths) {
@@ -75,8 +75,9 @@ int run_who_cache(const std::string& cache, const std::string& kallsyms_path,
     if (loaded) {
       symbols = std::move(*loaded);
       if (symbols->addresses_hidden()) {
-        symbols_note = "kallsyms addresses are hidden (kptr_restrict; run as root to see them): "
-                       "names and modules still work";
+        symbols_note =
+            "kallsyms addresses are hidden (kptr_restrict; run as root to see them): "
+            "names and modules still work";
       }
     } else if (!kallsyms_path.empty()) {
       return report_error(loaded.error());  // asked for by name: not reading it is an error
@@ -91,8 +92,7 @@ int run_who_cache(const std::string& cache, const std::string& kallsyms_path,
 #else
   const attrib::SlabFacts facts;
 #endif
-  const attrib::SlabOwner owner =
-      attrib::slab_owner(cache, facts, symbols ? &*symbols : nullptr);
+  const attrib::SlabOwner owner = attrib::slab_owner(cache, facts, symbols ? &*symbols : nullptr);
 
   nlohmann::ordered_json out;
   out["cache"] = owner.cache;

@@ -39,7 +39,10 @@ std::optional<std::string_view> bracketed(std::string_view s) {
 
 bool is_text_symbol(char type) {
   switch (type) {
-    case 'T': case 't': case 'W': case 'w':
+    case 'T':
+    case 't':
+    case 'W':
+    case 'w':
       return true;
     default:
       return false;
@@ -48,8 +51,18 @@ bool is_text_symbol(char type) {
 
 bool is_data_symbol(char type) {
   switch (type) {
-    case 'D': case 'd': case 'B': case 'b': case 'R': case 'r':
-    case 'G': case 'g': case 'S': case 's': case 'V': case 'v':
+    case 'D':
+    case 'd':
+    case 'B':
+    case 'b':
+    case 'R':
+    case 'r':
+    case 'G':
+    case 'g':
+    case 'S':
+    case 's':
+    case 'V':
+    case 'v':
       return true;
     default:
       return false;
@@ -68,9 +81,9 @@ Result<ParsedKallsyms> parse_kallsyms(std::string_view text) {
     // "address type name" and, for a module's symbols, "\t[module]".
     const auto address = fields.size() >= 3 ? parse_hex(fields[0]) : std::nullopt;
     if (!address || fields[1].size() != 1 || !is_type_letter(fields[1][0]) || fields.size() > 4) {
-      out.diagnostics.push_back(
-          {lines.line_number(), "expected \"address type name [module]\" (hex address, one "
-                                "type letter)"});
+      out.diagnostics.push_back({lines.line_number(),
+                                 "expected \"address type name [module]\" (hex address, one "
+                                 "type letter)"});
       continue;
     }
     KernelSymbol symbol;

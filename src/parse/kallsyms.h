@@ -45,7 +45,8 @@ struct KernelLocation {
   std::optional<std::uint64_t> function_size;
   std::string_view module;  // empty: vmlinux (or unknown for a bare address)
 };
-// Parses one location (surrounding blanks and a final newline ignored); nullopt when the text is empty or a
+// Parses one location (surrounding blanks and a final newline ignored); nullopt when the text is
+// empty or a
 // "[module]" part is not closed.
 std::optional<KernelLocation> parse_kernel_location(std::string_view text);
 
@@ -55,8 +56,8 @@ std::optional<KernelLocation> parse_kernel_location(std::string_view text);
 struct SlabCaller {
   std::uint64_t count = 0;  // objects allocated from here and still allocated
   KernelLocation location;
-  std::string_view details;              // "age=... pid=... cpus=..." as printed
-  std::vector<KernelLocation> stack;     // innermost first, when the kernel printed it
+  std::string_view details;           // "age=... pid=... cpus=..." as printed
+  std::vector<KernelLocation> stack;  // innermost first, when the kernel printed it
 };
 
 struct ParsedSlabCallers {

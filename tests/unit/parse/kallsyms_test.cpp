@@ -44,11 +44,11 @@ TEST(Kallsyms, HiddenAddressesStillGiveNamesAndModules) {
 TEST(Kallsyms, MalformedLinesAreDiagnosticsWithLineNumbers) {
   const std::string text =
       "ffffffff81000000 T _stext\r\n"
-      "ffffffff81000000 T\n"                  // 2: no name
-      "zz T x\n"                              // 3: not hex
-      "ffffffff81000000 TT x\n"               // 4: two-letter type
-      "ffffffff81000000 t x [unclosed\n"      // 5: module not bracketed
-      "1ffffffffffffffff T too_long\n"        // 6: 17 hex digits
+      "ffffffff81000000 T\n"              // 2: no name
+      "zz T x\n"                          // 3: not hex
+      "ffffffff81000000 TT x\n"           // 4: two-letter type
+      "ffffffff81000000 t x [unclosed\n"  // 5: module not bracketed
+      "1ffffffffffffffff T too_long\n"    // 6: 17 hex digits
       "\n"
       "ffffffffc0000000 t y\t[m]\n";
   auto parsed = parse_kallsyms(text);
@@ -160,10 +160,10 @@ TEST(SlabCallers, NoDataAndMalformedLines) {
   EXPECT_TRUE(none.diagnostics.empty());
 
   const auto bad = parse_slab_callers(
-      "        orphan+0x1/0x2\n"            // 1: a frame before any caller
-      "   3 f+0x1/0x2 [m\n"                 // 2: module not closed
-      "x+0x1/0x2\n"                         // 3: not indented, no count
-      "   99999999999999999999 f+0/0\n"     // 4: count out of range
+      "        orphan+0x1/0x2\n"         // 1: a frame before any caller
+      "   3 f+0x1/0x2 [m\n"              // 2: module not closed
+      "x+0x1/0x2\n"                      // 3: not indented, no count
+      "   99999999999999999999 f+0/0\n"  // 4: count out of range
       "   4 g+0x1/0x2 age=1\n");
   ASSERT_EQ(bad.callers.size(), 1u);
   EXPECT_EQ(bad.callers[0].location.function, "g");
@@ -184,7 +184,8 @@ TEST(Kallsyms, LiveKernelParsesWithoutDiagnostics) {
       << parsed->diagnostics.front().line << ": " << parsed->diagnostics.front().message;
   EXPECT_GT(parsed->symbols.size(), 1000u);
   bool has_kmalloc = false;
-  for (const auto& s : parsed->symbols) has_kmalloc |= s.name == "__kmalloc_noprof" || s.name == "__kmalloc";
+  for (const auto& s : parsed->symbols)
+    has_kmalloc |= s.name == "__kmalloc_noprof" || s.name == "__kmalloc";
   EXPECT_TRUE(has_kmalloc);
 }
 
