@@ -758,6 +758,7 @@ CallSiteScan Scanner::run() {
     }
     frontier = std::move(next);
   }
+  scan_.decoded_bytes = code_.bytes;  // with the blocks decoded for thunks and wrappers
   std::sort(scan_.sites.begin(), scan_.sites.end(), [](const CallSite& a, const CallSite& b) {
     return std::tie(a.rva, a.via) < std::tie(b.rva, b.via);
   });
