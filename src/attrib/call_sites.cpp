@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "attrib/x86_quick.h"
+
 namespace poolscope::attrib {
 
 namespace {
@@ -40,6 +42,8 @@ struct Operand {
 };
 
 constexpr int kRip = -2;
+// The mnemonic of an instruction the quick decoder left incomplete (none of those it names).
+constexpr std::uint16_t kMnemonicNotDecoded = 0xFFFF;
 
 struct Insn {
   Operand op[2];
@@ -51,6 +55,9 @@ struct Insn {
   std::uint8_t operand_count = 0;  // visible operands
   bool writes_memory = false;
   bool relative = false;
+  // false: only the quick decoder's facts are filled in (length, the mnemonics the scan tests,
+  // a relative target); Scanner::complete() decodes the rest with Zydis when a walk needs it.
+  bool complete = true;
   std::uint64_t target_rva() const { return op[0].imm; }
 };
 
@@ -102,17 +109,107 @@ struct Decoded {
   std::uint64_t bytes = 0;
 };
 
-Decoded decode_code(const std::vector<CodeRange>& ranges, bool x64,
-                    const std::vector<std::uint32_t>& resync) {
-  ZydisDecoder decoder;
+// Fills insn (rva set) from Zydis' full decoding.
+void fill_from_zydis(Insn& insn, const ZydisDecodedInstruction& instruction,
+                     const ZydisDecodedOperand* operands, ZydisMachineMode mode, bool x64) {
+  const std::uint32_t rva = insn.rva;
+  insn.mnemonic = static_cast<std::uint16_t>(instruction.mnemonic);
+  if (instruction.raw.imm[0].size != 0) {
+    insn.imm_offset = static_cast<std::int8_t>(instruction.raw.imm[0].offset);
+  }
+  insn.operand_count = instruction.operand_count_visible;
+  for (std::uint8_t k = 0; k < instruction.operand_count; ++k) {
+    const auto& o = operands[k];
+    if (o.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) {
+      if (o.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        const int id = gpr_id(mode, o.reg.value);
+        if (id >= 0) insn.gpr_writes |= static_cast<std::uint16_t>(1u << id);
+      } else if (o.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+        insn.writes_memory = true;
+      }
+    }
+    if (k >= 2 || k >= instruction.operand_count_visible) continue;
+    Operand& c = insn.op[k];
+    c.type = static_cast<std::uint8_t>(o.type);
+    c.size_bits = o.size;
+    if (o.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+      c.reg = static_cast<std::int8_t>(gpr_id(mode, o.reg.value));
+      c.reg_bits = ZydisRegisterGetWidth(mode, o.reg.value);
+    } else if (o.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+      c.base = static_cast<std::int8_t>(gpr_id(mode, o.mem.base));
+      c.index = static_cast<std::int8_t>(gpr_id(mode, o.mem.index));
+      if (o.mem.base == ZYDIS_REGISTER_NONE) c.base = kNoReg;
+      if (o.mem.index == ZYDIS_REGISTER_NONE) c.index = kNoReg;
+      c.disp = o.mem.disp.value;
+      if (o.mem.segment != ZYDIS_REGISTER_DS && o.mem.segment != ZYDIS_REGISTER_SS &&
+          o.mem.segment != ZYDIS_REGISTER_NONE) {
+        c.base = -3;  // fs:/gs: relative: never an IAT slot or a stack argument
+      }
+    } else if (o.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+      c.imm = o.imm.value.u;
+      if (o.imm.is_relative) {
+        insn.relative = true;
+        std::uint64_t target = 0;
+        if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&instruction, &o, rva, &target))) {
+          target = 0;
+        }
+        c.imm = x64 ? target : (target & 0xFFFFFFFFu);
+      }
+    }
+  }
+}
+
+// What the scanner needs of every instruction, from the quick decoder: the length, the mnemonics
+// the scan itself tests (call, jmp, ret, int3, ud2, nop) and a relative branch's target.
+void fill_from_quick(Insn& insn, const QuickInsn& quick, bool x64) {
+  insn.length = quick.length;
+  insn.complete = false;
+  switch (quick.kind) {
+    case QuickKind::kCallRel:
+      insn.mnemonic = ZYDIS_MNEMONIC_CALL;
+      break;
+    case QuickKind::kJmpRel:
+      insn.mnemonic = ZYDIS_MNEMONIC_JMP;
+      break;
+    case QuickKind::kRet:
+      insn.mnemonic = ZYDIS_MNEMONIC_RET;
+      break;
+    case QuickKind::kInt3:
+      insn.mnemonic = ZYDIS_MNEMONIC_INT3;
+      break;
+    case QuickKind::kUd2:
+      insn.mnemonic = ZYDIS_MNEMONIC_UD2;
+      break;
+    case QuickKind::kNop:
+      insn.mnemonic = ZYDIS_MNEMONIC_NOP;
+      break;
+    case QuickKind::kBranchRel:
+    case QuickKind::kOther:
+      insn.mnemonic = kMnemonicNotDecoded;
+      break;
+  }
+  if (quick.kind == QuickKind::kCallRel || quick.kind == QuickKind::kJmpRel ||
+      quick.kind == QuickKind::kBranchRel) {
+    insn.relative = true;
+    insn.op[0].type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
+    const std::uint64_t target = static_cast<std::uint64_t>(insn.rva) + quick.length +
+                                 static_cast<std::uint64_t>(static_cast<std::int64_t>(quick.rel));
+    insn.op[0].imm = x64 ? target : (target & 0xFFFFFFFFu);
+  }
+}
+
+// Linear decoding of ranges. quick: the quick decoder where it can (operands are decoded later,
+// on demand); otherwise Zydis decodes everything (the reference).
+Decoded decode_code(const ZydisDecoder& decoder, const std::vector<CodeRange>& ranges, bool x64,
+                    const std::vector<std::uint32_t>& resync, bool quick) {
   const ZydisMachineMode mode = x64 ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32;
-  ZydisDecoderInit(&decoder, mode, x64 ? ZYDIS_STACK_WIDTH_64 : ZYDIS_STACK_WIDTH_32);
   Decoded out;
   ZydisDecodedInstruction instruction;
   ZydisDecodedOperand operands[ZYDIS_MAX_OPERAND_COUNT];
   for (const auto& range : ranges) {
     out.bytes += range.bytes.size();
-    out.insns.reserve(out.insns.size() + range.bytes.size() / 4);
+    out.insns.reserve(out.insns.size() + range.bytes.size() / 3);
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(range.bytes.data());
     std::size_t at = 0;
     auto next_resync = std::upper_bound(resync.begin(), resync.end(), range.rva);
     while (at < range.bytes.size()) {
@@ -120,69 +217,38 @@ Decoded decode_code(const std::vector<CodeRange>& ranges, bool x64,
       while (next_resync != resync.end() && *next_resync <= rva) ++next_resync;
       Insn insn;
       insn.rva = rva;
-      const auto status = ZydisDecoderDecodeFull(&decoder, range.bytes.data() + at,
-                                                 range.bytes.size() - at, &instruction, operands);
-      if (!ZYAN_SUCCESS(status)) {
-        insn.length = 1;
-        out.insns.push_back(insn);
-        ++at;
-        continue;
+      std::uint8_t length = 0;
+      std::optional<QuickInsn> q;
+      if (quick) q = quick_decode_x86(bytes + at, range.bytes.size() - at, x64);
+      if (q) {
+        length = q->length;
+      } else {
+        const auto status = ZydisDecoderDecodeFull(&decoder, bytes + at, range.bytes.size() - at,
+                                                   &instruction, operands);
+        if (!ZYAN_SUCCESS(status)) {
+          insn.length = 1;
+          out.insns.push_back(insn);
+          ++at;
+          continue;
+        }
+        length = instruction.length;
       }
-      insn.length = instruction.length;
       // An instruction running over a known function start is a desynchronised decode: restart
       // at the function.
-      if (next_resync != resync.end() && rva + instruction.length > *next_resync) {
+      if (next_resync != resync.end() && rva + length > *next_resync) {
         insn.length = static_cast<std::uint8_t>(*next_resync - rva);
         out.insns.push_back(insn);
         at = *next_resync - range.rva;
         continue;
       }
-      insn.mnemonic = static_cast<std::uint16_t>(instruction.mnemonic);
-      if (instruction.raw.imm[0].size != 0) {
-        insn.imm_offset = static_cast<std::int8_t>(instruction.raw.imm[0].offset);
-      }
-      insn.operand_count = instruction.operand_count_visible;
-      for (std::uint8_t k = 0; k < instruction.operand_count; ++k) {
-        const auto& o = operands[k];
-        if (o.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) {
-          if (o.type == ZYDIS_OPERAND_TYPE_REGISTER) {
-            const int id = gpr_id(mode, o.reg.value);
-            if (id >= 0) insn.gpr_writes |= static_cast<std::uint16_t>(1u << id);
-          } else if (o.type == ZYDIS_OPERAND_TYPE_MEMORY) {
-            insn.writes_memory = true;
-          }
-        }
-        if (k >= 2 || k >= instruction.operand_count_visible) continue;
-        Operand& c = insn.op[k];
-        c.type = static_cast<std::uint8_t>(o.type);
-        c.size_bits = o.size;
-        if (o.type == ZYDIS_OPERAND_TYPE_REGISTER) {
-          c.reg = static_cast<std::int8_t>(gpr_id(mode, o.reg.value));
-          c.reg_bits = ZydisRegisterGetWidth(mode, o.reg.value);
-        } else if (o.type == ZYDIS_OPERAND_TYPE_MEMORY) {
-          c.base = static_cast<std::int8_t>(gpr_id(mode, o.mem.base));
-          c.index = static_cast<std::int8_t>(gpr_id(mode, o.mem.index));
-          if (o.mem.base == ZYDIS_REGISTER_NONE) c.base = kNoReg;
-          if (o.mem.index == ZYDIS_REGISTER_NONE) c.index = kNoReg;
-          c.disp = o.mem.disp.value;
-          if (o.mem.segment != ZYDIS_REGISTER_DS && o.mem.segment != ZYDIS_REGISTER_SS &&
-              o.mem.segment != ZYDIS_REGISTER_NONE) {
-            c.base = -3;  // fs:/gs: relative: never an IAT slot or a stack argument
-          }
-        } else if (o.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-          c.imm = o.imm.value.u;
-          if (o.imm.is_relative) {
-            insn.relative = true;
-            std::uint64_t target = 0;
-            if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&instruction, &o, rva, &target))) {
-              target = 0;
-            }
-            c.imm = x64 ? target : (target & 0xFFFFFFFFu);
-          }
-        }
+      if (q) {
+        fill_from_quick(insn, *q, x64);
+      } else {
+        insn.length = length;
+        fill_from_zydis(insn, instruction, operands, mode, x64);
       }
       out.insns.push_back(insn);
-      at += instruction.length;
+      at += length;
     }
   }
   return out;
@@ -215,7 +281,10 @@ class Scanner {
       : image_(image),
         data_(data),
         options_(options),
-        x64_(image.machine == parse::kMachineAmd64) {}
+        x64_(image.machine == parse::kMachineAmd64) {
+    ZydisDecoderInit(&decoder_, x64_ ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32,
+                     x64_ ? ZYDIS_STACK_WIDTH_64 : ZYDIS_STACK_WIDTH_32);
+  }
 
   CallSiteScan run();
 
@@ -231,6 +300,8 @@ class Scanner {
     return std::binary_search(jump_targets_.begin(), jump_targets_.end(), rva);
   }
   void collect_jump_targets();
+  // code_.insns[i], with its operands decoded (the quick decoder leaves them for later).
+  const Insn& complete(std::size_t i) const;
   std::optional<std::uint64_t> offset_of(std::uint32_t rva) const {
     return parse::pe_rva_to_offset(image_, rva);
   }
@@ -245,6 +316,8 @@ class Scanner {
   void decode_blocks(const std::vector<std::size_t>& blocks);
 
   bool sparse_ = false;
+  ZydisDecoder decoder_;
+  std::vector<CodeRange> sections_;  // the code sections, in RVA order
   std::vector<CodeRange> blocks_;
   std::vector<bool> block_decoded_;
   const parse::PeImage& image_;
@@ -258,9 +331,38 @@ class Scanner {
   // Targets of relative jumps (jmp, jcc, loop): another path enters there, so the backward walk
   // for an argument stops at them. Sorted.
   std::vector<std::uint32_t> jump_targets_;
-  Decoded code_;
+  // Mutable: complete() fills in an instruction's operands the first time a walk reads them.
+  mutable Decoded code_;
   CallSiteScan scan_;
 };
+
+const Insn& Scanner::complete(std::size_t i) const {
+  Insn& insn = code_.insns[i];
+  if (insn.complete) return insn;
+  insn.complete = true;
+  auto range = std::upper_bound(
+      sections_.begin(), sections_.end(), insn.rva,
+      [](std::uint32_t rva, const CodeRange& r) { return rva < r.rva; });
+  if (range == sections_.begin()) return insn;
+  --range;
+  const std::size_t at = insn.rva - range->rva;
+  if (at >= range->bytes.size()) return insn;
+  ZydisDecodedInstruction instruction;
+  ZydisDecodedOperand operands[ZYDIS_MAX_OPERAND_COUNT];
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(range->bytes.data()) + at;
+  if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder_, bytes, range->bytes.size() - at,
+                                           &instruction, operands)) ||
+      instruction.length != insn.length) {
+    return insn;  // cannot happen: the quick decoder agrees with Zydis (x86_quick_test.cpp)
+  }
+  const Insn quick = insn;
+  insn = Insn{};
+  insn.rva = quick.rva;
+  insn.length = quick.length;
+  fill_from_zydis(insn, instruction, operands,
+                  x64_ ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32, x64_);
+  return insn;
+}
 
 const PoolImport* Scanner::import_at_slot(std::uint32_t slot_rva) const {
   auto it = import_by_slot_.find(slot_rva);
@@ -373,7 +475,7 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
     if (is_jump_target(insns[i].rva)) return unknown;
     --i;
     ++steps;
-    const Insn& insn = insns[i];
+    const Insn& insn = complete(i);
     if (is_block_end(insn)) return unknown;
     const Operand& dst = insn.op[0];
     const Operand& src = insn.op[1];
@@ -386,7 +488,7 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
         if (dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dst.reg != where.reg) return unknown;
         // x86 compilers load small constants as `push imm; pop reg`.
         if (insn.mnemonic == ZYDIS_MNEMONIC_POP) {
-          const Insn* prev = i > 0 ? &insns[i - 1] : nullptr;
+          const Insn* prev = i > 0 ? &complete(i - 1) : nullptr;
           if (prev == nullptr || prev->mnemonic != ZYDIS_MNEMONIC_PUSH ||
               prev->op[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE || is_jump_target(insn.rva)) {
             return unknown;
@@ -490,7 +592,7 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
 }
 
 const PoolImport* Scanner::call_target_import(std::size_t index) const {
-  const Insn& insn = code_.insns[index];
+  const Insn& insn = complete(index);
   const Operand& op = insn.op[0];
   if (op.type == ZYDIS_OPERAND_TYPE_MEMORY) {
     const Value slot = slot_of_memory(insn, op);
@@ -603,7 +705,7 @@ void Scanner::decode_blocks(const std::vector<std::size_t>& blocks) {
     ranges.push_back(blocks_[b]);
   }
   if (ranges.empty()) return;
-  Decoded more = decode_code(ranges, x64_, {});
+  Decoded more = decode_code(decoder_, ranges, x64_, {}, options_.quick_decoder);
   code_.bytes += more.bytes;
   for (const auto& insn : more.insns) {
     if (is_call(insn) && insn.relative) {
@@ -644,6 +746,7 @@ CallSiteScan Scanner::run() {
   }
   std::sort(ranges.begin(), ranges.end(),
             [](const CodeRange& a, const CodeRange& b) { return a.rva < b.rva; });
+  sections_ = ranges;
   if (x64_ && !resync.empty()) {
     sparse_ = true;
     make_blocks(ranges, resync);
@@ -653,7 +756,7 @@ CallSiteScan Scanner::run() {
     for (const auto& [slot, index] : import_by_slot_) slots.push_back(slot);
     decode_blocks(blocks_reaching(slots, false));
   } else {
-    code_ = decode_code(ranges, x64_, resync);
+    code_ = decode_code(decoder_, ranges, x64_, resync, options_.quick_decoder);
     collect_jump_targets();
   }
   scan_.decoded_bytes = code_.bytes;
