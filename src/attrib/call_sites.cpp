@@ -55,16 +55,29 @@ struct Insn {
   std::uint8_t operand_count = 0;  // visible operands
   bool writes_memory = false;
   bool relative = false;
-  // false: only the quick decoder's facts are filled in (length, the mnemonics the scan tests,
-  // a relative target); Scanner::complete() decodes the rest with Zydis when a walk needs it.
-  bool complete = true;
   std::uint64_t target_rva() const { return op[0].imm; }
 };
 
-bool is_call(const Insn& i) {
+// What the linear sweep keeps of every instruction (12 bytes; a driver's whole code is held this
+// way). The operands of the few instructions an argument walk reads are decoded on demand
+// (Scanner::complete).
+struct Slim {
+  std::uint32_t rva = 0;
+  std::uint32_t target = 0;  // a relative branch's target RVA
+  // Exact for call, jmp, ret, int3, ud2, nop and invalid bytes; kMnemonicNotDecoded for the other
+  // instructions of the quick decoder.
+  std::uint16_t mnemonic = ZYDIS_MNEMONIC_INVALID;
+  std::uint8_t length = 0;
+  bool relative = false;
+  std::uint32_t target_rva() const { return target; }
+};
+
+template <class I>
+bool is_call(const I& i) {
   return i.mnemonic == ZYDIS_MNEMONIC_CALL;
 }
-bool is_block_end(const Insn& i) {
+template <class I>
+bool is_block_end(const I& i) {
   return i.mnemonic == ZYDIS_MNEMONIC_RET || i.mnemonic == ZYDIS_MNEMONIC_JMP ||
          i.mnemonic == ZYDIS_MNEMONIC_INT3 || i.mnemonic == ZYDIS_MNEMONIC_INVALID ||
          i.mnemonic == ZYDIS_MNEMONIC_IRET || i.mnemonic == ZYDIS_MNEMONIC_UD2;
@@ -105,9 +118,22 @@ struct CodeRange {
 };
 
 struct Decoded {
-  std::vector<Insn> insns;  // all code sections, in RVA order
+  std::vector<Slim> insns;  // all code sections, in RVA order
   std::uint64_t bytes = 0;
+  // Instructions decoded with their operands on the way: every one in the reference mode, the
+  // calls and branches Zydis decoded otherwise.
+  std::vector<Insn> full;
 };
+
+Slim slim_of(const Insn& insn) {
+  Slim out;
+  out.rva = insn.rva;
+  out.length = insn.length;
+  out.mnemonic = insn.mnemonic;
+  out.relative = insn.relative;
+  out.target = static_cast<std::uint32_t>(insn.target_rva());
+  return out;
+}
 
 // Fills insn (rva set) from Zydis' full decoding.
 void fill_from_zydis(Insn& insn, const ZydisDecodedInstruction& instruction,
@@ -159,95 +185,120 @@ void fill_from_zydis(Insn& insn, const ZydisDecodedInstruction& instruction,
   }
 }
 
-// What the scanner needs of every instruction, from the quick decoder: the length, the mnemonics
-// the scan itself tests (call, jmp, ret, int3, ud2, nop) and a relative branch's target.
-void fill_from_quick(Insn& insn, const QuickInsn& quick, bool x64) {
-  insn.length = quick.length;
-  insn.complete = false;
+// What the scan needs of every instruction, from the quick decoder: the length, the mnemonics it
+// tests (call, jmp, ret, int3, ud2, nop) and a relative branch's target.
+Slim slim_of(std::uint32_t rva, const QuickInsn& quick, bool x64) {
+  Slim out;
+  out.rva = rva;
+  out.length = quick.length;
   switch (quick.kind) {
     case QuickKind::kCallRel:
-      insn.mnemonic = ZYDIS_MNEMONIC_CALL;
+      out.mnemonic = ZYDIS_MNEMONIC_CALL;
       break;
     case QuickKind::kJmpRel:
-      insn.mnemonic = ZYDIS_MNEMONIC_JMP;
+      out.mnemonic = ZYDIS_MNEMONIC_JMP;
       break;
     case QuickKind::kRet:
-      insn.mnemonic = ZYDIS_MNEMONIC_RET;
+      out.mnemonic = ZYDIS_MNEMONIC_RET;
       break;
     case QuickKind::kInt3:
-      insn.mnemonic = ZYDIS_MNEMONIC_INT3;
+      out.mnemonic = ZYDIS_MNEMONIC_INT3;
       break;
     case QuickKind::kUd2:
-      insn.mnemonic = ZYDIS_MNEMONIC_UD2;
+      out.mnemonic = ZYDIS_MNEMONIC_UD2;
       break;
     case QuickKind::kNop:
-      insn.mnemonic = ZYDIS_MNEMONIC_NOP;
+      out.mnemonic = ZYDIS_MNEMONIC_NOP;
       break;
     case QuickKind::kBranchRel:
     case QuickKind::kOther:
-      insn.mnemonic = kMnemonicNotDecoded;
+      out.mnemonic = kMnemonicNotDecoded;
       break;
   }
   if (quick.kind == QuickKind::kCallRel || quick.kind == QuickKind::kJmpRel ||
       quick.kind == QuickKind::kBranchRel) {
-    insn.relative = true;
-    insn.op[0].type = ZYDIS_OPERAND_TYPE_IMMEDIATE;
-    const std::uint64_t target = static_cast<std::uint64_t>(insn.rva) + quick.length +
+    out.relative = true;
+    // As ZydisCalcAbsoluteAddress computes it (64-bit, or 32-bit wrapping on x86); the scan
+    // compares targets as RVAs.
+    const std::uint64_t target = static_cast<std::uint64_t>(rva) + quick.length +
                                  static_cast<std::uint64_t>(static_cast<std::int64_t>(quick.rel));
-    insn.op[0].imm = x64 ? target : (target & 0xFFFFFFFFu);
+    out.target = static_cast<std::uint32_t>(x64 ? target : (target & 0xFFFFFFFFu));
   }
+  return out;
 }
 
-// Linear decoding of ranges. quick: the quick decoder where it can (operands are decoded later,
-// on demand); otherwise Zydis decodes everything (the reference).
+// Linear decoding of ranges. quick: the quick decoder where it can, Zydis elsewhere, operands
+// later and only where needed; otherwise Zydis decodes every instruction fully (the reference).
 Decoded decode_code(const ZydisDecoder& decoder, const std::vector<CodeRange>& ranges, bool x64,
                     const std::vector<std::uint32_t>& resync, bool quick) {
   const ZydisMachineMode mode = x64 ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32;
   Decoded out;
+  std::size_t total = 0;
+  for (const auto& range : ranges) total += range.bytes.size();
+  out.insns.reserve(total / 2 + 16);  // compilers' code averages 3-4 bytes an instruction
+  ZydisDecoderContext context;
   ZydisDecodedInstruction instruction;
   ZydisDecodedOperand operands[ZYDIS_MAX_OPERAND_COUNT];
   for (const auto& range : ranges) {
     out.bytes += range.bytes.size();
-    out.insns.reserve(out.insns.size() + range.bytes.size() / 3);
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(range.bytes.data());
+    const std::size_t size = range.bytes.size();
     std::size_t at = 0;
     auto next_resync = std::upper_bound(resync.begin(), resync.end(), range.rva);
-    while (at < range.bytes.size()) {
+    while (at < size) {
       const std::uint32_t rva = range.rva + static_cast<std::uint32_t>(at);
       while (next_resync != resync.end() && *next_resync <= rva) ++next_resync;
-      Insn insn;
-      insn.rva = rva;
-      std::uint8_t length = 0;
+      Slim slim;
+      slim.rva = rva;
       std::optional<QuickInsn> q;
-      if (quick) q = quick_decode_x86(bytes + at, range.bytes.size() - at, x64);
+      if (quick) q = quick_decode_x86(bytes + at, size - at, x64);
+      std::uint8_t length = 0;
+      // Without the quick decoder's answer: Zydis, operands only for what the scan reads of
+      // every instruction (branches and calls), or for everything in the reference mode.
+      bool with_operands = !quick;
       if (q) {
         length = q->length;
-      } else {
-        const auto status = ZydisDecoderDecodeFull(&decoder, bytes + at, range.bytes.size() - at,
-                                                   &instruction, operands);
-        if (!ZYAN_SUCCESS(status)) {
-          insn.length = 1;
-          out.insns.push_back(insn);
-          ++at;
-          continue;
-        }
+      } else if (ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&decoder, &context, bytes + at,
+                                                            size - at, &instruction))) {
         length = instruction.length;
+        with_operands = with_operands || instruction.mnemonic == ZYDIS_MNEMONIC_CALL ||
+                        instruction.mnemonic == ZYDIS_MNEMONIC_JMP ||
+                        (instruction.attributes & ZYDIS_ATTRIB_IS_RELATIVE) != 0;
+        if (with_operands &&
+            !ZYAN_SUCCESS(ZydisDecoderDecodeOperands(&decoder, &context, &instruction, operands,
+                                                     ZYDIS_MAX_OPERAND_COUNT))) {
+          with_operands = false;  // not expected after a successful decode; keep it incomplete
+        }
+      } else {
+        slim.length = 1;  // invalid bytes: a block end
+        out.insns.push_back(slim);
+        if (!quick) out.full.push_back(Insn{.rva = rva, .length = 1});
+        ++at;
+        continue;
       }
       // An instruction running over a known function start is a desynchronised decode: restart
       // at the function.
       if (next_resync != resync.end() && rva + length > *next_resync) {
-        insn.length = static_cast<std::uint8_t>(*next_resync - rva);
-        out.insns.push_back(insn);
+        slim.length = static_cast<std::uint8_t>(*next_resync - rva);
+        out.insns.push_back(slim);
+        if (!quick) out.full.push_back(Insn{.rva = rva, .length = slim.length});
         at = *next_resync - range.rva;
         continue;
       }
       if (q) {
-        fill_from_quick(insn, *q, x64);
-      } else {
+        out.insns.push_back(slim_of(rva, *q, x64));
+      } else if (with_operands) {
+        Insn insn;
+        insn.rva = rva;
         insn.length = length;
         fill_from_zydis(insn, instruction, operands, mode, x64);
+        out.insns.push_back(slim_of(insn));
+        out.full.push_back(insn);
+      } else {
+        slim.length = length;
+        slim.mnemonic = static_cast<std::uint16_t>(instruction.mnemonic);
+        out.insns.push_back(slim);
       }
-      out.insns.push_back(insn);
       at += length;
     }
   }
@@ -278,10 +329,7 @@ struct Location {
 class Scanner {
  public:
   Scanner(const parse::PeImage& image, parse::ByteSpan data, const CallSiteOptions& options)
-      : image_(image),
-        data_(data),
-        options_(options),
-        x64_(image.machine == parse::kMachineAmd64) {
+      : image_(image), data_(data), options_(options), x64_(image.machine == parse::kMachineAmd64) {
     ZydisDecoderInit(&decoder_, x64_ ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32,
                      x64_ ? ZYDIS_STACK_WIDTH_64 : ZYDIS_STACK_WIDTH_32);
   }
@@ -300,8 +348,9 @@ class Scanner {
     return std::binary_search(jump_targets_.begin(), jump_targets_.end(), rva);
   }
   void collect_jump_targets();
-  // code_.insns[i], with its operands decoded (the quick decoder leaves them for later).
+  // code_.insns[i] with its operands, decoded by Zydis the first time a walk reads them.
   const Insn& complete(std::size_t i) const;
+  void add_decoded(Decoded&& more);
   std::optional<std::uint64_t> offset_of(std::uint32_t rva) const {
     return parse::pe_rva_to_offset(image_, rva);
   }
@@ -331,34 +380,34 @@ class Scanner {
   // Targets of relative jumps (jmp, jcc, loop): another path enters there, so the backward walk
   // for an argument stops at them. Sorted.
   std::vector<std::uint32_t> jump_targets_;
-  // Mutable: complete() fills in an instruction's operands the first time a walk reads them.
-  mutable Decoded code_;
+  Decoded code_;
+  // The instructions complete() decoded, by RVA (references stay valid as it grows).
+  mutable std::unordered_map<std::uint32_t, Insn> completed_;
   CallSiteScan scan_;
 };
 
 const Insn& Scanner::complete(std::size_t i) const {
-  Insn& insn = code_.insns[i];
-  if (insn.complete) return insn;
-  insn.complete = true;
-  auto range = std::upper_bound(
-      sections_.begin(), sections_.end(), insn.rva,
-      [](std::uint32_t rva, const CodeRange& r) { return rva < r.rva; });
+  const Slim& slim = code_.insns[i];
+  auto [it, inserted] = completed_.try_emplace(slim.rva);
+  Insn& insn = it->second;
+  if (!inserted) return insn;
+  insn.rva = slim.rva;
+  insn.length = slim.length;
+  if (slim.mnemonic == ZYDIS_MNEMONIC_INVALID) return insn;  // invalid or cut at a function start
+  auto range = std::upper_bound(sections_.begin(), sections_.end(), slim.rva,
+                                [](std::uint32_t rva, const CodeRange& r) { return rva < r.rva; });
   if (range == sections_.begin()) return insn;
   --range;
-  const std::size_t at = insn.rva - range->rva;
+  const std::size_t at = slim.rva - range->rva;
   if (at >= range->bytes.size()) return insn;
   ZydisDecodedInstruction instruction;
   ZydisDecodedOperand operands[ZYDIS_MAX_OPERAND_COUNT];
   const auto* bytes = reinterpret_cast<const std::uint8_t*>(range->bytes.data()) + at;
-  if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder_, bytes, range->bytes.size() - at,
-                                           &instruction, operands)) ||
-      instruction.length != insn.length) {
+  if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder_, bytes, range->bytes.size() - at, &instruction,
+                                           operands)) ||
+      instruction.length != slim.length) {
     return insn;  // cannot happen: the quick decoder agrees with Zydis (x86_quick_test.cpp)
   }
-  const Insn quick = insn;
-  insn = Insn{};
-  insn.rva = quick.rva;
-  insn.length = quick.length;
   fill_from_zydis(insn, instruction, operands,
                   x64_ ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32, x64_);
   return insn;
@@ -614,7 +663,7 @@ const PoolImport* Scanner::call_target_import(std::size_t index) const {
 void Scanner::add_site(std::size_t call_index, const PoolApi* api, std::vector<std::uint32_t> via,
                        const Value& tag, std::size_t outer_index) {
   CallSite site;
-  const Insn& outer = code_.insns[outer_index];
+  const Slim& outer = code_.insns[outer_index];
   site.rva = outer.rva;
   site.file_offset = offset_of(outer.rva);
   site.api = api;
@@ -706,16 +755,23 @@ void Scanner::decode_blocks(const std::vector<std::size_t>& blocks) {
   }
   if (ranges.empty()) return;
   Decoded more = decode_code(decoder_, ranges, x64_, {}, options_.quick_decoder);
-  code_.bytes += more.bytes;
   for (const auto& insn : more.insns) {
     if (is_call(insn) && insn.relative) {
       function_starts_.insert(static_cast<std::uint32_t>(insn.target_rva()));
     }
   }
-  code_.insns.insert(code_.insns.end(), more.insns.begin(), more.insns.end());
-  std::sort(code_.insns.begin(), code_.insns.end(),
-            [](const Insn& a, const Insn& b) { return a.rva < b.rva; });
+  add_decoded(std::move(more));
   collect_jump_targets();
+}
+
+void Scanner::add_decoded(Decoded&& more) {
+  code_.bytes += more.bytes;
+  for (auto& insn : more.full) completed_.emplace(insn.rva, insn);
+  // Both runs are in RVA order (blocks are decoded in RVA order).
+  const auto middle = static_cast<std::ptrdiff_t>(code_.insns.size());
+  code_.insns.insert(code_.insns.end(), more.insns.begin(), more.insns.end());
+  std::inplace_merge(code_.insns.begin(), code_.insns.begin() + middle, code_.insns.end(),
+                     [](const Slim& a, const Slim& b) { return a.rva < b.rva; });
 }
 
 CallSiteScan Scanner::run() {
@@ -756,7 +812,7 @@ CallSiteScan Scanner::run() {
     for (const auto& [slot, index] : import_by_slot_) slots.push_back(slot);
     decode_blocks(blocks_reaching(slots, false));
   } else {
-    code_ = decode_code(decoder_, ranges, x64_, resync, options_.quick_decoder);
+    add_decoded(decode_code(decoder_, ranges, x64_, resync, options_.quick_decoder));
     collect_jump_targets();
   }
   scan_.decoded_bytes = code_.bytes;
@@ -769,10 +825,9 @@ CallSiteScan Scanner::run() {
     }
   }
   for (std::size_t i = 0; i < insns.size(); ++i) {
-    const Insn& insn = insns[i];
-    if (insn.mnemonic != ZYDIS_MNEMONIC_JMP || insn.op[0].type != ZYDIS_OPERAND_TYPE_MEMORY) {
-      continue;
-    }
+    if (insns[i].mnemonic != ZYDIS_MNEMONIC_JMP || insns[i].relative) continue;
+    const Insn& insn = complete(i);
+    if (insn.op[0].type != ZYDIS_OPERAND_TYPE_MEMORY) continue;
     const Value slot = slot_of_memory(insn, insn.op[0]);
     if (slot.kind != Value::Kind::kSlot) continue;
     auto it = import_by_slot_.find(slot.slot_rva);
@@ -799,10 +854,11 @@ CallSiteScan Scanner::run() {
   };
   std::vector<Pending> wrappers;
   for (std::size_t i = 0; i < insns.size(); ++i) {
-    const Insn& insn = insns[i];
+    const Slim& insn = insns[i];
     const bool call = is_call(insn);
     const bool tail = insn.mnemonic == ZYDIS_MNEMONIC_JMP && !insn.relative &&
-                      insn.op[0].type == ZYDIS_OPERAND_TYPE_MEMORY && !thunks_.contains(insn.rva);
+                      complete(i).op[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+                      !thunks_.contains(insn.rva);
     if (!call && !tail) continue;
     const PoolImport* import = call_target_import(i);
     if (import == nullptr) continue;
@@ -822,7 +878,7 @@ CallSiteScan Scanner::run() {
   const auto index_of = [&insns](std::uint32_t rva) {
     return static_cast<std::size_t>(
         std::lower_bound(insns.begin(), insns.end(), rva,
-                         [](const Insn& insn, std::uint32_t value) { return insn.rva < value; }) -
+                         [](const Slim& insn, std::uint32_t value) { return insn.rva < value; }) -
         insns.begin());
   };
   std::vector<Pending> frontier = wrappers;
@@ -838,7 +894,7 @@ CallSiteScan Scanner::run() {
     }
     std::vector<Pending> next;
     for (std::size_t i = 0; i < insns.size(); ++i) {
-      const Insn& insn = insns[i];
+      const Slim& insn = insns[i];
       if (!insn.relative || (!is_call(insn) && insn.mnemonic != ZYDIS_MNEMONIC_JMP)) continue;
       auto [lo, hi] = by_function.equal_range(static_cast<std::uint32_t>(insn.target_rva()));
       for (auto it = lo; it != hi; ++it) {

@@ -165,8 +165,8 @@ TEST(CallSites, QuickDecoderFindsExactlyWhatFullZydisDecodingFinds) {
     }
   }
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(
-           "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows", ec)) {
+  for (const auto& e :
+       std::filesystem::directory_iterator("/usr/lib/x86_64-linux-gnu/wine/x86_64-windows", ec)) {
     if (e.path().extension() == ".sys") files.push_back(e.path());
   }
   for (const char* name : {"pool_driver.sys", "pool_driver_x86.sys"}) {
