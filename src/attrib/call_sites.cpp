@@ -641,6 +641,12 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
 }
 
 const PoolImport* Scanner::call_target_import(std::size_t index) const {
+  const Slim& slim = code_.insns[index];
+  if (slim.relative) {  // call rel32: a jmp [IAT] thunk, or not an import
+    if (!is_call(slim)) return nullptr;
+    auto it = thunks_.find(slim.target_rva());
+    return it != thunks_.end() ? &imports_[it->second] : nullptr;
+  }
   const Insn& insn = complete(index);
   const Operand& op = insn.op[0];
   if (op.type == ZYDIS_OPERAND_TYPE_MEMORY) {
@@ -652,10 +658,6 @@ const PoolImport* Scanner::call_target_import(std::size_t index) const {
     where.reg = op.reg;
     const Value v = resolve(index, where);
     return v.kind == Value::Kind::kSlot ? import_at_slot(v.slot_rva) : nullptr;
-  }
-  if (insn.relative && is_call(insn)) {
-    auto it = thunks_.find(static_cast<std::uint32_t>(insn.target_rva()));
-    if (it != thunks_.end()) return &imports_[it->second];
   }
   return nullptr;
 }

@@ -44,10 +44,17 @@ std::int32_t read_rel(const std::uint8_t* p, int width) {
 std::optional<QuickInsn> quick_decode_x86(const std::uint8_t* bytes, std::size_t size, bool x64) {
   std::size_t at = 0;
   bool opsize16 = false;  // a 66 prefix
+  bool segment = false;   // a segment override (ignored where nothing is in memory)
   bool rex = false, rex_w = false;
-  if (at < size && bytes[at] == 0x66) {
-    opsize16 = true;
-    ++at;
+  for (; at < size; ++at) {
+    const std::uint8_t b = bytes[at];
+    if (b == 0x66) {
+      opsize16 = true;
+    } else if (b == 0x26 || b == 0x2E || b == 0x36 || b == 0x3E || b == 0x64 || b == 0x65) {
+      segment = true;
+    } else {
+      break;  // lock, rep and address-size prefixes are left to Zydis
+    }
   }
   if (x64 && at < size && (bytes[at] & 0xF0) == 0x40) {
     rex = true;
@@ -56,7 +63,7 @@ std::optional<QuickInsn> quick_decode_x86(const std::uint8_t* bytes, std::size_t
   }
   if (at >= size) return std::nullopt;
   const std::uint8_t op = bytes[at++];
-  const bool prefixed = opsize16 || rex;
+  const bool prefixed = opsize16 || rex || segment;
   // Operand size of the iz/iv immediates: REX.W beats 66.
   const std::size_t iz = (opsize16 && !rex_w) ? 2 : 4;
   QuickInsn out;
@@ -121,6 +128,9 @@ std::optional<QuickInsn> quick_decode_x86(const std::uint8_t* bytes, std::size_t
   } else if (op >= 0x40 && op <= 0x4F) {
     if (x64 || prefixed) return std::nullopt;  // x64: a REX prefix out of place
     // x86: inc/dec r32
+  } else if (op == 0x63) {
+    if (!x64 || opsize16) return std::nullopt;  // movsxd (x86: arpl)
+    has_modrm = true;
   } else if (op >= 0x50 && op <= 0x5F) {
     if (opsize16) return std::nullopt;  // push/pop r
   } else if (op == 0x68 || op == 0x6A) {
@@ -223,6 +233,9 @@ std::optional<QuickInsn> quick_decode_x86(const std::uint8_t* bytes, std::size_t
   }
   if (size - at < imm) return std::nullopt;
   at += imm;
+  if (at > 15) return std::nullopt;  // too long for an instruction (prefix padding)
+  // Segment overrides only before plain instructions (2E/3E before a branch are hints).
+  if (segment && out.kind != QuickKind::kOther && out.kind != QuickKind::kNop) return std::nullopt;
   out.length = static_cast<std::uint8_t>(at);
   return out;
 }
