@@ -91,7 +91,7 @@ std::optional<QuickInsn> quick_decode_x86(const std::uint8_t* bytes, std::size_t
     } else if ((op2 & 0xF0) == 0x40) {
       has_modrm = true;  // cmovcc
     } else if ((op2 & 0xF0) == 0x80) {
-      out.kind = QuickKind::kBranchRel;  // jcc rel32
+      out.kind = QuickKind::kBranchRel;  // jcc rel32 (66 was refused above)
       rel_width = 4;
     } else if ((op2 & 0xF0) == 0x90) {
       if (at >= size || reg2 != 0) return std::nullopt;
@@ -128,6 +128,15 @@ std::optional<QuickInsn> quick_decode_x86(const std::uint8_t* bytes, std::size_t
   } else if (op >= 0x40 && op <= 0x4F) {
     if (x64 || prefixed) return std::nullopt;  // x64: a REX prefix out of place
     // x86: inc/dec r32
+  } else if (!x64 && (op == 0x06 || op == 0x07 || op == 0x0E || op == 0x16 || op == 0x17 ||
+                      op == 0x1E || op == 0x1F || op == 0x27 || op == 0x2F || op == 0x37 ||
+                      op == 0x3F || op == 0x60 || op == 0x61)) {
+    // x86 only: push/pop segment, daa/das/aaa/aas, pusha/popa (text in code sections)
+    if (opsize16) return std::nullopt;
+  } else if (op >= 0x6C && op <= 0x6F) {
+    if (opsize16) return std::nullopt;  // ins/outs without rep
+  } else if (op == 0x63 && !x64) {
+    has_modrm = true;  // arpl
   } else if (op == 0x63) {
     if (!x64 || opsize16) return std::nullopt;  // movsxd (x86: arpl)
     has_modrm = true;
@@ -140,8 +149,8 @@ std::optional<QuickInsn> quick_decode_x86(const std::uint8_t* bytes, std::size_t
     has_modrm = true;  // imul r, r/m, imm
     imm = op == 0x69 ? iz : 1;
   } else if (op >= 0x70 && op <= 0x7F) {
-    if (prefixed) return std::nullopt;
-    out.kind = QuickKind::kBranchRel;  // jcc rel8
+    if (opsize16) return std::nullopt;  // REX and segment overrides (hints) do not change it
+    out.kind = QuickKind::kBranchRel;   // jcc rel8
     rel_width = 1;
   } else if (op == 0x80 || op == 0x83) {
     has_modrm = true;
@@ -199,7 +208,7 @@ std::optional<QuickInsn> quick_decode_x86(const std::uint8_t* bytes, std::size_t
     out.kind = QuickKind::kBranchRel;  // loopne, loope, loop, jecxz/jrcxz
     rel_width = 1;
   } else if (op == 0xE8 || op == 0xE9 || op == 0xEB) {
-    if (prefixed) return std::nullopt;
+    if (opsize16) return std::nullopt;
     out.kind = op == 0xE8 ? QuickKind::kCallRel : QuickKind::kJmpRel;
     rel_width = op == 0xEB ? 1 : 4;
   } else if (op == 0xF5 || (op >= 0xF8 && op <= 0xFD)) {
@@ -234,8 +243,11 @@ std::optional<QuickInsn> quick_decode_x86(const std::uint8_t* bytes, std::size_t
   if (size - at < imm) return std::nullopt;
   at += imm;
   if (at > 15) return std::nullopt;  // too long for an instruction (prefix padding)
-  // Segment overrides only before plain instructions (2E/3E before a branch are hints).
-  if (segment && out.kind != QuickKind::kOther && out.kind != QuickKind::kNop) return std::nullopt;
+  // Segment overrides before ret, int3, ud2 are left to Zydis.
+  if (segment && (out.kind == QuickKind::kRet || out.kind == QuickKind::kInt3 ||
+                  out.kind == QuickKind::kUd2)) {
+    return std::nullopt;
+  }
   out.length = static_cast<std::uint8_t>(at);
   return out;
 }
