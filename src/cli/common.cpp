@@ -1,6 +1,13 @@
 // Options and helpers shared by verbs.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <map>
+#include <optional>
+#include <tuple>
 
 #include "cli/verbs.h"
 #include "store/recording.h"
@@ -170,7 +177,74 @@ class OwnerSource final : public Source {
   std::vector<std::string> notes_;
 };
 
+// For a long-running recorder: each key's owner is resolved once, when the key first appears, and
+// remembered; the resolver (the kernel's symbols: about 8 MB) is held only while a sample with new
+// keys is filled, then released, so the recorder stays as small as without owners.
+class OwnersOnceSource final : public Source {
+ public:
+  OwnersOnceSource(std::unique_ptr<Source> inner, OwnerOptions options,
+                   std::optional<attrib::OwnerResolver> first, std::vector<std::string> notes)
+      : inner_(std::move(inner)),
+        options_(std::move(options)),
+        first_(std::move(first)),
+        notes_(std::move(notes)) {}
+  Result<Snapshot> sample() override {
+    auto snapshot = inner_->sample();
+    if (!snapshot) return snapshot;
+    const bool new_keys = std::any_of(snapshot->entries.begin(), snapshot->entries.end(),
+                                      [this](const Entry& e) { return !known_.contains(id(e)); });
+    if (new_keys) {
+      std::optional<attrib::OwnerResolver> resolver = std::move(first_);
+      first_.reset();
+      if (!resolver) {
+        // A key that appeared later (a module loaded a cache): the files again. One that can no
+        // longer be read leaves the new keys without an owner; the recording goes on.
+        std::vector<std::string> notes;
+        auto loaded = make_owner_resolver(options_, SourceOptions{}, notes);
+        if (loaded) resolver = std::move(*loaded);
+      }
+      if (resolver) resolver->fill(*snapshot);
+      for (const Entry& e : snapshot->entries) known_.try_emplace(id(e), e.owner);
+      resolver.reset();
+#ifdef __GLIBC__
+      malloc_trim(0);  // give the symbol table's pages back, not only to malloc's free lists
+#endif
+    }
+    for (Entry& e : snapshot->entries) {
+      if (e.owner.empty()) e.owner = known_[id(e)];
+    }
+    snapshot->notes.insert(snapshot->notes.end(), notes_.begin(), notes_.end());
+    return snapshot;
+  }
+  std::string describe() const override {
+    return inner_->describe();
+  }
+
+ private:
+  using Id = std::tuple<PoolKey, PoolKind, std::optional<std::uint32_t>>;
+  static Id id(const Entry& e) {
+    return {e.key, e.pool, e.session_id};
+  }
+  std::unique_ptr<Source> inner_;
+  OwnerOptions options_;
+  std::optional<attrib::OwnerResolver> first_;
+  std::vector<std::string> notes_;
+  std::map<Id, std::string> known_;
+};
+
 }  // namespace
+
+Result<std::unique_ptr<Source>> add_owners_once(std::unique_ptr<Source> source,
+                                                const OwnerOptions& options) {
+  if (options.no_owner) return source;
+  std::vector<std::string> notes;
+  // Loaded now: a file named on the command line that cannot be read is an error before anything
+  // is recorded.
+  auto resolver = make_owner_resolver(options, SourceOptions{}, notes);
+  if (!resolver) return std::unexpected(resolver.error());
+  return std::make_unique<OwnersOnceSource>(std::move(source), options, std::move(*resolver),
+                                            std::move(notes));
+}
 
 std::unique_ptr<Source> with_owners(std::unique_ptr<Source> source,
                                     std::shared_ptr<const attrib::OwnerResolver> resolver,

@@ -35,6 +35,7 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
     bool no_processes = false;
     bool print_commits = false;
     std::int64_t keyframe_interval = store::kDefaultKeyframeInterval;
+    OwnerOptions owner;
   };
   auto options = std::make_shared<Options>();
   CLI::App* verb = app.add_subcommand(
@@ -56,6 +57,9 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
   verb->add_flag("--no-processes", options->no_processes,
                  "do not record per-process facts (fd counts by kind / handle counts and pool "
                  "quota)");
+  // The OWNER of each key goes into the recording's keys table (once per key, again only when it
+  // changes), so a copy analysed elsewhere still names owners.
+  add_owner_options(*verb, options->owner);
   // For the kill -9 test: one flushed line per committed sample.
   verb->add_flag("--print-commits", options->print_commits)->group("");
   // For retention tests, which cannot wait for 600 samples.
@@ -89,6 +93,8 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
       // The live source first: a user who may not read the pools gets exit 3 and no file.
       SystemClock clock;
       auto source = open_live_source(clock);
+      if (!source) return report_error(source.error());
+      source = add_owners_once(std::move(*source), options->owner);
       if (!source) return report_error(source.error());
       std::unique_ptr<ProcessFactsCollector> collector;
       if (!options->no_processes) {

@@ -103,6 +103,10 @@ std::unique_ptr<Source> with_owners(std::unique_ptr<Source> source,
 Result<std::unique_ptr<Source>> add_owners(std::unique_ptr<Source> source,
                                            const OwnerOptions& options,
                                            const SourceOptions& source_options);
+// For `record` (a live source, for days): the same owners, each key's resolved once when it first
+// appears and remembered, the resolver released in between (the recorder stays small).
+Result<std::unique_ptr<Source>> add_owners_once(std::unique_ptr<Source> source,
+                                                const OwnerOptions& options);
 
 // The OWNER of the findings and largest consumers of leaks, watch and diagnose, where the samples
 // gave none: for a recording analysed later (leaks) pooltag.txt as above and the kernel symbols of

@@ -1,5 +1,6 @@
 // `poolscope record` as a process: one recorder per file, clean ends on SIGINT/SIGTERM, the
-// schedule, retention, --no-processes, and exit 3 for a user who may not read the pools.
+// schedule, retention, --no-processes, the owners in the keys table, and exit 3 for a user who may
+// not read the pools.
 #include <pwd.h>
 
 #include <thread>
@@ -146,6 +147,25 @@ TEST(StoreRecord, NoProcessesRecordsPoolsOnly) {
                       "SELECT count(*) = (SELECT count(*) FROM samples) FROM "
                       "process_samples"),
             "1");
+}
+
+// The OWNER of each key goes into the keys table (once, again only when it changes), so a copy
+// of the recording analysed on another machine still names the owners; --no-owner leaves it empty.
+TEST(StoreRecord, KeysCarryTheirOwner) {
+  REQUIRE_LIVE_SLABINFO();
+  testing::TempDir dir;
+  const std::string db = dir.file("owners.db");
+  Child rec({"record", "--out", db, "--interval", "0.05", "--duration", "0.2s", "--no-processes"});
+  EXPECT_EQ(rec.wait_for(30s), 0) << rec.err();
+  EXPECT_EQ(sql_value(db, "SELECT owner FROM keys WHERE CAST(name AS TEXT) = 'kmalloc-64'"),
+            "kmalloc (generic)");
+  EXPECT_NE(sql_value(db, "SELECT count(*) FROM keys WHERE owner != ''"), "0");
+  const std::string plain = dir.file("plain.db");
+  Child none({"record", "--out", plain, "--interval", "0.05", "--duration", "0.2s",
+              "--no-processes", "--no-owner"});
+  EXPECT_EQ(none.wait_for(30s), 0) << none.err();
+  EXPECT_NE(sql_value(plain, "SELECT count(*) FROM keys"), "0");
+  EXPECT_EQ(sql_value(plain, "SELECT count(*) FROM keys WHERE owner != ''"), "0");
 }
 
 // The default (auto) takes the process facts at the first sample and then as often as 0.01% of
