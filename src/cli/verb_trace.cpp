@@ -513,7 +513,7 @@ int run_trace(const Options& options) {
   facts.interrupted = g_stop;
   const std::uint64_t end = mono_now_ns();
   (*session)->stop_events();
-  if (auto r = (*session)->read(0, on_page); !r && !failure) failure = r.error();
+  if (auto r = (*session)->read(0, on_page, true); !r && !failure) failure = r.error();
   flush(UINT64_MAX);
   facts.lost = (*session)->lost_events();
   std::string saved_cmdlines;

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "parse/text.h"
+#include "trace/ring_buffer.h"
 
 namespace poolscope::trace {
 
@@ -284,7 +285,7 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
   return session;
 }
 
-Result<void> TraceSession::read(int timeout_ms, const PageVisitor& on_page) {
+Result<void> TraceSession::read(int timeout_ms, const PageVisitor& on_page, bool drain) {
   if (timeout_ms > 0) {
     std::vector<pollfd> fds;
     for (int fd : readers_) fds.push_back({fd, POLLIN, 0});
@@ -304,7 +305,11 @@ Result<void> TraceSession::read(int timeout_ms, const PageVisitor& on_page) {
                           "reading the trace buffer failed: " + errno_text(error), error);
       }
       if (n == 0) break;
-      on_page(cpu, std::span<const std::uint8_t>(page_.data(), static_cast<std::size_t>(n)));
+      const std::span<const std::uint8_t> page(page_.data(), static_cast<std::size_t>(n));
+      on_page(cpu, page);
+      // A part of the page being written: the rest of this CPU's events come next round, a page
+      // at a time (reading on would take them an event or two per read while it writes).
+      if (!drain && !page_is_full(page, layout_)) break;
     }
   }
   return {};

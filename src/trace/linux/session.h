@@ -71,10 +71,11 @@ class TraceSession {
   std::size_t buffer_kb_per_cpu() const { return buffer_kb_; }
   const std::vector<std::string>& notes() const { return notes_; }
 
-  // Waits up to timeout_ms for data (or until a buffer is buffer_percent full), then hands every
-  // page available on every CPU to on_page(cpu index, page).
+  // Waits up to timeout_ms for data (or until a buffer is buffer_percent full), then hands the
+  // pages available on every CPU to on_page(cpu index, page): the full ones only, unless `drain`
+  // (the end of the trace) asks for the page the writer is on too.
   using PageVisitor = std::function<void(std::size_t, std::span<const std::uint8_t>)>;
-  Result<void> read(int timeout_ms, const PageVisitor& on_page);
+  Result<void> read(int timeout_ms, const PageVisitor& on_page, bool drain = false);
   // Stops the events (the buffers keep what is in them for a last read()).
   void stop_events();
   LostEvents lost_events() const;
