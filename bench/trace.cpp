@@ -291,8 +291,16 @@ pid_t start_tracer(const std::vector<std::string>& argv, const std::function<boo
   return tracer;
 }
 
-void stop_tracer(pid_t tracer) {
-  ::kill(tracer, SIGTERM);
+// SIGTERM (SIGINT for bpftrace), then SIGKILL after 10 s: a tracer that hangs on exit (bpftrace
+// did once here) must not hang the benchmark. Neither leaves kernel state behind when killed:
+// poolscope's instance is removed by its next run, bpftrace's programs go with its fds.
+void stop_tracer(pid_t tracer, int signal = SIGTERM) {
+  ::kill(tracer, signal);
+  for (int i = 0; i < 200; ++i) {
+    if (::waitpid(tracer, nullptr, WNOHANG) == tracer) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(tracer, SIGKILL);
   ::waitpid(tracer, nullptr, 0);
 }
 
@@ -370,7 +378,7 @@ void BM_WorkloadBpftraceMemleak(benchmark::State& state) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // attached after the message
   workload_loop(state);
-  stop_tracer(tracer);
+  stop_tracer(tracer, SIGINT);
   ::close(out[0]);
 }
 

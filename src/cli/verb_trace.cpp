@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "attrib/slab_owner.h"
 #include "cli/verbs.h"
 #include "store/recorder.h"
+#include "trace/allocinfo.h"
 #include "trace/linux/session.h"
 #include "trace/processor.h"
 #include "trace/saved_trace.h"
@@ -46,8 +48,10 @@ struct Options {
   std::size_t max_tracked = trace::kDefaultMaxTracked;
   std::size_t buffer_kb = 0;
   std::string kallsyms = "/proc/kallsyms";
-  std::string save;  // --save FILE: also write the raw trace
-  std::string load;  // --load FILE: report from a saved trace instead of tracing
+  std::string save;        // --save FILE: also write the raw trace
+  std::string load;        // --load FILE: report from a saved trace instead of tracing
+  bool allocinfo = false;  // --allocinfo: the kernel's own per-call-site bytes instead of tracing
+  std::string allocinfo_path = "/proc/allocinfo";
 };
 
 struct Symbolizer {
@@ -407,10 +411,70 @@ int run_load(const Options& options) {
                       texts.comms);
 }
 
+// /proc/allocinfo (CONFIG_MEM_ALLOC_PROFILING, Linux 6.10+): bytes and live calls per allocation
+// site, live now, counted by the kernel itself; no tracing needed.
+int run_allocinfo(const Options& options) {
+  std::ifstream in(options.allocinfo_path);
+  if (!in) {
+    return report_error(Error{
+        ErrorCode::kEnvironment, 0,
+        "this kernel has no " + options.allocinfo_path +
+            " (memory allocation profiling needs Linux 6.10+ with CONFIG_MEM_ALLOC_PROFILING, "
+            "and sysctl vm.mem_profiling=1): use poolscope trace to find the call sites instead"});
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  auto parsed = trace::parse_allocinfo(text);
+  std::vector<const trace::AllocinfoSite*> sites;
+  for (const auto& site : parsed.sites) {
+    if (site.calls > 0) sites.push_back(&site);
+  }
+  std::sort(sites.begin(), sites.end(), [](const auto* a, const auto* b) {
+    return a->bytes != b->bytes ? a->bytes > b->bytes : a->function < b->function;
+  });
+  const std::size_t shown = std::min(options.top == 0 ? sites.size() : options.top, sites.size());
+  if (options.format == "json") {
+    auto out = nlohmann::ordered_json::array();
+    for (std::size_t i = 0; i < shown; ++i) {
+      const auto& site = *sites[i];
+      out.push_back({{"function", std::string(site.function)},
+                     {"module", site.module.empty() ? "vmlinux" : std::string(site.module)},
+                     {"file", std::string(site.file)},
+                     {"line", site.line},
+                     {"bytes", site.bytes},
+                     {"calls", site.calls}});
+    }
+    nlohmann::ordered_json j;
+    j["source"] = options.allocinfo_path;
+    j["sites"] = out;
+    j["sites_total"] = sites.size();
+    j["malformed_lines"] = parsed.diagnostics.size();
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
+  std::printf(
+      "%s: %zu allocation sites with live allocations (bytes allocated now, counted by the "
+      "kernel)\n\n",
+      options.allocinfo_path.c_str(), sites.size());
+  std::printf("%-40s %-10s %12s %10s  %s\n", "Function", "Module", "Bytes", "Calls", "Source");
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto& site = *sites[i];
+    std::printf("%-40s %-10s %12llu %10llu  %s:%u\n", std::string(site.function).c_str(),
+                site.module.empty() ? "vmlinux" : std::string(site.module).c_str(),
+                static_cast<unsigned long long>(site.bytes),
+                static_cast<unsigned long long>(site.calls), std::string(site.file).c_str(),
+                site.line);
+  }
+  if (shown < sites.size()) std::printf("(%zu of %zu sites shown)\n", shown, sites.size());
+  return kExitOk;
+}
+
 int run_trace(const Options& options) {
   if (options.min_age_s < 0) {
     return report_error(Error{ErrorCode::kUsage, 0, "--min-age must be 0 or more seconds"});
   }
+  if (options.allocinfo) return run_allocinfo(options);
   if (!options.load.empty()) return run_load(options);
   auto duration = store::parse_duration(options.duration);
   if (!duration) return report_error(duration.error());
@@ -564,6 +628,14 @@ int run_trace(const Options& options) {
 
 }  // namespace
 
+int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top) {
+  Options options;
+  options.caches = {cache};
+  options.duration = duration;
+  options.top = top;
+  return run_trace(options);
+}
+
 void add_trace_verb(CLI::App& app, VerbMain& run) {
   auto options = std::make_shared<Options>();
   CLI::App* verb = app.add_subcommand(
@@ -593,6 +665,14 @@ void add_trace_verb(CLI::App& app, VerbMain& run) {
   auto* load = verb->add_option("--load", options->load,
                                 "report from a trace saved with --save (any machine, no root)");
   load->excludes(verb->get_option("--save"));
+  verb->add_flag("--allocinfo", options->allocinfo,
+                 "show the kernel's own bytes per allocation site from /proc/allocinfo (Linux "
+                 "6.10+ with memory allocation profiling) instead of tracing")
+      ->excludes(load)
+      ->excludes(verb->get_option("--save"));
+  verb->add_option("--allocinfo-file", options->allocinfo_path,
+                   "read this file instead of /proc/allocinfo")
+      ->default_val("/proc/allocinfo");
   verb->callback([&run, options] { run = [options]() -> int { return run_trace(*options); }; });
 }
 

@@ -206,5 +206,32 @@ TEST(TraceLive, BadArgumentsExitTwo) {
   EXPECT_EQ(run_poolscope("trace --load a.pst --save b.pst").exit_code, 2);
 }
 
+// --allocinfo reads the kernel's per-site bytes; this test machine's kernel has no
+// /proc/allocinfo, so the fixture written after lib/alloc_tag.c's output stands in for it.
+TEST(TraceAllocinfo, SitesWithLiveAllocationsMostBytesFirst) {
+  const std::string fixture = std::string(POOLSCOPE_TEST_DATA) + "/trace/allocinfo.txt";
+  const RunResult run =
+      run_poolscope("trace --allocinfo --allocinfo-file " + fixture + " --format json --top 2");
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  const auto json = nlohmann::json::parse(run.out.substr(run.out.find('{')), nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << run.out;
+  EXPECT_EQ(json["sites_total"], 4);  // the site with 0 calls is left out
+  ASSERT_EQ(json["sites"].size(), 2u);
+  EXPECT_EQ(json["sites"][0]["function"], "alloc_slab_page");
+  EXPECT_EQ(json["sites"][0]["bytes"], 8388608);
+  EXPECT_EQ(json["sites"][1]["function"], "ext4_fill_super");
+  EXPECT_EQ(json["sites"][1]["module"], "ext4");
+  EXPECT_EQ(json["sites"][1]["line"], 5021);
+}
+
+TEST(TraceAllocinfo, KernelWithoutAllocinfoExitsThreeAndSaysWhatIsNeeded) {
+  if (fs::exists("/proc/allocinfo")) {
+    GTEST_SKIP() << "this kernel has /proc/allocinfo (the missing-file path is not reachable)";
+  }
+  const RunResult run = run_poolscope("trace --allocinfo");
+  EXPECT_EQ(run.exit_code, 3) << run.out;
+  EXPECT_NE(run.out.find("CONFIG_MEM_ALLOC_PROFILING"), std::string::npos) << run.out;
+}
+
 }  // namespace
 }  // namespace poolscope::testing
