@@ -4,12 +4,18 @@
 // pipeline — page decode, kmem decode, CPU merge, pairing — against decoding alone. Goal:
 // >= 5 M events/s for the pipeline.
 //
+// Saved: the same pages written as `trace --save` writes them, read back and processed as
+// `trace --load` does (file reading included). Goal: >= 5 M events/s.
+//
 // Live (root, tracefs): a kmalloc-heavy workload (`ls -R /usr/share`, repeated, bounded) untraced;
-// while the real `poolscope trace` binary traces it; and with the same four kmem events going into
-// an ftrace text buffer read through trace_pipe (the usual way). Goal: poolscope slows the
-// workload by <= 15%. Each uses its own tracefs instance and leaves the tracing state as found.
+// while the real `poolscope trace` binary traces it (all caches; `--cache dentry`, a named cache
+// through the kernel's event filter; `--cache kmalloc-64`); with the same four kmem events going
+// into an ftrace text buffer read through trace_pipe (the usual way); and under a bpftrace
+// memleak-style script (a map of live pointers), when bpftrace is installed. Goal: poolscope slows
+// the workload by <= 15%. Each uses its own tracefs instance and leaves the tracing state as found.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -22,12 +28,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "trace/processor.h"
+#include "trace/saved_trace.h"
 #include "unit/trace/page_builder.h"
 
 namespace {
@@ -144,6 +152,65 @@ void BM_OfflinePipeline(benchmark::State& state) {
   state.counters["outstanding"] = static_cast<double>(tracked);
 }
 
+// The recorded pages as `trace --save` writes them: one record per page, alternating CPUs in
+// 256-page rounds, a flush after each round.
+const std::string& saved_file() {
+  static const std::string path = [] {
+    const Recorded& r = recorded();
+    const std::string file = (fs::temp_directory_path() /
+                              ("poolscope-bench-trace-" + std::to_string(::getpid()) + ".pst"))
+                                 .string();
+    auto writer = *trace::SavedTraceWriter::create(file);
+    auto read_text = [](const char* name) {
+      return read_all(fs::path(POOLSCOPE_TEST_DATA) / "trace" / name);
+    };
+    (void)writer.text(trace::SavedRecord::kMeta, 0, "cpus 2\nclock mono\n");
+    (void)writer.text(trace::SavedRecord::kHeaderPage, 0, read_text("header_page"));
+    (void)writer.text(trace::SavedRecord::kHeaderEvent, 0, read_text("header_event"));
+    const char* names[4] = {"kmalloc.format", "kfree.format", "kmem_cache_alloc.format",
+                            "kmem_cache_free.format"};
+    for (std::uint32_t i = 0; i < 4; ++i) {
+      (void)writer.text(trace::SavedRecord::kEventFormat, i, read_text(names[i]));
+    }
+    const std::size_t page_size = r.layout.page_size();
+    std::uint32_t cpu = 0;
+    for (std::size_t at = 0; at < r.pages.size(); at += page_size) {
+      (void)writer.pages(cpu, std::span(r.pages).subspan(at, page_size));
+      if ((at / page_size) % 256 == 255) {
+        (void)writer.flush(UINT64_MAX);
+        cpu ^= 1;
+      }
+    }
+    (void)writer.flush(UINT64_MAX);
+    (void)writer.text(trace::SavedRecord::kEnd, 0, "end_time 0\n");
+    (void)writer.close();
+    std::atexit([] { std::remove(saved_file().c_str()); });
+    return file;
+  }();
+  return path;
+}
+
+void BM_OfflineSavedTraceLoad(benchmark::State& state) {
+  const Recorded& r = recorded();
+  const std::string& file = saved_file();
+  std::uint64_t tracked = 0;
+  for (auto _ : state) {
+    std::ifstream in(file, std::ios::binary);
+    auto replay = trace::replay_saved_trace(in);
+    if (!replay || !replay->processor) {
+      state.SkipWithError("the saved trace could not be replayed");
+      return;
+    }
+    auto report = replay->processor->tracker().report(0, 0);
+    tracked = report.totals.tracked;
+    benchmark::DoNotOptimize(report);
+  }
+  state.counters["events_per_s"] = benchmark::Counter(
+      static_cast<double>(r.events), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["outstanding"] = static_cast<double>(tracked);
+  state.counters["file_mb"] = static_cast<double>(fs::file_size(file)) / 1e6;
+}
+
 // ---- live overhead ----------------------------------------------------------------------------
 
 bool can_trace() {
@@ -198,33 +265,121 @@ struct MountGuard {  // mounts tracefs for the text-buffer baseline when absent;
   }
 };
 
-void BM_WorkloadPoolscopeTrace(benchmark::State& state) {
-  if (!can_trace()) {
-    state.SkipWithError("needs root and tracefs");
-    return;
-  }
+// Starts a tracer (argv) and waits until `ready` says it traces; 0 when it did not start.
+pid_t start_tracer(const std::vector<std::string>& argv, const std::function<bool(pid_t)>& ready) {
   const pid_t tracer = ::fork();
   if (tracer == 0) {
     const int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, 1);
-    ::execl(POOLSCOPE_BINARY, POOLSCOPE_BINARY, "trace", "--duration", "10m",
-            static_cast<char*>(nullptr));
+    ::dup2(null, 2);
+    std::vector<char*> args;
+    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
     ::_exit(127);
   }
-  const std::string instance = "/sys/kernel/tracing/instances/poolscope-" + std::to_string(tracer);
-  for (int i = 0; i < 200 && !fs::exists(instance); ++i) {
+  for (int i = 0; i < 600 && !ready(tracer); ++i) {  // bpftrace compiles for a few seconds
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (::waitpid(tracer, nullptr, WNOHANG) == tracer) return 0;
   }
-  if (!fs::exists(instance)) {
+  if (!ready(tracer)) {
     ::kill(tracer, SIGKILL);
     ::waitpid(tracer, nullptr, 0);
+    return 0;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  return tracer;
+}
+
+// SIGTERM (SIGINT for bpftrace), then SIGKILL after 10 s: a tracer that hangs on exit (bpftrace
+// did once here) must not hang the benchmark. Neither leaves kernel state behind when killed:
+// poolscope's instance is removed by its next run, bpftrace's programs go with its fds.
+void stop_tracer(pid_t tracer, int signal = SIGTERM) {
+  ::kill(tracer, signal);
+  for (int i = 0; i < 200; ++i) {
+    if (::waitpid(tracer, nullptr, WNOHANG) == tracer) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(tracer, SIGKILL);
+  ::waitpid(tracer, nullptr, 0);
+}
+
+void workload_under_poolscope(benchmark::State& state, std::vector<std::string> extra) {
+  if (!can_trace()) {
+    state.SkipWithError("needs root and tracefs");
+    return;
+  }
+  std::vector<std::string> argv = {POOLSCOPE_BINARY, "trace", "--duration", "10m"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  const pid_t tracer = start_tracer(argv, [](pid_t pid) {
+    return fs::exists("/sys/kernel/tracing/instances/poolscope-" + std::to_string(pid));
+  });
+  if (tracer == 0) {
     state.SkipWithError("poolscope trace did not start");
     return;
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   workload_loop(state);
-  ::kill(tracer, SIGTERM);
-  ::waitpid(tracer, nullptr, 0);
+  stop_tracer(tracer);
+}
+
+void BM_WorkloadPoolscopeTrace(benchmark::State& state) {
+  workload_under_poolscope(state, {});
+}
+void BM_WorkloadPoolscopeTraceCacheDentry(benchmark::State& state) {
+  workload_under_poolscope(state, {"--cache", "dentry"});
+}
+void BM_WorkloadPoolscopeTraceCacheKmalloc64(benchmark::State& state) {
+  workload_under_poolscope(state, {"--cache", "kmalloc-64"});
+}
+
+// bpftrace with a memleak-style script: live pointers in a map, call site and time per pointer.
+void BM_WorkloadBpftraceMemleak(benchmark::State& state) {
+  if (!can_trace()) {
+    state.SkipWithError("needs root and tracefs");
+    return;
+  }
+  if (std::system("command -v bpftrace >/dev/null 2>&1") != 0) {
+    state.SkipWithError("bpftrace is not installed (apt-get install bpftrace)");
+    return;
+  }
+  const std::string script =
+      "tracepoint:kmem:kmalloc,tracepoint:kmem:kmem_cache_alloc "
+      "{ @live[args->ptr] = (args->call_site, nsecs); } "
+      "tracepoint:kmem:kfree,tracepoint:kmem:kmem_cache_free { delete(@live[args->ptr]); } "
+      "END { clear(@live); }";
+  ::setenv("BPFTRACE_MAP_KEYS_MAX", "1048576", 1);
+  // Ready when it prints "Attaching N probes...": it compiles for a few seconds first.
+  int out[2];
+  if (::pipe(out) != 0) {
+    state.SkipWithError("pipe failed");
+    return;
+  }
+  const pid_t tracer = ::fork();
+  if (tracer == 0) {
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    ::execlp("bpftrace", "bpftrace", "-e", script.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string printed;
+  char buffer[256];
+  pollfd wait{out[0], POLLIN, 0};
+  while (printed.find("Attaching") == std::string::npos && ::poll(&wait, 1, 30'000) == 1) {
+    const ssize_t n = ::read(out[0], buffer, sizeof buffer);
+    if (n <= 0) break;
+    printed.append(buffer, static_cast<std::size_t>(n));
+  }
+  if (printed.find("Attaching") == std::string::npos) {
+    stop_tracer(tracer);
+    ::close(out[0]);
+    state.SkipWithError("bpftrace did not start");
+    return;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // attached after the message
+  workload_loop(state);
+  stop_tracer(tracer, SIGINT);
+  ::close(out[0]);
 }
 
 void BM_WorkloadFtraceTextBuffer(benchmark::State& state) {
@@ -275,6 +430,10 @@ BENCHMARK(BM_OfflinePipeline)
     ->Unit(benchmark::kMillisecond)
     ->Repetitions(5)
     ->ReportAggregatesOnly(true);
+BENCHMARK(BM_OfflineSavedTraceLoad)
+    ->Unit(benchmark::kMillisecond)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadUntraced)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
@@ -282,6 +441,24 @@ BENCHMARK(BM_WorkloadUntraced)
     ->Repetitions(3)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadPoolscopeTrace)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadPoolscopeTraceCacheDentry)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadPoolscopeTraceCacheKmalloc64)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadBpftraceMemleak)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(5)

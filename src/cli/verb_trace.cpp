@@ -2,8 +2,11 @@
 // the kmem events, per-CPU raw ring buffers) and names the call sites whose allocations stay
 // outstanding, with their caches, processes, bytes, age and growth.
 #include <signal.h>
+#include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -15,8 +18,10 @@
 #include "attrib/slab_owner.h"
 #include "cli/verbs.h"
 #include "store/recorder.h"
+#include "trace/allocinfo.h"
 #include "trace/linux/session.h"
 #include "trace/processor.h"
+#include "trace/saved_trace.h"
 
 namespace poolscope::cli {
 
@@ -43,6 +48,10 @@ struct Options {
   std::size_t max_tracked = trace::kDefaultMaxTracked;
   std::size_t buffer_kb = 0;
   std::string kallsyms = "/proc/kallsyms";
+  std::string save;        // --save FILE: also write the raw trace
+  std::string load;        // --load FILE: report from a saved trace instead of tracing
+  bool allocinfo = false;  // --allocinfo: the kernel's own per-call-site bytes instead of tracing
+  std::string allocinfo_path = "/proc/allocinfo";
 };
 
 struct Symbolizer {
@@ -76,7 +85,8 @@ struct Symbolizer {
 
 // comm of each pid: /proc now, else what tracefs saved when the events were recorded.
 std::map<std::int32_t, std::string> resolve_comms(const std::vector<std::int32_t>& pids,
-                                                  const std::string& saved_cmdlines) {
+                                                  const std::string& saved_cmdlines,
+                                                  bool from_proc) {
   std::map<std::int32_t, std::string> out;
   std::map<std::int32_t, std::string> saved;
   parse::LineReader reader(saved_cmdlines);
@@ -94,9 +104,12 @@ std::map<std::int32_t, std::string> resolve_comms(const std::vector<std::int32_t
       out[pid] = "<idle/irq>";
       continue;
     }
-    std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
     std::string name;
-    if (comm && std::getline(comm, name) && !name.empty()) {
+    if (from_proc) {
+      std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+      if (comm) std::getline(comm, name);
+    }
+    if (!name.empty()) {
       out[pid] = name;
     } else if (auto it = saved.find(pid); it != saved.end()) {
       out[pid] = it->second;
@@ -134,6 +147,7 @@ struct RunFacts {
   trace::ProcessorStats stats;
   std::vector<std::string> notes;
   bool interrupted = false;
+  bool comms_from_proc = true;  // false for a saved trace: its pids are another machine's
 };
 
 int print_report(const Options& options, const trace::TraceReport& report,
@@ -143,7 +157,7 @@ int print_report(const Options& options, const trace::TraceReport& report,
   const std::uint64_t lost_total = facts.lost.total() + facts.stats.missed_events;
   std::vector<std::int32_t> pids;
   for (const auto& [pid, counts] : report.pids) pids.push_back(pid);
-  const auto comms = resolve_comms(pids, saved_cmdlines);
+  const auto comms = resolve_comms(pids, saved_cmdlines, facts.comms_from_proc);
   auto comm_of = [&](std::int32_t pid) {
     auto it = comms.find(pid);
     return it == comms.end() ? std::string() : it->second;
@@ -292,20 +306,192 @@ int print_report(const Options& options, const trace::TraceReport& report,
   return kExitOk;
 }
 
+// The kallsyms lines of the symbols the call sites fall in: enough for a saved trace to name its
+// call sites on another machine (KernelSymbols::at picks the same symbol from these lines).
+std::string kallsyms_of_sites(const Symbolizer& symbolizer,
+                              const std::vector<std::uint64_t>& sites) {
+  std::string out;
+  if (!symbolizer.symbols) return out;
+  std::map<std::uint64_t, std::string> lines;
+  for (std::uint64_t site : sites) {
+    auto match = symbolizer.symbols->at(site);
+    if (!match || lines.count(match->symbol.address)) continue;
+    char address[24];
+    std::snprintf(address, sizeof address, "%016llx",
+                  static_cast<unsigned long long>(match->symbol.address));
+    std::string line =
+        std::string(address) + ' ' + match->symbol.type + ' ' + std::string(match->symbol.name);
+    if (!match->symbol.module.empty()) line += "\t[" + std::string(match->symbol.module) + "]";
+    lines[match->symbol.address] = line + '\n';
+  }
+  for (const auto& [address, line] : lines) out += line;
+  return out;
+}
+
+// What a saved trace says about the run that wrote it, before its pages.
+trace::KeyValues saved_meta(const trace::TraceSession& session, const Options& options,
+                            const trace::TrackerOptions& tracker_options) {
+  utsname host{};
+  ::uname(&host);
+  std::string caches;
+  for (const auto& cache : options.caches) caches += (caches.empty() ? "" : ",") + cache;
+  return {{"version", "1"},
+          {"host", host.nodename},
+          {"kernel", host.release},
+          {"machine", host.machine},
+          {"clock", "mono"},
+          {"cpus", std::to_string(session.cpus())},
+          {"instance", session.instance().filename().string()},
+          {"buffer_kb_per_cpu", std::to_string(session.buffer_kb_per_cpu())},
+          {"caches", caches.empty() ? "all" : caches},
+          {"max_tracked", std::to_string(tracker_options.max_tracked)},
+          {"sample_interval_ns", std::to_string(tracker_options.sample_interval_ns)}};
+}
+
+int run_load(const Options& options) {
+  std::ifstream in(options.load, std::ios::binary);
+  if (!in) {
+    return report_error(Error{ErrorCode::kInput, 0,
+                              "cannot read the trace file " + options.load +
+                                  " (give a file written by `poolscope trace --save`)"});
+  }
+  // The growth sample interval is the saving run's (in the file); the cap is this run's.
+  auto replay = trace::replay_saved_trace(in, [&] {
+    trace::TrackerOptions tracker_options;
+    tracker_options.max_tracked = options.max_tracked;
+    return tracker_options;
+  }());
+  if (!replay) return report_error(replay.error());
+  if (!replay->processor) {
+    return report_error(Error{ErrorCode::kInput, 0,
+                              "the trace file " + options.load +
+                                  " holds no trace pages (the saving run ended before tracing)"});
+  }
+  const auto& texts = replay->texts;
+  auto number = [&](const trace::KeyValues& values, std::string_view key) -> std::uint64_t {
+    auto value = trace::find_value(values, key);
+    if (!value) return 0;
+    return parse::parse_u64(*value).value_or(0);
+  };
+  Symbolizer symbolizer;
+  if (!texts.kallsyms.empty()) {
+    if (auto symbols = attrib::KernelSymbols::from_text(texts.kallsyms, options.load)) {
+      if (!symbols->addresses_hidden()) symbolizer.symbols = std::move(*symbols);
+    }
+  }
+  RunFacts facts;
+  facts.comms_from_proc = false;
+  facts.cpus = number(texts.meta, "cpus");
+  facts.instance = std::string(trace::find_value(texts.meta, "instance").value_or(""));
+  facts.buffer_kb = number(texts.meta, "buffer_kb_per_cpu");
+  facts.lost.overrun = number(texts.end, "overrun");
+  facts.lost.dropped = number(texts.end, "dropped");
+  facts.lost.commit_overrun = number(texts.end, "commit_overrun");
+  facts.interrupted = trace::find_value(texts.end, "interrupted").value_or("0") == "1";
+  facts.seconds = static_cast<double>(number(texts.end, "duration_ns")) / 1e9;
+  facts.stats = replay->processor->stats();
+  facts.notes.push_back("read from " + options.load + ", saved on " +
+                        std::string(trace::find_value(texts.meta, "host").value_or("?")) +
+                        " (Linux " +
+                        std::string(trace::find_value(texts.meta, "kernel").value_or("?")) + ")");
+  if (!texts.complete) {
+    facts.notes.push_back(
+        "the trace file ends early (the saving run was killed or the disk filled): reported as far "
+        "as it goes; allocations whose free came later show as outstanding");
+  }
+  std::uint64_t end = number(texts.end, "end_time");
+  const auto& tracker = replay->processor->tracker();
+  if (end == 0) end = tracker.totals().last_time;
+  if (facts.seconds == 0 && tracker.totals().first_time != 0) {
+    facts.seconds = static_cast<double>(end - tracker.totals().first_time) / 1e9;
+  }
+  const auto min_age = static_cast<std::uint64_t>(options.min_age_s * 1e9);
+  const auto report = tracker.report(end, min_age);
+  return print_report(options, report, replay->processor->decoder(), symbolizer, facts,
+                      texts.comms);
+}
+
+// /proc/allocinfo (CONFIG_MEM_ALLOC_PROFILING, Linux 6.10+): bytes and live calls per allocation
+// site, live now, counted by the kernel itself; no tracing needed.
+int run_allocinfo(const Options& options) {
+  std::ifstream in(options.allocinfo_path);
+  if (!in) {
+    return report_error(Error{
+        ErrorCode::kEnvironment, 0,
+        "this kernel has no " + options.allocinfo_path +
+            " (memory allocation profiling needs Linux 6.10+ with CONFIG_MEM_ALLOC_PROFILING, "
+            "and sysctl vm.mem_profiling=1): use poolscope trace to find the call sites instead"});
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  auto parsed = trace::parse_allocinfo(text);
+  std::vector<const trace::AllocinfoSite*> sites;
+  for (const auto& site : parsed.sites) {
+    if (site.calls > 0) sites.push_back(&site);
+  }
+  std::sort(sites.begin(), sites.end(), [](const auto* a, const auto* b) {
+    return a->bytes != b->bytes ? a->bytes > b->bytes : a->function < b->function;
+  });
+  const std::size_t shown = std::min(options.top == 0 ? sites.size() : options.top, sites.size());
+  if (options.format == "json") {
+    auto out = nlohmann::ordered_json::array();
+    for (std::size_t i = 0; i < shown; ++i) {
+      const auto& site = *sites[i];
+      out.push_back({{"function", std::string(site.function)},
+                     {"module", site.module.empty() ? "vmlinux" : std::string(site.module)},
+                     {"file", std::string(site.file)},
+                     {"line", site.line},
+                     {"bytes", site.bytes},
+                     {"calls", site.calls}});
+    }
+    nlohmann::ordered_json j;
+    j["source"] = options.allocinfo_path;
+    j["sites"] = out;
+    j["sites_total"] = sites.size();
+    j["malformed_lines"] = parsed.diagnostics.size();
+    std::printf("%s\n", j.dump(2).c_str());
+    return kExitOk;
+  }
+  std::printf(
+      "%s: %zu allocation sites with live allocations (bytes allocated now, counted by the "
+      "kernel)\n\n",
+      options.allocinfo_path.c_str(), sites.size());
+  std::printf("%-40s %-10s %12s %10s  %s\n", "Function", "Module", "Bytes", "Calls", "Source");
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto& site = *sites[i];
+    std::printf("%-40s %-10s %12llu %10llu  %s:%u\n", std::string(site.function).c_str(),
+                site.module.empty() ? "vmlinux" : std::string(site.module).c_str(),
+                static_cast<unsigned long long>(site.bytes),
+                static_cast<unsigned long long>(site.calls), std::string(site.file).c_str(),
+                site.line);
+  }
+  if (shown < sites.size()) std::printf("(%zu of %zu sites shown)\n", shown, sites.size());
+  return kExitOk;
+}
+
 int run_trace(const Options& options) {
+  if (options.min_age_s < 0) {
+    return report_error(Error{ErrorCode::kUsage, 0, "--min-age must be 0 or more seconds"});
+  }
+  if (options.allocinfo) return run_allocinfo(options);
+  if (!options.load.empty()) return run_load(options);
   auto duration = store::parse_duration(options.duration);
   if (!duration) return report_error(duration.error());
   if (duration->count() <= 0 || *duration > std::chrono::hours(24)) {
     return report_error(
         Error{ErrorCode::kUsage, 0, "--duration must be between 1s and 24h (e.g. 30s, 5m)"});
   }
-  if (options.min_age_s < 0) {
-    return report_error(Error{ErrorCode::kUsage, 0, "--min-age must be 0 or more seconds"});
-  }
   Symbolizer symbolizer;
   std::vector<std::string> notes;
   if (auto symbols = attrib::load_kernel_symbols(options.kallsyms)) {
     if (!symbols->addresses_hidden()) symbolizer.symbols = std::move(*symbols);
+  }
+  std::optional<trace::SavedTraceWriter> writer;
+  if (!options.save.empty()) {
+    auto created = trace::SavedTraceWriter::create(options.save);
+    if (!created) return report_error(created.error());
+    writer.emplace(std::move(*created));
   }
 
   trace::SessionOptions session_options;
@@ -327,6 +513,10 @@ int run_trace(const Options& options) {
   auto session = trace::TraceSession::start(session_options);
   if (!session) {
     restore();
+    if (writer) {
+      (void)writer->close();
+      std::remove(options.save.c_str());
+    }
     return report_error(session.error());
   }
   auto decoder = trace::KmemDecoder::create((*session)->formats());
@@ -340,33 +530,55 @@ int run_trace(const Options& options) {
   tracker_options.sample_interval_ns = std::max<std::uint64_t>(nanoseconds / 60, 100'000'000);
   trace::TraceProcessor processor((*session)->layout(), std::move(*decoder), tracker_options);
 
+  std::optional<Error> failure;
+  auto saved = [&](Result<void> result) {
+    if (!result && !failure) failure = result.error();
+  };
+  if (writer) {
+    saved(writer->text(trace::SavedRecord::kMeta, 0,
+                       trace::key_values_text(saved_meta(**session, options, tracker_options))));
+    const auto& layout_texts = (*session)->layout_texts();
+    saved(writer->text(trace::SavedRecord::kHeaderPage, 0, layout_texts.at(0)));
+    saved(writer->text(trace::SavedRecord::kHeaderEvent, 0, layout_texts.at(1)));
+    for (std::uint32_t i = 0; i < 4; ++i) {
+      saved(writer->text(trace::SavedRecord::kEventFormat, i, layout_texts.at(2 + i)));
+    }
+  }
+
   RunFacts facts;
   facts.cpus = (*session)->cpus();
   facts.instance = (*session)->instance().filename().string();
   facts.buffer_kb = (*session)->buffer_kb_per_cpu();
   facts.notes = (*session)->notes();
-  auto on_page = [&](std::span<const std::uint8_t> page) { processor.add_pages(page); };
+  auto on_page = [&](std::size_t cpu, std::span<const std::uint8_t> page) {
+    processor.add_pages(page);
+    if (writer && !failure) saved(writer->pages(static_cast<std::uint32_t>(cpu), page));
+  };
+  auto flush = [&](std::uint64_t watermark) {
+    processor.flush(watermark);
+    if (writer && !failure) saved(writer->flush(watermark));
+  };
   const std::uint64_t start = mono_now_ns();
   const std::uint64_t deadline = start + nanoseconds;
   // Events are held back 50 ms so that a free on one CPU never precedes its allocation on another.
   constexpr std::uint64_t kHoldBack = 50'000'000;
-  std::optional<Error> failure;
-  while (!g_stop) {
+  while (!g_stop && !failure) {
     const std::uint64_t round = mono_now_ns();
     if (round >= deadline) break;
+    // The kernel wakes the reader when a buffer is a quarter full; otherwise every 250 ms.
     const int wait_ms =
-        static_cast<int>(std::min<std::uint64_t>((deadline - round) / 1'000'000 + 1, 100));
+        static_cast<int>(std::min<std::uint64_t>((deadline - round) / 1'000'000 + 1, 250));
     if (auto r = (*session)->read(wait_ms, on_page); !r) {
       failure = r.error();
       break;
     }
-    processor.flush(round > kHoldBack ? round - kHoldBack : 0);
+    flush(round > kHoldBack ? round - kHoldBack : 0);
   }
   facts.interrupted = g_stop;
   const std::uint64_t end = mono_now_ns();
   (*session)->stop_events();
-  if (auto r = (*session)->read(0, on_page); !r && !failure) failure = r.error();
-  processor.flush();
+  if (auto r = (*session)->read(0, on_page, true); !r && !failure) failure = r.error();
+  flush(UINT64_MAX);
   facts.lost = (*session)->lost_events();
   std::string saved_cmdlines;
   {
@@ -382,12 +594,47 @@ int run_trace(const Options& options) {
   if (!closed) facts.notes.push_back(closed.error().message);
   facts.seconds = static_cast<double>(end - start) / 1e9;
   facts.stats = processor.stats();
+  if (writer) {
+    // The names the report needs, resolved here: the pids and symbols are this machine's.
+    const auto everything = processor.tracker().report(end, 0, 0);
+    std::vector<std::int32_t> pids;
+    for (const auto& [pid, counts] : everything.pids) pids.push_back(pid);
+    std::string comms;
+    for (const auto& [pid, comm] : resolve_comms(pids, saved_cmdlines, true)) {
+      if (!comm.empty()) comms += std::to_string(pid) + ' ' + comm + '\n';
+    }
+    saved(writer->text(trace::SavedRecord::kKallsyms, 0,
+                       kallsyms_of_sites(symbolizer, processor.tracker().call_sites())));
+    saved(writer->text(trace::SavedRecord::kComms, 0, comms));
+    const trace::KeyValues end_values = {
+        {"duration_ns", std::to_string(end - start)},
+        {"end_time", std::to_string(end)},
+        {"interrupted", facts.interrupted ? "1" : "0"},
+        {"overrun", std::to_string(facts.lost.overrun)},
+        {"dropped", std::to_string(facts.lost.dropped)},
+        {"commit_overrun", std::to_string(facts.lost.commit_overrun)}};
+    saved(writer->text(trace::SavedRecord::kEnd, 0, trace::key_values_text(end_values)));
+    const std::uint64_t bytes = writer->bytes_written();
+    saved(writer->close());
+    if (failure) return report_error(*failure);
+    facts.notes.push_back("raw trace saved to " + options.save + " (" + std::to_string(bytes) +
+                          " bytes; report it anywhere with poolscope trace --load " + options.save +
+                          ")");
+  }
   const auto min_age = static_cast<std::uint64_t>(options.min_age_s * 1e9);
   const auto report = processor.tracker().report(end, min_age);
   return print_report(options, report, processor.decoder(), symbolizer, facts, saved_cmdlines);
 }
 
 }  // namespace
+
+int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top) {
+  Options options;
+  options.caches = {cache};
+  options.duration = duration;
+  options.top = top;
+  return run_trace(options);
+}
 
 void add_trace_verb(CLI::App& app, VerbMain& run) {
   auto options = std::make_shared<Options>();
@@ -413,6 +660,19 @@ void add_trace_verb(CLI::App& app, VerbMain& run) {
                    "ring buffer per CPU in KiB (default: sized for 400k events/s)");
   verb->add_option("--kallsyms", options->kallsyms, "kernel symbols for the call sites")
       ->default_val("/proc/kallsyms");
+  verb->add_option("--save", options->save,
+                   "also write the raw trace (ring-buffer pages, layouts, symbols) to this file");
+  auto* load = verb->add_option("--load", options->load,
+                                "report from a trace saved with --save (any machine, no root)");
+  load->excludes(verb->get_option("--save"));
+  verb->add_flag("--allocinfo", options->allocinfo,
+                 "show the kernel's own bytes per allocation site from /proc/allocinfo (Linux "
+                 "6.10+ with memory allocation profiling) instead of tracing")
+      ->excludes(load)
+      ->excludes(verb->get_option("--save"));
+  verb->add_option("--allocinfo-file", options->allocinfo_path,
+                   "read this file instead of /proc/allocinfo")
+      ->default_val("/proc/allocinfo");
   verb->callback([&run, options] { run = [options]() -> int { return run_trace(*options); }; });
 }
 

@@ -40,6 +40,10 @@ void add_drivers_verb(CLI::App& app, VerbMain& run);
 void add_serve_verb(CLI::App& app, VerbMain& run);
 // Allocation tracing (src/trace), Linux: outstanding allocations by call site.
 void add_trace_verb(CLI::App& app, VerbMain& run);
+// `diagnose`'s confirmation of a leaking generic kmalloc cache (Linux, root): traces only that
+// cache for `duration` and prints the `trace` table of its call sites (top `top`). Returns the
+// exit code `trace` would.
+int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top);
 // Shared by `who` and `drivers` (verb_drivers.cpp): the .sys files of a folder (not recursive),
 // sorted by name; and the machine, version and signer of one driver as JSON.
 Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir);

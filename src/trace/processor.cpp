@@ -67,7 +67,9 @@ void TraceProcessor::flush(std::uint64_t watermark) {
                  ? pending_.end()
                  : std::lower_bound(pending_.begin(), pending_.end(), watermark,
                                     [](const KmemEvent& e, std::uint64_t t) { return e.time < t; });
+  constexpr std::ptrdiff_t kPrefetchAhead = 8;  // about one table miss in flight per event
   for (auto it = pending_.begin(); it != cut; ++it) {
+    if (cut - it > kPrefetchAhead) tracker_.prefetch(it[kPrefetchAhead].ptr);
     tracker_.maybe_sample(it->time);
     tracker_.add(*it);
   }

@@ -40,6 +40,24 @@ inline constexpr std::uint64_t kMissedStored = 1ull << 30;
 inline constexpr std::uint64_t kTimeStampMsb = 0xf8ull << 56;
 }  // namespace detail
 
+// The bytes of events a page holds (its commit without the missed-events flags); 0 for a page
+// shorter than its header.
+inline std::size_t page_data_bytes(std::span<const std::uint8_t> page, const PageLayout& layout) {
+  if (page.size() < layout.data_offset) return 0;
+  const std::uint64_t commit = layout.commit_size == 8
+                                   ? detail::load_u64(page.data() + layout.commit_offset)
+                                   : detail::load_u32(page.data() + layout.commit_offset);
+  return static_cast<std::size_t>(commit & (detail::kMissedStored - 1));
+}
+
+// A page the writer had finished: no more than one large event's room left unused. Reading the
+// page the writer is still on returns only what it has so far (often an event or two) and takes
+// that part away; the live reader leaves such pages for its next round.
+inline bool page_is_full(std::span<const std::uint8_t> page, const PageLayout& layout) {
+  constexpr std::size_t kLargestUnusedTail = 256;
+  return page_data_bytes(page, layout) + kLargestUnusedTail >= layout.data_size;
+}
+
 // Calls visit(timestamp, record) for every data record of the page, in order; the record is the
 // event's payload (common_type first). Never reads outside `page`; a malformed page ends early
 // with truncated set.

@@ -32,10 +32,6 @@ AllocationTracker::AllocationTracker(TrackerOptions options) : options_(options)
   totals_.max_tracked = options_.max_tracked;
 }
 
-std::size_t AllocationTracker::index_of(std::uint64_t ptr) const {
-  return static_cast<std::size_t>((ptr * 0x9E3779B97F4A7C15ull) >> shift_);
-}
-
 AllocationTracker::Slot* AllocationTracker::find(std::uint64_t ptr) {
   if (slots_.empty()) return nullptr;
   for (std::size_t i = index_of(ptr);; i = (i + 1) & mask_) {
@@ -138,6 +134,13 @@ void AllocationTracker::add(const KmemEvent& event) {
     erase(static_cast<std::size_t>(slot - slots_.data()));
     totals_.tracked = used_;
   }
+}
+
+std::vector<std::uint64_t> AllocationTracker::call_sites() const {
+  std::vector<std::uint64_t> out;
+  out.reserve(sites_.size());
+  for (const Site& site : sites_) out.push_back(site.call_site);
+  return out;
 }
 
 void AllocationTracker::take_sample(std::uint64_t time) {

@@ -1,7 +1,8 @@
 // `poolscope trace` on the live kernel: the eventfd allocations of a leaking process show as
 // outstanding at their call site with its pid; the tracefs instance is gone after a normal run
 // and after SIGTERM; an instance left by a killed (SIGKILL) run is removed by the next run; and
-// the kernel's tracing state (tracefs mount, tracing_on, instances) is left exactly as found.
+// the kernel's tracing state (tracefs mount, tracing_on, instances) is left exactly as found; a
+// trace saved with --save reports the same with --load (no tracing, another machine's names).
 // Skips visibly when not root or the kernel has no tracefs.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -119,7 +120,9 @@ TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
                               "300", "--duration", "12"},
                              scratch + ".leaker");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const RunResult traced = run_poolscope("trace --duration 3 --format json --top 0");
+  const std::string saved = scratch + ".pst";
+  const RunResult traced =
+      run_poolscope("trace --duration 3 --format json --top 0 --save " + saved);
   ::kill(leaker, SIGTERM);
   wait_exit(leaker);
   ASSERT_EQ(traced.exit_code, 0) << traced.out;
@@ -145,6 +148,24 @@ TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
   // 300/s for 3 s: most of the 900 must be there (none is freed while the leaker lives).
   EXPECT_GE(leaked, 300u);
   EXPECT_EQ(tracing_state(), before) << "a normal run left tracing state changed";
+
+  // 1b. The saved raw trace reports the same from the file: counts, call sites, pids, names.
+  const RunResult loaded = run_poolscope("trace --load " + saved + " --format json --top 0");
+  ASSERT_EQ(loaded.exit_code, 0) << loaded.out;
+  const auto again = nlohmann::json::parse(loaded.out.substr(loaded.out.find('{')), nullptr, false);
+  ASSERT_FALSE(again.is_discarded()) << loaded.out;
+  for (const char* key : {"events", "allocations", "frees", "paired_frees", "unpaired_frees",
+                          "lost_events", "tracked", "cpus"}) {
+    EXPECT_EQ(again[key], json[key]) << key;
+  }
+  ASSERT_EQ(again["call_sites"].size(), json["call_sites"].size());
+  for (std::size_t i = 0; i < json["call_sites"].size(); ++i) {
+    for (const char* key : {"symbol", "module", "address", "outstanding", "bytes", "pids"}) {
+      EXPECT_EQ(again["call_sites"][i][key], json["call_sites"][i][key]) << i << " " << key;
+    }
+  }
+  EXPECT_EQ(tracing_state(), before) << "--load must not touch tracing";
+  fs::remove(saved);
 
   // 2. SIGTERM: the run stops early, reports, and removes its instance.
   const pid_t term_run = spawn({POOLSCOPE_BINARY, "trace", "--duration", "60"}, scratch + ".term");
@@ -180,6 +201,36 @@ TEST(TraceLive, BadArgumentsExitTwo) {
   EXPECT_EQ(run_poolscope("trace --duration 0").exit_code, 2);
   EXPECT_EQ(run_poolscope("trace --format xml").exit_code, 2);
   EXPECT_EQ(run_poolscope("trace --min-age -1").exit_code, 2);
+  EXPECT_EQ(run_poolscope("trace --load /nonexistent/trace.pst").exit_code, 2);
+  EXPECT_EQ(run_poolscope("trace --load /proc/self/status").exit_code, 2);  // not a trace file
+  EXPECT_EQ(run_poolscope("trace --load a.pst --save b.pst").exit_code, 2);
+}
+
+// --allocinfo reads the kernel's per-site bytes; this test machine's kernel has no
+// /proc/allocinfo, so the fixture written after lib/alloc_tag.c's output stands in for it.
+TEST(TraceAllocinfo, SitesWithLiveAllocationsMostBytesFirst) {
+  const std::string fixture = std::string(POOLSCOPE_TEST_DATA) + "/trace/allocinfo.txt";
+  const RunResult run =
+      run_poolscope("trace --allocinfo --allocinfo-file " + fixture + " --format json --top 2");
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  const auto json = nlohmann::json::parse(run.out.substr(run.out.find('{')), nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << run.out;
+  EXPECT_EQ(json["sites_total"], 4);  // the site with 0 calls is left out
+  ASSERT_EQ(json["sites"].size(), 2u);
+  EXPECT_EQ(json["sites"][0]["function"], "alloc_slab_page");
+  EXPECT_EQ(json["sites"][0]["bytes"], 8388608);
+  EXPECT_EQ(json["sites"][1]["function"], "ext4_fill_super");
+  EXPECT_EQ(json["sites"][1]["module"], "ext4");
+  EXPECT_EQ(json["sites"][1]["line"], 5021);
+}
+
+TEST(TraceAllocinfo, KernelWithoutAllocinfoExitsThreeAndSaysWhatIsNeeded) {
+  if (fs::exists("/proc/allocinfo")) {
+    GTEST_SKIP() << "this kernel has /proc/allocinfo (the missing-file path is not reachable)";
+  }
+  const RunResult run = run_poolscope("trace --allocinfo");
+  EXPECT_EQ(run.exit_code, 3) << run.out;
+  EXPECT_NE(run.out.find("CONFIG_MEM_ALLOC_PROFILING"), std::string::npos) << run.out;
 }
 
 }  // namespace

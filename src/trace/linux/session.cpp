@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "parse/text.h"
+#include "trace/ring_buffer.h"
 
 namespace poolscope::trace {
 
@@ -190,6 +191,7 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
   auto layout = parse_page_layout(*header_page, *header_event);
   if (!layout) return std::unexpected(layout.error());
   session->layout_ = *layout;
+  session->layout_texts_ = {*header_page, *header_event};
   const char* names[4] = {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free"};
   EventFormat* targets[4] = {&session->formats_.kmalloc, &session->formats_.kfree,
                              &session->formats_.cache_alloc, &session->formats_.cache_free};
@@ -200,6 +202,7 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
                                                      names[i] + " trace event (" +
                                                      text.error().message + ")");
     }
+    session->layout_texts_.push_back(*text);
     auto format = parse_event_format(*text);
     if (!format) return std::unexpected(format.error());
     format->system = "kmem";
@@ -230,6 +233,9 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
   if (auto r = write_text(instance / "buffer_size_kb", std::to_string(session->buffer_kb_)); !r) {
     return std::unexpected(r.error());
   }
+  // The reader is woken when a CPU's buffer is a quarter full (or by its own timeout), not per
+  // event: few wakeups, and the buffer still holds twice what arrives between reads.
+  (void)write_text(instance / "buffer_percent", "25");  // absent before Linux 5.1: timeout only
   const KmemFilters filters = kmem_filters(options.caches);
   const std::string* filter_of_event[4] = {&filters.kmalloc, nullptr, &filters.kmem_cache_alloc,
                                            &filters.kmem_cache_free};
@@ -279,15 +285,15 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
   return session;
 }
 
-Result<void> TraceSession::read(int timeout_ms,
-                                const std::function<void(std::span<const std::uint8_t>)>& on_page) {
+Result<void> TraceSession::read(int timeout_ms, const PageVisitor& on_page, bool drain) {
   if (timeout_ms > 0) {
     std::vector<pollfd> fds;
     for (int fd : readers_) fds.push_back({fd, POLLIN, 0});
     // Woken when a buffer fills past buffer_percent; otherwise the timeout paces the reads.
     ::poll(fds.data(), fds.size(), timeout_ms);
   }
-  for (int fd : readers_) {
+  for (std::size_t cpu = 0; cpu < readers_.size(); ++cpu) {
+    const int fd = readers_[cpu];
     // A bounded number of pages per CPU per call keeps one busy CPU from starving the others.
     for (int pages = 0; pages < 65536; ++pages) {
       const ssize_t n = ::read(fd, page_.data(), page_.size());
@@ -299,7 +305,11 @@ Result<void> TraceSession::read(int timeout_ms,
                           "reading the trace buffer failed: " + errno_text(error), error);
       }
       if (n == 0) break;
-      on_page(std::span<const std::uint8_t>(page_.data(), static_cast<std::size_t>(n)));
+      const std::span<const std::uint8_t> page(page_.data(), static_cast<std::size_t>(n));
+      on_page(cpu, page);
+      // A part of the page being written: the rest of this CPU's events come next round, a page
+      // at a time (reading on would take them an event or two per read while it writes).
+      if (!drain && !page_is_full(page, layout_)) break;
     }
   }
   return {};

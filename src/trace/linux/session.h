@@ -62,15 +62,20 @@ class TraceSession {
 
   const PageLayout& layout() const { return layout_; }
   const KmemFormats& formats() const { return formats_; }
+  // The layout files as the kernel wrote them (for `trace --save`): header_page, header_event
+  // and the kmalloc, kfree, kmem_cache_alloc, kmem_cache_free formats.
+  const std::vector<std::string>& layout_texts() const { return layout_texts_; }
   const std::filesystem::path& instance() const { return instance_; }
   const std::filesystem::path& tracefs() const { return tracefs_; }
   std::size_t cpus() const { return readers_.size(); }
   std::size_t buffer_kb_per_cpu() const { return buffer_kb_; }
   const std::vector<std::string>& notes() const { return notes_; }
 
-  // Waits up to timeout_ms for data, then hands every page available on every CPU to on_page.
-  Result<void> read(int timeout_ms,
-                    const std::function<void(std::span<const std::uint8_t>)>& on_page);
+  // Waits up to timeout_ms for data (or until a buffer is buffer_percent full), then hands the
+  // pages available on every CPU to on_page(cpu index, page): the full ones only, unless `drain`
+  // (the end of the trace) asks for the page the writer is on too.
+  using PageVisitor = std::function<void(std::size_t, std::span<const std::uint8_t>)>;
+  Result<void> read(int timeout_ms, const PageVisitor& on_page, bool drain = false);
   // Stops the events (the buffers keep what is in them for a last read()).
   void stop_events();
   LostEvents lost_events() const;
@@ -88,6 +93,7 @@ class TraceSession {
   std::vector<std::uint8_t> page_;
   PageLayout layout_;
   KmemFormats formats_;
+  std::vector<std::string> layout_texts_;
   std::vector<std::string> notes_;
 };
 

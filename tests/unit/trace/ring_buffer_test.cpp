@@ -251,3 +251,32 @@ TEST(RingBufferRealPages, DecodesRecordedKmemPages) {
 
 }  // namespace
 }  // namespace poolscope::trace
+
+namespace poolscope::trace {
+namespace {
+
+// The live reader stops reading a CPU at the page its writer is still on (a part of a page).
+TEST(RingBufferPages, FullAndPartlyWrittenPagesAreToldApart) {
+  const PageLayout layout = testing::real_page_layout();
+  const KmemFormats formats = testing::real_kmem_formats();
+  const auto record = testing::RecordBuilder(formats.kfree).set("ptr", 0x1000).bytes();
+  PageBuilder partial(layout, 1000);
+  ASSERT_TRUE(partial.add(0, record));
+  const auto one_event = partial.finish();
+  EXPECT_EQ(page_data_bytes(one_event, layout), 4 + record.size());
+  EXPECT_FALSE(page_is_full(one_event, layout));
+
+  PageBuilder full(layout, 1000);
+  while (full.add(10, record)) {
+  }
+  // Flags for lost events do not count as data.
+  const auto filled = full.finish(std::uint64_t{1} << 31);
+  EXPECT_TRUE(page_is_full(filled, layout));
+  EXPECT_LE(page_data_bytes(filled, layout), layout.data_size);
+
+  EXPECT_EQ(page_data_bytes(std::vector<std::uint8_t>(8, 0xff), layout), 0u);  // no header
+  EXPECT_FALSE(page_is_full(std::vector<std::uint8_t>(8, 0xff), layout));
+}
+
+}  // namespace
+}  // namespace poolscope::trace

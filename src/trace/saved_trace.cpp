@@ -1,0 +1,265 @@
+// Saved raw trace files: writer and replay.
+#include "trace/saved_trace.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "parse/text.h"
+
+namespace poolscope::trace {
+
+namespace {
+
+constexpr std::size_t kHeaderBytes = 16;
+
+void put_u32(std::uint8_t* at, std::uint32_t value) {
+  for (int i = 0; i < 4; ++i) at[i] = static_cast<std::uint8_t>(value >> (8 * i));
+}
+void put_u64(std::uint8_t* at, std::uint64_t value) {
+  for (int i = 0; i < 8; ++i) at[i] = static_cast<std::uint8_t>(value >> (8 * i));
+}
+std::uint32_t get_u32(const std::uint8_t* at) {
+  std::uint32_t value = 0;
+  for (int i = 3; i >= 0; --i) value = (value << 8) | at[i];
+  return value;
+}
+std::uint64_t get_u64(const std::uint8_t* at) {
+  std::uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) value = (value << 8) | at[i];
+  return value;
+}
+
+// Reads exactly `size` bytes; false when the stream ends first.
+bool read_exact(std::istream& in, void* to, std::size_t size) {
+  in.read(static_cast<char*>(to), static_cast<std::streamsize>(size));
+  return static_cast<std::size_t>(in.gcount()) == size;
+}
+
+}  // namespace
+
+std::string key_values_text(const KeyValues& values) {
+  std::string out;
+  for (const auto& [key, value] : values) {
+    out += key;
+    out += ' ';
+    for (char c : value) out += (c == '\n' ? ' ' : c);  // one line per key
+    out += '\n';
+  }
+  return out;
+}
+
+KeyValues parse_key_values(std::string_view text) {
+  KeyValues out;
+  parse::LineReader reader(text);
+  std::string_view line;
+  while (reader.next(line)) {
+    const std::size_t blank = line.find(' ');
+    if (blank == 0 || line.empty()) continue;
+    if (blank == std::string_view::npos) {
+      out.emplace_back(std::string(line), std::string());
+    } else {
+      out.emplace_back(std::string(line.substr(0, blank)), std::string(line.substr(blank + 1)));
+    }
+  }
+  return out;
+}
+
+std::optional<std::string_view> find_value(const KeyValues& values, std::string_view key) {
+  for (const auto& [k, v] : values) {
+    if (k == key) return std::string_view(v);
+  }
+  return std::nullopt;
+}
+
+Result<SavedTraceWriter> SavedTraceWriter::create(const std::filesystem::path& path) {
+  std::FILE* file = std::fopen(path.c_str(), "wb");
+  if (file == nullptr) {
+    const int error = errno;
+    return make_error(ErrorCode::kEnvironment,
+                      "cannot create the trace file " + path.string() + ": " +
+                          std::strerror(error) + " (choose a writable path for --save)",
+                      error);
+  }
+  std::setvbuf(file, nullptr, _IOFBF, 1 << 20);
+  SavedTraceWriter writer(file, path);
+  if (std::fwrite(kSavedTraceMagic, 1, sizeof kSavedTraceMagic, file) != sizeof kSavedTraceMagic) {
+    writer.failed_ = true;
+  }
+  writer.bytes_ = sizeof kSavedTraceMagic;
+  return writer;
+}
+
+SavedTraceWriter::SavedTraceWriter(SavedTraceWriter&& other) noexcept
+    : file_(std::exchange(other.file_, nullptr)),
+      path_(std::move(other.path_)),
+      bytes_(other.bytes_),
+      failed_(other.failed_) {}
+
+SavedTraceWriter::~SavedTraceWriter() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+Result<void> SavedTraceWriter::record(SavedRecord kind, std::uint32_t arg,
+                                      std::span<const std::uint8_t> payload) {
+  if (file_ == nullptr) {
+    return make_error(ErrorCode::kInternal, "the trace file " + path_.string() + " is closed");
+  }
+  std::uint8_t header[kHeaderBytes];
+  put_u32(header, static_cast<std::uint32_t>(kind));
+  put_u32(header + 4, arg);
+  put_u64(header + 8, payload.size());
+  if (!failed_) {
+    failed_ = std::fwrite(header, 1, sizeof header, file_) != sizeof header ||
+              (!payload.empty() &&
+               std::fwrite(payload.data(), 1, payload.size(), file_) != payload.size());
+  }
+  if (failed_) {
+    const int error = errno;
+    return make_error(ErrorCode::kEnvironment,
+                      "writing the trace file " + path_.string() +
+                          " failed: " + std::strerror(error) + " (is the disk full?)",
+                      error);
+  }
+  bytes_ += sizeof header + payload.size();
+  return {};
+}
+
+Result<void> SavedTraceWriter::text(SavedRecord kind, std::uint32_t arg, std::string_view text) {
+  return record(kind, arg,
+                std::span(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+}
+
+Result<void> SavedTraceWriter::pages(std::uint32_t cpu, std::span<const std::uint8_t> pages) {
+  return record(SavedRecord::kPages, cpu, pages);
+}
+
+Result<void> SavedTraceWriter::flush(std::uint64_t watermark) {
+  std::uint8_t value[8];
+  put_u64(value, watermark);
+  return record(SavedRecord::kFlush, 0, value);
+}
+
+Result<void> SavedTraceWriter::close() {
+  if (file_ == nullptr) return {};
+  const bool flushed = std::fflush(file_) == 0;
+  const int error = errno;
+  const bool closed = std::fclose(file_) == 0;
+  file_ = nullptr;
+  if (failed_ || !flushed || !closed) {
+    return make_error(ErrorCode::kEnvironment,
+                      "writing the trace file " + path_.string() +
+                          " failed: " + std::strerror(error) + " (is the disk full?)",
+                      error);
+  }
+  return {};
+}
+
+Result<SavedTraceReplay> replay_saved_trace(std::istream& in, TrackerOptions options) {
+  SavedTraceReplay out;
+  SavedTraceTexts& texts = out.texts;
+  char magic[sizeof kSavedTraceMagic];
+  if (!read_exact(in, magic, sizeof magic) ||
+      std::memcmp(magic, kSavedTraceMagic, sizeof magic) != 0) {
+    return make_error(ErrorCode::kInput,
+                      "not a poolscope trace file (it does not start with PSTRACE1): give a file "
+                      "written by `poolscope trace --save`");
+  }
+  std::vector<std::uint8_t> payload;
+  for (;;) {
+    std::uint8_t header[kHeaderBytes];
+    in.read(reinterpret_cast<char*>(header), sizeof header);
+    if (in.gcount() == 0) break;                                        // the end of the file
+    if (static_cast<std::size_t>(in.gcount()) != sizeof header) break;  // cut short
+    const auto kind = static_cast<SavedRecord>(get_u32(header));
+    const std::uint32_t arg = get_u32(header + 4);
+    const std::uint64_t size = get_u64(header + 8);
+    if (size > kSavedRecordMax) {
+      return make_error(ErrorCode::kInput, "the trace file has a record of " +
+                                               std::to_string(size) +
+                                               " bytes (at most 64 MiB are written): it is "
+                                               "damaged or not a poolscope trace file");
+    }
+    payload.resize(static_cast<std::size_t>(size));
+    if (!read_exact(in, payload.data(), payload.size())) break;  // cut short
+    const std::string_view text(reinterpret_cast<const char*>(payload.data()), payload.size());
+    switch (kind) {
+      case SavedRecord::kMeta:
+        texts.meta = parse_key_values(text);
+        break;
+      case SavedRecord::kHeaderPage:
+        texts.header_page = text;
+        break;
+      case SavedRecord::kHeaderEvent:
+        texts.header_event = text;
+        break;
+      case SavedRecord::kEventFormat:
+        if (arg >= 4) {
+          return make_error(ErrorCode::kInput, "the trace file has an event format for event " +
+                                                   std::to_string(arg) +
+                                                   " (0-3 are defined): it is damaged");
+        }
+        texts.formats[arg] = text;
+        break;
+      case SavedRecord::kPages:
+      case SavedRecord::kFlush: {
+        if (!out.processor) {
+          auto layout = parse_page_layout(texts.header_page, texts.header_event);
+          if (!layout) {
+            return make_error(ErrorCode::kInput, "the trace file's page layout cannot be read: " +
+                                                     layout.error().message);
+          }
+          KmemFormats formats;
+          EventFormat* targets[4] = {&formats.kmalloc, &formats.kfree, &formats.cache_alloc,
+                                     &formats.cache_free};
+          for (int i = 0; i < 4; ++i) {
+            auto format = parse_event_format(texts.formats[i]);
+            if (!format) {
+              return make_error(ErrorCode::kInput,
+                                "the trace file lacks a kmem event format before its pages: " +
+                                    format.error().message);
+            }
+            format->system = "kmem";
+            *targets[i] = std::move(*format);
+          }
+          auto decoder = KmemDecoder::create(formats);
+          if (!decoder) {
+            return make_error(ErrorCode::kInput,
+                              "the trace file's kmem event formats cannot be "
+                              "used: " +
+                                  decoder.error().message);
+          }
+          // Growth is sampled as the live run sampled it.
+          if (auto interval = find_value(texts.meta, "sample_interval_ns")) {
+            if (auto ns = parse::parse_u64(*interval); ns && *ns > 0) {
+              options.sample_interval_ns = *ns;
+            }
+          }
+          out.processor.emplace(*layout, std::move(*decoder), options);
+        }
+        if (kind == SavedRecord::kPages) {
+          out.processor->add_pages(payload);
+          out.page_bytes += payload.size();
+        } else if (payload.size() == 8) {
+          out.processor->flush(get_u64(payload.data()));
+        }
+        break;
+      }
+      case SavedRecord::kKallsyms:
+        texts.kallsyms = text;
+        break;
+      case SavedRecord::kComms:
+        texts.comms = text;
+        break;
+      case SavedRecord::kEnd:
+        texts.end = parse_key_values(text);
+        texts.complete = true;
+        break;
+      default:
+        break;  // a record kind of a later version: skipped
+    }
+  }
+  if (out.processor) out.processor->flush();  // a run that was killed never flushed its last part
+  return out;
+}
+
+}  // namespace poolscope::trace

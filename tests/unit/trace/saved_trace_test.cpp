@@ -1,0 +1,168 @@
+// Saved raw traces: a file written as `trace --save` writes it replays to the same pairing result
+// as the live processing; damaged and cut-short files are reported, not crashes.
+#include "trace/saved_trace.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "unit/trace/trace_fixtures.h"
+
+namespace poolscope::trace {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempFile {
+  fs::path path =
+      fs::temp_directory_path() / ("poolscope-saved-trace-" + std::to_string(::getpid()) + "-" +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  ~TempFile() {
+    std::error_code ec;
+    fs::remove(path, ec);
+  }
+};
+
+// Two CPUs: an allocation on CPU 0 freed on CPU 1 (read first), a second allocation outstanding.
+struct TwoCpuTrace {
+  PageLayout layout = testing::real_page_layout();
+  KmemFormats formats = testing::real_kmem_formats();
+  std::vector<std::uint8_t> cpu0, cpu1;
+  TwoCpuTrace() {
+    testing::PageBuilder page1(layout, 2000);
+    page1.add(0, testing::RecordBuilder(formats.kfree).set("ptr", 0x5000).bytes());
+    testing::PageBuilder page0(layout, 1000);
+    page0.add(0, testing::RecordBuilder(formats.kmalloc)
+                     .set("ptr", 0x5000)
+                     .set("call_site", 0xa)
+                     .set("bytes_alloc", 32)
+                     .bytes());
+    page0.add(5000, testing::RecordBuilder(formats.cache_alloc)
+                        .set("ptr", 0x6000)
+                        .set("call_site", 0xffffffff81000110ull)
+                        .set("common_pid", 42)
+                        .set("bytes_alloc", 192)
+                        .set_string("name", "dentry")
+                        .bytes());
+    cpu1 = page1.finish();
+    cpu0 = page0.finish();
+  }
+  void write(SavedTraceWriter& writer, bool with_end) const {
+    ASSERT_TRUE(
+        writer.text(SavedRecord::kMeta, 0, key_values_text({{"cpus", "2"}, {"host", "h"}})));
+    ASSERT_TRUE(writer.text(SavedRecord::kHeaderPage, 0, testing::trace_data("header_page")));
+    ASSERT_TRUE(writer.text(SavedRecord::kHeaderEvent, 0, testing::trace_data("header_event")));
+    const char* names[4] = {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free"};
+    for (std::uint32_t i = 0; i < 4; ++i) {
+      ASSERT_TRUE(writer.text(SavedRecord::kEventFormat, i,
+                              testing::trace_data(std::string(names[i]) + ".format")));
+    }
+    ASSERT_TRUE(writer.pages(1, cpu1));
+    ASSERT_TRUE(writer.pages(0, cpu0));
+    ASSERT_TRUE(writer.flush(3000));
+    if (!with_end) return;
+    ASSERT_TRUE(writer.flush(UINT64_MAX));
+    ASSERT_TRUE(writer.text(SavedRecord::kKallsyms, 0, "ffffffff81000100 T d_alloc\n"));
+    ASSERT_TRUE(writer.text(SavedRecord::kComms, 0, "42 leaker\n"));
+    ASSERT_TRUE(writer.text(SavedRecord::kEnd, 0,
+                            key_values_text({{"end_time", "9000"}, {"duration_ns", "8000"}})));
+  }
+};
+
+TEST(SavedTrace, RoundTripPairsAsTheLiveRunDid) {
+  TwoCpuTrace trace;
+  TempFile file;
+  {
+    auto writer = SavedTraceWriter::create(file.path);
+    ASSERT_TRUE(writer) << writer.error().message;
+    trace.write(*writer, true);
+    ASSERT_TRUE(writer->close());
+  }
+  std::ifstream in(file.path, std::ios::binary);
+  auto replay = replay_saved_trace(in);
+  ASSERT_TRUE(replay) << replay.error().message;
+  ASSERT_TRUE(replay->processor);
+  EXPECT_TRUE(replay->texts.complete);
+  EXPECT_EQ(find_value(replay->texts.meta, "host"), "h");
+  EXPECT_EQ(find_value(replay->texts.end, "end_time"), "9000");
+  EXPECT_EQ(replay->texts.comms, "42 leaker\n");
+  EXPECT_EQ(replay->page_bytes, trace.cpu0.size() + trace.cpu1.size());
+  const auto& totals = replay->processor->tracker().totals();
+  EXPECT_EQ(totals.allocations, 2u);
+  EXPECT_EQ(totals.paired_frees, 1u);  // the free on CPU 1 pairs although read first
+  EXPECT_EQ(totals.unpaired_frees, 0u);
+  const auto report = replay->processor->tracker().report(9000, 0);
+  ASSERT_EQ(report.call_sites.size(), 1u);
+  EXPECT_EQ(report.call_sites[0].call_site, 0xffffffff81000110ull);
+  EXPECT_EQ(report.call_sites[0].bytes, 192u);
+  EXPECT_EQ(replay->processor->decoder().cache_name(report.call_sites[0].caches[0].first),
+            "dentry");
+  EXPECT_EQ(report.call_sites[0].pids[0].first, 42);
+}
+
+TEST(SavedTrace, FileCutShortIsReadAsFarAsItGoes) {
+  TwoCpuTrace trace;
+  TempFile file;
+  {
+    auto writer = SavedTraceWriter::create(file.path);
+    ASSERT_TRUE(writer);
+    trace.write(*writer, false);
+    ASSERT_TRUE(writer->close());
+  }
+  std::string bytes = testing::read_file(file.path);
+  bytes.resize(bytes.size() - 5);  // the last flush record is cut
+  std::istringstream in(bytes);
+  auto replay = replay_saved_trace(in);
+  ASSERT_TRUE(replay) << replay.error().message;
+  EXPECT_FALSE(replay->texts.complete);
+  ASSERT_TRUE(replay->processor);
+  EXPECT_EQ(replay->processor->tracker().totals().paired_frees, 1u);  // flushed at the end
+}
+
+TEST(SavedTrace, NotATraceFileAndHugeRecordsAreInputErrors) {
+  std::istringstream text("slabinfo - version: 2.1\n");
+  auto replay = replay_saved_trace(text);
+  ASSERT_FALSE(replay);
+  EXPECT_EQ(replay.error().code, ErrorCode::kInput);
+  EXPECT_NE(replay.error().message.find("poolscope trace --save"), std::string::npos);
+
+  std::string huge(kSavedTraceMagic, sizeof kSavedTraceMagic);
+  const std::uint8_t header[16] = {5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};  // 2^56 bytes
+  huge.append(reinterpret_cast<const char*>(header), sizeof header);
+  std::istringstream in(huge);
+  replay = replay_saved_trace(in);
+  ASSERT_FALSE(replay);
+  EXPECT_NE(replay.error().message.find("damaged"), std::string::npos);
+}
+
+TEST(SavedTrace, PagesBeforeTheLayoutsAreRejected) {
+  std::string bytes(kSavedTraceMagic, sizeof kSavedTraceMagic);
+  const std::uint8_t header[16] = {5, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0};
+  bytes.append(reinterpret_cast<const char*>(header), sizeof header);
+  bytes.append("abcd");
+  std::istringstream in(bytes);
+  auto replay = replay_saved_trace(in);
+  ASSERT_FALSE(replay);
+  EXPECT_EQ(replay.error().code, ErrorCode::kInput);
+}
+
+TEST(SavedTrace, KeyValuesKeepOneLinePerKey) {
+  const auto text = key_values_text({{"host", "a\nb"}, {"cpus", "2"}});
+  EXPECT_EQ(text, "host a b\ncpus 2\n");
+  const auto values = parse_key_values(text);
+  EXPECT_EQ(find_value(values, "cpus"), "2");
+  EXPECT_FALSE(find_value(values, "kernel"));
+}
+
+TEST(SavedTrace, UnwritablePathSaysWhatToDo) {
+  auto writer = SavedTraceWriter::create("/nonexistent-dir/trace.pst");
+  ASSERT_FALSE(writer);
+  EXPECT_EQ(writer.error().code, ErrorCode::kEnvironment);
+  EXPECT_NE(writer.error().message.find("--save"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace poolscope::trace
