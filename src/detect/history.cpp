@@ -37,6 +37,28 @@ void Series::add(std::int64_t bucket, double value) {
   ++count_[i];
 }
 
+void Series::add(std::int64_t bucket, double min, double sum, double last, std::uint32_t count) {
+  if (count == 0) return;
+  if (first_ < 0) first_ = bucket;
+  if (bucket < first_) return;
+  const auto i = idx(bucket);
+  if (i >= count_.size()) {
+    min_.resize(i + 1, 0);
+    sum_.resize(i + 1, 0);
+    last_.resize(i + 1, 0);
+    count_.resize(i + 1, 0);
+  }
+  if (count_[i] == 0) {
+    min_[i] = min;
+    sum_[i] = sum;
+  } else {
+    min_[i] = std::min(min_[i], min);
+    sum_[i] += sum;
+  }
+  last_[i] = last;
+  count_[i] += count;
+}
+
 void Series::halve() {
   if (first_ < 0) return;
   const std::int64_t new_first = first_ / 2;
@@ -110,6 +132,7 @@ void History::begin_sample(double t_seconds, std::int64_t wall_ns) {
   last_t_ = std::max(last_t_, t_seconds);
   last_wall_ns_ = wall_ns;
   if (bucket_t_sum_.empty() || in_bucket_ >= per_bucket_) {
+    flush_open_bucket();  // the open bucket closes (or merges with its neighbour)
     if (bucket_t_sum_.size() >= options_.max_buckets) halve();
     if (bucket_t_sum_.empty() || in_bucket_ >= per_bucket_) {
       bucket_t_sum_.push_back(0);
@@ -125,6 +148,7 @@ void History::begin_sample(double t_seconds, std::int64_t wall_ns) {
 }
 
 void History::halve() {
+  flush_open_bucket();
   const std::size_t n = (bucket_t_sum_.size() + 1) / 2;
   for (std::size_t j = 0; j < n; ++j) {
     const std::size_t a = 2 * j, b = 2 * j + 1;
@@ -163,33 +187,61 @@ double History::bucket_time(std::int64_t bucket) const {
 KeyTrack& History::key(std::size_t index) {
   if (index >= keys_.size()) {
     keys_.resize(index + 1);
-    key_sample_.resize(index + 1, -1);
+    hot_.resize(index + 1);
   }
   return keys_[index];
 }
 
 void History::add_key_value(std::size_t index, std::optional<std::uint64_t> outstanding,
                             std::optional<std::uint64_t> bytes, CounterWidth width) {
-  KeyTrack& k = key(index);
-  key_sample_[index] = samples_;
-  const std::int64_t bucket = current_bucket();
+  if (index >= hot_.size()) key(index);
+  HotKey& k = hot_[index];
+  k.sample = samples_;
   if (outstanding) {
-    if (width == CounterWidth::k32 && k.prev_raw) {
+    if (width == CounterWidth::k32 && k.has_prev) {
       // A 32-bit counter pair that wrapped moves the Diff by about 2^32: the signed 32-bit
       // difference is the real change.
-      const auto d =
-          static_cast<std::int32_t>(static_cast<std::uint32_t>(*outstanding - *k.prev_raw));
+      const auto d = static_cast<std::int32_t>(static_cast<std::uint32_t>(*outstanding - k.prev_raw));
       k.unwrapped += d;
     } else {
       k.unwrapped = static_cast<double>(*outstanding);
     }
     k.prev_raw = *outstanding;
-    k.outstanding.add(bucket, k.unwrapped);
-    k.seen_outstanding = true;
+    k.has_prev = true;
+    k.outstanding.add(k.unwrapped);
+    staged_ = true;
   }
   if (bytes) {
-    k.bytes.add(bucket, static_cast<double>(*bytes));
-    k.seen_bytes = true;
+    k.bytes.add(static_cast<double>(*bytes));
+    staged_ = true;
+  }
+}
+
+void History::flush_open_bucket() const {
+  if (staged_) {
+    const std::int64_t bucket = current_bucket();
+    for (std::size_t i = 0; i < hot_.size(); ++i) {
+      HotKey& h = hot_[i];
+      KeyTrack& k = keys_[i];
+      if (h.outstanding.count) {
+        k.outstanding.add(bucket, h.outstanding.min, h.outstanding.sum, h.outstanding.last,
+                          h.outstanding.count);
+        k.seen_outstanding = true;
+        h.outstanding.count = 0;
+      }
+      if (h.bytes.count) {
+        k.bytes.add(bucket, h.bytes.min, h.bytes.sum, h.bytes.last, h.bytes.count);
+        k.seen_bytes = true;
+        h.bytes.count = 0;
+      }
+    }
+    staged_ = false;
+  }
+  if (presence_of_ != ended_samples_) {
+    for (std::size_t i = 0; i < keys_.size(); ++i) {
+      keys_[i].present_last = hot_[i].sample == ended_samples_;
+    }
+    presence_of_ = ended_samples_;
   }
 }
 
@@ -292,9 +344,7 @@ void History::add_processes(const std::vector<ProcessFacts>& processes) {
   }
 }
 
-void History::end_sample() {
-  for (std::size_t i = 0; i < keys_.size(); ++i) keys_[i].present_last = key_sample_[i] == samples_;
-}
+void History::end_sample() { ended_samples_ = samples_; }
 
 void History::add_snapshot(const Snapshot& snapshot, const ProcessSample* processes,
                            double t_seconds) {
@@ -356,8 +406,8 @@ std::optional<double> History::pool_failures_last(PoolKind pool) const {
 }
 
 std::size_t History::memory_bytes() const {
-  std::size_t total =
-      bucket_t_sum_.capacity() * 8 + bucket_n_.capacity() * 4 + bucket_wall_ns_.capacity() * 8;
+  std::size_t total = bucket_t_sum_.capacity() * 8 + bucket_n_.capacity() * 4 +
+                      bucket_wall_ns_.capacity() * 8 + hot_.capacity() * sizeof(HotKey);
   for (const auto& k : keys_)
     total += sizeof(k) + k.outstanding.memory_bytes() + k.bytes.memory_bytes();
   for (const auto& p : processes_) {

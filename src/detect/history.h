@@ -30,6 +30,9 @@ class Series {
   double last(std::int64_t bucket) const { return last_[idx(bucket)]; }
 
   void add(std::int64_t bucket, double value);
+  // Merges an aggregate of count values (their min, sum and newest) into the bucket, as adding them
+  // one by one would.
+  void add(std::int64_t bucket, double min, double sum, double last, std::uint32_t count);
   // Merges bucket pairs (2k, 2k+1) into k, as the history does when it halves its resolution.
   void halve();
   std::size_t memory_bytes() const;
@@ -51,9 +54,6 @@ struct KeyTrack {
   std::optional<double> object_size;
   bool present_last = false;  // in the newest sample
   bool seen_outstanding = false, seen_bytes = false;
-  // 32-bit counters: the unwrapped outstanding value continues from the previous raw one.
-  std::optional<std::uint64_t> prev_raw;
-  double unwrapped = 0;
   Series outstanding, bytes;
 };
 
@@ -90,6 +90,11 @@ struct HistoryOptions {
 
 // Ingests samples in order. Times are seconds on a clock that never goes backwards (the caller
 // maps wall-clock jumps away); wall_ns is kept for display.
+//
+// Key values of the open (newest) bucket are staged in one dense array, one cache line per key,
+// and merged into the keys' Series when the bucket closes or the keys are read: a sample touches
+// 64 bytes per key instead of eight vectors in two Series. Reading (keys()) flushes the staged
+// values, so a History is not to be read from one thread while another adds to it.
 class History {
  public:
   explicit History(HistoryOptions options = {});
@@ -120,7 +125,11 @@ class History {
   std::int64_t last_wall_ns() const { return last_wall_ns_; }
   std::size_t samples_per_bucket() const { return per_bucket_; }
 
-  const std::vector<KeyTrack>& keys() const { return keys_; }
+  // The keys with everything added so far (the newest bucket's staged values included).
+  const std::vector<KeyTrack>& keys() const {
+    flush_open_bucket();
+    return keys_;
+  }
   const std::map<PoolKind, Series>& pool_used() const { return pool_used_; }
   std::optional<double> pool_limit(PoolKind pool) const;
   std::optional<double> pool_used_last(PoolKind pool) const;
@@ -133,6 +142,7 @@ class History {
 
  private:
   void halve();
+  void flush_open_bucket() const;
   std::int64_t current_bucket() const {
     return static_cast<std::int64_t>(bucket_t_sum_.size()) - 1;
   }
@@ -146,8 +156,34 @@ class History {
   std::vector<double> bucket_t_sum_;
   std::vector<std::uint32_t> bucket_n_;
   std::vector<std::int64_t> bucket_wall_ns_;
-  std::vector<KeyTrack> keys_;
-  std::vector<std::int64_t> key_sample_;  // the sample a key was last added in
+  // The open bucket's values of one key (count 0: none yet), and what unwraps its 32-bit counters.
+  struct Staged {
+    double min = 0, sum = 0, last = 0;
+    std::uint32_t count = 0;
+    void add(double v) {
+      if (count == 0) {
+        min = sum = last = v;
+      } else {
+        min = v < min ? v : min;
+        sum += v;
+        last = v;
+      }
+      ++count;
+    }
+  };
+  struct HotKey {
+    Staged outstanding, bytes;
+    std::int64_t sample = -1;  // the sample the key was last added in
+    // 32-bit counters: the unwrapped outstanding value continues from the previous raw one.
+    std::uint64_t prev_raw = 0;
+    double unwrapped = 0;
+    bool has_prev = false;
+  };
+  mutable std::vector<KeyTrack> keys_;
+  mutable std::vector<HotKey> hot_;
+  mutable bool staged_ = false;  // some key has values in hot_ not yet in its Series
+  std::int64_t ended_samples_ = -1;            // samples_ at the last end_sample
+  mutable std::int64_t presence_of_ = -1;      // the ended sample present_last was set for
   std::map<PoolKind, Series> pool_used_;
   std::map<PoolKind, double> pool_limit_, pool_used_last_, pool_failures_;
   std::optional<double> memory_available_, memory_total_;
