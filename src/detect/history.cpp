@@ -1,6 +1,7 @@
 #include "detect/history.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 
 namespace poolscope::detect {
@@ -192,31 +193,6 @@ KeyTrack& History::key(std::size_t index) {
   return keys_[index];
 }
 
-void History::add_key_value(std::size_t index, std::optional<std::uint64_t> outstanding,
-                            std::optional<std::uint64_t> bytes, CounterWidth width) {
-  if (index >= hot_.size()) key(index);
-  HotKey& k = hot_[index];
-  k.sample = samples_;
-  if (outstanding) {
-    if (width == CounterWidth::k32 && k.has_prev) {
-      // A 32-bit counter pair that wrapped moves the Diff by about 2^32: the signed 32-bit
-      // difference is the real change.
-      const auto d = static_cast<std::int32_t>(static_cast<std::uint32_t>(*outstanding - k.prev_raw));
-      k.unwrapped += d;
-    } else {
-      k.unwrapped = static_cast<double>(*outstanding);
-    }
-    k.prev_raw = *outstanding;
-    k.has_prev = true;
-    k.outstanding.add(k.unwrapped);
-    staged_ = true;
-  }
-  if (bytes) {
-    k.bytes.add(static_cast<double>(*bytes));
-    staged_ = true;
-  }
-}
-
 void History::flush_open_bucket() const {
   if (staged_) {
     const std::int64_t bucket = current_bucket();
@@ -344,7 +320,9 @@ void History::add_processes(const std::vector<ProcessFacts>& processes) {
   }
 }
 
-void History::end_sample() { ended_samples_ = samples_; }
+void History::end_sample() {
+  ended_samples_ = samples_;
+}
 
 void History::add_snapshot(const Snapshot& snapshot, const ProcessSample* processes,
                            double t_seconds) {
@@ -352,23 +330,33 @@ void History::add_snapshot(const Snapshot& snapshot, const ProcessSample* proces
       std::chrono::duration_cast<std::chrono::nanoseconds>(snapshot.wall_time.time_since_epoch())
           .count();
   begin_sample(t_seconds, wall_ns);
-  for (const Entry& e : snapshot.entries) {
-    auto [it, inserted] = live_keys_.try_emplace(
-        {e.key.kind, e.key.name, e.pool, e.session_id.value_or(UINT32_MAX)}, live_keys_.size());
-    KeyTrack& k = key(it->second);
-    if (inserted) {
-      k.key = e.key;
-      k.pool = e.pool;
-      k.session_id = e.session_id;
+  if (live_slot_.size() < snapshot.entries.size()) {
+    live_slot_.resize(snapshot.entries.size(), SIZE_MAX);
+  }
+  for (std::size_t j = 0; j < snapshot.entries.size(); ++j) {
+    const Entry& e = snapshot.entries[j];
+    std::size_t index = live_slot_[j];
+    if (index == SIZE_MAX || keys_[index].key != e.key || keys_[index].pool != e.pool ||
+        keys_[index].session_id != e.session_id) {
+      auto [it, inserted] = live_keys_.try_emplace(
+          {e.key.kind, e.key.name, e.pool, e.session_id.value_or(UINT32_MAX)}, live_keys_.size());
+      index = live_slot_[j] = it->second;
+      if (inserted) {
+        KeyTrack& k = key(index);
+        k.key = e.key;
+        k.pool = e.pool;
+        k.session_id = e.session_id;
+      }
     }
-    if (!e.owner.empty()) k.owner = e.owner;
+    KeyTrack& k = keys_[index];
+    if (!e.owner.empty() && k.owner != e.owner) k.owner = e.owner;
     if (!e.aliases.empty() && k.aliases != e.aliases) k.aliases = e.aliases;
     if (e.object_size) k.object_size = static_cast<double>(*e.object_size);
     std::optional<std::uint64_t> outstanding = e.counters.outstanding;
     if (!outstanding && e.counters.allocs && e.counters.frees) {
       outstanding = counter_delta(*e.counters.frees, *e.counters.allocs, snapshot.counter_width);
     }
-    add_key_value(it->second, outstanding, e.counters.bytes, snapshot.counter_width);
+    add_key_value(index, outstanding, e.counters.bytes, snapshot.counter_width);
   }
   for (const PoolTotal& t : snapshot.totals) {
     auto as_double = [](std::optional<std::uint64_t> v) -> std::optional<double> {

@@ -181,17 +181,48 @@ class History {
   };
   mutable std::vector<KeyTrack> keys_;
   mutable std::vector<HotKey> hot_;
-  mutable bool staged_ = false;  // some key has values in hot_ not yet in its Series
-  std::int64_t ended_samples_ = -1;            // samples_ at the last end_sample
-  mutable std::int64_t presence_of_ = -1;      // the ended sample present_last was set for
+  mutable bool staged_ = false;            // some key has values in hot_ not yet in its Series
+  std::int64_t ended_samples_ = -1;        // samples_ at the last end_sample
+  mutable std::int64_t presence_of_ = -1;  // the ended sample present_last was set for
   std::map<PoolKind, Series> pool_used_;
   std::map<PoolKind, double> pool_limit_, pool_used_last_, pool_failures_;
   std::optional<double> memory_available_, memory_total_;
   std::vector<ProcessTrack> processes_;
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::size_t> process_index_;  // (pid, start)
   std::int64_t process_samples_ = 0;
-  // Live key identity -> index, for add_snapshot.
+  // Live key identity -> index, for add_snapshot; live_slot_[j] is the index of the key at
+  // position j of the previous snapshot (a live source lists its keys in the same order every
+  // time, so the map is consulted only when the list changes).
   std::map<std::tuple<KeyKind, std::string, PoolKind, std::uint32_t>, std::size_t> live_keys_;
+  std::vector<std::size_t> live_slot_;
 };
+
+// Inline: called once per key-sample (180 M times for a week of 300 keys); out of line, passing
+// the optionals through memory stalled the loop on store forwarding.
+inline void History::add_key_value(std::size_t index, std::optional<std::uint64_t> outstanding,
+                                   std::optional<std::uint64_t> bytes, CounterWidth width) {
+  if (index >= hot_.size()) key(index);
+  HotKey& k = hot_[index];
+  k.sample = samples_;
+  if (outstanding) {
+    if (width == CounterWidth::k32 && k.has_prev) {
+      // A 32-bit counter pair that wrapped moves the Diff by about 2^32: the signed 32-bit
+      // difference is the real change.
+      const auto d =
+          static_cast<std::int32_t>(static_cast<std::uint32_t>(*outstanding - k.prev_raw));
+      k.unwrapped += d;
+    } else {
+      k.unwrapped = static_cast<double>(*outstanding);
+    }
+    k.prev_raw = *outstanding;
+    k.has_prev = true;
+    k.outstanding.add(k.unwrapped);
+    staged_ = true;
+  }
+  if (bytes) {
+    k.bytes.add(static_cast<double>(*bytes));
+    staged_ = true;
+  }
+}
 
 }  // namespace poolscope::detect
