@@ -17,16 +17,21 @@ double Series::mean(std::int64_t bucket) const {
   return sum_[i] / count_[i];
 }
 
+void Series::grow_to(std::size_t i) {
+  // Usually one new bucket: push_back stays inline where resize() called out every time.
+  while (count_.size() <= i) {
+    min_.push_back(0);
+    sum_.push_back(0);
+    last_.push_back(0);
+    count_.push_back(0);
+  }
+}
+
 void Series::add(std::int64_t bucket, double value) {
   if (first_ < 0) first_ = bucket;
   if (bucket < first_) return;  // callers add in time order; an older bucket is ignored
   const auto i = idx(bucket);
-  if (i >= count_.size()) {
-    min_.resize(i + 1, 0);
-    sum_.resize(i + 1, 0);
-    last_.resize(i + 1, 0);
-    count_.resize(i + 1, 0);
-  }
+  grow_to(i);
   if (count_[i] == 0) {
     min_[i] = sum_[i] = last_[i] = value;
     count_[i] = 1;
@@ -43,12 +48,7 @@ void Series::add(std::int64_t bucket, double min, double sum, double last, std::
   if (first_ < 0) first_ = bucket;
   if (bucket < first_) return;
   const auto i = idx(bucket);
-  if (i >= count_.size()) {
-    min_.resize(i + 1, 0);
-    sum_.resize(i + 1, 0);
-    last_.resize(i + 1, 0);
-    count_.resize(i + 1, 0);
-  }
+  grow_to(i);
   if (count_[i] == 0) {
     min_[i] = min;
     sum_[i] = sum;

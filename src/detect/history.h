@@ -39,6 +39,7 @@ class Series {
 
  private:
   std::size_t idx(std::int64_t bucket) const { return static_cast<std::size_t>(bucket - first_); }
+  void grow_to(std::size_t i);  // buckets up to index i exist
   std::int64_t first_ = -1;
   std::vector<double> min_, sum_, last_;
   std::vector<std::uint32_t> count_;

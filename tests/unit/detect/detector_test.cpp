@@ -158,8 +158,9 @@ TEST(Detector, AOneOffFdBurstIsNotNamedTheSteadyLeakerIs) {
   }
   Report r = analyze(h);
   ASSERT_EQ(r.findings.size(), 1u);
-  for (const ProcessEvidence& p : r.findings[0].processes) SCOPED_TRACE(p.evidence);
-  ASSERT_EQ(r.findings[0].processes.size(), 1u);
+  std::string named;
+  for (const ProcessEvidence& p : r.findings[0].processes) named += p.evidence + "\n";
+  ASSERT_EQ(r.findings[0].processes.size(), 1u) << named;
   EXPECT_EQ(r.findings[0].processes[0].pid, 22u);
   EXPECT_EQ(r.findings[0].processes[0].metric, "eventfd");
 }
