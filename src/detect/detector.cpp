@@ -46,6 +46,22 @@ double pearson(const std::vector<double>& x, const std::vector<double>& y) {
   return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0;
 }
 
+// True when the metric x grew in both halves of the time span in proportion to y: each half's
+// share of x's growth is at least min_share times y's share there.
+bool grows_with(const std::vector<double>& x, const std::vector<double>& y,
+                const std::vector<double>& t, double min_share) {
+  const std::size_t n = x.size();
+  const double mid_t = (t.front() + t.back()) / 2;
+  std::size_t h = 0;
+  while (h + 1 < n && t[h] < mid_t) ++h;
+  const double x_growth = x.back() - x.front();
+  const double y_first = std::max(0.0, y[h] - y.front()), y_second = std::max(0.0, y.back() - y[h]);
+  const double y_growth = y_first + y_second;
+  if (x_growth <= 0 || y_growth <= 0) return false;
+  const double x_first = (x[h] - x.front()) / x_growth, x_second = (x.back() - x[h]) / x_growth;
+  return x_first >= min_share * y_first / y_growth && x_second >= min_share * y_second / y_growth;
+}
+
 std::string metric_plural(const std::string& metric, double growth) {
   if (metric == "fds" || metric == "handles" || metric.ends_with("bytes")) return metric;
   return std::fabs(growth) == 1 ? metric : metric + "s";
@@ -89,6 +105,10 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
            key_growth * options.max_objects_per_unit < growth)) {
         continue;
       }
+      // Sustained growth that matches the key's, not a one-off burst (a compiler opening its
+      // files at once): in each half of the overlap the metric must carry at least
+      // min_half_share of the part of its growth that the key's growth there predicts.
+      if (!grows_with(xs, ys, ts, options.min_half_share)) continue;
       const double corr = pearson(xs, ys);
       if (corr < options.min_correlation) continue;
       ProcessEvidence e;

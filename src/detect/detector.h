@@ -55,11 +55,13 @@ struct Consumer {
 
 struct DetectorOptions {
   TrendOptions trend;
-  std::size_t top = 10;                       // consumers listed
-  double min_correlation = 0.7;               // for a process to be named ...
-  double min_overlap = 0.5;                   // ... seen over this part of the growth window,
-  double min_metric_growth = 3;               // ... its fds/handles up by at least this many,
-  double max_objects_per_unit = 8;            // ... each holding 1/8..8 of the key's new objects
+  std::size_t top = 10;             // consumers listed
+  double min_correlation = 0.7;     // for a process to be named ...
+  double min_overlap = 0.5;         // ... seen over this part of the growth window,
+  double min_metric_growth = 3;     // ... its fds/handles up by at least this many,
+  double max_objects_per_unit = 8;  // ... each holding 1/8..8 of the key's new objects
+  double min_half_share = 0.5;  // ... and growing with it: in each half of the overlap, at least
+                                // this part of the growth the key's growth there predicts
   std::size_t max_processes_named = 3;        // per finding
   std::vector<std::string> include, exclude;  // key wildcard patterns (key_matches)
 };

@@ -1,6 +1,7 @@
 #include "detect/history.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 
 namespace poolscope::detect {
@@ -16,16 +17,21 @@ double Series::mean(std::int64_t bucket) const {
   return sum_[i] / count_[i];
 }
 
+void Series::grow_to(std::size_t i) {
+  // Usually one new bucket: push_back stays inline where resize() called out every time.
+  while (count_.size() <= i) {
+    min_.push_back(0);
+    sum_.push_back(0);
+    last_.push_back(0);
+    count_.push_back(0);
+  }
+}
+
 void Series::add(std::int64_t bucket, double value) {
   if (first_ < 0) first_ = bucket;
   if (bucket < first_) return;  // callers add in time order; an older bucket is ignored
   const auto i = idx(bucket);
-  if (i >= count_.size()) {
-    min_.resize(i + 1, 0);
-    sum_.resize(i + 1, 0);
-    last_.resize(i + 1, 0);
-    count_.resize(i + 1, 0);
-  }
+  grow_to(i);
   if (count_[i] == 0) {
     min_[i] = sum_[i] = last_[i] = value;
     count_[i] = 1;
@@ -35,6 +41,23 @@ void Series::add(std::int64_t bucket, double value) {
   sum_[i] += value;
   last_[i] = value;
   ++count_[i];
+}
+
+void Series::add(std::int64_t bucket, double min, double sum, double last, std::uint32_t count) {
+  if (count == 0) return;
+  if (first_ < 0) first_ = bucket;
+  if (bucket < first_) return;
+  const auto i = idx(bucket);
+  grow_to(i);
+  if (count_[i] == 0) {
+    min_[i] = min;
+    sum_[i] = sum;
+  } else {
+    min_[i] = std::min(min_[i], min);
+    sum_[i] += sum;
+  }
+  last_[i] = last;
+  count_[i] += count;
 }
 
 void Series::halve() {
@@ -110,6 +133,7 @@ void History::begin_sample(double t_seconds, std::int64_t wall_ns) {
   last_t_ = std::max(last_t_, t_seconds);
   last_wall_ns_ = wall_ns;
   if (bucket_t_sum_.empty() || in_bucket_ >= per_bucket_) {
+    flush_open_bucket();  // the open bucket closes (or merges with its neighbour)
     if (bucket_t_sum_.size() >= options_.max_buckets) halve();
     if (bucket_t_sum_.empty() || in_bucket_ >= per_bucket_) {
       bucket_t_sum_.push_back(0);
@@ -125,6 +149,7 @@ void History::begin_sample(double t_seconds, std::int64_t wall_ns) {
 }
 
 void History::halve() {
+  flush_open_bucket();
   const std::size_t n = (bucket_t_sum_.size() + 1) / 2;
   for (std::size_t j = 0; j < n; ++j) {
     const std::size_t a = 2 * j, b = 2 * j + 1;
@@ -163,33 +188,36 @@ double History::bucket_time(std::int64_t bucket) const {
 KeyTrack& History::key(std::size_t index) {
   if (index >= keys_.size()) {
     keys_.resize(index + 1);
-    key_sample_.resize(index + 1, -1);
+    hot_.resize(index + 1);
   }
   return keys_[index];
 }
 
-void History::add_key_value(std::size_t index, std::optional<std::uint64_t> outstanding,
-                            std::optional<std::uint64_t> bytes, CounterWidth width) {
-  KeyTrack& k = key(index);
-  key_sample_[index] = samples_;
-  const std::int64_t bucket = current_bucket();
-  if (outstanding) {
-    if (width == CounterWidth::k32 && k.prev_raw) {
-      // A 32-bit counter pair that wrapped moves the Diff by about 2^32: the signed 32-bit
-      // difference is the real change.
-      const auto d =
-          static_cast<std::int32_t>(static_cast<std::uint32_t>(*outstanding - *k.prev_raw));
-      k.unwrapped += d;
-    } else {
-      k.unwrapped = static_cast<double>(*outstanding);
+void History::flush_open_bucket() const {
+  if (staged_) {
+    const std::int64_t bucket = current_bucket();
+    for (std::size_t i = 0; i < hot_.size(); ++i) {
+      HotKey& h = hot_[i];
+      KeyTrack& k = keys_[i];
+      if (h.outstanding.count) {
+        k.outstanding.add(bucket, h.outstanding.min, h.outstanding.sum, h.outstanding.last,
+                          h.outstanding.count);
+        k.seen_outstanding = true;
+        h.outstanding.count = 0;
+      }
+      if (h.bytes.count) {
+        k.bytes.add(bucket, h.bytes.min, h.bytes.sum, h.bytes.last, h.bytes.count);
+        k.seen_bytes = true;
+        h.bytes.count = 0;
+      }
     }
-    k.prev_raw = *outstanding;
-    k.outstanding.add(bucket, k.unwrapped);
-    k.seen_outstanding = true;
+    staged_ = false;
   }
-  if (bytes) {
-    k.bytes.add(bucket, static_cast<double>(*bytes));
-    k.seen_bytes = true;
+  if (presence_of_ != ended_samples_) {
+    for (std::size_t i = 0; i < keys_.size(); ++i) {
+      keys_[i].present_last = hot_[i].sample == ended_samples_;
+    }
+    presence_of_ = ended_samples_;
   }
 }
 
@@ -293,7 +321,7 @@ void History::add_processes(const std::vector<ProcessFacts>& processes) {
 }
 
 void History::end_sample() {
-  for (std::size_t i = 0; i < keys_.size(); ++i) keys_[i].present_last = key_sample_[i] == samples_;
+  ended_samples_ = samples_;
 }
 
 void History::add_snapshot(const Snapshot& snapshot, const ProcessSample* processes,
@@ -302,23 +330,33 @@ void History::add_snapshot(const Snapshot& snapshot, const ProcessSample* proces
       std::chrono::duration_cast<std::chrono::nanoseconds>(snapshot.wall_time.time_since_epoch())
           .count();
   begin_sample(t_seconds, wall_ns);
-  for (const Entry& e : snapshot.entries) {
-    auto [it, inserted] = live_keys_.try_emplace(
-        {e.key.kind, e.key.name, e.pool, e.session_id.value_or(UINT32_MAX)}, live_keys_.size());
-    KeyTrack& k = key(it->second);
-    if (inserted) {
-      k.key = e.key;
-      k.pool = e.pool;
-      k.session_id = e.session_id;
+  if (live_slot_.size() < snapshot.entries.size()) {
+    live_slot_.resize(snapshot.entries.size(), SIZE_MAX);
+  }
+  for (std::size_t j = 0; j < snapshot.entries.size(); ++j) {
+    const Entry& e = snapshot.entries[j];
+    std::size_t index = live_slot_[j];
+    if (index == SIZE_MAX || keys_[index].key != e.key || keys_[index].pool != e.pool ||
+        keys_[index].session_id != e.session_id) {
+      auto [it, inserted] = live_keys_.try_emplace(
+          {e.key.kind, e.key.name, e.pool, e.session_id.value_or(UINT32_MAX)}, live_keys_.size());
+      index = live_slot_[j] = it->second;
+      if (inserted) {
+        KeyTrack& k = key(index);
+        k.key = e.key;
+        k.pool = e.pool;
+        k.session_id = e.session_id;
+      }
     }
-    if (!e.owner.empty()) k.owner = e.owner;
+    KeyTrack& k = keys_[index];
+    if (!e.owner.empty() && k.owner != e.owner) k.owner = e.owner;
     if (!e.aliases.empty() && k.aliases != e.aliases) k.aliases = e.aliases;
     if (e.object_size) k.object_size = static_cast<double>(*e.object_size);
     std::optional<std::uint64_t> outstanding = e.counters.outstanding;
     if (!outstanding && e.counters.allocs && e.counters.frees) {
       outstanding = counter_delta(*e.counters.frees, *e.counters.allocs, snapshot.counter_width);
     }
-    add_key_value(it->second, outstanding, e.counters.bytes, snapshot.counter_width);
+    add_key_value(index, outstanding, e.counters.bytes, snapshot.counter_width);
   }
   for (const PoolTotal& t : snapshot.totals) {
     auto as_double = [](std::optional<std::uint64_t> v) -> std::optional<double> {
@@ -356,8 +394,8 @@ std::optional<double> History::pool_failures_last(PoolKind pool) const {
 }
 
 std::size_t History::memory_bytes() const {
-  std::size_t total =
-      bucket_t_sum_.capacity() * 8 + bucket_n_.capacity() * 4 + bucket_wall_ns_.capacity() * 8;
+  std::size_t total = bucket_t_sum_.capacity() * 8 + bucket_n_.capacity() * 4 +
+                      bucket_wall_ns_.capacity() * 8 + hot_.capacity() * sizeof(HotKey);
   for (const auto& k : keys_)
     total += sizeof(k) + k.outstanding.memory_bytes() + k.bytes.memory_bytes();
   for (const auto& p : processes_) {

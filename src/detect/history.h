@@ -30,12 +30,16 @@ class Series {
   double last(std::int64_t bucket) const { return last_[idx(bucket)]; }
 
   void add(std::int64_t bucket, double value);
+  // Merges an aggregate of count values (their min, sum and newest) into the bucket, as adding them
+  // one by one would.
+  void add(std::int64_t bucket, double min, double sum, double last, std::uint32_t count);
   // Merges bucket pairs (2k, 2k+1) into k, as the history does when it halves its resolution.
   void halve();
   std::size_t memory_bytes() const;
 
  private:
   std::size_t idx(std::int64_t bucket) const { return static_cast<std::size_t>(bucket - first_); }
+  void grow_to(std::size_t i);  // buckets up to index i exist
   std::int64_t first_ = -1;
   std::vector<double> min_, sum_, last_;
   std::vector<std::uint32_t> count_;
@@ -51,9 +55,6 @@ struct KeyTrack {
   std::optional<double> object_size;
   bool present_last = false;  // in the newest sample
   bool seen_outstanding = false, seen_bytes = false;
-  // 32-bit counters: the unwrapped outstanding value continues from the previous raw one.
-  std::optional<std::uint64_t> prev_raw;
-  double unwrapped = 0;
   Series outstanding, bytes;
 };
 
@@ -90,6 +91,11 @@ struct HistoryOptions {
 
 // Ingests samples in order. Times are seconds on a clock that never goes backwards (the caller
 // maps wall-clock jumps away); wall_ns is kept for display.
+//
+// Key values of the open (newest) bucket are staged in one dense array, one cache line per key,
+// and merged into the keys' Series when the bucket closes or the keys are read: a sample touches
+// 64 bytes per key instead of eight vectors in two Series. Reading (keys()) flushes the staged
+// values, so a History is not to be read from one thread while another adds to it.
 class History {
  public:
   explicit History(HistoryOptions options = {});
@@ -120,7 +126,11 @@ class History {
   std::int64_t last_wall_ns() const { return last_wall_ns_; }
   std::size_t samples_per_bucket() const { return per_bucket_; }
 
-  const std::vector<KeyTrack>& keys() const { return keys_; }
+  // The keys with everything added so far (the newest bucket's staged values included).
+  const std::vector<KeyTrack>& keys() const {
+    flush_open_bucket();
+    return keys_;
+  }
   const std::map<PoolKind, Series>& pool_used() const { return pool_used_; }
   std::optional<double> pool_limit(PoolKind pool) const;
   std::optional<double> pool_used_last(PoolKind pool) const;
@@ -133,6 +143,7 @@ class History {
 
  private:
   void halve();
+  void flush_open_bucket() const;
   std::int64_t current_bucket() const {
     return static_cast<std::int64_t>(bucket_t_sum_.size()) - 1;
   }
@@ -146,16 +157,73 @@ class History {
   std::vector<double> bucket_t_sum_;
   std::vector<std::uint32_t> bucket_n_;
   std::vector<std::int64_t> bucket_wall_ns_;
-  std::vector<KeyTrack> keys_;
-  std::vector<std::int64_t> key_sample_;  // the sample a key was last added in
+  // The open bucket's values of one key (count 0: none yet), and what unwraps its 32-bit counters.
+  struct Staged {
+    double min = 0, sum = 0, last = 0;
+    std::uint32_t count = 0;
+    void add(double v) {
+      if (count == 0) {
+        min = sum = last = v;
+      } else {
+        min = v < min ? v : min;
+        sum += v;
+        last = v;
+      }
+      ++count;
+    }
+  };
+  struct HotKey {
+    Staged outstanding, bytes;
+    std::int64_t sample = -1;  // the sample the key was last added in
+    // 32-bit counters: the unwrapped outstanding value continues from the previous raw one.
+    std::uint64_t prev_raw = 0;
+    double unwrapped = 0;
+    bool has_prev = false;
+  };
+  mutable std::vector<KeyTrack> keys_;
+  mutable std::vector<HotKey> hot_;
+  mutable bool staged_ = false;            // some key has values in hot_ not yet in its Series
+  std::int64_t ended_samples_ = -1;        // samples_ at the last end_sample
+  mutable std::int64_t presence_of_ = -1;  // the ended sample present_last was set for
   std::map<PoolKind, Series> pool_used_;
   std::map<PoolKind, double> pool_limit_, pool_used_last_, pool_failures_;
   std::optional<double> memory_available_, memory_total_;
   std::vector<ProcessTrack> processes_;
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::size_t> process_index_;  // (pid, start)
   std::int64_t process_samples_ = 0;
-  // Live key identity -> index, for add_snapshot.
+  // Live key identity -> index, for add_snapshot; live_slot_[j] is the index of the key at
+  // position j of the previous snapshot (a live source lists its keys in the same order every
+  // time, so the map is consulted only when the list changes).
   std::map<std::tuple<KeyKind, std::string, PoolKind, std::uint32_t>, std::size_t> live_keys_;
+  std::vector<std::size_t> live_slot_;
 };
+
+// Inline: called once per key-sample (180 M times for a week of 300 keys); out of line, passing
+// the optionals through memory stalled the loop on store forwarding.
+inline void History::add_key_value(std::size_t index, std::optional<std::uint64_t> outstanding,
+                                   std::optional<std::uint64_t> bytes, CounterWidth width) {
+  if (index >= hot_.size()) key(index);
+  HotKey& k = hot_[index];
+  k.sample = samples_;
+  if (outstanding) {
+    if (width == CounterWidth::k32 && k.has_prev) {
+      // A 32-bit counter pair that wrapped moves the Diff by about 2^32: the signed 32-bit
+      // difference is the real change.
+      const auto d =
+          static_cast<std::int32_t>(static_cast<std::uint32_t>(*outstanding - k.prev_raw));
+      k.unwrapped += d;
+    } else {
+      k.unwrapped = static_cast<double>(*outstanding);
+    }
+    k.prev_raw = *outstanding;
+    k.has_prev = true;
+    k.outstanding.add(k.unwrapped);
+    staged_ = true;
+  }
+  if (bytes) {
+    k.bytes.add(static_cast<double>(*bytes));
+    staged_ = true;
+  }
+}
 
 }  // namespace poolscope::detect

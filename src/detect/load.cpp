@@ -1,6 +1,8 @@
 #include "detect/load.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <vector>
 
 namespace poolscope::detect {
 
@@ -30,6 +32,7 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
   std::int64_t prev_wall = 0;
   bool first = true;
   int errors_in_a_row = 0;
+  std::vector<std::uint8_t> size_known;  // by key id: its object size is set
   while (true) {
     auto more = cursor->next();
     if (!more) {
@@ -64,9 +67,14 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
             counter_delta(ks.value[store::kFrees], ks.value[store::kAllocs], extras.counter_width);
       }
       if (ks.present & (1u << store::kBytes)) bytes = ks.value[store::kBytes];
-      if (ks.present & (1u << store::kObjectSize)) {
+      if ((ks.present & (1u << store::kObjectSize)) &&
+          (ks.key_id >= size_known.size() || !size_known[ks.key_id])) {
+        // The first object size a key reports is kept (touching the key's track every sample
+        // would cost a cache miss per key-sample).
         KeyTrack& k = history.key(ks.key_id);
         if (!k.object_size) k.object_size = static_cast<double>(ks.value[store::kObjectSize]);
+        if (ks.key_id >= size_known.size()) size_known.resize(ks.key_id + 1, 0);
+        size_known[ks.key_id] = 1;
       }
       history.add_key_value(ks.key_id, outstanding, bytes, extras.counter_width);
     }

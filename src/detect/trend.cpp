@@ -164,6 +164,23 @@ std::size_t hinge_onset(std::span<const double> t, std::span<const double> y,
   return best;
 }
 
+// True when y rose by at least `growth` somewhere and later fell back by at least half of that
+// rise: a swing as large as the growth being judged, made and undone. Churn does that; a leak
+// preceded by a flat series does not (its noise swings less than the leak grows).
+bool rose_and_fell(std::span<const double> y, double growth) {
+  const std::size_t n = y.size();
+  // suffix_min[l]: the lowest point at or after l.
+  std::vector<double> suffix_min(n + 1, std::numeric_limits<double>::infinity());
+  for (std::size_t l = n; l-- > 0;) suffix_min[l] = std::min(suffix_min[l + 1], y[l]);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = i + 1; j < n; ++j) {
+      const double rise = y[j] - y[i];
+      if (rise >= growth && suffix_min[j + 1] <= y[i] + rise / 2) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y_in,
@@ -261,12 +278,17 @@ TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y
             : -std::numeric_limits<double>::infinity();
   const bool new_high = q4_min > before_max;
   r.above_noise = q4_min > q1_max && new_high;
+  const double growth = r.end_value - r.start_value;
+  // Churn repeats its rises: growth no larger than a swing the series made, and gave back, before
+  // the onset is not told apart from the next tooth of a sawtooth (bench/detect.cpp's churn run
+  // whose newest tooth noise had lifted just above the earlier ones).
+  const bool repeated = growth > 0 && rose_and_fell(std::span(y.data(), k), growth);
+  r.above_noise = r.above_noise && !repeated;
 
   std::vector<double> levels(wy.begin(), wy.end());
   std::nth_element(levels.begin(), levels.begin() + static_cast<std::ptrdiff_t>(w / 2),
                    levels.end());
   const double level = std::fabs(levels[w / 2]);
-  const double growth = r.end_value - r.start_value;
   const double needed = std::max(options.min_absolute_growth,
                                  std::min(options.min_relative_growth * level, options.growth_cap));
   r.enough_growth = growth >= needed;
@@ -288,6 +310,8 @@ TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y
     r.why = r.above_noise ? "trend significant but not yet at the leak confidence"
             : !new_high   ? "not above the levels seen before the growth began (churn repeats "
                             "them)"
+            : repeated    ? "the series rose as much as fast before the growth began, and fell "
+                            "back (churn repeats its rises)"
                           : "still inside its noise band: the newest quarter is not wholly above "
                             "the first";
   }

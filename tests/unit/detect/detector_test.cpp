@@ -135,6 +135,36 @@ TEST(Detector, AShortLivedOrTooSmallFdGrowthIsNotNamed) {
             std::string::npos);
 }
 
+// Seen live under `watch`: a compiler that happened to run was named as a second culprit. Its
+// fds rose once, in a burst, while the key grew all along; a one-off burst is not the sustained
+// growth that matches a leak, however well a step correlates with a ramp (~0.87). The steady
+// leaker beside it is named.
+TEST(Detector, AOneOffFdBurstIsNotNamedTheSteadyLeakerIs) {
+  History h;
+  for (int i = 0; i < 300; ++i) {
+    ProcessSample ps;
+    ProcessFacts burst{.pid = 21, .start_time = 1, .name = "cc1plus"};
+    FdCounts b;
+    b.file = i < 150 ? 3 : 103;  // +100 files at once, half way
+    burst.fds = b;
+    burst.fd_total = b.file;
+    ProcessFacts leaker{.pid = 22, .start_time = 1, .name = "leaker"};
+    FdCounts l;
+    l.eventfd = static_cast<std::uint64_t>(i);
+    leaker.fds = l;
+    leaker.fd_total = l.eventfd;
+    ps.processes = {burst, leaker};
+    h.add_snapshot(slab(i, 30000 + 2 * i, 50000, 8000), &ps, i);
+  }
+  Report r = analyze(h);
+  ASSERT_EQ(r.findings.size(), 1u);
+  std::string named;
+  for (const ProcessEvidence& p : r.findings[0].processes) named += p.evidence + "\n";
+  ASSERT_EQ(r.findings[0].processes.size(), 1u) << named;
+  EXPECT_EQ(r.findings[0].processes[0].pid, 22u);
+  EXPECT_EQ(r.findings[0].processes[0].metric, "eventfd");
+}
+
 TEST(Detector, MemoryStaysBoundedOverALongRun) {
   History h({.max_buckets = 256});
   for (int i = 0; i < 20000; ++i) h.add_snapshot(slab(i, 30000 + i, 50000, 8000), nullptr, i);

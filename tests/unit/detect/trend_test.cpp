@@ -96,6 +96,27 @@ TEST(Trend, ASingleSawtoothRampIsNoLeakInAShortSeries) {
   }
 }
 
+// The churn run of bench/detect.cpp that alarmed (seed 1009, the first check at 60 s): SLUB-like
+// level noise lifted the newest tooth 8 objects above the earlier ones, so the 12 s ramp looked
+// new. The series had risen as much before (5,481 -> 5,866 in 17 s) and fell back: churn.
+TEST(Trend, ASawtoothToothLiftedByNoiseIsNoLeak) {
+  const std::vector<double> y = {
+      5498, 5522, 5561, 5577, 5564, 5633, 5655, 5669, 5694, 5715, 5729, 5754, 5774, 5789, 5812,
+      5833, 5820, 5841, 5830, 5859, 5481, 5508, 5528, 5606, 5626, 5668, 5644, 5663, 5685, 5702,
+      5727, 5742, 5767, 5787, 5805, 5826, 5847, 5866, 5741, 5758, 5378, 5402, 5423, 5441, 5460,
+      5559, 5578, 5596, 5725, 5640, 5719, 5739, 5758, 5931, 5789, 5812, 5854, 5874, 5896, 5956};
+  std::vector<double> t(y.size());
+  for (std::size_t i = 0; i < t.size(); ++i) t[i] = static_cast<double>(i);
+  TrendResult r = assess_trend(t, y);
+  EXPECT_NE(r.verdict, Verdict::kLeak) << r.why;
+  EXPECT_NE(r.why.find("fell back"), std::string::npos) << r.why;
+  // The same flat start, then a leak of the same 20/s that does not fall back, is one.
+  std::vector<double> leak(y.begin(), y.begin() + 20);
+  for (int i = 0; i < 40; ++i) leak.push_back(5500 + 20.0 * i + (i % 3) * 5);
+  TrendResult l = assess_trend(t, leak);
+  EXPECT_EQ(l.verdict, Verdict::kLeak) << l.why;
+}
+
 TEST(Trend, OneOffStepIsNotALeak) {
   Series s = make(
       1200, [](double t) { return t < 600 ? 3000 : 3500; }, 4);
