@@ -31,6 +31,7 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
     std::string duration;
     std::string format = "text";
     bool no_processes = false;
+    std::string process_interval = "auto";
     std::size_t analyze_every = 0;
     std::size_t max_buckets = 1024;
     detect::DetectorOptions detector;
@@ -47,6 +48,11 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
       ->default_val("text");
   verb->add_flag("--no-processes", options->no_processes,
                  "do not sample per-process facts (no culprit process is named)");
+  verb->add_option("--process-interval", options->process_interval,
+                   "how often to take the per-process facts: a duration (the --interval for "
+                   "every sample), or auto: as often as 2% of a core allows (every sample with a "
+                   "few hundred processes), at least every 5 minutes")
+      ->default_val("auto");
   verb->add_option("--analyze-every", options->analyze_every,
                    "run the detector every N samples (default: every 30 s of samples)");
   verb->add_option("--resolution", options->max_buckets, "points kept per series")
@@ -64,6 +70,19 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
         if (!d) return report_error(d.error());
         duration = *d;
       }
+      std::optional<std::chrono::nanoseconds> process_interval;
+      if (options->process_interval != "auto") {
+        auto d = store::parse_duration(options->process_interval);
+        if (!d) {
+          return report_error(
+              Error{.code = d.error().code,
+                    .message = "--process-interval: " + d.error().message + ", or auto"});
+        }
+        process_interval = *d;
+      }
+      // Like diagnose, watch names culprits from few samples, so it allows process facts more
+      // CPU than a long `record` (0.01%).
+      store::ProcessSchedule process_schedule(process_interval, 0.02, std::chrono::minutes(5));
       SystemClock clock;
       auto source = open_live_source(clock);
       if (!source) return report_error(source.error());
@@ -108,8 +127,12 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
           break;
         }
         std::optional<ProcessSample> procs;
-        if (collector) {
+        if (collector && process_schedule.due(tick * interval->count())) {
+          const std::int64_t before = store::process_cpu_time_ns();
           auto p = collector->collect();
+          process_schedule.collected(
+              tick * interval->count(),
+              std::max<std::int64_t>(store::process_cpu_time_ns() - before, 0));
           if (p) procs = std::move(*p);
         }
         history.add_snapshot(*snapshot, procs ? &*procs : nullptr,

@@ -49,6 +49,23 @@ std::int64_t process_cpu_time_ns() {
   return static_cast<std::int64_t>(std::clock()) * (1'000'000'000 / CLOCKS_PER_SEC);
 }
 
+ProcessSchedule::ProcessSchedule(std::optional<std::chrono::nanoseconds> interval, double cpu_share,
+                                 std::chrono::nanoseconds max)
+    : interval_(interval ? std::max<std::int64_t>(interval->count(), 1) : 0),
+      cpu_share_(cpu_share),
+      max_(static_cast<double>(max.count())) {}
+
+void ProcessSchedule::collected(std::int64_t offset_ns, std::int64_t cost_ns) {
+  if (interval_ != 0) {
+    next_ = offset_ns + interval_;
+  } else if (cpu_share_ > 0 && ++collections_ > 1) {
+    // The gap after which this collection's cost is the share of it. (The first collection reads
+    // every process and says nothing about the later ones: the second follows at the next tick.)
+    const double gap = static_cast<double>(cost_ns) / cpu_share_;
+    next_ = offset_ns + static_cast<std::int64_t>(std::min(gap, max_));
+  }
+}
+
 RecorderResult run_recorder(Recording& recording, const Clock& clock, const RecorderHooks& hooks,
                             const RecorderOptions& options, const std::atomic<bool>& stop) {
   RecorderResult result;
@@ -59,12 +76,9 @@ RecorderResult run_recorder(Recording& recording, const Clock& clock, const Reco
   bool warned_processes = false;
   std::int64_t tick = 0;
   // Scheduled tick offsets, not measured times, so the process ticks are exact and repeatable.
-  const std::int64_t process_interval =
-      options.process_interval ? std::max<std::int64_t>(options.process_interval->count(), 1) : 0;
-  const double process_max = static_cast<double>(options.process_interval_max.count());
+  ProcessSchedule schedule(options.process_interval, options.process_cpu_share,
+                           options.process_interval_max);
   auto cost_now = [&] { return hooks.cpu_ns ? hooks.cpu_ns() : clock.monotonic_ns(); };
-  std::int64_t next_process_offset = 0;
-  std::int64_t collections = 0;
   while (!stop.load()) {
     auto snapshot = hooks.sample();
     if (!snapshot) {
@@ -73,20 +87,12 @@ RecorderResult run_recorder(Recording& recording, const Clock& clock, const Reco
     }
     std::optional<ProcessSample> processes;
     const std::int64_t offset = tick * interval;
-    if (hooks.processes && offset >= next_process_offset) {
+    if (hooks.processes && schedule.due(offset)) {
       const std::int64_t before = cost_now();
       auto collected = hooks.processes();
       const std::int64_t cost = std::max<std::int64_t>(cost_now() - before, 0);
       stats.process_cpu_ns += cost;
-      if (process_interval != 0) {
-        next_process_offset = offset + process_interval;
-      } else if (options.process_cpu_share > 0 && ++collections > 1) {
-        // The gap after which this collection's cost is the share of it. (The first collection
-        // reads every process and says nothing about the later ones: the second follows at the
-        // next sample.)
-        const double gap = static_cast<double>(cost) / options.process_cpu_share;
-        next_process_offset = offset + static_cast<std::int64_t>(std::min(gap, process_max));
-      }
+      schedule.collected(offset, cost);
       if (collected) {
         processes = std::move(*collected);
       } else {

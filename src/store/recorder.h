@@ -34,6 +34,25 @@ struct RecorderOptions {
   std::int64_t retention_batch = 1000;  // at most this many rows per sample
 };
 
+// When the per-process facts are next due, by tick offset (ns since the start): a fixed interval,
+// or automatic (after each collection, wait until its CPU cost is `cpu_share` of the time since,
+// at least one tick and at most `max`). Shared by record, diagnose and watch.
+class ProcessSchedule {
+ public:
+  ProcessSchedule(std::optional<std::chrono::nanoseconds> interval, double cpu_share,
+                  std::chrono::nanoseconds max);
+  bool due(std::int64_t offset_ns) const { return offset_ns >= next_; }
+  // A collection at offset_ns cost cost_ns of CPU time.
+  void collected(std::int64_t offset_ns, std::int64_t cost_ns);
+
+ private:
+  std::int64_t interval_;  // 0: automatic
+  double cpu_share_;
+  double max_;
+  std::int64_t next_ = 0;
+  std::int64_t collections_ = 0;
+};
+
 // What the loop calls. sample is required; the others may be empty.
 struct RecorderHooks {
   std::function<Result<Snapshot>()> sample;
