@@ -18,6 +18,13 @@
 #include "detect/detector.h"
 #include "source/source.h"
 
+namespace poolscope::store {
+class Recording;
+}
+namespace poolscope::detect {
+class History;
+}
+
 namespace poolscope::cli {
 
 // The verb chosen on the command line; returns the process exit code.
@@ -40,6 +47,26 @@ void add_drivers_verb(CLI::App& app, VerbMain& run);
 void add_serve_verb(CLI::App& app, VerbMain& run);
 // Allocation tracing (src/trace), Linux: outstanding allocations by call site.
 void add_trace_verb(CLI::App& app, VerbMain& run);
+// The HTML report of a recording (src/report).
+void add_report_verb(CLI::App& app, VerbMain& run);
+
+// Shared by `report` and `diagnose` (verb_report.cpp): the page of a recording already analysed,
+// written to out_path (replaced when it exists).
+struct HtmlReportOptions {
+  std::size_t top = 10;                              // growers listed
+  std::vector<std::string> drivers;                  // folders searched for the findings' tags
+  const attrib::OwnerResolver* resolver = nullptr;   // pooltag.txt lines of the findings' tags
+  std::string file_label;                            // the recording as the page names it
+};
+struct HtmlReportSummary {
+  std::uint64_t bytes = 0;
+  std::size_t events = 0, counters = 0;
+};
+Result<HtmlReportSummary> write_html_report(const store::Recording& recording,
+                                            const detect::History& history,
+                                            const detect::Report& report,
+                                            const std::string& out_path,
+                                            const HtmlReportOptions& options);
 // Shared by `who` and `drivers` (verb_drivers.cpp): the .sys files of a folder (not recursive),
 // sorted by name; and the machine, version and signer of one driver as JSON.
 Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir);

@@ -22,16 +22,18 @@ void Series::add(std::int64_t bucket, double value) {
   const auto i = idx(bucket);
   if (i >= count_.size()) {
     min_.resize(i + 1, 0);
+    max_.resize(i + 1, 0);
     sum_.resize(i + 1, 0);
     last_.resize(i + 1, 0);
     count_.resize(i + 1, 0);
   }
   if (count_[i] == 0) {
-    min_[i] = sum_[i] = last_[i] = value;
+    min_[i] = max_[i] = sum_[i] = last_[i] = value;
     count_[i] = 1;
     return;
   }
   min_[i] = std::min(min_[i], value);
+  max_[i] = std::max(max_[i], value);
   sum_[i] += value;
   last_[i] = value;
   ++count_[i];
@@ -42,26 +44,28 @@ void Series::halve() {
   const std::int64_t new_first = first_ / 2;
   const std::int64_t last_bucket = first_ + static_cast<std::int64_t>(count_.size()) - 1;
   const std::size_t n = static_cast<std::size_t>(last_bucket / 2 - new_first + 1);
-  std::vector<double> mins(n, 0), sums(n, 0), lasts(n, 0);
+  std::vector<double> mins(n, 0), maxs(n, 0), sums(n, 0), lasts(n, 0);
   std::vector<std::uint32_t> counts(n, 0);
   for (std::size_t i = 0; i < count_.size(); ++i) {
     if (count_[i] == 0) continue;
     const auto j =
         static_cast<std::size_t>((first_ + static_cast<std::int64_t>(i)) / 2 - new_first);
     mins[j] = counts[j] ? std::min(mins[j], min_[i]) : min_[i];
+    maxs[j] = counts[j] ? std::max(maxs[j], max_[i]) : max_[i];
     sums[j] += sum_[i];
     lasts[j] = last_[i];
     counts[j] += count_[i];
   }
   first_ = new_first;
   min_ = std::move(mins);
+  max_ = std::move(maxs);
   sum_ = std::move(sums);
   last_ = std::move(lasts);
   count_ = std::move(counts);
 }
 
 std::size_t Series::memory_bytes() const {
-  return (min_.capacity() + sum_.capacity() + last_.capacity()) * sizeof(double) +
+  return (min_.capacity() + max_.capacity() + sum_.capacity() + last_.capacity()) * sizeof(double) +
          count_.capacity() * sizeof(std::uint32_t);
 }
 

@@ -26,6 +26,7 @@ class Series {
   std::size_t size() const { return count_.size(); }
   bool has(std::int64_t bucket) const;
   double min(std::int64_t bucket) const { return min_[idx(bucket)]; }
+  double max(std::int64_t bucket) const { return max_[idx(bucket)]; }  // charts show spikes
   double mean(std::int64_t bucket) const;
   double last(std::int64_t bucket) const { return last_[idx(bucket)]; }
 
@@ -37,7 +38,7 @@ class Series {
  private:
   std::size_t idx(std::int64_t bucket) const { return static_cast<std::size_t>(bucket - first_); }
   std::int64_t first_ = -1;
-  std::vector<double> min_, sum_, last_;
+  std::vector<double> min_, max_, sum_, last_;
   std::vector<std::uint32_t> count_;
 };
 
