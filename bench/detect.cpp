@@ -228,8 +228,8 @@ BENCHMARK(BM_TimeToDetection)
 // ---------------------------------------------------------------------------------------------
 // Speed
 
-using bench::ChildCost;
 using bench::bench_dir;
+using bench::ChildCost;
 using bench::run_poolscope;
 using bench::week_recording;
 

@@ -141,8 +141,12 @@ void chromium_open(benchmark::State& state, const std::string& mode) {
   state.counters["goal_s"] = 2;
 }
 
-void BM_ChromiumDumpDom(benchmark::State& state) { chromium_open(state, "dump-dom"); }
-void BM_ChromiumScreenshot(benchmark::State& state) { chromium_open(state, "screenshot"); }
+void BM_ChromiumDumpDom(benchmark::State& state) {
+  chromium_open(state, "dump-dom");
+}
+void BM_ChromiumScreenshot(benchmark::State& state) {
+  chromium_open(state, "screenshot");
+}
 BENCHMARK(BM_ChromiumDumpDom)->Iterations(1)->Unit(benchmark::kSecond);
 BENCHMARK(BM_ChromiumScreenshot)->Iterations(1)->Unit(benchmark::kSecond);
 

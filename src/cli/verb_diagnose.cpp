@@ -159,7 +159,8 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
         for (const std::string& step : report::next_steps(report, db)) text += "  - " + step + "\n";
         text += "\nWritten: " + db + " (the recording; poolscope leaks/export/snapshot read it)\n";
         text += "         " + json_path + " (these findings as JSON)\n";
-        text += "         " + html_path + " (the report to read or send: charts, evidence, next steps)\n";
+        text += "         " + html_path +
+                " (the report to read or send: charts, evidence, next steps)\n";
         std::fwrite(text.data(), 1, text.size(), stdout);
       }
       return kExitOk;

@@ -53,10 +53,10 @@ void add_report_verb(CLI::App& app, VerbMain& run);
 // Shared by `report` and `diagnose` (verb_report.cpp): the page of a recording already analysed,
 // written to out_path (replaced when it exists).
 struct HtmlReportOptions {
-  std::size_t top = 10;                              // growers listed
-  std::vector<std::string> drivers;                  // folders searched for the findings' tags
-  const attrib::OwnerResolver* resolver = nullptr;   // pooltag.txt lines of the findings' tags
-  std::string file_label;                            // the recording as the page names it
+  std::size_t top = 10;                             // growers listed
+  std::vector<std::string> drivers;                 // folders searched for the findings' tags
+  const attrib::OwnerResolver* resolver = nullptr;  // pooltag.txt lines of the findings' tags
+  std::string file_label;                           // the recording as the page names it
 };
 struct HtmlReportSummary {
   std::uint64_t bytes = 0;

@@ -46,12 +46,17 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   return n;
 }
 
-std::string fmt1(double v) { return fmt::format("{:.1f}", v); }
+std::string fmt1(double v) {
+  return fmt::format("{:.1f}", v);
+}
 
-// "12.5" / "12" (one decimal, none when it is .0).
-std::string short_number(double v) {
-  std::string s = fmt::format("{:.1f}", v);
-  if (s.size() > 2 && s.ends_with(".0")) s.resize(s.size() - 2);
+// "12.5" / "12" (at most `decimals` decimals, trailing zeros dropped).
+std::string short_number(double v, int decimals = 1) {
+  std::string s = fmt::format("{:.{}f}", v, decimals);
+  if (s.find('.') != std::string::npos) {
+    while (s.ends_with('0')) s.pop_back();
+    if (s.ends_with('.')) s.pop_back();
+  }
   if (s == "-0") s = "0";
   return s;
 }
@@ -71,7 +76,9 @@ std::string utc_text(double t) {
 
 const char* kPalette = "c";  // CSS classes c0..c5
 
-int palette_index(int color) { return ((color % 6) + 6) % 6; }
+int palette_index(int color) {
+  return ((color % 6) + 6) % 6;
+}
 
 }  // namespace
 
@@ -179,26 +186,40 @@ std::vector<double> value_ticks(double lo, double hi, int target, Unit unit) {
   return ticks;
 }
 
-std::string value_label(double value, Unit unit) {
+std::string value_label(double value, Unit unit, int decimals) {
   const double a = std::fabs(value);
   if (unit == Unit::kBytes) {
     static constexpr std::array<const char*, 5> kUnits = {"B", "KiB", "MiB", "GiB", "TiB"};
     const double scale = bytes_scale(a);
     std::size_t i = 0;
     for (double s = scale; s >= 1024; s /= 1024) ++i;
-    return short_number(value / scale) + " " + kUnits[i];
+    return short_number(value / scale, decimals) + " " + kUnits[i];
   }
-  if (a >= 1e9) return short_number(value / 1e9) + "G";
-  if (a >= 1e6) return short_number(value / 1e6) + "M";
-  if (a >= 1e4) return short_number(value / 1e3) + "k";
-  if (a >= 100) return fmt::format("{:.0f}", value);
-  return short_number(value);
+  if (a >= 1e9) return short_number(value / 1e9, decimals) + "G";
+  if (a >= 1e6) return short_number(value / 1e6, decimals) + "M";
+  if (a >= 1e4) return short_number(value / 1e3, decimals) + "k";
+  if (a >= 100 && decimals <= 1) return fmt::format("{:.0f}", value);
+  return short_number(value, decimals);
+}
+
+std::vector<std::string> tick_labels(const std::vector<double>& ticks, Unit unit) {
+  std::vector<std::string> labels;
+  for (int decimals = 1; decimals <= 6; ++decimals) {
+    labels.clear();
+    bool distinct = true;
+    for (double v : ticks) {
+      labels.push_back(value_label(v, unit, decimals));
+      if (labels.size() > 1 && labels[labels.size() - 2] == labels.back()) distinct = false;
+    }
+    if (distinct) break;
+  }
+  return labels;
 }
 
 std::vector<TimeTick> time_ticks(double t0, double t1, int target) {
   static constexpr std::array<double, 21> kSteps = {
-      1,    2,    5,     10,    15,    30,    60,    120,    300,    600,   900,
-      1800, 3600, 7200,  10800, 21600, 43200, 86400, 172800, 604800, 2419200};
+      1,    2,    5,    10,    15,    30,    60,    120,    300,    600,    900,
+      1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2419200};
   std::vector<TimeTick> ticks;
   if (!std::isfinite(t0) || !std::isfinite(t1) || t1 <= t0 || target < 1) return ticks;
   double step = kSteps.back();
@@ -288,13 +309,15 @@ std::string render_svg(const Chart& chart) {
         "<text class=\"ax\" x=\"{}\" y=\"{}\">forecast</text>",
         fmt1(fx), kTop, fmt1(kLeft + pw - fx), fmt1(ph), fmt1(fx + 4), kTop + 12);
   }
-  for (double v : value_ticks(lo, hi, 5, chart.unit)) {
-    const double yy = y(v);
+  const std::vector<double> ticks = value_ticks(lo, hi, 5, chart.unit);
+  const std::vector<std::string> labels = tick_labels(ticks, chart.unit);
+  for (std::size_t i = 0; i < ticks.size(); ++i) {
+    const double yy = y(ticks[i]);
     s += fmt::format(
         "<line class=\"grid\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>"
         "<text class=\"ax\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
         kLeft, fmt1(yy), fmt1(kLeft + pw), fmt1(yy), kLeft - 6, fmt1(yy + 4),
-        html_escape(value_label(v, chart.unit)));
+        html_escape(labels[i]));
   }
   const int time_target = std::max(2, static_cast<int>(pw / 110));
   for (const TimeTick& tick : time_ticks(t0, t1, time_target)) {
@@ -302,8 +325,7 @@ std::string render_svg(const Chart& chart) {
     s += fmt::format(
         "<line class=\"grid\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>"
         "<text class=\"ax\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-        fmt1(xx), kTop, fmt1(xx), fmt1(kTop + ph), fmt1(xx), height - 8,
-        html_escape(tick.label));
+        fmt1(xx), kTop, fmt1(xx), fmt1(kTop + ph), fmt1(xx), height - 8, html_escape(tick.label));
   }
   for (const Level& level : chart.levels) {
     const double yy = y(level.value);
@@ -358,8 +380,8 @@ std::string render_svg(const Chart& chart) {
     }
     switch (line.style) {
       case LineStyle::kSeries: {
-        const bool band = std::any_of(pts.begin(), pts.end(),
-                                      [](const Point& p) { return p.hi > p.lo; });
+        const bool band =
+            std::any_of(pts.begin(), pts.end(), [](const Point& p) { return p.hi > p.lo; });
         if (band && pts.size() > 1) {
           std::string poly;
           for (const Point& p : pts) poly += fmt1(x(p.t)) + "," + fmt1(y(p.hi)) + " ";

@@ -19,7 +19,9 @@ struct Point {
   double t = 0;
   double lo = 0, hi = 0, mid = 0;
 };
-inline Point raw_point(double t, double value) { return {t, value, value, value}; }
+inline Point raw_point(double t, double value) {
+  return {t, value, value, value};
+}
 
 // Reduces points (ascending t) to at most one per column of `columns` equal slices of [t0, t1]:
 // the lowest lo, the highest hi and the mean mid of the points in the column, at their mean time.
@@ -33,8 +35,11 @@ enum class Unit { kCount, kBytes };
 // Round tick values (1, 2, 2.5 or 5 times a power of ten) covering [lo, hi], about `target` of
 // them; for bytes the steps are round in the binary unit the range is shown in (KiB, MiB, GiB).
 std::vector<double> value_ticks(double lo, double hi, int target, Unit unit);
-// "950", "12.5k", "3.2M"; bytes: "512 B", "12 MiB", "1.5 GiB".
-std::string value_label(double value, Unit unit);
+// "950", "12.5k", "3.2M"; bytes: "512 B", "12 MiB", "1.5 GiB". `decimals` at most, trailing
+// zeros dropped.
+std::string value_label(double value, Unit unit, int decimals = 1);
+// Labels for ticks: as few decimals as keep neighbouring labels apart ("7.80 MiB", "7.81 MiB").
+std::vector<std::string> tick_labels(const std::vector<double>& ticks, Unit unit);
 
 struct TimeTick {
   double t = 0;

@@ -148,8 +148,7 @@ std::vector<Guidance> guidance(const detect::Report& report, const std::string& 
                         "(below), then its module or the kernel is updated.");
       } else if (!culprit) {
         g.fix.push_back(
-            "No process grew with it: the kernel or a module leaks. poolscope who " +
-            f.key.name +
+            "No process grew with it: the kernel or a module leaks. poolscope who " + f.key.name +
             " on the machine names the owner; a kernel update is the fix, report it to the "
             "distribution or the subsystem's maintainers.");
       }

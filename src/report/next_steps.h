@@ -14,8 +14,8 @@ std::vector<std::string> next_steps(const detect::Report& report,
                                     const std::string& recording_path);
 
 struct Guidance {
-  std::string heading;              // "Windows pool tag TAG", "Linux slab cache CACHE"
-  std::vector<std::string> fix;     // update or remove the driver/module, restart the process
+  std::string heading;               // "Windows pool tag TAG", "Linux slab cache CACHE"
+  std::vector<std::string> fix;      // update or remove the driver/module, restart the process
   std::vector<std::string> confirm;  // trace / Driver Verifier / slub_debug commands
   std::vector<std::string> send;     // what to send the vendor
 };

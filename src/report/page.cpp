@@ -24,11 +24,15 @@ using detect::KeyTrack;
 constexpr std::size_t kMaxFindingCharts = 24;  // findings drawn; the rest are listed
 constexpr std::size_t kMaxEventRows = 100;
 constexpr std::size_t kMaxCounterCharts = 12;
-constexpr int kFullWidth = 952, kKeyWidth = 600, kSideWidth = 344, kChartHeight = 240;
+constexpr int kFullWidth = 952, kKeyWidth = 560, kSideWidth = 340, kChartHeight = 240;
 
-std::string e(std::string_view text) { return html_escape(text); }
+std::string e(std::string_view text) {
+  return html_escape(text);
+}
 
-double seconds_of(std::int64_t wall_ns) { return static_cast<double>(wall_ns) / 1e9; }
+double seconds_of(std::int64_t wall_ns) {
+  return static_cast<double>(wall_ns) / 1e9;
+}
 
 std::string wall_of(double t) {
   return detect::wall_text(static_cast<std::int64_t>(std::llround(t * 1e9)));
@@ -59,8 +63,7 @@ std::int64_t last_bucket(const detect::Series& s) {
   return -1;
 }
 std::int64_t first_bucket(const detect::Series& s) {
-  for (auto b = s.first_bucket(); b < s.first_bucket() + static_cast<std::int64_t>(s.size());
-       ++b) {
+  for (auto b = s.first_bucket(); b < s.first_bucket() + static_cast<std::int64_t>(s.size()); ++b) {
     if (s.has(b)) return b;
   }
   return -1;
@@ -70,8 +73,7 @@ std::vector<Point> series_points(const History& h, const detect::Series& s) {
   std::vector<Point> out;
   if (s.empty()) return out;
   out.reserve(s.size());
-  for (auto b = s.first_bucket(); b < s.first_bucket() + static_cast<std::int64_t>(s.size());
-       ++b) {
+  for (auto b = s.first_bucket(); b < s.first_bucket() + static_cast<std::int64_t>(s.size()); ++b) {
     if (!s.has(b) || b >= h.buckets()) continue;
     out.push_back({seconds_of(h.bucket_wall_ns(b)), s.min(b), s.max(b), s.mean(b)});
   }
@@ -178,13 +180,14 @@ p{margin:6px 0}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;background:#c62828;vertical-align:1px}
 .badge.suspect{background:#d89600}
 table{border-collapse:collapse;width:100%;font-size:13px;background:#fff}
-th,td{padding:4px 8px;border-bottom:1px solid #e3e8ec;text-align:left;vertical-align:middle}
+th,td{padding:4px 6px;border-bottom:1px solid #e3e8ec;text-align:left;vertical-align:middle}
 th{background:#f7f9fa;font-weight:600}
+.wide{overflow-x:auto}
 td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.facts td,table.facts th{border:none;padding:2px 10px 2px 0;background:none}
 .charts{display:flex;flex-wrap:wrap;gap:8px;margin:8px 0}
-.charts figure{margin:0}
-figcaption{font-size:12px;color:#5b6670;max-width:600px}
+.charts figure{margin:0;display:table}
+figcaption{display:table-caption;caption-side:bottom;font-size:12px;color:#5b6670;padding:2px 4px}
 svg.chart{background:#fff;max-width:100%;height:auto;display:block}
 svg text{font:11px system-ui,"DejaVu Sans",sans-serif;fill:#46525c}
 svg text.legend{fill:#1d232a}
@@ -195,7 +198,7 @@ svg text.empty{font-size:13px;fill:#8a949c}
 polyline.line{fill:none;stroke-width:1.6}
 line.line{stroke-width:2.5}
 polyline.ref{fill:none;stroke-width:1.2;stroke-dasharray:2 2}
-.trend{stroke:#111;stroke-width:1.6;fill:none}
+.trend{stroke:#111;stroke-width:1.6;stroke-dasharray:1 3;stroke-linecap:round;fill:none}
 .forecast{stroke:#c62828;stroke-width:2;stroke-dasharray:7 4;fill:none}
 .future{fill:#fdf0ef}
 .limit{stroke:#c62828;stroke-width:1.4;stroke-dasharray:4 3}
@@ -204,7 +207,7 @@ text.limit-label{fill:#c62828}
 .marker path{fill:#7e57c2}
 .marker.alarm line{stroke:#d32f2f;opacity:.8}
 .marker.alarm path{fill:#d32f2f}
-.nodata{display:flex;align-items:center;justify-content:center;width:344px;height:240px;background:#fbfcfd;border:1px dashed #cfd6dc;color:#6b7680;font-size:13px;padding:16px;text-align:center}
+.nodata{display:flex;align-items:center;justify-content:center;width:340px;height:240px;background:#fbfcfd;border:1px dashed #cfd6dc;color:#6b7680;font-size:13px;padding:16px;text-align:center}
 code,pre{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}
 ul{margin:4px 0 8px;padding-left:22px}
 li{margin:3px 0}
@@ -245,8 +248,8 @@ std::string verdict_section(const History& h, const detect::Report& r, const Rep
                      leaks == 1 ? "s" : "");
     if (suspects) s += fmt::format(", {} more suspect{}", suspects, suspects == 1 ? "" : "s");
     s += ".</strong> The largest: <b>" + e(display_key(f.key)) + "</b> (" +
-         e(pool_kind_name(f.pool)) + (f.owner.empty() ? "" : ", owner " + e(f.owner)) +
-         ") grows " + e(detect::rate_text(f.rate_bytes_per_hour, "B"));
+         e(pool_kind_name(f.pool)) + (f.owner.empty() ? "" : ", owner " + e(f.owner)) + ") grows " +
+         e(detect::rate_text(f.rate_bytes_per_hour, "B"));
     if (f.rate_objects_per_hour) {
       s += " (" + e(detect::rate_text(f.rate_objects_per_hour, "")) + " objects)";
     }
@@ -297,8 +300,9 @@ std::string verdict_section(const History& h, const detect::Report& r, const Rep
 
 std::string pools_section(const History& h, const ReportInput& in, const Axis& axis,
                           const std::vector<Marker>& markers) {
-  std::string s = "<section id=\"pools\"><h2>Pool totals against the limit</h2><div "
-                  "class=\"charts\">";
+  std::string s =
+      "<section id=\"pools\"><h2>Pool totals against the limit</h2><div "
+      "class=\"charts\">";
   std::size_t charts = 0;
   int color = 2;
   for (const auto& [pool, series] : h.pool_used()) {
@@ -404,8 +408,8 @@ std::string growers_section(const History& h, const detect::Report& r, std::size
   if (growers.empty()) {
     return s + "<p class=\"meta\">No key grew between its first and last sample.</p></section>\n";
   }
-  s += "<table><tr><th>Key</th><th>Pool</th><th>Owner</th><th>Objects</th><th>Bytes / "
-       "value</th><th>Growth</th><th>Per hour</th><th>Verdict</th><th>Series</th></tr>";
+  s += "<div class=\"wide\"><table><tr><th>Key</th><th>Pool</th><th>Owner</th><th>Objects</th>"
+       "<th>Bytes</th><th>Growth</th><th>Per hour</th><th>Verdict</th><th>Series</th></tr>";
   for (const Grower& g : growers) {
     const KeyTrack& k = *g.key;
     std::string verdict = "-";
@@ -419,15 +423,15 @@ std::string growers_section(const History& h, const detect::Report& r, std::size
     const auto value = [&](double v) { return g.bytes ? bytes_text(v) : count_text(v); };
     s += "<tr><td><b>" + e(display_key(k.key)) + "</b></td><td>" + e(pool_kind_name(k.pool)) +
          "</td><td>" + e(k.owner) + "</td><td class=\"n\">" +
-         (g.has_objects
-              ? e(count_text(g.first_objects) + " → " + count_text(g.last_objects))
-              : "-") +
+         (g.has_objects ? e(count_text(g.first_objects) + " → " + count_text(g.last_objects))
+                        : "-") +
          "</td><td class=\"n\">" + e(value(g.first) + " → " + value(g.last)) +
          "</td><td class=\"n\">+" + e(value(growth)) + "</td><td class=\"n\">" +
-         (g.seconds > 0 ? "+" + e(value(per_hour)) : "-") + "</td><td>" + e(verdict) +
-         "</td><td>" + render_sparkline(key_points(h, k, g.bytes)) + "</td></tr>";
+         (g.seconds > 0 ? "+" + e(value(per_hour)) + "/h" : "-") + "</td><td>" + e(verdict) +
+         "</td><td>" + render_sparkline(key_points(h, k, g.bytes), 120, 28) + "</td></tr>";
   }
-  s += "</table><p class=\"meta\">Growth from each key's first to its last sample (bucket means), "
+  s += "</table></div><p class=\"meta\">Growth from each key's first to its last sample (bucket "
+       "means), "
        "largest in bytes first. A grower is not a leak by itself: caches warm up and level off; "
        "the findings below are what the detector judged.</p></section>\n";
   return s;
@@ -465,8 +469,8 @@ std::string finding_card(const History& h, const Finding& f, std::size_t index, 
   const double span = axis.t1 - axis.t0;
   const double last_t = seconds_of(h.last_wall_ns());
   const double onset_t = seconds_of(f.onset_wall_ns);
-  const double slope = f.window_seconds > 0 ? (f.end_value - f.start_value) / f.window_seconds
-                                            : f.trend.slope;
+  const double slope =
+      f.window_seconds > 0 ? (f.end_value - f.start_value) / f.window_seconds : f.trend.slope;
   double horizon = std::max(span * 0.25, 60.0);
   bool reaches_exhaustion = false;
   if (f.exhaustion_eta_seconds && *f.exhaustion_eta_seconds <= horizon) {
@@ -499,8 +503,7 @@ std::string finding_card(const History& h, const Finding& f, std::size_t index, 
     caption = "At the fitted rate the pool runs out in " +
               detect::duration_text(*f.exhaustion_eta_seconds) + " (" +
               wall_of(last_t + *f.exhaustion_eta_seconds) + ")" +
-              (reaches_exhaustion ? ", where the dashed line ends" : "") + ". " +
-              f.exhaustion_note;
+              (reaches_exhaustion ? ", where the dashed line ends" : "") + ". " + f.exhaustion_note;
   } else {
     caption = "Forecast: " + f.exhaustion_note;
   }
@@ -520,8 +523,8 @@ std::string finding_card(const History& h, const Finding& f, std::size_t index, 
     pc.width = kSideWidth;
     pc.height = kChartHeight;
     pc.markers = markers;
-    pc.lines.push_back({p->name + " " + p->metric, process_points(h, *track, *metric),
-                        LineStyle::kSeries, 1});
+    pc.lines.push_back(
+        {p->name + " " + p->metric, process_points(h, *track, *metric), LineStyle::kSeries, 1});
     s += figure(pc, p->evidence);
   } else {
     s += "<div class=\"nodata\">" +
@@ -694,8 +697,9 @@ std::string next_section(const detect::Report& r, const ReportInput& in) {
 
 std::string consumers_section(const detect::Report& r) {
   if (r.top.empty()) return "";
-  std::string s = "<section id=\"consumers\"><h2>Largest consumers now</h2><table><tr><th>Key</"
-                  "th><th>Pool</th><th>Owner</th><th>Outstanding</th><th>Bytes</th></tr>";
+  std::string s =
+      "<section id=\"consumers\"><h2>Largest consumers now</h2><table><tr><th>Key</"
+      "th><th>Pool</th><th>Owner</th><th>Outstanding</th><th>Bytes</th></tr>";
   for (const detect::Consumer& c : r.top) {
     s += "<tr><td>" + e(display_key(c.key)) + "</td><td>" + e(pool_kind_name(c.pool)) +
          "</td><td>" + e(c.owner) + "</td><td class=\"n\">" +
@@ -771,7 +775,8 @@ Result<ReportInput> load_report_input(const store::Recording& recording, std::si
     ReportCounter c{info.path, info.kind, {}};
     std::vector<Point> raw;
     raw.reserve(samples->size());
-    for (const store::CounterPoint& p : *samples) raw.push_back(raw_point(seconds_of(p.wall_ns), p.value));
+    for (const store::CounterPoint& p : *samples)
+      raw.push_back(raw_point(seconds_of(p.wall_ns), p.value));
     std::sort(raw.begin(), raw.end(), [](const Point& a, const Point& b) { return a.t < b.t; });
     if (!raw.empty()) c.points = downsample(raw, raw.front().t, raw.back().t, max_points);
     in.counters.push_back(std::move(c));

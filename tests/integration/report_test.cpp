@@ -50,8 +50,7 @@ TEST(ReportCli, DrsdPoolmonPairIsALeakWithBothSamplesDrawn) {
   // Next to the recording by default.
   const std::string html_path = dir.file("drsd.html");
   EXPECT_NE(report.out.find("poolscope: wrote " + html_path), std::string::npos) << report.out;
-  EXPECT_NE(report.out.find("1 leak(s), 0 suspect(s) in 2 sample(s) over 5m00s"),
-            std::string::npos)
+  EXPECT_NE(report.out.find("1 leak(s), 0 suspect(s) in 2 sample(s) over 5m00s"), std::string::npos)
       << report.out;
   const std::string html = testing::read_file(html_path);
   EXPECT_NE(html.find("<div class=\"verdict leak\"><strong>Leak: 1 key leaks"), std::string::npos);
@@ -80,8 +79,7 @@ TEST(ReportCli, PoolCountersAndConnectionsRefusedShareTheTimeAxis) {
   const std::string html = testing::read_file(out);
   EXPECT_NE(html.find("No pool samples in this recording"), std::string::npos);
   // The nonpaged pool counter is charted with the three refusals marked on it.
-  EXPECT_NE(html.find("aria-label=\"\\\\WEB-07\\Memory\\Pool Nonpaged Bytes\""),
-            std::string::npos);
+  EXPECT_NE(html.find("aria-label=\"\\\\WEB-07\\Memory\\Pool Nonpaged Bytes\""), std::string::npos);
   EXPECT_GE(count(html, "<g class=\"marker alarm\">"), 1u);
   EXPECT_NE(html.find("<section id=\"events\">"), std::string::npos);
   EXPECT_NE(html.find("2_Connections_Refused"), std::string::npos);
@@ -125,8 +123,8 @@ TEST(ReportCli, ErrorsAndExitCodes) {
   EXPECT_EQ(empty.code, 2) << empty.err;
   EXPECT_NE(empty.err.find("nothing to report"), std::string::npos) << empty.err;
   // An output folder that does not exist.
-  auto imported = run({"import", "--into", dir.file("web.db"),
-                       testing::test_data("store/httperr_refused.log")});
+  auto imported = run(
+      {"import", "--into", dir.file("web.db"), testing::test_data("store/httperr_refused.log")});
   ASSERT_EQ(imported.code, 0) << imported.err;
   auto unwritable = run({"report", dir.file("web.db"), "-o", dir.file("no/such/dir/r.html")});
   EXPECT_EQ(unwritable.code, 3) << unwritable.err;
@@ -187,8 +185,8 @@ void write_leak_recording(const std::string& path) {
     flat.counters.bytes = 50000 * 192;
     flat.object_size = 192;
     s.entries = {leak, flat};
-    s.totals = {PoolTotal{PoolKind::kUnreclaimable, *leak.counters.bytes + 30'000'000,
-                          80'000'000, std::nullopt, ""}};
+    s.totals = {PoolTotal{PoolKind::kUnreclaimable, *leak.counters.bytes + 30'000'000, 80'000'000,
+                          std::nullopt, ""}};
     ProcessSample ps;
     ps.time = s.wall_time;
     ps.monotonic_ns = s.monotonic_ns;
@@ -202,11 +200,11 @@ void write_leak_recording(const std::string& path) {
     ASSERT_TRUE(rec->append(s, &ps));
   }
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(rec->add_event(
-        (t0 + 400 + 30 * i) * 1'000'000'000LL, "httperr",
-        R"({"reason":"2_Connections_Refused","status":503,"pool_pressure":true,)"
-        R"("refused_connections":2,"file":"httperr1.log","line":)" +
-            std::to_string(5 + i) + "}"));
+    ASSERT_TRUE(
+        rec->add_event((t0 + 400 + 30 * i) * 1'000'000'000LL, "httperr",
+                       R"({"reason":"2_Connections_Refused","status":503,"pool_pressure":true,)"
+                       R"("refused_connections":2,"file":"httperr1.log","line":)" +
+                           std::to_string(5 + i) + "}"));
   }
 }
 
@@ -240,7 +238,8 @@ TEST(ReportChromium, PageRendersWithChartsNoConsoleErrorsAndAVisibleScreenshot) 
   // The screenshot is not blank: much larger than the same browser's shot of an empty page.
   const std::string shot = dir.file("leak.png"), blank_shot = dir.file("blank.png");
   std::ofstream(dir.file("blank.html")) << "<!DOCTYPE html><html><body></body></html>\n";
-  auto painted = chromium(dir, {"--window-size=1100,1500", "--screenshot=" + shot, "file://" + html});
+  auto painted =
+      chromium(dir, {"--window-size=1100,1500", "--screenshot=" + shot, "file://" + html});
   ASSERT_EQ(painted.code, 0) << painted.out.substr(0, 4000);
   auto blank = chromium(dir, {"--window-size=1100,1500", "--screenshot=" + blank_shot,
                               "file://" + dir.file("blank.html")});

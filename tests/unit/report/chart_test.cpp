@@ -73,7 +73,8 @@ TEST(Downsample, FewPointsComeBackUnchanged) {
 
 TEST(Ticks, ValueTicksAreRound) {
   EXPECT_EQ(value_ticks(0, 100, 5, Unit::kCount), (std::vector<double>{0, 20, 40, 60, 80, 100}));
-  EXPECT_EQ(value_ticks(21, 27, 5, Unit::kCount),
+  EXPECT_EQ(value_ticks(21, 27, 5, Unit::kCount), (std::vector<double>{22, 24, 26}));
+  EXPECT_EQ(value_ticks(21, 27, 10, Unit::kCount),
             (std::vector<double>{21, 22, 23, 24, 25, 26, 27}));
   // Bytes: round in MiB.
   const auto mib = value_ticks(0, 3.0 * 1024 * 1024, 5, Unit::kBytes);
@@ -93,6 +94,16 @@ TEST(Ticks, ValueLabels) {
   EXPECT_EQ(value_label(1.5 * 1024 * 1024 * 1024, Unit::kBytes), "1.5 GiB");
 }
 
+TEST(Ticks, LabelsOfANarrowRangeKeepNeighboursApart) {
+  // The paged pool of the Drsd pair: 7.80 to 7.81 MiB.
+  const auto ticks = value_ticks(7.80 * 1048576, 7.81 * 1048576, 5, Unit::kBytes);
+  const auto labels = tick_labels(ticks, Unit::kBytes);
+  ASSERT_GE(labels.size(), 3u);
+  for (std::size_t i = 1; i < labels.size(); ++i) EXPECT_NE(labels[i], labels[i - 1]) << i;
+  EXPECT_TRUE(labels[0].ends_with(" MiB")) << labels[0];
+  EXPECT_EQ(tick_labels({0, 20, 40}, Unit::kCount), (std::vector<std::string>{"0", "20", "40"}));
+}
+
 TEST(Ticks, TimeLabelsFollowTheSpan) {
   // 2 hours from 2026-11-21T09:00:00Z: 15- or 30-minute steps, the date on the first label only.
   const double t0 = 1'795'251'600;
@@ -104,9 +115,9 @@ TEST(Ticks, TimeLabelsFollowTheSpan) {
   const auto week = time_ticks(t0, t0 + 7 * 86400, 8);
   ASSERT_GE(week.size(), 7u);
   EXPECT_EQ(week[0].label, "11-22");
-  // 90 seconds: seconds shown.
+  // 90 seconds: 15-second steps, seconds shown.
   const auto short_span = time_ticks(t0, t0 + 90, 6);
-  EXPECT_EQ(short_span[1].label, "09:00:30");
+  EXPECT_EQ(short_span[1].label, "09:00:15");
   EXPECT_TRUE(time_ticks(t0, t0, 5).empty());
 }
 
@@ -187,12 +198,10 @@ TEST(RenderSvg, TrendForecastAndLimitAreDrawn) {
   c.t1 = kT0 + 200;
   c.forecast_from = kT0 + 120;
   c.lines.push_back({"filp", {raw_point(kT0, 1444), raw_point(kT0 + 120, 3580)}});
-  c.lines.push_back({"fitted trend",
-                     {raw_point(kT0, 1444), raw_point(kT0 + 120, 3580)},
-                     LineStyle::kTrend});
-  c.lines.push_back({"forecast",
-                     {raw_point(kT0 + 120, 3580), raw_point(kT0 + 200, 5000)},
-                     LineStyle::kForecast});
+  c.lines.push_back(
+      {"fitted trend", {raw_point(kT0, 1444), raw_point(kT0 + 120, 3580)}, LineStyle::kTrend});
+  c.lines.push_back(
+      {"forecast", {raw_point(kT0 + 120, 3580), raw_point(kT0 + 200, 5000)}, LineStyle::kForecast});
   c.levels.push_back({6000, "limit"});
   const std::string svg = render_svg(c);
   EXPECT_EQ(count(svg, "<polyline class=\"trend\""), 1u);

@@ -54,9 +54,9 @@ History leak_history(const PoolKey& key, const std::string& process_name,
     leaker.fds = fds;
     leaker.fd_total = fds.eventfd;
     ps.processes = {leaker};
-    h.add_snapshot(sample(i, key, 1444 + 18 * static_cast<std::uint64_t>(i),
-                          PoolKind::kUnreclaimable, limit),
-                   &ps, i);
+    h.add_snapshot(
+        sample(i, key, 1444 + 18 * static_cast<std::uint64_t>(i), PoolKind::kUnreclaimable, limit),
+        &ps, i);
   }
   return h;
 }
@@ -105,14 +105,15 @@ TEST(ReportPage, HostileNamesFromEveryInputAreEscaped) {
   ASSERT_FALSE(r.findings[0].processes.empty());
   ReportInput in = input_named("\"><img src=x onerror=alert(1)>.db");
   in.host = "<iframe>";
-  in.events.push_back({static_cast<double>(kT0 + 60), "httperr<b>",
-                       "</td><script>alert(2)</script>", true});
+  in.events.push_back(
+      {static_cast<double>(kT0 + 60), "httperr<b>", "</td><script>alert(2)</script>", true});
   in.counters.push_back({"\\\\<svg onload=x>\\Memory\\Pool Nonpaged Bytes",
                          "memory_pool_nonpaged_bytes",
                          {raw_point(kT0, 1e8), raw_point(kT0 + 100, 2e8)}});
   in.owners.push_back({display_key(tag), {"pooltag.txt:1 <a&\" - <evil>.sys - \"quoted\""}});
   const std::string html = render_report(h, r, in);
-  for (const char* raw : {"<script", "<img", "<iframe", "<b>", "<svg onload", "<evil>", "<a&"}) {
+  for (const char* raw :
+       {"<script", "<img", "<iframe", "httperr<b>", "<svg onload", "<evil>", "<a&"}) {
     EXPECT_EQ(html.find(raw), std::string::npos) << raw;
   }
   EXPECT_NE(html.find("&lt;script&gt;x&lt;/script&gt;"), std::string::npos);
@@ -178,9 +179,8 @@ TEST(ReportEvents, HttperrDetailIsSummarised) {
   store::Event ev;
   ev.wall_ns = (kT0 + 5) * 1'000'000'000LL;
   ev.kind = "httperr";
-  ev.detail =
-      R"({"reason":"2_Connections_Refused","status":503,"url":"-","pool_pressure":true,)"
-      R"("refused_connections":2,"file":"httperr1.log","line":7})";
+  ev.detail = R"({"reason":"2_Connections_Refused","status":503,"url":"-","pool_pressure":true,)"
+              R"("refused_connections":2,"file":"httperr1.log","line":7})";
   const ReportEvent out = summarize_event(ev);
   EXPECT_TRUE(out.pool_pressure);
   EXPECT_EQ(out.t, kT0 + 5);
