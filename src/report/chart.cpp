@@ -262,16 +262,25 @@ std::string render_svg(const Chart& chart) {
   std::vector<std::vector<Point>> drawn;
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (const Line& line : chart.lines) {
+    // A NaN or infinite value (a hostile counter log) is not drawn at all.
+    std::vector<Point> finite;
+    finite.reserve(line.points.size());
+    for (const Point& p : line.points) {
+      if (std::isfinite(p.t) && std::isfinite(p.lo) && std::isfinite(p.hi) &&
+          std::isfinite(p.mid)) {
+        finite.push_back(p);
+      }
+    }
     drawn.push_back(line.style == LineStyle::kSeries || line.style == LineStyle::kReference
-                        ? downsample(line.points, t0, t1, columns)
-                        : line.points);
+                        ? downsample(finite, t0, t1, columns)
+                        : std::move(finite));
     for (const Point& p : drawn.back()) {
-      if (!std::isfinite(p.lo) || !std::isfinite(p.hi)) continue;
       lo = std::min(lo, p.lo);
       hi = std::max(hi, p.hi);
     }
   }
   for (const Level& level : chart.levels) {
+    if (!std::isfinite(level.value)) continue;
     lo = std::min(lo, level.value);
     hi = std::max(hi, level.value);
   }
@@ -328,6 +337,7 @@ std::string render_svg(const Chart& chart) {
         fmt1(xx), kTop, fmt1(xx), fmt1(kTop + ph), fmt1(xx), height - 8, html_escape(tick.label));
   }
   for (const Level& level : chart.levels) {
+    if (!std::isfinite(level.value)) continue;
     const double yy = y(level.value);
     s += fmt::format(
         "<line class=\"limit\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>"

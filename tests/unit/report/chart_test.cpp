@@ -160,6 +160,20 @@ TEST(RenderSvg, HostileTextIsEscapedEverywhere) {
   EXPECT_NE(svg.find("&lt;script&gt;alert(1)"), std::string::npos);
 }
 
+TEST(RenderSvg, NanAndInfiniteValuesAreLeftOut) {
+  Chart c;
+  c.title = "hostile counter";
+  c.t0 = kT0;
+  c.t1 = kT0 + 3;
+  c.lines.push_back({"x",
+                     {raw_point(kT0, 5), raw_point(kT0 + 1, std::nan("")),
+                      raw_point(kT0 + 2, HUGE_VAL), raw_point(kT0 + 3, 7)}});
+  const std::string svg = render_svg(c);
+  EXPECT_EQ(svg.find("nan"), std::string::npos);
+  EXPECT_EQ(svg.find("inf"), std::string::npos);
+  EXPECT_EQ(count(svg, "<circle class=\"dot c0\""), 2u);
+}
+
 TEST(RenderSvg, AWeekOfOneHertzStaysSmall) {
   Chart c;
   c.title = "week";
