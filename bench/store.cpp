@@ -21,8 +21,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -62,6 +64,12 @@ double cpu_seconds() {
   ::getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+std::int64_t thread_cpu_ns() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
 }
 
 long rss_kib() {
@@ -482,15 +490,58 @@ void record_for(benchmark::State& state, std::chrono::nanoseconds interval, long
     };
     store::RecorderOptions options{.interval = interval};
     if (every_sample) options.process_interval = interval;
+    // Baseline in the same run: what `cat /proc/slabinfo` costs at the same rate and moment, read
+    // by a thread half an interval after each tick (cold, like the recorder's own read). Its CPU
+    // is measured per thread and taken out of the process total below.
+    std::atomic<std::int64_t> bare_ns{0}, bare_reads{0};
+    std::atomic<bool> counting{false};
+    std::thread baseline([&] {
+      std::vector<char> buffer(1 << 16);
+      auto next = std::chrono::steady_clock::now() + interval / 2;
+      while (!stop) {
+        std::this_thread::sleep_until(next);
+        next += interval;
+        if (stop) break;
+        const auto t0 = thread_cpu_ns();
+        if (std::FILE* f = std::fopen("/proc/slabinfo", "re")) {
+          std::setvbuf(f, nullptr, _IONBF, 0);
+          while (std::fread(buffer.data(), 1, buffer.size(), f) > 0) {
+          }
+          std::fclose(f);
+        }
+        if (counting) {
+          bare_ns += thread_cpu_ns() - t0;
+          ++bare_reads;
+        }
+      }
+    });
+    hooks.on_commit = [&, inner = hooks.on_commit](std::int64_t seq, const Snapshot& s) {
+      inner(seq, s);
+      if (n == warm) {
+        bare_ns = 0;
+        bare_reads = 0;
+        counting = true;
+      }
+    };
     auto result = store::run_recorder(*rec, clock, hooks, options, stop);
     const double cpu = cpu_seconds() - cpu_start;
+    stop = true;
+    baseline.join();
     if (result.error) {
       state.SkipWithError(result.error->message.c_str());
       return;
     }
     state.counters["samples"] = static_cast<double>(samples);
-    state.counters["cpu_ms_per_sample"] = cpu * 1000 / static_cast<double>(samples);
-    state.counters["core_percent_at_1Hz"] = cpu * 100 / static_cast<double>(samples);
+    const double bare_s = static_cast<double>(bare_ns) / 1e9;
+    const double own = cpu - bare_s;
+    state.counters["cpu_ms_per_sample"] = own * 1000 / static_cast<double>(samples);
+    state.counters["core_percent_at_1Hz"] = own * 100 / static_cast<double>(samples);
+    if (bare_reads > 0) {
+      const double bare_ms = bare_s * 1000 / static_cast<double>(bare_reads);
+      state.counters["baseline_cat_slabinfo_ms"] = bare_ms;
+      state.counters["poolscope_beyond_slabinfo_ms"] =
+          own * 1000 / static_cast<double>(samples) - bare_ms;
+    }
     state.counters["skipped_ticks"] = static_cast<double>(result.stats.skipped_ticks);
     state.counters["process_samples"] = static_cast<double>(result.stats.process_samples);
     if (result.stats.process_samples > 0) {

@@ -88,6 +88,16 @@ printf '%s\n' "$out"
 [[ $out == *"NTSTATUS 0xC0000003 (STATUS_INVALID_INFO_CLASS"* ]] \
   || fail "the live snapshot's message does not name NTSTATUS 0xC0000003"
 
+step "poolscope.exe serve (Winsock server opens; the live source is what Wine refuses)"
+run 3 60 "$exe" serve --listen 127.0.0.1:0
+printf '%s\n' "$out"
+[[ $out == *"NTSTATUS 0xC0000003"* ]] || fail "serve's message does not name NTSTATUS 0xC0000003"
+
+step "poolscope.exe leaks --prometheus (Winsock client: nothing listens on port 1)"
+run 3 60 "$exe" leaks --prometheus http://127.0.0.1:1
+printf '%s\n' "$out"
+[[ $out == *"is Prometheus running there?"* ]] || fail "leaks --prometheus did not report the refused connection"
+
 # SQLite and Zydis are not used by poolscope yet; prove the libraries link and work for the
 # issues that will use them: SQLite answers a query, Zydis decodes `mov ecx, 'viDW'` and finds the
 # tag immediate.

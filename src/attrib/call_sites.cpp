@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "attrib/x86_quick.h"
+
 namespace poolscope::attrib {
 
 namespace {
@@ -40,6 +42,8 @@ struct Operand {
 };
 
 constexpr int kRip = -2;
+// The mnemonic of an instruction the quick decoder left incomplete (none of those it names).
+constexpr std::uint16_t kMnemonicNotDecoded = 0xFFFF;
 
 struct Insn {
   Operand op[2];
@@ -54,10 +58,26 @@ struct Insn {
   std::uint64_t target_rva() const { return op[0].imm; }
 };
 
-bool is_call(const Insn& i) {
+// What the linear sweep keeps of every instruction (12 bytes; a driver's whole code is held this
+// way). The operands of the few instructions an argument walk reads are decoded on demand
+// (Scanner::complete).
+struct Slim {
+  std::uint32_t rva = 0;
+  std::uint32_t target = 0;  // a relative branch's target RVA
+  // Exact for call, jmp, ret, int3, ud2, nop and invalid bytes; kMnemonicNotDecoded for the other
+  // instructions of the quick decoder.
+  std::uint16_t mnemonic = ZYDIS_MNEMONIC_INVALID;
+  std::uint8_t length = 0;
+  bool relative = false;
+  std::uint32_t target_rva() const { return target; }
+};
+
+template <class I>
+bool is_call(const I& i) {
   return i.mnemonic == ZYDIS_MNEMONIC_CALL;
 }
-bool is_block_end(const Insn& i) {
+template <class I>
+bool is_block_end(const I& i) {
   return i.mnemonic == ZYDIS_MNEMONIC_RET || i.mnemonic == ZYDIS_MNEMONIC_JMP ||
          i.mnemonic == ZYDIS_MNEMONIC_INT3 || i.mnemonic == ZYDIS_MNEMONIC_INVALID ||
          i.mnemonic == ZYDIS_MNEMONIC_IRET || i.mnemonic == ZYDIS_MNEMONIC_UD2;
@@ -98,91 +118,188 @@ struct CodeRange {
 };
 
 struct Decoded {
-  std::vector<Insn> insns;  // all code sections, in RVA order
+  std::vector<Slim> insns;  // all code sections, in RVA order
   std::uint64_t bytes = 0;
+  // Instructions decoded with their operands on the way: every one in the reference mode, the
+  // calls and branches Zydis decoded otherwise.
+  std::vector<Insn> full;
 };
 
-Decoded decode_code(const std::vector<CodeRange>& ranges, bool x64,
-                    const std::vector<std::uint32_t>& resync) {
-  ZydisDecoder decoder;
+Slim slim_of(const Insn& insn) {
+  Slim out;
+  out.rva = insn.rva;
+  out.length = insn.length;
+  out.mnemonic = insn.mnemonic;
+  out.relative = insn.relative;
+  out.target = static_cast<std::uint32_t>(insn.target_rva());
+  return out;
+}
+
+// Fills insn (rva set) from Zydis' full decoding.
+void fill_from_zydis(Insn& insn, const ZydisDecodedInstruction& instruction,
+                     const ZydisDecodedOperand* operands, ZydisMachineMode mode, bool x64) {
+  const std::uint32_t rva = insn.rva;
+  insn.mnemonic = static_cast<std::uint16_t>(instruction.mnemonic);
+  if (instruction.raw.imm[0].size != 0) {
+    insn.imm_offset = static_cast<std::int8_t>(instruction.raw.imm[0].offset);
+  }
+  insn.operand_count = instruction.operand_count_visible;
+  for (std::uint8_t k = 0; k < instruction.operand_count; ++k) {
+    const auto& o = operands[k];
+    if (o.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) {
+      if (o.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+        const int id = gpr_id(mode, o.reg.value);
+        if (id >= 0) insn.gpr_writes |= static_cast<std::uint16_t>(1u << id);
+      } else if (o.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+        insn.writes_memory = true;
+      }
+    }
+    if (k >= 2 || k >= instruction.operand_count_visible) continue;
+    Operand& c = insn.op[k];
+    c.type = static_cast<std::uint8_t>(o.type);
+    c.size_bits = o.size;
+    if (o.type == ZYDIS_OPERAND_TYPE_REGISTER) {
+      c.reg = static_cast<std::int8_t>(gpr_id(mode, o.reg.value));
+      c.reg_bits = ZydisRegisterGetWidth(mode, o.reg.value);
+    } else if (o.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+      c.base = static_cast<std::int8_t>(gpr_id(mode, o.mem.base));
+      c.index = static_cast<std::int8_t>(gpr_id(mode, o.mem.index));
+      if (o.mem.base == ZYDIS_REGISTER_NONE) c.base = kNoReg;
+      if (o.mem.index == ZYDIS_REGISTER_NONE) c.index = kNoReg;
+      c.disp = o.mem.disp.value;
+      if (o.mem.segment != ZYDIS_REGISTER_DS && o.mem.segment != ZYDIS_REGISTER_SS &&
+          o.mem.segment != ZYDIS_REGISTER_NONE) {
+        c.base = -3;  // fs:/gs: relative: never an IAT slot or a stack argument
+      }
+    } else if (o.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+      c.imm = o.imm.value.u;
+      if (o.imm.is_relative) {
+        insn.relative = true;
+        std::uint64_t target = 0;
+        if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&instruction, &o, rva, &target))) {
+          target = 0;
+        }
+        c.imm = x64 ? target : (target & 0xFFFFFFFFu);
+      }
+    }
+  }
+}
+
+// What the scan needs of every instruction, from the quick decoder: the length, the mnemonics it
+// tests (call, jmp, ret, int3, ud2, nop) and a relative branch's target.
+Slim slim_of(std::uint32_t rva, const QuickInsn& quick, bool x64) {
+  Slim out;
+  out.rva = rva;
+  out.length = quick.length;
+  switch (quick.kind) {
+    case QuickKind::kCallRel:
+      out.mnemonic = ZYDIS_MNEMONIC_CALL;
+      break;
+    case QuickKind::kJmpRel:
+      out.mnemonic = ZYDIS_MNEMONIC_JMP;
+      break;
+    case QuickKind::kRet:
+      out.mnemonic = ZYDIS_MNEMONIC_RET;
+      break;
+    case QuickKind::kInt3:
+      out.mnemonic = ZYDIS_MNEMONIC_INT3;
+      break;
+    case QuickKind::kUd2:
+      out.mnemonic = ZYDIS_MNEMONIC_UD2;
+      break;
+    case QuickKind::kNop:
+      out.mnemonic = ZYDIS_MNEMONIC_NOP;
+      break;
+    case QuickKind::kBranchRel:
+    case QuickKind::kOther:
+      out.mnemonic = kMnemonicNotDecoded;
+      break;
+  }
+  if (quick.kind == QuickKind::kCallRel || quick.kind == QuickKind::kJmpRel ||
+      quick.kind == QuickKind::kBranchRel) {
+    out.relative = true;
+    // As ZydisCalcAbsoluteAddress computes it (64-bit, or 32-bit wrapping on x86); the scan
+    // compares targets as RVAs.
+    const std::uint64_t target = static_cast<std::uint64_t>(rva) + quick.length +
+                                 static_cast<std::uint64_t>(static_cast<std::int64_t>(quick.rel));
+    out.target = static_cast<std::uint32_t>(x64 ? target : (target & 0xFFFFFFFFu));
+  }
+  return out;
+}
+
+// Linear decoding of ranges. quick: the quick decoder where it can, Zydis elsewhere, operands
+// later and only where needed; otherwise Zydis decodes every instruction fully (the reference).
+Decoded decode_code(const ZydisDecoder& decoder, const std::vector<CodeRange>& ranges, bool x64,
+                    const std::vector<std::uint32_t>& resync, bool quick) {
   const ZydisMachineMode mode = x64 ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32;
-  ZydisDecoderInit(&decoder, mode, x64 ? ZYDIS_STACK_WIDTH_64 : ZYDIS_STACK_WIDTH_32);
   Decoded out;
+  std::size_t total = 0;
+  for (const auto& range : ranges) total += range.bytes.size();
+  out.insns.reserve(total / 2 + 16);  // compilers' code averages 3-4 bytes an instruction
+  ZydisDecoderContext context;
   ZydisDecodedInstruction instruction;
   ZydisDecodedOperand operands[ZYDIS_MAX_OPERAND_COUNT];
   for (const auto& range : ranges) {
     out.bytes += range.bytes.size();
-    out.insns.reserve(out.insns.size() + range.bytes.size() / 4);
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(range.bytes.data());
+    const std::size_t size = range.bytes.size();
     std::size_t at = 0;
     auto next_resync = std::upper_bound(resync.begin(), resync.end(), range.rva);
-    while (at < range.bytes.size()) {
+    while (at < size) {
       const std::uint32_t rva = range.rva + static_cast<std::uint32_t>(at);
       while (next_resync != resync.end() && *next_resync <= rva) ++next_resync;
-      Insn insn;
-      insn.rva = rva;
-      const auto status = ZydisDecoderDecodeFull(&decoder, range.bytes.data() + at,
-                                                 range.bytes.size() - at, &instruction, operands);
-      if (!ZYAN_SUCCESS(status)) {
-        insn.length = 1;
-        out.insns.push_back(insn);
+      Slim slim;
+      slim.rva = rva;
+      std::optional<QuickInsn> q;
+      if (quick) q = quick_decode_x86(bytes + at, size - at, x64);
+      std::uint8_t length = 0;
+      // Without the quick decoder's answer: Zydis, operands only for what the scan reads of
+      // every instruction (branches and calls), or for everything in the reference mode.
+      bool with_operands = !quick;
+      if (q) {
+        length = q->length;
+      } else if (ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&decoder, &context, bytes + at,
+                                                            size - at, &instruction))) {
+        length = instruction.length;
+        with_operands = with_operands || instruction.mnemonic == ZYDIS_MNEMONIC_CALL ||
+                        instruction.mnemonic == ZYDIS_MNEMONIC_JMP ||
+                        (instruction.attributes & ZYDIS_ATTRIB_IS_RELATIVE) != 0;
+        if (with_operands &&
+            !ZYAN_SUCCESS(ZydisDecoderDecodeOperands(&decoder, &context, &instruction, operands,
+                                                     ZYDIS_MAX_OPERAND_COUNT))) {
+          with_operands = false;  // not expected after a successful decode; keep it incomplete
+        }
+      } else {
+        slim.length = 1;  // invalid bytes: a block end
+        out.insns.push_back(slim);
+        if (!quick) out.full.push_back(Insn{.rva = rva, .length = 1});
         ++at;
         continue;
       }
-      insn.length = instruction.length;
       // An instruction running over a known function start is a desynchronised decode: restart
       // at the function.
-      if (next_resync != resync.end() && rva + instruction.length > *next_resync) {
-        insn.length = static_cast<std::uint8_t>(*next_resync - rva);
-        out.insns.push_back(insn);
+      if (next_resync != resync.end() && rva + length > *next_resync) {
+        slim.length = static_cast<std::uint8_t>(*next_resync - rva);
+        out.insns.push_back(slim);
+        if (!quick) out.full.push_back(Insn{.rva = rva, .length = slim.length});
         at = *next_resync - range.rva;
         continue;
       }
-      insn.mnemonic = static_cast<std::uint16_t>(instruction.mnemonic);
-      if (instruction.raw.imm[0].size != 0) {
-        insn.imm_offset = static_cast<std::int8_t>(instruction.raw.imm[0].offset);
+      if (q) {
+        out.insns.push_back(slim_of(rva, *q, x64));
+      } else if (with_operands) {
+        Insn insn;
+        insn.rva = rva;
+        insn.length = length;
+        fill_from_zydis(insn, instruction, operands, mode, x64);
+        out.insns.push_back(slim_of(insn));
+        out.full.push_back(insn);
+      } else {
+        slim.length = length;
+        slim.mnemonic = static_cast<std::uint16_t>(instruction.mnemonic);
+        out.insns.push_back(slim);
       }
-      insn.operand_count = instruction.operand_count_visible;
-      for (std::uint8_t k = 0; k < instruction.operand_count; ++k) {
-        const auto& o = operands[k];
-        if (o.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) {
-          if (o.type == ZYDIS_OPERAND_TYPE_REGISTER) {
-            const int id = gpr_id(mode, o.reg.value);
-            if (id >= 0) insn.gpr_writes |= static_cast<std::uint16_t>(1u << id);
-          } else if (o.type == ZYDIS_OPERAND_TYPE_MEMORY) {
-            insn.writes_memory = true;
-          }
-        }
-        if (k >= 2 || k >= instruction.operand_count_visible) continue;
-        Operand& c = insn.op[k];
-        c.type = static_cast<std::uint8_t>(o.type);
-        c.size_bits = o.size;
-        if (o.type == ZYDIS_OPERAND_TYPE_REGISTER) {
-          c.reg = static_cast<std::int8_t>(gpr_id(mode, o.reg.value));
-          c.reg_bits = ZydisRegisterGetWidth(mode, o.reg.value);
-        } else if (o.type == ZYDIS_OPERAND_TYPE_MEMORY) {
-          c.base = static_cast<std::int8_t>(gpr_id(mode, o.mem.base));
-          c.index = static_cast<std::int8_t>(gpr_id(mode, o.mem.index));
-          if (o.mem.base == ZYDIS_REGISTER_NONE) c.base = kNoReg;
-          if (o.mem.index == ZYDIS_REGISTER_NONE) c.index = kNoReg;
-          c.disp = o.mem.disp.value;
-          if (o.mem.segment != ZYDIS_REGISTER_DS && o.mem.segment != ZYDIS_REGISTER_SS &&
-              o.mem.segment != ZYDIS_REGISTER_NONE) {
-            c.base = -3;  // fs:/gs: relative: never an IAT slot or a stack argument
-          }
-        } else if (o.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-          c.imm = o.imm.value.u;
-          if (o.imm.is_relative) {
-            insn.relative = true;
-            std::uint64_t target = 0;
-            if (!ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&instruction, &o, rva, &target))) {
-              target = 0;
-            }
-            c.imm = x64 ? target : (target & 0xFFFFFFFFu);
-          }
-        }
-      }
-      out.insns.push_back(insn);
-      at += instruction.length;
+      at += length;
     }
   }
   return out;
@@ -212,10 +329,10 @@ struct Location {
 class Scanner {
  public:
   Scanner(const parse::PeImage& image, parse::ByteSpan data, const CallSiteOptions& options)
-      : image_(image),
-        data_(data),
-        options_(options),
-        x64_(image.machine == parse::kMachineAmd64) {}
+      : image_(image), data_(data), options_(options), x64_(image.machine == parse::kMachineAmd64) {
+    ZydisDecoderInit(&decoder_, x64_ ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32,
+                     x64_ ? ZYDIS_STACK_WIDTH_64 : ZYDIS_STACK_WIDTH_32);
+  }
 
   CallSiteScan run();
 
@@ -231,6 +348,9 @@ class Scanner {
     return std::binary_search(jump_targets_.begin(), jump_targets_.end(), rva);
   }
   void collect_jump_targets();
+  // code_.insns[i] with its operands, decoded by Zydis the first time a walk reads them.
+  const Insn& complete(std::size_t i) const;
+  void add_decoded(Decoded&& more);
   std::optional<std::uint64_t> offset_of(std::uint32_t rva) const {
     return parse::pe_rva_to_offset(image_, rva);
   }
@@ -245,6 +365,8 @@ class Scanner {
   void decode_blocks(const std::vector<std::size_t>& blocks);
 
   bool sparse_ = false;
+  ZydisDecoder decoder_;
+  std::vector<CodeRange> sections_;  // the code sections, in RVA order
   std::vector<CodeRange> blocks_;
   std::vector<bool> block_decoded_;
   const parse::PeImage& image_;
@@ -259,8 +381,37 @@ class Scanner {
   // for an argument stops at them. Sorted.
   std::vector<std::uint32_t> jump_targets_;
   Decoded code_;
+  // The instructions complete() decoded, by RVA (references stay valid as it grows).
+  mutable std::unordered_map<std::uint32_t, Insn> completed_;
   CallSiteScan scan_;
 };
+
+const Insn& Scanner::complete(std::size_t i) const {
+  const Slim& slim = code_.insns[i];
+  auto [it, inserted] = completed_.try_emplace(slim.rva);
+  Insn& insn = it->second;
+  if (!inserted) return insn;
+  insn.rva = slim.rva;
+  insn.length = slim.length;
+  if (slim.mnemonic == ZYDIS_MNEMONIC_INVALID) return insn;  // invalid or cut at a function start
+  auto range = std::upper_bound(sections_.begin(), sections_.end(), slim.rva,
+                                [](std::uint32_t rva, const CodeRange& r) { return rva < r.rva; });
+  if (range == sections_.begin()) return insn;
+  --range;
+  const std::size_t at = slim.rva - range->rva;
+  if (at >= range->bytes.size()) return insn;
+  ZydisDecodedInstruction instruction;
+  ZydisDecodedOperand operands[ZYDIS_MAX_OPERAND_COUNT];
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(range->bytes.data()) + at;
+  if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&decoder_, bytes, range->bytes.size() - at, &instruction,
+                                           operands)) ||
+      instruction.length != slim.length) {
+    return insn;  // cannot happen: the quick decoder agrees with Zydis (x86_quick_test.cpp)
+  }
+  fill_from_zydis(insn, instruction, operands,
+                  x64_ ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32, x64_);
+  return insn;
+}
 
 const PoolImport* Scanner::import_at_slot(std::uint32_t slot_rva) const {
   auto it = import_by_slot_.find(slot_rva);
@@ -373,7 +524,7 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
     if (is_jump_target(insns[i].rva)) return unknown;
     --i;
     ++steps;
-    const Insn& insn = insns[i];
+    const Insn& insn = complete(i);
     if (is_block_end(insn)) return unknown;
     const Operand& dst = insn.op[0];
     const Operand& src = insn.op[1];
@@ -386,7 +537,7 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
         if (dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dst.reg != where.reg) return unknown;
         // x86 compilers load small constants as `push imm; pop reg`.
         if (insn.mnemonic == ZYDIS_MNEMONIC_POP) {
-          const Insn* prev = i > 0 ? &insns[i - 1] : nullptr;
+          const Insn* prev = i > 0 ? &complete(i - 1) : nullptr;
           if (prev == nullptr || prev->mnemonic != ZYDIS_MNEMONIC_PUSH ||
               prev->op[0].type != ZYDIS_OPERAND_TYPE_IMMEDIATE || is_jump_target(insn.rva)) {
             return unknown;
@@ -490,7 +641,13 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
 }
 
 const PoolImport* Scanner::call_target_import(std::size_t index) const {
-  const Insn& insn = code_.insns[index];
+  const Slim& slim = code_.insns[index];
+  if (slim.relative) {  // call rel32: a jmp [IAT] thunk, or not an import
+    if (!is_call(slim)) return nullptr;
+    auto it = thunks_.find(slim.target_rva());
+    return it != thunks_.end() ? &imports_[it->second] : nullptr;
+  }
+  const Insn& insn = complete(index);
   const Operand& op = insn.op[0];
   if (op.type == ZYDIS_OPERAND_TYPE_MEMORY) {
     const Value slot = slot_of_memory(insn, op);
@@ -502,17 +659,13 @@ const PoolImport* Scanner::call_target_import(std::size_t index) const {
     const Value v = resolve(index, where);
     return v.kind == Value::Kind::kSlot ? import_at_slot(v.slot_rva) : nullptr;
   }
-  if (insn.relative && is_call(insn)) {
-    auto it = thunks_.find(static_cast<std::uint32_t>(insn.target_rva()));
-    if (it != thunks_.end()) return &imports_[it->second];
-  }
   return nullptr;
 }
 
 void Scanner::add_site(std::size_t call_index, const PoolApi* api, std::vector<std::uint32_t> via,
                        const Value& tag, std::size_t outer_index) {
   CallSite site;
-  const Insn& outer = code_.insns[outer_index];
+  const Slim& outer = code_.insns[outer_index];
   site.rva = outer.rva;
   site.file_offset = offset_of(outer.rva);
   site.api = api;
@@ -603,17 +756,24 @@ void Scanner::decode_blocks(const std::vector<std::size_t>& blocks) {
     ranges.push_back(blocks_[b]);
   }
   if (ranges.empty()) return;
-  Decoded more = decode_code(ranges, x64_, {});
-  code_.bytes += more.bytes;
+  Decoded more = decode_code(decoder_, ranges, x64_, {}, options_.quick_decoder);
   for (const auto& insn : more.insns) {
     if (is_call(insn) && insn.relative) {
       function_starts_.insert(static_cast<std::uint32_t>(insn.target_rva()));
     }
   }
-  code_.insns.insert(code_.insns.end(), more.insns.begin(), more.insns.end());
-  std::sort(code_.insns.begin(), code_.insns.end(),
-            [](const Insn& a, const Insn& b) { return a.rva < b.rva; });
+  add_decoded(std::move(more));
   collect_jump_targets();
+}
+
+void Scanner::add_decoded(Decoded&& more) {
+  code_.bytes += more.bytes;
+  for (auto& insn : more.full) completed_.emplace(insn.rva, insn);
+  // Both runs are in RVA order (blocks are decoded in RVA order).
+  const auto middle = static_cast<std::ptrdiff_t>(code_.insns.size());
+  code_.insns.insert(code_.insns.end(), more.insns.begin(), more.insns.end());
+  std::inplace_merge(code_.insns.begin(), code_.insns.begin() + middle, code_.insns.end(),
+                     [](const Slim& a, const Slim& b) { return a.rva < b.rva; });
 }
 
 CallSiteScan Scanner::run() {
@@ -644,6 +804,7 @@ CallSiteScan Scanner::run() {
   }
   std::sort(ranges.begin(), ranges.end(),
             [](const CodeRange& a, const CodeRange& b) { return a.rva < b.rva; });
+  sections_ = ranges;
   if (x64_ && !resync.empty()) {
     sparse_ = true;
     make_blocks(ranges, resync);
@@ -653,7 +814,7 @@ CallSiteScan Scanner::run() {
     for (const auto& [slot, index] : import_by_slot_) slots.push_back(slot);
     decode_blocks(blocks_reaching(slots, false));
   } else {
-    code_ = decode_code(ranges, x64_, resync);
+    add_decoded(decode_code(decoder_, ranges, x64_, resync, options_.quick_decoder));
     collect_jump_targets();
   }
   scan_.decoded_bytes = code_.bytes;
@@ -666,10 +827,9 @@ CallSiteScan Scanner::run() {
     }
   }
   for (std::size_t i = 0; i < insns.size(); ++i) {
-    const Insn& insn = insns[i];
-    if (insn.mnemonic != ZYDIS_MNEMONIC_JMP || insn.op[0].type != ZYDIS_OPERAND_TYPE_MEMORY) {
-      continue;
-    }
+    if (insns[i].mnemonic != ZYDIS_MNEMONIC_JMP || insns[i].relative) continue;
+    const Insn& insn = complete(i);
+    if (insn.op[0].type != ZYDIS_OPERAND_TYPE_MEMORY) continue;
     const Value slot = slot_of_memory(insn, insn.op[0]);
     if (slot.kind != Value::Kind::kSlot) continue;
     auto it = import_by_slot_.find(slot.slot_rva);
@@ -696,10 +856,11 @@ CallSiteScan Scanner::run() {
   };
   std::vector<Pending> wrappers;
   for (std::size_t i = 0; i < insns.size(); ++i) {
-    const Insn& insn = insns[i];
+    const Slim& insn = insns[i];
     const bool call = is_call(insn);
     const bool tail = insn.mnemonic == ZYDIS_MNEMONIC_JMP && !insn.relative &&
-                      insn.op[0].type == ZYDIS_OPERAND_TYPE_MEMORY && !thunks_.contains(insn.rva);
+                      complete(i).op[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+                      !thunks_.contains(insn.rva);
     if (!call && !tail) continue;
     const PoolImport* import = call_target_import(i);
     if (import == nullptr) continue;
@@ -719,7 +880,7 @@ CallSiteScan Scanner::run() {
   const auto index_of = [&insns](std::uint32_t rva) {
     return static_cast<std::size_t>(
         std::lower_bound(insns.begin(), insns.end(), rva,
-                         [](const Insn& insn, std::uint32_t value) { return insn.rva < value; }) -
+                         [](const Slim& insn, std::uint32_t value) { return insn.rva < value; }) -
         insns.begin());
   };
   std::vector<Pending> frontier = wrappers;
@@ -735,7 +896,7 @@ CallSiteScan Scanner::run() {
     }
     std::vector<Pending> next;
     for (std::size_t i = 0; i < insns.size(); ++i) {
-      const Insn& insn = insns[i];
+      const Slim& insn = insns[i];
       if (!insn.relative || (!is_call(insn) && insn.mnemonic != ZYDIS_MNEMONIC_JMP)) continue;
       auto [lo, hi] = by_function.equal_range(static_cast<std::uint32_t>(insn.target_rva()));
       for (auto it = lo; it != hi; ++it) {
@@ -758,6 +919,7 @@ CallSiteScan Scanner::run() {
     }
     frontier = std::move(next);
   }
+  scan_.decoded_bytes = code_.bytes;  // with the blocks decoded for thunks and wrappers
   std::sort(scan_.sites.begin(), scan_.sites.end(), [](const CallSite& a, const CallSite& b) {
     return std::tie(a.rva, a.via) < std::tie(b.rva, b.via);
   });

@@ -62,6 +62,10 @@ struct CallSiteScan {
 struct CallSiteOptions {
   std::size_t window = 32;    // instructions walked back from a call to find an argument
   int max_wrapper_depth = 3;  // levels of wrapper functions followed
+  // Decode the linear sweep with the quick length decoder (attrib/x86_quick.h) and only the
+  // instructions an argument walk reads with Zydis. false: Zydis decodes every instruction fully,
+  // the slower reference the fast path is tested against (same results).
+  bool quick_decoder = true;
 };
 
 // Scans the code sections of image (parsed from data). Never fails: unreadable code is skipped.

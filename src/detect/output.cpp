@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "core/time_format.h"
 
@@ -171,12 +173,24 @@ std::string report_text(const Report& r) {
   }
   if (!r.top.empty()) {
     out += "\nLargest consumers now:\n";
-    out += fmt::format("  {:<24} {:<13} {:>14} {:>14}\n", "KEY", "POOL", "OUTSTANDING", "BYTES");
+    // OWNER as in snapshot/top: shown when anything named one (kallsyms/sysfs facts on Linux,
+    // --pooltag/--drivers on Windows), "-" for the keys nothing names.
+    const bool owners =
+        std::any_of(r.top.begin(), r.top.end(), [](const Consumer& c) { return !c.owner.empty(); });
+    const auto line = [owners](std::string_view key, std::string_view pool,
+                               std::string_view outstanding, std::string_view bytes,
+                               std::string_view owner) {
+      std::string text =
+          fmt::format("  {:<24} {:<13} {:>14} {:>14}", key, pool, outstanding, bytes);
+      if (owners) text += fmt::format("  {}", owner);
+      return text + "\n";
+    };
+    out += line("KEY", "POOL", "OUTSTANDING", "BYTES", "OWNER");
     for (const Consumer& c : r.top) {
-      out +=
-          fmt::format("  {:<24} {:<13} {:>14} {:>14}\n", display_key(c.key), pool_kind_name(c.pool),
-                      c.outstanding ? fmt::format("{}", std::llround(*c.outstanding)) : "-",
-                      c.bytes ? human_bytes(static_cast<std::uint64_t>(*c.bytes)) : "-");
+      out += line(display_key(c.key), pool_kind_name(c.pool),
+                  c.outstanding ? fmt::format("{}", std::llround(*c.outstanding)) : "-",
+                  c.bytes ? human_bytes(static_cast<std::uint64_t>(*c.bytes)) : "-",
+                  c.owner.empty() ? "-" : c.owner);
     }
   }
   return out;

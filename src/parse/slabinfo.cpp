@@ -87,10 +87,22 @@ Result<void> parse_slabinfo_into(std::string_view text, const SlabinfoOptions& o
     entry.key = slab_cache(fields[0]);
     bool reclaimable = false;
     if (options.attributes) {
-      auto it = options.attributes->find(fields[0]);
-      if (it != options.attributes->end()) {
-        reclaimable = it->second.reclaimable;
-        entry.aliases = it->second.aliases;
+      const SlabAttributeMap::value_type* found = nullptr;
+      const std::size_t index = snapshot.entries.size();
+      auto* memo = options.line_memo;
+      if (memo && index < memo->size() && (*memo)[index] && (*memo)[index]->first == fields[0]) {
+        found = (*memo)[index];
+      } else {
+        auto it = options.attributes->find(fields[0]);
+        if (it != options.attributes->end()) found = &*it;
+        if (memo) {
+          if (memo->size() <= index) memo->resize(index + 1, nullptr);
+          (*memo)[index] = found;
+        }
+      }
+      if (found) {
+        reclaimable = found->second.reclaimable;
+        entry.aliases = found->second.aliases;
       } else if (options.unknown_caches) {
         ++*options.unknown_caches;
         reclaimable = is_usually_reclaimable(fields[0]);

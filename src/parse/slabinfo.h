@@ -37,6 +37,10 @@ struct SlabinfoOptions {
   const SlabAttributeMap* attributes = nullptr;
   // Out: how many caches were not in `attributes` (a cache created after the sysfs scan).
   std::size_t* unknown_caches = nullptr;
+  // Optional, for the live hot path: the attributes found for each line of the previous parse.
+  // slabinfo lists caches in the same order every time, so a line whose name matches its
+  // remembered entry skips the hash lookup. Clear it whenever `attributes` changes.
+  std::vector<const SlabAttributeMap::value_type*>* line_memo = nullptr;
 };
 
 struct ParsedSnapshot {

@@ -1,7 +1,7 @@
 // The client side of poolscope's HTTP: GET of a Prometheus API on loopback (poolscope makes no
 // network traffic beyond this machine; a remote Prometheus is reached through an SSH tunnel).
 // The URL and response parsers are portable and fuzzed (fuzz/prometheus_client.cpp); the socket
-// code is posix/http_client.cpp (windows/: not supported yet).
+// code is net/http_client.cpp (POSIX sockets and Winsock through net/sockets.h).
 #pragma once
 
 #include <chrono>

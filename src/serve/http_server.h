@@ -2,7 +2,7 @@
 // One thread polls every connection without blocking; a request head is bounded in size
 // (kMaxRequestHead) and time (request_timeout), connections in number; the handler only returns
 // a page rendered beforehand, so slow or malformed clients never hold up the sampler.
-// Implementations: posix/http_server.cpp; windows/http_server.cpp says it is not supported yet.
+// Implementation: net/http_server.cpp (POSIX sockets and Winsock through net/sockets.h).
 #pragma once
 
 #include <atomic>

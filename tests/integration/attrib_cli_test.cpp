@@ -166,6 +166,22 @@ TEST(LeaksCli, LargestConsumersCarryTheOwnerFromKallsyms) {
   EXPECT_EQ(with, (std::map<std::string, std::string>{{"dentry", "vmlinux"}, {"kcopyd_job", ""}}));
   const auto without = owners_of(run_json("leaks " + db + " --format json --no-owner"));
   EXPECT_EQ(without, (std::map<std::string, std::string>{{"dentry", ""}, {"kcopyd_job", ""}}));
+  // The text table has the OWNER column, a dash where nothing names the cache.
+  const auto text = run_poolscope("leaks " + db + " --kallsyms " + kallsyms);
+  ASSERT_EQ(text.exit_code, 0) << text.out;
+  const auto consumers = text.out.find("Largest consumers now:");
+  ASSERT_NE(consumers, std::string::npos) << text.out;
+  const std::string table = text.out.substr(consumers);
+  EXPECT_NE(table.find(" OWNER\n"), std::string::npos) << table;
+  const auto line = [&table](const std::string& key) {
+    const auto at = table.find("\n  " + key + " ");
+    return at == std::string::npos ? std::string()
+                                   : table.substr(at + 1, table.find('\n', at + 1) - at - 1);
+  };
+  EXPECT_TRUE(line("dentry").ends_with("  vmlinux")) << table;
+  EXPECT_TRUE(line("kcopyd_job").ends_with("  -")) << table;
+  const auto plain = run_poolscope("leaks " + db + " --no-owner");
+  EXPECT_EQ(plain.out.find("OWNER"), std::string::npos) << plain.out;
   // A file named on the command line that cannot be read is an error that says what to do.
   const auto missing = run_poolscope("leaks " + db + " --kallsyms " + (dir / "absent").string());
   EXPECT_EQ(missing.exit_code, 3) << missing.out;

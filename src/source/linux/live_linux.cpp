@@ -137,8 +137,10 @@ class LinuxSource final : public Source {
     if (auto ok = read_all(mem_fd_, paths_.meminfo, mem_text_); !ok)
       return std::unexpected(ok.error());
     std::size_t unknown_caches = 0;
-    parse::SlabinfoOptions options{
-        .page_size = page_size_, .attributes = &attributes_, .unknown_caches = &unknown_caches};
+    parse::SlabinfoOptions options{.page_size = page_size_,
+                                   .attributes = &attributes_,
+                                   .unknown_caches = &unknown_caches,
+                                   .line_memo = &line_memo_};
     diagnostics_.clear();
     if (auto ok = parse::parse_slabinfo_into(slab_text_, options, snapshot, diagnostics_); !ok) {
       return make_error(ok.error().code, paths_.slabinfo + ": " + ok.error().message);
@@ -154,6 +156,7 @@ class LinuxSource final : public Source {
     // path stays free of sysfs I/O.
     if (unknown_caches > 0 && !rescanning_) {
       attributes_ = scan_sys_slab(paths_.sys_slab);
+      line_memo_.clear();
       sysfs_available_ = !attributes_.empty();
       for (const auto& e : snapshot.entries) {
         if (!attributes_.contains(e.key.name)) {
@@ -190,6 +193,7 @@ class LinuxSource final : public Source {
   std::string slab_text_, mem_text_;
   std::vector<parse::Diagnostic> diagnostics_;
   parse::SlabAttributeMap attributes_;
+  std::vector<const parse::SlabAttributeMap::value_type*> line_memo_;
   bool rescanning_ = false;
   bool sysfs_available_ = false;
   std::size_t last_entry_count_ = 0;

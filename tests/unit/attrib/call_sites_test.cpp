@@ -128,6 +128,65 @@ TEST(CallSites, WineDriversCallUntaggedExAllocatePool) {
   EXPECT_EQ(sites, 20u);
 }
 
+// The quick decoder (lengths and branches without Zydis, operands only where a walk looks) must
+// find exactly what decoding every instruction fully with Zydis finds.
+void expect_same_scan(const CallSiteScan& fast, const CallSiteScan& full, const std::string& file) {
+  EXPECT_EQ(fast.decoded_bytes, full.decoded_bytes) << file;
+  ASSERT_EQ(fast.sites.size(), full.sites.size()) << file;
+  for (std::size_t k = 0; k < fast.sites.size(); ++k) {
+    const auto& a = fast.sites[k];
+    const auto& b = full.sites[k];
+    EXPECT_EQ(a.rva, b.rva) << file << " site " << k;
+    EXPECT_EQ(a.file_offset, b.file_offset) << file << " site " << k;
+    EXPECT_EQ(a.api, b.api) << file << " site " << k;
+    EXPECT_EQ(a.tag, b.tag) << file << " site " << k;
+    EXPECT_EQ(a.tag_file_offset, b.tag_file_offset) << file << " site " << k;
+    EXPECT_EQ(a.pool_type, b.pool_type) << file << " site " << k;
+    EXPECT_EQ(a.size, b.size) << file << " site " << k;
+    EXPECT_EQ(a.note, b.note) << file << " site " << k;
+    EXPECT_EQ(a.via, b.via) << file << " site " << k;
+  }
+  ASSERT_EQ(fast.wrappers.size(), full.wrappers.size()) << file;
+  for (std::size_t k = 0; k < fast.wrappers.size(); ++k) {
+    EXPECT_EQ(fast.wrappers[k].function_rva, full.wrappers[k].function_rva) << file;
+    EXPECT_EQ(fast.wrappers[k].parameter, full.wrappers[k].parameter) << file;
+    EXPECT_EQ(fast.wrappers[k].api, full.wrappers[k].api) << file;
+    EXPECT_EQ(fast.wrappers[k].depth, full.wrappers[k].depth) << file;
+    EXPECT_EQ(fast.wrappers[k].via, full.wrappers[k].via) << file;
+  }
+}
+
+TEST(CallSites, QuickDecoderFindsExactlyWhatFullZydisDecodingFinds) {
+  std::vector<std::filesystem::path> files;
+  for (const char* dir : {"drivers/windivert", "drivers/winpmem"}) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(shared_data(dir), ec)) {
+      if (e.path().extension() == ".sys") files.push_back(e.path());
+    }
+  }
+  std::error_code ec;
+  for (const auto& e :
+       std::filesystem::directory_iterator("/usr/lib/x86_64-linux-gnu/wine/x86_64-windows", ec)) {
+    if (e.path().extension() == ".sys") files.push_back(e.path());
+  }
+  for (const char* name : {"pool_driver.sys", "pool_driver_x86.sys"}) {
+    const auto path = std::filesystem::path(POOLSCOPE_TEST_DRIVERS) / name;
+    if (std::filesystem::exists(path)) files.push_back(path);
+  }
+  if (files.empty()) GTEST_SKIP() << "needs ../shared/data/real/drivers or Debian's wine64 drivers";
+  std::size_t sites = 0;
+  for (const auto& path : files) {
+    const auto file = load(path);
+    CallSiteOptions reference;
+    reference.quick_decoder = false;
+    const auto fast = scan_call_sites(file.image, file.bytes);
+    const auto full = scan_call_sites(file.image, file.bytes, reference);
+    expect_same_scan(fast, full, path.filename().string());
+    sites += fast.sites.size();
+  }
+  EXPECT_GT(sites, 100u) << "the comparison must cover real call sites";
+}
+
 class TestDriver : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -47,6 +47,43 @@ TEST(Slabinfo, AttributesFromSysfsDecideThePoolAndAliases) {
   EXPECT_TRUE(parsed->snapshot.notes.empty());
 }
 
+// The live path remembers each line's attributes; a cache that moves, appears or disappears
+// between two reads must still get its own attributes.
+TEST(Slabinfo, LineMemoFollowsCachesThatMoveAppearOrDisappear) {
+  SlabAttributeMap attributes;
+  attributes["kmalloc-64"] = SlabAttributes{false, {"eventfd_ctx"}};
+  attributes["dentry"] = SlabAttributes{true, {}};
+  attributes["filp"] = SlabAttributes{false, {"a", "b", "c"}};
+  std::vector<const SlabAttributeMap::value_type*> memo;
+  const SlabinfoOptions options{.attributes = &attributes, .line_memo = &memo};
+  const auto parse = [&](std::string_view body) {
+    auto parsed =
+        parse_slabinfo(std::string("slabinfo - version: 2.1\n") + std::string(body), options);
+    EXPECT_TRUE(parsed.has_value());
+    return parsed->snapshot.entries;
+  };
+  auto first = parse(
+      "dentry 10 21 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\n"
+      "kmalloc-64 5 64 64 64 1 : tunables 0 0 0 : slabdata 1 1 0\n");
+  ASSERT_EQ(first.size(), 2u);
+  ASSERT_EQ(memo.size(), 2u);
+  EXPECT_EQ(first[0].pool, PoolKind::kReclaimable);
+  EXPECT_EQ(first[1].aliases, std::vector<std::string>{"eventfd_ctx"});
+  auto second = parse(
+      "filp 1 2 256 16 1 : tunables 0 0 0 : slabdata 1 1 0\n"
+      "dentry 10 21 192 21 1 : tunables 0 0 0 : slabdata 1 1 0\n"
+      "kmalloc-64 5 64 64 64 1 : tunables 0 0 0 : slabdata 1 1 0\n"
+      "new_cache 1 1 8 1 1 : tunables 0 0 0 : slabdata 1 1 0\n");
+  ASSERT_EQ(second.size(), 4u);
+  EXPECT_EQ(second[0].aliases.size(), 3u);  // filp took dentry's remembered line
+  EXPECT_EQ(second[0].pool, PoolKind::kUnreclaimable);
+  EXPECT_EQ(second[1].pool, PoolKind::kReclaimable);
+  EXPECT_EQ(second[2].aliases, std::vector<std::string>{"eventfd_ctx"});
+  EXPECT_TRUE(second[3].aliases.empty());
+  EXPECT_EQ(memo.size(), 4u);
+  EXPECT_EQ(memo[3], nullptr);  // not in the attributes: remembered as unknown
+}
+
 TEST(Slabinfo, MalformedLinesBecomeDiagnosticsWithLineNumbers) {
   auto parsed = parse_slabinfo(
       "slabinfo - version: 2.1\n"

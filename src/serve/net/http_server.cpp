@@ -1,24 +1,18 @@
 #include "serve/http_server.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 #include <vector>
+
+#include "serve/net/sockets.h"
 
 namespace poolscope::serve {
 
 namespace {
 
 struct Connection {
-  int fd = -1;
+  net::Socket fd = net::kNoSocket;
   std::string in;
   std::string out;
   std::size_t sent = 0;
@@ -26,54 +20,30 @@ struct Connection {
   std::chrono::steady_clock::time_point deadline;
 };
 
-bool set_nonblocking(int fd) {
-  const int flags = ::fcntl(fd, F_GETFL, 0);
-  return flags >= 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
-}
-
-std::string sockaddr_text(const sockaddr_storage& ss) {
-  char host[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-    return fmt::format("[{}]:{}", host, ntohs(a->sin6_port));
-  }
-  const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-  ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-  return fmt::format("{}:{}", host, ntohs(a->sin_port));
-}
-
-bool is_loopback(const sockaddr_storage& ss) {
-  if (ss.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
-  }
-  const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-  return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-}
-
-class PosixServer final : public HttpServer {
+class SocketServer final : public HttpServer {
  public:
-  PosixServer(int fd, sockaddr_storage bound, ServerOptions options)
+  SocketServer(net::Socket fd, sockaddr_storage bound, ServerOptions options)
       : fd_(fd), bound_(bound), options_(std::move(options)) {}
-  ~PosixServer() override {
-    for (Connection& c : connections_) ::close(c.fd);
-    ::close(fd_);
+  ~SocketServer() override {
+    for (Connection& c : connections_) net::close_socket(c.fd);
+    net::close_socket(fd_);
   }
-  std::string address() const override { return sockaddr_text(bound_); }
-  bool loopback() const override { return is_loopback(bound_); }
+  std::string address() const override { return net::address_text(bound_); }
+  bool loopback() const override {
+    return net::is_loopback(reinterpret_cast<const sockaddr*>(&bound_));
+  }
   ServerStats stats() const override { return stats_; }
 
   void run(const Handler& handler, const std::atomic<bool>& stop) override {
-    std::vector<pollfd> fds;
+    std::vector<net::PollFd> fds;
     while (!stop.load()) {
       fds.clear();
       fds.push_back({fd_, POLLIN, 0});
       for (const Connection& c : connections_) {
         fds.push_back({c.fd, static_cast<short>(c.answering ? POLLOUT : POLLIN), 0});
       }
-      const int n = ::poll(fds.data(), fds.size(), 200);
-      if (n < 0 && errno != EINTR) break;
+      const int n = net::poll_sockets(fds.data(), fds.size(), 200);
+      if (n < 0 && !net::interrupted(net::last_error())) break;
       const auto now = std::chrono::steady_clock::now();
       // Connections first (fds[1..] match connections_ as they were before accepting).
       for (std::size_t i = connections_.size(); i-- > 0;) {
@@ -99,7 +69,7 @@ class PosixServer final : public HttpServer {
           done = true;
         }
         if (done) {
-          ::close(c.fd);
+          net::close_socket(c.fd);
           connections_.erase(connections_.begin() + static_cast<std::ptrdiff_t>(i));
         }
       }
@@ -110,14 +80,15 @@ class PosixServer final : public HttpServer {
  private:
   void accept_all(std::chrono::steady_clock::time_point now) {
     while (true) {
-      const int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;  // EAGAIN, or an error the next poll retries
+      const net::Socket fd = net::accept_one(fd_);
+      if (fd == net::kNoSocket) return;  // EAGAIN, or an error the next poll retries
       if (connections_.size() >= options_.max_connections) {
         ++stats_.refused;
         const std::string busy =
             http_response(503, "text/plain; charset=utf-8", "too many connections\n");
-        [[maybe_unused]] ssize_t w = ::send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
-        ::close(fd);
+        [[maybe_unused]] auto w =
+            ::send(fd, busy.data(), static_cast<int>(busy.size()), net::kSendFlags);
+        net::close_socket(fd);
         continue;
       }
       Connection c;
@@ -131,11 +102,12 @@ class PosixServer final : public HttpServer {
   bool read_request(Connection& c, const Handler& handler, std::chrono::steady_clock::time_point) {
     char buf[4096];
     while (true) {
-      const ssize_t r = ::recv(c.fd, buf, sizeof buf, 0);
+      const auto r = ::recv(c.fd, buf, sizeof buf, 0);
       if (r == 0) return true;
       if (r < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        if (errno == EINTR) continue;
+        const int e = net::last_error();
+        if (net::would_block(e)) break;
+        if (net::interrupted(e)) continue;
         return true;
       }
       const std::size_t room = kMaxRequestHead + 1 - std::min(c.in.size(), kMaxRequestHead + 1);
@@ -161,20 +133,21 @@ class PosixServer final : public HttpServer {
   // True when all is sent or the peer is gone.
   bool write_answer(Connection& c) {
     while (c.sent < c.out.size()) {
-      const ssize_t w =
-          ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      const auto w = ::send(c.fd, c.out.data() + c.sent, static_cast<int>(c.out.size() - c.sent),
+                            net::kSendFlags);
       if (w < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
-        if (errno == EINTR) continue;
+        const int e = net::last_error();
+        if (net::would_block(e)) return false;
+        if (net::interrupted(e)) continue;
         return true;
       }
       c.sent += static_cast<std::size_t>(w);
     }
-    ::shutdown(c.fd, SHUT_WR);
+    ::shutdown(c.fd, net::kShutWrite);
     return true;
   }
 
-  int fd_;
+  net::Socket fd_;
   sockaddr_storage bound_;
   ServerOptions options_;
   std::vector<Connection> connections_;
@@ -184,6 +157,7 @@ class PosixServer final : public HttpServer {
 }  // namespace
 
 Result<std::unique_ptr<HttpServer>> HttpServer::open(const ServerOptions& options) {
+  if (auto up = net::startup(); !up) return std::unexpected(up.error());
   auto hp = split_host_port(options.listen);
   if (!hp) return std::unexpected(hp.error());
   addrinfo hints{};
@@ -199,35 +173,38 @@ Result<std::unique_ptr<HttpServer>> HttpServer::open(const ServerOptions& option
                                   "e.g. 127.0.0.1:9469",
                                   options.listen, ::gai_strerror(gai)));
   }
-  int fd = -1;
+  net::Socket fd = net::kNoSocket;
   int err = 0;
-  for (addrinfo* ai = found; ai && fd < 0; ai = ai->ai_next) {
-    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) {
-      err = errno;
+  for (addrinfo* ai = found; ai && fd == net::kNoSocket; ai = ai->ai_next) {
+    fd = net::open_stream(ai->ai_family, ai->ai_protocol);
+    if (fd == net::kNoSocket) {
+      err = net::last_error();
       continue;
     }
+#ifndef _WIN32
+    // On Windows SO_REUSEADDR would let a second server take the port: its default already
+    // allows a restart while old connections linger.
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, 64) != 0 ||
-        !set_nonblocking(fd)) {
-      err = errno;
-      ::close(fd);
-      fd = -1;
+#endif
+    if (::bind(fd, ai->ai_addr, static_cast<int>(ai->ai_addrlen)) != 0 || ::listen(fd, 64) != 0) {
+      err = net::last_error();
+      net::close_socket(fd);
+      fd = net::kNoSocket;
     }
   }
   ::freeaddrinfo(found);
-  if (fd < 0) {
+  if (fd == net::kNoSocket) {
     return make_error(ErrorCode::kEnvironment,
                       fmt::format("cannot listen on {}: {}; is another program (or poolscope "
                                   "serve) using the port? choose another with --listen",
-                                  options.listen, std::strerror(err)),
+                                  options.listen, net::error_text(err)),
                       err);
   }
   sockaddr_storage bound{};
   socklen_t len = sizeof bound;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
-  return std::make_unique<PosixServer>(fd, bound, options);
+  return std::make_unique<SocketServer>(fd, bound, options);
 }
 
 }  // namespace poolscope::serve

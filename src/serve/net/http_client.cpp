@@ -1,40 +1,25 @@
 #include "serve/http_client.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
+
+#include "serve/net/sockets.h"
 
 namespace poolscope::serve {
 
 namespace {
 
-bool is_loopback(const sockaddr* sa) {
-  if (sa->sa_family == AF_INET6) {
-    return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
-  }
-  if (sa->sa_family == AF_INET) {
-    return (ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr) >> 24) == 127;
-  }
-  return false;
-}
-
 // Waits for `events` on fd until the deadline; false on timeout or error.
-bool wait_for(int fd, short events, std::chrono::steady_clock::time_point deadline) {
+bool wait_for(net::Socket fd, short events, std::chrono::steady_clock::time_point deadline) {
   while (true) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
-    pollfd p{fd, events, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    net::PollFd p{fd, events, 0};
+    const int n = net::poll_sockets(&p, 1, static_cast<int>(left.count()));
     if (n > 0) return true;
-    if (n < 0 && errno != EINTR) return false;
+    if (n < 0 && !net::interrupted(net::last_error())) return false;
   }
 }
 
@@ -42,6 +27,7 @@ bool wait_for(int fd, short events, std::chrono::steady_clock::time_point deadli
 
 Result<HttpResponse> http_get(const HttpUrl& url, std::string_view target,
                               const GetOptions& options) {
+  if (auto up = net::startup(); !up) return std::unexpected(up.error());
   const std::string where = fmt::format("http://{}:{}", url.host, url.port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -53,36 +39,34 @@ Result<HttpResponse> http_get(const HttpUrl& url, std::string_view target,
     return make_error(ErrorCode::kUsage, fmt::format("{}: {}", where, ::gai_strerror(gai)));
   }
   const auto deadline = std::chrono::steady_clock::now() + options.timeout;
-  int fd = -1;
-  int err = ECONNREFUSED;
+  net::Socket fd = net::kNoSocket;
+  int err = net::refused_error();
   bool remote = false;
-  for (addrinfo* ai = found; ai && fd < 0; ai = ai->ai_next) {
-    if (!is_loopback(ai->ai_addr)) {
+  for (addrinfo* ai = found; ai && fd == net::kNoSocket; ai = ai->ai_next) {
+    if (!net::is_loopback(ai->ai_addr)) {
       remote = true;
       continue;
     }
-    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-    if (fd < 0) {
-      err = errno;
+    fd = net::open_stream(ai->ai_family, ai->ai_protocol);
+    if (fd == net::kNoSocket) {
+      err = net::last_error();
       continue;
     }
-    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-      int so_error = errno;
-      if (so_error == EINPROGRESS && wait_for(fd, POLLOUT, deadline)) {
-        socklen_t len = sizeof so_error;
-        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
-      } else if (so_error == EINPROGRESS) {
-        so_error = ETIMEDOUT;
+    if (::connect(fd, ai->ai_addr, static_cast<int>(ai->ai_addrlen)) != 0) {
+      int so_error = net::last_error();
+      if (net::in_progress(so_error)) {
+        so_error =
+            wait_for(fd, POLLOUT, deadline) ? net::pending_error(fd) : net::timed_out_error();
       }
       if (so_error != 0) {
         err = so_error;
-        ::close(fd);
-        fd = -1;
+        net::close_socket(fd);
+        fd = net::kNoSocket;
       }
     }
   }
   ::freeaddrinfo(found);
-  if (fd < 0) {
+  if (fd == net::kNoSocket) {
     if (remote) {
       return make_error(ErrorCode::kUsage,
                         fmt::format("{} is not on this machine: poolscope only talks to loopback; "
@@ -92,7 +76,7 @@ Result<HttpResponse> http_get(const HttpUrl& url, std::string_view target,
     }
     return make_error(ErrorCode::kEnvironment,
                       fmt::format("cannot connect to {}: {}; is Prometheus running there?", where,
-                                  std::strerror(err)),
+                                  net::error_text(err)),
                       err);
   }
   const std::string request = fmt::format(
@@ -101,48 +85,49 @@ Result<HttpResponse> http_get(const HttpUrl& url, std::string_view target,
       url.prefix, target, url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host,
       url.port);
   auto timed_out = [&] {
-    ::close(fd);
+    net::close_socket(fd);
     return make_error(ErrorCode::kEnvironment, fmt::format("{} did not answer within {} s", where,
                                                            options.timeout.count() / 1000));
   };
   std::size_t sent = 0;
   while (sent < request.size()) {
-    const ssize_t w = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    const auto w =
+        ::send(fd, request.data() + sent, static_cast<int>(request.size() - sent), net::kSendFlags);
+    const int e = w < 0 ? net::last_error() : 0;
     if (w > 0) {
       sent += static_cast<std::size_t>(w);
-    } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+    } else if (w < 0 && (net::would_block(e) || net::interrupted(e))) {
       if (!wait_for(fd, POLLOUT, deadline)) return timed_out();
     } else {
-      const int e = errno;
-      ::close(fd);
+      net::close_socket(fd);
       return make_error(ErrorCode::kEnvironment,
-                        fmt::format("sending to {}: {}", where, std::strerror(e)), e);
+                        fmt::format("sending to {}: {}", where, net::error_text(e)), e);
     }
   }
   std::string raw;
   char buf[65536];
   while (true) {
-    const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    const auto r = ::recv(fd, buf, sizeof buf, 0);
+    const int e = r < 0 ? net::last_error() : 0;
     if (r == 0) break;
     if (r > 0) {
       raw.append(buf, static_cast<std::size_t>(r));
       if (raw.size() > options.max_bytes) {
-        ::close(fd);
+        net::close_socket(fd);
         return make_error(ErrorCode::kInput,
                           fmt::format("the answer of {} is larger than {} MiB; narrow the query "
                                       "(--match, --since) or raise --step",
                                       where, options.max_bytes >> 20));
       }
-    } else if (errno == EAGAIN || errno == EINTR) {
+    } else if (net::would_block(e) || net::interrupted(e)) {
       if (!wait_for(fd, POLLIN, deadline)) return timed_out();
     } else {
-      const int e = errno;
-      ::close(fd);
+      net::close_socket(fd);
       return make_error(ErrorCode::kEnvironment,
-                        fmt::format("reading from {}: {}", where, std::strerror(e)), e);
+                        fmt::format("reading from {}: {}", where, net::error_text(e)), e);
     }
   }
-  ::close(fd);
+  net::close_socket(fd);
   return parse_http_response(raw);
 }
 
