@@ -11,6 +11,7 @@ packages=(
   hyperfine                         # benchmarks of whole commands
   ccache                            # cheap rebuilds
   prometheus                        # promtool and a real Prometheus for the fleet tests
+  chromium                          # headless browser for the HTML report test and benchmark
 )
 if [[ "${POOLSCOPE_WINDOWS:-1}" == 1 ]]; then
   # Windows cross build and its tests under Wine; tcl builds the SQLite amalgamation from source.

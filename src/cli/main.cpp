@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   cli::add_watch_verb(app, run);
   cli::add_diagnose_verb(app, run);
   cli::add_serve_verb(app, run);
+  cli::add_report_verb(app, run);
 #ifdef POOLSCOPE_HAVE_TRACE
   cli::add_trace_verb(app, run);
 #endif

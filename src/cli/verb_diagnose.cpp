@@ -16,6 +16,7 @@
 #include "core/time_format.h"
 #include "detect/load.h"
 #include "detect/output.h"
+#include "report/next_steps.h"
 #include "source/process_facts.h"
 #include "store/process_identity.h"
 #include "store/recorder.h"
@@ -30,61 +31,7 @@ extern "C" void diagnose_request_stop(int) {
   g_diagnose_stop.store(true);
 }
 
-bool is_generic_kmalloc(const std::string& name) {
-  return name.starts_with("kmalloc-") || name.starts_with("dma-kmalloc-");
-}
-
 }  // namespace
-
-std::string next_steps(const detect::Report& report, const std::string& recording_path) {
-  std::string out = "Next steps:\n";
-  if (report.findings.empty()) {
-    out += "  - No key kept growing in " + detect::duration_text(report.seconds) +
-           ". A slow leak needs longer: record for a day or two, then analyse:\n"
-           "      poolscope record --interval 10 --out pools.db --duration 48h\n"
-           "      poolscope leaks pools.db\n";
-    return out;
-  }
-  for (const detect::Finding& f : report.findings) {
-    const std::string key = display_key(f.key);
-    if (f.verdict == detect::Verdict::kSuspect) {
-      out += "  - " + key + " is a suspect only: keep recording to confirm (poolscope leaks " +
-             recording_path + " later, or poolscope watch).\n";
-      continue;
-    }
-    if (!f.processes.empty()) {
-      const auto& p = f.processes.front();
-      out += "  - " + key + ": process " + p.name + " (pid " + std::to_string(p.pid) +
-             ") holds ever more " + p.metric +
-             (p.metric == "fds" || p.metric == "handles" ? "" : "s") + ". Check it";
-      if (f.key.kind == KeyKind::kSlabCache) {
-        out += " (ls -l /proc/" + std::to_string(p.pid) + "/fd)";
-      } else {
-        out += " (handle counts in Task Manager / Process Explorer)";
-      }
-      out += "; restarting it frees what it holds, fixing it stops the leak.\n";
-      continue;
-    }
-    if (f.key.kind == KeyKind::kSlabCache) {
-      if (is_generic_kmalloc(f.key.name)) {
-        out += "  - " + key +
-               " is a generic kmalloc cache shared by many callers: find the call site with an "
-               "allocation trace (the kmem:kmalloc tracepoints), or boot with slub_debug=U," +
-               f.key.name + " and read /sys/kernel/slab/" + f.key.name + "/alloc_calls.\n";
-      } else {
-        out += "  - " + key + ": `poolscope who " + f.key.name +
-               "` names the module that owns it; a kernel or module update is the fix, unloading "
-               "the module frees it.\n";
-      }
-    } else {
-      out += "  - " + key + ": `poolscope who " + key +
-             " --drivers C:\\Windows\\System32\\drivers` names the driver; update or remove it "
-             "and send its vendor this report. Confirm with Driver Verifier (pool tracking) or "
-             "an xperf pool trace of the tag.\n";
-    }
-  }
-  return out;
-}
 
 namespace {
 
@@ -95,7 +42,7 @@ void confirm_call_site(const detect::Report& report) {
 #ifdef __linux__
   for (const detect::Finding& f : report.findings) {
     if (f.verdict == detect::Verdict::kSuspect || f.key.kind != KeyKind::kSlabCache ||
-        !is_generic_kmalloc(f.key.name)) {
+        !attrib::is_generic_kmalloc_cache(f.key.name)) {
       continue;
     }
     const auto size = attrib::kmalloc_cache_size(f.key.name);
@@ -143,7 +90,7 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
       ->default_val("5m");
   verb->add_option("--interval", options->interval, "time between samples")->default_val("1");
   verb->add_option("--out,-o", options->out,
-                   "folder for recording.db and findings.json (default: "
+                   "folder for recording.db, findings.json and report.html (default: "
                    "./poolscope-diagnose-<time>)");
   verb->add_option("--format,-f", options->format, "text or json (the findings on stdout)")
       ->check(CLI::IsMember({"text", "json"}))
@@ -183,6 +130,7 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
       }
       const std::string db = (std::filesystem::path(dir) / "recording.db").string();
       const std::string json_path = (std::filesystem::path(dir) / "findings.json").string();
+      const std::string html_path = (std::filesystem::path(dir) / "report.html").string();
       std::unique_ptr<ProcessFactsCollector> collector;
       if (!options->no_processes) {
         auto opened = open_process_facts_collector(clock);
@@ -233,6 +181,7 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
       const detect::Report report = detect::analyze(*history, options->detector);
       auto j = detect::report_json(report);
       j["recording"] = db;
+      j["report"] = html_path;
       {
         std::ofstream out(json_path, std::ios::binary);
         out << j.dump(2) << "\n";
@@ -242,13 +191,21 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
                   .error());
         }
       }
+      HtmlReportOptions html;
+      html.top = options->detector.top;
+      html.file_label = db;
+      auto written = write_html_report(*recording, *history, report, html_path, html);
+      if (!written) return report_error(written.error());
       if (options->format == "json") {
         std::printf("%s\n", j.dump(2).c_str());
       } else {
         std::string text = detect::report_text(report);
-        text += "\n" + next_steps(report, db);
+        text += "\nNext steps:\n";
+        for (const std::string& step : report::next_steps(report, db)) text += "  - " + step + "\n";
         text += "\nWritten: " + db + " (the recording; poolscope leaks/export/snapshot read it)\n";
         text += "         " + json_path + " (these findings as JSON)\n";
+        text += "         " + html_path +
+                " (the report to read or send: charts, evidence, next steps)\n";
         std::fwrite(text.data(), 1, text.size(), stdout);
         if (!options->no_trace) confirm_call_site(report);
       }

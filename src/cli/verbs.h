@@ -18,6 +18,13 @@
 #include "detect/detector.h"
 #include "source/source.h"
 
+namespace poolscope::store {
+class Recording;
+}
+namespace poolscope::detect {
+class History;
+}
+
 namespace poolscope::cli {
 
 // The verb chosen on the command line; returns the process exit code.
@@ -44,6 +51,26 @@ void add_trace_verb(CLI::App& app, VerbMain& run);
 // cache for `duration` and prints the `trace` table of its call sites (top `top`). Returns the
 // exit code `trace` would.
 int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top);
+// The HTML report of a recording (src/report).
+void add_report_verb(CLI::App& app, VerbMain& run);
+
+// Shared by `report` and `diagnose` (verb_report.cpp): the page of a recording already analysed,
+// written to out_path (replaced when it exists).
+struct HtmlReportOptions {
+  std::size_t top = 10;                             // growers listed
+  std::vector<std::string> drivers;                 // folders searched for the findings' tags
+  const attrib::OwnerResolver* resolver = nullptr;  // pooltag.txt lines of the findings' tags
+  std::string file_label;                           // the recording as the page names it
+};
+struct HtmlReportSummary {
+  std::uint64_t bytes = 0;
+  std::size_t events = 0, counters = 0;
+};
+Result<HtmlReportSummary> write_html_report(const store::Recording& recording,
+                                            const detect::History& history,
+                                            const detect::Report& report,
+                                            const std::string& out_path,
+                                            const HtmlReportOptions& options);
 // Shared by `who` and `drivers` (verb_drivers.cpp): the .sys files of a folder (not recursive),
 // sorted by name; and the machine, version and signer of one driver as JSON.
 Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir);

@@ -21,6 +21,7 @@ void Series::grow_to(std::size_t i) {
   // Usually one new bucket: push_back stays inline where resize() called out every time.
   while (count_.size() <= i) {
     min_.push_back(0);
+    max_.push_back(0);
     sum_.push_back(0);
     last_.push_back(0);
     count_.push_back(0);
@@ -33,17 +34,19 @@ void Series::add(std::int64_t bucket, double value) {
   const auto i = idx(bucket);
   grow_to(i);
   if (count_[i] == 0) {
-    min_[i] = sum_[i] = last_[i] = value;
+    min_[i] = max_[i] = sum_[i] = last_[i] = value;
     count_[i] = 1;
     return;
   }
   min_[i] = std::min(min_[i], value);
+  max_[i] = std::max(max_[i], value);
   sum_[i] += value;
   last_[i] = value;
   ++count_[i];
 }
 
-void Series::add(std::int64_t bucket, double min, double sum, double last, std::uint32_t count) {
+void Series::add(std::int64_t bucket, double min, double max, double sum, double last,
+                 std::uint32_t count) {
   if (count == 0) return;
   if (first_ < 0) first_ = bucket;
   if (bucket < first_) return;
@@ -51,9 +54,11 @@ void Series::add(std::int64_t bucket, double min, double sum, double last, std::
   grow_to(i);
   if (count_[i] == 0) {
     min_[i] = min;
+    max_[i] = max;
     sum_[i] = sum;
   } else {
     min_[i] = std::min(min_[i], min);
+    max_[i] = std::max(max_[i], max);
     sum_[i] += sum;
   }
   last_[i] = last;
@@ -65,26 +70,28 @@ void Series::halve() {
   const std::int64_t new_first = first_ / 2;
   const std::int64_t last_bucket = first_ + static_cast<std::int64_t>(count_.size()) - 1;
   const std::size_t n = static_cast<std::size_t>(last_bucket / 2 - new_first + 1);
-  std::vector<double> mins(n, 0), sums(n, 0), lasts(n, 0);
+  std::vector<double> mins(n, 0), maxs(n, 0), sums(n, 0), lasts(n, 0);
   std::vector<std::uint32_t> counts(n, 0);
   for (std::size_t i = 0; i < count_.size(); ++i) {
     if (count_[i] == 0) continue;
     const auto j =
         static_cast<std::size_t>((first_ + static_cast<std::int64_t>(i)) / 2 - new_first);
     mins[j] = counts[j] ? std::min(mins[j], min_[i]) : min_[i];
+    maxs[j] = counts[j] ? std::max(maxs[j], max_[i]) : max_[i];
     sums[j] += sum_[i];
     lasts[j] = last_[i];
     counts[j] += count_[i];
   }
   first_ = new_first;
   min_ = std::move(mins);
+  max_ = std::move(maxs);
   sum_ = std::move(sums);
   last_ = std::move(lasts);
   count_ = std::move(counts);
 }
 
 std::size_t Series::memory_bytes() const {
-  return (min_.capacity() + sum_.capacity() + last_.capacity()) * sizeof(double) +
+  return (min_.capacity() + max_.capacity() + sum_.capacity() + last_.capacity()) * sizeof(double) +
          count_.capacity() * sizeof(std::uint32_t);
 }
 
@@ -200,13 +207,13 @@ void History::flush_open_bucket() const {
       HotKey& h = hot_[i];
       KeyTrack& k = keys_[i];
       if (h.outstanding.count) {
-        k.outstanding.add(bucket, h.outstanding.min, h.outstanding.sum, h.outstanding.last,
-                          h.outstanding.count);
+        k.outstanding.add(bucket, h.outstanding.min, h.outstanding.max, h.outstanding.sum,
+                          h.outstanding.last, h.outstanding.count);
         k.seen_outstanding = true;
         h.outstanding.count = 0;
       }
       if (h.bytes.count) {
-        k.bytes.add(bucket, h.bytes.min, h.bytes.sum, h.bytes.last, h.bytes.count);
+        k.bytes.add(bucket, h.bytes.min, h.bytes.max, h.bytes.sum, h.bytes.last, h.bytes.count);
         k.seen_bytes = true;
         h.bytes.count = 0;
       }

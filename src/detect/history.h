@@ -26,13 +26,15 @@ class Series {
   std::size_t size() const { return count_.size(); }
   bool has(std::int64_t bucket) const;
   double min(std::int64_t bucket) const { return min_[idx(bucket)]; }
+  double max(std::int64_t bucket) const { return max_[idx(bucket)]; }  // charts show spikes
   double mean(std::int64_t bucket) const;
   double last(std::int64_t bucket) const { return last_[idx(bucket)]; }
 
   void add(std::int64_t bucket, double value);
-  // Merges an aggregate of count values (their min, sum and newest) into the bucket, as adding them
-  // one by one would.
-  void add(std::int64_t bucket, double min, double sum, double last, std::uint32_t count);
+  // Merges an aggregate of count values (their min, max, sum and newest) into the bucket, as adding
+  // them one by one would.
+  void add(std::int64_t bucket, double min, double max, double sum, double last,
+           std::uint32_t count);
   // Merges bucket pairs (2k, 2k+1) into k, as the history does when it halves its resolution.
   void halve();
   std::size_t memory_bytes() const;
@@ -41,7 +43,7 @@ class Series {
   std::size_t idx(std::int64_t bucket) const { return static_cast<std::size_t>(bucket - first_); }
   void grow_to(std::size_t i);  // buckets up to index i exist
   std::int64_t first_ = -1;
-  std::vector<double> min_, sum_, last_;
+  std::vector<double> min_, max_, sum_, last_;
   std::vector<std::uint32_t> count_;
 };
 
@@ -92,7 +94,7 @@ struct HistoryOptions {
 // Ingests samples in order. Times are seconds on a clock that never goes backwards (the caller
 // maps wall-clock jumps away); wall_ns is kept for display.
 //
-// Key values of the open (newest) bucket are staged in one dense array, one cache line per key,
+// Key values of the open (newest) bucket are staged in one dense array, two cache lines per key,
 // and merged into the keys' Series when the bucket closes or the keys are read: a sample touches
 // 64 bytes per key instead of eight vectors in two Series. Reading (keys()) flushes the staged
 // values, so a History is not to be read from one thread while another adds to it.
@@ -159,13 +161,14 @@ class History {
   std::vector<std::int64_t> bucket_wall_ns_;
   // The open bucket's values of one key (count 0: none yet), and what unwraps its 32-bit counters.
   struct Staged {
-    double min = 0, sum = 0, last = 0;
+    double min = 0, max = 0, sum = 0, last = 0;
     std::uint32_t count = 0;
     void add(double v) {
       if (count == 0) {
-        min = sum = last = v;
+        min = max = sum = last = v;
       } else {
         min = v < min ? v : min;
+        max = v > max ? v : max;
         sum += v;
         last = v;
       }

@@ -35,6 +35,8 @@ double round_to(double v, double unit) {
   return std::round(v * scale) / scale;
 }
 
+}  // namespace
+
 std::string rate_text(const std::optional<double>& per_hour, const char* unit) {
   if (!per_hour) return "-";
   const double v = *per_hour;
@@ -49,8 +51,6 @@ std::string rate_text(const std::optional<double>& per_hour, const char* unit) {
   }
   return fmt::format("{:.0f}/h", v);
 }
-
-}  // namespace
 
 nlohmann::ordered_json finding_json(const Finding& f) {
   nlohmann::ordered_json j;

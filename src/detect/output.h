@@ -13,6 +13,8 @@ nlohmann::ordered_json report_json(const Report& report);
 // The human table: findings with their evidence, then growth in reclaimable caches and the largest
 // consumers.
 std::string report_text(const Report& report);
+// "11.4 MiB/h" (unit "B") or "64648/h"; "-" when unknown.
+std::string rate_text(const std::optional<double>& per_hour, const char* unit);
 // "1h02m", "3d04h", ...
 std::string duration_text(double seconds);
 // "2026-11-21T14:03:05Z" from ns since 1970.
