@@ -252,25 +252,39 @@ void BM_LeaksOnAWeekOf300Keys(benchmark::State& state) {
 BENCHMARK(BM_LeaksOnAWeekOf300Keys)->UseManualTime()->Iterations(3)->Unit(benchmark::kSecond);
 
 // CPU per sample: `watch` (sampling, process facts and the detector every 30 s of samples) against
-// `record` (sampling, process facts and the store), same interval, same duration.
+// `record` (sampling, process facts and the store), same interval, same duration, and the same
+// process facts: with every sample (range 1) or none (range 0). (Their automatic process
+// intervals differ on purpose: watch and diagnose allow 2% of a core, a long record 0.01%.)
 void BM_WatchVsRecordCpuPerSample(benchmark::State& state) {
   if (::geteuid() != 0) {
     state.SkipWithError("needs root (/proc/slabinfo)");
     return;
   }
   const std::string db = bench_dir() + "/watch-vs-record.db";
+  const std::vector<std::string> processes =
+      state.range(0) ? std::vector<std::string>{"--process-interval", "0.1s"}
+                     : std::vector<std::string>{"--no-processes"};
+  const auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), processes.begin(), processes.end());
+    return args;
+  };
   ChildCost record, watch;
   for (auto _ : state) {
     std::filesystem::remove(db);
-    record = run_poolscope({"record", "--interval", "0.1", "--duration", "20s", "--out", db});
-    watch = run_poolscope({"watch", "--interval", "0.1", "--duration", "20s"});
+    record = run_poolscope(with({"record", "--interval", "0.1", "--duration", "20s", "--out", db}));
+    watch = run_poolscope(with({"watch", "--interval", "0.1", "--duration", "20s"}));
   }
   std::filesystem::remove(db);
   state.counters["record_ms_per_sample"] = record.cpu_s / 200 * 1000;
   state.counters["watch_ms_per_sample"] = watch.cpu_s / 200 * 1000;
   state.counters["watch_over_record"] = watch.cpu_s / record.cpu_s;
 }
-BENCHMARK(BM_WatchVsRecordCpuPerSample)->Iterations(1)->Unit(benchmark::kSecond);
+BENCHMARK(BM_WatchVsRecordCpuPerSample)
+    ->ArgName("processes")
+    ->Arg(1)
+    ->Arg(0)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
 
 }  // namespace
 }  // namespace poolscope::detect
