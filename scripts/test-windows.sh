@@ -68,6 +68,11 @@ tests=$build/tests/poolscope_tests.exe
 step "poolscope_tests.exe"
 run 0 600 "$tests" --gtest_brief=1
 printf '%s\n' "$out" | grep -E '^\[  (PASSED|SKIPPED|FAILED) ' || true
+# Exit code 0 alone is not enough: a stack overflow under Wine once ended the run early with 0.
+[[ $out == *"[  PASSED  ] "* ]] || {
+  printf '%s\n' "$out" | tail -n 20 >&2
+  fail "poolscope_tests.exe ended without gtest's final PASSED line"
+}
 skipped=$(printf '%s\n' "$out" | grep -c '^\[  SKIPPED \]' || true)
 ((skipped == 0)) || echo "note: $skipped test(s) skipped (see above)"
 

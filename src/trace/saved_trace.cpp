@@ -72,7 +72,7 @@ std::optional<std::string_view> find_value(const KeyValues& values, std::string_
 }
 
 Result<SavedTraceWriter> SavedTraceWriter::create(const std::filesystem::path& path) {
-  std::FILE* file = std::fopen(path.c_str(), "wb");
+  std::FILE* file = std::fopen(path.string().c_str(), "wb");
   if (file == nullptr) {
     const int error = errno;
     return make_error(ErrorCode::kEnvironment,
