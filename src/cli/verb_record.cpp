@@ -75,15 +75,9 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
         if (!d) return report_error(d.error());
         ropts.duration = *d;
       }
-      if (options->process_interval != "auto") {
-        auto d = store::parse_duration(options->process_interval);
-        if (!d) {
-          return report_error(
-              Error{.code = d.error().code,
-                    .message = "--process-interval: " + d.error().message + ", or auto"});
-        }
-        ropts.process_interval = *d;
-      }
+      auto process_interval = store::parse_process_interval(options->process_interval);
+      if (!process_interval) return report_error(process_interval.error());
+      ropts.process_interval = *process_interval;
       if (!options->retention.empty()) {
         auto d = store::parse_duration(options->retention);
         if (!d) return report_error(d.error());

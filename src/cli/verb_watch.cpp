@@ -70,19 +70,11 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
         if (!d) return report_error(d.error());
         duration = *d;
       }
-      std::optional<std::chrono::nanoseconds> process_interval;
-      if (options->process_interval != "auto") {
-        auto d = store::parse_duration(options->process_interval);
-        if (!d) {
-          return report_error(
-              Error{.code = d.error().code,
-                    .message = "--process-interval: " + d.error().message + ", or auto"});
-        }
-        process_interval = *d;
-      }
+      auto process_interval = store::parse_process_interval(options->process_interval);
+      if (!process_interval) return report_error(process_interval.error());
       // Like diagnose, watch names culprits from few samples, so it allows process facts more
       // CPU than a long `record` (0.01%).
-      store::ProcessSchedule process_schedule(process_interval, 0.02, std::chrono::minutes(5));
+      store::ProcessSchedule process_schedule(*process_interval, 0.02, std::chrono::minutes(5));
       SystemClock clock;
       auto source = open_live_source(clock);
       if (!source) return report_error(source.error());

@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 
 #include "core/time_format.h"
 #include "detect/output.h"
@@ -28,6 +29,17 @@ constexpr int kFullWidth = 952, kKeyWidth = 560, kSideWidth = 340, kChartHeight 
 
 std::string e(std::string_view text) {
   return html_escape(text);
+}
+
+// An escaped <ul> of the items' texts.
+template <typename Items, typename Text>
+std::string list(const Items& items, Text text) {
+  std::string s = "<ul>";
+  for (const auto& item : items) s += "<li>" + e(text(item)) + "</li>";
+  return s + "</ul>";
+}
+std::string list(const std::vector<std::string>& items) {
+  return list(items, [](const std::string& item) -> const std::string& { return item; });
 }
 
 double seconds_of(std::int64_t wall_ns) {
@@ -536,11 +548,13 @@ std::string finding_card(const History& h, const Finding& f, std::size_t index, 
   }
   s += "</div>";
   if (!f.processes.empty()) {
-    s += "<ul>";
-    for (const auto& proc : f.processes) s += "<li>" + e(proc.evidence) + "</li>";
-    s += "</ul>";
+    s += list(f.processes, [](const auto& proc) -> const std::string& { return proc.evidence; });
   }
   return s + "</div>";
+}
+
+const std::string& explanation(const Finding& f) {
+  return f.explanation;
 }
 
 std::string findings_section(const History& h, const detect::Report& r, const Axis& axis,
@@ -556,16 +570,11 @@ std::string findings_section(const History& h, const detect::Report& r, const Ax
   }
   if (r.findings.size() > kMaxFindingCharts) {
     s += "<p class=\"meta\">" + std::to_string(r.findings.size() - kMaxFindingCharts) +
-         " more finding(s), without charts:</p><ul>";
-    for (std::size_t i = kMaxFindingCharts; i < r.findings.size(); ++i) {
-      s += "<li>" + e(r.findings[i].explanation) + "</li>";
-    }
-    s += "</ul>";
+         " more finding(s), without charts:</p>" +
+         list(std::span(r.findings).subspan(kMaxFindingCharts), explanation);
   }
   if (!r.reclaimable.empty()) {
-    s += "<h3>Growth in reclaimable caches (not leaks)</h3><ul>";
-    for (const Finding& f : r.reclaimable) s += "<li>" + e(f.explanation) + "</li>";
-    s += "</ul>";
+    s += "<h3>Growth in reclaimable caches (not leaks)</h3>" + list(r.reclaimable, explanation);
   }
   return s + "</section>\n";
 }
@@ -675,12 +684,6 @@ std::string owners_section(const detect::Report& r, const ReportInput& in) {
     s += "</ul></div>";
   }
   return s + "</section>\n";
-}
-
-std::string list(const std::vector<std::string>& items) {
-  std::string s = "<ul>";
-  for (const auto& item : items) s += "<li>" + e(item) + "</li>";
-  return s + "</ul>";
 }
 
 std::string next_section(const detect::Report& r, const ReportInput& in) {

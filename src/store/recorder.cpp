@@ -49,6 +49,15 @@ std::int64_t process_cpu_time_ns() {
   return static_cast<std::int64_t>(std::clock()) * (1'000'000'000 / CLOCKS_PER_SEC);
 }
 
+Result<std::optional<std::chrono::nanoseconds>> parse_process_interval(std::string_view text) {
+  if (text == "auto") return std::nullopt;
+  auto d = parse_duration(text);
+  if (!d) {
+    return make_error(d.error().code, "--process-interval: " + d.error().message + ", or auto");
+  }
+  return *d;
+}
+
 ProcessSchedule::ProcessSchedule(std::optional<std::chrono::nanoseconds> interval, double cpu_share,
                                  std::chrono::nanoseconds max)
     : interval_(interval ? std::max<std::int64_t>(interval->count(), 1) : 0),

@@ -88,6 +88,8 @@ std::int64_t process_cpu_time_ns();
 // "90s", "30m", "48h", "7d", "2w", "500ms", "0.1" (a bare number is seconds; fractions allowed).
 // ErrorCode::kUsage for anything else, for zero and for more than 100 years.
 Result<std::chrono::nanoseconds> parse_duration(std::string_view text);
+// A --process-interval value: "auto" (nullopt: ProcessSchedule's automatic interval) or a duration.
+Result<std::optional<std::chrono::nanoseconds>> parse_process_interval(std::string_view text);
 
 // Ticks are at start + k * interval on the monotonic clock, so the schedule never drifts; when a
 // sample overruns, the ticks it covered are skipped (counted) rather than run back to back. The
