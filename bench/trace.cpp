@@ -8,11 +8,13 @@
 // `trace --load` does (file reading included). Goal: >= 5 M events/s.
 //
 // Live (root, tracefs): a kmalloc-heavy workload (`ls -R /usr/share`, repeated, bounded) untraced;
-// while the real `poolscope trace` binary traces it (all caches; `--cache dentry`, a named cache
-// through the kernel's event filter; `--cache kmalloc-64`); with the same four kmem events going
-// into an ftrace text buffer read through trace_pipe (the usual way); and under a bpftrace
-// memleak-style script (a map of live pointers), when bpftrace is installed. Goal: poolscope slows
-// the workload by <= 15%. Each uses its own tracefs instance and leaves the tracing state as found.
+// while the real `poolscope trace` binary traces it (all caches with the default address sampling,
+// 1 object page in 8; all caches, every object (--sample 1); `--cache dentry`, a named cache
+// through the kernel's event filter; `--cache kmalloc-64`), with the tracer's own CPU; with the
+// same four kmem events going into an ftrace text buffer read through trace_pipe (the usual way);
+// and under a bpftrace memleak-style script (a map of live pointers), when bpftrace is installed.
+// Goal: poolscope slows the workload by <= 15%. Each uses its own tracefs instance and leaves the
+// tracing state as found.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -30,6 +32,7 @@
 #include <fstream>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -304,6 +307,21 @@ void stop_tracer(pid_t tracer, int signal = SIGTERM) {
   ::waitpid(tracer, nullptr, 0);
 }
 
+// utime + stime of a process, from /proc/PID/stat (fields 14 and 15, in clock ticks).
+double process_cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(text.substr(paren + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i >= 14) ticks += std::strtod(field.c_str(), nullptr);
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 void workload_under_poolscope(benchmark::State& state, std::vector<std::string> extra) {
   if (!can_trace()) {
     state.SkipWithError("needs root and tracefs");
@@ -318,12 +336,21 @@ void workload_under_poolscope(benchmark::State& state, std::vector<std::string> 
     state.SkipWithError("poolscope trace did not start");
     return;
   }
+  const double tracer_before = process_cpu_seconds(tracer);
   workload_loop(state);
+  // The tracer's own CPU while the workload ran (reading and pairing on the other core).
+  state.counters["tracer_cpu_s"] = benchmark::Counter(process_cpu_seconds(tracer) - tracer_before,
+                                                      benchmark::Counter::kAvgIterations);
   stop_tracer(tracer);
 }
 
+// The default: objects in 1 of 8 pages (--sample 8), counts scaled up as estimates.
 void BM_WorkloadPoolscopeTrace(benchmark::State& state) {
   workload_under_poolscope(state, {});
+}
+// Every object (--sample 1).
+void BM_WorkloadPoolscopeTraceEveryObject(benchmark::State& state) {
+  workload_under_poolscope(state, {"--sample", "1"});
 }
 void BM_WorkloadPoolscopeTraceCacheDentry(benchmark::State& state) {
   workload_under_poolscope(state, {"--cache", "dentry"});
@@ -441,6 +468,12 @@ BENCHMARK(BM_WorkloadUntraced)
     ->Repetitions(3)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadPoolscopeTrace)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadPoolscopeTraceEveryObject)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(5)

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -17,6 +18,7 @@
 
 #include "attrib/slab_owner.h"
 #include "cli/verbs.h"
+#include "parse/text.h"
 #include "store/recorder.h"
 #include "trace/allocinfo.h"
 #include "trace/linux/session.h"
@@ -39,6 +41,12 @@ std::uint64_t mono_now_ns() {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+// --sample auto: tracing every cache samples 1 object page in 8 (every event costs the traced
+// code; sampling takes away most of what writing them costs: README, "Benchmarks"); a trace of
+// named caches (--cache, diagnose) sees every object, since a leak there may be a few objects a
+// second and the kernel already filters the other caches out.
+constexpr unsigned kSampleAllCaches = 8;
+
 struct Options {
   std::string duration = "10s";
   std::vector<std::string> caches;
@@ -47,6 +55,7 @@ struct Options {
   std::size_t top = 20;
   std::size_t max_tracked = trace::kDefaultMaxTracked;
   std::size_t buffer_kb = 0;
+  std::string sample = "auto";  // --sample N: objects in 1 of N pages (1: every object)
   std::string kallsyms = "/proc/kallsyms";
   std::string save;        // --save FILE: also write the raw trace
   std::string load;        // --load FILE: report from a saved trace instead of tracing
@@ -178,6 +187,15 @@ int print_report(const Options& options, const trace::TraceReport& report,
   if (!symbolizer.symbols) {
     notes.push_back("call sites are addresses: kernel symbols could not be read");
   }
+  const bool sampled = totals.sample_rate > 1;
+  if (sampled) {
+    notes.push_back("sampled: only objects in 1 of " + std::to_string(totals.sample_rate) +
+                    " pages were traced (the kernel filters the rest out before writing "
+                    "them); outstanding counts, bytes and growth are estimates scaled up by " +
+                    std::to_string(totals.sample_rate) +
+                    ", and a site with few objects may be missed: --sample 1 traces every "
+                    "object, at a higher cost");
+  }
   const std::size_t shown =
       std::min(options.top == 0 ? report.call_sites.size() : options.top, report.call_sites.size());
 
@@ -221,6 +239,8 @@ int print_report(const Options& options, const trace::TraceReport& report,
                 {"reached", totals.cap_reached},
                 {"untracked_allocations", totals.untracked_allocations}};
     j["min_age_s"] = options.min_age_s;
+    j["sample_rate"] = totals.sample_rate;
+    j["estimated"] = sampled;
     j["tracked"] = totals.tracked;
     auto call_sites = nlohmann::ordered_json::array();
     for (std::size_t i = 0; i < shown; ++i) {
@@ -272,9 +292,12 @@ int print_report(const Options& options, const trace::TraceReport& report,
     outstanding += counts.outstanding;
     bytes += counts.bytes;
   }
-  std::printf("  outstanding at least %.1f s old: %llu allocations, %s, from %zu call sites\n\n",
-              options.min_age_s, static_cast<unsigned long long>(outstanding),
-              bytes_text(bytes).c_str(), report.call_sites.size());
+  const std::string estimate =
+      sampled ? " (sampled 1 in " + std::to_string(totals.sample_rate) + " pages: estimates)" : "";
+  std::printf(
+      "  outstanding at least %.1f s old: %s%llu allocations, %s, from %zu call sites%s\n\n",
+      options.min_age_s, sampled ? "~" : "", static_cast<unsigned long long>(outstanding),
+      bytes_text(bytes).c_str(), report.call_sites.size(), estimate.c_str());
   std::printf("%-40s %-10s %11s %10s %8s %9s  %-18s %s\n", "Call site", "Module", "Outstanding",
               "Bytes", "Oldest", "Growth/s", "Cache", "Pids");
   for (std::size_t i = 0; i < shown; ++i) {
@@ -345,7 +368,9 @@ trace::KeyValues saved_meta(const trace::TraceSession& session, const Options& o
           {"buffer_kb_per_cpu", std::to_string(session.buffer_kb_per_cpu())},
           {"caches", caches.empty() ? "all" : caches},
           {"max_tracked", std::to_string(tracker_options.max_tracked)},
-          {"sample_interval_ns", std::to_string(tracker_options.sample_interval_ns)}};
+          {"sample_interval_ns", std::to_string(tracker_options.sample_interval_ns)},
+          {"sample_shift", std::to_string(tracker_options.sample_shift)},
+          {"page_shift", std::to_string(tracker_options.page_shift)}};
 }
 
 int run_load(const Options& options) {
@@ -474,6 +499,17 @@ int run_trace(const Options& options) {
   if (options.min_age_s < 0) {
     return report_error(Error{ErrorCode::kUsage, 0, "--min-age must be 0 or more seconds"});
   }
+  unsigned sample = options.caches.empty() ? kSampleAllCaches : 1;
+  if (options.sample != "auto") {
+    auto n = parse::parse_u64(options.sample);
+    if (!n || *n == 0 || *n > 1024 || !std::has_single_bit(*n)) {
+      return report_error(Error{ErrorCode::kUsage, 0,
+                                "--sample must be auto or a power of two from 1 (every object) "
+                                "to 1024, not '" +
+                                    options.sample + "'"});
+    }
+    sample = static_cast<unsigned>(*n);
+  }
   if (options.allocinfo) return run_allocinfo(options);
   if (!options.load.empty()) return run_load(options);
   auto duration = store::parse_duration(options.duration);
@@ -497,6 +533,7 @@ int run_trace(const Options& options) {
   trace::SessionOptions session_options;
   session_options.caches = options.caches;
   session_options.buffer_kb_per_cpu = options.buffer_kb;
+  session_options.sample_shift = static_cast<unsigned>(std::countr_zero(sample));
   // Signals only set a flag: the loop ends and the instance is removed on the normal path.
   g_stop = false;
   struct sigaction action {};
@@ -528,6 +565,8 @@ int run_trace(const Options& options) {
   tracker_options.max_tracked = options.max_tracked;
   const auto nanoseconds = static_cast<std::uint64_t>(duration->count());
   tracker_options.sample_interval_ns = std::max<std::uint64_t>(nanoseconds / 60, 100'000'000);
+  tracker_options.sample_shift = (*session)->sample_shift();
+  tracker_options.page_shift = (*session)->page_shift();
   trace::TraceProcessor processor((*session)->layout(), std::move(*decoder), tracker_options);
 
   std::optional<Error> failure;
@@ -658,6 +697,10 @@ void add_trace_verb(CLI::App& app, VerbMain& run) {
       ->default_val(trace::kDefaultMaxTracked);
   verb->add_option("--buffer-kb", options->buffer_kb,
                    "ring buffer per CPU in KiB (default: sized for 400k events/s)");
+  verb->add_option("--sample", options->sample,
+                   "trace the objects of 1 in N pages (a power of two; 1: every object; auto: 8 "
+                   "for all caches, 1 with --cache); counts are then estimates")
+      ->default_val("auto");
   verb->add_option("--kallsyms", options->kallsyms, "kernel symbols for the call sites")
       ->default_val("/proc/kallsyms");
   verb->add_option("--save", options->save,

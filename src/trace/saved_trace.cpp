@@ -234,6 +234,17 @@ Result<SavedTraceReplay> replay_saved_trace(std::istream& in, TrackerOptions opt
               options.sample_interval_ns = *ns;
             }
           }
+          // And weighted as it was sampled (absent before sampling existed: every object).
+          if (auto shift = find_value(texts.meta, "sample_shift")) {
+            if (auto n = parse::parse_u64(*shift); n && *n <= 16) {
+              options.sample_shift = static_cast<unsigned>(*n);
+            }
+          }
+          if (auto shift = find_value(texts.meta, "page_shift")) {
+            if (auto n = parse::parse_u64(*shift); n && *n >= 9 && *n <= 20) {
+              options.page_shift = static_cast<unsigned>(*n);
+            }
+          }
           out.processor.emplace(*layout, std::move(*decoder), options);
         }
         if (kind == SavedRecord::kPages) {

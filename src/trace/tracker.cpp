@@ -25,11 +25,30 @@ std::vector<std::pair<Key, CountAndBytes>> sorted_groups(
 }
 }  // namespace
 
+std::uint32_t sample_weight(std::uint64_t bytes, unsigned sample_shift, unsigned page_shift) {
+  if (sample_shift == 0) return 1;
+  sample_shift = std::min(sample_shift, 16u);
+  unsigned aligned = 0;  // k: the object is aligned to 2^k pages
+  const std::uint64_t page = std::uint64_t{1} << page_shift;
+  if (bytes >= 2 * page && bytes % page == 0) {
+    aligned = static_cast<unsigned>(std::countr_zero(bytes >> page_shift));
+  }
+  return std::uint32_t{1} << (sample_shift - std::min(aligned, sample_shift));
+}
+
+unsigned AllocationTracker::weight_shift_of(std::uint32_t bytes) const {
+  if (options_.sample_shift == 0) return 0;
+  return static_cast<unsigned>(
+      std::countr_zero(sample_weight(bytes, options_.sample_shift, options_.page_shift)));
+}
+
 AllocationTracker::AllocationTracker(TrackerOptions options) : options_(options) {
   options_.max_tracked = std::bit_ceil(std::max<std::size_t>(options_.max_tracked, 16));
   max_slots_ = options_.max_tracked * 2;
   sample_interval_ = std::max<std::uint64_t>(options_.sample_interval_ns, 1'000'000);
   totals_.max_tracked = options_.max_tracked;
+  options_.sample_shift = std::min(options_.sample_shift, 16u);
+  totals_.sample_rate = std::uint32_t{1} << options_.sample_shift;
 }
 
 AllocationTracker::Slot* AllocationTracker::find(std::uint64_t ptr) {
@@ -97,7 +116,9 @@ void AllocationTracker::add(const KmemEvent& event) {
     ++totals_.allocations;
     if (event.ptr == 0) return;  // a failed allocation
     const std::uint32_t site = site_of(event.call_site);
-    ++sites_[site].allocations;
+    const unsigned shift = weight_shift_of(event.bytes);
+    const std::int64_t weight = std::int64_t{1} << shift;
+    sites_[site].allocations += static_cast<std::uint64_t>(weight);
     if ((used_ + 1) * 2 > slots_.size() && slots_.size() < max_slots_) grow();
     // One probe finds either the pointer (still tracked) or the free slot to put it in.
     std::size_t i = index_of(event.ptr);
@@ -105,9 +126,15 @@ void AllocationTracker::add(const KmemEvent& event) {
     if (slots_[i].ptr == event.ptr) {
       // The pointer is handed out again: its free was not seen (lost, or not traced).
       ++totals_.reallocated;
-      --sites_[slots_[i].site].outstanding;
-      slots_[i] = Slot{event.ptr, event.time, site, event.bytes, event.pid, event.cache, 0};
-      ++sites_[site].outstanding;
+      sites_[slots_[i].site].outstanding -= std::int64_t{1} << slots_[i].weight_shift;
+      slots_[i] = Slot{event.ptr,
+                       event.time,
+                       site,
+                       event.bytes,
+                       event.pid,
+                       event.cache,
+                       static_cast<std::uint16_t>(shift)};
+      sites_[site].outstanding += weight;
       return;
     }
     if ((used_ + 1) * 2 > slots_.size()) {
@@ -115,9 +142,15 @@ void AllocationTracker::add(const KmemEvent& event) {
       totals_.cap_reached = true;
       return;
     }
-    slots_[i] = Slot{event.ptr, event.time, site, event.bytes, event.pid, event.cache, 0};
+    slots_[i] = Slot{event.ptr,
+                     event.time,
+                     site,
+                     event.bytes,
+                     event.pid,
+                     event.cache,
+                     static_cast<std::uint16_t>(shift)};
     ++used_;
-    ++sites_[site].outstanding;
+    sites_[site].outstanding += weight;
     totals_.tracked = used_;
   } else if (event.is_free()) {
     ++totals_.frees;
@@ -129,8 +162,9 @@ void AllocationTracker::add(const KmemEvent& event) {
     }
     ++totals_.paired_frees;
     Site& site = sites_[slot->site];
-    ++site.frees;
-    --site.outstanding;
+    const std::int64_t weight = std::int64_t{1} << slot->weight_shift;
+    site.frees += static_cast<std::uint64_t>(weight);
+    site.outstanding -= weight;
     erase(static_cast<std::size_t>(slot - slots_.data()));
     totals_.tracked = used_;
   }
@@ -193,10 +227,11 @@ TraceReport AllocationTracker::report(std::uint64_t end_time, std::uint64_t min_
     if (slot.ptr == 0) continue;
     if (slot.time > out.end_time || out.end_time - slot.time < min_age_ns) continue;
     Group& group = groups[slot.site];
+    const std::uint64_t weight = std::uint64_t{1} << slot.weight_shift;
     for (CountAndBytes* counter : {&group.total, &group.caches[slot.cache], &group.pids[slot.pid],
                                    &caches[slot.cache], &pids[slot.pid]}) {
-      ++counter->outstanding;
-      counter->bytes += slot.bytes;
+      counter->outstanding += weight;
+      counter->bytes += weight * slot.bytes;
     }
     group.oldest = std::min(group.oldest, slot.time);
   }

@@ -24,13 +24,29 @@ inline constexpr std::size_t kBytesPerTrackedAllocation = 64;
 struct TrackerOptions {
   std::size_t max_tracked = kDefaultMaxTracked;      // rounded up to a power of two
   std::uint64_t sample_interval_ns = 1'000'000'000;  // growth samples (doubled past 256 samples)
+  // Address sampling (`trace --sample N`, N = 1 << sample_shift): the kernel's event filters pass
+  // only objects whose address has bits [page_shift, page_shift + sample_shift) clear, i.e. the
+  // objects in 1 of N pages, for allocation and free alike. Every traced allocation then stands
+  // for sample_weight() allocations in the counts, bytes and growth of the report.
+  unsigned sample_shift = 0;
+  unsigned page_shift = 12;
 };
+
+// How many allocations of `bytes` one sampled allocation stands for. Objects of a page or less,
+// and objects whose size has no power-of-two factor above a page, fall on every page alike: N.
+// An object whose size is a multiple of 2^k pages sits at addresses aligned to 2^k pages (slab
+// objects at multiples of their size in a naturally aligned slab; kmalloc_large pages of order
+// k), so the low k sampled bits are always clear and it is sampled 2^k times as often: N / 2^k.
+std::uint32_t sample_weight(std::uint64_t bytes, unsigned sample_shift, unsigned page_shift);
 
 struct CountAndBytes {
   std::uint64_t outstanding = 0;
   std::uint64_t bytes = 0;
 };
 
+// With address sampling (TrackerOptions::sample_shift) every count and byte figure of a site,
+// cache or pid is an estimate: the sampled allocations, each weighted by sample_weight(). The
+// TraceTotals count the events traced.
 struct SiteReport {
   std::uint64_t call_site = 0;
   std::uint64_t outstanding = 0;  // allocations from here not freed and at least min_age old
@@ -57,6 +73,7 @@ struct TraceTotals {
   std::uint64_t tracked = 0;      // outstanding now
   std::uint64_t max_tracked = 0;  // the cap
   bool cap_reached = false;
+  std::uint32_t sample_rate = 1;  // N of --sample: site counts and bytes are estimates when > 1
   std::uint64_t first_time = 0, last_time = 0;  // trace clock of the first and last event
 };
 
@@ -100,7 +117,7 @@ class AllocationTracker {
     std::uint32_t bytes = 0;
     std::int32_t pid = 0;
     std::uint16_t cache = kNoCache;
-    std::uint16_t unused = 0;
+    std::uint16_t weight_shift = 0;  // log2 of the allocation's sample weight
   };
   static_assert(sizeof(Slot) == 32);
   struct Site {
@@ -118,6 +135,7 @@ class AllocationTracker {
   void grow();
   std::uint32_t site_of(std::uint64_t call_site);
   void take_sample(std::uint64_t time);
+  unsigned weight_shift_of(std::uint32_t bytes) const;
 
   TrackerOptions options_;
   std::vector<Slot> slots_;

@@ -121,8 +121,9 @@ TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
                              scratch + ".leaker");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const std::string saved = scratch + ".pst";
+  // Every object (--sample 1): the counts below are exact.
   const RunResult traced =
-      run_poolscope("trace --duration 3 --format json --top 0 --save " + saved);
+      run_poolscope("trace --duration 3 --sample 1 --format json --top 0 --save " + saved);
   ::kill(leaker, SIGTERM);
   wait_exit(leaker);
   ASSERT_EQ(traced.exit_code, 0) << traced.out;
@@ -130,6 +131,8 @@ TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
   ASSERT_FALSE(json.is_discarded()) << traced.out;
   ASSERT_TRUE(json["lost_events"].is_number());
   EXPECT_GT(json["events"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(json["sample_rate"], 1);
+  EXPECT_EQ(json["estimated"], false);
   bool found = false;
   std::uint64_t leaked = 0;
   for (const auto& site : json["call_sites"]) {
@@ -197,6 +200,76 @@ TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
   for (const char* suffix : {".leaker", ".term", ".kill"}) fs::remove(scratch + suffix);
 }
 
+// The leaker's eventfd call site and pid with their outstanding objects, from trace's JSON.
+std::uint64_t outstanding_of(const nlohmann::json& json, pid_t leaker, std::string* caches) {
+  std::uint64_t leaked = 0;
+  for (const auto& site : json["call_sites"]) {
+    if (site["symbol"].get<std::string>().find("eventfd") == std::string::npos) continue;
+    for (const auto& pid : site["pids"]) {
+      if (pid["pid"].get<int>() == leaker) leaked += pid["outstanding"].get<std::uint64_t>();
+    }
+    for (const auto& cache : site["caches"]) *caches += cache["cache"].get<std::string>() + " ";
+  }
+  return leaked;
+}
+
+// The default for all caches samples 1 object page in 8 and scales the counts up: a leak of
+// 9,000 eventfd contexts (kmalloc-64: some 140 pages) is still found at its call site, with an
+// estimate of the right size.
+TEST(TraceLive, SampledTraceEstimatesTheLeakAtItsCallSite) {
+  if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
+  if (!kernel_has_tracefs()) GTEST_SKIP() << "this kernel has no tracefs (CONFIG_FTRACE)";
+  const TracingState before = tracing_state();
+  const std::string scratch =
+      fs::temp_directory_path() / ("poolscope-sampled-" + std::to_string(getpid()));
+  const pid_t leaker = spawn({POOLSCOPE_LEAKER, "--kind", "eventfd", "--mode", "leak", "--rate",
+                              "3000", "--duration", "8"},
+                             scratch + ".leaker");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const RunResult traced = run_poolscope("trace --duration 3 --format json --top 0");
+  ::kill(leaker, SIGTERM);
+  wait_exit(leaker);
+  fs::remove(scratch + ".leaker");
+  ASSERT_EQ(traced.exit_code, 0) << traced.out;
+  const auto json = nlohmann::json::parse(traced.out.substr(traced.out.find('{')), nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << traced.out;
+  EXPECT_EQ(json["sample_rate"], 8);
+  EXPECT_EQ(json["estimated"], true);
+  std::string caches;
+  const std::uint64_t estimate = outstanding_of(json, leaker, &caches);
+  // 3,000/s for 3 s: ~9,000 (one sampled page more or less is 512 objects).
+  EXPECT_GT(estimate, 2'000u) << traced.out.substr(0, 4000);
+  EXPECT_LT(estimate, 40'000u) << traced.out.substr(0, 4000);
+  EXPECT_EQ(tracing_state(), before);
+}
+
+// What diagnose runs for a leaking kmalloc cache: `trace --cache kmalloc-64`, every object of that
+// size and nothing else.
+TEST(TraceLive, CacheKmalloc64NamesTheEventfdCallSiteExactly) {
+  if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
+  if (!kernel_has_tracefs()) GTEST_SKIP() << "this kernel has no tracefs (CONFIG_FTRACE)";
+  const TracingState before = tracing_state();
+  const std::string scratch =
+      fs::temp_directory_path() / ("poolscope-kmalloc64-" + std::to_string(getpid()));
+  const pid_t leaker = spawn(
+      {POOLSCOPE_LEAKER, "--kind", "eventfd", "--mode", "leak", "--rate", "300", "--duration", "8"},
+      scratch + ".leaker");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const RunResult traced =
+      run_poolscope("trace --cache kmalloc-64 --duration 3 --format json --top 0");
+  ::kill(leaker, SIGTERM);
+  wait_exit(leaker);
+  fs::remove(scratch + ".leaker");
+  ASSERT_EQ(traced.exit_code, 0) << traced.out;
+  const auto json = nlohmann::json::parse(traced.out.substr(traced.out.find('{')), nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << traced.out;
+  EXPECT_EQ(json["sample_rate"], 1);  // --cache: every object
+  for (const auto& cache : json["caches"]) EXPECT_EQ(cache["cache"], "kmalloc-64") << cache;
+  std::string caches;
+  EXPECT_GE(outstanding_of(json, leaker, &caches), 300u) << traced.out.substr(0, 4000);
+  EXPECT_EQ(tracing_state(), before);
+}
+
 TEST(TraceLive, BadArgumentsExitTwo) {
   EXPECT_EQ(run_poolscope("trace --duration 0").exit_code, 2);
   EXPECT_EQ(run_poolscope("trace --format xml").exit_code, 2);
@@ -204,6 +277,9 @@ TEST(TraceLive, BadArgumentsExitTwo) {
   EXPECT_EQ(run_poolscope("trace --load /nonexistent/trace.pst").exit_code, 2);
   EXPECT_EQ(run_poolscope("trace --load /proc/self/status").exit_code, 2);  // not a trace file
   EXPECT_EQ(run_poolscope("trace --load a.pst --save b.pst").exit_code, 2);
+  EXPECT_EQ(run_poolscope("trace --sample 3").exit_code, 2);
+  EXPECT_EQ(run_poolscope("trace --sample 0").exit_code, 2);
+  EXPECT_EQ(run_poolscope("trace --sample many").exit_code, 2);
 }
 
 // --allocinfo reads the kernel's per-site bytes; this test machine's kernel has no

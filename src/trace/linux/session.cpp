@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -95,9 +97,8 @@ std::size_t default_buffer_kb_per_cpu() {
   return static_cast<std::size_t>(kDesignEventsPerSecond * 64 / 2 / 1024);
 }
 
-KmemFilters kmem_filters(const std::vector<std::string>& caches) {
+KmemFilters kmem_filters(const std::vector<std::string>& caches, std::uint64_t sample_mask) {
   KmemFilters filters;
-  if (caches.empty()) return filters;
   std::vector<std::string> by_name, by_size;
   for (const auto& cache : caches) {
     std::uint64_t size = 0;
@@ -117,13 +118,24 @@ KmemFilters kmem_filters(const std::vector<std::string>& caches) {
       by_name.push_back("name == \"" + cache + "\"");
     }
   }
-  filters.kmalloc = filter_of(by_size);
-  filters.kmalloc_off = by_size.empty();
-  // A named cache's objects may be freed by kfree (never filtered: it has no name) or
-  // kmem_cache_free; kmalloc-N objects by kfree only, so kmem_cache_* stay off without names.
-  filters.kmem_cache_off = by_name.empty();
-  filters.kmem_cache_alloc = filter_of(by_name);
-  filters.kmem_cache_free = filters.kmem_cache_alloc;
+  if (!caches.empty()) {
+    filters.kmalloc = filter_of(by_size);
+    filters.kmalloc_off = by_size.empty();
+    // A named cache's objects may be freed by kfree (never filtered by cache: it has no name) or
+    // kmem_cache_free; kmalloc-N objects by kfree only, so kmem_cache_* stay off without names.
+    filters.kmem_cache_off = by_name.empty();
+    filters.kmem_cache_alloc = filter_of(by_name);
+    filters.kmem_cache_free = filters.kmem_cache_alloc;
+  }
+  if (sample_mask != 0) {
+    char sampled[48];
+    std::snprintf(sampled, sizeof sampled, "!(ptr & 0x%llx)",
+                  static_cast<unsigned long long>(sample_mask));
+    for (std::string* filter :
+         {&filters.kmalloc, &filters.kfree, &filters.kmem_cache_alloc, &filters.kmem_cache_free}) {
+      *filter = filter->empty() ? std::string(sampled) : "(" + *filter + ") && " + sampled;
+    }
+  }
   return filters;
 }
 
@@ -236,9 +248,15 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
   // The reader is woken when a CPU's buffer is a quarter full (or by its own timeout), not per
   // event: few wakeups, and the buffer still holds twice what arrives between reads.
   (void)write_text(instance / "buffer_percent", "25");  // absent before Linux 5.1: timeout only
-  const KmemFilters filters = kmem_filters(options.caches);
-  const std::string* filter_of_event[4] = {&filters.kmalloc, nullptr, &filters.kmem_cache_alloc,
-                                           &filters.kmem_cache_free};
+  const long page = ::sysconf(_SC_PAGESIZE);
+  session->page_shift_ =
+      page > 0 ? static_cast<unsigned>(std::countr_zero(static_cast<unsigned long>(page))) : 12;
+  session->sample_shift_ = std::min(options.sample_shift, 16u);
+  const std::uint64_t sample_mask = ((std::uint64_t{1} << session->sample_shift_) - 1)
+                                    << session->page_shift_;
+  const KmemFilters filters = kmem_filters(options.caches, sample_mask);
+  const std::string* filter_of_event[4] = {&filters.kmalloc, &filters.kfree,
+                                           &filters.kmem_cache_alloc, &filters.kmem_cache_free};
   for (int i = 0; i < 4; ++i) {
     if (i == 0 && filters.kmalloc_off) continue;
     if (i >= 2 && filters.kmem_cache_off) continue;

@@ -25,6 +25,7 @@ std::size_t default_buffer_kb_per_cpu();
 
 struct SessionOptions {
   std::vector<std::string> caches;    // only these caches (kmalloc-N: kmalloc of that size)
+  unsigned sample_shift = 0;          // trace the objects of 1 in 2^shift pages (0: all)
   std::size_t buffer_kb_per_cpu = 0;  // 0: default_buffer_kb_per_cpu()
   std::string instance_prefix = "poolscope-";
 };
@@ -44,14 +45,16 @@ Result<std::filesystem::path> find_or_mount_tracefs(bool& mounted_here);
 std::vector<std::string> remove_stale_instances(const std::filesystem::path& tracefs,
                                                 const std::string& prefix = "poolscope-");
 
-// The kmem event filter for the caches asked for: kmem_cache_alloc/free by name, kmalloc by
-// bytes_alloc for "kmalloc-<N>" names. Empty strings: no filter for that event.
+// The kmem event filters for the caches asked for: kmem_cache_alloc/free by name, kmalloc by
+// bytes_alloc for "kmalloc-<N>" names. With a sample mask (address sampling: `(N - 1) << page
+// shift`) every event, kfree included, also needs `!(ptr & mask)`: an object is traced at its
+// allocation and at its free or at neither. Empty strings: no filter for that event.
 struct KmemFilters {
-  std::string kmalloc, kmem_cache_alloc, kmem_cache_free;
+  std::string kmalloc, kfree, kmem_cache_alloc, kmem_cache_free;
   bool kmalloc_off = false;     // only named caches were asked for: kmalloc is not traced
   bool kmem_cache_off = false;  // only kmalloc-N caches were asked for
 };
-KmemFilters kmem_filters(const std::vector<std::string>& caches);
+KmemFilters kmem_filters(const std::vector<std::string>& caches, std::uint64_t sample_mask = 0);
 
 class TraceSession {
  public:
@@ -70,6 +73,9 @@ class TraceSession {
   std::size_t cpus() const { return readers_.size(); }
   std::size_t buffer_kb_per_cpu() const { return buffer_kb_; }
   const std::vector<std::string>& notes() const { return notes_; }
+  // Address sampling: objects in 1 of 2^sample_shift pages of 2^page_shift bytes are traced.
+  unsigned sample_shift() const { return sample_shift_; }
+  unsigned page_shift() const { return page_shift_; }
 
   // Waits up to timeout_ms for data (or until a buffer is buffer_percent full), then hands the
   // pages available on every CPU to on_page(cpu index, page): the full ones only, unless `drain`
@@ -89,6 +95,7 @@ class TraceSession {
   bool mounted_here_ = false;
   bool removed_ = false;
   std::size_t buffer_kb_ = 0;
+  unsigned sample_shift_ = 0, page_shift_ = 12;
   std::vector<int> readers_;
   std::vector<std::uint8_t> page_;
   PageLayout layout_;

@@ -50,9 +50,9 @@ struct TwoCpuTrace {
     cpu1 = page1.finish();
     cpu0 = page0.finish();
   }
+  KeyValues meta = {{"cpus", "2"}, {"host", "h"}};
   void write(SavedTraceWriter& writer, bool with_end) const {
-    ASSERT_TRUE(
-        writer.text(SavedRecord::kMeta, 0, key_values_text({{"cpus", "2"}, {"host", "h"}})));
+    ASSERT_TRUE(writer.text(SavedRecord::kMeta, 0, key_values_text(meta)));
     ASSERT_TRUE(writer.text(SavedRecord::kHeaderPage, 0, testing::trace_data("header_page")));
     ASSERT_TRUE(writer.text(SavedRecord::kHeaderEvent, 0, testing::trace_data("header_event")));
     const char* names[4] = {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free"};
@@ -101,6 +101,29 @@ TEST(SavedTrace, RoundTripPairsAsTheLiveRunDid) {
   EXPECT_EQ(replay->processor->decoder().cache_name(report.call_sites[0].caches[0].first),
             "dentry");
   EXPECT_EQ(report.call_sites[0].pids[0].first, 42);
+}
+
+// A trace saved with address sampling is weighted on load as the live run weighted it.
+TEST(SavedTrace, SampledTraceIsScaledOnLoadAsItWasLive) {
+  TwoCpuTrace trace;
+  trace.meta.emplace_back("sample_shift", "3");
+  trace.meta.emplace_back("page_shift", "12");
+  TempFile file;
+  {
+    auto writer = SavedTraceWriter::create(file.path);
+    ASSERT_TRUE(writer) << writer.error().message;
+    trace.write(*writer, true);
+    ASSERT_TRUE(writer->close());
+  }
+  std::ifstream in(file.path, std::ios::binary);
+  auto replay = replay_saved_trace(in);
+  ASSERT_TRUE(replay) << replay.error().message;
+  ASSERT_TRUE(replay->processor);
+  const auto report = replay->processor->tracker().report(9000, 0);
+  EXPECT_EQ(report.totals.sample_rate, 8u);
+  ASSERT_EQ(report.call_sites.size(), 1u);
+  EXPECT_EQ(report.call_sites[0].outstanding, 8u);
+  EXPECT_EQ(report.call_sites[0].bytes, 8u * 192);
 }
 
 TEST(SavedTrace, FileCutShortIsReadAsFarAsItGoes) {

@@ -71,6 +71,63 @@ TEST(Tracker, ReusedPointerWithoutFreeReplacesTheOldAllocation) {
   EXPECT_EQ(report.call_sites[0].call_site, 0xbu);
 }
 
+TEST(SampleWeight, PageSizedObjectsCountNObjectsAlignedToPagesFewer) {
+  EXPECT_EQ(sample_weight(64, 0, 12), 1u);  // no sampling
+  EXPECT_EQ(sample_weight(64, 3, 12), 8u);
+  EXPECT_EQ(sample_weight(4096, 3, 12), 8u);
+  EXPECT_EQ(sample_weight(12288, 3, 12), 8u);  // 3 pages: no power-of-two alignment above a page
+  EXPECT_EQ(sample_weight(8192, 3, 12), 4u);   // aligned to 2 pages: bit 12 always clear
+  EXPECT_EQ(sample_weight(16384, 3, 12), 2u);
+  EXPECT_EQ(sample_weight(32768, 3, 12), 1u);  // every such object is in a sampled page
+  EXPECT_EQ(sample_weight(1u << 20, 3, 12), 1u);
+  EXPECT_EQ(sample_weight(8192, 3, 14), 8u);  // 16 KiB pages: 8 KiB is less than a page
+}
+
+// With address sampling every tracked allocation stands for sample_weight() of them, in counts,
+// bytes, growth, caches and pids alike; a free takes away what its allocation added.
+TEST(Tracker, SampledAllocationsAreScaledByTheirWeight) {
+  TrackerOptions options;
+  options.sample_shift = 3;
+  options.page_shift = 12;
+  AllocationTracker tracker(options);
+  tracker.add(alloc(1 * kSecond, 0x10000, 0xa, 10, 64, 0));
+  tracker.add(alloc(2 * kSecond, 0x18000, 0xa, 10, 64, 0));
+  tracker.add(alloc(2 * kSecond, 0x40000, 0xb, 11, 8192, 1));  // aligned to 2 pages: weight 4
+  tracker.add(release(3 * kSecond, 0x18000));
+  auto report = tracker.report(4 * kSecond, 0);
+  EXPECT_EQ(report.totals.sample_rate, 8u);
+  EXPECT_EQ(report.totals.allocations, 3u);  // the events themselves are counted as seen
+  EXPECT_EQ(report.totals.tracked, 2u);
+  ASSERT_EQ(report.call_sites.size(), 2u);
+  EXPECT_EQ(report.call_sites[0].call_site, 0xbu);
+  EXPECT_EQ(report.call_sites[0].outstanding, 4u);
+  EXPECT_EQ(report.call_sites[0].bytes, 4u * 8192);
+  EXPECT_EQ(report.call_sites[1].call_site, 0xau);
+  EXPECT_EQ(report.call_sites[1].outstanding, 8u);
+  EXPECT_EQ(report.call_sites[1].bytes, 8u * 64);
+  EXPECT_EQ(report.call_sites[1].allocations, 16u);
+  EXPECT_EQ(report.call_sites[1].frees, 8u);
+  ASSERT_EQ(report.pids.size(), 2u);
+  EXPECT_EQ(report.pids[0].first, 10);
+  EXPECT_EQ(report.pids[0].second.outstanding, 8u);
+  EXPECT_EQ(report.pids[1].second.outstanding, 4u);
+}
+
+TEST(Tracker, SampledGrowthIsScaled) {
+  TrackerOptions options;
+  options.sample_shift = 2;
+  options.sample_interval_ns = kSecond;
+  AllocationTracker tracker(options);
+  for (std::uint64_t t = 0; t <= 10; ++t) {
+    tracker.maybe_sample(t * kSecond + 1);
+    tracker.add(alloc(t * kSecond + 1, 0x100000 + t * 0x4000, 0xa));  // one sampled object a second
+  }
+  auto report = tracker.report(10 * kSecond + 1, 0);
+  ASSERT_EQ(report.call_sites.size(), 1u);
+  EXPECT_NEAR(report.call_sites[0].growth_per_s, 4.0, 0.5);
+  EXPECT_EQ(report.call_sites[0].outstanding, 44u);
+}
+
 TEST(Tracker, CapIsEnforcedAndReported) {
   TrackerOptions options;
   options.max_tracked = 16;

@@ -30,6 +30,21 @@ TEST(KmemFilters, NamedCachesAndKmallocSizes) {
   EXPECT_TRUE(only_kmalloc.kmem_cache_off);
 }
 
+// Address sampling filters every event, kfree too, on the pointer alone: an object is traced at
+// its allocation and its free, or at neither.
+TEST(KmemFilters, SamplingFiltersEveryEventOnThePointer) {
+  auto all = kmem_filters({}, 0x7000);
+  EXPECT_EQ(all.kmalloc, "!(ptr & 0x7000)");
+  EXPECT_EQ(all.kfree, "!(ptr & 0x7000)");
+  EXPECT_EQ(all.kmem_cache_alloc, "!(ptr & 0x7000)");
+  EXPECT_EQ(all.kmem_cache_free, "!(ptr & 0x7000)");
+  auto named = kmem_filters({"dentry", "kmalloc-64"}, 0x3000);
+  EXPECT_EQ(named.kmalloc, "(bytes_alloc == 64) && !(ptr & 0x3000)");
+  EXPECT_EQ(named.kmem_cache_alloc, "(name == \"dentry\") && !(ptr & 0x3000)");
+  EXPECT_EQ(named.kfree, "!(ptr & 0x3000)");
+  EXPECT_TRUE(kmem_filters({"dentry"}).kfree.empty());  // no sampling: kfree unfiltered
+}
+
 TEST(BufferSize, HoldsHalfASecondOfTheDesignRateOnOneCpu) {
   EXPECT_GE(default_buffer_kb_per_cpu() * 1024, kDesignEventsPerSecond * 64 / 2);
 }
