@@ -409,6 +409,38 @@ void BM_WorkloadBpftraceMemleak(benchmark::State& state) {
   ::close(out[0]);
 }
 
+// The floor of any tracefs consumer: the four kmem events enabled in an instance, each with a
+// filter no event passes ("ptr == 1"), so nothing is ever written or read. What remains is what
+// the kernel spends at every kmalloc/kfree to fire the event and run its filter.
+void BM_WorkloadKmemEventsEnabledNothingWritten(benchmark::State& state) {
+  if (!can_trace()) {
+    state.SkipWithError("needs root and tracefs");
+    return;
+  }
+  MountGuard mount;
+  const fs::path instance = fs::path("/sys/kernel/tracing/instances") /
+                            ("poolscope-bench-floor-" + std::to_string(getpid()));
+  if (::mkdir(instance.c_str(), 0700) != 0) {
+    state.SkipWithError("cannot create a tracefs instance");
+    return;
+  }
+  auto write = [](const fs::path& path, const char* value) {
+    std::ofstream out(path);
+    out << value;
+  };
+  for (const char* event : {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free"}) {
+    write(instance / "events" / "kmem" / event / "filter", "ptr == 1");
+    write(instance / "events" / "kmem" / event / "enable", "1");
+  }
+  workload_loop(state);
+  for (const char* event : {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free"}) {
+    write(instance / "events" / "kmem" / event / "enable", "0");
+  }
+  for (int i = 0; i < 50 && ::rmdir(instance.c_str()) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 void BM_WorkloadFtraceTextBuffer(benchmark::State& state) {
   if (!can_trace()) {
     state.SkipWithError("needs root and tracefs");
@@ -492,6 +524,12 @@ BENCHMARK(BM_WorkloadPoolscopeTraceCacheKmalloc64)
     ->Repetitions(3)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadBpftraceMemleak)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadKmemEventsEnabledNothingWritten)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(5)
