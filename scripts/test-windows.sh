@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Cross-builds poolscope.exe and poolscope_tests.exe (scripts/build-windows.sh) and runs them
 # under Wine: every unit test, --version, a file snapshot, the live source's refusal (exit 3 with
-# the NTSTATUS; Wine implements no pool-tag query), trace's refusal (no ETW pool session under Wine), and a smoke test of the mingw-built SQLite and
-# Zydis. Called by scripts/test.sh. Each Wine run is bounded by a timeout; the first one creates
-# the Wine prefix (build-win/wine; POOLSCOPE_WINEPREFIX overrides).
+# the NTSTATUS; Wine implements no pool-tag query), trace's refusal (exit 3: Wine has no ETW pool
+# session), and a smoke test of the mingw-built SQLite and Zydis. Called by scripts/test.sh. Each
+# Wine run is bounded by a timeout; the first one creates the Wine prefix (build-win/wine;
+# POOLSCOPE_WINEPREFIX overrides).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${POOLSCOPE_WIN_BUILD:-$root/build-win}
