@@ -139,19 +139,9 @@ void add_trace_verb(CLI::App& app, VerbMain& run) {
       "trace",
       "trace pool allocations for a while (ETW, administrator) and show the call sites whose "
       "allocations stay outstanding");
-  verb->add_option("--duration,-d", options->duration, "how long to trace (30s, 5m)")
-      ->default_val("10s");
+  add_trace_report_options(*verb, options->duration, options->min_age_s, options->format,
+                           options->top, options->max_tracked);
   verb->add_option("--tag", options->tags, "only this pool tag (repeatable; e.g. --tag Strg)");
-  verb->add_option("--min-age", options->min_age_s,
-                   "show only allocations at least this many seconds old at the end")
-      ->default_val(0);
-  verb->add_option("--format,-f", options->format, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->default_val("table");
-  verb->add_option("--top", options->top, "call sites shown (0: all)")->default_val(20);
-  verb->add_option("--max-tracked", options->max_tracked,
-                   "allocations tracked at once (64 bytes each; rounded up to a power of two)")
-      ->default_val(trace::kDefaultMaxTracked);
   verb->add_option("--buffer-kb", options->buffer_kb, "ETW buffer size in KiB")
       ->default_val(1024)
       ->check(CLI::Range(4, 16384));

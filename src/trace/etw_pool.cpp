@@ -277,13 +277,14 @@ void EtwPoolProcessor::add(const EtwRecord& record) {
     }
     pending_.push_back(pending);
     if (pending_.size() >= kMaxPending) {
-      // A burst: pair the older half now (their stacks have long arrived).
+      // A burst: pair the older half now (their stacks have long arrived). Everything up to and
+      // including the median time, so that even a run of equal timestamps makes room.
       std::vector<std::uint64_t> times;
       times.reserve(pending_.size());
-      for (const Pending& p2 : pending_) times.push_back(p2.timestamp);
-      std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2),
-                       times.end());
-      flush(times[times.size() / 2]);
+      for (const Pending& held : pending_) times.push_back(held.timestamp);
+      const auto middle = times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2);
+      std::nth_element(times.begin(), middle, times.end());
+      flush(*middle == UINT64_MAX ? UINT64_MAX : *middle + 1);
     }
   } else if (auto* stack = std::get_if<StackEvent>(&*decoded)) {
     ++stats_.stacks;

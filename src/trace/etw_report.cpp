@@ -6,13 +6,11 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "trace/report_json.h"
+
 namespace poolscope::trace::etw {
 
 namespace {
-
-double round3(double value) {
-  return std::round(value * 1000) / 1000;
-}
 
 std::string printf_text(const char* format, auto... values) {
   char buffer[512];
@@ -77,17 +75,10 @@ std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_t
     j["platform"] = "windows";
     j["duration_s"] = round3(facts.seconds);
     j["tags"] = facts.tags;
-    j["events"] = totals.events;
-    j["allocations"] = totals.allocations;
-    j["frees"] = totals.frees;
-    j["paired_frees"] = totals.paired_frees;
-    j["unpaired_frees"] = totals.unpaired_frees;
+    put_totals(j, totals);
     j["lost_events"] = lost;
     j["lost"] = {{"events_lost", facts.events_lost}, {"buffers_lost", facts.buffers_lost}};
-    j["cap"] = {{"max_tracked", totals.max_tracked},
-                {"bytes_per_allocation", kBytesPerTrackedAllocation},
-                {"reached", totals.cap_reached},
-                {"untracked_allocations", totals.untracked_allocations}};
+    j["cap"] = cap_json(totals);
     j["stacks"] = {{"received", stats.stacks},
                    {"matched", stats.stacks_matched},
                    {"allocations_without_stack", stats.allocations_without_stack}};
@@ -103,13 +94,7 @@ std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_t
       s["module"] = name.module.empty() ? nlohmann::ordered_json(nullptr)
                                         : nlohmann::ordered_json(name.module);
       s["address"] = printf_text("0x%llx", static_cast<unsigned long long>(site.call_site));
-      s["outstanding"] = site.outstanding;
-      s["bytes"] = site.bytes;
-      s["oldest_age_s"] = round3(site.oldest_age_s);
-      s["allocations"] = site.allocations;
-      s["frees"] = site.frees;
-      s["growth_per_s"] = round3(site.growth_per_s);
-      s["net_growth"] = site.net_growth;
+      put_site_counts(s, site);
       s["caches"] = tags_json(site.caches);
       s["pids"] = pids_json(site.pids);
       call_sites.push_back(std::move(s));

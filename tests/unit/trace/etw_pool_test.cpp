@@ -357,6 +357,18 @@ TEST(EtwPoolProcessor, BurstsBeyondThePendingLimitStayBounded) {
   EXPECT_EQ(processor.tracker().totals().allocations, EtwPoolProcessor::kMaxPending + 10);
 }
 
+TEST(EtwPoolProcessor, BurstsOfEqualTimestampsStillMakeRoom) {
+  EtwPoolProcessor processor;
+  const std::size_t n = 2 * EtwPoolProcessor::kMaxPending + 5;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    processor.add(record(kPoolGuid, kOpPoolAlloc,
+                         pool_payload(tag("Leak"), 8, 0xFFFFA00000000000ull + i * 16), 42));
+  }
+  EXPECT_GE(processor.tracker().totals().allocations, 2 * EtwPoolProcessor::kMaxPending - 1);
+  processor.flush();
+  EXPECT_EQ(processor.tracker().totals().allocations, n);
+}
+
 TEST(EtwReport, JsonHasTheLinuxShapeWithTagsAsCaches) {
   EtwPoolProcessor processor;
   for (const auto& [r, payload] : small_trace()) processor.add(r);
