@@ -180,13 +180,8 @@ int print_report(const Options& options, const trace::TraceReport& report,
 
   if (options.format == "json") {
     auto caches_json = [&](const auto& groups) {
-      auto out = nlohmann::ordered_json::array();
-      for (const auto& [cache, counts] : groups) {
-        out.push_back({{"cache", std::string(decoder.cache_name(cache))},
-                       {"outstanding", counts.outstanding},
-                       {"bytes", counts.bytes}});
-      }
-      return out;
+      return trace::caches_json(
+          groups, [&](std::uint16_t cache) { return std::string(decoder.cache_name(cache)); });
     };
     auto pids_json = [&](const auto& groups) {
       auto out = nlohmann::ordered_json::array();

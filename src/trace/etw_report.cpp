@@ -56,13 +56,8 @@ std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_t
 
   if (facts.format == "json") {
     auto tags_json = [&](const auto& groups) {
-      auto out = nlohmann::ordered_json::array();
-      for (const auto& [tag, counts] : groups) {
-        out.push_back({{"cache", std::string(processor.tag_name(tag))},
-                       {"outstanding", counts.outstanding},
-                       {"bytes", counts.bytes}});
-      }
-      return out;
+      return caches_json(groups,
+                         [&](std::uint16_t tag) { return std::string(processor.tag_name(tag)); });
     };
     auto pids_json = [](const auto& groups) {
       auto out = nlohmann::ordered_json::array();

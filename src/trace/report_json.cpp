@@ -34,4 +34,15 @@ void put_site_counts(nlohmann::ordered_json& out, const SiteReport& site) {
   out["net_growth"] = site.net_growth;
 }
 
+nlohmann::ordered_json caches_json(
+    const std::vector<std::pair<std::uint16_t, CountAndBytes>>& groups,
+    const std::function<std::string(std::uint16_t)>& name_of) {
+  auto out = nlohmann::ordered_json::array();
+  for (const auto& [cache, counts] : groups) {
+    out.push_back(
+        {{"cache", name_of(cache)}, {"outstanding", counts.outstanding}, {"bytes", counts.bytes}});
+  }
+  return out;
+}
+
 }  // namespace poolscope::trace
