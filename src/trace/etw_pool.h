@@ -26,8 +26,9 @@ struct Guid {
   bool operator==(const Guid&) const = default;
 };
 
-// The classic kernel event classes poolscope reads (the same values in phnt's ntwmi.h, Microsoft's
-// MOF class documentation and the airbus-cert etl-parser).
+// The classic kernel event classes poolscope reads: the values several public sources agree on
+// (ntwmi.h-style headers, Microsoft's MOF class documentation, public ETW consumers;
+// docs/trace.md).
 inline constexpr Guid kPoolGuid{
     0x0268a8b6, 0x74fd, 0x4302, {0x9d, 0xd0, 0x6e, 0x8f, 0x17, 0x95, 0xc0, 0xcf}};
 inline constexpr Guid kStackWalkGuid{
