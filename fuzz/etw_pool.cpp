@@ -2,10 +2,11 @@
 // The input is a sequence of records, each: class (u8: 0 pool, 1 stack walk, 2 image, else
 // another class), opcode (u8), flags (u8: bit 0 = 32-bit header, bits 1-2 = version), payload
 // length (u16 little-endian), timestamp step (u8), then the payload (cut at the input's end).
+#include "trace/etw_pool.h"
+
 #include <cstdint>
 #include <span>
 
-#include "trace/etw_pool.h"
 #include "trace/etw_report.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
