@@ -1,7 +1,8 @@
 // Fuzzer for the ETW pool, stack-walk and image decoders, the pairing behind them and the report.
-// The input is a sequence of records, each: class (u8: 0 pool, 1 stack walk, 2 image, else
-// another class), opcode (u8), flags (u8: bit 0 = 32-bit header, bits 1-2 = version), payload
-// length (u16 little-endian), timestamp step (u8), then the payload (cut at the input's end).
+// The input is a sequence of records, each: class (u8: 0 pool, 1 stack walk, 2 image, 3 lost
+// event, else another class), opcode (u8), flags (u8: bit 0 = 32-bit header, bits 1-2 = version),
+// payload length (u16 little-endian), timestamp step (u8), then the payload (cut at the input's
+// end).
 #include "trace/etw_pool.h"
 
 #include <cstdint>
@@ -19,8 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   while (input.size() >= 6) {
     EtwRecord record;
     static constexpr Guid kOther{1, 2, 3, {}};
-    const Guid classes[] = {kPoolGuid, kStackWalkGuid, kImageLoadGuid, kOther};
-    record.provider = classes[input[0] < 3 ? input[0] : 3];
+    const Guid classes[] = {kPoolGuid, kStackWalkGuid, kImageLoadGuid, kLostEventGuid, kOther};
+    record.provider = classes[input[0] < 4 ? input[0] : 4];
     record.opcode = input[1];
     record.header_flags = (input[2] & 1) ? kHeaderFlag32Bit : kHeaderFlag64Bit;
     record.version = static_cast<std::uint8_t>((input[2] >> 1) & 3);

@@ -124,6 +124,10 @@ Result<Decoded> decode(const EtwRecord& record) {
   if (record.provider == kStackWalkGuid) {
     return record.opcode == kOpStackWalk ? decode_stack(record, p) : Result<Decoded>(Ignored{});
   }
+  if (record.provider == kLostEventGuid) {
+    if (record.opcode >= 32 && record.opcode <= 34) return LostRecord{record.opcode};
+    return Ignored{};
+  }
   if (record.provider == kImageLoadGuid) {
     switch (record.opcode) {
       case kOpImageLoad:
@@ -292,6 +296,8 @@ void EtwPoolProcessor::add(const EtwRecord& record) {
     stacks_.emplace(
         key(stack->event_timestamp, stack->tid),
         Stack{stack->event_timestamp, stack->tid, call_site_of(stack->frames, images_, p)});
+  } else if (std::holds_alternative<LostRecord>(*decoded)) {
+    ++stats_.lost_records;
   } else if (auto* image = std::get_if<ImageEvent>(&*decoded)) {
     ++stats_.images;
     images_.add(*image, p);

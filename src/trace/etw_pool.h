@@ -36,6 +36,11 @@ inline constexpr Guid kStackWalkGuid{
 inline constexpr Guid kImageLoadGuid{
     0x2cb15d1d, 0x5fc1, 0x11d2, {0xab, 0xe1, 0x00, 0xa0, 0xc9, 0x11, 0xf5, 0x18}};
 
+// RT_LostEvent: delivered to a real-time consumer when events (32), buffers (33) or the rundown
+// (34) were lost on the way to it; no payload.
+inline constexpr Guid kLostEventGuid{
+    0x6a399ae0, 0x4bc6, 0x4de9, {0x87, 0x0b, 0x36, 0x57, 0xf8, 0x94, 0x7e, 0x7e}};
+
 // Opcodes (the low byte of the PERFINFO_LOG_TYPE_*; EVENT_TRACE_GROUP_POOL = 0x0E00). This is the
 // modern numbering (Windows Vista and later); NT 5 headers numbered free as 0x21.
 inline constexpr std::uint8_t kOpPoolAlloc = 0x20;
@@ -87,8 +92,12 @@ struct ImageEvent {
   std::string file_name;  // UTF-8, as the kernel logged it (\SystemRoot\..., \Device\...)
 };
 
+struct LostRecord {
+  std::uint8_t opcode = 0;  // 32 events, 33 buffers, 34 rundown
+};
+
 struct Ignored {};  // a record of another class or opcode
-using Decoded = std::variant<Ignored, PoolEvent, StackEvent, ImageEvent>;
+using Decoded = std::variant<Ignored, PoolEvent, StackEvent, ImageEvent, LostRecord>;
 
 // 4 or 8 from the header flags; `fallback` when neither flag is set.
 unsigned pointer_size(std::uint16_t header_flags, unsigned fallback = 8);
@@ -138,8 +147,9 @@ struct EtwStats {
   std::uint64_t stacks_matched = 0;
   std::uint64_t allocations_without_stack = 0;
   std::uint64_t images = 0;
-  std::uint64_t malformed = 0;  // records whose payload did not fit its layout
-  std::string first_malformed;  // the first such error message
+  std::uint64_t lost_records = 0;  // RT_LostEvent records (events, buffers or rundown lost)
+  std::uint64_t malformed = 0;     // records whose payload did not fit its layout
+  std::string first_malformed;     // the first such error message
 };
 
 struct EtwOptions {

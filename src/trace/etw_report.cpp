@@ -34,7 +34,7 @@ std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_t
                     " at once, " + std::to_string(kBytesPerTrackedAllocation) +
                     " bytes each; raise --max-tracked or trace fewer tags with --tag)");
   }
-  if (lost > 0) {
+  if (lost > 0 || stats.lost_records > 0) {
     notes.push_back(
         "events were lost (ETW buffers full): frees may be missing, so some allocations show "
         "as outstanding that are not; trace fewer tags with --tag");
@@ -72,7 +72,9 @@ std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_t
     j["tags"] = facts.tags;
     put_totals(j, totals);
     j["lost_events"] = lost;
-    j["lost"] = {{"events_lost", facts.events_lost}, {"buffers_lost", facts.buffers_lost}};
+    j["lost"] = {{"events_lost", facts.events_lost},
+                 {"buffers_lost", facts.buffers_lost},
+                 {"lost_event_records", stats.lost_records}};
     j["cap"] = cap_json(totals);
     j["stacks"] = {{"received", stats.stacks},
                    {"matched", stats.stacks_matched},

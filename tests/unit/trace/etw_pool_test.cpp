@@ -194,6 +194,19 @@ TEST(EtwPool, DecodesImageEventsOfEveryVersionWeRead) {
   EXPECT_EQ(std::get<ImageEvent>(*decoded).file_name, "ab");
 }
 
+TEST(EtwPool, LostEventRecordsAreCounted) {
+  EtwPoolProcessor processor;
+  for (std::uint8_t opcode : {32, 33, 34, 35}) {
+    processor.add(record(kLostEventGuid, opcode, Bytes{}));
+  }
+  EXPECT_EQ(processor.stats().lost_records, 3u);  // 35 is no lost-event type
+  EtwRunFacts facts;
+  facts.format = "json";
+  const auto j = nlohmann::json::parse(render_report(processor, 0, facts));
+  EXPECT_EQ(j["lost"]["lost_event_records"], 3);
+  EXPECT_NE(j["notes"].dump().find("events were lost"), std::string::npos);
+}
+
 TEST(EtwPool, TagsParseAndPrint) {
   EXPECT_EQ(tag_text(tag("Strg")), "Strg");
   EXPECT_EQ(*parse_tag("Ip"), *parse_tag("Ip  "));
