@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Cross-builds poolscope.exe and poolscope_tests.exe (scripts/build-windows.sh) and runs them
 # under Wine: every unit test, --version, a file snapshot, the live source's refusal (exit 3 with
-# the NTSTATUS; Wine implements no pool-tag query), and a smoke test of the mingw-built SQLite and
-# Zydis. Called by scripts/test.sh. Each Wine run is bounded by a timeout; the first one creates
-# the Wine prefix (build-win/wine; POOLSCOPE_WINEPREFIX overrides).
+# the NTSTATUS; Wine implements no pool-tag query), trace's refusal (exit 3: Wine has no ETW pool
+# session), and a smoke test of the mingw-built SQLite and Zydis. Called by scripts/test.sh. Each
+# Wine run is bounded by a timeout; the first one creates the Wine prefix (build-win/wine;
+# POOLSCOPE_WINEPREFIX overrides).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${POOLSCOPE_WIN_BUILD:-$root/build-win}
@@ -97,6 +98,14 @@ step "poolscope.exe serve (Winsock server opens; the live source is what Wine re
 run 3 60 "$exe" serve --listen 127.0.0.1:0
 printf '%s\n' "$out"
 [[ $out == *"NTSTATUS 0xC0000003"* ]] || fail "serve's message does not name NTSTATUS 0xC0000003"
+
+step "poolscope.exe trace (ETW pool tracing: Wine offers no system-logger session with pool events)"
+run 3 60 "$exe" trace --duration 2s --tag Leak
+printf '%s\n' "$out"
+[[ $out == *"needs Windows 8 or later with administrator rights and the kernel logger"* ]] \
+  || fail "trace's message does not say it needs Windows 8+, administrator rights and the kernel logger"
+run 2 60 "$exe" trace --tag Toolong
+[[ $out == *"a pool tag has 1 to 4 characters"* ]] || fail "trace --tag Toolong was not refused as usage"
 
 step "poolscope.exe leaks --prometheus (Winsock client: nothing listens on port 1)"
 run 3 60 "$exe" leaks --prometheus http://127.0.0.1:1

@@ -11,6 +11,7 @@
 
 #include "cli/verbs.h"
 #include "store/recording.h"
+#include "trace/tracker.h"
 
 namespace poolscope::cli {
 
@@ -275,6 +276,21 @@ std::optional<Error> add_report_owners(detect::Report& report, const OwnerOption
 int report_error(const Error& error) {
   std::fprintf(stderr, "poolscope: %s\n", error.message.c_str());
   return exit_code_for(error.code);
+}
+
+void add_trace_report_options(CLI::App& verb, std::string& duration, double& min_age_s,
+                              std::string& format, std::size_t& top, std::size_t& max_tracked) {
+  verb.add_option("--duration,-d", duration, "how long to trace (30s, 5m)")->default_val("10s");
+  verb.add_option("--min-age", min_age_s,
+                  "show only allocations at least this many seconds old at the end")
+      ->default_val(0);
+  verb.add_option("--format,-f", format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->default_val("table");
+  verb.add_option("--top", top, "call sites shown (0: all)")->default_val(20);
+  verb.add_option("--max-tracked", max_tracked,
+                  "allocations tracked at once (64 bytes each; rounded up to a power of two)")
+      ->default_val(trace::kDefaultMaxTracked);
 }
 
 }  // namespace poolscope::cli

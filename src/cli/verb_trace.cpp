@@ -23,6 +23,7 @@
 #include "trace/allocinfo.h"
 #include "trace/linux/session.h"
 #include "trace/processor.h"
+#include "trace/report_json.h"
 #include "trace/saved_trace.h"
 
 namespace poolscope::cli {
@@ -143,10 +144,6 @@ std::string bytes_text(std::uint64_t bytes) {
   return buffer;
 }
 
-double round3(double value) {
-  return std::round(value * 1000) / 1000;
-}
-
 struct RunFacts {
   double seconds = 0;
   std::size_t cpus = 0;
@@ -201,13 +198,8 @@ int print_report(const Options& options, const trace::TraceReport& report,
 
   if (options.format == "json") {
     auto caches_json = [&](const auto& groups) {
-      auto out = nlohmann::ordered_json::array();
-      for (const auto& [cache, counts] : groups) {
-        out.push_back({{"cache", std::string(decoder.cache_name(cache))},
-                       {"outstanding", counts.outstanding},
-                       {"bytes", counts.bytes}});
-      }
-      return out;
+      return trace::caches_json(
+          groups, [&](std::uint16_t cache) { return std::string(decoder.cache_name(cache)); });
     };
     auto pids_json = [&](const auto& groups) {
       auto out = nlohmann::ordered_json::array();
@@ -220,24 +212,17 @@ int print_report(const Options& options, const trace::TraceReport& report,
       return out;
     };
     nlohmann::ordered_json j;
-    j["duration_s"] = round3(facts.seconds);
+    j["duration_s"] = trace::round3(facts.seconds);
     j["cpus"] = facts.cpus;
     j["instance"] = facts.instance;
     j["buffer_kb_per_cpu"] = facts.buffer_kb;
-    j["events"] = totals.events;
-    j["allocations"] = totals.allocations;
-    j["frees"] = totals.frees;
-    j["paired_frees"] = totals.paired_frees;
-    j["unpaired_frees"] = totals.unpaired_frees;
+    trace::put_totals(j, totals);
     j["lost_events"] = lost_total;
     j["lost"] = {{"overrun", facts.lost.overrun},
                  {"dropped", facts.lost.dropped},
                  {"commit_overrun", facts.lost.commit_overrun},
                  {"pages_with_missed_events", facts.stats.missed_pages}};
-    j["cap"] = {{"max_tracked", totals.max_tracked},
-                {"bytes_per_allocation", trace::kBytesPerTrackedAllocation},
-                {"reached", totals.cap_reached},
-                {"untracked_allocations", totals.untracked_allocations}};
+    j["cap"] = trace::cap_json(totals);
     j["min_age_s"] = options.min_age_s;
     j["sample_rate"] = totals.sample_rate;
     j["estimated"] = sampled;
@@ -254,13 +239,7 @@ int print_report(const Options& options, const trace::TraceReport& report,
                                         : nlohmann::ordered_json(name.module);
       s["location"] = name.location;
       s["address"] = hex;
-      s["outstanding"] = site.outstanding;
-      s["bytes"] = site.bytes;
-      s["oldest_age_s"] = round3(site.oldest_age_s);
-      s["allocations"] = site.allocations;
-      s["frees"] = site.frees;
-      s["growth_per_s"] = round3(site.growth_per_s);
-      s["net_growth"] = site.net_growth;
+      trace::put_site_counts(s, site);
       s["caches"] = caches_json(site.caches);
       s["pids"] = pids_json(site.pids);
       call_sites.push_back(std::move(s));
@@ -681,20 +660,10 @@ void add_trace_verb(CLI::App& app, VerbMain& run) {
       "trace",
       "trace kernel allocations for a while and show the call sites whose allocations stay "
       "outstanding (Linux, root)");
-  verb->add_option("--duration,-d", options->duration, "how long to trace (30s, 5m)")
-      ->default_val("10s");
+  add_trace_report_options(*verb, options->duration, options->min_age_s, options->format,
+                           options->top, options->max_tracked);
   verb->add_option("--cache", options->caches,
                    "only this slab cache (repeatable; kmalloc-N traces kmalloc of N bytes)");
-  verb->add_option("--min-age", options->min_age_s,
-                   "show only allocations at least this many seconds old at the end")
-      ->default_val(0);
-  verb->add_option("--format,-f", options->format, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->default_val("table");
-  verb->add_option("--top", options->top, "call sites shown (0: all)")->default_val(20);
-  verb->add_option("--max-tracked", options->max_tracked,
-                   "allocations tracked at once (64 bytes each; rounded up to a power of two)")
-      ->default_val(trace::kDefaultMaxTracked);
   verb->add_option("--buffer-kb", options->buffer_kb,
                    "ring buffer per CPU in KiB (default: sized for 400k events/s)");
   verb->add_option("--sample", options->sample,

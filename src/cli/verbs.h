@@ -45,8 +45,12 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run);
 void add_drivers_verb(CLI::App& app, VerbMain& run);
 // The fleet (src/serve): the live pools and findings as Prometheus metrics.
 void add_serve_verb(CLI::App& app, VerbMain& run);
-// Allocation tracing (src/trace), Linux: outstanding allocations by call site.
+// Allocation tracing (src/trace): outstanding allocations by call site (Linux: kmem events;
+// Windows: ETW pool events).
 void add_trace_verb(CLI::App& app, VerbMain& run);
+// The options `trace` has on every platform: --duration, --min-age, --format, --top, --max-tracked.
+void add_trace_report_options(CLI::App& verb, std::string& duration, double& min_age_s,
+                              std::string& format, std::size_t& top, std::size_t& max_tracked);
 // `diagnose`'s confirmation of a leaking generic kmalloc cache (Linux, root): traces only that
 // cache for `duration` and prints the `trace` table of its call sites (top `top`). Returns the
 // exit code `trace` would.

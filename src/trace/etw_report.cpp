@@ -1,0 +1,157 @@
+// Rendering of the Windows `trace` report.
+#include "trace/etw_report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "trace/report_json.h"
+
+namespace poolscope::trace::etw {
+
+namespace {
+
+std::string printf_text(const char* format, auto... values) {
+  char buffer[512];
+  std::snprintf(buffer, sizeof buffer, format, values...);
+  return buffer;
+}
+
+}  // namespace
+
+std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_ticks,
+                          const EtwRunFacts& facts) {
+  const auto min_age = static_cast<std::uint64_t>(std::max(facts.min_age_s, 0.0) * 1e9);
+  const TraceReport report = processor.tracker().report(processor.to_ns(end_ticks), min_age);
+  const auto& totals = report.totals;
+  const auto& stats = processor.stats();
+  const std::uint64_t lost = facts.events_lost + facts.buffers_lost;
+  std::vector<std::string> notes = facts.notes;
+  if (totals.cap_reached) {
+    notes.push_back("cap reached: " + std::to_string(totals.untracked_allocations) +
+                    " allocations were not tracked (at most " + std::to_string(totals.max_tracked) +
+                    " at once, " + std::to_string(kBytesPerTrackedAllocation) +
+                    " bytes each; raise --max-tracked or trace fewer tags with --tag)");
+  }
+  if (lost > 0 || stats.lost_records > 0) {
+    notes.push_back(
+        "events were lost (ETW buffers full): frees may be missing, so some allocations show "
+        "as outstanding that are not; trace fewer tags with --tag");
+  }
+  if (stats.allocations_without_stack > 0) {
+    notes.push_back(std::to_string(stats.allocations_without_stack) +
+                    " allocations came without a stack: they are grouped as \"(no stack)\"");
+  }
+  if (stats.malformed > 0) {
+    notes.push_back(std::to_string(stats.malformed) +
+                    " records did not fit their documented layout and were skipped (first: " +
+                    stats.first_malformed + ")");
+  }
+  if (processor.images().size() == 0 && !report.call_sites.empty()) {
+    notes.push_back("no image load or rundown events: call sites are addresses");
+  }
+  const std::size_t shown =
+      std::min(facts.top == 0 ? report.call_sites.size() : facts.top, report.call_sites.size());
+
+  if (facts.format == "json") {
+    auto tags_json = [&](const auto& groups) {
+      return caches_json(groups,
+                         [&](std::uint16_t tag) { return std::string(processor.tag_name(tag)); });
+    };
+    auto pids_json = [](const auto& groups) {
+      auto out = nlohmann::ordered_json::array();
+      for (const auto& [pid, counts] : groups) {
+        out.push_back({{"pid", pid}, {"outstanding", counts.outstanding}, {"bytes", counts.bytes}});
+      }
+      return out;
+    };
+    nlohmann::ordered_json j;
+    j["platform"] = "windows";
+    j["duration_s"] = round3(facts.seconds);
+    j["tags"] = facts.tags;
+    put_totals(j, totals);
+    j["lost_events"] = lost;
+    j["lost"] = {{"events_lost", facts.events_lost},
+                 {"buffers_lost", facts.buffers_lost},
+                 {"lost_event_records", stats.lost_records}};
+    j["cap"] = cap_json(totals);
+    j["stacks"] = {{"received", stats.stacks},
+                   {"matched", stats.stacks_matched},
+                   {"allocations_without_stack", stats.allocations_without_stack}};
+    j["images"] = processor.images().size();
+    j["min_age_s"] = facts.min_age_s;
+    j["tracked"] = totals.tracked;
+    auto call_sites = nlohmann::ordered_json::array();
+    for (std::size_t i = 0; i < shown; ++i) {
+      const auto& site = report.call_sites[i];
+      const auto name = processor.name(site.call_site);
+      nlohmann::ordered_json s;
+      s["symbol"] = name.symbol;
+      s["module"] = name.module.empty() ? nlohmann::ordered_json(nullptr)
+                                        : nlohmann::ordered_json(name.module);
+      s["address"] = printf_text("0x%llx", static_cast<unsigned long long>(site.call_site));
+      put_site_counts(s, site);
+      s["caches"] = tags_json(site.caches);
+      s["pids"] = pids_json(site.pids);
+      call_sites.push_back(std::move(s));
+    }
+    j["call_sites"] = call_sites;
+    j["call_sites_total"] = report.call_sites.size();
+    j["caches"] = tags_json(report.caches);
+    j["pids"] = pids_json(report.pids);
+    j["notes"] = notes;
+    return j.dump(2) + "\n";
+  }
+
+  std::string out;
+  out += printf_text(
+      "trace: %.1f s, %llu pool events (%llu allocations, %llu frees), lost %llu%s\n",
+      facts.seconds, static_cast<unsigned long long>(totals.events),
+      static_cast<unsigned long long>(totals.allocations),
+      static_cast<unsigned long long>(totals.frees), static_cast<unsigned long long>(lost),
+      facts.interrupted ? " (stopped by Ctrl+C)" : "");
+  out += printf_text(
+      "  unpaired frees %llu (allocated before the trace), tracked at the end %llu (cap %llu%s)\n",
+      static_cast<unsigned long long>(totals.unpaired_frees),
+      static_cast<unsigned long long>(totals.tracked),
+      static_cast<unsigned long long>(totals.max_tracked),
+      totals.cap_reached ? ", CAP REACHED" : "");
+  std::uint64_t outstanding = 0, bytes = 0;
+  for (const auto& [tag, counts] : report.caches) {
+    outstanding += counts.outstanding;
+    bytes += counts.bytes;
+  }
+  out += printf_text(
+      "  outstanding at least %.1f s old: %llu allocations, %llu bytes, from %zu call sites\n\n",
+      facts.min_age_s, static_cast<unsigned long long>(outstanding),
+      static_cast<unsigned long long>(bytes), report.call_sites.size());
+  out += printf_text("%-36s %-14s %11s %10s %8s %9s  %-10s %s\n", "Call site", "Module",
+                     "Outstanding", "Bytes", "Oldest", "Growth/s", "Tag", "Pids");
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto& site = report.call_sites[i];
+    const auto name = processor.name(site.call_site);
+    std::string where = name.symbol.size() > 36 ? name.symbol.substr(0, 35) + "~" : name.symbol;
+    std::string tag =
+        site.caches.empty() ? "" : std::string(processor.tag_name(site.caches[0].first));
+    if (site.caches.size() > 1) tag += " +" + std::to_string(site.caches.size() - 1);
+    std::string pids;
+    for (std::size_t p = 0; p < site.pids.size() && p < 3; ++p) {
+      if (!pids.empty()) pids += ", ";
+      pids += std::to_string(site.pids[p].first);
+    }
+    if (site.pids.size() > 3) pids += ", ...";
+    out += printf_text("%-36s %-14s %11llu %10llu %7.1fs %9.1f  %-10s %s\n", where.c_str(),
+                       name.module.c_str(), static_cast<unsigned long long>(site.outstanding),
+                       static_cast<unsigned long long>(site.bytes), site.oldest_age_s,
+                       site.growth_per_s, tag.c_str(), pids.c_str());
+  }
+  if (shown < report.call_sites.size()) {
+    out += printf_text("(%zu of %zu call sites shown; --top 0 shows all)\n", shown,
+                       report.call_sites.size());
+  }
+  for (const std::string& note : notes) out += "note: " + note + "\n";
+  return out;
+}
+
+}  // namespace poolscope::trace::etw
