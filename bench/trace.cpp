@@ -409,6 +409,32 @@ void BM_WorkloadBpftraceMemleak(benchmark::State& state) {
   ::close(out[0]);
 }
 
+// A tracefs instance of the benchmark's own (the baselines below), removed at the end of scope.
+struct BenchInstance {
+  fs::path path;
+  bool created = false;
+  explicit BenchInstance(const std::string& name)
+      : path(fs::path("/sys/kernel/tracing/instances") /
+             ("poolscope-bench-" + name + "-" + std::to_string(getpid()))),
+        created(::mkdir(path.c_str(), 0700) == 0) {}
+  ~BenchInstance() {
+    if (!created) return;
+    write("tracing_on", "0");
+    for (int i = 0; i < 50 && ::rmdir(path.c_str()) != 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  void write(const fs::path& file, const char* value) const {
+    std::ofstream out(path / file);
+    out << value;
+  }
+  void kmem_events(const char* file, const char* value) const {
+    for (const char* event : {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free"}) {
+      write(fs::path("events") / "kmem" / event / file, value);
+    }
+  }
+};
+
 // The floor of any tracefs consumer: the four kmem events enabled in an instance, each with a
 // filter no event passes ("ptr == 1"), so nothing is ever written or read. What remains is what
 // the kernel spends at every kmalloc/kfree to fire the event and run its filter.
@@ -418,27 +444,15 @@ void BM_WorkloadKmemEventsEnabledNothingWritten(benchmark::State& state) {
     return;
   }
   MountGuard mount;
-  const fs::path instance = fs::path("/sys/kernel/tracing/instances") /
-                            ("poolscope-bench-floor-" + std::to_string(getpid()));
-  if (::mkdir(instance.c_str(), 0700) != 0) {
+  BenchInstance instance("floor");
+  if (!instance.created) {
     state.SkipWithError("cannot create a tracefs instance");
     return;
   }
-  auto write = [](const fs::path& path, const char* value) {
-    std::ofstream out(path);
-    out << value;
-  };
-  for (const char* event : {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free"}) {
-    write(instance / "events" / "kmem" / event / "filter", "ptr == 1");
-    write(instance / "events" / "kmem" / event / "enable", "1");
-  }
+  instance.kmem_events("filter", "ptr == 1");
+  instance.kmem_events("enable", "1");
   workload_loop(state);
-  for (const char* event : {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free"}) {
-    write(instance / "events" / "kmem" / event / "enable", "0");
-  }
-  for (int i = 0; i < 50 && ::rmdir(instance.c_str()) != 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  instance.kmem_events("enable", "0");
 }
 
 void BM_WorkloadFtraceTextBuffer(benchmark::State& state) {
@@ -447,23 +461,16 @@ void BM_WorkloadFtraceTextBuffer(benchmark::State& state) {
     return;
   }
   MountGuard mount;
-  const fs::path instance = fs::path("/sys/kernel/tracing/instances") /
-                            ("poolscope-bench-text-" + std::to_string(getpid()));
-  if (::mkdir(instance.c_str(), 0700) != 0) {
+  BenchInstance instance("text");
+  if (!instance.created) {
     state.SkipWithError("cannot create a tracefs instance");
     return;
   }
-  auto write = [](const fs::path& path, const char* value) {
-    std::ofstream out(path);
-    out << value;
-  };
-  write(instance / "buffer_size_kb", "12500");
-  for (const char* event : {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free"}) {
-    write(instance / "events" / "kmem" / event / "enable", "1");
-  }
+  instance.write("buffer_size_kb", "12500");
+  instance.kmem_events("enable", "1");
   // The text consumer: trace_pipe formats every event in the kernel; its output is discarded.
   std::atomic<bool> stop{false};
-  const int fd = ::open((instance / "trace_pipe").c_str(), O_RDONLY | O_NONBLOCK);
+  const int fd = ::open((instance.path / "trace_pipe").c_str(), O_RDONLY | O_NONBLOCK);
   std::thread reader([&] {
     std::vector<char> buffer(1 << 16);
     while (!stop) {
@@ -475,10 +482,6 @@ void BM_WorkloadFtraceTextBuffer(benchmark::State& state) {
   stop = true;
   reader.join();
   ::close(fd);
-  write(instance / "tracing_on", "0");
-  for (int i = 0; i < 50 && ::rmdir(instance.c_str()) != 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
 }
 
 BENCHMARK(BM_OfflineDecodeOnly)

@@ -25,21 +25,15 @@ std::vector<std::pair<Key, CountAndBytes>> sorted_groups(
 }
 }  // namespace
 
-std::uint32_t sample_weight(std::uint64_t bytes, unsigned sample_shift, unsigned page_shift) {
-  if (sample_shift == 0) return 1;
+unsigned sample_weight_shift(std::uint64_t bytes, unsigned sample_shift, unsigned page_shift) {
+  if (sample_shift == 0) return 0;
   sample_shift = std::min(sample_shift, 16u);
   unsigned aligned = 0;  // k: the object is aligned to 2^k pages
   const std::uint64_t page = std::uint64_t{1} << page_shift;
   if (bytes >= 2 * page && bytes % page == 0) {
     aligned = static_cast<unsigned>(std::countr_zero(bytes >> page_shift));
   }
-  return std::uint32_t{1} << (sample_shift - std::min(aligned, sample_shift));
-}
-
-unsigned AllocationTracker::weight_shift_of(std::uint32_t bytes) const {
-  if (options_.sample_shift == 0) return 0;
-  return static_cast<unsigned>(
-      std::countr_zero(sample_weight(bytes, options_.sample_shift, options_.page_shift)));
+  return sample_shift - std::min(aligned, sample_shift);
 }
 
 AllocationTracker::AllocationTracker(TrackerOptions options) : options_(options) {
@@ -116,7 +110,8 @@ void AllocationTracker::add(const KmemEvent& event) {
     ++totals_.allocations;
     if (event.ptr == 0) return;  // a failed allocation
     const std::uint32_t site = site_of(event.call_site);
-    const unsigned shift = weight_shift_of(event.bytes);
+    const unsigned shift =
+        sample_weight_shift(event.bytes, options_.sample_shift, options_.page_shift);
     const std::int64_t weight = std::int64_t{1} << shift;
     sites_[site].allocations += static_cast<std::uint64_t>(weight);
     if ((used_ + 1) * 2 > slots_.size() && slots_.size() < max_slots_) grow();

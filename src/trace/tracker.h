@@ -32,12 +32,17 @@ struct TrackerOptions {
   unsigned page_shift = 12;
 };
 
-// How many allocations of `bytes` one sampled allocation stands for. Objects of a page or less,
-// and objects whose size has no power-of-two factor above a page, fall on every page alike: N.
-// An object whose size is a multiple of 2^k pages sits at addresses aligned to 2^k pages (slab
-// objects at multiples of their size in a naturally aligned slab; kmalloc_large pages of order
-// k), so the low k sampled bits are always clear and it is sampled 2^k times as often: N / 2^k.
-std::uint32_t sample_weight(std::uint64_t bytes, unsigned sample_shift, unsigned page_shift);
+// How many allocations of `bytes` one sampled allocation stands for (as a power of two). Objects of
+// a page or less, and objects whose size has no power-of-two factor above a page, fall on every
+// page alike: N. An object whose size is a multiple of 2^k pages sits at addresses aligned to 2^k
+// pages (slab objects at multiples of their size in a naturally aligned slab; kmalloc_large pages
+// of order k), so the low k sampled bits are always clear and it is sampled 2^k times as often: N /
+// 2^k.
+unsigned sample_weight_shift(std::uint64_t bytes, unsigned sample_shift, unsigned page_shift);
+inline std::uint32_t sample_weight(std::uint64_t bytes, unsigned sample_shift,
+                                   unsigned page_shift) {
+  return std::uint32_t{1} << sample_weight_shift(bytes, sample_shift, page_shift);
+}
 
 struct CountAndBytes {
   std::uint64_t outstanding = 0;
@@ -135,7 +140,6 @@ class AllocationTracker {
   void grow();
   std::uint32_t site_of(std::uint64_t call_site);
   void take_sample(std::uint64_t time);
-  unsigned weight_shift_of(std::uint32_t bytes) const;
 
   TrackerOptions options_;
   std::vector<Slot> slots_;

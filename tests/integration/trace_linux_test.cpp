@@ -108,6 +108,31 @@ void wait_for_instance(pid_t pid, std::chrono::milliseconds limit) {
   }
 }
 
+// `poolscope <args>` (a trace with --format json) while a poolscope-leaker opens `rate`
+// eventfds a second and never closes them; the leaker is stopped when the trace has ended.
+struct LeakTrace {
+  pid_t leaker = 0;
+  RunResult run;
+  nlohmann::json json;  // discarded when the output holds no JSON
+};
+LeakTrace trace_beside_eventfd_leak(const std::string& rate, const std::string& args) {
+  const std::string log =
+      fs::temp_directory_path() / ("poolscope-trace-leaker-" + std::to_string(getpid()) + ".log");
+  LeakTrace out;
+  out.leaker = spawn(
+      {POOLSCOPE_LEAKER, "--kind", "eventfd", "--mode", "leak", "--rate", rate, "--duration", "12"},
+      log);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  out.run = run_poolscope(args);
+  ::kill(out.leaker, SIGTERM);
+  wait_exit(out.leaker);
+  fs::remove(log);
+  const std::size_t brace = out.run.out.find('{');
+  out.json = nlohmann::json::parse(brace == std::string::npos ? "" : out.run.out.substr(brace),
+                                   nullptr, false);
+  return out;
+}
+
 TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
   if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
   if (!kernel_has_tracefs()) GTEST_SKIP() << "this kernel has no tracefs (CONFIG_FTRACE)";
@@ -116,18 +141,14 @@ TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
       fs::temp_directory_path() / ("poolscope-trace-" + std::to_string(getpid()));
 
   // 1. A leaking process during a trace: its call site is outstanding with its pid.
-  const pid_t leaker = spawn({POOLSCOPE_LEAKER, "--kind", "eventfd", "--mode", "leak", "--rate",
-                              "300", "--duration", "12"},
-                             scratch + ".leaker");
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const std::string saved = scratch + ".pst";
   // Every object (--sample 1): the counts below are exact.
-  const RunResult traced =
-      run_poolscope("trace --duration 3 --sample 1 --format json --top 0 --save " + saved);
-  ::kill(leaker, SIGTERM);
-  wait_exit(leaker);
+  const LeakTrace leak = trace_beside_eventfd_leak(
+      "300", "trace --duration 3 --sample 1 --format json --top 0 --save " + saved);
+  const pid_t leaker = leak.leaker;
+  const RunResult& traced = leak.run;
+  const nlohmann::json& json = leak.json;
   ASSERT_EQ(traced.exit_code, 0) << traced.out;
-  const auto json = nlohmann::json::parse(traced.out.substr(traced.out.find('{')), nullptr, false);
   ASSERT_FALSE(json.is_discarded()) << traced.out;
   ASSERT_TRUE(json["lost_events"].is_number());
   EXPECT_GT(json["events"].get<std::uint64_t>(), 0u);
@@ -197,18 +218,17 @@ TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
   // The killed run may have mounted tracefs and could not unmount it: put that back as found.
   if (!before.mounted && tracefs_mounted()) ::umount2("/sys/kernel/tracing", 0);
   EXPECT_EQ(tracing_state(), before);
-  for (const char* suffix : {".leaker", ".term", ".kill"}) fs::remove(scratch + suffix);
+  for (const char* suffix : {".term", ".kill"}) fs::remove(scratch + suffix);
 }
 
 // The leaker's eventfd call site and pid with their outstanding objects, from trace's JSON.
-std::uint64_t outstanding_of(const nlohmann::json& json, pid_t leaker, std::string* caches) {
+std::uint64_t outstanding_of(const nlohmann::json& json, pid_t leaker) {
   std::uint64_t leaked = 0;
   for (const auto& site : json["call_sites"]) {
     if (site["symbol"].get<std::string>().find("eventfd") == std::string::npos) continue;
     for (const auto& pid : site["pids"]) {
       if (pid["pid"].get<int>() == leaker) leaked += pid["outstanding"].get<std::uint64_t>();
     }
-    for (const auto& cache : site["caches"]) *caches += cache["cache"].get<std::string>() + " ";
   }
   return leaked;
 }
@@ -220,23 +240,14 @@ TEST(TraceLive, SampledTraceEstimatesTheLeakAtItsCallSite) {
   if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
   if (!kernel_has_tracefs()) GTEST_SKIP() << "this kernel has no tracefs (CONFIG_FTRACE)";
   const TracingState before = tracing_state();
-  const std::string scratch =
-      fs::temp_directory_path() / ("poolscope-sampled-" + std::to_string(getpid()));
-  const pid_t leaker = spawn({POOLSCOPE_LEAKER, "--kind", "eventfd", "--mode", "leak", "--rate",
-                              "3000", "--duration", "8"},
-                             scratch + ".leaker");
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const RunResult traced = run_poolscope("trace --duration 3 --format json --top 0");
-  ::kill(leaker, SIGTERM);
-  wait_exit(leaker);
-  fs::remove(scratch + ".leaker");
+  const LeakTrace leak =
+      trace_beside_eventfd_leak("3000", "trace --duration 3 --format json --top 0");
+  const RunResult& traced = leak.run;
   ASSERT_EQ(traced.exit_code, 0) << traced.out;
-  const auto json = nlohmann::json::parse(traced.out.substr(traced.out.find('{')), nullptr, false);
-  ASSERT_FALSE(json.is_discarded()) << traced.out;
-  EXPECT_EQ(json["sample_rate"], 8);
-  EXPECT_EQ(json["estimated"], true);
-  std::string caches;
-  const std::uint64_t estimate = outstanding_of(json, leaker, &caches);
+  ASSERT_FALSE(leak.json.is_discarded()) << traced.out;
+  EXPECT_EQ(leak.json["sample_rate"], 8);
+  EXPECT_EQ(leak.json["estimated"], true);
+  const std::uint64_t estimate = outstanding_of(leak.json, leak.leaker);
   // 3,000/s for 3 s: ~9,000 (one sampled page more or less is 512 objects).
   EXPECT_GT(estimate, 2'000u) << traced.out.substr(0, 4000);
   EXPECT_LT(estimate, 40'000u) << traced.out.substr(0, 4000);
@@ -249,24 +260,14 @@ TEST(TraceLive, CacheKmalloc64NamesTheEventfdCallSiteExactly) {
   if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
   if (!kernel_has_tracefs()) GTEST_SKIP() << "this kernel has no tracefs (CONFIG_FTRACE)";
   const TracingState before = tracing_state();
-  const std::string scratch =
-      fs::temp_directory_path() / ("poolscope-kmalloc64-" + std::to_string(getpid()));
-  const pid_t leaker = spawn(
-      {POOLSCOPE_LEAKER, "--kind", "eventfd", "--mode", "leak", "--rate", "300", "--duration", "8"},
-      scratch + ".leaker");
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const RunResult traced =
-      run_poolscope("trace --cache kmalloc-64 --duration 3 --format json --top 0");
-  ::kill(leaker, SIGTERM);
-  wait_exit(leaker);
-  fs::remove(scratch + ".leaker");
+  const LeakTrace leak = trace_beside_eventfd_leak(
+      "300", "trace --cache kmalloc-64 --duration 3 --format json --top 0");
+  const RunResult& traced = leak.run;
   ASSERT_EQ(traced.exit_code, 0) << traced.out;
-  const auto json = nlohmann::json::parse(traced.out.substr(traced.out.find('{')), nullptr, false);
-  ASSERT_FALSE(json.is_discarded()) << traced.out;
-  EXPECT_EQ(json["sample_rate"], 1);  // --cache: every object
-  for (const auto& cache : json["caches"]) EXPECT_EQ(cache["cache"], "kmalloc-64") << cache;
-  std::string caches;
-  EXPECT_GE(outstanding_of(json, leaker, &caches), 300u) << traced.out.substr(0, 4000);
+  ASSERT_FALSE(leak.json.is_discarded()) << traced.out;
+  EXPECT_EQ(leak.json["sample_rate"], 1);  // --cache: every object
+  for (const auto& cache : leak.json["caches"]) EXPECT_EQ(cache["cache"], "kmalloc-64") << cache;
+  EXPECT_GE(outstanding_of(leak.json, leak.leaker), 300u) << traced.out.substr(0, 4000);
   EXPECT_EQ(tracing_state(), before);
 }
 

@@ -70,17 +70,19 @@ struct TwoCpuTrace {
     ASSERT_TRUE(writer.text(SavedRecord::kEnd, 0,
                             key_values_text({{"end_time", "9000"}, {"duration_ns", "8000"}})));
   }
+  // The whole trace to `path`, as `trace --save` writes it.
+  void save(const fs::path& path, bool with_end) const {
+    auto writer = SavedTraceWriter::create(path);
+    ASSERT_TRUE(writer) << writer.error().message;
+    write(*writer, with_end);
+    ASSERT_TRUE(writer->close());
+  }
 };
 
 TEST(SavedTrace, RoundTripPairsAsTheLiveRunDid) {
   TwoCpuTrace trace;
   TempFile file;
-  {
-    auto writer = SavedTraceWriter::create(file.path);
-    ASSERT_TRUE(writer) << writer.error().message;
-    trace.write(*writer, true);
-    ASSERT_TRUE(writer->close());
-  }
+  ASSERT_NO_FATAL_FAILURE(trace.save(file.path, true));
   std::ifstream in(file.path, std::ios::binary);
   auto replay = replay_saved_trace(in);
   ASSERT_TRUE(replay) << replay.error().message;
@@ -109,12 +111,7 @@ TEST(SavedTrace, SampledTraceIsScaledOnLoadAsItWasLive) {
   trace.meta.emplace_back("sample_shift", "3");
   trace.meta.emplace_back("page_shift", "12");
   TempFile file;
-  {
-    auto writer = SavedTraceWriter::create(file.path);
-    ASSERT_TRUE(writer) << writer.error().message;
-    trace.write(*writer, true);
-    ASSERT_TRUE(writer->close());
-  }
+  ASSERT_NO_FATAL_FAILURE(trace.save(file.path, true));
   std::ifstream in(file.path, std::ios::binary);
   auto replay = replay_saved_trace(in);
   ASSERT_TRUE(replay) << replay.error().message;
@@ -129,12 +126,7 @@ TEST(SavedTrace, SampledTraceIsScaledOnLoadAsItWasLive) {
 TEST(SavedTrace, FileCutShortIsReadAsFarAsItGoes) {
   TwoCpuTrace trace;
   TempFile file;
-  {
-    auto writer = SavedTraceWriter::create(file.path);
-    ASSERT_TRUE(writer);
-    trace.write(*writer, false);
-    ASSERT_TRUE(writer->close());
-  }
+  ASSERT_NO_FATAL_FAILURE(trace.save(file.path, false));
   std::string bytes = testing::read_file(file.path);
   bytes.resize(bytes.size() - 5);  // the last flush record is cut
   std::istringstream in(bytes);
