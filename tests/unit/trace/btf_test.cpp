@@ -404,6 +404,10 @@ TEST(BtfBuilt, WritesCorpusWhenAsked) {
   const Bytes kmem = testing::kmem_btf();
   write("built_kmem.bin", kmem);
   write("built_kmem_cut.bin", Bytes(kmem.begin(), kmem.end() - 40));
+  write("built_short_header.bin", Bytes(kmem.begin(), kmem.begin() + 20));
+  Bytes big_endian = kmem;
+  std::swap(big_endian[0], big_endian[1]);
+  write("built_big_endian.bin", big_endian);
   {
     B b;
     const auto i = b.int_type("unsigned int", 4, 3, 2);
