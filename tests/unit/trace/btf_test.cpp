@@ -39,6 +39,14 @@ void expect_arg(const Btf& btf, std::string_view event, std::string_view param,
   EXPECT_EQ(*got, index) << event << " " << param;
 }
 
+void expect_member(const Btf& btf, std::string_view struct_name, std::string_view member,
+                   std::uint32_t offset, std::uint32_t size) {
+  auto got = btf.struct_member(struct_name, member);
+  ASSERT_TRUE(got) << member << ": " << got.error().message;
+  EXPECT_EQ(got->offset, offset) << member;
+  EXPECT_EQ(got->size, size) << member;
+}
+
 template <class T>
 void expect_lookup_error(const Result<T>& result, std::string_view part) {
   ASSERT_FALSE(result.has_value()) << "found, expected an error with: " << part;
@@ -94,28 +102,13 @@ TEST(Btf, TracepointTypedefMustPointToAFunctionPrototype) {
 
 TEST(Btf, StructMemberOffsetsAndSizes) {
   const Btf btf = parse_ok(testing::kmem_btf());
-  auto name = btf.struct_member("kmem_cache", "name");
-  ASSERT_TRUE(name) << name.error().message;
-  EXPECT_EQ(name->offset, 96u);
-  EXPECT_EQ(name->size, 8u);  // const char *: the size of "long unsigned int"
-  auto size = btf.struct_member("kmem_cache", "size");
-  ASSERT_TRUE(size) << size.error().message;
-  EXPECT_EQ(size->offset, 24u);
-  EXPECT_EQ(size->size, 4u);
+  expect_member(btf, "kmem_cache", "name", 96, 8);  // const char *: the size of "long unsigned int"
+  expect_member(btf, "kmem_cache", "size", 24, 4);
   // Through const -> typedef -> volatile -> unsigned int.
-  auto object_size = btf.struct_member("kmem_cache", "object_size");
-  ASSERT_TRUE(object_size) << object_size.error().message;
-  EXPECT_EQ(object_size->offset, 28u);
-  EXPECT_EQ(object_size->size, 4u);
-  auto flags = btf.struct_member("kmem_cache", "flags");  // typedef slab_flags_t
-  ASSERT_TRUE(flags);
-  EXPECT_EQ(flags->offset, 8u);
-  EXPECT_EQ(flags->size, 4u);
+  expect_member(btf, "kmem_cache", "object_size", 28, 4);
+  expect_member(btf, "kmem_cache", "flags", 8, 4);  // typedef slab_flags_t
   // Inside an anonymous struct member at byte 32.
-  auto align = btf.struct_member("kmem_cache", "align");
-  ASSERT_TRUE(align) << align.error().message;
-  EXPECT_EQ(align->offset, 36u);
-  EXPECT_EQ(align->size, 4u);
+  expect_member(btf, "kmem_cache", "align", 36, 4);
 }
 
 TEST(Btf, MemberSizesOfEveryResolvedKind) {
@@ -159,9 +152,7 @@ TEST(Btf, BitfieldMembersAreErrors) {
   b.struct_type("with_kflag", 8, {{"whole", u32, 0, 0}, {"bits", u32, 37, 5}}, true);
   b.struct_type("without_kflag", 8, {{"bits", old_bits, 32}, {"odd", u32, 36}});
   const Btf btf = parse_ok(b.build());
-  auto whole = btf.struct_member("with_kflag", "whole");
-  ASSERT_TRUE(whole) << whole.error().message;
-  EXPECT_EQ(whole->size, 4u);
+  expect_member(btf, "with_kflag", "whole", 0, 4);
   expect_lookup_error(btf.struct_member("with_kflag", "bits"),
                       "member bits of struct with_kflag is a bitfield (5 bits at bit 37)");
   expect_lookup_error(btf.struct_member("without_kflag", "bits"),
@@ -233,24 +224,19 @@ TEST(Btf, HeaderErrors) {
   Bytes version = good;
   version[2] = 2;
   expect_error(version, "version 2 is not supported");
-  Bytes short_hdr = good;
-  B::set_u32(short_hdr, 4, 16);
-  expect_error(short_hdr, "hdr_len 16 is outside");
-  Bytes long_hdr = good;
-  B::set_u32(long_hdr, 4, static_cast<std::uint32_t>(good.size() + 1));
-  expect_error(long_hdr, "hdr_len");
-  Bytes types_past = good;
-  B::set_u32(types_past, 8, 0xfffffff0);  // type_off
-  expect_error(types_past, "the type section (");
-  Bytes huge_type_len = good;
-  B::set_u32(huge_type_len, 12, 0xffffffff);
-  expect_error(huge_type_len, "the type section (4294967295 bytes at 0) runs past");
-  Bytes strings_past = good;
-  B::set_u32(strings_past, 16, 0xfffffff0);  // str_off
-  expect_error(strings_past, "the string section");
-  Bytes unaligned = good;
-  B::set_u32(unaligned, 8, 2);
-  B::set_u32(unaligned, 12, 0);  // empty type section at offset 2
+  // The header's words: 4 hdr_len, 8 type_off, 12 type_len, 16 str_off, 20 str_len.
+  const auto patched = [&](std::size_t at, std::uint32_t value) {
+    Bytes bytes = good;
+    B::set_u32(bytes, at, value);
+    return bytes;
+  };
+  expect_error(patched(4, 16), "hdr_len 16 is outside");
+  expect_error(patched(4, static_cast<std::uint32_t>(good.size() + 1)), "hdr_len");
+  expect_error(patched(8, 0xfffffff0), "the type section (");
+  expect_error(patched(12, 0xffffffff), "the type section (4294967295 bytes at 0) runs past");
+  expect_error(patched(16, 0xfffffff0), "the string section");
+  Bytes unaligned = patched(8, 2);
+  B::set_u32(unaligned, 12, 0);  // an empty type section at offset 2
   expect_error(unaligned, "not 4-byte aligned");
 }
 
