@@ -32,8 +32,10 @@ class Btf {
   static Result<Btf> parse(std::span<const std::uint8_t> bytes);
 
   // Index into a raw tracepoint program's ctx array of parameter `param` of trace event `event`
-  // (e.g. "kmalloc", "ptr" -> 1), from the kernel's `typedef void (*btf_trace_<event>)(void
-  // *__data, <TP_PROTO args>)`: the hidden first parameter is not in ctx.
+  // (e.g. "kmalloc", "ptr" -> 1). The position is that in the kernel's `typedef void
+  // (*btf_trace_<event>)(void *__data, <TP_PROTO args>)` less one (the hidden first parameter is
+  // not in ctx); that prototype's parameters are unnamed in real kernels, so the names come from
+  // __bpf_trace_<event>, __traceiter_<event> or __probestub_<event> (same parameter count).
   Result<std::uint32_t> tracepoint_arg_index(std::string_view event, std::string_view param) const;
 
   // Byte offset and size of member `member` of `struct struct_name` (also found inside anonymous
