@@ -4,13 +4,17 @@
 // pipeline — page decode, kmem decode, CPU merge, pairing — against decoding alone. Goal:
 // >= 5 M events/s for the pipeline.
 //
+// BPF: the same events as the BPF backend's ring-buffer records, through the processor. Goal:
+// >= 5 M events/s.
+//
 // Saved: the same pages written as `trace --save` writes them, read back and processed as
 // `trace --load` does (file reading included). Goal: >= 5 M events/s.
 //
 // Live (root, tracefs): a kmalloc-heavy workload (`ls -R /usr/share`, repeated, bounded) untraced;
 // while the real `poolscope trace` binary traces it (all caches with the default address sampling,
-// 1 object page in 8; all caches, every object (--sample 1); `--cache dentry`, a named cache
-// through the kernel's event filter; `--cache kmalloc-64`), with the tracer's own CPU; with the
+// 1 object page in 8, through the BPF backend (the default) and through tracefs; all caches, every
+// object (--sample 1), both backends; `--cache dentry` and `--cache kmalloc-64`, the default
+// backend), with the tracer's own CPU; with the
 // same four kmem events going into an ftrace text buffer read through trace_pipe (the usual way);
 // and under a bpftrace memleak-style script (a map of live pointers), when bpftrace is installed.
 // Goal: poolscope slows the workload by <= 15%. Each uses its own tracefs instance and leaves the
@@ -37,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "trace/bpf_kmem.h"
 #include "trace/processor.h"
 #include "trace/saved_trace.h"
 #include "unit/trace/page_builder.h"
@@ -135,6 +140,19 @@ void BM_OfflineDecodeOnly(benchmark::State& state) {
       static_cast<double>(r.events), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The report at the end of a run (what the live verb computes); its outstanding count.
+std::uint64_t report_outstanding(const trace::TraceProcessor& processor) {
+  auto report = processor.tracker().report(0, 0);
+  benchmark::DoNotOptimize(report);
+  return report.totals.tracked;
+}
+
+void set_counters(benchmark::State& state, std::size_t events, std::uint64_t outstanding) {
+  state.counters["events_per_s"] = benchmark::Counter(
+      static_cast<double>(events), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["outstanding"] = static_cast<double>(outstanding);
+}
+
 void BM_OfflinePipeline(benchmark::State& state) {
   const Recorded& r = recorded();
   std::uint64_t tracked = 0;
@@ -146,13 +164,51 @@ void BM_OfflinePipeline(benchmark::State& state) {
       processor.add_pages(std::span(r.pages).subspan(at, std::min(batch, r.pages.size() - at)));
       processor.flush();
     }
-    auto report = processor.tracker().report(0, 0);
-    tracked = report.totals.tracked;
-    benchmark::DoNotOptimize(report);
+    tracked = report_outstanding(processor);
   }
-  state.counters["events_per_s"] = benchmark::Counter(
-      static_cast<double>(r.events), benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["outstanding"] = static_cast<double>(tracked);
+  set_counters(state, r.events, tracked);
+}
+
+// The same events as the BPF backend's programs write them to the BPF ring buffer, read as the
+// live reader reads them: 1 MiB of records at a time, then a flush.
+const std::vector<std::uint8_t>& bpf_ring() {
+  static const std::vector<std::uint8_t> ring = [] {
+    const Recorded& r = recorded();
+    auto decoder = *trace::KmemDecoder::create(r.formats);
+    std::vector<std::uint8_t> out;
+    const std::size_t page_size = r.layout.page_size();
+    for (std::size_t at = 0; at < r.pages.size(); at += page_size) {
+      trace::decode_page(std::span(r.pages).subspan(at, page_size), r.layout,
+                         [&](std::uint64_t time, auto record) {
+                           trace::KmemEvent event;
+                           if (!decoder.decode(time, record, event)) return;
+                           trace::append_bpf_ring_record(out, event,
+                                                         decoder.cache_name(event.cache));
+                         });
+    }
+    return out;
+  }();
+  return ring;
+}
+
+void BM_OfflineBpfRecords(benchmark::State& state) {
+  const Recorded& r = recorded();
+  const auto& ring = bpf_ring();
+  std::uint64_t tracked = 0;
+  for (auto _ : state) {
+    trace::TraceProcessor processor(trace::PageLayout{}, trace::KmemDecoder{});
+    constexpr std::size_t kRead = std::size_t{1} << 20;
+    std::size_t at = 0;
+    while (at < ring.size()) {
+      const std::size_t used =
+          processor.add_bpf_records(std::span(ring).subspan(at, std::min(kRead, ring.size() - at)));
+      if (used == 0) break;
+      at += used;
+      processor.flush();
+    }
+    tracked = report_outstanding(processor);
+  }
+  set_counters(state, r.events, tracked);
 }
 
 // The recorded pages as `trace --save` writes them: one record per page, alternating CPUs in
@@ -204,13 +260,9 @@ void BM_OfflineSavedTraceLoad(benchmark::State& state) {
       state.SkipWithError("the saved trace could not be replayed");
       return;
     }
-    auto report = replay->processor->tracker().report(0, 0);
-    tracked = report.totals.tracked;
-    benchmark::DoNotOptimize(report);
+    tracked = report_outstanding(*replay->processor);
   }
-  state.counters["events_per_s"] = benchmark::Counter(
-      static_cast<double>(r.events), benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["outstanding"] = static_cast<double>(tracked);
+  set_counters(state, r.events, tracked);
   state.counters["file_mb"] = static_cast<double>(fs::file_size(file)) / 1e6;
 }
 
@@ -329,8 +381,15 @@ void workload_under_poolscope(benchmark::State& state, std::vector<std::string> 
   }
   std::vector<std::string> argv = {POOLSCOPE_BINARY, "trace", "--duration", "10m"};
   argv.insert(argv.end(), extra.begin(), extra.end());
+  // Tracing once its tracefs instance exists or its four BPF programs are attached (links).
   const pid_t tracer = start_tracer(argv, [](pid_t pid) {
-    return fs::exists("/sys/kernel/tracing/instances/poolscope-" + std::to_string(pid));
+    if (fs::exists("/sys/kernel/tracing/instances/poolscope-" + std::to_string(pid))) return true;
+    int links = 0;
+    std::error_code ec;
+    for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+      links += fs::read_symlink(fd.path(), ec).string() == "anon_inode:bpf_link";
+    }
+    return links == 4;
   });
   if (tracer == 0) {
     state.SkipWithError("poolscope trace did not start");
@@ -344,13 +403,21 @@ void workload_under_poolscope(benchmark::State& state, std::vector<std::string> 
   stop_tracer(tracer);
 }
 
-// The default: objects in 1 of 8 pages (--sample 8), counts scaled up as estimates.
+// The default: the BPF backend where the kernel allows it, objects in 1 of 8 pages (--sample 8),
+// counts scaled up as estimates.
 void BM_WorkloadPoolscopeTrace(benchmark::State& state) {
   workload_under_poolscope(state, {});
 }
-// Every object (--sample 1).
+// The same through the tracefs backend.
+void BM_WorkloadPoolscopeTraceTracefs(benchmark::State& state) {
+  workload_under_poolscope(state, {"--backend", "tracefs"});
+}
+// Every object (--sample 1), BPF and tracefs.
 void BM_WorkloadPoolscopeTraceEveryObject(benchmark::State& state) {
   workload_under_poolscope(state, {"--sample", "1"});
+}
+void BM_WorkloadPoolscopeTraceEveryObjectTracefs(benchmark::State& state) {
+  workload_under_poolscope(state, {"--sample", "1", "--backend", "tracefs"});
 }
 void BM_WorkloadPoolscopeTraceCacheDentry(benchmark::State& state) {
   workload_under_poolscope(state, {"--cache", "dentry"});
@@ -492,6 +559,10 @@ BENCHMARK(BM_OfflinePipeline)
     ->Unit(benchmark::kMillisecond)
     ->Repetitions(5)
     ->ReportAggregatesOnly(true);
+BENCHMARK(BM_OfflineBpfRecords)
+    ->Unit(benchmark::kMillisecond)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true);
 BENCHMARK(BM_OfflineSavedTraceLoad)
     ->Unit(benchmark::kMillisecond)
     ->Repetitions(5)
@@ -508,7 +579,19 @@ BENCHMARK(BM_WorkloadPoolscopeTrace)
     ->Iterations(5)
     ->Repetitions(3)
     ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadPoolscopeTraceTracefs)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadPoolscopeTraceEveryObject)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(5)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_WorkloadPoolscopeTraceEveryObjectTracefs)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(5)

@@ -21,6 +21,7 @@
 #include "parse/text.h"
 #include "store/recorder.h"
 #include "trace/allocinfo.h"
+#include "trace/linux/bpf_session.h"
 #include "trace/linux/session.h"
 #include "trace/processor.h"
 #include "trace/report_json.h"
@@ -62,6 +63,7 @@ struct Options {
   std::string load;        // --load FILE: report from a saved trace instead of tracing
   bool allocinfo = false;  // --allocinfo: the kernel's own per-call-site bytes instead of tracing
   std::string allocinfo_path = "/proc/allocinfo";
+  std::string backend = "auto";  // --backend auto|bpf|tracefs
 };
 
 struct Symbolizer {
@@ -147,8 +149,10 @@ std::string bytes_text(std::uint64_t bytes) {
 struct RunFacts {
   double seconds = 0;
   std::size_t cpus = 0;
-  std::string instance;
-  std::size_t buffer_kb = 0;
+  std::string backend;        // "bpf" or "tracefs"
+  std::string instance;       // tracefs
+  std::size_t buffer_kb = 0;  // tracefs, per CPU
+  std::size_t ring_kb = 0;    // bpf, shared by all CPUs
   trace::LostEvents lost;
   trace::ProcessorStats stats;
   std::vector<std::string> notes;
@@ -214,13 +218,16 @@ int print_report(const Options& options, const trace::TraceReport& report,
     nlohmann::ordered_json j;
     j["duration_s"] = trace::round3(facts.seconds);
     j["cpus"] = facts.cpus;
+    j["backend"] = facts.backend;
     j["instance"] = facts.instance;
     j["buffer_kb_per_cpu"] = facts.buffer_kb;
+    j["ring_kb"] = facts.ring_kb;
     trace::put_totals(j, totals);
     j["lost_events"] = lost_total;
     j["lost"] = {{"overrun", facts.lost.overrun},
                  {"dropped", facts.lost.dropped},
                  {"commit_overrun", facts.lost.commit_overrun},
+                 {"nested", facts.lost.nested},
                  {"pages_with_missed_events", facts.stats.missed_pages}};
     j["cap"] = trace::cap_json(totals);
     j["min_age_s"] = options.min_age_s;
@@ -254,8 +261,9 @@ int print_report(const Options& options, const trace::TraceReport& report,
   }
 
   std::printf(
-      "trace: %.1f s on %zu CPUs, %llu events (%llu allocations, %llu frees), lost %llu%s\n",
-      facts.seconds, facts.cpus, static_cast<unsigned long long>(totals.events),
+      "trace: %.1f s on %zu CPUs (%s), %llu events (%llu allocations, %llu frees), lost %llu%s\n",
+      facts.seconds, facts.cpus, facts.backend == "bpf" ? "BPF raw tracepoints" : "tracefs",
+      static_cast<unsigned long long>(totals.events),
       static_cast<unsigned long long>(totals.allocations),
       static_cast<unsigned long long>(totals.frees), static_cast<unsigned long long>(lost_total),
       facts.interrupted ? " (stopped by a signal)" : "");
@@ -331,7 +339,7 @@ std::string kallsyms_of_sites(const Symbolizer& symbolizer,
 }
 
 // What a saved trace says about the run that wrote it, before its pages.
-trace::KeyValues saved_meta(const trace::TraceSession& session, const Options& options,
+trace::KeyValues saved_meta(const RunFacts& facts, const Options& options,
                             const trace::TrackerOptions& tracker_options) {
   utsname host{};
   ::uname(&host);
@@ -342,9 +350,11 @@ trace::KeyValues saved_meta(const trace::TraceSession& session, const Options& o
           {"kernel", host.release},
           {"machine", host.machine},
           {"clock", "mono"},
-          {"cpus", std::to_string(session.cpus())},
-          {"instance", session.instance().filename().string()},
-          {"buffer_kb_per_cpu", std::to_string(session.buffer_kb_per_cpu())},
+          {"backend", facts.backend},
+          {"cpus", std::to_string(facts.cpus)},
+          {"instance", facts.instance},
+          {"buffer_kb_per_cpu", std::to_string(facts.buffer_kb)},
+          {"ring_kb", std::to_string(facts.ring_kb)},
           {"caches", caches.empty() ? "all" : caches},
           {"max_tracked", std::to_string(tracker_options.max_tracked)},
           {"sample_interval_ns", std::to_string(tracker_options.sample_interval_ns)},
@@ -388,9 +398,12 @@ int run_load(const Options& options) {
   facts.cpus = number(texts.meta, "cpus");
   facts.instance = std::string(trace::find_value(texts.meta, "instance").value_or(""));
   facts.buffer_kb = number(texts.meta, "buffer_kb_per_cpu");
+  facts.ring_kb = number(texts.meta, "ring_kb");
+  facts.backend = std::string(trace::find_value(texts.meta, "backend").value_or("tracefs"));
   facts.lost.overrun = number(texts.end, "overrun");
   facts.lost.dropped = number(texts.end, "dropped");
   facts.lost.commit_overrun = number(texts.end, "commit_overrun");
+  facts.lost.nested = number(texts.end, "nested");
   facts.interrupted = trace::find_value(texts.end, "interrupted").value_or("0") == "1";
   facts.seconds = static_cast<double>(number(texts.end, "duration_ns")) / 1e9;
   facts.stats = replay->processor->stats();
@@ -509,11 +522,8 @@ int run_trace(const Options& options) {
     writer.emplace(std::move(*created));
   }
 
-  trace::SessionOptions session_options;
-  session_options.caches = options.caches;
-  session_options.buffer_kb_per_cpu = options.buffer_kb;
-  session_options.sample_shift = static_cast<unsigned>(std::countr_zero(sample));
-  // Signals only set a flag: the loop ends and the instance is removed on the normal path.
+  const unsigned sample_shift = static_cast<unsigned>(std::countr_zero(sample));
+  // Signals only set a flag: the loop ends and the kernel state is undone on the normal path.
   g_stop = false;
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
@@ -526,27 +536,70 @@ int run_trace(const Options& options) {
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGTERM, &old_term, nullptr);
   };
-  auto session = trace::TraceSession::start(session_options);
-  if (!session) {
+  auto give_up = [&](const Error& error) {
     restore();
     if (writer) {
       (void)writer->close();
       std::remove(options.save.c_str());
     }
-    return report_error(session.error());
+    return report_error(error);
+  };
+
+  // The backend: BPF programs on the raw tracepoints when this kernel allows them (cheaper per
+  // event: README, "Benchmarks"), else the tracefs instance.
+  RunFacts facts;
+  std::unique_ptr<trace::BpfSession> bpf;
+  std::unique_ptr<trace::TraceSession> tracefs;
+  if (options.backend != "tracefs") {
+    trace::BpfSessionOptions bpf_options;
+    bpf_options.sample_shift = sample_shift;
+    if (options.buffer_kb != 0) bpf_options.ring_bytes = options.buffer_kb * 1024;
+    auto started = trace::BpfSession::start(bpf_options);
+    if (started) {
+      bpf = std::move(*started);
+    } else if (options.backend == "bpf") {
+      return give_up(started.error());
+    } else {
+      facts.notes.push_back(
+          "traced through tracefs, which costs the traced code more: the BPF "
+          "backend cannot be used here (" +
+          started.error().message + ")");
+    }
   }
-  auto decoder = trace::KmemDecoder::create((*session)->formats());
-  if (!decoder) {
-    restore();
-    return report_error(decoder.error());
-  }
+  trace::KmemDecoder decoder;
   trace::TrackerOptions tracker_options;
   tracker_options.max_tracked = options.max_tracked;
   const auto nanoseconds = static_cast<std::uint64_t>(duration->count());
   tracker_options.sample_interval_ns = std::max<std::uint64_t>(nanoseconds / 60, 100'000'000);
-  tracker_options.sample_shift = (*session)->sample_shift();
-  tracker_options.page_shift = (*session)->page_shift();
-  trace::TraceProcessor processor((*session)->layout(), std::move(*decoder), tracker_options);
+  trace::PageLayout layout;
+  if (bpf) {
+    facts.backend = "bpf";
+    facts.cpus = static_cast<std::size_t>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+    facts.ring_kb = bpf->ring_bytes() / 1024;
+    tracker_options.sample_shift = bpf->sample_shift();
+    tracker_options.page_shift = bpf->page_shift();
+  } else {
+    trace::SessionOptions session_options;
+    session_options.caches = options.caches;
+    session_options.buffer_kb_per_cpu = options.buffer_kb;
+    session_options.sample_shift = sample_shift;
+    auto session = trace::TraceSession::start(session_options);
+    if (!session) return give_up(session.error());
+    tracefs = std::move(*session);
+    auto created = trace::KmemDecoder::create(tracefs->formats());
+    if (!created) return give_up(created.error());
+    decoder = std::move(*created);
+    layout = tracefs->layout();
+    facts.backend = "tracefs";
+    facts.cpus = tracefs->cpus();
+    facts.instance = tracefs->instance().filename().string();
+    facts.buffer_kb = tracefs->buffer_kb_per_cpu();
+    for (const auto& note : tracefs->notes()) facts.notes.push_back(note);
+    tracker_options.sample_shift = tracefs->sample_shift();
+    tracker_options.page_shift = tracefs->page_shift();
+  }
+  trace::TraceProcessor processor(layout, std::move(decoder), tracker_options);
+  if (bpf) processor.only_caches(options.caches);
 
   std::optional<Error> failure;
   auto saved = [&](Result<void> result) {
@@ -554,23 +607,36 @@ int run_trace(const Options& options) {
   };
   if (writer) {
     saved(writer->text(trace::SavedRecord::kMeta, 0,
-                       trace::key_values_text(saved_meta(**session, options, tracker_options))));
-    const auto& layout_texts = (*session)->layout_texts();
-    saved(writer->text(trace::SavedRecord::kHeaderPage, 0, layout_texts.at(0)));
-    saved(writer->text(trace::SavedRecord::kHeaderEvent, 0, layout_texts.at(1)));
-    for (std::uint32_t i = 0; i < 4; ++i) {
-      saved(writer->text(trace::SavedRecord::kEventFormat, i, layout_texts.at(2 + i)));
+                       trace::key_values_text(saved_meta(facts, options, tracker_options))));
+    if (tracefs) {
+      const auto& layout_texts = tracefs->layout_texts();
+      saved(writer->text(trace::SavedRecord::kHeaderPage, 0, layout_texts.at(0)));
+      saved(writer->text(trace::SavedRecord::kHeaderEvent, 0, layout_texts.at(1)));
+      for (std::uint32_t i = 0; i < 4; ++i) {
+        saved(writer->text(trace::SavedRecord::kEventFormat, i, layout_texts.at(2 + i)));
+      }
     }
   }
 
-  RunFacts facts;
-  facts.cpus = (*session)->cpus();
-  facts.instance = (*session)->instance().filename().string();
-  facts.buffer_kb = (*session)->buffer_kb_per_cpu();
-  facts.notes = (*session)->notes();
   auto on_page = [&](std::size_t cpu, std::span<const std::uint8_t> page) {
     processor.add_pages(page);
     if (writer && !failure) saved(writer->pages(static_cast<std::uint32_t>(cpu), page));
+  };
+  auto on_records = [&](std::span<const std::uint8_t> records) {
+    const std::size_t used = processor.add_bpf_records(records);
+    if (writer && !failure) saved(writer->bpf_records(records.first(used)));
+    return used;
+  };
+  // Waits up to wait_ms for data (tracefs: woken when a buffer is a quarter full; BPF: the
+  // programs do not wake the reader, it sleeps) and reads what is there.
+  auto read = [&](int wait_ms, bool drain) -> Result<void> {
+    if (tracefs) return tracefs->read(wait_ms, on_page, drain);
+    if (wait_ms > 0) {
+      timespec pause{wait_ms / 1000, static_cast<long>(wait_ms % 1000) * 1'000'000};
+      ::nanosleep(&pause, nullptr);  // a signal ends it early
+    }
+    bpf->read(on_records);
+    return {};
   };
   auto flush = [&](std::uint64_t watermark) {
     processor.flush(watermark);
@@ -580,13 +646,14 @@ int run_trace(const Options& options) {
   const std::uint64_t deadline = start + nanoseconds;
   // Events are held back 50 ms so that a free on one CPU never precedes its allocation on another.
   constexpr std::uint64_t kHoldBack = 50'000'000;
+  // BPF: the ring holds 0.8 s of the busiest design load, so it is emptied every 100 ms.
+  const std::uint64_t max_wait_ms = bpf ? 100 : 250;
   while (!g_stop && !failure) {
     const std::uint64_t round = mono_now_ns();
     if (round >= deadline) break;
-    // The kernel wakes the reader when a buffer is a quarter full; otherwise every 250 ms.
     const int wait_ms =
-        static_cast<int>(std::min<std::uint64_t>((deadline - round) / 1'000'000 + 1, 250));
-    if (auto r = (*session)->read(wait_ms, on_page); !r) {
+        static_cast<int>(std::min<std::uint64_t>((deadline - round) / 1'000'000 + 1, max_wait_ms));
+    if (auto r = read(wait_ms, false); !r) {
       failure = r.error();
       break;
     }
@@ -594,22 +661,32 @@ int run_trace(const Options& options) {
   }
   facts.interrupted = g_stop;
   const std::uint64_t end = mono_now_ns();
-  (*session)->stop_events();
-  if (auto r = (*session)->read(0, on_page, true); !r && !failure) failure = r.error();
+  if (tracefs) {
+    tracefs->stop_events();
+  } else {
+    bpf->detach();
+  }
+  if (auto r = read(0, true); !r && !failure) failure = r.error();
   flush(UINT64_MAX);
-  facts.lost = (*session)->lost_events();
   std::string saved_cmdlines;
-  {
-    std::ifstream in((*session)->tracefs() / "saved_cmdlines");
+  std::optional<Error> closed;
+  if (tracefs) {
+    facts.lost = tracefs->lost_events();
+    std::ifstream in(tracefs->tracefs() / "saved_cmdlines");
     std::ostringstream text;
     text << in.rdbuf();
     saved_cmdlines = text.str();
+    if (auto r = tracefs->close(); !r) closed = r.error();
+    tracefs.reset();
+  } else {
+    const trace::BpfLost lost = bpf->lost();
+    facts.lost.dropped = lost.ring_full;
+    facts.lost.nested = lost.nested;
+    bpf.reset();
   }
-  auto closed = (*session)->close();
-  session->reset();
   restore();
   if (failure) return report_error(*failure);
-  if (!closed) facts.notes.push_back(closed.error().message);
+  if (closed) facts.notes.push_back(closed->message);
   facts.seconds = static_cast<double>(end - start) / 1e9;
   facts.stats = processor.stats();
   if (writer) {
@@ -630,7 +707,8 @@ int run_trace(const Options& options) {
         {"interrupted", facts.interrupted ? "1" : "0"},
         {"overrun", std::to_string(facts.lost.overrun)},
         {"dropped", std::to_string(facts.lost.dropped)},
-        {"commit_overrun", std::to_string(facts.lost.commit_overrun)}};
+        {"commit_overrun", std::to_string(facts.lost.commit_overrun)},
+        {"nested", std::to_string(facts.lost.nested)}};
     saved(writer->text(trace::SavedRecord::kEnd, 0, trace::key_values_text(end_values)));
     const std::uint64_t bytes = writer->bytes_written();
     saved(writer->close());
@@ -665,10 +743,16 @@ void add_trace_verb(CLI::App& app, VerbMain& run) {
   verb->add_option("--cache", options->caches,
                    "only this slab cache (repeatable; kmalloc-N traces kmalloc of N bytes)");
   verb->add_option("--buffer-kb", options->buffer_kb,
-                   "ring buffer per CPU in KiB (default: sized for 400k events/s)");
+                   "ring buffer in KiB: tracefs, per CPU (default: sized for 400k events/s); bpf, "
+                   "one for all CPUs, a power of two (default 16384)");
   verb->add_option("--sample", options->sample,
                    "trace the objects of 1 in N pages (a power of two; 1: every object; auto: 8 "
                    "for all caches, 1 with --cache); counts are then estimates")
+      ->default_val("auto");
+  verb->add_option("--backend", options->backend,
+                   "bpf: BPF programs on the raw tracepoints (the cheapest; needs BTF); tracefs: "
+                   "a tracefs instance; auto: bpf when this kernel allows it, else tracefs")
+      ->check(CLI::IsMember({"auto", "bpf", "tracefs"}))
       ->default_val("auto");
   verb->add_option("--kallsyms", options->kallsyms, "kernel symbols for the call sites")
       ->default_val("/proc/kallsyms");

@@ -120,6 +120,15 @@ std::uint16_t KmemDecoder::intern(std::string_view name) {
   return last_cache_ = id;
 }
 
+std::uint16_t KmemDecoder::kmalloc_cache(std::uint32_t bytes_alloc) {
+  const std::uint32_t bucket = bytes_alloc > 8192 ? 8193 : bytes_alloc;
+  if (bucket >= kmalloc_cache_by_size_.size()) kmalloc_cache_by_size_.resize(bucket + 1, kNoCache);
+  if (kmalloc_cache_by_size_[bucket] == kNoCache) {
+    kmalloc_cache_by_size_[bucket] = intern(kmalloc_cache_for(bytes_alloc));
+  }
+  return kmalloc_cache_by_size_[bucket];
+}
+
 std::string_view KmemDecoder::cache_name(std::uint16_t id) const {
   return id < cache_names_.size() ? std::string_view(cache_names_[id]) : std::string_view();
 }
@@ -158,13 +167,7 @@ bool KmemDecoder::decode(std::uint64_t time, std::span<const std::uint8_t> recor
       out.cache = intern(name);
     }
   } else if (layout.kind == KmemKind::kKmalloc) {
-    const std::uint32_t bucket = out.bytes > 8192 ? 8193 : out.bytes;
-    if (bucket >= kmalloc_cache_by_size_.size())
-      kmalloc_cache_by_size_.resize(bucket + 1, kNoCache);
-    if (kmalloc_cache_by_size_[bucket] == kNoCache) {
-      kmalloc_cache_by_size_[bucket] = intern(kmalloc_cache_for(out.bytes));
-    }
-    out.cache = kmalloc_cache_by_size_[bucket];
+    out.cache = kmalloc_cache(out.bytes);
   }
   return true;
 }

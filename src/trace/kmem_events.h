@@ -39,6 +39,9 @@ struct KmemFormats {
 
 class KmemDecoder {
  public:
+  // A decoder without formats decodes no tracefs record; it still names caches (the BPF backend's
+  // records carry the name or the size, not a tracefs layout).
+  KmemDecoder() = default;
   // Fails when a format lacks a field poolscope needs (common_type, common_pid, call_site, ptr;
   // bytes_alloc for allocations; name for kmem_cache_alloc) or two events share an id.
   static Result<KmemDecoder> create(const KmemFormats& formats);
@@ -49,6 +52,10 @@ class KmemDecoder {
 
   std::string_view cache_name(std::uint16_t id) const;
   std::size_t cache_count() const { return cache_names_.size(); }
+  // The id of a cache name (kNoCache once 65,535 names are taken), and of the generic cache a
+  // kmalloc of `bytes_alloc` comes from.
+  std::uint16_t intern(std::string_view name);
+  std::uint16_t kmalloc_cache(std::uint32_t bytes_alloc);
 
  private:
   struct Field {
@@ -61,7 +68,6 @@ class KmemDecoder {
     Field call_site, ptr, bytes_alloc, name;
   };
   static Result<Layout> layout_of(const EventFormat& format, KmemKind kind);
-  std::uint16_t intern(std::string_view name);
 
   std::uint32_t id_of_[4] = {};
   Layout layouts_[4];

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "trace/bpf_kmem.h"
+
 namespace poolscope::trace {
 
 TraceProcessor::TraceProcessor(PageLayout layout, KmemDecoder decoder, TrackerOptions options)
@@ -28,6 +30,49 @@ void TraceProcessor::add_pages(std::span<const std::uint8_t> pages) {
     stats_.missed_pages += info.missed_events;
     stats_.missed_events += info.missed_count;
   }
+}
+
+std::size_t TraceProcessor::add_bpf_records(std::span<const std::uint8_t> records) {
+  const std::size_t first = pending_.size();
+  runs_.push_back(first);
+  KmemEvent event;
+  const BpfRingWalk walk = walk_bpf_ring(records, [&](std::span<const std::uint8_t> record) {
+    if (!decode_bpf_record(record, decoder_, event)) {
+      ++stats_.other_records;
+      return;
+    }
+    if (!only_caches_.empty() && event.is_alloc()) {
+      if (event.cache >= cache_wanted_.size()) {
+        cache_wanted_.resize(std::size_t{event.cache} + 1, -1);
+      }
+      std::int8_t& wanted = cache_wanted_[event.cache];
+      if (wanted < 0) {
+        const std::string_view name = decoder_.cache_name(event.cache);
+        wanted = std::find(only_caches_.begin(), only_caches_.end(), name) != only_caches_.end();
+      }
+      if (wanted == 0) {
+        ++stats_.filtered;
+        return;
+      }
+    }
+    pending_.push_back(event);
+  });
+  stats_.records += walk.records;
+  stats_.truncated_pages += walk.truncated;
+  // The programs take the time just before they reserve their record, so records of two CPUs
+  // may be out of order by a few nanoseconds; a record and the free of its object never are (the
+  // free happens after the allocation's program has written it).
+  auto by_time = [](const KmemEvent& a, const KmemEvent& b) { return a.time < b.time; };
+  const auto begin = pending_.begin() + static_cast<std::ptrdiff_t>(first);
+  if (!std::is_sorted(begin, pending_.end(), by_time)) {
+    std::stable_sort(begin, pending_.end(), by_time);
+  }
+  return walk.consumed;
+}
+
+void TraceProcessor::only_caches(std::vector<std::string> names) {
+  only_caches_ = std::move(names);
+  cache_wanted_.clear();
 }
 
 void TraceProcessor::flush(std::uint64_t watermark) {

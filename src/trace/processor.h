@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "trace/kmem_events.h"
@@ -21,6 +22,7 @@ struct ProcessorStats {
   std::uint64_t truncated_pages = 0;
   std::uint64_t missed_pages = 0;   // pages flagged "events lost before this page"
   std::uint64_t missed_events = 0;  // the count the kernel stored on those pages
+  std::uint64_t filtered = 0;       // allocations of caches not asked for (BPF backend)
 };
 
 class TraceProcessor {
@@ -30,6 +32,12 @@ class TraceProcessor {
   // One page of one CPU (any number of pages per call, each layout.page_size() bytes; a shorter
   // last piece is decoded as far as it goes).
   void add_pages(std::span<const std::uint8_t> pages);
+  // Records of the BPF backend (BpfRingWalk's format: a run of committed ring-buffer records in
+  // the order the programs wrote them). Returns the bytes of whole records used.
+  std::size_t add_bpf_records(std::span<const std::uint8_t> records);
+  // Allocations of other caches are dropped (the tracefs backend has the kernel filter them);
+  // frees all pass, since a kfree does not say its cache. Names as for `trace --cache`.
+  void only_caches(std::vector<std::string> names);
   // Pairs every held event older than `watermark` (trace clock); UINT64_MAX: all of them.
   void flush(std::uint64_t watermark = UINT64_MAX);
 
@@ -44,6 +52,8 @@ class TraceProcessor {
   AllocationTracker tracker_;
   std::vector<KmemEvent> pending_;
   std::vector<std::size_t> runs_;  // where each add_pages() call's events begin in pending_
+  std::vector<std::string> only_caches_;
+  std::vector<std::int8_t> cache_wanted_;  // by cache id: -1 not looked up yet, 0 no, 1 yes
   ProcessorStats stats_;
 };
 

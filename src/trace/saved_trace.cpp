@@ -133,6 +133,11 @@ Result<void> SavedTraceWriter::pages(std::uint32_t cpu, std::span<const std::uin
   return record(SavedRecord::kPages, cpu, pages);
 }
 
+Result<void> SavedTraceWriter::bpf_records(std::span<const std::uint8_t> records) {
+  if (records.empty()) return {};
+  return record(SavedRecord::kBpfRecords, 0, records);
+}
+
 Result<void> SavedTraceWriter::flush(std::uint64_t watermark) {
   std::uint8_t value[8];
   put_u64(value, watermark);
@@ -151,6 +156,71 @@ Result<void> SavedTraceWriter::close() {
                           " failed: " + std::strerror(error) + " (is the disk full?)",
                       error);
   }
+  return {};
+}
+
+// The processor for a saved trace's events, set up as the live run's was: from its layouts
+// (tracefs) or from nothing (BPF records name their caches themselves).
+static Result<void> make_processor(SavedTraceReplay& out, TrackerOptions& options) {
+  const SavedTraceTexts& texts = out.texts;
+  // Growth is sampled as the live run sampled it.
+  if (auto interval = find_value(texts.meta, "sample_interval_ns")) {
+    if (auto ns = parse::parse_u64(*interval); ns && *ns > 0) {
+      options.sample_interval_ns = *ns;
+    }
+  }
+  // And weighted as it was sampled (absent before sampling existed: every object).
+  if (auto shift = find_value(texts.meta, "sample_shift")) {
+    if (auto n = parse::parse_u64(*shift); n && *n <= 16) {
+      options.sample_shift = static_cast<unsigned>(*n);
+    }
+  }
+  if (auto shift = find_value(texts.meta, "page_shift")) {
+    if (auto n = parse::parse_u64(*shift); n && *n >= 9 && *n <= 20) {
+      options.page_shift = static_cast<unsigned>(*n);
+    }
+  }
+  if (find_value(texts.meta, "backend") == "bpf") {
+    out.processor.emplace(PageLayout{}, KmemDecoder{}, options);
+    const std::string_view caches = find_value(texts.meta, "caches").value_or("all");
+    if (caches != "all") {
+      std::vector<std::string> names;
+      std::size_t from = 0;
+      while (from <= caches.size()) {
+        const std::size_t comma = std::min(caches.find(',', from), caches.size());
+        if (comma > from) names.emplace_back(caches.substr(from, comma - from));
+        from = comma + 1;
+      }
+      out.processor->only_caches(std::move(names));
+    }
+    return {};
+  }
+  auto layout = parse_page_layout(texts.header_page, texts.header_event);
+  if (!layout) {
+    return make_error(ErrorCode::kInput,
+                      "the trace file's page layout cannot be read: " + layout.error().message);
+  }
+  KmemFormats formats;
+  EventFormat* targets[4] = {&formats.kmalloc, &formats.kfree, &formats.cache_alloc,
+                             &formats.cache_free};
+  for (int i = 0; i < 4; ++i) {
+    auto format = parse_event_format(texts.formats[i]);
+    if (!format) {
+      return make_error(
+          ErrorCode::kInput,
+          "the trace file lacks a kmem event format before its pages: " + format.error().message);
+    }
+    format->system = "kmem";
+    *targets[i] = std::move(*format);
+  }
+  auto decoder = KmemDecoder::create(formats);
+  if (!decoder) {
+    return make_error(ErrorCode::kInput,
+                      "the trace file's kmem event formats cannot be "
+                      "used: " +
+                          decoder.error().message);
+  }
+  out.processor.emplace(*layout, std::move(*decoder), options);
   return {};
 }
 
@@ -201,54 +271,16 @@ Result<SavedTraceReplay> replay_saved_trace(std::istream& in, TrackerOptions opt
         texts.formats[arg] = text;
         break;
       case SavedRecord::kPages:
+      case SavedRecord::kBpfRecords:
       case SavedRecord::kFlush: {
         if (!out.processor) {
-          auto layout = parse_page_layout(texts.header_page, texts.header_event);
-          if (!layout) {
-            return make_error(ErrorCode::kInput, "the trace file's page layout cannot be read: " +
-                                                     layout.error().message);
-          }
-          KmemFormats formats;
-          EventFormat* targets[4] = {&formats.kmalloc, &formats.kfree, &formats.cache_alloc,
-                                     &formats.cache_free};
-          for (int i = 0; i < 4; ++i) {
-            auto format = parse_event_format(texts.formats[i]);
-            if (!format) {
-              return make_error(ErrorCode::kInput,
-                                "the trace file lacks a kmem event format before its pages: " +
-                                    format.error().message);
-            }
-            format->system = "kmem";
-            *targets[i] = std::move(*format);
-          }
-          auto decoder = KmemDecoder::create(formats);
-          if (!decoder) {
-            return make_error(ErrorCode::kInput,
-                              "the trace file's kmem event formats cannot be "
-                              "used: " +
-                                  decoder.error().message);
-          }
-          // Growth is sampled as the live run sampled it.
-          if (auto interval = find_value(texts.meta, "sample_interval_ns")) {
-            if (auto ns = parse::parse_u64(*interval); ns && *ns > 0) {
-              options.sample_interval_ns = *ns;
-            }
-          }
-          // And weighted as it was sampled (absent before sampling existed: every object).
-          if (auto shift = find_value(texts.meta, "sample_shift")) {
-            if (auto n = parse::parse_u64(*shift); n && *n <= 16) {
-              options.sample_shift = static_cast<unsigned>(*n);
-            }
-          }
-          if (auto shift = find_value(texts.meta, "page_shift")) {
-            if (auto n = parse::parse_u64(*shift); n && *n >= 9 && *n <= 20) {
-              options.page_shift = static_cast<unsigned>(*n);
-            }
-          }
-          out.processor.emplace(*layout, std::move(*decoder), options);
+          if (auto made = make_processor(out, options); !made) return std::unexpected(made.error());
         }
         if (kind == SavedRecord::kPages) {
           out.processor->add_pages(payload);
+          out.page_bytes += payload.size();
+        } else if (kind == SavedRecord::kBpfRecords) {
+          out.processor->add_bpf_records(payload);
           out.page_bytes += payload.size();
         } else if (payload.size() == 8) {
           out.processor->flush(get_u64(payload.data()));

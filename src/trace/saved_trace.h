@@ -1,9 +1,9 @@
 // Saved raw traces (`trace --save FILE`, `trace --load FILE`): the ring-buffer pages exactly as
-// read from trace_pipe_raw, with everything needed to decode them elsewhere — the page and event
-// header layouts, the four kmem `format` files, the kernel symbols of the call sites seen and the
-// names of the processes — so a trace recorded on one machine is reported on any other.
-// Format (docs/trace.md, "Saved traces"): an 8-byte magic, then records of a 16-byte header
-// (u32 kind, u32 arg, u64 payload size; little-endian) and the payload.
+// read from trace_pipe_raw (or the BPF backend's ring-buffer records), with everything needed to
+// decode them elsewhere — the page and event header layouts, the four kmem `format` files, the
+// kernel symbols of the call sites seen and the names of the processes — so a trace recorded on one
+// machine is reported on any other. Format (docs/trace.md, "Saved traces"): an 8-byte magic, then
+// records of a 16-byte header (u32 kind, u32 arg, u64 payload size; little-endian) and the payload.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +38,7 @@ enum class SavedRecord : std::uint32_t {
   kKallsyms = 7,     // kallsyms lines of the symbols the call sites fall in
   kComms = 8,        // "pid comm" lines
   kEnd = 9,          // "key value" lines: duration_s, end_time, lost counters, ...
+  kBpfRecords = 10,  // BPF backend (meta "backend bpf"): ring-buffer records as read, in order
 };
 
 using KeyValues = std::vector<std::pair<std::string, std::string>>;
@@ -54,6 +55,7 @@ class SavedTraceWriter {
 
   Result<void> text(SavedRecord kind, std::uint32_t arg, std::string_view text);
   Result<void> pages(std::uint32_t cpu, std::span<const std::uint8_t> pages);
+  Result<void> bpf_records(std::span<const std::uint8_t> records);
   Result<void> flush(std::uint64_t watermark);
   // Flushes and closes the file; the destructor closes without reporting errors.
   Result<void> close();

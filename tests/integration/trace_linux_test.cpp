@@ -6,8 +6,10 @@
 // Skips visibly when not root or the kernel has no tracefs.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/bpf.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -133,19 +135,9 @@ LeakTrace trace_beside_eventfd_leak(const std::string& rate, const std::string& 
   return out;
 }
 
-TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
-  if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
-  if (!kernel_has_tracefs()) GTEST_SKIP() << "this kernel has no tracefs (CONFIG_FTRACE)";
-  const TracingState before = tracing_state();
-  const std::string scratch =
-      fs::temp_directory_path() / ("poolscope-trace-" + std::to_string(getpid()));
-
-  // 1. A leaking process during a trace: its call site is outstanding with its pid.
-  const std::string saved = scratch + ".pst";
-  // Every object (--sample 1): the counts below are exact.
-  const LeakTrace leak = trace_beside_eventfd_leak(
-      "300", "trace --duration 3 --sample 1 --format json --top 0 --save " + saved);
-  const pid_t leaker = leak.leaker;
+// A --sample 1 trace beside a 300/s eventfd leak: the leaker's eventfd call site holds most of
+// the 900 objects it opened in 3 s (none is freed while it lives), with its pid and comm.
+void expect_exact_leak_at_its_call_site(const LeakTrace& leak) {
   const RunResult& traced = leak.run;
   const nlohmann::json& json = leak.json;
   ASSERT_EQ(traced.exit_code, 0) << traced.out;
@@ -159,7 +151,7 @@ TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
   for (const auto& site : json["call_sites"]) {
     if (site["symbol"].get<std::string>().find("eventfd") == std::string::npos) continue;
     for (const auto& pid : site["pids"]) {
-      if (pid["pid"].get<int>() == leaker) {
+      if (pid["pid"].get<int>() == leak.leaker) {
         found = true;
         leaked += pid["outstanding"].get<std::uint64_t>();
         EXPECT_EQ(pid["comm"].get<std::string>().substr(0, 9), "poolscope");
@@ -167,19 +159,19 @@ TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
     }
     EXPECT_EQ(site["module"], "vmlinux");
   }
-  EXPECT_TRUE(found) << "no eventfd call site with the leaker's pid " << leaker << " in\n"
+  EXPECT_TRUE(found) << "no eventfd call site with the leaker's pid " << leak.leaker << " in\n"
                      << traced.out.substr(0, 4000);
-  // 300/s for 3 s: most of the 900 must be there (none is freed while the leaker lives).
   EXPECT_GE(leaked, 300u);
-  EXPECT_EQ(tracing_state(), before) << "a normal run left tracing state changed";
+}
 
-  // 1b. The saved raw trace reports the same from the file: counts, call sites, pids, names.
+// `trace --load saved` reports what the live run that saved it reported.
+void expect_load_reports_the_same(const std::string& saved, const nlohmann::json& json) {
   const RunResult loaded = run_poolscope("trace --load " + saved + " --format json --top 0");
   ASSERT_EQ(loaded.exit_code, 0) << loaded.out;
   const auto again = nlohmann::json::parse(loaded.out.substr(loaded.out.find('{')), nullptr, false);
   ASSERT_FALSE(again.is_discarded()) << loaded.out;
   for (const char* key : {"events", "allocations", "frees", "paired_frees", "unpaired_frees",
-                          "lost_events", "tracked", "cpus"}) {
+                          "lost_events", "tracked", "cpus", "backend"}) {
     EXPECT_EQ(again[key], json[key]) << key;
   }
   ASSERT_EQ(again["call_sites"].size(), json["call_sites"].size());
@@ -188,11 +180,33 @@ TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
       EXPECT_EQ(again["call_sites"][i][key], json["call_sites"][i][key]) << i << " " << key;
     }
   }
+}
+
+TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
+  if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
+  if (!kernel_has_tracefs()) GTEST_SKIP() << "this kernel has no tracefs (CONFIG_FTRACE)";
+  const TracingState before = tracing_state();
+  const std::string scratch =
+      fs::temp_directory_path() / ("poolscope-trace-" + std::to_string(getpid()));
+
+  // 1. A leaking process during a trace: its call site is outstanding with its pid.
+  const std::string saved = scratch + ".pst";
+  // Every object (--sample 1): the counts below are exact.
+  const LeakTrace leak = trace_beside_eventfd_leak(
+      "300",
+      "trace --backend tracefs --duration 3 --sample 1 --format json --top 0 --save " + saved);
+  expect_exact_leak_at_its_call_site(leak);
+  EXPECT_EQ(leak.json["backend"], "tracefs");
+  EXPECT_EQ(tracing_state(), before) << "a normal run left tracing state changed";
+
+  // 1b. The saved raw trace reports the same from the file: counts, call sites, pids, names.
+  expect_load_reports_the_same(saved, leak.json);
   EXPECT_EQ(tracing_state(), before) << "--load must not touch tracing";
   fs::remove(saved);
 
   // 2. SIGTERM: the run stops early, reports, and removes its instance.
-  const pid_t term_run = spawn({POOLSCOPE_BINARY, "trace", "--duration", "60"}, scratch + ".term");
+  const pid_t term_run = spawn(
+      {POOLSCOPE_BINARY, "trace", "--backend", "tracefs", "--duration", "60"}, scratch + ".term");
   wait_for_instance(term_run, std::chrono::seconds(10));
   EXPECT_TRUE(instance_exists(term_run));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -203,13 +217,14 @@ TEST(TraceLive, LeakingEventfdsShowAtTheirCallSiteAndTracingStateIsRestored) {
   EXPECT_EQ(tracing_state(), before) << "a run stopped by SIGTERM left tracing state changed";
 
   // 3. SIGKILL leaves the instance behind; the next run removes it.
-  const pid_t killed = spawn({POOLSCOPE_BINARY, "trace", "--duration", "60"}, scratch + ".kill");
+  const pid_t killed = spawn(
+      {POOLSCOPE_BINARY, "trace", "--backend", "tracefs", "--duration", "60"}, scratch + ".kill");
   wait_for_instance(killed, std::chrono::seconds(10));
   ASSERT_TRUE(instance_exists(killed));
   ::kill(killed, SIGKILL);
   wait_exit(killed);
   EXPECT_TRUE(instance_exists(killed));
-  const RunResult next = run_poolscope("trace --duration 1");
+  const RunResult next = run_poolscope("trace --backend tracefs --duration 1");
   EXPECT_EQ(next.exit_code, 0) << next.out;
   EXPECT_NE(next.out.find("removed the tracefs instance poolscope-" + std::to_string(killed)),
             std::string::npos)
@@ -236,21 +251,116 @@ std::uint64_t outstanding_of(const nlohmann::json& json, pid_t leaker) {
 // The default for all caches samples 1 object page in 8 and scales the counts up: a leak of
 // 9,000 eventfd contexts (kmalloc-64: some 140 pages) is still found at its call site, with an
 // estimate of the right size.
+// BPF programs loaded now whose name is `name` (bpf(2) enumeration; root).
+int bpf_programs_named(const char* name) {
+  int count = 0;
+  bpf_attr next{};
+  while (::syscall(__NR_bpf, BPF_PROG_GET_NEXT_ID, &next, sizeof next) == 0) {
+    bpf_attr by_id{};
+    by_id.prog_id = next.next_id;
+    const int fd =
+        static_cast<int>(::syscall(__NR_bpf, BPF_PROG_GET_FD_BY_ID, &by_id, sizeof by_id));
+    next.start_id = next.next_id;
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    bpf_attr get{};
+    get.info.bpf_fd = static_cast<std::uint32_t>(fd);
+    get.info.info_len = sizeof info;
+    get.info.info = reinterpret_cast<std::uint64_t>(&info);
+    if (::syscall(__NR_bpf, BPF_OBJ_GET_INFO_BY_FD, &get, sizeof get) == 0 &&
+        std::string(info.name) == name) {
+      ++count;
+    }
+    ::close(fd);
+  }
+  return count;
+}
+
+// The kernel frees a program shortly after its last file descriptor is closed (RCU).
+bool bpf_programs_gone(std::chrono::seconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (bpf_programs_named("poolscope_kmem") != 0) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return true;
+}
+
+bool kernel_has_btf() {
+  std::error_code ec;
+  return fs::exists("/sys/kernel/btf/vmlinux", ec);
+}
+
+// Both backends where this kernel has BTF; tracefs alone (visibly) where it has not.
+std::vector<std::string> backends() {
+  if (kernel_has_btf()) return {"tracefs", "bpf"};
+  std::printf("note: no /sys/kernel/btf/vmlinux: the BPF backend is not tested here\n");
+  return {"tracefs"};
+}
+
+// The BPF backend: the same exact result as tracefs beside a leak, a saved trace that loads the
+// same, and no program left in the kernel after a normal run, SIGTERM or SIGKILL.
+TEST(TraceLive, BpfBackendFindsTheLeakAndLeavesNoProgramBehind) {
+  if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
+  if (!kernel_has_btf()) GTEST_SKIP() << "this kernel has no BTF (CONFIG_DEBUG_INFO_BTF)";
+  const TracingState before = tracing_state();
+  ASSERT_EQ(bpf_programs_named("poolscope_kmem"), 0) << "another trace is running";
+  const std::string scratch =
+      fs::temp_directory_path() / ("poolscope-trace-bpf-" + std::to_string(getpid()));
+  const std::string saved = scratch + ".pst";
+  const LeakTrace leak = trace_beside_eventfd_leak(
+      "300", "trace --backend bpf --duration 3 --sample 1 --format json --top 0 --save " + saved);
+  expect_exact_leak_at_its_call_site(leak);
+  EXPECT_EQ(leak.json["backend"], "bpf");
+  EXPECT_EQ(leak.json["lost"]["nested"], 0) << "a kmem program skipped in a nested call";
+  EXPECT_TRUE(bpf_programs_gone(std::chrono::seconds(5))) << "a normal run left its programs";
+  EXPECT_EQ(tracing_state(), before) << "the BPF backend touched tracefs";
+  expect_load_reports_the_same(saved, leak.json);
+  fs::remove(saved);
+
+  // SIGTERM: stops early and reports; SIGKILL: the kernel drops the programs with the fds.
+  for (int signal : {SIGTERM, SIGKILL}) {
+    const std::string out = scratch + ".out";
+    const pid_t run =
+        spawn({POOLSCOPE_BINARY, "trace", "--backend", "bpf", "--duration", "60"}, out);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (bpf_programs_named("poolscope_kmem") < 4 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(bpf_programs_named("poolscope_kmem"), 4) << slurp(out);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ::kill(run, signal);
+    const int code = wait_exit(run);
+    if (signal == SIGTERM) {
+      EXPECT_EQ(code, 0) << slurp(out);
+      EXPECT_NE(slurp(out).find("stopped by a signal"), std::string::npos) << slurp(out);
+    }
+    EXPECT_TRUE(bpf_programs_gone(std::chrono::seconds(5)))
+        << "programs left after signal " << signal;
+    fs::remove(out);
+  }
+  EXPECT_EQ(tracing_state(), before);
+}
+
 TEST(TraceLive, SampledTraceEstimatesTheLeakAtItsCallSite) {
   if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
   if (!kernel_has_tracefs()) GTEST_SKIP() << "this kernel has no tracefs (CONFIG_FTRACE)";
   const TracingState before = tracing_state();
-  const LeakTrace leak =
-      trace_beside_eventfd_leak("3000", "trace --duration 3 --format json --top 0");
-  const RunResult& traced = leak.run;
-  ASSERT_EQ(traced.exit_code, 0) << traced.out;
-  ASSERT_FALSE(leak.json.is_discarded()) << traced.out;
-  EXPECT_EQ(leak.json["sample_rate"], 8);
-  EXPECT_EQ(leak.json["estimated"], true);
-  const std::uint64_t estimate = outstanding_of(leak.json, leak.leaker);
-  // 3,000/s for 3 s: ~9,000 (one sampled page more or less is 512 objects).
-  EXPECT_GT(estimate, 2'000u) << traced.out.substr(0, 4000);
-  EXPECT_LT(estimate, 40'000u) << traced.out.substr(0, 4000);
+  for (const std::string& backend : backends()) {
+    SCOPED_TRACE(backend);
+    const LeakTrace leak = trace_beside_eventfd_leak(
+        "3000", "trace --backend " + backend + " --duration 3 --format json --top 0");
+    const RunResult& traced = leak.run;
+    ASSERT_EQ(traced.exit_code, 0) << traced.out;
+    ASSERT_FALSE(leak.json.is_discarded()) << traced.out;
+    EXPECT_EQ(leak.json["backend"], backend);
+    EXPECT_EQ(leak.json["sample_rate"], 8);
+    EXPECT_EQ(leak.json["estimated"], true);
+    const std::uint64_t estimate = outstanding_of(leak.json, leak.leaker);
+    // 3,000/s for 3 s: ~9,000 (one sampled page more or less is 512 objects).
+    EXPECT_GT(estimate, 2'000u) << traced.out.substr(0, 4000);
+    EXPECT_LT(estimate, 40'000u) << traced.out.substr(0, 4000);
+  }
   EXPECT_EQ(tracing_state(), before);
 }
 
@@ -260,14 +370,20 @@ TEST(TraceLive, CacheKmalloc64NamesTheEventfdCallSiteExactly) {
   if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
   if (!kernel_has_tracefs()) GTEST_SKIP() << "this kernel has no tracefs (CONFIG_FTRACE)";
   const TracingState before = tracing_state();
-  const LeakTrace leak = trace_beside_eventfd_leak(
-      "300", "trace --cache kmalloc-64 --duration 3 --format json --top 0");
-  const RunResult& traced = leak.run;
-  ASSERT_EQ(traced.exit_code, 0) << traced.out;
-  ASSERT_FALSE(leak.json.is_discarded()) << traced.out;
-  EXPECT_EQ(leak.json["sample_rate"], 1);  // --cache: every object
-  for (const auto& cache : leak.json["caches"]) EXPECT_EQ(cache["cache"], "kmalloc-64") << cache;
-  EXPECT_GE(outstanding_of(leak.json, leak.leaker), 300u) << traced.out.substr(0, 4000);
+  for (const std::string& backend : backends()) {
+    SCOPED_TRACE(backend);
+    const LeakTrace leak = trace_beside_eventfd_leak(
+        "300",
+        "trace --backend " + backend + " --cache kmalloc-64 --duration 3 --format json --top 0");
+    const RunResult& traced = leak.run;
+    ASSERT_EQ(traced.exit_code, 0) << traced.out;
+    ASSERT_FALSE(leak.json.is_discarded()) << traced.out;
+    EXPECT_EQ(leak.json["sample_rate"], 1);  // --cache: every object
+    for (const auto& cache : leak.json["caches"]) {
+      EXPECT_EQ(cache["cache"], "kmalloc-64") << cache;
+    }
+    EXPECT_GE(outstanding_of(leak.json, leak.leaker), 300u) << traced.out.substr(0, 4000);
+  }
   EXPECT_EQ(tracing_state(), before);
 }
 
@@ -281,6 +397,7 @@ TEST(TraceLive, BadArgumentsExitTwo) {
   EXPECT_EQ(run_poolscope("trace --sample 3").exit_code, 2);
   EXPECT_EQ(run_poolscope("trace --sample 0").exit_code, 2);
   EXPECT_EQ(run_poolscope("trace --sample many").exit_code, 2);
+  EXPECT_EQ(run_poolscope("trace --backend perf").exit_code, 2);
 }
 
 // --allocinfo reads the kernel's per-site bytes; this test machine's kernel has no

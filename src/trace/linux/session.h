@@ -32,9 +32,10 @@ struct SessionOptions {
 
 struct LostEvents {
   std::uint64_t overrun = 0;         // per_cpu/cpuN/stats "overrun" (overwritten before read)
-  std::uint64_t dropped = 0;         // "dropped events" (buffer full)
+  std::uint64_t dropped = 0;         // "dropped events" (buffer full; BPF: the ring was full)
   std::uint64_t commit_overrun = 0;  // "commit overrun" (nested writers)
-  std::uint64_t total() const { return overrun + dropped + commit_overrun; }
+  std::uint64_t nested = 0;  // BPF: program runs the kernel skipped (already running on the CPU)
+  std::uint64_t total() const { return overrun + dropped + commit_overrun + nested; }
 };
 
 // Where tracefs is mounted (/sys/kernel/tracing, or the debugfs copy); mounts it at
