@@ -552,6 +552,7 @@ int run_trace(const Options& options) {
   std::unique_ptr<trace::TraceSession> tracefs;
   if (options.backend != "tracefs") {
     trace::BpfSessionOptions bpf_options;
+    bpf_options.caches = options.caches;
     bpf_options.sample_shift = sample_shift;
     if (options.buffer_kb != 0) bpf_options.ring_bytes = options.buffer_kb * 1024;
     auto started = trace::BpfSession::start(bpf_options);

@@ -131,7 +131,7 @@ constexpr std::uint8_t kW = 0x00, kDw = 0x18;
 constexpr std::uint8_t kImm = 0x00, kMem = 0x60, kAtomic = 0xc0;
 constexpr std::uint8_t kAdd = 0x00, kAnd = 0x50, kMov = 0xb0;
 constexpr std::uint8_t kK = 0x00, kX = 0x08;
-constexpr std::uint8_t kJeq = 0x10, kJne = 0x50, kCall = 0x80, kExit = 0x90;
+constexpr std::uint8_t kJa = 0x00, kJeq = 0x10, kJne = 0x50, kCall = 0x80, kExit = 0x90;
 constexpr std::uint8_t kPseudoMapFd = 1;
 }  // namespace op
 
@@ -173,6 +173,18 @@ class Assembler {
   void jump_out_if_imm(std::uint8_t condition, int reg, std::int32_t imm) {
     jumps_.push_back(code_.size());
     emit(op::kJmp | condition | op::kK, reg, 0, 0, imm);
+  }
+  // A conditional jump to a label bound later with bind_here(); returns its index.
+  std::size_t jump_if_imm(std::uint8_t condition, int reg, std::int32_t imm) {
+    emit(op::kJmp | condition | op::kK, reg, 0, 0, imm);
+    return code_.size() - 1;
+  }
+  void bind_here(const std::vector<std::size_t>& jumps) {
+    for (std::size_t at : jumps) code_[at].off = static_cast<std::int16_t>(code_.size() - at - 1);
+  }
+  void jump_out() {
+    jumps_.push_back(code_.size());
+    emit(op::kJmp | op::kJa, 0, 0, 0, 0);
   }
   void bind_out() {
     for (std::size_t at : jumps_) {
@@ -227,6 +239,15 @@ std::vector<BpfInsn> kmem_program(KmemKind kind, const KmemBpfLayout& layout,
     a.mov_reg(kR1, kR7);
     a.and_imm(kR1, static_cast<std::int32_t>(params.sample_mask));
     a.jump_out_if_imm(op::kJne, kR1, 0);  // not in a sampled page: done
+  }
+  if (kind == KmemKind::kKmalloc && !params.kmalloc_sizes.empty()) {
+    a.load_u64(kR1, kR6, arg(layout.kmalloc_bytes_alloc));
+    std::vector<std::size_t> wanted;
+    for (std::uint32_t size : params.kmalloc_sizes) {
+      wanted.push_back(a.jump_if_imm(op::kJeq, kR1, static_cast<std::int32_t>(size)));
+    }
+    a.jump_out();  // none of the sizes asked for
+    a.bind_here(wanted);
   }
   a.call(helper::kKtimeGetNs);
   a.store_u64(kFp, kRec + 0, kR0);

@@ -90,10 +90,13 @@ struct KmemProgramParams {
   int ring_fd = -1;               // BPF_MAP_TYPE_RINGBUF
   int lost_fd = -1;               // BPF_MAP_TYPE_ARRAY, one u64: records the ring had no room for
   std::uint64_t sample_mask = 0;  // trace only pointers with (ptr & mask) == 0; 0: all
+  // kmalloc only: write only allocations of these bytes_alloc (`--cache kmalloc-64`); empty: all.
+  std::vector<std::uint32_t> kmalloc_sizes;
 };
 
 // The program for one event (kmalloc, kfree, kmem_cache_alloc or kmem_cache_free): loads the
-// pointer; returns at once unless it is sampled; writes one record with BPF_RB_NO_WAKEUP (the
+// pointer; returns at once unless it is sampled (and, for kmalloc, of a size asked for); writes
+// one record with BPF_RB_NO_WAKEUP (the
 // reader polls; no wake-up per event); counts a record the ring had no room for.
 std::vector<BpfInsn> kmem_program(KmemKind kind, const KmemBpfLayout& layout,
                                   const KmemProgramParams& params);

@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "parse/text.h"
+
 namespace poolscope::trace {
 
 std::string_view kmem_kind_name(KmemKind kind) {
@@ -27,6 +29,18 @@ std::string kmalloc_cache_for(std::uint32_t bytes_alloc) {
     return "kmalloc-" + std::to_string(bytes_alloc / 1024) + "k";
   }
   return "kmalloc-" + std::to_string(bytes_alloc);
+}
+
+std::uint64_t kmalloc_size_of(std::string_view cache) {
+  if (!cache.starts_with("kmalloc-")) return 0;
+  cache.remove_prefix(8);
+  std::uint64_t scale = 1;
+  if (cache.ends_with("k")) {
+    cache.remove_suffix(1);
+    scale = 1024;
+  }
+  auto n = parse::parse_u64(cache);
+  return n && *n <= (std::uint64_t{1} << 32) ? *n * scale : 0;
 }
 
 Result<KmemDecoder::Layout> KmemDecoder::layout_of(const EventFormat& format, KmemKind kind) {

@@ -81,5 +81,8 @@ class KmemDecoder {
 // "kmalloc-<bytes>" for a kmalloc of that bytes_alloc (SLUB serves kmalloc from the generic cache
 // of that size; above 8 KiB it comes from the page allocator: "kmalloc-large").
 std::string kmalloc_cache_for(std::uint32_t bytes_alloc);
+// The other way: the bytes_alloc of a generic kmalloc cache name ("kmalloc-64" 64, "kmalloc-2k"
+// 2048); 0 for any other name ("dentry", "kmalloc-large").
+std::uint64_t kmalloc_size_of(std::string_view cache);
 
 }  // namespace poolscope::trace

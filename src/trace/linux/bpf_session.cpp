@@ -121,8 +121,24 @@ Result<std::unique_ptr<BpfSession>> BpfSession::start(const BpfSessionOptions& o
                                       {KmemKind::kKfree, "kfree"},
                                       {KmemKind::kCacheAlloc, "kmem_cache_alloc"},
                                       {KmemKind::kCacheFree, "kmem_cache_free"}};
+  // What --cache asks for: kmalloc sizes (filtered in the program) and other names.
+  bool kmalloc_wanted = options.caches.empty(), cache_events_wanted = options.caches.empty();
+  for (const auto& cache : options.caches) {
+    const std::uint64_t size = kmalloc_size_of(cache);
+    if (size != 0 && size <= 0x7fffffff) {
+      params.kmalloc_sizes.push_back(static_cast<std::uint32_t>(size));
+      kmalloc_wanted = true;
+    } else {
+      cache_events_wanted = true;  // a named cache (kmalloc-large too, as for tracefs' filters)
+    }
+  }
+  // Past 16 sizes the program would be long for little gain: the processor filters them alone.
+  if (params.kmalloc_sizes.size() > 16) params.kmalloc_sizes.clear();
   static char log[1 << 16];
   for (const Event& event : kEvents) {
+    const bool wanted = event.kind == KmemKind::kKfree ||
+                        (event.kind == KmemKind::kKmalloc ? kmalloc_wanted : cache_events_wanted);
+    if (!wanted) continue;
     const auto program = kmem_program(event.kind, *layout, params);
     bpf_attr attr{};
     attr.prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT;
@@ -149,16 +165,17 @@ Result<std::unique_ptr<BpfSession>> BpfSession::start(const BpfSessionOptions& o
       return std::unexpected(failure);
     }
     s.programs_.push_back(fd);
+    s.events_.push_back(event.name);
   }
-  // Attach last, all four, so that no allocation is traced without its free.
-  for (std::size_t i = 0; i < 4; ++i) {
+  // Attach last, all together, so that no allocation is traced without its free.
+  for (std::size_t i = 0; i < s.programs_.size(); ++i) {
     bpf_attr attr{};
-    attr.raw_tracepoint.name = reinterpret_cast<std::uint64_t>(kEvents[i].name);
+    attr.raw_tracepoint.name = reinterpret_cast<std::uint64_t>(s.events_[i]);
     attr.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(s.programs_[i]);
     const int link = static_cast<int>(sys_bpf(BPF_RAW_TRACEPOINT_OPEN, attr));
     if (link < 0) {
       return std::unexpected(
-          bpf_error(std::string("cannot attach to the raw tracepoint ") + kEvents[i].name, errno));
+          bpf_error(std::string("cannot attach to the raw tracepoint ") + s.events_[i], errno));
     }
     s.links_.push_back(link);
   }

@@ -23,6 +23,11 @@ inline constexpr const char* kKernelBtfPath = "/sys/kernel/btf/vmlinux";
 inline constexpr std::size_t kDefaultBpfRingBytes = std::size_t{16} << 20;
 
 struct BpfSessionOptions {
+  // Only these caches (`--cache`): kmalloc-N sizes are filtered in the kmalloc program, and a
+  // program no cache asked for is not attached (kmalloc without kmalloc-N names, kmem_cache_*
+  // without other names), as the tracefs backend's filters do; kfree is always traced. Named
+  // caches are filtered by the processor (TraceProcessor::only_caches).
+  std::vector<std::string> caches;
   unsigned sample_shift = 0;  // trace the objects of 1 in 2^shift pages (0: all)
   std::size_t ring_bytes = kDefaultBpfRingBytes;  // rounded up to a power of two, >= 1 page
   std::string btf_path = kKernelBtfPath;
@@ -64,8 +69,9 @@ class BpfSession {
   std::size_t ring_bytes_ = 0, page_bytes_ = 0;
   int ring_fd_ = -1, lost_fd_ = -1;
   std::vector<int> programs_, links_;
-  void* consumer_ = nullptr;  // the consumer page (read-write)
-  void* producer_ = nullptr;  // the producer page and the data, mapped twice (read-only)
+  std::vector<const char*> events_;  // the tracepoint of each program
+  void* consumer_ = nullptr;         // the consumer page (read-write)
+  void* producer_ = nullptr;         // the producer page and the data, mapped twice (read-only)
 };
 
 }  // namespace poolscope::trace

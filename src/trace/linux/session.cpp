@@ -101,17 +101,7 @@ KmemFilters kmem_filters(const std::vector<std::string>& caches, std::uint64_t s
   KmemFilters filters;
   std::vector<std::string> by_name, by_size;
   for (const auto& cache : caches) {
-    std::uint64_t size = 0;
-    std::string_view rest = cache;
-    if (rest.starts_with("kmalloc-")) {
-      rest.remove_prefix(8);
-      std::uint64_t scale = 1;
-      if (rest.ends_with("k")) {
-        rest.remove_suffix(1);
-        scale = 1024;
-      }
-      if (auto n = parse::parse_u64(rest)) size = *n * scale;
-    }
+    const std::uint64_t size = kmalloc_size_of(cache);
     if (size != 0) {
       by_size.push_back("bytes_alloc == " + std::to_string(size));
     } else {

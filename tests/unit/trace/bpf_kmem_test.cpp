@@ -308,6 +308,33 @@ TEST(BpfProgram, ReadsTheArgumentsAndFieldsTheLayoutGives) {
   EXPECT_TRUE(has(0x07, 0x03, 0, 104));
 }
 
+TEST(BpfProgram, KmallocOfTheSizesAskedForOnly) {
+  KmemProgramParams params{3, 4, 0};
+  params.kmalloc_sizes = {64, 2048};
+  const auto program = kmem_program(KmemKind::kKmalloc, real_layout(), params);
+  ASSERT_TRUE(check_program_shape(program)) << check_program_shape(program).error().message;
+  // r1 = ctx[3] (bytes_alloc); if r1 == 64 or r1 == 2048 go on, else return; both jumps land
+  // on the instruction after the unconditional jump out.
+  std::vector<std::size_t> compares;
+  std::size_t jump_out = 0;
+  for (std::size_t i = 0; i < program.size(); ++i) {
+    if (program[i].code == 0x15 && program[i].regs == 0x01) compares.push_back(i);
+    if (program[i].code == 0x05) jump_out = i;
+  }
+  ASSERT_EQ(compares.size(), 2u);
+  EXPECT_EQ(program[compares[0]].imm, 64);
+  EXPECT_EQ(program[compares[1]].imm, 2048);
+  ASSERT_NE(jump_out, 0u);
+  for (std::size_t at : compares) {
+    EXPECT_EQ(at + 1 + static_cast<std::size_t>(program[at].off), jump_out + 1);
+  }
+  EXPECT_EQ(program[jump_out + 1 + static_cast<std::size_t>(program[jump_out].off)].code, 0xb7)
+      << "the jump out lands on r0 = 0";
+  // The other programs ignore the sizes.
+  EXPECT_EQ(kmem_program(KmemKind::kKfree, real_layout(), params).size(),
+            kmem_program(KmemKind::kKfree, real_layout(), KmemProgramParams{3, 4, 0}).size());
+}
+
 TEST(BpfProgram, ShapeCheckFindsWhatTheVerifierWouldReject) {
   auto program = kmem_program(KmemKind::kKfree, real_layout(), KmemProgramParams{3, 4, 0x7000});
   ASSERT_TRUE(check_program_shape(program));
