@@ -17,8 +17,10 @@
 // backend), with the tracer's own CPU; with the
 // same four kmem events going into an ftrace text buffer read through trace_pipe (the usual way);
 // and under a bpftrace memleak-style script (a map of live pointers), when bpftrace is installed.
-// Goal: poolscope slows the workload by <= 15%. Each uses its own tracefs instance and leaves the
-// tracing state as found.
+// Goal: poolscope slows the workload by <= 15%. The workload's CPU drifts between rows run one
+// after another (page cache, slab state): run them with --benchmark_enable_random_interleaving=true
+// so that the 6 repetitions of every row are shuffled among the others'. Each uses its own tracefs
+// instance and leaves the tracing state as found.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -570,62 +572,62 @@ BENCHMARK(BM_OfflineSavedTraceLoad)
 BENCHMARK(BM_WorkloadUntraced)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
-    ->Iterations(5)
-    ->Repetitions(3)
+    ->Iterations(3)
+    ->Repetitions(6)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadPoolscopeTrace)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
-    ->Iterations(5)
-    ->Repetitions(3)
+    ->Iterations(3)
+    ->Repetitions(6)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadPoolscopeTraceTracefs)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
-    ->Iterations(5)
-    ->Repetitions(3)
+    ->Iterations(3)
+    ->Repetitions(6)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadPoolscopeTraceEveryObject)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
-    ->Iterations(5)
-    ->Repetitions(3)
+    ->Iterations(3)
+    ->Repetitions(6)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadPoolscopeTraceEveryObjectTracefs)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
-    ->Iterations(5)
-    ->Repetitions(3)
+    ->Iterations(3)
+    ->Repetitions(6)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadPoolscopeTraceCacheDentry)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
-    ->Iterations(5)
-    ->Repetitions(3)
+    ->Iterations(3)
+    ->Repetitions(6)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadPoolscopeTraceCacheKmalloc64)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
-    ->Iterations(5)
-    ->Repetitions(3)
+    ->Iterations(3)
+    ->Repetitions(6)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadBpftraceMemleak)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
-    ->Iterations(5)
-    ->Repetitions(3)
+    ->Iterations(3)
+    ->Repetitions(6)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadKmemEventsEnabledNothingWritten)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
-    ->Iterations(5)
-    ->Repetitions(3)
+    ->Iterations(3)
+    ->Repetitions(6)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadFtraceTextBuffer)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
-    ->Iterations(5)
-    ->Repetitions(3)
+    ->Iterations(3)
+    ->Repetitions(6)
     ->ReportAggregatesOnly(true);
 
 }  // namespace

@@ -131,7 +131,8 @@ constexpr std::uint8_t kW = 0x00, kDw = 0x18;
 constexpr std::uint8_t kImm = 0x00, kMem = 0x60, kAtomic = 0xc0;
 constexpr std::uint8_t kAdd = 0x00, kAnd = 0x50, kMov = 0xb0;
 constexpr std::uint8_t kK = 0x00, kX = 0x08;
-constexpr std::uint8_t kJa = 0x00, kJeq = 0x10, kJne = 0x50, kCall = 0x80, kExit = 0x90;
+constexpr std::uint8_t kJa = 0x00, kJeq = 0x10, kJle = 0xb0, kJne = 0x50, kCall = 0x80,
+                       kExit = 0x90;
 constexpr std::uint8_t kPseudoMapFd = 1;
 }  // namespace op
 
@@ -240,6 +241,8 @@ std::vector<BpfInsn> kmem_program(KmemKind kind, const KmemBpfLayout& layout,
     a.and_imm(kR1, static_cast<std::int32_t>(params.sample_mask));
     a.jump_out_if_imm(op::kJne, kR1, 0);  // not in a sampled page: done
   }
+  // NULL and ZERO_SIZE_PTR (16): a failed allocation, kmalloc(0), kfree(NULL): nothing to pair.
+  a.jump_out_if_imm(op::kJle, kR7, 16);
   if (kind == KmemKind::kKmalloc && !params.kmalloc_sizes.empty()) {
     a.load_u64(kR1, kR6, arg(layout.kmalloc_bytes_alloc));
     std::vector<std::size_t> wanted;
@@ -252,10 +255,18 @@ std::vector<BpfInsn> kmem_program(KmemKind kind, const KmemBpfLayout& layout,
   a.call(helper::kKtimeGetNs);
   a.store_u64(kFp, kRec + 0, kR0);
   a.store_u64(kFp, kRec + 8, kR7);
-  a.load_u64(kR1, kR6, arg(call_site));
-  a.store_u64(kFp, kRec + 16, kR1);
-  a.call(helper::kGetCurrentPidTgid);
-  a.store_u32(kFp, kRec + 24, kR0);  // the low half: the thread id
+  if (kind == KmemKind::kKmalloc || cache_alloc) {
+    a.load_u64(kR1, kR6, arg(call_site));
+    a.store_u64(kFp, kRec + 16, kR1);
+    a.call(helper::kGetCurrentPidTgid);
+    a.store_u32(kFp, kRec + 24, kR0);  // the low half: the thread id
+  } else {
+    // A free is paired by its pointer alone: its call site and pid are not needed (a helper call
+    // less for half the events written).
+    a.mov_imm(kR1, 0);
+    a.store_u64(kFp, kRec + 16, kR1);
+    a.store_u32_imm(kFp, kRec + 24, 0);
+  }
   if (kind == KmemKind::kKmalloc) {
     a.load_u64(kR1, kR6, arg(layout.kmalloc_bytes_alloc));
     a.store_u32(kFp, kRec + 28, kR1);

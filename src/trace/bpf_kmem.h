@@ -25,7 +25,9 @@ class Btf;
 
 // One ring-buffer record, little-endian: u64 time (CLOCK_MONOTONIC ns), u64 ptr, u64 call_site,
 // u32 pid (the thread), u32 bytes (bytes_alloc; 0 for frees), u32 kind (KmemKind), u32 zero; a
-// kmem_cache_alloc record adds the cache's name, NUL-padded to 32 bytes.
+// kmem_cache_alloc record adds the cache's name, NUL-padded to 32 bytes. Frees carry no call site
+// and no pid (0: pairing needs the pointer only). Pointers up to 16 (NULL, ZERO_SIZE_PTR) are not
+// written.
 inline constexpr std::size_t kBpfRecordBytes = 40;
 inline constexpr std::size_t kBpfCacheNameBytes = 32;
 inline constexpr std::size_t kBpfCacheAllocRecordBytes = kBpfRecordBytes + kBpfCacheNameBytes;

@@ -282,6 +282,10 @@ TEST(BpfProgram, EveryProgramIsWellFormedWithAndWithoutSampling) {
         return i.code == 0x57 && static_cast<std::uint64_t>(i.imm) == mask;
       });
       EXPECT_EQ(has_mask, mask != 0) << kmem_kind_name(kind);
+      // Pointers up to ZERO_SIZE_PTR (16) are never written: if r7 <= 16 return.
+      EXPECT_TRUE(std::any_of(program.begin(), program.end(), [](const BpfInsn& i) {
+        return i.code == 0xb5 && i.regs == 0x07 && i.imm == 16;
+      })) << kmem_kind_name(kind);
       // The ring's and the counter's map fds are loaded (BPF_PSEUDO_MAP_FD).
       std::vector<std::int32_t> maps;
       for (const auto& insn : program) {
