@@ -191,8 +191,8 @@ int print_report(const Options& options, const trace::TraceReport& report,
   const bool sampled = totals.sample_rate > 1;
   if (sampled) {
     notes.push_back("sampled: only objects in 1 of " + std::to_string(totals.sample_rate) +
-                    " pages were traced (the kernel filters the rest out before writing "
-                    "them); outstanding counts, bytes and growth are estimates scaled up by " +
+                    " pages were traced (the rest are dropped in the kernel before they are "
+                    "written); outstanding counts, bytes and growth are estimates scaled up by " +
                     std::to_string(totals.sample_rate) +
                     ", and a site with few objects may be missed: --sample 1 traces every "
                     "object, at a higher cost");
