@@ -59,7 +59,8 @@ struct Options {
   std::size_t buffer_kb = 0;
   std::string sample = "auto";  // --sample N: objects in 1 of N pages (1: every object)
   std::string kallsyms = "/proc/kallsyms";
-  std::string save;        // --save FILE: also write the raw trace
+  std::string btf = trace::kKernelBtfPath;  // --btf FILE: the kernel's BTF for the BPF backend
+  std::string save;                         // --save FILE: also write the raw trace
   std::string load;        // --load FILE: report from a saved trace instead of tracing
   bool allocinfo = false;  // --allocinfo: the kernel's own per-call-site bytes instead of tracing
   std::string allocinfo_path = "/proc/allocinfo";
@@ -553,6 +554,7 @@ int run_trace(const Options& options) {
   if (options.backend != "tracefs") {
     trace::BpfSessionOptions bpf_options;
     bpf_options.caches = options.caches;
+    bpf_options.btf_path = options.btf;
     bpf_options.sample_shift = sample_shift;
     if (options.buffer_kb != 0) bpf_options.ring_bytes = options.buffer_kb * 1024;
     auto started = trace::BpfSession::start(bpf_options);
@@ -755,6 +757,10 @@ void add_trace_verb(CLI::App& app, VerbMain& run) {
                    "a tracefs instance; auto: bpf when this kernel allows it, else tracefs")
       ->check(CLI::IsMember({"auto", "bpf", "tracefs"}))
       ->default_val("auto");
+  verb->add_option("--btf", options->btf,
+                   "the running kernel's BTF, for the BPF backend (where its programs find the "
+                   "tracepoint arguments and struct kmem_cache's fields)")
+      ->default_val(trace::kKernelBtfPath);
   verb->add_option("--kallsyms", options->kallsyms, "kernel symbols for the call sites")
       ->default_val("/proc/kallsyms");
   verb->add_option("--save", options->save,

@@ -342,6 +342,67 @@ TEST(TraceLive, BpfBackendFindsTheLeakAndLeavesNoProgramBehind) {
   EXPECT_EQ(tracing_state(), before);
 }
 
+// Where the BPF backend cannot be used (here: no BTF at the path given), auto falls back to
+// tracefs and says why; --backend bpf exits 3 with the reason.
+TEST(TraceLive, WithoutBtfAutoFallsBackToTracefsAndBpfExitsThree) {
+  if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
+  if (!kernel_has_tracefs()) GTEST_SKIP() << "this kernel has no tracefs (CONFIG_FTRACE)";
+  const TracingState before = tracing_state();
+  const RunResult fallback =
+      run_poolscope("trace --btf /nonexistent/vmlinux --duration 1 --format json");
+  ASSERT_EQ(fallback.exit_code, 0) << fallback.out;
+  const auto json =
+      nlohmann::json::parse(fallback.out.substr(fallback.out.find('{')), nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << fallback.out;
+  EXPECT_EQ(json["backend"], "tracefs");
+  bool said = false;
+  for (const auto& note : json["notes"]) {
+    const std::string text = note.get<std::string>();
+    said |= text.find("traced through tracefs") != std::string::npos &&
+            text.find("/nonexistent/vmlinux") != std::string::npos;
+  }
+  EXPECT_TRUE(said) << fallback.out;
+  const RunResult refused = run_poolscope("trace --backend bpf --btf /nonexistent/vmlinux");
+  EXPECT_EQ(refused.exit_code, 3) << refused.out;
+  EXPECT_NE(refused.out.find("CONFIG_DEBUG_INFO_BTF"), std::string::npos) << refused.out;
+  // A file that is not BTF is refused the same way.
+  const RunResult not_btf = run_poolscope("trace --backend bpf --btf /proc/self/status");
+  EXPECT_EQ(not_btf.exit_code, 3) << not_btf.out;
+  EXPECT_NE(not_btf.out.find("BTF"), std::string::npos) << not_btf.out;
+  EXPECT_EQ(tracing_state(), before);
+}
+
+// A BPF ring too small for the load (one page, every object, beside `ls -R`) loses records: they
+// are counted in lost.dropped and the output says so.
+TEST(TraceLive, BpfRecordsTheRingHadNoRoomForAreReported) {
+  if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
+  if (!kernel_has_btf()) GTEST_SKIP() << "this kernel has no BTF (CONFIG_DEBUG_INFO_BTF)";
+  const std::string out =
+      fs::temp_directory_path() / ("poolscope-trace-lost-" + std::to_string(getpid()) + ".json");
+  const pid_t run = spawn({POOLSCOPE_BINARY, "trace", "--backend", "bpf", "--sample", "1",
+                           "--buffer-kb", "4", "--duration", "3", "--format", "json"},
+                          out);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  const pid_t load =
+      spawn({"/bin/sh", "-c", "ls -R /usr/share /usr/lib >/dev/null 2>&1"}, "/dev/null");
+  wait_exit(load);
+  ASSERT_EQ(wait_exit(run), 0) << slurp(out);
+  const std::string text = slurp(out);
+  fs::remove(out);
+  const auto json = nlohmann::json::parse(text.substr(text.find('{')), nullptr, false);
+  ASSERT_FALSE(json.is_discarded()) << text;
+  EXPECT_EQ(json["ring_kb"], 4);
+  EXPECT_GT(json["lost"]["dropped"].get<std::uint64_t>(), 0u) << text.substr(0, 2000);
+  EXPECT_EQ(
+      json["lost_events"].get<std::uint64_t>(),
+      json["lost"]["dropped"].get<std::uint64_t>() + json["lost"]["nested"].get<std::uint64_t>());
+  bool noted = false;
+  for (const auto& note : json["notes"]) {
+    noted |= note.get<std::string>().find("events were lost") != std::string::npos;
+  }
+  EXPECT_TRUE(noted) << text.substr(0, 2000);
+}
+
 TEST(TraceLive, SampledTraceEstimatesTheLeakAtItsCallSite) {
   if (!is_root()) GTEST_SKIP() << "tracing kernel allocations needs root";
   if (!kernel_has_tracefs()) GTEST_SKIP() << "this kernel has no tracefs (CONFIG_FTRACE)";
