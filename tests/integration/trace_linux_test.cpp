@@ -312,7 +312,11 @@ TEST(TraceLive, BpfBackendFindsTheLeakAndLeavesNoProgramBehind) {
       "300", "trace --backend bpf --duration 3 --sample 1 --format json --top 0 --save " + saved);
   expect_exact_leak_at_its_call_site(leak);
   EXPECT_EQ(leak.json["backend"], "bpf");
-  EXPECT_EQ(leak.json["lost"]["nested"], 0) << "a kmem program skipped in a nested call";
+  // Nested runs (a kfree in an interrupt while the kfree program runs on that CPU) are rare, not
+  // impossible: counted with the ring's losses, never hidden.
+  EXPECT_EQ(leak.json["lost_events"].get<std::uint64_t>(),
+            leak.json["lost"]["dropped"].get<std::uint64_t>() +
+                leak.json["lost"]["nested"].get<std::uint64_t>());
   EXPECT_TRUE(bpf_programs_gone(std::chrono::seconds(5))) << "a normal run left its programs";
   EXPECT_EQ(tracing_state(), before) << "the BPF backend touched tracefs";
   expect_load_reports_the_same(saved, leak.json);
