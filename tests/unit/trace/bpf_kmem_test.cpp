@@ -197,9 +197,12 @@ TEST(BpfSavedTrace, ReplaysAsTheLiveRunProcessedIt) {
     ASSERT_TRUE(writer->text(SavedRecord::kEnd, 0, "end_time 500\n"));
     ASSERT_TRUE(writer->close());
   }
-  std::ifstream in(path, std::ios::binary);
-  auto replay = replay_saved_trace(in);
-  std::filesystem::remove(path);
+  auto replay = [&] {
+    std::ifstream in(path, std::ios::binary);
+    return replay_saved_trace(in);
+  }();  // closed before the removal (Windows refuses to remove an open file)
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
   ASSERT_TRUE(replay) << replay.error().message;
   ASSERT_TRUE(replay->processor);
   EXPECT_TRUE(replay->texts.complete);
