@@ -682,9 +682,7 @@ int run_trace(const Options& options) {
     if (auto r = tracefs->close(); !r) closed = r.error();
     tracefs.reset();
   } else {
-    const trace::BpfLost lost = bpf->lost();
-    facts.lost.dropped = lost.ring_full;
-    facts.lost.nested = lost.nested;
+    facts.lost = bpf->lost();
     bpf.reset();
   }
   restore();

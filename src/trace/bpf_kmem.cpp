@@ -79,9 +79,14 @@ Result<KmemBpfLayout> kmem_bpf_layout(const Btf& btf) {
     auto index = btf.tracepoint_arg_index(event, param);
     if (!index) {
       failure = Error{ErrorCode::kEnvironment, 0, index.error().message};
-      return;
+    } else if (*index >= 12) {  // the raw tracepoint context holds MAX_BPF_FUNC_ARGS (12)
+      failure =
+          Error{ErrorCode::kEnvironment, 0,
+                std::string(event) + "'s argument " + std::string(param) + " is at position " +
+                    std::to_string(*index) + " (BPF programs see at most 12)"};
+    } else {
+      out = *index;
     }
-    out = *index;
   };
   arg("kmalloc", "call_site", layout.kmalloc_call_site);
   arg("kmalloc", "ptr", layout.kmalloc_ptr);
@@ -94,18 +99,6 @@ Result<KmemBpfLayout> kmem_bpf_layout(const Btf& btf) {
   arg("kmem_cache_free", "call_site", layout.cache_free_call_site);
   arg("kmem_cache_free", "ptr", layout.cache_free_ptr);
   if (failure) return std::unexpected(*failure);
-  // The raw tracepoint context holds at most 12 arguments (MAX_BPF_FUNC_ARGS).
-  for (std::uint32_t index :
-       {layout.kmalloc_call_site, layout.kmalloc_ptr, layout.kmalloc_bytes_alloc,
-        layout.kfree_call_site, layout.kfree_ptr, layout.cache_alloc_call_site,
-        layout.cache_alloc_ptr, layout.cache_alloc_cache, layout.cache_free_call_site,
-        layout.cache_free_ptr}) {
-    if (index >= 12) {
-      return make_error(ErrorCode::kEnvironment, "a kmem tracepoint argument is at position " +
-                                                     std::to_string(index) +
-                                                     " (BPF programs see at most 12)");
-    }
-  }
   auto member = [&](std::string_view name, std::uint32_t size, std::uint32_t& out) -> Result<void> {
     auto found = btf.struct_member("kmem_cache", name);
     if (!found) return make_error(ErrorCode::kEnvironment, found.error().message);

@@ -219,8 +219,8 @@ void BpfSession::detach() {
   links_.clear();
 }
 
-BpfLost BpfSession::lost() const {
-  BpfLost lost;
+LostEvents BpfSession::lost() const {
+  LostEvents lost;
   if (lost_fd_ >= 0) {
     std::uint32_t key = 0;
     std::uint64_t value = 0;
@@ -228,7 +228,7 @@ BpfLost BpfSession::lost() const {
     attr.map_fd = static_cast<std::uint32_t>(lost_fd_);
     attr.key = reinterpret_cast<std::uint64_t>(&key);
     attr.value = reinterpret_cast<std::uint64_t>(&value);
-    if (sys_bpf(BPF_MAP_LOOKUP_ELEM, attr) == 0) lost.ring_full = value;
+    if (sys_bpf(BPF_MAP_LOOKUP_ELEM, attr) == 0) lost.dropped = value;
   }
   for (int program : programs_) {
     bpf_prog_info info{};

@@ -14,6 +14,7 @@
 
 #include "core/result.h"
 #include "trace/bpf_kmem.h"
+#include "trace/linux/session.h"
 
 namespace poolscope::trace {
 
@@ -31,13 +32,6 @@ struct BpfSessionOptions {
   unsigned sample_shift = 0;  // trace the objects of 1 in 2^shift pages (0: all)
   std::size_t ring_bytes = kDefaultBpfRingBytes;  // rounded up to a power of two, >= 1 page
   std::string btf_path = kKernelBtfPath;
-};
-
-struct BpfLost {
-  std::uint64_t ring_full = 0;  // records the ring had no room for
-  std::uint64_t nested = 0;     // program runs the kernel skipped (the same program already
-                                // running on that CPU, e.g. a kfree in an interrupt)
-  std::uint64_t total() const { return ring_full + nested; }
 };
 
 class BpfSession {
@@ -59,7 +53,9 @@ class BpfSession {
   void read(const RecordsVisitor& on_records);
   // Detaches the programs (the ring keeps what is in it for a last read()).
   void detach();
-  BpfLost lost() const;
+  // `dropped`: records the ring had no room for; `nested`: program runs the kernel skipped (the
+  // same program already running on that CPU, e.g. a kfree in an interrupt).
+  LostEvents lost() const;
   // Detaches, unmaps and closes everything; also done by the destructor.
   void close();
 
