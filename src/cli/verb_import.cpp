@@ -1,10 +1,8 @@
 // `poolscope import`: adds saved artifacts (poolmon logs, !poolused/!vm, slabinfo copies, PDH-CSV
 // counter logs, httperr.log) to a recording, all files in one transaction.
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "cli/verbs.h"
@@ -14,13 +12,13 @@
 #include "parse/httperr.h"
 #include "parse/pdh_csv.h"
 #include "parse/poolmon.h"
+#include "source/text_file.h"
 #include "store/recording.h"
 
 namespace poolscope::cli {
 
 namespace {
 
-constexpr std::uint64_t kMaxImportBytes = 1ull << 31;
 constexpr std::size_t kMaxDiagnosticsShown = 10;
 
 // What one file contributes.
@@ -28,6 +26,9 @@ struct ImportedFile {
   std::string path;
   std::string format;
   std::vector<Snapshot> snapshots;
+  // A poolmon log is streamed again when written: how many screens it holds, and their time.
+  std::size_t streamed_snapshots = 0;
+  std::chrono::system_clock::time_point when{};
   std::vector<parse::HttpErrEvent> events;
   std::optional<parse::CounterLog> counters;
   std::vector<std::string> notes;
@@ -39,27 +40,6 @@ std::string import_formats_help() {
          "\"(PDH-CSV 4.0)\")\n"
          "  - HTTP.sys error logs (httperr*.log: \"#Software: Microsoft HTTP API\" / "
          "\"#Fields:\")\n";
-}
-
-Result<std::string> read_whole_file(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  auto status = fs::status(path, ec);
-  if (ec || !fs::exists(status)) {
-    return make_error(ErrorCode::kInput, "cannot open " + path + ": No such file or directory");
-  }
-  if (fs::is_directory(status)) return make_error(ErrorCode::kInput, path + " is a directory");
-  auto size = fs::file_size(path, ec);
-  if (!ec && size > kMaxImportBytes) {
-    return make_error(ErrorCode::kInput, path + " is larger than 2 GiB; split it first");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    return make_error(ErrorCode::kInput, "cannot open " + path + ": " + std::strerror(err), err);
-  }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return text;
 }
 
 // A PDH log names its format in its first field; UTF-16 logs spell it in 2-byte characters.
@@ -82,25 +62,55 @@ bool looks_like_httperr(std::string_view text) {
   return false;
 }
 
-Error diagnostics_error(const std::string& path, const std::vector<parse::Diagnostic>& diags) {
-  std::string msg;
-  std::size_t shown = 0;
-  for (const auto& d : diags) {
-    if (shown++ == kMaxDiagnosticsShown) {
-      msg += "... and " + std::to_string(diags.size() - kMaxDiagnosticsShown) + " more\n";
-      break;
+Error diagnostics_error(const std::string& path, const std::vector<parse::Diagnostic>& diags,
+                        std::size_t total = 0) {
+  return Error{ErrorCode::kInput, 0,
+               list_diagnostics(path, diags, kMaxDiagnosticsShown, total) +
+                   "nothing was imported (the import is all or nothing); fix the line(s) and "
+                   "import again"};
+}
+
+// Streams a poolmon log screen by screen (memory bounded by a screen, not the file): on_snapshot
+// gets each one in order. Validation (on_snapshot empty) collects up to kMaxDiagnosticsShown + 1
+// diagnostics and counts them all.
+Result<std::size_t> stream_poolmon(TextFile& file,
+                                   const std::function<Result<void>(Snapshot&)>& on_snapshot,
+                                   std::vector<parse::Diagnostic>& diagnostics,
+                                   std::size_t& bad_lines) {
+  parse::PoolmonLineParser parser(true);
+  std::size_t snapshots = 0;
+  auto take = [&](std::vector<parse::ParsedSnapshot> done) -> Result<void> {
+    for (auto& p : done) {
+      for (auto& d : p.diagnostics) {
+        if (diagnostics.size() <= kMaxDiagnosticsShown) diagnostics.push_back(std::move(d));
+      }
+      ++snapshots;
+      if (on_snapshot) {
+        if (auto ok = on_snapshot(p.snapshot); !ok) return ok;
+      }
     }
-    msg += path + ":" + std::to_string(d.line) + ": " + d.message + "\n";
-  }
-  msg += "nothing was imported (the import is all or nothing); fix the line(s) and import again";
-  return Error{ErrorCode::kInput, 0, msg};
+    return {};
+  };
+  auto read = for_each_line(file, [&](std::string_view line, std::size_t number) {
+    parser.line(line, number);
+    return take(parser.take_completed());
+  });
+  if (!read) return std::unexpected(read.error());
+  auto rest = parser.finish();
+  if (!rest) return make_error(rest.error().code, file.path() + ": " + rest.error().message);
+  if (auto ok = take(std::move(*rest)); !ok) return std::unexpected(ok.error());
+  bad_lines = parser.diagnostic_count();
+  return snapshots;
 }
 
 Result<ImportedFile> parse_file(const std::string& path,
                                 std::optional<std::chrono::system_clock::time_point> at,
-                                const parse::PdhCsvOptions& pdh) {
+                                const parse::PdhCsvOptions& pdh_options) {
   ImportedFile file;
   file.path = path;
+  // Refuses devices and FIFOs before anything opens them.
+  auto opened = TextFile::open(path);
+  if (!opened) return std::unexpected(opened.error());
   if (store::looks_like_sqlite(path)) {
     return make_error(ErrorCode::kInput,
                       path +
@@ -108,47 +118,57 @@ Result<ImportedFile> parse_file(const std::string& path,
                           "Known formats:\n" +
                           import_formats_help());
   }
-  auto text = read_whole_file(path);
-  if (!text) return std::unexpected(text.error());
-
-  if (looks_like_pdh(*text)) {
-    auto parsed = parse::parse_pdh_csv(*text, pdh);
-    if (!parsed) return make_error(parsed.error().code, path + ": " + parsed.error().message);
-    if (!parsed->diagnostics.empty()) {
-      return std::unexpected(diagnostics_error(path, parsed->diagnostics));
-    }
-    file.format = parsed->log.format;
-    file.notes = parsed->log.notes;
-    file.counters = std::move(parsed->log);
-    return file;
-  }
-  if (looks_like_httperr(*text)) {
-    auto parsed = parse::parse_httperr(*text);
-    if (!parsed) return make_error(parsed.error().code, path + ": " + parsed.error().message);
-    if (!parsed->diagnostics.empty()) {
-      return std::unexpected(diagnostics_error(path, parsed->diagnostics));
-    }
-    file.format = "httperr";
-    file.notes = parsed->log.notes;
-    file.events = std::move(parsed->log.events);
-    return file;
-  }
-
-  const parse::TextFormat format = parse::detect_format(*text);
-  std::vector<parse::ParsedSnapshot> parsed;
-  if (format == parse::TextFormat::kPoolmon) {
-    // A poolmon -n log holds one screen per refresh: one sample each.
-    auto all = parse::parse_poolmon_all(*text);
-    if (!all) return make_error(all.error().code, path + ": " + all.error().message);
-    parsed = std::move(*all);
-  } else if (format != parse::TextFormat::kUnknown) {
-    auto one = parse::parse_pool_text(*text);
-    if (!one) return make_error(one.error().code, path + ": " + one.error().message);
-    parsed.push_back(std::move(*one));
-  } else {
+  auto head = opened->head(kTextHeadBytes);
+  if (!head) return std::unexpected(head.error());
+  const bool pdh = looks_like_pdh(*head);
+  const bool httperr = !pdh && looks_like_httperr(*head);
+  const parse::TextFormat format =
+      pdh || httperr ? parse::TextFormat::kUnknown : parse::detect_format(*head);
+  head->clear();
+  head->shrink_to_fit();
+  if (!pdh && !httperr && format == parse::TextFormat::kUnknown) {
     return make_error(
         ErrorCode::kInput,
         path + ": not a format poolscope can import. Known formats:\n" + import_formats_help());
+  }
+  std::vector<parse::ParsedSnapshot> parsed;
+  if (format == parse::TextFormat::kPoolmon) {
+    // A poolmon -n log holds one screen per refresh (one sample each) and grows for days: read
+    // it twice, streamed, to check every line now and write the screens one by one later.
+    std::vector<parse::Diagnostic> diagnostics;
+    std::size_t bad_lines = 0;
+    auto count = stream_poolmon(*opened, {}, diagnostics, bad_lines);
+    if (!count) return std::unexpected(count.error());
+    if (bad_lines > 0) return std::unexpected(diagnostics_error(path, diagnostics, bad_lines));
+    file.streamed_snapshots = *count;
+  } else {
+    auto text = opened->read_all(kMaxWholeTextBytes);
+    if (!text) return std::unexpected(text.error());
+    if (pdh) {
+      auto log = parse::parse_pdh_csv(*text, pdh_options);
+      if (!log) return make_error(log.error().code, path + ": " + log.error().message);
+      if (!log->diagnostics.empty()) {
+        return std::unexpected(diagnostics_error(path, log->diagnostics));
+      }
+      file.format = log->log.format;
+      file.notes = log->log.notes;
+      file.counters = std::move(log->log);
+      return file;
+    }
+    if (httperr) {
+      auto log = parse::parse_httperr(*text);
+      if (!log) return make_error(log.error().code, path + ": " + log.error().message);
+      if (!log->diagnostics.empty()) {
+        return std::unexpected(diagnostics_error(path, log->diagnostics));
+      }
+      file.format = "httperr";
+      file.notes = log->log.notes;
+      file.events = std::move(log->log.events);
+      return file;
+    }
+    auto one = parse::parse_pool_text(*text);
+    if (!one) return make_error(one.error().code, path + ": " + one.error().message);
+    parsed.push_back(std::move(*one));
   }
   std::vector<parse::Diagnostic> diagnostics;
   for (const auto& p : parsed) {
@@ -169,6 +189,7 @@ Result<ImportedFile> parse_file(const std::string& path,
     }
   }
   file.format = std::string(parse::text_format_name(format));
+  file.when = when;
   for (auto& p : parsed) {
     Snapshot s = std::move(p.snapshot);
     if (s.wall_time == std::chrono::system_clock::time_point{}) s.wall_time = when;
@@ -207,6 +228,27 @@ Result<void> write_file(store::Recording& rec, const ImportedFile& file, std::si
     auto seq = rec.append(s);
     if (!seq) return std::unexpected(seq.error());
     ++samples;
+  }
+  if (file.streamed_snapshots > 0) {
+    auto opened = TextFile::open(file.path);
+    if (!opened) return std::unexpected(opened.error());
+    std::vector<parse::Diagnostic> diagnostics;
+    std::size_t bad_lines = 0;
+    auto written = stream_poolmon(
+        *opened,
+        [&](Snapshot& s) -> Result<void> {
+          if (s.wall_time == std::chrono::system_clock::time_point{}) s.wall_time = file.when;
+          s.source = file.path;
+          auto seq = rec.append(s);
+          if (!seq) return std::unexpected(seq.error());
+          ++samples;
+          return {};
+        },
+        diagnostics, bad_lines);
+    if (!written) return std::unexpected(written.error());
+    if (bad_lines > 0 || *written != file.streamed_snapshots) {
+      return make_error(ErrorCode::kInput, file.path + " changed while it was imported");
+    }
   }
   for (const auto& e : file.events) {
     auto ok = rec.add_event(store::to_wall_ns(e.time), "httperr", event_detail(e, file.path));
@@ -315,6 +357,9 @@ void add_import_verb(CLI::App& app, VerbMain& run) {
         if (!file.snapshots.empty()) {
           std::fprintf(stderr, ", %zu sample(s) at %s", file.snapshots.size(),
                        format_utc(file.snapshots.front().wall_time).c_str());
+        } else if (file.streamed_snapshots > 0) {
+          std::fprintf(stderr, ", %zu sample(s) at %s", file.streamed_snapshots,
+                       format_utc(file.when).c_str());
         }
         if (!file.events.empty()) std::fprintf(stderr, ", %zu event(s)", file.events.size());
         if (file.counters) {

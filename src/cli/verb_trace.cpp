@@ -19,6 +19,7 @@
 #include "attrib/slab_owner.h"
 #include "cli/verbs.h"
 #include "parse/text.h"
+#include "source/text_file.h"
 #include "store/recorder.h"
 #include "trace/allocinfo.h"
 #include "trace/linux/bpf_session.h"
@@ -364,6 +365,8 @@ trace::KeyValues saved_meta(const RunFacts& facts, const Options& options,
 }
 
 int run_load(const Options& options) {
+  // A FIFO or device is refused before it is opened (an endless stream, or a hang in open()).
+  if (auto file = check_regular_file(options.load); !file) return report_error(file.error());
   std::ifstream in(options.load, std::ios::binary);
   if (!in) {
     return report_error(Error{ErrorCode::kInput, 0,

@@ -25,6 +25,7 @@ constexpr std::size_t kMaxQuoted = 32;
 // count doubles the speed on a large screen. The cap keeps a big text that is mostly prose (or
 // hostile newlines) from reserving more than ~70 MB up front; beyond it the vector just grows.
 constexpr std::size_t kMaxReserve = std::size_t{1} << 18;
+constexpr std::size_t kMaxKeptDiagnostics = 1000;
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
@@ -64,6 +65,70 @@ bool tag_fits(std::string_view line, std::size_t start, std::size_t len) {
     printable = true;
   }
   return printable && (start + len == line.size() || is_blank(line[start + len]));
+}
+
+// A line that has a poolmon row's shape after its first column: a "Nonp" or "Paged" word followed
+// by a count, with something before it. tag_end is where that something ends. /e's "Total" lines
+// have that shape and are no row.
+bool looks_like_row_with_bad_tag(std::string_view line, std::size_t& tag_end) {
+  std::size_t start = skip_blanks(line, 0);
+  if (start >= line.size()) return false;
+  if (std::size_t first = skip_word(line, start); line.substr(start, first - start) == "Total") {
+    return false;
+  }
+  for (std::size_t i = start; i < line.size();) {
+    std::size_t word_start = skip_blanks(line, i);
+    if (word_start >= line.size()) return false;
+    std::size_t word_end = skip_word(line, word_start);
+    std::string_view word = line.substr(word_start, word_end - word_start);
+    if (word_start > start && (word == "Nonp" || word == "Paged")) {
+      std::size_t n = skip_blanks(line, word_end);
+      if (n < line.size() && line[n] == '-' && n + 1 < line.size()) ++n;
+      if (n > word_end && n < line.size() && is_digit(line[n])) {
+        tag_end = word_start;
+        while (tag_end > start && is_blank(line[tag_end - 1])) --tag_end;
+        return true;
+      }
+    }
+    i = word_end;
+  }
+  return false;
+}
+
+// In a pooltracker table: something, then the six counts of a row.
+bool looks_like_tracker_row_with_bad_tag(std::string_view line, std::size_t& tag_end) {
+  std::size_t start = skip_blanks(line, 0);
+  for (std::size_t i = start; i < line.size();) {
+    std::size_t word_start = skip_blanks(line, i);
+    if (word_start >= line.size()) return false;
+    if (word_start > start && is_digit(line[word_start])) {
+      std::size_t counts = 0;
+      for (std::size_t j = word_start; counts < 6;) {
+        std::size_t w = skip_blanks(line, j);
+        if (w >= line.size() || !is_digit(line[w])) break;
+        ++counts;
+        j = skip_word(line, w);
+      }
+      if (counts < 6) return false;
+      tag_end = word_start;
+      while (tag_end > start && is_blank(line[tag_end - 1])) --tag_end;
+      return true;
+    }
+    i = skip_word(line, word_start);
+  }
+  return false;
+}
+
+// The bytes before the pool type, escaped as display_key does ("L\xc3\xa9ak").
+std::string bad_tag_problem(std::string_view line, std::size_t tag_end) {
+  std::size_t start = skip_blanks(line, 0);
+  std::string_view tag = line.substr(start, tag_end - start);
+  std::string shown =
+      display_key(PoolKey{KeyKind::kPoolTag, std::string(tag.substr(0, kMaxQuoted))});
+  if (tag.size() > kMaxQuoted) shown += "...";
+  return "the tag \"" + shown + "\" is " + std::to_string(tag.size()) +
+         " bytes; a pool tag is at most 4 plain characters (non-ASCII text, a control or escape "
+         "byte, or a longer word is not a tag poolmon prints)";
 }
 
 enum class Follow { kPoolType, kNumber };
@@ -301,8 +366,26 @@ class Parser {
   bool header_line(std::string_view line, std::string_view t, std::size_t number);
   bool section_line(std::string_view t, std::size_t number);
   void diagnose(std::size_t number, std::string message) {
-    cur_.diagnostics.push_back({number, std::move(message)});
+    // A hostile file can be nothing but bad rows: keep the first ones, count them all.
+    if (diagnostic_count_++ < kMaxKeptDiagnostics) {
+      cur_.diagnostics.push_back({number, std::move(message)});
+    } else if (diagnostic_count_ == kMaxKeptDiagnostics + 1) {
+      first_unkept_line_ = number;
+    }
   }
+
+ public:
+  std::size_t diagnostic_count() const { return diagnostic_count_; }
+  // Snapshots completed so far (keep_all): the caller writes them and they leave memory.
+  std::vector<ParsedSnapshot> take_completed() {
+    std::vector<ParsedSnapshot> out = std::move(done_);
+    done_.clear();
+    return out;
+  }
+
+ private:
+  std::size_t diagnostic_count_ = 0;
+  std::size_t first_unkept_line_ = 0;
 
   bool keep_all_;
   std::size_t next_reserve_;
@@ -407,6 +490,11 @@ void Parser::new_snapshot(std::size_t first_line) {
 
 std::vector<ParsedSnapshot> Parser::finish() {
   close_snapshot();
+  if (diagnostic_count_ > kMaxKeptDiagnostics) {
+    cur_.diagnostics.push_back(
+        {first_unkept_line_, "... and " + std::to_string(diagnostic_count_ - kMaxKeptDiagnostics) +
+                                 " more bad line(s) from here on, not listed"});
+  }
   if (!cur_.diagnostics.empty()) {
     if (done_.empty()) {
       done_.push_back(std::move(cur_));  // only bad rows: the caller sees them
@@ -414,7 +502,7 @@ std::vector<ParsedSnapshot> Parser::finish() {
       auto& d = done_.back().diagnostics;
       d.insert(d.end(), cur_.diagnostics.begin(), cur_.diagnostics.end());
     }
-  } else if (done_.empty()) {
+  } else if (done_.empty() && snapshot_count_ == 0) {
     cur_.snapshot.notes.push_back("the text has poolmon headers but no tag rows");
     done_.push_back(std::move(cur_));
   }
@@ -606,10 +694,18 @@ void Parser::line(std::string_view line, std::size_t number) {
   } else if (t.starts_with("Commit:") && t.find("Pool N:") != std::string_view::npos) {
     recognized_ = true;
     commit_line(t, number);
-  } else if (starts_with_word(t, "Tag")) {
-    if (header_line(line, t, number)) recognized_ = true;
+  } else if (starts_with_word(t, "Tag") && header_line(line, t, number)) {
+    recognized_ = true;
   } else if (section_line(t, number)) {
     recognized_ = true;
+  } else if (std::size_t tag_end = 0;
+             looks_like_row_with_bad_tag(line, tag_end) ||
+             (table_ == Table::kTracker && looks_like_tracker_row_with_bad_tag(line, tag_end))) {
+    // Not a row only because of its tag (non-ASCII, an escape sequence, a longer word): skipping
+    // it would lose a tag without a word, so it is a bad line.
+    recognized_ = true;
+    diagnose(number, std::string(table_ == Table::kTracker ? kTrackerShape : kRowShape) +
+                         bad_tag_problem(line, tag_end));
   }
   // Anything else is prose, "[snip]", "...", a command line or a /e "Total" line.
 }
@@ -664,16 +760,18 @@ bool is_poolmon_marker_line(std::string_view line) {
 
 namespace {
 
+Error not_poolmon() {
+  return Error{ErrorCode::kInput, 0,
+               "not poolmon output: no \"Tag Type Allocs Frees Diff Bytes Per Alloc\" "
+               "header, no \"Memory:\"/\"Commit: ... Pool N:\" lines and no rows like "
+               "\"Tag Nonp|Paged <allocs> <frees> <diff> <bytes> <per alloc>\""};
+}
+
 Result<std::vector<ParsedSnapshot>> run(std::string_view text, Parser& parser) {
   LineReader lines(text);
   std::string_view line;
   while (lines.next(line)) parser.line(line, lines.line_number());
-  if (!parser.recognized()) {
-    return make_error(ErrorCode::kInput,
-                      "not poolmon output: no \"Tag Type Allocs Frees Diff Bytes Per Alloc\" "
-                      "header, no \"Memory:\"/\"Commit: ... Pool N:\" lines and no rows like "
-                      "\"Tag Nonp|Paged <allocs> <frees> <diff> <bytes> <per alloc>\"");
-  }
+  if (!parser.recognized()) return std::unexpected(not_poolmon());
   return parser.finish();
 }
 
@@ -688,9 +786,9 @@ Result<std::vector<ParsedSnapshot>> parse_poolmon_all(std::string_view text) {
   return run(text, parser);
 }
 
-Result<ParsedSnapshot> parse_poolmon(std::string_view text) {
-  Parser parser(false, count_lines(text));
-  auto all = run(text, parser);
+namespace {
+
+Result<ParsedSnapshot> last_snapshot(Parser& parser, Result<std::vector<ParsedSnapshot>> all) {
   if (!all) return std::unexpected(std::move(all.error()));
   ParsedSnapshot out = std::move(all->back());
   auto& earlier = parser.earlier_diagnostics();
@@ -704,6 +802,45 @@ Result<ParsedSnapshot> parse_poolmon(std::string_view text) {
                                  std::to_string(parser.last_first_line()) + ")");
   }
   return out;
+}
+
+constexpr std::size_t kStreamReserve = 1024;
+
+}  // namespace
+
+Result<ParsedSnapshot> parse_poolmon(std::string_view text) {
+  Parser parser(false, count_lines(text));
+  return last_snapshot(parser, run(text, parser));
+}
+
+struct PoolmonLineParser::State {
+  explicit State(bool keep_all) : parser(keep_all, kStreamReserve) {}
+  Parser parser;
+};
+
+PoolmonLineParser::PoolmonLineParser(bool keep_all) : state_(std::make_unique<State>(keep_all)) {}
+PoolmonLineParser::~PoolmonLineParser() = default;
+
+void PoolmonLineParser::line(std::string_view line, std::size_t number) {
+  state_->parser.line(line, number);
+}
+
+std::vector<ParsedSnapshot> PoolmonLineParser::take_completed() {
+  return state_->parser.take_completed();
+}
+
+std::size_t PoolmonLineParser::diagnostic_count() const {
+  return state_->parser.diagnostic_count();
+}
+
+Result<std::vector<ParsedSnapshot>> PoolmonLineParser::finish() {
+  if (!state_->parser.recognized()) return std::unexpected(not_poolmon());
+  return state_->parser.finish();
+}
+
+Result<ParsedSnapshot> PoolmonLineParser::finish_last() {
+  if (!state_->parser.recognized()) return std::unexpected(not_poolmon());
+  return last_snapshot(state_->parser, state_->parser.finish());
 }
 
 }  // namespace poolscope::parse

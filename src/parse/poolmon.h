@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,5 +82,30 @@ Result<std::vector<ParsedSnapshot>> parse_poolmon_all(std::string_view text);
 // The last snapshot, with the diagnostics of the whole text (a bad line anywhere means a bad
 // file); a note says when earlier snapshots were left out.
 Result<ParsedSnapshot> parse_poolmon(std::string_view text);
+
+// The same, fed line by line (a file streamed with bounded memory). keep_all: every snapshot,
+// taken as they complete; else only the last is kept, as parse_poolmon. Diagnostics past the first
+// 1000 are counted, not kept (the last one kept says how many more).
+class PoolmonLineParser {
+ public:
+  explicit PoolmonLineParser(bool keep_all);
+  ~PoolmonLineParser();
+  PoolmonLineParser(const PoolmonLineParser&) = delete;
+  PoolmonLineParser& operator=(const PoolmonLineParser&) = delete;
+
+  void line(std::string_view line, std::size_t number);
+  // The snapshots completed so far (keep_all), each with its own diagnostics; they leave the
+  // parser.
+  std::vector<ParsedSnapshot> take_completed();
+  // Bad lines so far, kept or not.
+  std::size_t diagnostic_count() const;
+  // The rest (keep_all), as parse_poolmon_all; or the last snapshot, as parse_poolmon.
+  Result<std::vector<ParsedSnapshot>> finish();
+  Result<ParsedSnapshot> finish_last();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace poolscope::parse

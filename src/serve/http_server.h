@@ -2,6 +2,11 @@
 // One thread polls every connection without blocking; a request head is bounded in size
 // (kMaxRequestHead) and time (request_timeout), connections in number; the handler only returns
 // a page rendered beforehand, so slow or malformed clients never hold up the sampler.
+// Slow clients (slowloris) cannot lock others out: when all slots are taken, a new connection
+// evicts the oldest one still sending its head (else the oldest one not reading its answer); a
+// peer address holds at most max_heads_per_peer incomplete heads (its oldest is evicted); and
+// while more than half the slots are taken a head must arrive within busy_request_timeout.
+// A complete request arrives within milliseconds, so it is never the oldest incomplete head.
 // Implementation: net/http_server.cpp (POSIX sockets and Winsock through net/sockets.h).
 #pragma once
 
@@ -20,13 +25,16 @@ namespace poolscope::serve {
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:9469";            // host:port; [v6]:port; port 0 picks a free one
-  std::size_t max_connections = 16;                 // more are answered 503 and closed
+  std::size_t max_connections = 16;                 // the oldest slow one is evicted past this
   std::chrono::milliseconds request_timeout{5000};  // to receive the head and send the answer
+  std::size_t max_heads_per_peer = 4;               // incomplete heads one address may hold
+  std::chrono::milliseconds busy_request_timeout{1000};  // the head timeout when half full
 };
 
 struct ServerStats {
   std::uint64_t requests = 0;  // answered with a status from the handler
-  std::uint64_t refused = 0;   // malformed (4xx/5xx from the parser), too many, or timed out
+  std::uint64_t refused = 0;   // malformed (4xx/5xx from the parser), evicted, or timed out
+  std::uint64_t evicted = 0;   // of refused: slow connections closed to make room
 };
 
 // The complete response for a parsed request (status line, headers, body).

@@ -1,20 +1,17 @@
 // Replays a saved file (poolmon, !poolused, !vm, slabinfo) as a source of one snapshot.
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "parse/detect.h"
+#include "parse/poolmon.h"
 #include "source/source.h"
+#include "source/text_file.h"
 
 namespace poolscope {
 
 namespace {
 
 constexpr std::size_t kMaxDiagnosticsShown = 10;
-constexpr std::uint64_t kMaxFileBytes = 1ull << 31;
 
 class FileSource final : public Source {
  public:
@@ -28,63 +25,77 @@ class FileSource final : public Source {
   Snapshot snapshot_;
 };
 
+// A saved text read with bounded memory: the snapshot, and how many lines were bad (a streamed
+// poolmon log keeps the first 1000 diagnostics only).
+struct ParsedTextFile {
+  parse::TextFormat format = parse::TextFormat::kUnknown;
+  parse::ParsedSnapshot parsed;
+  std::size_t bad_lines = 0;
+};
+
+Result<ParsedTextFile> parse_text_file(TextFile& file) {
+  auto head = file.head(kTextHeadBytes);
+  if (!head) return std::unexpected(head.error());
+  ParsedTextFile out;
+  out.format = parse::detect_format(*head);
+  head->clear();
+  head->shrink_to_fit();
+  if (out.format == parse::TextFormat::kPoolmon) {
+    // poolmon -n logs grow for days: streamed, only the last screen kept.
+    parse::PoolmonLineParser parser(false);
+    auto read = for_each_line(file, [&](std::string_view line, std::size_t number) {
+      parser.line(line, number);
+      return Result<void>{};
+    });
+    if (!read) return std::unexpected(read.error());
+    auto parsed = parser.finish_last();
+    if (!parsed)
+      return make_error(parsed.error().code, file.path() + ": " + parsed.error().message);
+    out.parsed = std::move(*parsed);
+    out.bad_lines = parser.diagnostic_count();
+    return out;
+  }
+  if (out.format == parse::TextFormat::kUnknown) {
+    return make_error(ErrorCode::kInput, file.path() +
+                                             ": not a format poolscope knows. Known "
+                                             "formats:\n" +
+                                             std::string(parse::known_formats_help()));
+  }
+  auto text = file.read_all(kMaxWholeTextBytes);
+  if (!text) return std::unexpected(text.error());
+  auto parsed = parse::parse_pool_text(*text);
+  if (!parsed) return make_error(parsed.error().code, file.path() + ": " + parsed.error().message);
+  out.parsed = std::move(*parsed);
+  out.bad_lines = out.parsed.diagnostics.size();
+  return out;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Source>> open_file_source(const std::string& path,
                                                  const FileSourceOptions& options) {
-  namespace fs = std::filesystem;
+  auto file = TextFile::open(path);
+  if (!file) return std::unexpected(file.error());
   std::error_code ec;
-  auto status = fs::status(path, ec);
-  if (ec || !fs::exists(status)) {
-    return make_error(
-        ErrorCode::kInput,
-        "cannot open " + path + ": " + (ec ? ec.message() : "No such file or directory"),
-        ec.value());
-  }
-  if (fs::is_directory(status))
-    return make_error(ErrorCode::kInput, path + " is a directory; pass a file");
-  auto size = fs::file_size(path, ec);
-  if (ec)
-    return make_error(ErrorCode::kInput, "cannot read " + path + ": " + ec.message(), ec.value());
-  if (size > kMaxFileBytes)
-    return make_error(ErrorCode::kInput, path + " is larger than 2 GiB; split it first");
-  auto mtime = fs::last_write_time(path, ec);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    int err = errno;
-    return make_error(ErrorCode::kInput, "cannot open " + path + ": " + std::strerror(err), err);
-  }
-  std::string text;
-  text.resize(static_cast<std::size_t>(size));
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(in.gcount()));
-
-  auto parsed = parse::parse_pool_text(text);
-  if (!parsed) {
-    return make_error(parsed.error().code, path + ": " + parsed.error().message);
-  }
-  if (!parsed->diagnostics.empty()) {
-    std::ostringstream msg;
-    std::size_t shown = 0;
-    for (const auto& d : parsed->diagnostics) {
-      if (shown++ == kMaxDiagnosticsShown) {
-        msg << "... and " << parsed->diagnostics.size() - kMaxDiagnosticsShown << " more\n";
-        break;
-      }
-      msg << path << ":" << d.line << ": " << d.message << "\n";
-    }
+  auto mtime = std::filesystem::last_write_time(path, ec);
+  auto parsed = parse_text_file(*file);
+  if (!parsed) return std::unexpected(parsed.error());
+  if (parsed->bad_lines > 0) {
+    std::string msg = list_diagnostics(path, parsed->parsed.diagnostics, kMaxDiagnosticsShown);
     if (!options.allow_bad_lines) {
-      msg << "the result would be partial, so nothing is shown; fix the lines or pass "
-             "--allow-bad-lines to skip them";
-      return make_error(ErrorCode::kInput, msg.str());
+      msg +=
+          "the result would be partial, so nothing is shown; fix the lines or pass "
+          "--allow-bad-lines to skip them";
+      return make_error(ErrorCode::kInput, msg);
     }
-    std::fputs(msg.str().c_str(), stderr);
+    std::fputs(msg.c_str(), stderr);
     std::fprintf(stderr, "warning: %zu malformed line(s) skipped (--allow-bad-lines)\n",
-                 parsed->diagnostics.size());
-    parsed->snapshot.notes.push_back(std::to_string(parsed->diagnostics.size()) +
-                                     " malformed line(s) skipped");
+                 parsed->bad_lines);
+    parsed->parsed.snapshot.notes.push_back(std::to_string(parsed->bad_lines) +
+                                            " malformed line(s) skipped");
   }
-  Snapshot snapshot = std::move(parsed->snapshot);
+  auto* out = &parsed->parsed;
+  Snapshot snapshot = std::move(out->snapshot);
   snapshot.source = path;
   if (snapshot.wall_time == std::chrono::system_clock::time_point{} && !ec) {
     // Text dumps carry no date: the file's modification time is the best we know.

@@ -182,9 +182,11 @@ Result<void> ProcessDecoder::apply(std::span<const unsigned char> blob) {
   };
   if (blob.size() < 2) return damaged("shorter than its header");
   if (blob[0] != kProcessFormatVersion) {
-    return make_error(ErrorCode::kInput, "process sample written by a newer poolscope (format " +
-                                             std::to_string(blob[0]) +
-                                             "); upgrade poolscope to read it");
+    // The file header's format was checked when the recording was opened: a sample in another
+    // format inside it is damage, not a newer poolscope (issue 21).
+    return damaged(("unknown format byte " + std::to_string(blob[0]) + " (expected " +
+                    std::to_string(kProcessFormatVersion) + ")")
+                       .c_str());
   }
   const std::uint8_t flags = blob[1];
   if (flags & ~kKnownFlags) return damaged("unknown flags");

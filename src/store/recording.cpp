@@ -224,6 +224,9 @@ std::chrono::system_clock::time_point from_wall_ns(std::int64_t ns) {
 }
 
 bool looks_like_sqlite(const std::string& path) {
+  // Only a regular file is opened: a FIFO without a writer would block here forever.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
   std::ifstream in(path, std::ios::binary);
   char header[16] = {};
   if (!in.read(header, sizeof header)) return false;
@@ -356,9 +359,18 @@ Result<void> Recording::check_format() const {
 Result<Recording> Recording::open_read(const std::string& path) {
   Recording rec;
   rec.path_ = path;
-  if (!file_exists(path)) {
-    return make_error(ErrorCode::kInput, "cannot open " + path + ": No such file or directory",
-                      ENOENT);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    // errno says why: no such file, a symlink loop ("Too many levels of symbolic links"), ...
+    const int err = errno;
+    return make_error(ErrorCode::kInput, "cannot open " + path + ": " + std::strerror(err), err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    // A FIFO without a writer would block open() forever; a device is no recording.
+    return make_error(ErrorCode::kInput,
+                      path +
+                          " is not a regular file (a directory, FIFO or device); pass a "
+                          "recording file");
   }
   if (sqlite3_open_v2(path.c_str(), &rec.db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     auto err = rec.sqlite_error("cannot open");
@@ -382,6 +394,16 @@ Result<Recording> Recording::open_read(const std::string& path) {
   Stmt has_samples(rec.db_, "SELECT 1 FROM sqlite_schema WHERE name = 'samples'");
   if (!has_samples.ok() || has_samples.step() != SQLITE_ROW) {
     return make_error(ErrorCode::kInput, path + " is not a poolscope recording (no samples table)");
+  }
+  // A recording that lost a table it always has is damaged input, not a bug of ours (issue 21).
+  for (const char* table : {"meta", "keys"}) {
+    Stmt has(rec.db_, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1");
+    if (!has.ok()) return std::unexpected(rec.sqlite_error("cannot read the schema"));
+    has.bind(1, std::string_view(table));
+    if (has.step() != SQLITE_ROW) {
+      return make_error(ErrorCode::kInput, path + " is a damaged recording: its " +
+                                               std::string(table) + " table is missing");
+    }
   }
   return rec;
 }
@@ -1181,8 +1203,18 @@ Result<std::optional<Snapshot>> Recording::snapshot_at(
   auto cur = cursor(CursorOptions{.from_seq = **seq, .to_seq = **seq});
   if (!cur) return std::unexpected(cur.error());
   auto got = cur->next();
-  if (!got) return std::unexpected(got.error());
-  if (!*got) return std::optional<Snapshot>{};
+  if (!got) {
+    return make_error(ErrorCode::kInput, path_ + ": " + got.error().message +
+                                             "; the sample cannot be rebuilt (damaged recording)");
+  }
+  if (!*got) {
+    // The sample exists (seq_at found it) but the chain of changes up to it is broken: a gap in
+    // the sequence numbers or a damaged sample since its keyframe (issue 21: not "no sample").
+    return make_error(ErrorCode::kInput,
+                      path_ + ": sample " + std::to_string(**seq) +
+                          " cannot be rebuilt: a sample between it and its keyframe is missing "
+                          "or damaged (damaged recording)");
+  }
   Snapshot snap;
   snap.wall_time = from_wall_ns(cur->info().wall_ns);
   snap.monotonic_ns = cur->info().mono_ns;

@@ -208,9 +208,11 @@ Result<void> PoolDecoder::apply(std::span<const unsigned char> blob) {
   };
   if (blob.size() < 2) return damaged("shorter than its header");
   if (blob[0] != kSampleFormatVersion) {
-    return make_error(ErrorCode::kInput, "sample written by a newer poolscope (format " +
-                                             std::to_string(blob[0]) +
-                                             "); upgrade poolscope to read it");
+    // The file header's format was checked when the recording was opened: a sample in another
+    // format inside it is damage, not a newer poolscope (issue 21).
+    return damaged(("unknown format byte " + std::to_string(blob[0]) + " (expected " +
+                    std::to_string(kSampleFormatVersion) + ")")
+                       .c_str());
   }
   const std::uint8_t flags = blob[1];
   if (flags & ~kKnownFlags) return damaged("unknown flags");

@@ -170,15 +170,25 @@ static Result<void> make_processor(SavedTraceReplay& out, TrackerOptions& option
     }
   }
   // And weighted as it was sampled (absent before sampling existed: every object).
+  // A value out of range is damage: read as "not sampled" it would under-count by the rate
+  // (issue 21).
   if (auto shift = find_value(texts.meta, "sample_shift")) {
-    if (auto n = parse::parse_u64(*shift); n && *n <= 16) {
-      options.sample_shift = static_cast<unsigned>(*n);
+    auto n = parse::parse_u64(*shift);
+    if (!n || *n > 16) {
+      return make_error(ErrorCode::kInput, "the trace file says sample_shift " +
+                                               std::string(shift->substr(0, 32)) +
+                                               " (0-16 are written): it is damaged");
     }
+    options.sample_shift = static_cast<unsigned>(*n);
   }
   if (auto shift = find_value(texts.meta, "page_shift")) {
-    if (auto n = parse::parse_u64(*shift); n && *n >= 9 && *n <= 20) {
-      options.page_shift = static_cast<unsigned>(*n);
+    auto n = parse::parse_u64(*shift);
+    if (!n || *n < 9 || *n > 20) {
+      return make_error(ErrorCode::kInput, "the trace file says page_shift " +
+                                               std::string(shift->substr(0, 32)) +
+                                               " (9-20 are written): it is damaged");
     }
+    options.page_shift = static_cast<unsigned>(*n);
   }
   if (find_value(texts.meta, "backend") == "bpf") {
     out.processor.emplace(PageLayout{}, KmemDecoder{}, options);
@@ -235,6 +245,10 @@ Result<SavedTraceReplay> replay_saved_trace(std::istream& in, TrackerOptions opt
                       "written by `poolscope trace --save`");
   }
   std::vector<std::uint8_t> payload;
+  // Records that carry nothing (empty pages, unknown kinds of no size) are skipped, but a file of
+  // nothing else is damage, not a trace to spin through (issue 21).
+  constexpr std::uint64_t kMaxEmptyInARow = 1u << 16;
+  std::uint64_t empty_in_a_row = 0;
   for (;;) {
     std::uint8_t header[kHeaderBytes];
     in.read(reinterpret_cast<char*>(header), sizeof header);
@@ -248,6 +262,16 @@ Result<SavedTraceReplay> replay_saved_trace(std::istream& in, TrackerOptions opt
                                                std::to_string(size) +
                                                " bytes (at most 64 MiB are written): it is "
                                                "damaged or not a poolscope trace file");
+    }
+    if (size == 0 && kind != SavedRecord::kEnd) {
+      if (++empty_in_a_row > kMaxEmptyInARow) {
+        return make_error(ErrorCode::kInput,
+                          "the trace file has more than " + std::to_string(kMaxEmptyInARow) +
+                              " records in a row that carry nothing: it is damaged or not a "
+                              "poolscope trace file");
+      }
+    } else {
+      empty_in_a_row = 0;
     }
     payload.resize(static_cast<std::size_t>(size));
     if (!read_exact(in, payload.data(), payload.size())) break;  // cut short

@@ -69,12 +69,13 @@ TEST(FleetServe, MetricsServedWhileBadAndSlowClientsAreRefused) {
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const std::string during = http_get_body(port, "/metrics");
   EXPECT_GT(samples_in(during), before + 3) << "the sampler stalled while clients were idle";
-  // Over the limit of 8 connections: the 9th is answered 503 at once.
+  // Over the limit of 8 connections (and the 4 incomplete heads one address may hold): a complete
+  // request is still served; the oldest idle connection made room for it (issue 21).
   std::vector<std::thread> more;
   for (int i = 0; i < 4; ++i) more.emplace_back([port] { raw_exchange(port, ""); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_TRUE(raw_exchange(port, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 503"));
-  // The idle ones are answered 408 after the 5 s request timeout and closed.
+  EXPECT_TRUE(raw_exchange(port, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200"));
+  // The idle ones are evicted (503) or answered 408 after the request timeout, and closed.
   for (auto& t : idle) t.join();
   for (auto& t : more) t.join();
   EXPECT_NE(http_get_body(port, "/metrics").find("poolscope_samples_total"), std::string::npos);

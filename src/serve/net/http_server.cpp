@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -11,14 +12,34 @@ namespace poolscope::serve {
 
 namespace {
 
+constexpr int kListenBacklog = 1024;  // the kernel caps it (net.core.somaxconn, 4096 by default)
+
 struct Connection {
   net::Socket fd = net::kNoSocket;
   std::string in;
   std::string out;
   std::size_t sent = 0;
   bool answering = false;
+  std::chrono::steady_clock::time_point accepted;
   std::chrono::steady_clock::time_point deadline;
+  std::string peer;  // the peer's address bytes (no port): the per-peer limit's key
 };
+
+// The address of the peer without its port, as raw bytes; empty when unknown.
+std::string peer_key(net::Socket fd) {
+  sockaddr_storage address{};
+  socklen_t len = sizeof address;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &len) != 0) return {};
+  if (address.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&address);
+    return std::string(reinterpret_cast<const char*>(&in->sin_addr), sizeof in->sin_addr);
+  }
+  if (address.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address);
+    return std::string(reinterpret_cast<const char*>(&in6->sin6_addr), sizeof in6->sin6_addr);
+  }
+  return {};
+}
 
 class SocketServer final : public HttpServer {
  public:
@@ -57,6 +78,12 @@ class SocketServer final : public HttpServer {
         } else if (c.answering && (revents & (POLLOUT | POLLHUP))) {
           done = write_answer(c);
         }
+        // Under pressure a head gets less time: slow clients must not fill the slots.
+        const bool busy = connections_.size() > options_.max_connections / 2;
+        if (!done && !c.answering && busy &&
+            now >= c.accepted + std::min(options_.busy_request_timeout, options_.request_timeout)) {
+          c.deadline = now;
+        }
         if (!done && now >= c.deadline) {
           if (!c.answering) {
             ++stats_.refused;
@@ -82,20 +109,49 @@ class SocketServer final : public HttpServer {
     while (true) {
       const net::Socket fd = net::accept_one(fd_);
       if (fd == net::kNoSocket) return;  // EAGAIN, or an error the next poll retries
-      if (connections_.size() >= options_.max_connections) {
-        ++stats_.refused;
-        const std::string busy =
-            http_response(503, "text/plain; charset=utf-8", "too many connections\n");
-        [[maybe_unused]] auto w =
-            ::send(fd, busy.data(), static_cast<int>(busy.size()), net::kSendFlags);
-        net::close_socket(fd);
-        continue;
-      }
       Connection c;
       c.fd = fd;
+      c.accepted = now;
       c.deadline = now + options_.request_timeout;
+      c.peer = peer_key(fd);
+      // One address holding many incomplete heads: its oldest makes room.
+      std::size_t heads = 0, oldest_head = connections_.size();
+      for (std::size_t i = 0; i < connections_.size(); ++i) {
+        const Connection& other = connections_[i];
+        if (other.answering || other.peer != c.peer) continue;
+        if (heads++ == 0) oldest_head = i;
+      }
+      if (heads >= std::max<std::size_t>(options_.max_heads_per_peer, 1)) evict(oldest_head);
+      if (connections_.size() >= std::max<std::size_t>(options_.max_connections, 1)) {
+        evict(oldest_slow());
+      }
       connections_.push_back(std::move(c));
     }
+  }
+
+  // The oldest connection still sending its head; else the oldest one whose answer is not read.
+  // connections_ is in accept order.
+  std::size_t oldest_slow() const {
+    for (std::size_t i = 0; i < connections_.size(); ++i) {
+      if (!connections_[i].answering) return i;
+    }
+    return 0;
+  }
+
+  // Closes a slow connection to make room, with a 503 it may or may not read.
+  void evict(std::size_t i) {
+    if (i >= connections_.size()) return;
+    Connection& c = connections_[i];
+    ++stats_.refused;
+    ++stats_.evicted;
+    if (!c.answering) {
+      const std::string busy = http_response(503, "text/plain; charset=utf-8",
+                                             "too many connections: the slowest was closed\n");
+      [[maybe_unused]] auto w =
+          ::send(c.fd, busy.data(), static_cast<int>(busy.size()), net::kSendFlags);
+    }
+    net::close_socket(c.fd);
+    connections_.erase(connections_.begin() + static_cast<std::ptrdiff_t>(i));
   }
 
   // True when the connection is finished (closed by the peer, or answered in one go).
@@ -187,7 +243,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::open(const ServerOptions& option
     const int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 #endif
-    if (::bind(fd, ai->ai_addr, static_cast<int>(ai->ai_addrlen)) != 0 || ::listen(fd, 64) != 0) {
+    // A deep backlog: while slow clients are being evicted and reconnect, a scraper's connection
+    // must still find room in the queue (a full queue drops it: a 1 s SYN retry).
+    if (::bind(fd, ai->ai_addr, static_cast<int>(ai->ai_addrlen)) != 0 ||
+        ::listen(fd, kListenBacklog) != 0) {
       err = net::last_error();
       net::close_socket(fd);
       fd = net::kNoSocket;

@@ -613,3 +613,81 @@ TEST(Poolmon, DetectionAndDispatch) {
 
 }  // namespace
 }  // namespace poolscope::parse
+
+namespace poolscope::parse {
+namespace {
+
+constexpr std::string_view kHeader =
+    " Tag  Type     Allocs            Frees               Diff            Bytes      Per Alloc\n";
+
+// Issue 21 item 1: rows whose tag is not 4 plain characters were skipped as prose.
+TEST(PoolmonHostile, RowWithNonAsciiTagIsADiagnosticNotProse) {
+  const std::string text = std::string(kHeader) +
+                           " L\xc3\xa9"
+                           "ak Nonp    1000    0    1000   1024000   1024\n"
+                           " \x1b[31mLeak\x1b[0m Paged  5 4 1 64 64\n"
+                           " Leaks  Nonp   1 0 1 64 64\n"
+                           " Good  Nonp    2 1 1 64 64\n"
+                           "Total  Nonp    3 1 2 128 64\n";
+  auto parsed = parse_poolmon(text);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  ASSERT_EQ(parsed->snapshot.entries.size(), 1u);
+  EXPECT_EQ(parsed->snapshot.entries[0].key.name, "Good");
+  ASSERT_EQ(parsed->diagnostics.size(), 3u);
+  EXPECT_EQ(parsed->diagnostics[0].line, 2u);
+  EXPECT_NE(parsed->diagnostics[0].message.find("the tag \"L\\xc3\\xa9ak\" is 5 bytes"),
+            std::string::npos)
+      << parsed->diagnostics[0].message;
+  EXPECT_NE(parsed->diagnostics[1].message.find("\\x1b[31mLeak\\x1b[0m"), std::string::npos)
+      << parsed->diagnostics[1].message;
+  EXPECT_NE(parsed->diagnostics[2].message.find("\"Leaks\" is 5 bytes"), std::string::npos);
+}
+
+TEST(PoolmonHostile, PooltrackerRowWithLongTagIsADiagnostic) {
+  const std::string text =
+      "Tag    NpAllocs    NpFrees     NpBytes     PgAllocs    PgFrees     PgBytes\n"
+      "L\xc3\xa9"
+      "ak   10 2 512 0 0 0\n"
+      "Good   10 2 512 0 0 0\n";
+  auto parsed = parse_poolmon(text);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  ASSERT_EQ(parsed->snapshot.entries.size(), 1u);
+  ASSERT_EQ(parsed->diagnostics.size(), 1u);
+  EXPECT_EQ(parsed->diagnostics[0].line, 2u);
+}
+
+// The line-by-line parser (files streamed with bounded memory) gives what the whole-text one does.
+TEST(PoolmonHostile, LineParserGivesTheSameSnapshotsAsTheWholeText) {
+  const std::string text =
+      testing::read_file(testing::test_data("store/poolmon_n_log_3_screens.txt"));
+  auto whole = parse_poolmon_all(text);
+  ASSERT_TRUE(whole) << whole.error().message;
+  PoolmonLineParser streamed(true);
+  std::vector<ParsedSnapshot> got;
+  LineReader lines(text);
+  std::string_view line;
+  while (lines.next(line)) {
+    streamed.line(line, lines.line_number());
+    for (auto& s : streamed.take_completed()) got.push_back(std::move(s));
+  }
+  auto rest = streamed.finish();
+  ASSERT_TRUE(rest) << rest.error().message;
+  for (auto& s : *rest) got.push_back(std::move(s));
+  ASSERT_EQ(got.size(), whole->size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].snapshot.entries.size(), (*whole)[i].snapshot.entries.size());
+    EXPECT_EQ(got[i].snapshot.notes, (*whole)[i].snapshot.notes);
+  }
+  // Bad lines past the first 1000 are counted, not kept.
+  PoolmonLineParser bad(false);
+  bad.line(kHeader, 1);
+  for (std::size_t n = 2; n < 3002; ++n) bad.line(" Leaks Nonp 1 0 1 64 64", n);
+  auto last = bad.finish_last();
+  ASSERT_TRUE(last) << last.error().message;
+  EXPECT_EQ(bad.diagnostic_count(), 3000u);
+  ASSERT_EQ(last->diagnostics.size(), 1001u);
+  EXPECT_NE(last->diagnostics.back().message.find("2000 more"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace poolscope::parse

@@ -153,6 +153,34 @@ TEST(SavedTrace, NotATraceFileAndHugeRecordsAreInputErrors) {
   EXPECT_NE(replay.error().message.find("damaged"), std::string::npos);
 }
 
+// Issue 21 item 8: sample_shift 64 was read as "not sampled" (an under-count by the rate).
+TEST(SavedTrace, SampleShiftOutOfRangeIsDamageNotUnsampled) {
+  TwoCpuTrace trace;
+  trace.meta.emplace_back("sample_shift", "64");
+  TempFile file;
+  ASSERT_NO_FATAL_FAILURE(trace.save(file.path, true));
+  std::ifstream in(file.path, std::ios::binary);
+  auto replay = replay_saved_trace(in);
+  ASSERT_FALSE(replay);
+  EXPECT_EQ(replay.error().code, ErrorCode::kInput);
+  EXPECT_NE(replay.error().message.find("sample_shift 64"), std::string::npos)
+      << replay.error().message;
+}
+
+// Issue 21 item 8: an endless stream of zero-size records spun at 98% CPU.
+TEST(SavedTrace, EndlessEmptyRecordsAreDamage) {
+  std::string bytes(kSavedTraceMagic, sizeof kSavedTraceMagic);
+  const std::uint8_t header[16] = {99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  for (int i = 0; i < 70000; ++i)
+    bytes.append(reinterpret_cast<const char*>(header), sizeof header);
+  std::istringstream in(bytes);
+  auto replay = replay_saved_trace(in);
+  ASSERT_FALSE(replay);
+  EXPECT_EQ(replay.error().code, ErrorCode::kInput);
+  EXPECT_NE(replay.error().message.find("records in a row that carry nothing"), std::string::npos)
+      << replay.error().message;
+}
+
 TEST(SavedTrace, PagesBeforeTheLayoutsAreRejected) {
   std::string bytes(kSavedTraceMagic, sizeof kSavedTraceMagic);
   const std::uint8_t header[16] = {5, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0};
