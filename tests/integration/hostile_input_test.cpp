@@ -182,5 +182,24 @@ TEST(HostileInput, RecordingWithoutMetaTableIsAnInputError) {
   }
 }
 
+// Issue 21 item 8: a gap in the sequence numbers said "has no sample" for a sample that is there.
+TEST(HostileInput, SequenceGapSaysTheSampleCannotBeRebuilt) {
+  testing::TempDir dir;
+  const std::string db = dir.file("gap.db");
+  auto imported = run(
+      {"import", "--into", db, testing::test_data("store/poolmon_n_log_3_screens.txt").string()});
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  ASSERT_EQ(testing::sql_value(db, "SELECT keyframe FROM samples WHERE seq = 3"), "0");
+  sqlite3* handle = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &handle), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(handle, "DELETE FROM samples WHERE seq = 2", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(handle);
+  auto r = run({"snapshot", "--source", db});
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(r.err.find("has no sample"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot be rebuilt"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace poolscope
