@@ -34,6 +34,15 @@ void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
+// Runs sql on a recording, as a damaged copy would be made.
+bool damage(const std::string& db, const char* sql) {
+  sqlite3* handle = nullptr;
+  const bool ok = sqlite3_open(db.c_str(), &handle) == SQLITE_OK &&
+                  sqlite3_exec(handle, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
+  sqlite3_close(handle);
+  return ok;
+}
+
 // The 3-screen poolmon log with its " Leak  Nonp" rows given another tag.
 std::string poolmon_log_with_leak_tag(const std::string& replacement) {
   std::string text = read_text(testing::test_data("store/poolmon_n_log_3_screens.txt").string());
@@ -168,10 +177,7 @@ TEST(HostileInput, RecordingWithoutMetaTableIsAnInputError) {
   auto imported = run(
       {"import", "--into", db, testing::test_data("store/poolmon_n_log_3_screens.txt").string()});
   ASSERT_EQ(imported.code, 0) << imported.err;
-  sqlite3* handle = nullptr;
-  ASSERT_EQ(sqlite3_open(db.c_str(), &handle), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(handle, "DROP TABLE meta", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(handle);
+  ASSERT_TRUE(damage(db, "DROP TABLE meta"));
   for (const auto& args :
        std::vector<std::vector<std::string>>{{"export", db},
                                              {"report", db, "-o", dir.file("r.html")},
@@ -190,11 +196,7 @@ TEST(HostileInput, SequenceGapSaysTheSampleCannotBeRebuilt) {
       {"import", "--into", db, testing::test_data("store/poolmon_n_log_3_screens.txt").string()});
   ASSERT_EQ(imported.code, 0) << imported.err;
   ASSERT_EQ(testing::sql_value(db, "SELECT keyframe FROM samples WHERE seq = 3"), "0");
-  sqlite3* handle = nullptr;
-  ASSERT_EQ(sqlite3_open(db.c_str(), &handle), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(handle, "DELETE FROM samples WHERE seq = 2", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(handle);
+  ASSERT_TRUE(damage(db, "DELETE FROM samples WHERE seq = 2"));
   auto r = run({"snapshot", "--source", db});
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_EQ(r.err.find("has no sample"), std::string::npos) << r.err;
