@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# Quick start: install what is missing, build, and diagnose this machine's kernel pools: record
-# them for a while (POOLSCOPE_DIAGNOSE_DURATION, default 2m), then say what leaks and who does it.
+# Quick start: install only what the poolscope binary needs, build only the binary, and diagnose
+# this machine's kernel memory: record it for a while (POOLSCOPE_DIAGNOSE_DURATION, default 2m),
+# then say what leaks and who does it. The tests, benchmarks and their tools are not installed or
+# built here (scripts/test.sh does that).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-POOLSCOPE_WINDOWS=0 "$root/scripts/setup.sh"
-"$root/scripts/build.sh" release >/dev/null
-"$root/build/src/cli/poolscope" diagnose --duration "${POOLSCOPE_DIAGNOSE_DURATION:-2m}" \
+start=$SECONDS
+POOLSCOPE_SETUP=minimal "$root/scripts/setup.sh"
+dir="$root/build-run"
+extra=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOOLSCOPE_BUILD_TESTS=OFF -DPOOLSCOPE_BUILD_BENCH=OFF)
+if command -v ccache >/dev/null; then
+  extra+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+fi
+cmake -S "$root" -B "$dir" -G Ninja "${extra[@]}" >/dev/null
+cmake --build "$dir" --target poolscope -j "$(nproc)" >/dev/null
+echo "poolscope: built $dir/src/cli/poolscope in $((SECONDS - start)) s; diagnosing now" >&2
+"$dir/src/cli/poolscope" diagnose --duration "${POOLSCOPE_DIAGNOSE_DURATION:-2m}" \
   --out "${POOLSCOPE_DIAGNOSE_OUT:-$root/poolscope-diagnose}"

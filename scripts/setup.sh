@@ -2,21 +2,27 @@
 # Installs what poolscope needs to build and test on Debian 12, as root. Installs only what is missing.
 set -euo pipefail
 
+# What the poolscope binary needs to build and run (POOLSCOPE_SETUP=minimal, scripts/run.sh).
 packages=(
-  cmake ninja-build g++ pkg-config
+  cmake ninja-build g++ pkg-config ccache
   linux-libc-dev                    # linux/bpf.h: the trace BPF backend's bpf(2) structures
   libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev libzydis-dev libzycore-dev libncurses-dev
-  googletest libgtest-dev libbenchmark-dev
-  clang libclang-rt-14-dev          # libFuzzer and sanitizers
-  tmux util-linux                   # terminal UI tests; setpriv for the not-root test
-  hyperfine                         # benchmarks of whole commands
-  ccache                            # cheap rebuilds
-  prometheus                        # promtool and a real Prometheus for the fleet tests
-  chromium                          # headless browser for the HTML report test and benchmark
 )
-if [[ "${POOLSCOPE_WINDOWS:-1}" == 1 ]]; then
-  # Windows cross build and its tests under Wine; tcl builds the SQLite amalgamation from source.
-  packages+=(mingw-w64 g++-mingw-w64-x86-64-posix wine64 tcl dpkg-dev)
+if [[ "${POOLSCOPE_SETUP:-full}" != minimal ]]; then
+  # Tests, benchmarks, fuzzers and packaging (scripts/test.sh).
+  packages+=(
+    googletest libgtest-dev libbenchmark-dev
+    clang libclang-rt-14-dev          # libFuzzer and sanitizers
+    tmux util-linux                   # terminal UI tests; setpriv for the not-root test
+    hyperfine                         # benchmarks of whole commands
+    prometheus                        # promtool and a real Prometheus for the fleet tests
+    chromium                          # headless browser for the HTML report test and benchmark
+    dpkg-dev                          # dpkg-shlibdeps: the .deb's dependencies (cpack)
+  )
+  if [[ "${POOLSCOPE_WINDOWS:-1}" == 1 ]]; then
+    # Windows cross build and its tests under Wine; tcl builds the SQLite amalgamation from source.
+    packages+=(mingw-w64 g++-mingw-w64-x86-64-posix wine64 tcl)
+  fi
 fi
 
 missing=()

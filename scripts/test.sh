@@ -14,6 +14,9 @@ stage "release build + tests"
 "$root/scripts/build.sh" release
 ctest --test-dir "$root/build" --output-on-failure -j "$jobs"
 
+stage "package: cpack .deb installed into a scratch root"
+"$root/scripts/check-package.sh" "$root/build"
+
 stage "ASan+UBSan build + tests"
 "$root/scripts/build.sh" asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

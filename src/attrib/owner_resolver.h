@@ -27,6 +27,12 @@ struct OwnerResolverOptions {
   bool read_sysfs = false;
   SlabSysfsPaths sysfs;
   bool allow_bad_lines = false;  // pooltag.txt: keep the good lines
+  // Cache owners between runs: loading /proc/kallsyms costs 0.1-0.3 s, most of a `snapshot`. The
+  // file holds "cache<TAB>owner" lines under a first line naming memo_key (boot, kernel release
+  // and loaded modules, built by the caller); a file with another key, or damaged, is ignored
+  // and rewritten. With a memo, kernel symbols are loaded only when a cache is not in it.
+  std::optional<std::filesystem::path> memo_file;
+  std::string memo_key;
 };
 
 class OwnerResolver {
@@ -45,19 +51,34 @@ class OwnerResolver {
   // description stay). Returns how many entries got an owner.
   std::size_t fill(Snapshot& snapshot) const;
 
+  // Writes the owners learnt since loading to the memo file (options.memo_file), replacing it
+  // atomically; nothing when there is no memo file or nothing new. Failing to write is not an
+  // error (the next run loads the symbols again): the reason is returned for a debug note.
+  std::optional<std::string> save_memo() const;
+  // How many owners came from the memo file, and whether the kernel symbols had to be loaded.
+  std::size_t memo_hits() const { return memo_hits_; }
+  bool symbols_loaded() const { return symbols_.has_value(); }
+
   bool knows_tags() const { return tags_.has_value(); }
-  bool knows_caches() const { return symbols_.has_value() || read_sysfs_; }
-  const KernelSymbols* kernel_symbols() const { return symbols_ ? &*symbols_ : nullptr; }
+  bool knows_caches() const { return symbols_.has_value() || lazy_kallsyms_ || read_sysfs_; }
   const TagDatabase* tag_database() const { return tags_ ? &*tags_ : nullptr; }
   // What could not be loaded and what that means for the column, for the user to read.
   const std::vector<std::string>& notes() const { return notes_; }
 
  private:
   std::optional<TagDatabase> tags_;
-  std::optional<KernelSymbols> symbols_;
+  const KernelSymbols* symbols() const;  // loads the lazy kallsyms on first use
+
+  mutable std::optional<KernelSymbols> symbols_;
+  mutable std::optional<std::filesystem::path> lazy_kallsyms_;  // not loaded yet (memo in use)
+  std::optional<std::filesystem::path> memo_file_;
+  std::string memo_key_;
+  std::unordered_map<std::string, std::string> memo_;  // read from memo_file_
+  mutable std::size_t memo_hits_ = 0;
+  mutable bool memo_dirty_ = false;
   bool read_sysfs_ = false;
   SlabSysfsPaths sysfs_;
-  std::vector<std::string> notes_;
+  mutable std::vector<std::string> notes_;
   mutable std::unordered_map<std::string, std::string> remembered_;  // cache name -> owner
 };
 

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "cli/verbs.h"
+#include "source/owner_memo.h"
 #include "store/recording.h"
 #include "trace/tracker.h"
 
@@ -123,6 +124,10 @@ Result<attrib::OwnerResolver> make_owner_resolver(const OwnerOptions& options,
   if (source.source == "live") {
     load.read_sysfs = true;
     default_kallsyms(load);
+    if (auto memo = owner_memo_location()) {  // owners kept between runs of this boot
+      load.memo_file = memo->file;
+      load.memo_key = memo->key;
+    }
   }
 #endif
   auto resolver = attrib::OwnerResolver::load(load);
@@ -157,7 +162,9 @@ class OwnerSource final : public Source {
   Result<Snapshot> sample() override {
     auto snapshot = inner_->sample();
     if (!snapshot) return snapshot;
-    if (resolver_->fill(*snapshot) > 0) {
+    const std::size_t filled = resolver_->fill(*snapshot);
+    resolver_->save_memo();  // a memo that cannot be written only costs the next run time
+    if (filled > 0) {
       for (const auto& entry : snapshot->entries) {
         if (entry.owner.ends_with("?")) {
           snapshot->notes.push_back(
@@ -204,7 +211,10 @@ class OwnersOnceSource final : public Source {
         auto loaded = make_owner_resolver(options_, SourceOptions{}, notes);
         if (loaded) resolver = std::move(*loaded);
       }
-      if (resolver) resolver->fill(*snapshot);
+      if (resolver) {
+        resolver->fill(*snapshot);
+        resolver->save_memo();
+      }
       for (const Entry& e : snapshot->entries) known_.try_emplace(id(e), e.owner);
       resolver.reset();
 #ifdef __GLIBC__
