@@ -15,6 +15,7 @@
 #include "parse/pdh_csv.h"
 #include "parse/poolmon.h"
 #include "store/recording.h"
+#include "trace/etl_trace.h"
 
 namespace poolscope::cli {
 
@@ -38,7 +39,8 @@ std::string import_formats_help() {
          "  - PDH counter logs in CSV/TSV (typeperf, relog, perfmon data collector sets: "
          "\"(PDH-CSV 4.0)\")\n"
          "  - HTTP.sys error logs (httperr*.log: \"#Software: Microsoft HTTP API\" / "
-         "\"#Fields:\")\n";
+         "\"#Fields:\")\n"
+         "  - Windows pool traces (.etl from xperf/WPR with POOL): outstanding per tag over time\n";
 }
 
 Result<std::string> read_whole_file(const std::string& path) {
@@ -107,6 +109,15 @@ Result<ImportedFile> parse_file(const std::string& path,
                           " is an SQLite file (a recording?); import reads text artifacts. "
                           "Known formats:\n" +
                           import_formats_help());
+  }
+  if (is_etl_file(path)) {  // a Windows pool trace (xperf/WPR): outstanding per tag over its time
+    std::ifstream in(path, std::ios::binary);
+    auto series = trace::etl::read_tag_series(trace::etl::stream_source(in), path);
+    if (!series) return make_error(series.error().code, path + ": " + series.error().message);
+    file.format = "etl";
+    file.snapshots = std::move(series->snapshots);
+    file.notes = trace::etl::run_facts(series->trace, path).notes;
+    return file;
   }
   auto text = read_whole_file(path);
   if (!text) return std::unexpected(text.error());
