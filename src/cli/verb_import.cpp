@@ -14,6 +14,7 @@
 #include "parse/poolmon.h"
 #include "source/text_file.h"
 #include "store/recording.h"
+#include "trace/etl_trace.h"
 
 namespace poolscope::cli {
 
@@ -39,7 +40,8 @@ std::string import_formats_help() {
          "  - PDH counter logs in CSV/TSV (typeperf, relog, perfmon data collector sets: "
          "\"(PDH-CSV 4.0)\")\n"
          "  - HTTP.sys error logs (httperr*.log: \"#Software: Microsoft HTTP API\" / "
-         "\"#Fields:\")\n";
+         "\"#Fields:\")\n"
+         "  - Windows pool traces (.etl from xperf/WPR with POOL): outstanding per tag over time\n";
 }
 
 // A PDH log names its format in its first field; UTF-16 logs spell it in 2-byte characters.
@@ -117,6 +119,15 @@ Result<ImportedFile> parse_file(const std::string& path,
                           " is an SQLite file (a recording?); import reads text artifacts. "
                           "Known formats:\n" +
                           import_formats_help());
+  }
+  if (is_etl_file(path)) {  // a Windows pool trace (xperf/WPR): outstanding per tag over its time
+    std::ifstream in(path, std::ios::binary);
+    auto series = trace::etl::read_tag_series(trace::etl::stream_source(in), path);
+    if (!series) return make_error(series.error().code, path + ": " + series.error().message);
+    file.format = "etl";
+    file.snapshots = std::move(series->snapshots);
+    file.notes = trace::etl::run_facts(series->trace, path).notes;
+    return file;
   }
   auto head = opened->head(kTextHeadBytes);
   if (!head) return std::unexpected(head.error());

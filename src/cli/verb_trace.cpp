@@ -367,6 +367,10 @@ trace::KeyValues saved_meta(const RunFacts& facts, const Options& options,
 int run_load(const Options& options) {
   // A FIFO or device is refused before it is opened (an endless stream, or a hang in open()).
   if (auto file = check_regular_file(options.load); !file) return report_error(file.error());
+  if (is_etl_file(options.load)) {  // a Windows pool trace (xperf/WPR): --cache names pool tags
+    return run_etl_trace_load(EtlLoadOptions{options.load, options.caches, options.min_age_s,
+                                             options.format, options.top, options.max_tracked});
+  }
   std::ifstream in(options.load, std::ios::binary);
   if (!in) {
     return report_error(Error{ErrorCode::kInput, 0,
@@ -767,7 +771,9 @@ void add_trace_verb(CLI::App& app, VerbMain& run) {
   verb->add_option("--save", options->save,
                    "also write the raw trace (ring-buffer pages, layouts, symbols) to this file");
   auto* load = verb->add_option("--load", options->load,
-                                "report from a trace saved with --save (any machine, no root)");
+                                "report from a trace saved with --save, or from a Windows pool "
+                                "trace (.etl from xperf/WPR; --cache then names pool tags); any "
+                                "machine, no root");
   load->excludes(verb->get_option("--save"));
   verb->add_flag("--allocinfo", options->allocinfo,
                  "show the kernel's own bytes per allocation site from /proc/allocinfo (Linux "

@@ -42,11 +42,16 @@ struct Options {
   std::size_t top = 20;
   std::size_t max_tracked = trace::kDefaultMaxTracked;
   std::uint32_t buffer_kb = 1024;
+  std::string load;  // --load FILE.etl: report from an xperf/WPR pool trace instead of tracing
 };
 
 int run_trace(const Options& options) {
   if (options.min_age_s < 0) {
     return report_error(Error{ErrorCode::kUsage, 0, "--min-age must be 0 or more seconds"});
+  }
+  if (!options.load.empty()) {
+    return run_etl_trace_load(EtlLoadOptions{options.load, options.tags, options.min_age_s,
+                                             options.format, options.top, options.max_tracked});
   }
   auto duration = store::parse_duration(options.duration);
   if (!duration) return report_error(duration.error());
@@ -55,11 +60,9 @@ int run_trace(const Options& options) {
         Error{ErrorCode::kUsage, 0, "--duration must be between 1s and 24h (e.g. 30s, 5m)"});
   }
   trace::etw::EtwOptions etw_options;
-  for (const std::string& name : options.tags) {
-    auto tag = trace::etw::parse_tag(name);
-    if (!tag) return report_error(tag.error());
-    etw_options.tags.push_back(*tag);
-  }
+  auto tags = trace::etw::parse_tags(options.tags);
+  if (!tags) return report_error(tags.error());
+  etw_options.tags = std::move(*tags);
   etw_options.tracker.max_tracked = options.max_tracked;
   const auto nanoseconds = static_cast<std::uint64_t>(duration->count());
   etw_options.tracker.sample_interval_ns = std::max<std::uint64_t>(nanoseconds / 60, 100'000'000);
@@ -145,6 +148,8 @@ void add_trace_verb(CLI::App& app, VerbMain& run) {
   verb->add_option("--buffer-kb", options->buffer_kb, "ETW buffer size in KiB")
       ->default_val(1024)
       ->check(CLI::Range(4, 16384));
+  verb->add_option("--load", options->load,
+                   "report from a pool trace captured with xperf or WPR (.etl) instead of tracing");
   verb->callback([&run, options] { run = [options]() -> int { return run_trace(*options); }; });
 }
 

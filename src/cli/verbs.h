@@ -51,6 +51,18 @@ void add_trace_verb(CLI::App& app, VerbMain& run);
 // The options `trace` has on every platform: --duration, --min-age, --format, --top, --max-tracked.
 void add_trace_report_options(CLI::App& verb, std::string& duration, double& min_age_s,
                               std::string& format, std::size_t& top, std::size_t& max_tracked);
+// `trace --load FILE.etl` (trace_etl.cpp, every platform): an xperf/WPR pool trace, recognised
+// by its first buffer, reported like the live Windows trace.
+bool is_etl_file(const std::string& path);
+struct EtlLoadOptions {
+  std::string path;
+  std::vector<std::string> tags;  // only these pool tags (empty: all)
+  double min_age_s = 0;
+  std::string format = "table";
+  std::size_t top = 20;
+  std::size_t max_tracked = 0;
+};
+int run_etl_trace_load(const EtlLoadOptions& options);
 // `diagnose`'s confirmation of a leaking generic kmalloc cache (Linux, root): traces only that
 // cache for `duration` and prints the `trace` table of its call sites (top `top`). Returns the
 // exit code `trace` would.

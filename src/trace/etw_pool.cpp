@@ -51,6 +51,8 @@ Result<Decoded> decode_pool(const EtwRecord& record, unsigned p) {
   PoolEvent out;
   out.op = static_cast<PoolOp>(record.opcode - kOpPoolAlloc);
   out.pool_type = static_cast<std::uint32_t>(load(record.user_data, 0, 4));
+  out.big_pool = (out.pool_type & kBigPoolFlag) != 0;
+  out.pool_type &= ~kBigPoolFlag;
   out.tag = static_cast<std::uint32_t>(load(record.user_data, 4, 4));
   out.bytes = load(record.user_data, 8, p);
   out.address = load(record.user_data, 8 + p, p);
@@ -73,6 +75,32 @@ Result<Decoded> decode_stack(const EtwRecord& record, unsigned p) {
   const std::size_t frames = std::min((data.size() - kHeader) / p, kMaxStackFrames);
   out.frames.reserve(frames);
   for (std::size_t i = 0; i < frames; ++i) out.frames.push_back(load(data, kHeader + i * p, p));
+  return out;
+}
+
+Result<Decoded> decode_stack_key(const EtwRecord& record, unsigned p) {
+  // StackWalk_Key: UINT64 EventTimeStamp; UINT32 StackProcess; UINT32 StackThread; pointer
+  // StackKey.
+  const auto& data = record.user_data;
+  if (data.size() < 16 + std::size_t{p}) return too_short("stack key", data.size(), 16 + p, p);
+  StackKeyEvent out;
+  out.event_timestamp = load(data, 0, 8);
+  out.pid = static_cast<std::uint32_t>(load(data, 8, 4));
+  out.tid = static_cast<std::uint32_t>(load(data, 12, 4));
+  out.key = load(data, 16, p);
+  out.kernel = record.opcode == kOpStackKeyKernel;
+  return out;
+}
+
+Result<Decoded> decode_stack_key_frames(const EtwRecord& record, unsigned p) {
+  // StackWalk_KeyDelete / KeyRundown: pointer StackKey; pointer Stack1 .. (innermost first).
+  const auto& data = record.user_data;
+  if (data.size() < p) return too_short("stack key rundown", data.size(), p, p);
+  StackKeyFrames out;
+  out.key = load(data, 0, p);
+  const std::size_t frames = std::min((data.size() - p) / p, kMaxStackFrames);
+  out.frames.reserve(frames);
+  for (std::size_t i = 0; i < frames; ++i) out.frames.push_back(load(data, p + i * p, p));
   return out;
 }
 
@@ -122,7 +150,18 @@ Result<Decoded> decode(const EtwRecord& record) {
     return Ignored{};
   }
   if (record.provider == kStackWalkGuid) {
-    return record.opcode == kOpStackWalk ? decode_stack(record, p) : Result<Decoded>(Ignored{});
+    switch (record.opcode) {
+      case kOpStackWalk:
+        return decode_stack(record, p);
+      case kOpStackKeyKernel:
+      case kOpStackKeyUser:
+        return decode_stack_key(record, p);
+      case kOpStackKeyDelete:
+      case kOpStackKeyRundown:
+        return decode_stack_key_frames(record, p);
+      default:
+        return Ignored{};
+    }
   }
   if (record.provider == kLostEventGuid) {
     if (record.opcode >= 32 && record.opcode <= 34) return LostRecord{record.opcode};
@@ -163,6 +202,16 @@ Result<std::uint32_t> parse_tag(std::string_view name) {
     tag |= static_cast<std::uint32_t>(c) << (8 * i);
   }
   return tag;
+}
+
+Result<std::vector<std::uint32_t>> parse_tags(const std::vector<std::string>& names) {
+  std::vector<std::uint32_t> tags;
+  for (const std::string& name : names) {
+    auto tag = parse_tag(name);
+    if (!tag) return std::unexpected(tag.error());
+    tags.push_back(*tag);
+  }
+  return tags;
 }
 
 void ImageMap::add(const ImageEvent& event, unsigned pointer_size) {
@@ -218,12 +267,14 @@ std::uint64_t EtwPoolProcessor::to_ns(std::uint64_t ticks) const {
   return seconds * 1'000'000'000u + (ticks % f) * 1'000'000'000u / f;
 }
 
-std::uint16_t EtwPoolProcessor::intern(std::uint32_t tag) {
+std::uint16_t EtwPoolProcessor::intern(std::uint32_t tag, std::uint32_t pool_type) {
   auto it = tag_ids_.find(tag);
   if (it != tag_ids_.end()) return it->second;
   if (tag_names_.size() >= kNoCache) return kNoCache;
   const auto id = static_cast<std::uint16_t>(tag_names_.size());
   tag_names_.push_back(tag_text(tag));
+  tag_values_.push_back(tag);
+  tag_pool_types_.push_back(pool_type);
   tag_ids_.emplace(tag, id);
   return id;
 }
@@ -232,8 +283,23 @@ std::string_view EtwPoolProcessor::tag_name(std::uint16_t id) const {
   return id < tag_names_.size() ? std::string_view(tag_names_[id]) : std::string_view("?");
 }
 
+std::uint32_t EtwPoolProcessor::tag_value(std::uint16_t id) const {
+  return id < tag_values_.size() ? tag_values_[id] : 0;
+}
+
+std::uint32_t EtwPoolProcessor::tag_pool_type(std::uint16_t id) const {
+  return id < tag_pool_types_.size() ? tag_pool_types_[id] : 0;
+}
+
+std::uint64_t EtwPoolProcessor::resolve(std::uint64_t call_site) const {
+  if ((call_site & 0xFFFF800000000000ull) != kKeySiteBase) return call_site;
+  const std::uint64_t id = call_site - kKeySiteBase;
+  return id < key_sites_.size() ? key_sites_[id] : 0;
+}
+
 SiteName EtwPoolProcessor::name(std::uint64_t call_site) const {
   SiteName out;
+  call_site = resolve(call_site);
   if (call_site == 0) {
     out.symbol = "(no stack)";
     return out;
@@ -261,6 +327,7 @@ void EtwPoolProcessor::add(const EtwRecord& record) {
   const unsigned p = pointer_size(record.header_flags, pointer_size_);
   if (auto* pool = std::get_if<PoolEvent>(&*decoded)) {
     ++stats_.pool_events;
+    if (pool->big_pool) ++stats_.big_pool;
     if (!options_.tags.empty() &&
         !std::binary_search(options_.tags.begin(), options_.tags.end(), pool->tag)) {
       ++stats_.other_tags;
@@ -277,25 +344,41 @@ void EtwPoolProcessor::add(const EtwRecord& record) {
     event.kind = alloc ? KmemKind::kKmalloc : KmemKind::kKfree;
     if (alloc) {
       event.bytes = static_cast<std::uint32_t>(std::min<std::uint64_t>(pool->bytes, UINT32_MAX));
-      event.cache = intern(pool->tag);
+      event.cache = intern(pool->tag, pool->pool_type);
     }
     pending_.push_back(pending);
     if (pending_.size() >= kMaxPending) {
       // A burst: pair the older half now (their stacks have long arrived). Everything up to and
       // including the median time, so that even a run of equal timestamps makes room.
-      std::vector<std::uint64_t> times;
-      times.reserve(pending_.size());
-      for (const Pending& held : pending_) times.push_back(held.timestamp);
-      const auto middle = times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2);
-      std::nth_element(times.begin(), middle, times.end());
-      flush(*middle == UINT64_MAX ? UINT64_MAX : *middle + 1);
+      sort_pending();
+      const std::uint64_t middle = pending_[pending_.size() / 2].timestamp;
+      flush(middle == UINT64_MAX ? UINT64_MAX : middle + 1);
     }
   } else if (auto* stack = std::get_if<StackEvent>(&*decoded)) {
     ++stats_.stacks;
-    if (stacks_.size() >= kMaxPending) return;  // stacks of events we do not hold
-    stacks_.emplace(
-        key(stack->event_timestamp, stack->tid),
-        Stack{stack->event_timestamp, stack->tid, call_site_of(stack->frames, images_, p)});
+    add_stack(stack->event_timestamp, stack->pid, stack->tid,
+              call_site_of(stack->frames, images_, p));
+  } else if (auto* stack_key = std::get_if<StackKeyEvent>(&*decoded)) {
+    if (!stack_key->kernel) return;  // the user part: the call site is in the kernel part
+    ++stats_.stack_keys;
+    auto open = open_keys_.find(stack_key->key);
+    std::uint64_t site = 0;
+    if (open != open_keys_.end()) {
+      site = kKeySiteBase + open->second;
+    } else if (key_sites_.size() < kMaxKeySites) {
+      site = kKeySiteBase + key_sites_.size();
+      open_keys_.emplace(stack_key->key, static_cast<std::uint32_t>(key_sites_.size()));
+      key_sites_.push_back(0);
+    }
+    add_stack(stack_key->event_timestamp, stack_key->pid, stack_key->tid, site);
+  } else if (auto* frames = std::get_if<StackKeyFrames>(&*decoded)) {
+    ++stats_.stack_key_frames;
+    // The key's frames stand for every reference since the key entered the cache; a later
+    // reference to the same key value is a new stack.
+    auto open = open_keys_.find(frames->key);
+    if (open == open_keys_.end()) return;
+    key_sites_[open->second] = call_site_of(frames->frames, images_, p);
+    open_keys_.erase(open);
   } else if (std::holds_alternative<LostRecord>(*decoded)) {
     ++stats_.lost_records;
   } else if (auto* image = std::get_if<ImageEvent>(&*decoded)) {
@@ -304,23 +387,49 @@ void EtwPoolProcessor::add(const EtwRecord& record) {
   }
 }
 
+void EtwPoolProcessor::add_stack(std::uint64_t timestamp, std::uint32_t pid, std::uint32_t tid,
+                                 std::uint64_t call_site) {
+  if (stacks_.size() - stacks_begin_ >= kMaxPending) return;  // stacks of events we do not hold
+  const Stack stack{timestamp, pid, tid, call_site};
+  if (stacks_.size() == stacks_begin_ || stacks_.back().timestamp <= timestamp) {
+    stacks_.push_back(stack);  // the usual case: in time order
+  } else {
+    auto at = std::upper_bound(
+        stacks_.begin() + static_cast<std::ptrdiff_t>(stacks_begin_), stacks_.end(), timestamp,
+        [](std::uint64_t t, const Stack& held) { return t < held.timestamp; });
+    stacks_.insert(at, stack);
+  }
+}
+
+void EtwPoolProcessor::sort_pending() {
+  // Mostly in order already (one CPU's buffer at a time): checking is cheaper than sorting.
+  auto by_time = [](const Pending& a, const Pending& b) { return a.timestamp < b.timestamp; };
+  if (!std::is_sorted(pending_.begin(), pending_.end(), by_time)) {
+    std::stable_sort(pending_.begin(), pending_.end(), by_time);
+  }
+}
+
 void EtwPoolProcessor::flush(std::uint64_t watermark) {
-  std::stable_sort(pending_.begin(), pending_.end(),
-                   [](const Pending& a, const Pending& b) { return a.timestamp < b.timestamp; });
+  sort_pending();
   std::size_t done = 0;
   for (; done < pending_.size() && pending_[done].timestamp < watermark; ++done) {
     Pending& pending = pending_[done];
     KmemEvent& event = pending.event;
     event.time = to_ns(pending.timestamp);
     if (event.is_alloc()) {
-      auto range = stacks_.equal_range(key(pending.timestamp, pending.tid));
-      auto match = std::find_if(range.first, range.second, [&](const auto& entry) {
-        return entry.second.timestamp == pending.timestamp && entry.second.tid == pending.tid;
-      });
-      if (match != range.second) {
-        event.call_site = match->second.call_site;
+      auto first = std::lower_bound(
+          stacks_.begin() + static_cast<std::ptrdiff_t>(stacks_begin_), stacks_.end(),
+          pending.timestamp, [](const Stack& held, std::uint64_t t) { return held.timestamp < t; });
+      auto match = first;
+      while (match != stacks_.end() && match->timestamp == pending.timestamp &&
+             (match->used || (match->tid != pending.tid && pending.tid != kUnknownThread))) {
+        ++match;
+      }
+      if (match != stacks_.end() && match->timestamp == pending.timestamp) {
+        event.call_site = match->call_site;
+        if (pending.tid == kUnknownThread) event.pid = static_cast<std::int32_t>(match->pid);
         ++stats_.stacks_matched;
-        stacks_.erase(match);
+        match->used = true;
       } else {
         ++stats_.allocations_without_stack;
       }
@@ -331,8 +440,15 @@ void EtwPoolProcessor::flush(std::uint64_t watermark) {
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(done));
   // Stacks of events older than the watermark have no event left to match (other tags, or the
   // event was lost).
-  for (auto it = stacks_.begin(); it != stacks_.end();) {
-    it = it->second.timestamp < watermark ? stacks_.erase(it) : std::next(it);
+  while (stacks_begin_ < stacks_.size() && stacks_[stacks_begin_].timestamp < watermark) {
+    ++stacks_begin_;
+  }
+  if (stacks_begin_ == stacks_.size()) {
+    stacks_.clear();
+    stacks_begin_ = 0;
+  } else if (stacks_begin_ >= 4096 && stacks_begin_ * 2 >= stacks_.size()) {
+    stacks_.erase(stacks_.begin(), stacks_.begin() + static_cast<std::ptrdiff_t>(stacks_begin_));
+    stacks_begin_ = 0;
   }
 }
 

@@ -48,11 +48,21 @@ inline constexpr std::uint8_t kOpPoolAllocSession = 0x21;
 inline constexpr std::uint8_t kOpPoolFree = 0x22;
 inline constexpr std::uint8_t kOpPoolFreeSession = 0x23;
 inline constexpr std::uint8_t kOpStackWalk = 0x20;  // StackWalk_Event
+// Stack keys (Windows 8 and later, -stackwalk with stack caching): an event's stack is logged as a
+// key (37 kernel part, 38 user part) whose frames come later, when the key leaves the cache
+// (KeyDelete 35) or at the end of the trace (KeyRundown 36).
+inline constexpr std::uint8_t kOpStackKeyDelete = 35, kOpStackKeyRundown = 36,
+                              kOpStackKeyKernel = 37, kOpStackKeyUser = 38;
+// ETW_POOLTRACE_BIGPOOL_MASK: ORed into the pool type of big-pool blocks.
+inline constexpr std::uint32_t kBigPoolFlag = 0x10000000;
 inline constexpr std::uint8_t kOpImageUnload = 2, kOpImageDcStart = 3, kOpImageDcEnd = 4,
                               kOpImageLoad = 10;
 // EVENT_HEADER.Flags: the pointer size of the process that logged the event.
 inline constexpr std::uint16_t kHeaderFlag32Bit = 0x0020;
 inline constexpr std::uint16_t kHeaderFlag64Bit = 0x0040;
+// The thread and process of an event whose header does not carry them (PERFINFO headers in an ETL
+// file): its stack walk, matched by timestamp alone, supplies them.
+inline constexpr std::uint32_t kUnknownThread = 0xFFFFFFFF;
 // StackWalk_Event has Stack1 .. Stack192.
 inline constexpr std::size_t kMaxStackFrames = 192;
 
@@ -77,11 +87,26 @@ struct PoolEvent {
   std::uint64_t address = 0;
   std::uint32_t pid = 0, tid = 0;
   std::uint64_t timestamp = 0;
+  bool big_pool = false;  // kBigPoolFlag was set (pool_type has it masked off)
 };
 
 struct StackEvent {
   std::uint64_t event_timestamp = 0;  // the TimeStamp of the event this stack belongs to
   std::uint32_t pid = 0, tid = 0;
+  std::vector<std::uint64_t> frames;  // innermost first
+};
+
+// StackWalk_Key: the stack of the event at event_timestamp is the cached stack `key`.
+struct StackKeyEvent {
+  std::uint64_t event_timestamp = 0;
+  std::uint32_t pid = 0, tid = 0;
+  std::uint64_t key = 0;
+  bool kernel = true;  // 37: the kernel part of the stack; 38: the user part
+};
+
+// StackWalk_KeyDelete / KeyRundown: the frames of a cached stack key.
+struct StackKeyFrames {
+  std::uint64_t key = 0;
   std::vector<std::uint64_t> frames;  // innermost first
 };
 
@@ -97,7 +122,8 @@ struct LostRecord {
 };
 
 struct Ignored {};  // a record of another class or opcode
-using Decoded = std::variant<Ignored, PoolEvent, StackEvent, ImageEvent, LostRecord>;
+using Decoded = std::variant<Ignored, PoolEvent, StackEvent, ImageEvent, LostRecord, StackKeyEvent,
+                             StackKeyFrames>;
 
 // 4 or 8 from the header flags; `fallback` when neither flag is set.
 unsigned pointer_size(std::uint16_t header_flags, unsigned fallback = 8);
@@ -109,6 +135,8 @@ std::string tag_text(std::uint32_t tag);
 // The tag value of a 1..4 character name (shorter names are padded with blanks, as the kernel's
 // tags are); an error for an empty or longer name.
 Result<std::uint32_t> parse_tag(std::string_view name);
+// The tag values of --tag names; the first bad name's error.
+Result<std::vector<std::uint32_t>> parse_tags(const std::vector<std::string>& names);
 
 // Loaded kernel images by address (drivers and the kernel; user-mode images are not kept).
 class ImageMap {
@@ -145,6 +173,9 @@ struct EtwStats {
   std::uint64_t other_tags = 0;  // pool events of tags not asked for
   std::uint64_t stacks = 0;
   std::uint64_t stacks_matched = 0;
+  std::uint64_t stack_keys = 0;        // kernel stack-key references
+  std::uint64_t stack_key_frames = 0;  // key deletes and rundowns
+  std::uint64_t big_pool = 0;          // pool events with the big-pool flag
   std::uint64_t allocations_without_stack = 0;
   std::uint64_t images = 0;
   std::uint64_t lost_records = 0;  // RT_LostEvent records (events, buffers or rundown lost)
@@ -176,9 +207,18 @@ class EtwPoolProcessor {
   const EtwStats& stats() const { return stats_; }
   std::uint64_t latest_timestamp() const { return latest_; }
   std::uint64_t to_ns(std::uint64_t ticks) const;
-  // The tag of a tracker cache id.
+  // The tag of a tracker cache id: its text, its value and the pool type of its first allocation.
   std::string_view tag_name(std::uint16_t id) const;
+  std::uint32_t tag_value(std::uint16_t id) const;
+  std::uint32_t tag_pool_type(std::uint16_t id) const;
+  std::size_t tag_count() const { return tag_names_.size(); }
   SiteName name(std::uint64_t call_site) const;
+  // The call site an allocation's stack key stands for, once its frames arrived (0 when they never
+  // did); any other call site as it is. The report merges the sites that resolve alike.
+  std::uint64_t resolve(std::uint64_t call_site) const;
+  // The call sites that stand for a stack key: a range no canonical address uses.
+  static constexpr std::uint64_t kKeySiteBase = 0xFFFF000000000000ull;
+  static constexpr std::size_t kMaxKeySites = std::size_t{1} << 20;
 
  private:
   struct Pending {
@@ -186,10 +226,11 @@ class EtwPoolProcessor {
     std::uint32_t tid = 0;
     KmemEvent event;  // time, call_site filled at flush
   };
-  std::uint16_t intern(std::uint32_t tag);
-  static std::uint64_t key(std::uint64_t timestamp, std::uint32_t tid) {
-    return timestamp * 0x9E3779B97F4A7C15ull ^ tid;
-  }
+  std::uint16_t intern(std::uint32_t tag, std::uint32_t pool_type);
+  void sort_pending();
+  // Stacks are found by timestamp; the thread must match too unless the event did not carry it.
+  void add_stack(std::uint64_t timestamp, std::uint32_t pid, std::uint32_t tid,
+                 std::uint64_t call_site);
 
   EtwOptions options_;
   AllocationTracker tracker_;
@@ -198,11 +239,16 @@ class EtwPoolProcessor {
   std::vector<Pending> pending_;
   struct Stack {
     std::uint64_t timestamp = 0;
-    std::uint32_t tid = 0;
+    std::uint32_t pid = 0, tid = 0;
     std::uint64_t call_site = 0;
+    bool used = false;  // matched to its event
   };
-  std::unordered_multimap<std::uint64_t, Stack> stacks_;
+  std::vector<std::uint64_t> key_sites_;  // resolved call site of each key site (0: not yet)
+  std::unordered_map<std::uint64_t, std::uint32_t> open_keys_;  // key -> key site awaiting frames
+  std::vector<Stack> stacks_;  // by timestamp; those before stacks_begin_ are done
+  std::size_t stacks_begin_ = 0;
   std::vector<std::string> tag_names_;
+  std::vector<std::uint32_t> tag_values_, tag_pool_types_;
   std::unordered_map<std::uint32_t, std::uint16_t> tag_ids_;
   unsigned pointer_size_ = 8;
   std::uint64_t latest_ = 0;

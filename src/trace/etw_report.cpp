@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "trace/report_json.h"
 
@@ -18,12 +19,69 @@ std::string printf_text(const char* format, auto... values) {
   return buffer;
 }
 
+template <class Key>
+void merge_groups(std::vector<std::pair<Key, CountAndBytes>>& into,
+                  const std::vector<std::pair<Key, CountAndBytes>>& from) {
+  for (const auto& [key, counts] : from) {
+    auto it = std::find_if(into.begin(), into.end(), [&](const auto& g) { return g.first == key; });
+    if (it == into.end()) {
+      into.emplace_back(key, counts);
+    } else {
+      it->second.outstanding += counts.outstanding;
+      it->second.bytes += counts.bytes;
+    }
+  }
+  std::stable_sort(into.begin(), into.end(), [](const auto& a, const auto& b) {
+    return a.second.outstanding > b.second.outstanding;
+  });
+}
+
+// Stack keys: the tracker grouped allocations by key site; those that resolve to the same call site
+// (the same stack logged under several keys over time) become one row. Returns how many
+// outstanding allocations had a key whose frames never came.
+std::uint64_t merge_key_sites(TraceReport& report, const EtwPoolProcessor& processor) {
+  std::uint64_t unresolved = 0;
+  std::vector<SiteReport> out;
+  std::unordered_map<std::uint64_t, std::size_t> at;
+  bool merged = false;
+  for (SiteReport& site : report.call_sites) {
+    const std::uint64_t resolved = processor.resolve(site.call_site);
+    if (resolved == 0 && site.call_site != 0) unresolved += site.outstanding;
+    site.call_site = resolved;
+    auto [it, inserted] = at.emplace(resolved, out.size());
+    if (inserted) {
+      out.push_back(std::move(site));
+      continue;
+    }
+    merged = true;
+    SiteReport& into = out[it->second];
+    into.outstanding += site.outstanding;
+    into.bytes += site.bytes;
+    into.oldest_age_s = std::max(into.oldest_age_s, site.oldest_age_s);
+    into.allocations += site.allocations;
+    into.frees += site.frees;
+    into.growth_per_s += site.growth_per_s;  // slopes of a sum add up
+    into.net_growth += site.net_growth;
+    merge_groups(into.caches, site.caches);
+    merge_groups(into.pids, site.pids);
+  }
+  if (merged) {
+    std::sort(out.begin(), out.end(), [](const SiteReport& a, const SiteReport& b) {
+      if (a.bytes != b.bytes) return a.bytes > b.bytes;
+      return a.call_site < b.call_site;
+    });
+  }
+  report.call_sites = std::move(out);
+  return unresolved;
+}
+
 }  // namespace
 
 std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_ticks,
                           const EtwRunFacts& facts) {
   const auto min_age = static_cast<std::uint64_t>(std::max(facts.min_age_s, 0.0) * 1e9);
-  const TraceReport report = processor.tracker().report(processor.to_ns(end_ticks), min_age);
+  TraceReport report = processor.tracker().report(processor.to_ns(end_ticks), min_age);
+  const std::uint64_t unresolved_keys = merge_key_sites(report, processor);
   const auto& totals = report.totals;
   const auto& stats = processor.stats();
   const std::uint64_t lost = facts.events_lost + facts.buffers_lost;
@@ -42,6 +100,14 @@ std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_t
   if (stats.allocations_without_stack > 0) {
     notes.push_back(std::to_string(stats.allocations_without_stack) +
                     " allocations came without a stack: they are grouped as \"(no stack)\"");
+  }
+  if (unresolved_keys > 0) {
+    notes.push_back(std::to_string(unresolved_keys) +
+                    " outstanding allocations have a stack key whose frames the trace never "
+                    "logged (no key rundown at its end): they are grouped as \"(no stack)\"");
+  }
+  if (stats.big_pool > 0) {
+    notes.push_back(std::to_string(stats.big_pool) + " pool events were of big-pool blocks");
   }
   if (stats.malformed > 0) {
     notes.push_back(std::to_string(stats.malformed) +
@@ -78,7 +144,10 @@ std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_t
     j["cap"] = cap_json(totals);
     j["stacks"] = {{"received", stats.stacks},
                    {"matched", stats.stacks_matched},
-                   {"allocations_without_stack", stats.allocations_without_stack}};
+                   {"allocations_without_stack", stats.allocations_without_stack},
+                   {"stack_keys", stats.stack_keys},
+                   {"stack_key_rundowns", stats.stack_key_frames}};
+    j["big_pool_events"] = stats.big_pool;
     j["images"] = processor.images().size();
     j["min_age_s"] = facts.min_age_s;
     j["tracked"] = totals.tracked;

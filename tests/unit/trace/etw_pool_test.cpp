@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "trace/etw_report.h"
+#include "unit/trace/etl_builder.h"
 
 namespace poolscope::trace::etw {
 namespace {
@@ -15,17 +16,7 @@ constexpr std::uint64_t kDriverBase = 0xFFFFF80012340000ull;
 constexpr std::uint64_t kKernelBase = 0xFFFFF80000000000ull;
 constexpr std::uint64_t kSecondTicks = 10'000'000;  // the default clock: 100 ns ticks
 
-struct Bytes {
-  std::vector<std::uint8_t> data;
-  Bytes& u(std::uint64_t value, unsigned size) {
-    for (unsigned i = 0; i < size; ++i) data.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
-    return *this;
-  }
-  Bytes& wide(std::string_view text) {
-    for (char c : text) u(static_cast<unsigned char>(c), 2);
-    return u(0, 2);
-  }
-};
+using testing::etl::Bytes;  // the ETL tests' payload writer
 
 std::uint32_t tag(const char (&name)[5]) {
   return *parse_tag(name);
