@@ -102,7 +102,7 @@ TEST(Vmallocinfo, PerCallerWithoutIoremapAndUnpurged) {
       "pages=3 vmalloc N0=3\n";
   auto parsed = parse_vmallocinfo(text, 4096);
   EXPECT_TRUE(parsed.diagnostics.empty());
-  EXPECT_EQ(parsed.excluded_areas, 4u + 3u);  // ioremap lines and unpurged areas
+  EXPECT_EQ(parsed.excluded_areas, 18u + 3u);  // ioremap (phys=) lines and unpurged areas
   auto caller = [&](std::string_view f) -> const VmallocCaller* {
     for (const auto& c : parsed.callers) {
       if (c.function == f) return &c;
