@@ -39,15 +39,15 @@ using testing::TempDir;
     REQUIRE_LIVE_SLABINFO();                                                                  \
   } while (0)
 
-struct Run {
+struct LeakRun {
   json report;
   std::uint64_t pid = 0;
   std::string leaker_log;
 };
 
 // Records `seconds` at 0.5 s (process facts too); the leaker runs from the 2nd second past the end.
-Run record_leaker(const TempDir& dir, const std::vector<std::string>& leaker, int seconds) {
-  Run run;
+LeakRun record_leaker(const TempDir& dir, const std::vector<std::string>& leaker, int seconds) {
+  LeakRun run;
   const std::string db = dir.file("kmem.db");
   Child recorder({"record", "--interval", "0.5", "--process-interval", "0.5s", "--duration",
                   std::to_string(seconds) + "s", "--out", db});
@@ -68,7 +68,7 @@ Run record_leaker(const TempDir& dir, const std::vector<std::string>& leaker, in
 // The leak in `key` (or a key for which match() is true): the leaker's pid first, its rate within
 // 25% of bytes_per_s.
 template <class Match>
-void expect_kernel_leak(const Run& run, Match match, double bytes_per_s,
+void expect_kernel_leak(const LeakRun& run, Match match, double bytes_per_s,
                         const std::string& evidence) {
   ASSERT_TRUE(run.report.is_object()) << "leaks printed no JSON";
   const json* found = nullptr;
@@ -94,7 +94,7 @@ void expect_kernel_leak(const Run& run, Match match, double bytes_per_s,
   EXPECT_TRUE(f.contains("exhaustion_eta_seconds")) << f.dump(2);
 }
 
-void expect_nothing_pinned_on(const Run& run) {
+void expect_nothing_pinned_on(const LeakRun& run) {
   ASSERT_TRUE(run.report.is_object()) << "leaks printed no JSON";
   for (const auto& f : run.report["findings"]) {
     if (f.value("verdict", "") != "leak") continue;
@@ -113,7 +113,7 @@ constexpr double kKiB = 1024;
 TEST(KernelMemoryLive, PipePagesLandInUnaccounted) {
   REQUIRE_ROOT_LIVE();
   TempDir dir;
-  const Run run = record_leaker(dir, leaker_args("pipe-data", "leak", 20, 40), 28);
+  const LeakRun run = record_leaker(dir, leaker_args("pipe-data", "leak", 20, 40), 28);
   expect_kernel_leak(run, is_key("mem:unaccounted"), 20 * 64 * kKiB, "pipes in");
 }
 
@@ -121,7 +121,7 @@ TEST(KernelMemoryLive, PipePagesLandInUnaccounted) {
 TEST(KernelMemoryLive, BpfMapsLeakVmalloc) {
   REQUIRE_ROOT_LIVE();
   TempDir dir;
-  const Run run = record_leaker(dir, leaker_args("bpf-map", "leak", 4, 40), 25);
+  const LeakRun run = record_leaker(dir, leaker_args("bpf-map", "leak", 4, 40), 25);
   if (run.leaker_log.find("done kept=0") != std::string::npos) {
     GTEST_SKIP() << "the leaker could not create BPF maps here: " << run.leaker_log;
   }
@@ -137,7 +137,7 @@ TEST(KernelMemoryLive, BpfMapsLeakVmalloc) {
 TEST(KernelMemoryLive, ThreadsLeakKernelStacks) {
   REQUIRE_ROOT_LIVE();
   TempDir dir;
-  const Run run = record_leaker(dir, leaker_args("thread", "leak", 40, 40), 25);
+  const LeakRun run = record_leaker(dir, leaker_args("thread", "leak", 40, 40), 25);
   expect_kernel_leak(run, is_key("mem:KernelStack"), 40 * 16 * kKiB, "threads in");
 }
 
@@ -147,7 +147,7 @@ TEST(KernelMemoryLive, ThreadsLeakKernelStacks) {
 TEST(KernelMemoryLive, UnreadSocketsLeakTcpMemory) {
   REQUIRE_ROOT_LIVE();
   TempDir dir;
-  const Run run = record_leaker(dir, leaker_args("tcp-data", "leak", 20, 40), 25);
+  const LeakRun run = record_leaker(dir, leaker_args("tcp-data", "leak", 20, 40), 25);
   // The kernel charges an skb's truesize, about 1.08 x the payload on loopback (measured).
   expect_kernel_leak(run, is_key("sock:TCP"), 20 * 64 * kKiB * 1.08, "sockets in");
 }
@@ -156,7 +156,7 @@ TEST(KernelMemoryLive, UnreadSocketsLeakTcpMemory) {
 TEST(KernelMemoryLive, TouchedSpansLeakPageTables) {
   REQUIRE_ROOT_LIVE();
   TempDir dir;
-  const Run run = record_leaker(dir, leaker_args("pagetable", "leak", 200, 40), 25);
+  const LeakRun run = record_leaker(dir, leaker_args("pagetable", "leak", 200, 40), 25);
   expect_kernel_leak(run, is_key("mem:PageTables"), 200 * 4 * kKiB * (1 + 1.0 / 512),
                      "page-table bytes");
 }
@@ -168,7 +168,7 @@ TEST(KernelMemoryLive, DmabufLeakNeedsUdmabuf) {
                     "DMA-BUF can be made to leak";
   }
   TempDir dir;
-  const Run run = record_leaker(dir, leaker_args("dmabuf", "leak", 20, 40), 25);
+  const LeakRun run = record_leaker(dir, leaker_args("dmabuf", "leak", 20, 40), 25);
   expect_kernel_leak(
       run, [](const std::string& key) { return key.starts_with("dmabuf:"); }, 20 * 64 * kKiB,
       "DMA-BUF bytes");
@@ -178,10 +178,11 @@ TEST(KernelMemoryLive, DmabufLeakNeedsUdmabuf) {
 TEST(KernelMemoryLive, PipeChurnAndThreadPlateauRaiseNothing) {
   REQUIRE_ROOT_LIVE();
   TempDir dir;
-  const Run churn = record_leaker(dir, leaker_args("pipe-data", "churn", 50, 40, 0, 50), 20);
+  const LeakRun churn = record_leaker(dir, leaker_args("pipe-data", "churn", 50, 40, 0, 50), 20);
   expect_nothing_pinned_on(churn);
   TempDir dir2;
-  const Run plateau = record_leaker(dir2, leaker_args("thread", "plateau", 100, 40, 0, 100), 20);
+  const LeakRun plateau =
+      record_leaker(dir2, leaker_args("thread", "plateau", 100, 40, 0, 100), 20);
   expect_nothing_pinned_on(plateau);
 }
 
