@@ -130,7 +130,9 @@ TEST(KernelMemoryLive, BpfMapsLeakVmalloc) {
   expect_kernel_leak(
       run,
       [](const std::string& key) {
-        return key.starts_with("vmalloc:") && key.find("bpf") != std::string::npos;
+        // vmalloc:array_map_alloc on 6.18; other kernels show bpf_map_area_alloc.
+        return key.starts_with("vmalloc:") &&
+               (key.find("bpf") != std::string::npos || key.find("map") != std::string::npos);
       },
       4 * (1024 * kKiB + 4 * kKiB), "anon_others in");  // a BPF map fd is anon_inode:bpf-map
 }
@@ -180,11 +182,11 @@ TEST(KernelMemoryLive, DmabufLeakNeedsUdmabuf) {
 TEST(KernelMemoryLive, PipeChurnAndThreadPlateauRaiseNothing) {
   REQUIRE_ROOT_LIVE();
   TempDir dir;
-  const LeakRun churn = record_leaker(dir, leaker_args("pipe-data", "churn", 50, 40, 0, 50), 20);
+  const LeakRun churn = record_leaker(dir, leaker_args("pipe-data", "churn", 50, 40, 0, 50), 16);
   expect_nothing_pinned_on(churn);
   TempDir dir2;
   const LeakRun plateau =
-      record_leaker(dir2, leaker_args("thread", "plateau", 100, 40, 0, 100), 20);
+      record_leaker(dir2, leaker_args("thread", "plateau", 100, 40, 0, 100), 16);
   expect_nothing_pinned_on(plateau);
 }
 
