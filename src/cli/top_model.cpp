@@ -160,6 +160,12 @@ std::string pool_label(PoolKind pool, const std::optional<std::uint32_t>& sessio
       return "Unrecl";
     case PoolKind::kReclaimable:
       return "Recl";
+    case PoolKind::kKernel:
+      return "Kern";
+    case PoolKind::kTcp:
+      return "TCP";
+    case PoolKind::kUdp:
+      return "UDP";
   }
   return "?";
 }
@@ -287,6 +293,12 @@ std::string short_total_name(PoolKind pool) {
       return "SUnreclaim";
     case PoolKind::kReclaimable:
       return "SReclaimable";
+    case PoolKind::kKernel:
+      return "Kernel";
+    case PoolKind::kTcp:
+      return "TCP mem";
+    case PoolKind::kUdp:
+      return "UDP mem";
   }
   return "?";
 }
@@ -597,7 +609,7 @@ void TopModel::update(Snapshot snapshot) {
   const bool have_previous = refreshes_ > 0;
   snapshot_ = std::move(snapshot);
   const auto& entries = snapshot_.entries;
-  linux_keys_ = !entries.empty() ? entries.front().key.kind == KeyKind::kSlabCache
+  linux_keys_ = !entries.empty() ? entries.front().key.kind != KeyKind::kPoolTag
                                  : snapshot_.format == "slabinfo";
   deltas_.assign(entries.size(), Delta{});
   changes_.assign(entries.size(), ChangeFlags{});
@@ -679,11 +691,13 @@ void TopModel::rebuild_rows() {
   } else {
     switch (pool_view_) {
       case PoolView::kAll:
-        sel.pools = {PoolKind::kPaged, PoolKind::kNonPaged, PoolKind::kUnreclaimable,
-                     PoolKind::kReclaimable};
+        sel.pools = {PoolKind::kPaged,       PoolKind::kNonPaged, PoolKind::kUnreclaimable,
+                     PoolKind::kReclaimable, PoolKind::kKernel,   PoolKind::kTcp,
+                     PoolKind::kUdp};
         break;
       case PoolView::kNonPagedOrUnreclaimable:
-        sel.pools = {PoolKind::kNonPaged, PoolKind::kUnreclaimable};
+        sel.pools = {PoolKind::kNonPaged, PoolKind::kUnreclaimable, PoolKind::kKernel,
+                     PoolKind::kTcp, PoolKind::kUdp};
         break;
       case PoolView::kPagedOrReclaimable:
         sel.pools = {PoolKind::kPaged, PoolKind::kReclaimable};

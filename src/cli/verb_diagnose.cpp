@@ -13,6 +13,7 @@
 #include "attrib/slab_owner.h"
 #include "cli/verbs.h"
 #include "cli/version.h"
+#include "core/kernel_memory.h"
 #include "core/time_format.h"
 #include "detect/load.h"
 #include "detect/output.h"
@@ -41,6 +42,15 @@ namespace {
 void confirm_call_site(const detect::Report& report) {
 #ifdef __linux__
   for (const detect::Finding& f : report.findings) {
+    // Kernel memory from the page allocator: the page trace (`trace --pages`) names its call
+    // site. Running it from here is left to the trace mode's own entry point.
+    if (f.verdict == detect::Verdict::kLeak && wants_page_trace(f.key)) {
+      std::printf(
+          "\nTo name the call site behind %s, trace the page allocator%s: poolscope trace --pages "
+          "--duration 30s\n",
+          f.key.name.c_str(), ::geteuid() != 0 ? " as root" : "");
+      return;
+    }
     if (f.verdict == detect::Verdict::kSuspect || f.key.kind != KeyKind::kSlabCache ||
         !attrib::is_generic_kmalloc_cache(f.key.name)) {
       continue;

@@ -83,6 +83,11 @@ nlohmann::ordered_json process_json(const ProcessFacts& p) {
     for (FdKind kind : kAllFdKinds) fds[std::string(fd_kind_name(kind))] = fd_count(*p.fds, kind);
     j["fds"] = fds;
   }
+  if (p.threads) j["threads"] = *p.threads;
+  if (p.page_table_bytes) j["page_table_bytes"] = *p.page_table_bytes;
+  if (p.socket_queue_bytes) j["socket_queue_bytes"] = *p.socket_queue_bytes;
+  if (p.bpf_memlock_bytes) j["bpf_memlock_bytes"] = *p.bpf_memlock_bytes;
+  if (p.dmabuf_bytes) j["dmabuf_bytes"] = *p.dmabuf_bytes;
   return j;
 }
 

@@ -25,7 +25,8 @@ void add_summary_verb(CLI::App& app, VerbMain& run) {
       ->default_val(5);
   verb->add_flag(
       "--check", options->check,
-      "exit 1 when a pool is above 80% of its limit or allocations failed (for monitoring)");
+      "exit 1 when a pool is above 80% of its limit, allocations failed, or (Linux) the kernel "
+      "memory verdict is excessive (for monitoring)");
   verb->callback([&run, options] {
     run = [options]() -> int {
       SystemClock clock;
@@ -39,6 +40,9 @@ void add_summary_verb(CLI::App& app, VerbMain& run) {
                             : render_summary_text(*snapshot, verdicts, options->top);
       std::fwrite(out.data(), 1, out.size(), stdout);
       if (options->check) {
+        if (auto kernel = summarize_kernel_memory(*snapshot); kernel && kernel->excessive) {
+          return kExitFindings;
+        }
         for (const auto& v : verdicts) {
           const PoolTotal* t = find_total(*snapshot, v.pool);
           if (v.excessive || (t && t->failures.value_or(0) > 0)) return kExitFindings;

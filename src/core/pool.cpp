@@ -7,8 +7,8 @@
 namespace poolscope {
 
 namespace {
-constexpr std::array<std::string_view, 5> kPoolNames = {"paged", "nonpaged", "session",
-                                                        "unreclaimable", "reclaimable"};
+constexpr std::array<std::string_view, 8> kPoolNames = {
+    "paged", "nonpaged", "session", "unreclaimable", "reclaimable", "kernel", "tcp", "udp"};
 
 // Iterative glob with backtracking on the last '*': linear in practice, no recursion.
 bool glob_match(std::string_view pattern, std::string_view text) {

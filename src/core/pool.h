@@ -12,7 +12,19 @@ namespace poolscope {
 
 // Which pool an entry or a total belongs to. Windows: paged, nonpaged, session; Linux slab caches
 // are unreclaimable or reclaimable (SLAB_RECLAIM_ACCOUNT), matching SUnreclaim / SReclaimable.
-enum class PoolKind : std::uint8_t { kPaged, kNonPaged, kSession, kUnreclaimable, kReclaimable };
+// Linux kernel memory outside the slab caches (stacks, page tables, vmalloc, pages nobody
+// accounts for, ...) is kKernel; socket buffer memory, which has the kernel's own limits
+// (net.ipv4.tcp_mem, udp_mem), is kTcp and kUdp.
+enum class PoolKind : std::uint8_t {
+  kPaged,
+  kNonPaged,
+  kSession,
+  kUnreclaimable,
+  kReclaimable,
+  kKernel,
+  kTcp,
+  kUdp
+};
 
 std::string_view pool_kind_name(PoolKind kind);  // "paged", "nonpaged", ...
 std::optional<PoolKind> parse_pool_kind(std::string_view name);
@@ -20,6 +32,10 @@ std::optional<PoolKind> parse_pool_kind(std::string_view name);
 enum class KeyKind : std::uint8_t {
   kPoolTag,    // 4 raw bytes, memory order
   kSlabCache,  // a Linux slab cache name
+  // Linux kernel memory outside the slab caches, bytes only: "mem:KernelStack", "mem:unaccounted",
+  // "slab:large-kmalloc", "vmalloc:CALLER", "sock:TCP", "dmabuf:EXPORTER", "alloc:FILE:LINE FUNC"
+  // (core/kernel_memory.h, docs/kernel-memory.md).
+  kKernelMemory,
 };
 
 // What is counted. A pool tag keeps its 4 raw bytes exactly (case, trailing spaces,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/kernel_memory.h"
 #include "core/time_format.h"
 #include "detect/output.h"
 
@@ -67,6 +68,30 @@ std::string metric_plural(const std::string& metric, double growth) {
   return std::fabs(growth) == 1 ? metric : metric + "s";
 }
 
+// Which process facts can hold a key's memory. Threads, page tables, socket queues, BPF and
+// DMA-BUF memory explain kernel memory keys only (a compiler's page tables correlate with any
+// cache that grows while it runs), and each its own categories; fd counts explain any key (pipes
+// hold unaccounted pages, sockets socket memory).
+bool metric_can_hold(std::size_t metric, const PoolKey& key) {
+  if (metric < static_cast<std::size_t>(ProcessMetric::kThreads)) return true;
+  if (key.kind != KeyKind::kKernelMemory) return false;
+  const std::string_view name = key.name;
+  switch (static_cast<ProcessMetric>(metric)) {
+    case ProcessMetric::kThreads:
+      return name == kKernelStackKey || name == kVmallocUsedKey || name.starts_with(kVmallocPrefix);
+    case ProcessMetric::kPageTableBytes:
+      return name == kPageTablesKey;
+    case ProcessMetric::kSocketQueueBytes:
+      return name.starts_with(kSocketPrefix) || name == kUnaccountedKey || name == kLargeKmallocKey;
+    case ProcessMetric::kBpfMemlockBytes:
+      return name == kVmallocUsedKey || name.starts_with(kVmallocPrefix) || name == kUnaccountedKey;
+    case ProcessMetric::kDmabufBytes:
+      return name.starts_with(kDmabufPrefix) || name == kUnaccountedKey;
+    default:
+      return false;
+  }
+}
+
 // Processes whose facts grew with the key over [from, to] (buckets).
 std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key, std::int64_t from,
                                            std::int64_t to, const DetectorOptions& options) {
@@ -81,6 +106,7 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
     std::optional<ProcessEvidence> best;
     for (std::size_t m = 0; m < kProcessMetricCount; ++m) {
       if (p.series[m].empty()) continue;
+      if (!metric_can_hold(m, key.key)) continue;
       std::vector<double> xs, ys, ts;
       for (std::int64_t bucket = a; bucket <= b; ++bucket) {
         if (!ks.has(bucket)) continue;
@@ -98,7 +124,20 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       const double overlap = ts.back() - ts.front();
       if (overlap < options.min_overlap * window) continue;
       const double key_growth = ys.back() - ys.front();
-      const bool count_metric = m < static_cast<std::size_t>(ProcessMetric::kPagedQuotaBytes);
+      const bool count_metric = m < static_cast<std::size_t>(ProcessMetric::kPagedQuotaBytes) ||
+                                m == static_cast<std::size_t>(ProcessMetric::kThreads);
+      // A bytes-only key (kernel memory) has no objects to compare with: a count must still have
+      // grown by a few, or a process opening 2 files while memory grows correlates by chance.
+      if (count_metric && !key.seen_outstanding && growth < options.min_metric_growth) continue;
+      // Bytes against bytes (VmPTE against PageTables): the process must hold 1/8..8 of the growth.
+      if (!count_metric && !key.seen_outstanding &&
+          m >= static_cast<std::size_t>(ProcessMetric::kThreads)) {
+        const double key_bytes = ys.back() - ys.front();
+        if (key_bytes > options.max_objects_per_unit * growth ||
+            key_bytes * options.max_objects_per_unit < growth) {
+          continue;
+        }
+      }
       if (count_metric && key.seen_outstanding &&
           (growth < options.min_metric_growth ||
            key_growth > options.max_objects_per_unit * growth ||
@@ -108,7 +147,13 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       // Sustained growth that matches the key's, not a one-off burst (a compiler opening its
       // files at once): in each half of the overlap the metric must carry at least
       // min_half_share of the part of its growth that the key's growth there predicts.
-      if (!grows_with(xs, ys, ts, options.min_half_share)) continue;
+      // Bytes-only kernel memory (mem:unaccounted) steps by megabytes under unrelated load for
+      // seconds at a time: a step at the midpoint must not reject a process that grew evenly, so
+      // half the share is asked (a one-off burst still has nothing in one half).
+      if (!grows_with(xs, ys, ts,
+                      key.seen_outstanding ? options.min_half_share : options.min_half_share / 2)) {
+        continue;
+      }
       const double corr = pearson(xs, ys);
       if (corr < options.min_correlation) continue;
       ProcessEvidence e;
@@ -127,12 +172,24 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       }
     }
     if (!best) continue;
-    best->evidence = fmt::format(
-        "{} (pid {}): +{} {} in {}, {:.2f} correlation with {} {}; {:.2f} {} per {}", best->name,
-        best->pid, grouped(best->growth), metric_plural(best->metric, best->growth),
-        duration_text(best->seconds), best->correlation, key_name,
-        key.seen_outstanding ? "outstanding" : "bytes", best->objects_per_unit,
-        key.seen_outstanding ? "objects" : "bytes", best->metric == "fds" ? "fd" : best->metric);
+    std::string per_unit;
+    if (key.seen_outstanding) {
+      per_unit = fmt::format("{:.2f} objects per {}", best->objects_per_unit,
+                             best->metric == "fds" ? "fd" : best->metric);
+    } else if (best->metric.ends_with("bytes")) {
+      per_unit = fmt::format("{:.2f} bytes per byte of its {}", best->objects_per_unit,
+                             best->metric.substr(0, best->metric.size() - 6));
+    } else {
+      per_unit = fmt::format("{} per {}",
+                             human_bytes(static_cast<std::uint64_t>(
+                                 std::max(0.0, std::round(best->objects_per_unit)))),
+                             best->metric == "fds" ? "fd" : best->metric);
+    }
+    best->evidence =
+        fmt::format("{} (pid {}): +{} {} in {}, {:.2f} correlation with {} {}; {}", best->name,
+                    best->pid, grouped(best->growth), metric_plural(best->metric, best->growth),
+                    duration_text(best->seconds), best->correlation, key_name,
+                    key.seen_outstanding ? "outstanding" : "bytes", per_unit);
     out.push_back(std::move(*best));
   }
   std::sort(out.begin(), out.end(), [](const ProcessEvidence& x, const ProcessEvidence& y) {
@@ -143,8 +200,10 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
   return out;
 }
 
-bool is_windows_pool(PoolKind pool) {
-  return pool == PoolKind::kPaged || pool == PoolKind::kNonPaged || pool == PoolKind::kSession;
+// Pools with a limit of their own: Windows' pools, and Linux socket memory (tcp_mem, udp_mem).
+bool has_own_limit(PoolKind pool) {
+  return pool == PoolKind::kPaged || pool == PoolKind::kNonPaged || pool == PoolKind::kSession ||
+         pool == PoolKind::kTcp || pool == PoolKind::kUdp;
 }
 
 void forecast(const History& h, Finding& f) {
@@ -153,7 +212,10 @@ void forecast(const History& h, Finding& f) {
     return;
   }
   const double per_s = *f.rate_bytes_per_hour / 3600;
-  if (is_windows_pool(f.pool)) {
+  const bool socket = f.pool == PoolKind::kTcp || f.pool == PoolKind::kUdp;
+  // Recordings keep the totals of the first five pools only: socket memory read from one has no
+  // limit, and is forecast against MemAvailable like other kernel memory.
+  if (has_own_limit(f.pool) && (!socket || h.pool_limit(f.pool))) {
     const auto limit = h.pool_limit(f.pool);
     const auto used = h.pool_used_last(f.pool);
     const std::string pool(pool_kind_name(f.pool));
@@ -168,9 +230,12 @@ void forecast(const History& h, Finding& f) {
       return;
     }
     f.exhaustion_eta_seconds = std::max(0.0, *limit - *used) / per_s;
-    f.exhaustion_note = fmt::format("{} pool: {} used of {} limit, at this key's rate", pool,
-                                    human_bytes(static_cast<std::uint64_t>(*used)),
-                                    human_bytes(static_cast<std::uint64_t>(*limit)));
+    f.exhaustion_note = fmt::format(
+        "{} {}: {} used of {} limit, at this key's rate", pool,
+        socket ? "socket memory (net.ipv4." + pool + "_mem hard limit; the kernel drops above it)"
+               : std::string("pool"),
+        human_bytes(static_cast<std::uint64_t>(*used)),
+        human_bytes(static_cast<std::uint64_t>(*limit)));
     return;
   }
   const auto available = h.memory_available_last();
@@ -179,10 +244,18 @@ void forecast(const History& h, Finding& f) {
     return;
   }
   f.exhaustion_eta_seconds = *available / per_s;
+  if (socket) {
+    f.exhaustion_note = fmt::format(
+        "memory: {} available (MemAvailable), at this key's rate (no net.ipv4.{}_mem limit in "
+        "this data; `summary` shows it live)",
+        human_bytes(static_cast<std::uint64_t>(*available)), pool_kind_name(f.pool));
+    return;
+  }
   f.exhaustion_note = fmt::format(
-      "memory: {} available (MemAvailable), at this cache's rate; unreclaimable slab is never "
-      "given back",
-      human_bytes(static_cast<std::uint64_t>(*available)));
+      "memory: {} available (MemAvailable), at this {}'s rate; {} is never given back",
+      human_bytes(static_cast<std::uint64_t>(*available)),
+      f.key.kind == KeyKind::kKernelMemory ? "key" : "cache",
+      f.key.kind == KeyKind::kKernelMemory ? "this kernel memory" : "unreclaimable slab");
 }
 
 // Unreclaimable caches whose objects are attached to inodes (one per inode, freed with it): they

@@ -106,6 +106,16 @@ std::string process_metric_name(std::size_t metric) {
       return "paged pool quota bytes";
     case ProcessMetric::kNonPagedQuotaBytes:
       return "nonpaged pool quota bytes";
+    case ProcessMetric::kThreads:
+      return "thread";
+    case ProcessMetric::kPageTableBytes:
+      return "page-table bytes";
+    case ProcessMetric::kSocketQueueBytes:
+      return "socket queue bytes";
+    case ProcessMetric::kBpfMemlockBytes:
+      return "BPF memlock bytes";
+    case ProcessMetric::kDmabufBytes:
+      return "DMA-BUF bytes";
     default:
       return "?";
   }
@@ -263,6 +273,21 @@ std::optional<double> metric_value(const ProcessFacts& p, std::size_t metric) {
       break;
     case ProcessMetric::kNonPagedQuotaBytes:
       v = p.nonpaged_pool_quota_bytes;
+      break;
+    case ProcessMetric::kThreads:
+      v = p.threads;
+      break;
+    case ProcessMetric::kPageTableBytes:
+      v = p.page_table_bytes;
+      break;
+    case ProcessMetric::kSocketQueueBytes:
+      v = p.socket_queue_bytes;
+      break;
+    case ProcessMetric::kBpfMemlockBytes:
+      v = p.bpf_memlock_bytes;
+      break;
+    case ProcessMetric::kDmabufBytes:
+      v = p.dmabuf_bytes;
       break;
     default:
       break;

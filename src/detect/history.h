@@ -67,6 +67,11 @@ enum class ProcessMetric : std::uint8_t {
   kHandles,             // Windows HandleCount
   kPagedQuotaBytes,     // Windows QuotaPagedPoolUsage
   kNonPagedQuotaBytes,  // Windows QuotaNonPagedPoolUsage
+  kThreads,             // Linux: threads (kernel stacks)
+  kPageTableBytes,      // Linux: VmPTE
+  kSocketQueueBytes,    // Linux: bytes queued on its sockets
+  kBpfMemlockBytes,     // Linux: memlock of its BPF maps and programs
+  kDmabufBytes,         // Linux: sizes of its DMA-BUFs
   kCount
 };
 inline constexpr std::size_t kProcessMetricCount = static_cast<std::size_t>(ProcessMetric::kCount);

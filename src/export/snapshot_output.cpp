@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/kernel_memory.h"
 #include "core/select.h"
 #include "core/time_format.h"
 
@@ -14,7 +15,7 @@ namespace poolscope {
 namespace {
 
 bool is_linux(const Snapshot& s) {
-  return !s.entries.empty() ? s.entries.front().key.kind == KeyKind::kSlabCache
+  return !s.entries.empty() ? s.entries.front().key.kind != KeyKind::kPoolTag
                             : (s.format == "slabinfo");
 }
 
@@ -39,6 +40,12 @@ std::string title_case_pool(PoolKind pool) {
       return "Unreclaimable slab";
     case PoolKind::kReclaimable:
       return "Reclaimable slab";
+    case PoolKind::kKernel:
+      return "Kernel (not slab)";
+    case PoolKind::kTcp:
+      return "TCP socket memory";
+    case PoolKind::kUdp:
+      return "UDP socket memory";
   }
   return "?";
 }
@@ -231,6 +238,120 @@ std::vector<PoolVerdict> judge_pools(const Snapshot& snapshot) {
   return out;
 }
 
+std::optional<KernelMemorySummary> summarize_kernel_memory(const Snapshot& snapshot) {
+  const auto bytes_of = [&](std::string_view key) -> std::optional<std::uint64_t> {
+    for (const Entry& e : snapshot.entries) {
+      if (e.key.kind == KeyKind::kKernelMemory && e.key.name == key) return e.counters.bytes;
+    }
+    return std::nullopt;
+  };
+  if (!bytes_of(kUnaccountedKey) && !bytes_of(kKernelStackKey)) return std::nullopt;
+  KernelMemorySummary out;
+  out.memory_total = snapshot.memory_total_bytes;
+  out.memory_available = snapshot.memory_available_bytes;
+  const auto add = [&](std::string label, std::string key, std::optional<std::uint64_t> bytes,
+                       bool inside = false) -> KernelCategory* {
+    if (!bytes) return nullptr;
+    out.categories.push_back(KernelCategory{std::move(label), std::move(key), *bytes, inside});
+    if (!inside) out.total_bytes += *bytes;
+    return &out.categories.back();
+  };
+  const auto pool_used = [&](PoolKind pool) -> std::optional<std::uint64_t> {
+    const PoolTotal* t = find_total(snapshot, pool);
+    return t ? t->used_bytes : std::nullopt;
+  };
+  add("slab, unreclaimable", "SUnreclaim", pool_used(PoolKind::kUnreclaimable));
+  add("  of which large kmalloc", std::string(kLargeKmallocKey), bytes_of(kLargeKmallocKey), true);
+  add("slab, reclaimable (given back under pressure)", "SReclaimable",
+      pool_used(PoolKind::kReclaimable), true);
+  const auto stacks = bytes_of(kKernelStackKey);
+  const auto vmalloc = bytes_of(kVmallocUsedKey);
+  // Vmapped stacks (CONFIG_VMAP_STACK) are vmalloc areas: counted once, in vmalloc.
+  add("kernel stacks", std::string(kKernelStackKey), stacks, vmalloc.has_value());
+  add("page tables", std::string(kPageTablesKey), bytes_of(kPageTablesKey));
+  add("secondary page tables (KVM, IOMMU)", std::string(kSecPageTablesKey),
+      bytes_of(kSecPageTablesKey));
+  add(stacks ? "vmalloc (kernel stacks included)" : "vmalloc", std::string(kVmallocUsedKey),
+      vmalloc);
+  add("per-CPU", std::string(kPercpuKey), bytes_of(kPercpuKey));
+  add("unaccounted (pipes, page pools, GPU, raw pages)", std::string(kUnaccountedKey),
+      bytes_of(kUnaccountedKey));
+  const auto socket = [&](std::string label, PoolKind pool, std::string_view proto) {
+    KernelCategory* c = add(std::move(label), std::string(kSocketPrefix) + std::string(proto),
+                            bytes_of(std::string(kSocketPrefix) + std::string(proto)), true);
+    const PoolTotal* t = find_total(snapshot, pool);
+    if (c && t) c->limit_bytes = t->limit_bytes;
+  };
+  socket("  TCP socket buffers", PoolKind::kTcp, "TCP");
+  socket("  UDP socket buffers", PoolKind::kUdp, "UDP");
+  add("  IP fragments", std::string(kSocketPrefix) + "FRAG", bytes_of("sock:FRAG"), true);
+  std::optional<std::uint64_t> dmabuf;
+  for (const Entry& e : snapshot.entries) {
+    if (e.key.kind == KeyKind::kKernelMemory && e.key.name.starts_with(kDmabufPrefix)) {
+      dmabuf = dmabuf.value_or(0) + e.counters.bytes.value_or(0);
+    }
+  }
+  add("  DMA-BUF", std::string(kDmabufPrefix) + "*", dmabuf, true);
+
+  std::string why;
+  for (const KernelCategory& c : out.categories) {
+    if (c.limit_bytes && *c.limit_bytes > 0 &&
+        static_cast<double>(c.bytes) > kExcessiveFraction * static_cast<double>(*c.limit_bytes)) {
+      out.excessive = true;
+      why = fmt::format("{} at {:.0f}% of its hard limit", c.key,
+                        100.0 * static_cast<double>(c.bytes) / static_cast<double>(*c.limit_bytes));
+    }
+  }
+  const KernelCategory* largest = nullptr;
+  for (const KernelCategory& c : out.categories) {
+    if (!c.inside && (!largest || c.bytes > largest->bytes)) largest = &c;
+  }
+  if (out.memory_total && *out.memory_total > 0) {
+    const double share =
+        static_cast<double>(out.total_bytes) / static_cast<double>(*out.memory_total);
+    const bool low =
+        out.memory_available && static_cast<double>(*out.memory_available) <
+                                    kLowAvailableFraction * static_cast<double>(*out.memory_total);
+    if (share > kExcessiveKernelFraction || (low && share > kLowMemoryKernelFraction)) {
+      out.excessive = true;
+      why = fmt::format("the kernel holds {:.0f}% of MemTotal{}, most in {}", share * 100,
+                        low ? " and memory is low" : "", largest ? largest->key : "?");
+    }
+    out.verdict = out.excessive
+                      ? "Excessive Kernel Memory Usage: " + why
+                      : fmt::format("ok: the kernel holds {:.1f}% of MemTotal", share * 100);
+  } else {
+    out.verdict = out.excessive ? "Excessive Kernel Memory Usage: " + why : "MemTotal unknown";
+  }
+  return out;
+}
+
+namespace {
+std::string_view parse_label(std::string_view label) {
+  while (label.starts_with(' ')) label.remove_prefix(1);
+  return label;
+}
+
+std::string kernel_memory_text(const KernelMemorySummary& k) {
+  std::string out = "\nKernel memory by category";
+  if (k.memory_total) out += fmt::format(" (of {} MemTotal)", human_bytes(*k.memory_total));
+  out += ":\n";
+  for (const KernelCategory& c : k.categories) {
+    out += fmt::format("  {:<48} {:>11}", c.label, human_bytes(c.bytes));
+    if (k.memory_total && *k.memory_total > 0 && !c.label.starts_with("  ")) {
+      out += fmt::format(
+          " {:5.1f}%", 100.0 * static_cast<double>(c.bytes) / static_cast<double>(*k.memory_total));
+    }
+    if (c.limit_bytes) out += fmt::format("  of {} hard limit", human_bytes(*c.limit_bytes));
+    out += "\n";
+  }
+  out +=
+      fmt::format("  {:<48} {:>11}\n", "kernel total (not given back)", human_bytes(k.total_bytes));
+  out += fmt::format("Kernel memory: {}\n", k.verdict);
+  return out;
+}
+}  // namespace
+
 std::string render_summary_text(const Snapshot& snapshot, const std::vector<PoolVerdict>& verdicts,
                                 std::size_t top_consumers) {
   std::string out = fmt::format("{} {}  {}\n\n", snapshot.source,
@@ -263,6 +384,7 @@ std::string render_summary_text(const Snapshot& snapshot, const std::vector<Pool
     }
     out += "\n";
   }
+  if (auto kernel = summarize_kernel_memory(snapshot)) out += kernel_memory_text(*kernel);
   for (const auto& note : snapshot.notes) out += fmt::format("note: {}\n", note);
   if (top_consumers > 0 && !snapshot.entries.empty()) {
     Selection sel;
@@ -297,6 +419,24 @@ std::string render_summary_json(const Snapshot& snapshot, const std::vector<Pool
     pools.push_back(std::move(p));
   }
   j["pools"] = std::move(pools);
+  if (auto kernel = summarize_kernel_memory(snapshot)) {
+    nlohmann::ordered_json k;
+    nlohmann::ordered_json categories = nlohmann::ordered_json::array();
+    for (const KernelCategory& c : kernel->categories) {
+      nlohmann::ordered_json row;
+      row["category"] = std::string(parse_label(c.label));
+      row["key"] = c.key;
+      row["bytes"] = c.bytes;
+      row["inside_another"] = c.inside;
+      if (c.limit_bytes) row["limit_bytes"] = *c.limit_bytes;
+      categories.push_back(std::move(row));
+    }
+    k["categories"] = std::move(categories);
+    k["total_bytes"] = kernel->total_bytes;
+    k["excessive"] = kernel->excessive;
+    k["verdict"] = kernel->verdict;
+    j["kernel_memory"] = std::move(k);
+  }
   Selection sel;
   sel.top = top_consumers;
   nlohmann::ordered_json top = nlohmann::ordered_json::array();

@@ -136,6 +136,41 @@ Result<ParsedSnapshot> parse_slabinfo(std::string_view text, const SlabinfoOptio
   return out;
 }
 
+namespace {
+std::optional<std::uint64_t>* meminfo_field(Meminfo& info, std::string_view name) {
+  struct Field {
+    std::string_view name;
+    std::optional<std::uint64_t> Meminfo::*member;
+  };
+  static constexpr std::array<Field, 20> kFields = {{
+      {"MemTotal", &Meminfo::mem_total},
+      {"MemFree", &Meminfo::mem_free},
+      {"MemAvailable", &Meminfo::mem_available},
+      {"Active", &Meminfo::active},
+      {"Inactive", &Meminfo::inactive},
+      {"Unevictable", &Meminfo::unevictable},
+      {"Zswap", &Meminfo::zswap},
+      {"Slab", &Meminfo::slab},
+      {"SReclaimable", &Meminfo::s_reclaimable},
+      {"SUnreclaim", &Meminfo::s_unreclaim},
+      {"KernelStack", &Meminfo::kernel_stack},
+      {"PageTables", &Meminfo::page_tables},
+      {"SecPageTables", &Meminfo::sec_page_tables},
+      {"VmallocUsed", &Meminfo::vmalloc_used},
+      {"Percpu", &Meminfo::percpu},
+      {"HardwareCorrupted", &Meminfo::hardware_corrupted},
+      {"HugePages_Total", &Meminfo::hugepages_total},
+      {"Hugepagesize", &Meminfo::hugepage_size},
+      {"Hugetlb", &Meminfo::hugetlb},
+      {"Unaccepted", &Meminfo::unaccepted},
+  }};
+  for (const Field& f : kFields) {
+    if (f.name == name) return &(info.*f.member);
+  }
+  return nullptr;
+}
+}  // namespace
+
 Result<Meminfo> parse_meminfo(std::string_view text) {
   Meminfo info;
   LineReader lines(text);
@@ -154,16 +189,7 @@ Result<Meminfo> parse_meminfo(std::string_view text) {
     if (kib && *value > UINT64_MAX / 1024) continue;  // not a real kernel value
     std::uint64_t bytes = kib ? *value * 1024 : *value;
     any = true;
-    if (name == "MemTotal")
-      info.mem_total = bytes;
-    else if (name == "MemAvailable")
-      info.mem_available = bytes;
-    else if (name == "Slab")
-      info.slab = bytes;
-    else if (name == "SReclaimable")
-      info.s_reclaimable = bytes;
-    else if (name == "SUnreclaim")
-      info.s_unreclaim = bytes;
+    if (auto* field = meminfo_field(info, name)) *field = bytes;
   }
   if (!any) return make_error(ErrorCode::kInput, "not /proc/meminfo: no \"Name: value kB\" lines");
   return info;

@@ -63,6 +63,10 @@ bool is_usually_reclaimable(std::string_view cache_name);
 // /proc/meminfo as name -> bytes (values given in kB are converted; counts stay as they are).
 struct Meminfo {
   std::optional<std::uint64_t> mem_total, mem_available, slab, s_reclaimable, s_unreclaim;
+  // The rest of the categories the kernel-memory keys need (parse/kmem.h).
+  std::optional<std::uint64_t> mem_free, active, inactive, unevictable, kernel_stack, page_tables,
+      sec_page_tables, vmalloc_used, percpu, hugetlb, zswap, hardware_corrupted, unaccepted,
+      hugepages_total, hugepage_size;
 };
 Result<Meminfo> parse_meminfo(std::string_view text);
 

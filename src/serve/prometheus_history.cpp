@@ -10,6 +10,8 @@
 #include <set>
 #include <tuple>
 
+#include "core/kernel_memory.h"
+
 namespace poolscope::serve {
 
 Result<std::vector<PromSeries>> parse_query_range(std::string_view json) {
@@ -146,8 +148,12 @@ std::vector<std::pair<std::string, detect::History>> histories_from_prometheus(
       detect::KeyTrack& k = history.key(i);
       const auto& [name, pool, session] = id;
       k.pool = *parse_pool_kind(pool);
-      const bool slab = k.pool == PoolKind::kUnreclaimable || k.pool == PoolKind::kReclaimable;
-      k.key = slab ? slab_cache(name) : tag_from_text(name);
+      const bool windows = k.pool == PoolKind::kPaged || k.pool == PoolKind::kNonPaged ||
+                           k.pool == PoolKind::kSession;
+      // Slab cache names have no ':'; kernel memory keys all do ("mem:KernelStack").
+      k.key = windows                               ? tag_from_text(name)
+              : name.find(':') != std::string::npos ? kernel_memory_key(name)
+                                                    : slab_cache(name);
       if (!session.empty()) {
         char* end = nullptr;
         const unsigned long v = std::strtoul(session.c_str(), &end, 10);

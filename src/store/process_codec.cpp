@@ -24,26 +24,48 @@ constexpr std::uint8_t kTagNew = 1 << 3;       // a process not in the previous 
 constexpr std::uint8_t kKnownTags = 0x0F;
 
 // Numeric slots: 0 parent pid, 1 handle count, 2 paged quota, 3 nonpaged quota, 4 fd total,
-// 5.. fd counts by FdKind. Presence bits 0-4 are per slot, bit 5 covers all fd kinds (fds is
-// one optional).
-constexpr std::size_t kSlots = 5 + kFdKindCount;
-constexpr std::uint8_t kFdsPresent = 1 << 5;
-constexpr std::uint8_t kAllPresence = 0x3F;
+// 5.. fd counts by FdKind, then (format 2) threads, page-table bytes, socket queue bytes, BPF
+// memlock bytes, DMA-BUF bytes. Presence bits 0-4 are per slot, bit 5 covers all fd kinds (fds is
+// one optional), bits 6-10 the format-2 slots.
+constexpr std::size_t kFirstKernelSlot = 5 + kFdKindCount;
+constexpr std::size_t kKernelSlots = 5;
+constexpr std::size_t kSlots = kFirstKernelSlot + kKernelSlots;
+constexpr std::uint32_t kFdsPresent = 1 << 5;
+constexpr std::uint32_t kAllPresenceV1 = 0x3F;
+constexpr std::uint32_t kAllPresence = 0x7FF;
 
 struct Numbers {
-  std::uint8_t present = 0;
+  std::uint32_t present = 0;
   std::array<std::uint64_t, kSlots> value{};
 };
 
+// The scalar optionals of a process with their slot and presence bit.
+template <class Facts>
+auto scalars_of(Facts& p) {
+  using Ptr = decltype(&p.parent_pid);
+  struct Scalar {
+    Ptr field;
+    std::size_t slot;
+    std::uint32_t bit;
+  };
+  return std::array<Scalar, 10>{{{&p.parent_pid, 0, 1u << 0},
+                                 {&p.handle_count, 1, 1u << 1},
+                                 {&p.paged_pool_quota_bytes, 2, 1u << 2},
+                                 {&p.nonpaged_pool_quota_bytes, 3, 1u << 3},
+                                 {&p.fd_total, 4, 1u << 4},
+                                 {&p.threads, kFirstKernelSlot + 0, 1u << 6},
+                                 {&p.page_table_bytes, kFirstKernelSlot + 1, 1u << 7},
+                                 {&p.socket_queue_bytes, kFirstKernelSlot + 2, 1u << 8},
+                                 {&p.bpf_memlock_bytes, kFirstKernelSlot + 3, 1u << 9},
+                                 {&p.dmabuf_bytes, kFirstKernelSlot + 4, 1u << 10}}};
+}
+
 Numbers numbers_of(const ProcessFacts& p) {
   Numbers n;
-  const std::optional<std::uint64_t>* scalars[5] = {&p.parent_pid, &p.handle_count,
-                                                    &p.paged_pool_quota_bytes,
-                                                    &p.nonpaged_pool_quota_bytes, &p.fd_total};
-  for (std::size_t s = 0; s < 5; ++s) {
-    if (*scalars[s]) {
-      n.present |= static_cast<std::uint8_t>(1u << s);
-      n.value[s] = **scalars[s];
+  for (const auto& s : scalars_of(p)) {
+    if (*s.field) {
+      n.present |= s.bit;
+      n.value[s.slot] = **s.field;
     }
   }
   if (p.fds) {
@@ -56,14 +78,11 @@ Numbers numbers_of(const ProcessFacts& p) {
 }
 
 void set_numbers(const Numbers& n, ProcessFacts& p) {
-  std::optional<std::uint64_t>* scalars[5] = {&p.parent_pid, &p.handle_count,
-                                              &p.paged_pool_quota_bytes,
-                                              &p.nonpaged_pool_quota_bytes, &p.fd_total};
-  for (std::size_t s = 0; s < 5; ++s) {
-    if (n.present & (1u << s)) {
-      *scalars[s] = n.value[s];
+  for (const auto& s : scalars_of(p)) {
+    if (n.present & s.bit) {
+      *s.field = n.value[s.slot];
     } else {
-      scalars[s]->reset();
+      s.field->reset();
     }
   }
   if (n.present & kFdsPresent) {
@@ -100,7 +119,7 @@ bool encode_record(const ProcessFacts* before, const ProcessFacts& cur, std::uin
     put_varint(out, cur.start_time);
     put_string(out, cur.name);
   }
-  if (tag & kTagPresence) out.push_back(static_cast<char>(after.present));
+  if (tag & kTagPresence) put_varint(out, after.present);
   if (tag & kTagValues) {
     put_varint(out, changed);
     for (std::size_t s = 0; s < kSlots; ++s) {
@@ -181,10 +200,11 @@ Result<void> ProcessDecoder::apply(std::span<const unsigned char> blob) {
     return make_error(ErrorCode::kInput, std::string("damaged process sample: ") + what);
   };
   if (blob.size() < 2) return damaged("shorter than its header");
-  if (blob[0] != kProcessFormatVersion) {
+  const std::uint8_t version = blob[0];
+  if (version != kProcessFormatVersion && version != 1) {
     // The file header's format was checked when the recording was opened: a sample in another
     // format inside it is damage, not a newer poolscope (issue 21).
-    return damaged(("unknown format byte " + std::to_string(blob[0]) + " (expected " +
+    return damaged(("unknown format byte " + std::to_string(version) + " (expected 1 or " +
                     std::to_string(kProcessFormatVersion) + ")")
                        .c_str());
   }
@@ -249,12 +269,17 @@ Result<void> ProcessDecoder::apply(std::span<const unsigned char> blob) {
       if (!in.string(p.name)) return damaged("bad process name");
     }
     if (tag & kTagPresence) {
-      numbers.present = in.byte();
-      if (numbers.present & ~kAllPresence) return damaged("bad presence");
+      // Format 1: one byte, bits 0-5; format 2: a varint.
+      numbers.present = version == 1 ? in.byte() : static_cast<std::uint32_t>(in.varint());
+      if (numbers.present & ~(version == 1 ? kAllPresenceV1 : kAllPresence)) {
+        return damaged("bad presence");
+      }
     }
     if (tag & kTagValues) {
       const std::uint64_t changed = in.varint();
-      if (!in.ok() || (changed >> kSlots) != 0) return damaged("bad value mask");
+      if (!in.ok() || (changed >> (version == 1 ? kFirstKernelSlot : kSlots)) != 0) {
+        return damaged("bad value mask");
+      }
       for (std::size_t s = 0; s < kSlots; ++s) {
         if (changed & (1u << s)) numbers.value[s] = apply_zigzag(numbers.value[s], in.varint());
       }

@@ -11,7 +11,9 @@
 
 namespace poolscope::store {
 
-inline constexpr std::uint8_t kProcessFormatVersion = 1;
+// 2: presence is a varint and the kernel-memory facts (threads, page tables, ...) follow the fd
+// kinds; format 1 (a presence byte, no kernel-memory facts) is still read.
+inline constexpr std::uint8_t kProcessFormatVersion = 2;
 
 // The decoded processes after a sample, sorted by pid (as ProcessSample has them).
 struct ProcessState {

@@ -155,7 +155,20 @@ class Stmt {
 };
 
 std::string_view key_kind_text(KeyKind kind) {
-  return kind == KeyKind::kPoolTag ? "tag" : "slab";
+  switch (kind) {
+    case KeyKind::kPoolTag:
+      return "tag";
+    case KeyKind::kSlabCache:
+      return "slab";
+    case KeyKind::kKernelMemory:
+      break;
+  }
+  return "kmem";
+}
+
+KeyKind key_kind_from_text(std::string_view text) {
+  if (text == "tag") return KeyKind::kPoolTag;
+  return text == "kmem" ? KeyKind::kKernelMemory : KeyKind::kSlabCache;
 }
 
 std::string key_identity(KeyKind kind, std::string_view name, PoolKind pool,
@@ -580,7 +593,7 @@ Result<void> Recording::reload_writer_state() {
   int rc;
   while ((rc = keys.step()) == SQLITE_ROW) {
     const auto id = static_cast<std::uint32_t>(keys.i64(0));
-    const KeyKind kind = keys.text(1) == "tag" ? KeyKind::kPoolTag : KeyKind::kSlabCache;
+    const KeyKind kind = key_kind_from_text(keys.text(1));
     const PoolKind pool = parse_pool_kind(keys.text(3)).value_or(PoolKind::kNonPaged);
     std::optional<std::uint32_t> session;
     if (!keys.is_null(4)) session = static_cast<std::uint32_t>(keys.i64(4));
@@ -971,7 +984,7 @@ Result<std::vector<KeyInfo>> Recording::keys() const {
   while ((rc = s.step()) == SQLITE_ROW) {
     KeyInfo k;
     k.id = static_cast<std::uint32_t>(s.i64(0));
-    k.key.kind = s.text(1) == "tag" ? KeyKind::kPoolTag : KeyKind::kSlabCache;
+    k.key.kind = key_kind_from_text(s.text(1));
     k.key.name = s.blob(2);
     k.pool = parse_pool_kind(s.text(3)).value_or(PoolKind::kNonPaged);
     if (!s.is_null(4)) k.session_id = static_cast<std::uint32_t>(s.i64(4));

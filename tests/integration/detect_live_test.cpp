@@ -20,6 +20,7 @@
 #include <optional>
 #include <thread>
 
+#include "integration/leaker_support.h"
 #include "integration/store_support.h"
 #include "test_support.h"
 
@@ -29,18 +30,11 @@ namespace {
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 using testing::Child;
+using testing::dump_findings;
+using testing::Leaker;
+using testing::leaker_args;
+using testing::names_pid;
 using testing::TempDir;
-
-// The live tests are slow under ASan and prove nothing more there: the detector's code runs under
-// ASan in the unit tests and the Drsd/Thre tests.
-#if defined(POOLSCOPE_SANITIZED)
-#define SKIP_WHEN_SANITIZED() \
-  GTEST_SKIP() << "live leaker runs take minutes under ASan: run them in the release build"
-#else
-#define SKIP_WHEN_SANITIZED() \
-  do {                        \
-  } while (0)
-#endif
 
 #define REQUIRE_LIVE_DETECTION()                                                           \
   do {                                                                                     \
@@ -50,54 +44,6 @@ using testing::TempDir;
     }                                                                                      \
     REQUIRE_LIVE_SLABINFO();                                                               \
   } while (0)
-
-// The leaker as a child process; killed (and reaped) when the test ends.
-class Leaker {
- public:
-  Leaker(const std::vector<std::string>& args, const std::string& log) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      if (fd >= 0) ::dup2(fd, 1);
-      std::vector<std::string> copy = args;
-      std::string binary = POOLSCOPE_LEAKER;
-      std::vector<char*> argv{binary.data()};
-      for (auto& a : copy) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
-    }
-  }
-  ~Leaker() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  Leaker(const Leaker&) = delete;
-  Leaker& operator=(const Leaker&) = delete;
-  std::uint64_t pid() const { return static_cast<std::uint64_t>(pid_); }
-
- private:
-  pid_t pid_ = -1;
-};
-
-std::vector<std::string> leaker_args(const std::string& kind, const std::string& mode, double rate,
-                                     double seconds, long noise = 0, long burst = 1000,
-                                     const std::string& dir = "") {
-  std::vector<std::string> a{"--kind",     kind,
-                             "--mode",     mode,
-                             "--rate",     std::to_string(rate),
-                             "--duration", std::to_string(seconds),
-                             "--noise",    std::to_string(noise),
-                             "--burst",    std::to_string(burst),
-                             "--hold",     "20"};
-  if (!dir.empty()) {
-    a.push_back("--dir");
-    a.push_back(dir);
-  }
-  return a;
-}
 
 // Records `seconds` at 0.5 s while the leaker runs from the 2nd second to the end (it holds what
 // it leaked past the end), then returns `leaks --format json` of the recording.
@@ -132,27 +78,11 @@ bool holds_eventfd_objects(const json& finding) {
   return holds_eventfd_ctx(finding) || key == "filp" || key == "lsm_file_cache";
 }
 
-bool names_pid(const json& finding, std::uint64_t pid) {
-  for (const auto& p : finding.value("processes", json::array())) {
-    if (p.value("pid", std::uint64_t{0}) == pid) return true;
-  }
-  return false;
-}
-
 const json* find_leak(const json& findings, bool (*match)(const json&)) {
   for (const auto& f : findings) {
     if (f.value("verdict", "") == "leak" && match(f)) return &f;
   }
   return nullptr;
-}
-
-std::string dump_findings(const json& report) {
-  std::string out;
-  for (const auto& f : report.value("findings", json::array())) {
-    out += f.value("verdict", "") + " " + f.value("key", "") + ": " + f.value("explanation", "") +
-           "\n";
-  }
-  return out.empty() ? "(no findings)" : out;
 }
 
 // The leak must be found, with the leaker's pid first and its eventfds as the evidence, in a cache

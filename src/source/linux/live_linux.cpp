@@ -10,7 +10,10 @@
 #include <cstring>
 #include <map>
 
+#include "parse/kmem.h"
 #include "parse/slabinfo.h"
+#include "source/allocinfo_keys.h"
+#include "trace/allocinfo.h"
 
 namespace poolscope {
 
@@ -69,6 +72,35 @@ std::string read_small_file(const std::string& path) {
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
 }
 
+// An optional kernel-memory file: its fd, or -1 and a note saying what is missing and why.
+int open_optional(const std::string& path, std::string_view what, std::vector<std::string>& notes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  const int err = errno;
+  if (err == EACCES || err == EPERM) {
+    notes.push_back(std::string(what) + ": needs root (" + path + " is readable by root only)");
+  } else {
+    notes.push_back(std::string(what) + ": " + path + " is absent on this kernel");
+  }
+  return -1;
+}
+
+// Reads an optional file; false (and the fd closed) when it stopped being readable.
+bool read_optional(int& fd, const std::string& path, std::string& buf) {
+  if (fd < 0) return false;
+  if (read_all(fd, path, buf)) return true;
+  ::close(fd);
+  fd = -1;
+  return false;
+}
+
+std::optional<parse::SocketMemoryLimit> read_socket_limit(const std::string& path) {
+  const std::string text = read_small_file(path);
+  auto limit = parse::parse_socket_memory_limit(text);
+  if (!limit) return std::nullopt;
+  return *limit;
+}
+
 // Merged caches: every name in /sys/kernel/slab that is a symlink points at a unique id directory
 // (":0000064"); names sharing a target are one cache. slabinfo shows one of them.
 parse::SlabAttributeMap scan_sys_slab(const std::string& dir) {
@@ -117,10 +149,15 @@ class LinuxSource final : public Source {
     if (::gethostname(host, sizeof host - 1) == 0) host_ = host;
     long page = ::sysconf(_SC_PAGESIZE);
     page_size_ = page > 0 ? static_cast<std::uint64_t>(page) : 4096;
+    if (paths_.kernel_memory) open_kernel_memory();
   }
   ~LinuxSource() override {
     ::close(slab_fd_);
     ::close(mem_fd_);
+    for (int fd :
+         {vmalloc_fd_, zoneinfo_fd_, sockstat_fd_, sockstat6_fd_, bufinfo_fd_, allocinfo_fd_}) {
+      if (fd >= 0) ::close(fd);
+    }
   }
   LinuxSource(const LinuxSource&) = delete;
   LinuxSource& operator=(const LinuxSource&) = delete;
@@ -172,6 +209,7 @@ class LinuxSource final : public Source {
     if (!meminfo)
       return make_error(meminfo.error().code, paths_.meminfo + ": " + meminfo.error().message);
     parse::apply_meminfo(*meminfo, snapshot);
+    if (paths_.kernel_memory) sample_kernel_memory(*meminfo, snapshot);
     if (!sysfs_available_) {
       snapshot.notes.push_back(paths_.sys_slab +
                                " is not available: merged-cache aliases unknown, "
@@ -184,6 +222,91 @@ class LinuxSource final : public Source {
   std::string describe() const override { return "live:linux"; }
 
  private:
+  void open_kernel_memory() {
+    vmalloc_fd_ = open_optional(paths_.vmallocinfo, "vmalloc per caller", kmem_notes_);
+    zoneinfo_fd_ = open_optional(paths_.zoneinfo,
+                                 "per-CPU free pages (mem:unaccounted counts them)", kmem_notes_);
+    sockstat_fd_ = open_optional(paths_.sockstat, "socket memory", kmem_notes_);
+    sockstat6_fd_ = open_optional(paths_.sockstat6, "IPv6 fragment memory", kmem_notes_);
+    tcp_mem_ = read_socket_limit(paths_.tcp_mem);
+    udp_mem_ = read_socket_limit(paths_.udp_mem);
+    std::vector<std::string> dmabuf_notes;
+    bufinfo_fd_ = open_optional(paths_.dmabuf_bufinfo, "DMA-BUF per exporter", dmabuf_notes);
+    if (bufinfo_fd_ < 0) {
+      struct stat st {};
+      dmabuf_sysfs_ = ::stat(paths_.dmabuf_sysfs.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+      if (!dmabuf_sysfs_) {
+        kmem_notes_.push_back(dmabuf_notes.front() + " and " + paths_.dmabuf_sysfs +
+                              " is absent: DMA-BUF per exporter unknown");
+      }
+    }
+    std::vector<std::string> allocinfo_notes;
+    allocinfo_fd_ = open_optional(paths_.allocinfo, "allocation call sites", allocinfo_notes);
+    if (allocinfo_fd_ < 0) {
+      kmem_notes_.push_back(
+          allocinfo_notes.front() +
+          " (memory allocation profiling: CONFIG_MEM_ALLOC_PROFILING, Linux 6.10+): no "
+          "per-call-site keys");
+    }
+  }
+
+  void sample_kernel_memory(const parse::Meminfo& meminfo, Snapshot& snapshot) {
+    parse::KernelMemoryOptions options;
+    if (read_optional(zoneinfo_fd_, paths_.zoneinfo, kmem_text_)) {
+      options.pcp_free_bytes = parse::zoneinfo_pcp_pages(kmem_text_).value_or(0) * page_size_;
+    }
+    parse::apply_kernel_memory(meminfo, options, snapshot);
+    // vmallocinfo is long (thousands of lines) and walks the kernel's area list under a lock:
+    // read again only when VmallocUsed moved.
+    if (vmalloc_fd_ >= 0 && (!vmalloc_read_ || meminfo.vmalloc_used != vmalloc_used_at_read_)) {
+      if (read_optional(vmalloc_fd_, paths_.vmallocinfo, kmem_text_)) {
+        Snapshot callers;
+        parse::apply_vmalloc_callers(parse::parse_vmallocinfo(kmem_text_, page_size_), callers);
+        vmalloc_entries_ = std::move(callers.entries);
+        vmalloc_used_at_read_ = meminfo.vmalloc_used;
+        vmalloc_read_ = true;
+      }
+    }
+    if (vmalloc_read_) {
+      snapshot.entries.insert(snapshot.entries.end(), vmalloc_entries_.begin(),
+                              vmalloc_entries_.end());
+    }
+    parse::Sockstat sockstat;
+    bool have_sockstat = false;
+    if (read_optional(sockstat_fd_, paths_.sockstat, kmem_text_)) {
+      have_sockstat = parse::parse_sockstat(kmem_text_, sockstat).has_value();
+    }
+    if (read_optional(sockstat6_fd_, paths_.sockstat6, kmem_text_)) {
+      have_sockstat = parse::parse_sockstat(kmem_text_, sockstat).has_value() || have_sockstat;
+    }
+    if (have_sockstat) parse::apply_sockets(sockstat, tcp_mem_, udp_mem_, page_size_, snapshot);
+    if (read_optional(bufinfo_fd_, paths_.dmabuf_bufinfo, kmem_text_)) {
+      parse::apply_dmabuf(parse::parse_dmabuf_bufinfo(kmem_text_), snapshot);
+    } else if (dmabuf_sysfs_) {
+      parse::apply_dmabuf(read_dmabuf_sysfs(), snapshot);
+    }
+    if (read_optional(allocinfo_fd_, paths_.allocinfo, kmem_text_)) {
+      apply_allocinfo(trace::parse_allocinfo(kmem_text_), snapshot);
+    }
+    snapshot.notes.insert(snapshot.notes.end(), kmem_notes_.begin(), kmem_notes_.end());
+  }
+
+  // /sys/kernel/dmabuf/buffers/<inode>/{exporter_name,size}, one directory per buffer.
+  std::vector<parse::DmabufExporter> read_dmabuf_sysfs() {
+    std::vector<parse::DmabufExporter> out;
+    DIR* d = ::opendir(paths_.dmabuf_sysfs.c_str());
+    if (!d) return out;
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      const std::string dir = paths_.dmabuf_sysfs + "/" + e->d_name;
+      const auto size = parse::parse_u64(parse::trim(read_small_file(dir + "/size")));
+      const std::string exporter(parse::trim(read_small_file(dir + "/exporter_name")));
+      if (size) parse::add_dmabuf(out, exporter.empty() ? "?" : exporter, *size);
+    }
+    ::closedir(d);
+    return out;
+  }
+
   const Clock& clock_;
   LinuxPaths paths_;
   int slab_fd_;
@@ -197,6 +320,16 @@ class LinuxSource final : public Source {
   bool rescanning_ = false;
   bool sysfs_available_ = false;
   std::size_t last_entry_count_ = 0;
+  // Kernel memory outside slab: optional files (-1 when absent or root-only, see kmem_notes_).
+  int vmalloc_fd_ = -1, zoneinfo_fd_ = -1, sockstat_fd_ = -1, sockstat6_fd_ = -1, bufinfo_fd_ = -1,
+      allocinfo_fd_ = -1;
+  bool dmabuf_sysfs_ = false;
+  std::optional<parse::SocketMemoryLimit> tcp_mem_, udp_mem_;
+  std::vector<std::string> kmem_notes_;
+  std::string kmem_text_;
+  bool vmalloc_read_ = false;
+  std::optional<std::uint64_t> vmalloc_used_at_read_;
+  std::vector<Entry> vmalloc_entries_;
 };
 
 }  // namespace

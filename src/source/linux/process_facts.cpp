@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "parse/kmem.h"
 #include "parse/proc_fd.h"
 #include "parse/text.h"
 
@@ -113,23 +114,85 @@ LinuxProcessFacts::Outcome LinuxProcessFacts::count_entries(const char* fd_dir,
   return denied_error(err) ? Outcome::kDenied : Outcome::kVanished;
 }
 
-LinuxProcessFacts::Outcome LinuxProcessFacts::classify(const char* fd_dir, FdCounts& fds) {
+LinuxProcessFacts::Outcome LinuxProcessFacts::classify(std::uint64_t pid, const char* fd_dir,
+                                                       FdCounts& fds, Known& known) {
   const int dir = ::openat(proc_fd_, fd_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return denied_error(errno) ? Outcome::kDenied : Outcome::kVanished;
   fds = FdCounts{};
+  known.socket_inodes.clear();
+  known.bpf_memlock.reset();
+  known.dmabuf.reset();
   char target[512];  // the kind is in the first bytes; a longer path is cut, which is fine
+  char fdinfo[96];
   const int err = for_each_entry(dir, dirents_, [&](const char* name) {
     const ssize_t n = ::readlinkat(dir, name, target, sizeof target);
     if (n < 0) {
       const int e = errno;
       return vanished_error(e) ? 0 : e;  // an fd closed between getdents and readlink
     }
-    parse::count_fd(fds, std::string_view(target, static_cast<std::size_t>(n)));
+    const std::string_view link(target, static_cast<std::size_t>(n));
+    parse::count_fd(fds, link);
+    if (!options_.kernel_memory) return 0;
+    if (auto inode = parse::socket_inode(link)) {
+      known.socket_inodes.push_back(*inode);
+    } else if (parse::is_bpf_target(link) || parse::is_dmabuf_target(link)) {
+      std::snprintf(fdinfo, sizeof fdinfo, "%llu/fdinfo/%s", static_cast<unsigned long long>(pid),
+                    name);
+      const int fd = ::openat(proc_fd_, fdinfo, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return 0;
+      char text[1024];
+      const ssize_t length = ::read(fd, text, sizeof text);
+      ::close(fd);
+      if (length <= 0) return 0;
+      const parse::Fdinfo info =
+          parse::parse_fdinfo(std::string_view(text, static_cast<std::size_t>(length)));
+      if (info.bpf_memlock) known.bpf_memlock = known.bpf_memlock.value_or(0) + *info.bpf_memlock;
+      if (info.dmabuf_size) known.dmabuf = known.dmabuf.value_or(0) + *info.dmabuf_size;
+    }
     return 0;
   });
   ::close(dir);
+  std::sort(known.socket_inodes.begin(), known.socket_inodes.end());
   if (err == 0) return Outcome::kOk;
   return denied_error(err) ? Outcome::kDenied : Outcome::kVanished;
+}
+
+void LinuxProcessFacts::read_status(std::uint64_t pid, Known& known) {
+  char path[64];
+  std::snprintf(path, sizeof path, "%llu/status", static_cast<unsigned long long>(pid));
+  const int fd = ::openat(proc_fd_, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char text[4096];
+  const ssize_t length = ::read(fd, text, sizeof text);
+  ::close(fd);
+  if (length <= 0) return;
+  const bool first = known.status_at == 0;
+  const auto before = known.vm_pte;
+  known.vm_pte = parse::status_vm_pte(std::string_view(text, static_cast<std::size_t>(length)));
+  // Moving page tables are read at every collection, still ones every status_every; the first
+  // re-reads are staggered by pid so a steady host does not read every status at once.
+  const std::uint64_t every = std::max<std::uint64_t>(1, options_.status_every);
+  const bool moving = before && known.vm_pte != before;
+  known.status_at = generation_ + (moving ? 1 : first ? 1 + pid % every : every);
+}
+
+void LinuxProcessFacts::read_socket_queues() {
+  socket_queues_.clear();
+  for (const char* table : {"net/tcp", "net/tcp6", "net/udp", "net/udp6", "net/raw", "net/raw6"}) {
+    const int fd = ::openat(proc_fd_, table, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    text_.clear();
+    char chunk[16384];
+    for (;;) {
+      const ssize_t n = ::read(fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      text_.append(chunk, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    parse::add_socket_queues(text_, socket_queues_);
+  }
+  std::sort(socket_queues_.begin(), socket_queues_.end());
 }
 
 LinuxProcessFacts::Outcome LinuxProcessFacts::read_stat(std::uint64_t pid, ProcessFacts& facts) {
@@ -180,6 +243,7 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
   sample.processes.reserve(pids.size());
 
   char path[64];
+  bool sockets_moved = false;  // a process with sockets was re-read: socket queues are due
   for (const std::uint64_t pid : pids) {
     std::snprintf(path, sizeof path, "%llu/fd", static_cast<unsigned long long>(pid));
     // One stat() of the fd directory: the fd count (Linux >= 6.2) and the inode that tells
@@ -256,7 +320,7 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
 
     if (read_kinds) {
       FdCounts fds;
-      const Outcome outcome = classify(path, fds);
+      const Outcome outcome = classify(pid, path, fds, *known);
       if (outcome == Outcome::kVanished) {
         known_.erase(pid);
         ++stats_.vanished;
@@ -279,6 +343,19 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
       ++stats_.reused;
     }
 
+    if (options_.kernel_memory) {
+      // One stat(): the task directory's link count is 2 + the number of threads.
+      std::snprintf(path, sizeof path, "%llu/task", static_cast<unsigned long long>(pid));
+      struct stat task {};
+      if (::fstatat(proc_fd_, path, &task, 0) == 0 && task.st_nlink >= 2) {
+        facts.threads = static_cast<std::uint64_t>(task.st_nlink) - 2;
+      }
+      if (known->status_at <= generation_) read_status(pid, *known);
+      facts.page_table_bytes = known->vm_pte;
+      facts.bpf_memlock_bytes = known->bpf_memlock;
+      facts.dmabuf_bytes = known->dmabuf;
+      if (!known->socket_inodes.empty()) sockets_moved |= read_kinds;
+    }
     if (known->have_fds) {
       facts.fds = known->fds;
       facts.fd_total = known->classified_total;
@@ -287,6 +364,24 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
       ++stats_.denied;
     }
     sample.processes.push_back(std::move(facts));
+  }
+
+  // Bytes queued on each process's sockets: the /proc/net tables are read when a process with
+  // sockets changed its fds, or every refresh_every collections, not at every collection.
+  if (options_.kernel_memory) {
+    const bool due = options_.refresh_every != 0 && generation_ % options_.refresh_every == 1;
+    if (sockets_moved || due || generation_ == 1) read_socket_queues();
+    for (ProcessFacts& facts : sample.processes) {
+      const auto found = known_.find(facts.pid);
+      if (found == known_.end() || found->second.socket_inodes.empty()) continue;
+      std::uint64_t queued = 0;
+      for (std::uint64_t inode : found->second.socket_inodes) {
+        auto it = std::lower_bound(socket_queues_.begin(), socket_queues_.end(),
+                                   std::pair<std::uint64_t, std::uint64_t>{inode, 0});
+        if (it != socket_queues_.end() && it->first == inode) queued += it->second;
+      }
+      facts.socket_queue_bytes = queued;
+    }
   }
 
   // Forget processes that were not seen this time, so a reused pid starts afresh.

@@ -34,6 +34,11 @@ struct LinuxProcessFactsOptions {
   // everything at once. 0 = never.
   std::uint32_t refresh_every = 60;
   FdCountMethod fd_count_method = FdCountMethod::kAuto;
+  // Kernel memory facts (ProcessFacts::threads and the rest). Page tables grow without any count
+  // moving, so /proc/PID/status is read every status_every collections per process (staggered by
+  // pid), and at every collection while its VmPTE keeps moving. false: none of them (baseline).
+  bool kernel_memory = true;
+  std::uint32_t status_every = 10;
 };
 
 class LinuxProcessFacts final : public ProcessFactsCollector {
@@ -78,10 +83,17 @@ class LinuxProcessFacts final : public ProcessFactsCollector {
     bool denied = false;
     std::uint64_t refresh_at = 0;  // collection number of the next forced re-read
     std::uint64_t seen = 0;        // collection number it was last seen in
+    // Kernel memory facts, from the last classify (fdinfo, socket inodes) or status read.
+    std::vector<std::uint64_t> socket_inodes;
+    std::optional<std::uint64_t> bpf_memlock, dmabuf, vm_pte;
+    std::uint64_t status_at = 0;  // collection number of the next /proc/PID/status read
   };
   enum class Outcome { kOk, kVanished, kDenied };
   Outcome count_entries(const char* fd_dir, std::uint64_t& count);
-  Outcome classify(const char* fd_dir, FdCounts& fds);
+  Outcome classify(std::uint64_t pid, const char* fd_dir, FdCounts& fds, Known& known);
+  void read_status(std::uint64_t pid, Known& known);
+  // inode -> rx + tx queue bytes of every TCP/UDP/raw socket in our network namespace.
+  void read_socket_queues();
   Outcome read_stat(std::uint64_t pid, ProcessFacts& facts);
 
   const Clock& clock_;
@@ -95,6 +107,8 @@ class LinuxProcessFacts final : public ProcessFactsCollector {
   bool method_reported_ = false;
   std::vector<char> dirents_;  // getdents64 buffer, reused
   Stats stats_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> socket_queues_;  // sorted by inode
+  std::string text_;                                                    // reused read buffer
 };
 
 }  // namespace poolscope

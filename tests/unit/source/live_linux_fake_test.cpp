@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "core/clock.h"
 #include "source/linux/live_linux.h"
@@ -38,6 +39,7 @@ class FakeKernel : public ::testing::Test {
     paths_.slabinfo = (root_ / "slabinfo").string();
     paths_.meminfo = (root_ / "meminfo").string();
     paths_.sys_slab = (root_ / "slab").string();
+    paths_.kernel_memory = false;  // the slab tests; KernelMemoryFilesAbsentOrPresent turns it on
   }
   void TearDown() override { fs::remove_all(root_); }
 
@@ -121,6 +123,56 @@ TEST_F(FakeKernel, UnreadableFileIsAnEnvironmentError) {
   ASSERT_FALSE(source.has_value());
   EXPECT_EQ(source.error().code, ErrorCode::kEnvironment);
   EXPECT_EQ(source.error().os_code, ENOENT);
+}
+
+// Kernel memory files: the ones present give keys, the absent ones notes, never an error.
+TEST_F(FakeKernel, KernelMemoryFilesAbsentOrPresent) {
+  write("meminfo",
+        "MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 500 kB\nActive: 300 kB\n"
+        "Inactive: 200 kB\nSlab: 20 kB\nSReclaimable: 8 kB\nSUnreclaim: 12 kB\n"
+        "KernelStack: 16 kB\nPageTables: 40 kB\nVmallocUsed: 60 kB\nPercpu: 4 kB\n");
+  write("sockstat",
+        "sockets: used 3\nTCP: inuse 1 orphan 0 tw 0 alloc 1 mem 2\nUDP: inuse 0 mem 0\n");
+  write("tcp_mem", "10\t20\t30\n");
+  write("vmallocinfo",
+        "0x1-0x2   20480 kernel_clone+0xb8/0x400 pages=4 vmalloc N0=4\n"
+        "0x2-0x3    8192 acpi_os_map_iomem+0x1bc/0x1e0 phys=0x00000000000a0000 ioremap\n");
+  paths_.kernel_memory = true;
+  paths_.vmallocinfo = (root_ / "vmallocinfo").string();
+  paths_.zoneinfo = (root_ / "no_zoneinfo").string();
+  paths_.sockstat = (root_ / "sockstat").string();
+  paths_.sockstat6 = (root_ / "no_sockstat6").string();
+  paths_.tcp_mem = (root_ / "tcp_mem").string();
+  paths_.udp_mem = (root_ / "no_udp_mem").string();
+  paths_.dmabuf_bufinfo = (root_ / "no_bufinfo").string();
+  paths_.dmabuf_sysfs = (root_ / "no_dmabuf").string();
+  paths_.allocinfo = (root_ / "no_allocinfo").string();
+  auto source = open_linux_source(clock_, paths_);
+  ASSERT_TRUE(source.has_value()) << source.error().message;
+  auto snap = (*source)->sample();
+  ASSERT_TRUE(snap.has_value()) << snap.error().message;
+  auto bytes = [&](std::string_view name) -> std::optional<std::uint64_t> {
+    for (const Entry& e : snap->entries) {
+      if (e.key.kind == KeyKind::kKernelMemory && e.key.name == name) return e.counters.bytes;
+    }
+    return std::nullopt;
+  };
+  EXPECT_EQ(bytes("mem:KernelStack"), 16u * 1024);
+  // 1000 - 100 - (300 + 200) - 20 - 40 - 60 - 4 kB (the stacks are inside VmallocUsed).
+  EXPECT_EQ(bytes("mem:unaccounted"), 276u * 1024);
+  EXPECT_EQ(bytes("slab:large-kmalloc"), 12u * 1024 - 8u * 1024);  // SUnreclaim - kmalloc-64
+  EXPECT_EQ(bytes("vmalloc:kernel_clone"), 4u * 4096);
+  EXPECT_FALSE(bytes("vmalloc:acpi_os_map_iomem").has_value());  // ioremap is not memory
+  EXPECT_TRUE(bytes("sock:TCP").has_value());
+  const PoolTotal* tcp = find_total(*snap, PoolKind::kTcp);
+  ASSERT_NE(tcp, nullptr);
+  EXPECT_TRUE(tcp->limit_bytes.has_value());
+  std::string notes;
+  for (const auto& n : snap->notes) notes += n + "\n";
+  EXPECT_NE(notes.find("no_sockstat6 is absent"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("DMA-BUF per exporter unknown"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("CONFIG_MEM_ALLOC_PROFILING"), std::string::npos) << notes;
+  EXPECT_TRUE((*source)->sample().has_value());
 }
 
 }  // namespace

@@ -123,3 +123,47 @@ TEST(ProcessCodec, RandomChurnRoundTripsAndDamageIsAnError) {
 
 }  // namespace
 }  // namespace poolscope::store
+
+namespace poolscope::store {
+namespace {
+
+// Format 2 carries the kernel memory facts; a format-1 blob (a presence byte, 17 slots), as
+// recordings made before them hold, still reads.
+TEST(ProcessCodec, KernelMemoryFactsRoundTripAndFormatOneStillReads) {
+  ProcessState a;
+  a.processes.push_back(linux_process(7, 70, "leaker", 1, 2));
+  ProcessState b = a;
+  b.processes[0].threads = 40;
+  b.processes[0].page_table_bytes = 1 << 20;
+  b.processes[0].socket_queue_bytes = 65536;
+  b.processes[0].bpf_memlock_bytes = 1052672;
+  b.processes[0].dmabuf_bytes = 4096;
+  std::string key, delta;
+  encode_process_sample(nullptr, a, key);
+  encode_process_sample(&a, b, delta);
+  EXPECT_EQ(static_cast<unsigned char>(key[0]), 2);
+  ProcessDecoder decoder;
+  ASSERT_TRUE(decoder.apply(bytes_of(key)).has_value());
+  ASSERT_TRUE(decoder.apply(bytes_of(delta)).has_value());
+  EXPECT_EQ(decoder.state(), b);
+
+  // Format 1 keyframe of pid 7 (start 70, "ab"), presence byte 0x31 (parent pid, fd total, fds),
+  // parent pid 1, fd total 3, 3 files: version 1, flags 1 (keyframe), no exits, one record.
+  const std::vector<unsigned char> v1 = {1, 1, 0, 1, 7, 1 | 2 | 4 | 8, 70, 2, 'a', 'b', 0x31,
+                                         // mask: slot 0 (parent), 4 (fd total), 15 (file fds)
+                                         0x91, 0x80, 0x02, 2, 6, 6};
+  ProcessDecoder old;
+  auto ok = old.apply(v1);
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  ASSERT_EQ(old.state().processes.size(), 1u);
+  const ProcessFacts& p = old.state().processes[0];
+  EXPECT_EQ(p.name, "ab");
+  EXPECT_EQ(p.parent_pid, 1u);
+  EXPECT_EQ(p.fd_total, 3u);
+  ASSERT_TRUE(p.fds.has_value());
+  EXPECT_EQ(p.fds->file, 3u);
+  EXPECT_FALSE(p.threads.has_value());
+}
+
+}  // namespace
+}  // namespace poolscope::store

@@ -1,0 +1,97 @@
+// The detector on bytes-only kernel memory keys: a pipe leak in mem:unaccounted names the process
+// whose pipes grow (with the bytes per pipe), socket memory is forecast against tcp_mem, and a
+// compiler's page tables are no evidence for a slab cache.
+#include <gtest/gtest.h>
+
+#include "core/kernel_memory.h"
+#include "detect/detector.h"
+
+namespace poolscope::detect {
+namespace {
+
+Snapshot kernel(double t, std::uint64_t unaccounted, std::uint64_t tcp, std::uint64_t cache) {
+  Snapshot s;
+  s.wall_time = std::chrono::system_clock::time_point(
+      std::chrono::seconds(1'790'000'000) +
+      std::chrono::milliseconds(static_cast<long long>(t * 1000)));
+  s.memory_available_bytes = 1'000'000'000'000;
+  auto add = [&](PoolKey key, PoolKind pool, std::uint64_t bytes) {
+    Entry e;
+    e.key = std::move(key);
+    e.pool = pool;
+    e.counters.bytes = bytes;
+    s.entries.push_back(e);
+  };
+  add(kernel_memory_key(kUnaccountedKey), PoolKind::kKernel, unaccounted);
+  add(kernel_memory_key("sock:TCP"), PoolKind::kTcp, tcp);
+  PoolTotal total{.pool = PoolKind::kTcp, .used_bytes = tcp, .limit_bytes = 2'000'000'000};
+  s.totals.push_back(total);
+  Entry c;
+  c.key = slab_cache("kmalloc-64");
+  c.pool = PoolKind::kUnreclaimable;
+  c.counters.outstanding = cache;
+  c.counters.bytes = cache * 64;
+  c.object_size = 64;
+  s.entries.push_back(c);
+  return s;
+}
+
+ProcessSample processes(std::uint64_t pipes, std::uint64_t compiler_pte) {
+  ProcessSample sample;
+  ProcessFacts leaker;
+  leaker.pid = 4242;
+  leaker.name = "leaker";
+  leaker.fds = FdCounts{};
+  leaker.fds->pipe = pipes;
+  leaker.fd_total = pipes;
+  sample.processes.push_back(leaker);
+  ProcessFacts compiler;
+  compiler.pid = 5000;
+  compiler.name = "cc1plus";
+  compiler.page_table_bytes = compiler_pte;
+  compiler.fds = FdCounts{};
+  compiler.fd_total = 0;
+  sample.processes.push_back(compiler);
+  return sample;
+}
+
+TEST(KernelMemoryDetect, PipePagesInUnaccountedNameThePipesAndTheirSize) {
+  History h;
+  for (int i = 0; i < 120; ++i) {
+    // 10 pipes (20 fds) a second, 64 KiB each; a 16 MiB step of unrelated noise mid-way.
+    const std::uint64_t noise = (i >= 58 && i < 64) ? 0 : 16u << 20;
+    const ProcessSample procs = processes(20 * i, 4096 * i);
+    h.add_snapshot(kernel(i, (100u << 20) + noise + i * 10 * 65536ull, 1'000'000 + i * 100'000,
+                          30000 + 10 * i),
+                   &procs, i);
+  }
+  Report r = analyze(h);
+  const Finding* unaccounted = nullptr;
+  const Finding* cache = nullptr;
+  const Finding* tcp = nullptr;
+  for (const Finding& f : r.findings) {
+    if (f.key.name == kUnaccountedKey) unaccounted = &f;
+    if (f.key.name == "kmalloc-64") cache = &f;
+    if (f.key.name == "sock:TCP") tcp = &f;
+  }
+  ASSERT_NE(unaccounted, nullptr);
+  EXPECT_EQ(unaccounted->unit, "bytes");
+  EXPECT_NEAR(*unaccounted->rate_bytes_per_hour / 3600, 655360, 655360 * 0.05);
+  ASSERT_FALSE(unaccounted->processes.empty());
+  EXPECT_EQ(unaccounted->processes[0].pid, 4242u);
+  EXPECT_EQ(unaccounted->processes[0].metric, "pipe");
+  EXPECT_NE(unaccounted->processes[0].evidence.find("32.0 KiB per pipe"), std::string::npos)
+      << unaccounted->processes[0].evidence;
+  // The compiler's page tables grow too, but they cannot hold pages of pipes nor slab objects.
+  for (const auto& p : unaccounted->processes) EXPECT_NE(p.pid, 5000u);
+  ASSERT_NE(cache, nullptr);
+  for (const auto& p : cache->processes) EXPECT_NE(p.metric, "page-table bytes");
+  // Socket memory has its own limit: the forecast is against tcp_mem's 2 GB, not MemAvailable.
+  ASSERT_NE(tcp, nullptr);
+  ASSERT_TRUE(tcp->exhaustion_eta_seconds);
+  EXPECT_NE(tcp->exhaustion_note.find("tcp_mem"), std::string::npos) << tcp->exhaustion_note;
+  EXPECT_LT(*tcp->exhaustion_eta_seconds, 2e9 / 100'000);
+}
+
+}  // namespace
+}  // namespace poolscope::detect
