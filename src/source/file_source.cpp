@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "parse/detect.h"
+#include "parse/sniff.h"
 #include "source/source.h"
 
 namespace poolscope {
@@ -15,18 +15,6 @@ namespace {
 
 constexpr std::size_t kMaxDiagnosticsShown = 10;
 constexpr std::uint64_t kMaxFileBytes = 1ull << 31;
-
-class FileSource final : public Source {
- public:
-  FileSource(std::string path, Snapshot snapshot)
-      : path_(std::move(path)), snapshot_(std::move(snapshot)) {}
-  Result<Snapshot> sample() override { return snapshot_; }
-  std::string describe() const override { return path_; }
-
- private:
-  std::string path_;
-  Snapshot snapshot_;
-};
 
 }  // namespace
 
@@ -93,7 +81,7 @@ Result<std::unique_ptr<Source>> open_file_source(const std::string& path,
     snapshot.notes.push_back(
         "the text holds no date: the time shown is the file's modification time");
   }
-  return std::make_unique<FileSource>(path, std::move(snapshot));
+  return fixed_snapshot_source(path, std::move(snapshot));
 }
 
 }  // namespace poolscope
