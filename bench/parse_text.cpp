@@ -6,7 +6,7 @@
 #include <cstring>
 #include <string>
 
-#include "parse/detect.h"
+#include "parse/sniff.h"
 
 namespace {
 

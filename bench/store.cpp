@@ -31,9 +31,9 @@
 #include <thread>
 
 #include "core/time_format.h"
+#include "source/host.h"
 #include "source/process_facts.h"
 #include "source/source.h"
-#include "store/process_identity.h"
 #include "store/recorder.h"
 #include "store/recording.h"
 
@@ -352,7 +352,7 @@ std::string real_recording(bool processes) {
   hooks.sample = [&] { return (*source)->sample(); };
   if (collector) hooks.processes = [&] { return collector->collect(); };
   std::atomic<bool> stop{false};
-  hooks.sleep_until = [&](std::int64_t until) { store::sleep_until_monotonic(until, stop); };
+  hooks.sleep_until = [&](std::int64_t until) { host::sleep_until_monotonic(until, stop); };
   auto result =
       store::run_recorder(*rec, clock, hooks,
                           store::RecorderOptions{.interval = std::chrono::seconds(1),
@@ -474,8 +474,8 @@ void record_for(benchmark::State& state, std::chrono::nanoseconds interval, long
     store::RecorderHooks hooks;
     hooks.sample = [&] { return (*source)->sample(); };
     if (collector) hooks.processes = [&] { return collector->collect(); };
-    hooks.cpu_ns = store::process_cpu_time_ns;
-    hooks.sleep_until = [&](std::int64_t until) { store::sleep_until_monotonic(until, stop); };
+    hooks.cpu_ns = host::process_cpu_time_ns;
+    hooks.sleep_until = [&](std::int64_t until) { host::sleep_until_monotonic(until, stop); };
     const long warm = rss ? static_cast<long>(std::chrono::seconds(30) / interval) : 1;
     double cpu_start = 0;
     hooks.on_commit = [&](std::int64_t, const Snapshot&) {

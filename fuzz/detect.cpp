@@ -1,5 +1,5 @@
 // Fuzzer for format detection and the parse-anything entry point behind `--source FILE`.
-#include "parse/detect.h"
+#include "parse/sniff.h"
 
 #include <cstdint>
 #include <string_view>

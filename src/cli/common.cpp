@@ -1,17 +1,15 @@
 // Options and helpers shared by verbs.
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <map>
 #include <optional>
 #include <tuple>
 
 #include "cli/verbs.h"
+#include "source/host.h"
 #include "source/owner_memo.h"
 #include "store/recording.h"
+#include "store/recording_source.h"
 #include "trace/tracker.h"
 
 namespace poolscope::cli {
@@ -31,7 +29,7 @@ void add_source_options(CLI::App& verb, SourceOptions& options) {
 
 Result<std::unique_ptr<Source>> open_source(const SourceOptions& options, const Clock& clock) {
   if (options.source != "live" && store::looks_like_sqlite(options.source)) {
-    return open_recording_source(options.source, options.at);
+    return store::open_recording_source(options.source, options.at);
   }
   if (!options.at.empty()) {
     return make_error(ErrorCode::kUsage, "--at picks a sample of a recording; --source " +
@@ -82,35 +80,27 @@ void add_owner_options(CLI::App& verb, OwnerOptions& options) {
 
 namespace {
 
-// The files the options name; on Windows the Debugging Tools' pooltag.txt when none is named.
+// The files the options name; the Debugging Tools' pooltag.txt when none is named and it is found
+// (Windows).
 attrib::OwnerResolverOptions owner_files(const OwnerOptions& options) {
   attrib::OwnerResolverOptions load;
   if (!options.pooltag.empty()) {
     load.pooltag = options.pooltag;
   } else {
-#ifdef _WIN32
-    const auto get_env = [](const char* name) -> std::optional<std::string> {
-      const char* value = std::getenv(name);
-      return value ? std::optional<std::string>(value) : std::nullopt;
-    };
-    load.pooltag = attrib::find_default_pooltag(attrib::pooltag_search_roots(get_env));
-#endif
+    load.pooltag = host::default_pooltag();
   }
   if (!options.kallsyms.empty()) load.kallsyms = options.kallsyms;
   return load;
 }
 
-// This machine's /proc/kallsyms when no --kallsyms was given: readable by everyone (addresses are
-// hidden for non-root; the names are what is used), and a note, not an error, when it is not.
+// This machine's kernel symbols when no --kallsyms was given (Linux: /proc/kallsyms, readable by
+// everyone; addresses are hidden for non-root, the names are what is used), and a note, not an
+// error, when they cannot be read.
 void default_kallsyms(attrib::OwnerResolverOptions& load) {
-#ifdef __linux__
   if (!load.kallsyms) {
-    load.kallsyms = "/proc/kallsyms";
+    load.kallsyms = host::default_kallsyms();
     load.kallsyms_required = false;
   }
-#else
-  (void)load;
-#endif
 }
 
 }  // namespace
@@ -120,8 +110,7 @@ Result<attrib::OwnerResolver> make_owner_resolver(const OwnerOptions& options,
                                                   std::vector<std::string>& notes) {
   attrib::OwnerResolverOptions load = owner_files(options);
   load.allow_bad_lines = source.allow_bad_lines;
-#ifdef __linux__
-  if (source.source == "live") {
+  if (source.source == "live" && host::has_slab_sysfs()) {
     load.read_sysfs = true;
     default_kallsyms(load);
     if (auto memo = owner_memo_location()) {  // owners kept between runs of this boot
@@ -129,7 +118,6 @@ Result<attrib::OwnerResolver> make_owner_resolver(const OwnerOptions& options,
       load.memo_key = memo->key;
     }
   }
-#endif
   auto resolver = attrib::OwnerResolver::load(load);
   if (resolver) notes.insert(notes.end(), resolver->notes().begin(), resolver->notes().end());
   return resolver;
@@ -217,9 +205,7 @@ class OwnersOnceSource final : public Source {
       }
       for (const Entry& e : snapshot->entries) known_.try_emplace(id(e), e.owner);
       resolver.reset();
-#ifdef __GLIBC__
-      malloc_trim(0);  // give the symbol table's pages back, not only to malloc's free lists
-#endif
+      host::release_free_memory();  // the symbol table's pages, not only to malloc's free lists
     }
     for (Entry& e : snapshot->entries) {
       if (e.owner.empty()) e.owner = known_[id(e)];
@@ -227,15 +213,11 @@ class OwnersOnceSource final : public Source {
     snapshot->notes.insert(snapshot->notes.end(), notes_.begin(), notes_.end());
     return snapshot;
   }
-  std::string describe() const override {
-    return inner_->describe();
-  }
+  std::string describe() const override { return inner_->describe(); }
 
  private:
   using Id = std::tuple<PoolKey, PoolKind, std::optional<std::uint32_t>>;
-  static Id id(const Entry& e) {
-    return {e.key, e.pool, e.session_id};
-  }
+  static Id id(const Entry& e) { return {e.key, e.pool, e.session_id}; }
   std::unique_ptr<Source> inner_;
   OwnerOptions options_;
   std::optional<attrib::OwnerResolver> first_;

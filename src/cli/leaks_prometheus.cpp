@@ -7,10 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/verbs.h"
+#include "core/units.h"
 #include "detect/output.h"
 #include "serve/http_client.h"
 #include "serve/prometheus_history.h"
-#include "store/recorder.h"
 
 namespace poolscope::cli {
 
@@ -33,12 +33,12 @@ int run_prometheus_leaks(const PrometheusLeaksOptions& options,
                          std::size_t max_buckets, bool fail_on_leak) {
   auto url = serve::parse_http_url(options.url);
   if (!url) return report_error(url.error());
-  auto since = store::parse_duration(options.since);
+  auto since = parse_duration(options.since);
   if (!since) return report_error(since.error());
   std::chrono::nanoseconds step = std::max<std::chrono::nanoseconds>(
       *since / static_cast<std::int64_t>(max_buckets), std::chrono::seconds(15));
   if (!options.step.empty()) {
-    auto s = store::parse_duration(options.step);
+    auto s = parse_duration(options.step);
     if (!s) return report_error(s.error());
     step = *s;
   }

@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <string>
 
-#include "cli/top_model.h"
+#include "top/top_model.h"
 
 #ifndef ENABLE_VIRTUAL_TERMINAL_PROCESSING
 #define ENABLE_VIRTUAL_TERMINAL_PROCESSING 0x0004

@@ -1,6 +1,6 @@
 // The curses front end of `poolscope top`: reads keys, draws the lines the model laid out.
 // top_model.h before curses.h: curses defines macros (scroll, refresh, timeout) that would clash.
-#include "cli/top_model.h"
+#include "top/top_model.h"
 // clang-format off
 #include <curses.h>
 // clang-format on

@@ -1,38 +1,25 @@
 // `poolscope diagnose`: the whole hunt on this machine. Records the pools (and per-process facts)
 // for a while, then prints the verdict — largest consumers, growth, findings, culprit, next steps —
 // and leaves the recording and the findings JSON in a folder.
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#ifdef __linux__
-#include <unistd.h>
-#endif
 
 #include "attrib/slab_owner.h"
+#include "cli/live_loop.h"
 #include "cli/verbs.h"
 #include "cli/version.h"
 #include "core/kernel_memory.h"
 #include "core/time_format.h"
 #include "detect/load.h"
 #include "detect/output.h"
+#include "report/evidence.h"
 #include "report/next_steps.h"
+#include "source/host.h"
 #include "source/process_facts.h"
-#include "store/process_identity.h"
 #include "store/recorder.h"
 
 namespace poolscope::cli {
-
-namespace {
-
-std::atomic<bool> g_diagnose_stop{false};
-
-extern "C" void diagnose_request_stop(int) {
-  g_diagnose_stop.store(true);
-}
-
-}  // namespace
 
 namespace {
 
@@ -40,7 +27,6 @@ namespace {
 // that cache alone (the kernel filters the other caches out) names the call site that keeps its
 // allocations. Only the first such finding; the leak is expected to still be running.
 void confirm_call_site(const detect::Report& report) {
-#ifdef __linux__
   for (const detect::Finding& f : report.findings) {
     // Kernel memory from the page allocator: the page trace (`trace --pages`) names its call
     // site. Running it from here is left to the trace mode's own entry point.
@@ -58,7 +44,7 @@ void confirm_call_site(const detect::Report& report) {
     const auto size = attrib::kmalloc_cache_size(f.key.name);
     if (!size) return;
     const std::string cache = "kmalloc-" + std::to_string(*size);
-    if (::geteuid() != 0) {
+    if (!host::is_privileged()) {
       std::printf(
           "\nTo name the call site behind %s, run as root: poolscope trace --cache %s "
           "--duration 30s\n",
@@ -73,17 +59,13 @@ void confirm_call_site(const detect::Report& report) {
     (void)trace_cache_call_sites(cache, "10s", 5);
     return;
   }
-#else
-  (void)report;
-#endif
 }
 
 }  // namespace
 
 void add_diagnose_verb(CLI::App& app, VerbMain& run) {
   struct Options {
-    std::string duration = "5m";
-    std::string interval = "1";
+    LiveTimingOptions timing{.interval = "1", .duration = "5m"};
     std::string out;
     std::string format = "text";
     bool no_processes = false;
@@ -96,9 +78,8 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
       "diagnose",
       "record this machine for a while, then say which tag or cache leaks, how fast, when the "
       "pool runs out and who is responsible");
-  verb->add_option("--duration", options->duration, "how long to record (90s, 5m, 1h)")
-      ->default_val("5m");
-  verb->add_option("--interval", options->interval, "time between samples")->default_val("1");
+  add_live_timing_options(*verb, options->timing, "time between samples",
+                          "how long to record (90s, 5m, 1h)");
   verb->add_option("--out,-o", options->out,
                    "folder for recording.db, findings.json and report.html (default: "
                    "./poolscope-diagnose-<time>)");
@@ -113,15 +94,21 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
   add_owner_options(*verb, options->owner);
   verb->callback([&run, options] {
     run = [options]() -> int {
-      auto duration = store::parse_duration(options->duration);
-      if (!duration) return report_error(duration.error());
-      auto interval = store::parse_duration(options->interval);
-      if (!interval) return report_error(interval.error());
+      auto timing = parse_live_timing(options->timing);
+      if (!timing) return report_error(timing.error());
       SystemClock clock;
       auto source = open_live_source(clock);
       if (!source) return report_error(source.error());
-      source = add_owners(std::move(*source), options->owner, SourceOptions{});
-      if (!source) return report_error(source.error());
+      // The verb owns the resolver: the samples' OWNER column and the report's owner evidence
+      // (pooltag.txt lines of a leaking tag) come from the same files.
+      std::shared_ptr<const attrib::OwnerResolver> resolver;
+      if (!options->owner.no_owner) {
+        std::vector<std::string> notes;
+        auto loaded = make_owner_resolver(options->owner, SourceOptions{}, notes);
+        if (!loaded) return report_error(loaded.error());
+        resolver = std::make_shared<const attrib::OwnerResolver>(std::move(*loaded));
+        *source = with_owners(std::move(*source), resolver, std::move(notes));
+      }
       std::string dir = options->out;
       if (dir.empty()) {
         std::string stamp = format_utc(std::chrono::system_clock::now());
@@ -141,46 +128,31 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
       const std::string db = (std::filesystem::path(dir) / "recording.db").string();
       const std::string json_path = (std::filesystem::path(dir) / "findings.json").string();
       const std::string html_path = (std::filesystem::path(dir) / "report.html").string();
-      std::unique_ptr<ProcessFactsCollector> collector;
-      if (!options->no_processes) {
-        auto opened = open_process_facts_collector(clock);
-        if (opened) {
-          collector = std::move(*opened);
-        } else {
-          std::fprintf(stderr, "poolscope: warning: no culprit search: %s\n",
-                       opened.error().message.c_str());
-        }
-      }
+      auto collector = open_collector_or_warn(clock, options->no_processes, "no culprit search");
       {
         auto recording = store::Recording::open_write(
             db, store::WriterOptions{.purpose = "diagnose", .version = std::string(kVersion)});
         if (!recording) return report_error(recording.error());
         store::RecorderOptions ropts;
-        ropts.interval = *interval;
-        ropts.duration = *duration;
+        ropts.interval = timing->interval;
+        ropts.duration = timing->duration;
         // A diagnosis is short and the culprit search needs the process facts at most samples:
         // it may spend up to 2% of a core on them (every sample with a few hundred processes),
         // where a long `record` keeps to 0.01% (--process-interval auto).
         ropts.process_cpu_share = 0.02;
+        host::StopOnSignal stop;
         store::RecorderHooks hooks;
-        hooks.sample = [&source] { return (*source)->sample(); };
-        if (collector) hooks.processes = [&collector] { return collector->collect(); };
-        hooks.sleep_until = [](std::int64_t until) {
-          store::sleep_until_monotonic(until, g_diagnose_stop);
-        };
+        static_cast<LiveLoopHooks&>(hooks) = live_hooks(**source, collector.get(), stop.flag());
+        hooks.cpu_ns = nullptr;  // the schedule measures the collections' wall time (upper bound)
         hooks.warn = [](const std::string& message) {
           std::fprintf(stderr, "poolscope: warning: %s\n", message.c_str());
         };
         std::fprintf(stderr,
                      "poolscope: recording this machine for %s (every %s) into %s; Ctrl-C ends "
                      "early and still diagnoses\n",
-                     options->duration.c_str(), options->interval.c_str(), db.c_str());
-        g_diagnose_stop.store(false);
-        std::signal(SIGINT, diagnose_request_stop);
-        std::signal(SIGTERM, diagnose_request_stop);
-        auto result = store::run_recorder(*recording, clock, hooks, ropts, g_diagnose_stop);
-        std::signal(SIGINT, SIG_DFL);
-        std::signal(SIGTERM, SIG_DFL);
+                     options->timing.duration.c_str(), options->timing.interval.c_str(),
+                     db.c_str());
+        auto result = store::run_recorder(*recording, clock, hooks, ropts, stop.flag());
         recording->close();
         if (result.error) return report_error(*result.error);
       }
@@ -201,10 +173,13 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
                   .error());
         }
       }
-      HtmlReportOptions html;
+      report::HtmlReportOptions html;
       html.top = options->detector.top;
       html.file_label = db;
-      auto written = write_html_report(*recording, *history, report, html_path, html);
+      html.version = kVersion;
+      html.resolver = resolver.get();
+      html.drivers_advice = "run poolscope report " + db + " --drivers DIR";
+      auto written = report::write_html_report(*recording, *history, report, html_path, html);
       if (!written) return report_error(written.error());
       if (options->format == "json") {
         std::printf("%s\n", j.dump(2).c_str());

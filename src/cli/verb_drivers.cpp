@@ -20,10 +20,6 @@ std::string hex32(std::uint64_t value) {
   return buffer;
 }
 
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 nlohmann::ordered_json call_site_json(const attrib::CallSite& site) {
   nlohmann::ordered_json j;
   j["rva"] = hex32(site.rva);
@@ -41,50 +37,11 @@ nlohmann::ordered_json call_site_json(const attrib::CallSite& site) {
 
 }  // namespace
 
-Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    return make_error(ErrorCode::kInput, dir.string() + " is not a folder of drivers");
-  }
-  std::vector<std::filesystem::path> out;
-  for (auto it = std::filesystem::directory_iterator(dir, ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    std::error_code type_ec;
-    if (!it->is_regular_file(type_ec)) continue;
-    std::string ext = it->path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), ascii_lower);
-    if (ext == ".sys") out.push_back(it->path());
-  }
-  if (ec) {
-    return make_error(ErrorCode::kInput, "cannot list " + dir.string() + ": " + ec.message(),
-                      ec.value());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::string driver_version_text(const attrib::DriverFile& file) {
-  if (!file.image.version) return {};
-  const auto& v = *file.image.version;
-  // The numeric VS_FIXEDFILEINFO version; the FileVersion string often carries more ("1.2 built
-  // by: WinDDK") and is shown separately.
-  if (v.fixed) {
-    const auto& f = v.fixed->file_version;
-    return std::to_string(f[0]) + "." + std::to_string(f[1]) + "." + std::to_string(f[2]) + "." +
-           std::to_string(f[3]);
-  }
-  return v.file_version;
-}
-
-std::string driver_signer_text(const attrib::DriverFile& file) {
-  return file.image.signature.present ? file.image.signature.signer_common_name : std::string();
-}
-
 void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& out) {
   out["machine"] = parse::pe_machine_name(file.image.machine);
   if (file.image.version) {
     const auto& v = *file.image.version;
-    out["version"] = {{"file_version", driver_version_text(file)},
+    out["version"] = {{"file_version", attrib::driver_version_text(file)},
                       {"file_version_string", v.file_version},
                       {"company_name", v.company_name},
                       {"file_description", v.file_description},
@@ -92,7 +49,7 @@ void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& ou
   } else {
     out["version"] = nullptr;
   }
-  const std::string signer = driver_signer_text(file);
+  const std::string signer = attrib::driver_signer_text(file);
   out["signer"] = signer.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(signer);
 }
 
@@ -119,7 +76,7 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
                    "also write a localtag.txt (\"TAG - driver.sys - ...\" lines) to this file");
   verb->callback([&run, options] {
     run = [options]() -> int {
-      auto files = list_driver_files(options->dir);
+      auto files = attrib::list_driver_files(options->dir);
       if (!files) return report_error(files.error());
       auto drivers = nlohmann::ordered_json::array();
       std::string table;

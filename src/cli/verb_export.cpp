@@ -1,99 +1,12 @@
 // `poolscope export`: a recording as JSON lines or CSV, one line per key-sample, plus process
-// samples, imported events and counter samples, each line marked with its kind.
-#include <charconv>
+// samples, imported events and counter samples, each line marked with its kind (store/export.h).
 #include <cstdio>
-#include <nlohmann/json.hpp>
 
 #include "cli/verbs.h"
 #include "core/time_format.h"
-#include "store/recording.h"
+#include "store/export.h"
 
 namespace poolscope::cli {
-
-namespace {
-
-constexpr std::size_t kFlushBytes = 1 << 20;
-
-class Output {
- public:
-  ~Output() { flush(); }
-  std::string& buf() { return buf_; }
-  void maybe_flush() {
-    if (buf_.size() >= kFlushBytes) flush();
-  }
-  void flush() {
-    if (!buf_.empty()) std::fwrite(buf_.data(), 1, buf_.size(), stdout);
-    buf_.clear();
-  }
-
- private:
-  std::string buf_;
-};
-
-void append_u64(std::string& out, std::uint64_t v) {
-  char tmp[24];
-  auto [end, ec] = std::to_chars(tmp, tmp + sizeof tmp, v);
-  out.append(tmp, end);
-}
-
-void append_i64(std::string& out, std::int64_t v) {
-  char tmp[24];
-  auto [end, ec] = std::to_chars(tmp, tmp + sizeof tmp, v);
-  out.append(tmp, end);
-}
-
-// JSON string body for text that display_key made printable ASCII.
-void append_json_ascii(std::string& out, std::string_view s) {
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-}
-
-// RFC 4180 field: quoted when it holds a comma, quote or line break.
-void append_csv(std::string& out, std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out.append(s);
-    return;
-  }
-  out.push_back('"');
-  for (char c : s) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-}
-
-std::string json_text(const nlohmann::ordered_json& j) {
-  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-}
-
-nlohmann::ordered_json process_json(const ProcessFacts& p) {
-  nlohmann::ordered_json j;
-  j["pid"] = p.pid;
-  j["start_time"] = p.start_time;
-  j["name"] = p.name;
-  if (p.parent_pid) j["parent_pid"] = *p.parent_pid;
-  if (p.handle_count) j["handle_count"] = *p.handle_count;
-  if (p.paged_pool_quota_bytes) j["paged_pool_quota_bytes"] = *p.paged_pool_quota_bytes;
-  if (p.nonpaged_pool_quota_bytes) j["nonpaged_pool_quota_bytes"] = *p.nonpaged_pool_quota_bytes;
-  if (p.fd_total) j["fd_total"] = *p.fd_total;
-  if (p.fds) {
-    nlohmann::ordered_json fds = nlohmann::ordered_json::object();
-    for (FdKind kind : kAllFdKinds) fds[std::string(fd_kind_name(kind))] = fd_count(*p.fds, kind);
-    j["fds"] = fds;
-  }
-  if (p.threads) j["threads"] = *p.threads;
-  if (p.page_table_bytes) j["page_table_bytes"] = *p.page_table_bytes;
-  if (p.socket_queue_bytes) j["socket_queue_bytes"] = *p.socket_queue_bytes;
-  if (p.bpf_memlock_bytes) j["bpf_memlock_bytes"] = *p.bpf_memlock_bytes;
-  if (p.dmabuf_bytes) j["dmabuf_bytes"] = *p.dmabuf_bytes;
-  return j;
-}
-
-const char* kCsvHeader = "kind,time,seq,key,pool,allocs,frees,outstanding,bytes,value,detail\n";
-
-}  // namespace
 
 void add_export_verb(CLI::App& app, VerbMain& run) {
   struct Options {
@@ -134,201 +47,23 @@ void add_export_verb(CLI::App& app, VerbMain& run) {
         }
         *out = store::to_wall_ns(*t);
       }
-      auto wants = [&](std::string_view kind) {
-        return options->kinds.empty() || std::find(options->kinds.begin(), options->kinds.end(),
-                                                   kind) != options->kinds.end();
-      };
-      const bool csv = options->format == "csv";
       auto rec = store::Recording::open_read(options->file);
       if (!rec) return report_error(rec.error());
-      auto keys = rec->keys();
-      if (!keys) return report_error(keys.error());
-      // Per key id: its display name and whether it is selected.
-      std::vector<std::string> names;
-      std::vector<std::string_view> pools;
-      std::vector<std::optional<std::uint32_t>> sessions;
-      std::vector<char> selected;
-      for (const auto& k : *keys) {
-        if (names.size() <= k.id) {
-          names.resize(k.id + 1);
-          pools.resize(k.id + 1);
-          sessions.resize(k.id + 1);
-          selected.resize(k.id + 1, 0);
-        }
-        names[k.id] = display_key(k.key);
-        pools[k.id] = pool_kind_name(k.pool);
-        sessions[k.id] = k.session_id;
-        bool keep = options->include.empty();
-        for (const auto& p : options->include) keep = keep || key_matches(k.key, p);
-        for (const auto& p : options->exclude) keep = keep && !key_matches(k.key, p);
-        selected[k.id] = keep;
-      }
-
-      Output out;
-      std::string& buf = out.buf();
-      if (csv) buf += kCsvHeader;
-      const bool pools_wanted = wants("pool");
-      const bool processes_wanted = wants("process");
-      std::int64_t damaged = 0;
-      if (pools_wanted || processes_wanted) {
-        auto cursor = rec->cursor(store::CursorOptions{.processes = processes_wanted});
-        if (!cursor) return report_error(cursor.error());
-        std::string time;
-        for (;;) {
-          auto more = cursor->next();
-          if (!more) {
-            // A damaged sample is reported and skipped; the rest is still exported.
+      store::ExportOptions exporting{.csv = options->format == "csv",
+                                     .include = options->include,
+                                     .exclude = options->exclude,
+                                     .from_ns = from,
+                                     .to_ns = to,
+                                     .kinds = options->kinds};
+      auto result = store::export_recording(
+          *rec, exporting,
+          [](std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); },
+          [&](const std::string& message) {
             std::fprintf(stderr, "poolscope: warning: %s: %s\n", options->file.c_str(),
-                         more.error().message.c_str());
-            continue;
-          }
-          if (!*more) {
-            damaged = cursor->skipped();
-            break;
-          }
-          const auto& info = cursor->info();
-          if (info.wall_ns < from || info.wall_ns > to) continue;
-          time = format_utc(store::from_wall_ns(info.wall_ns), true);
-          if (pools_wanted) {
-            for (const store::KeySample& k : cursor->keys()) {
-              if (k.key_id >= selected.size() || !selected[k.key_id]) continue;
-              static constexpr store::Field kFields[] = {store::kAllocs, store::kFrees,
-                                                         store::kOutstanding, store::kBytes};
-              static constexpr const char* kNames[] = {"allocs", "frees", "outstanding", "bytes"};
-              if (csv) {
-                buf += "pool,";
-                buf += time;
-                buf += ',';
-                append_i64(buf, info.seq);
-                buf += ',';
-                append_csv(buf, names[k.key_id]);
-                buf += ',';
-                buf += pools[k.key_id];
-                for (store::Field f : kFields) {
-                  buf += ',';
-                  if (k.present & (1u << f)) append_u64(buf, k.value[f]);
-                }
-                buf += ",,";
-                if (sessions[k.key_id]) {
-                  buf += "\"{\"\"session_id\"\":";
-                  append_u64(buf, *sessions[k.key_id]);
-                  buf += "}\"";
-                }
-                buf += '\n';
-              } else {
-                buf += "{\"kind\":\"pool\",\"time\":\"";
-                buf += time;
-                buf += "\",\"seq\":";
-                append_i64(buf, info.seq);
-                buf += ",\"key\":\"";
-                append_json_ascii(buf, names[k.key_id]);
-                buf += "\",\"pool\":\"";
-                buf += pools[k.key_id];
-                buf += '"';
-                if (sessions[k.key_id]) {
-                  buf += ",\"session_id\":";
-                  append_u64(buf, *sessions[k.key_id]);
-                }
-                for (std::size_t i = 0; i < 4; ++i) {
-                  if (!(k.present & (1u << kFields[i]))) continue;  // absent: omitted
-                  buf += ",\"";
-                  buf += kNames[i];
-                  buf += "\":";
-                  append_u64(buf, k.value[kFields[i]]);
-                }
-                buf += "}\n";
-              }
-            }
-          }
-          if (processes_wanted && cursor->processes()) {
-            for (const ProcessFacts& p : cursor->processes()->processes) {
-              nlohmann::ordered_json j = process_json(p);
-              if (csv) {
-                buf += "process,";
-                buf += time;
-                buf += ',';
-                append_i64(buf, info.seq);
-                buf += ',';
-                append_u64(buf, p.pid);
-                buf += ",,,,,,,";
-                append_csv(buf, json_text(j));
-                buf += '\n';
-              } else {
-                nlohmann::ordered_json line;
-                line["kind"] = "process";
-                line["time"] = time;
-                line["seq"] = info.seq;
-                line.update(j);
-                buf += json_text(line);
-                buf += '\n';
-              }
-            }
-          }
-          out.maybe_flush();
-        }
-      }
-      if (wants("event")) {
-        auto events = rec->events();
-        if (!events) return report_error(events.error());
-        for (const auto& e : *events) {
-          if (e.wall_ns < from || e.wall_ns > to) continue;
-          const std::string time = format_utc(store::from_wall_ns(e.wall_ns), true);
-          if (csv) {
-            buf += "event,";
-            buf += time;
-            buf += ",,";
-            append_csv(buf, e.kind);
-            buf += ",,,,,,,";
-            append_csv(buf, e.detail);
-            buf += '\n';
-          } else {
-            nlohmann::ordered_json line;
-            line["kind"] = "event";
-            line["time"] = time;
-            line["event"] = e.kind;
-            line["detail"] = nlohmann::ordered_json::parse(e.detail, nullptr, false);
-            buf += json_text(line);
-            buf += '\n';
-          }
-          out.maybe_flush();
-        }
-      }
-      if (wants("counter")) {
-        auto counters = rec->counters();
-        if (!counters) return report_error(counters.error());
-        for (const auto& c : *counters) {
-          auto points = rec->counter_samples(c.id);
-          if (!points) return report_error(points.error());
-          for (const auto& p : *points) {
-            if (p.wall_ns < from || p.wall_ns > to || p.value != p.value) continue;
-            const std::string time = format_utc(store::from_wall_ns(p.wall_ns), true);
-            if (csv) {
-              buf += "counter,";
-              buf += time;
-              buf += ",,";
-              append_csv(buf, c.path);
-              buf += ",,,,,,";
-              char tmp[32];
-              auto [end, ec] = std::to_chars(tmp, tmp + sizeof tmp, p.value);
-              buf.append(tmp, end);
-              buf += ',';
-              append_csv(buf, json_text(nlohmann::ordered_json{{"counter", c.kind}}));
-              buf += '\n';
-            } else {
-              nlohmann::ordered_json line;
-              line["kind"] = "counter";
-              line["time"] = time;
-              line["path"] = c.path;
-              line["counter"] = c.kind;
-              line["value"] = p.value;
-              buf += json_text(line);
-              buf += '\n';
-            }
-            out.maybe_flush();
-          }
-        }
-      }
-      out.flush();
+                         message.c_str());
+          });
+      if (!result) return report_error(result.error());
+      const std::int64_t damaged = result->damaged;
       if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
         return report_error(Error{ErrorCode::kEnvironment, 0, "cannot write the export"});
       }

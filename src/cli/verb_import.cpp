@@ -8,7 +8,7 @@
 #include "cli/verbs.h"
 #include "cli/version.h"
 #include "core/time_format.h"
-#include "parse/detect.h"
+#include "parse/sniff.h"
 #include "parse/httperr.h"
 #include "parse/pdh_csv.h"
 #include "parse/poolmon.h"

@@ -2,34 +2,21 @@
 // stopped (SIGINT/SIGTERM), the duration ends, or writing fails.
 #include <fmt/format.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 
+#include "cli/live_loop.h"
 #include "cli/verbs.h"
 #include "cli/version.h"
 #include "core/time_format.h"
-#include "source/process_facts.h"
-#include "store/process_identity.h"
+#include "source/host.h"
 #include "store/recorder.h"
 
 namespace poolscope::cli {
 
-namespace {
-
-std::atomic<bool> g_stop{false};
-
-extern "C" void request_stop(int) {
-  g_stop.store(true);
-}
-
-}  // namespace
-
 void add_record_verb(CLI::App& app, VerbMain& run) {
   struct Options {
     std::string out;
-    std::string interval = "10";
-    std::string duration;
+    LiveTimingOptions timing{.interval = "10", .duration = ""};
     std::string retention;
     std::string process_interval = "auto";
     bool no_processes = false;
@@ -42,11 +29,9 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
       "record", "sample the pools (and per-process facts) into a recording file over time");
   verb->add_option("--out,-o", options->out, "the recording (SQLite) file; created if missing")
       ->required();
-  verb->add_option("--interval", options->interval,
-                   "time between samples: seconds (0.1 works) or 500ms, 1m ...")
-      ->default_val("10");
-  verb->add_option("--duration", options->duration,
-                   "stop after this long (90s, 30m, 48h, 7d); default: until SIGINT/SIGTERM");
+  add_live_timing_options(
+      *verb, options->timing, "time between samples: seconds (0.1 works) or 500ms, 1m ...",
+      "stop after this long (90s, 30m, 48h, 7d); default: until SIGINT/SIGTERM");
   verb->add_option("--retention", options->retention,
                    "delete samples older than this (e.g. 30d), a bounded batch per sample");
   verb->add_option("--process-interval", options->process_interval,
@@ -67,19 +52,15 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
   verb->callback([&run, options] {
     run = [options]() -> int {
       store::RecorderOptions ropts;
-      auto interval = store::parse_duration(options->interval);
-      if (!interval) return report_error(interval.error());
-      ropts.interval = *interval;
-      if (!options->duration.empty()) {
-        auto d = store::parse_duration(options->duration);
-        if (!d) return report_error(d.error());
-        ropts.duration = *d;
-      }
+      auto timing = parse_live_timing(options->timing);
+      if (!timing) return report_error(timing.error());
+      ropts.interval = timing->interval;
+      ropts.duration = timing->duration;
       auto process_interval = store::parse_process_interval(options->process_interval);
       if (!process_interval) return report_error(process_interval.error());
       ropts.process_interval = *process_interval;
       if (!options->retention.empty()) {
-        auto d = store::parse_duration(options->retention);
+        auto d = parse_duration(options->retention);
         if (!d) return report_error(d.error());
         ropts.retention = *d;
       }
@@ -90,16 +71,8 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
       if (!source) return report_error(source.error());
       source = add_owners_once(std::move(*source), options->owner);
       if (!source) return report_error(source.error());
-      std::unique_ptr<ProcessFactsCollector> collector;
-      if (!options->no_processes) {
-        auto opened = open_process_facts_collector(clock);
-        if (opened) {
-          collector = std::move(*opened);
-        } else {
-          std::fprintf(stderr, "poolscope: warning: process facts not recorded: %s\n",
-                       opened.error().message.c_str());
-        }
-      }
+      auto collector =
+          open_collector_or_warn(clock, options->no_processes, "process facts not recorded");
       auto recording = store::Recording::open_write(
           options->out, store::WriterOptions{.keyframe_interval = options->keyframe_interval,
                                              .purpose = "record",
@@ -109,15 +82,9 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
         std::fprintf(stderr, "poolscope: note: %s\n", recording->takeover_note().c_str());
       }
 
-      g_stop.store(false);
-      std::signal(SIGINT, request_stop);
-      std::signal(SIGTERM, request_stop);
-
+      host::StopOnSignal stop;
       store::RecorderHooks hooks;
-      hooks.sample = [&source] { return (*source)->sample(); };
-      if (collector) hooks.processes = [&collector] { return collector->collect(); };
-      hooks.cpu_ns = store::process_cpu_time_ns;
-      hooks.sleep_until = [](std::int64_t until) { store::sleep_until_monotonic(until, g_stop); };
+      static_cast<LiveLoopHooks&>(hooks) = live_hooks(**source, collector.get(), stop.flag());
       if (options->print_commits) {
         hooks.on_commit = [](std::int64_t seq, const Snapshot&) {
           std::printf("committed %lld\n", static_cast<long long>(seq));
@@ -127,9 +94,7 @@ void add_record_verb(CLI::App& app, VerbMain& run) {
       hooks.warn = [](const std::string& message) {
         std::fprintf(stderr, "poolscope: warning: %s\n", message.c_str());
       };
-      auto result = store::run_recorder(*recording, clock, hooks, ropts, g_stop);
-      std::signal(SIGINT, SIG_DFL);
-      std::signal(SIGTERM, SIG_DFL);
+      auto result = store::run_recorder(*recording, clock, hooks, ropts, stop.flag());
 
       const auto& stats = result.stats;
       recording->close();  // merges the WAL, so the size below is what stays on disk

@@ -1,8 +1,6 @@
 // `poolscope serve`: the live pools and the live detector's findings as a Prometheus /metrics
 // page. The sampler runs on this thread; the HTTP server on its own, answering from the page the
 // sampler rendered last, so scrapes never wait for a sample and clients never delay one.
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <mutex>
 #include <thread>
@@ -13,18 +11,11 @@
 #include "detect/output.h"
 #include "serve/http_server.h"
 #include "serve/metrics.h"
-#include "store/process_identity.h"
-#include "store/recorder.h"
+#include "source/host.h"
 
 namespace poolscope::cli {
 
 namespace {
-
-std::atomic<bool> g_serve_stop{false};
-
-extern "C" void serve_request_stop(int) {
-  g_serve_stop.store(true);
-}
 
 struct Page {
   std::string prometheus, openmetrics;
@@ -76,8 +67,7 @@ std::string answer(const serve::HttpRequest& req, const PageSlot& slot) {
 void add_serve_verb(CLI::App& app, VerbMain& run) {
   struct Options {
     std::string listen = "127.0.0.1:9469";
-    std::string interval = "15";
-    std::string duration;
+    LiveTimingOptions timing{.interval = "15", .duration = ""};
     std::size_t top = 50;
     std::size_t analyze_every = 0;
     std::size_t max_buckets = 1024;
@@ -94,9 +84,8 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
   verb->add_option("--listen", options->listen,
                    "address and port to listen on (loopback by default; :9469 = every interface)")
       ->default_val("127.0.0.1:9469");
-  verb->add_option("--interval", options->interval, "time between samples (15, 5, 500ms)")
-      ->default_val("15");
-  verb->add_option("--duration", options->duration, "stop after this long; default: until Ctrl-C");
+  add_live_timing_options(*verb, options->timing, "time between samples (15, 5, 500ms)",
+                          "stop after this long; default: until Ctrl-C");
   verb->add_option("--top", options->top,
                    "keys exported: the N largest by bytes, plus every key with a finding (0 = all)")
       ->default_val(50);
@@ -126,10 +115,10 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
   add_owner_options(*verb, options->owner);
   verb->callback([&run, options] {
     run = [options]() -> int {
-      auto timing = parse_live_timing(options->interval, options->duration);
-      if (!timing) return report_error(timing.error());
-      const std::chrono::nanoseconds interval = timing->interval;
-      const std::optional<std::chrono::nanoseconds> duration = timing->duration;
+      auto loop = parse_live_timing(options->timing);
+      if (!loop) return report_error(loop.error());
+      loop->process_interval = loop->interval;  // the process facts at every sample
+      loop->wait_out_duration = true;
       SystemClock clock;
       auto live = open_live_source(clock);
       if (!live) return report_error(live.error());
@@ -140,22 +129,20 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
           {.listen = options->listen, .max_connections = options->max_connections});
       if (!server) return report_error(server.error());
       std::fprintf(stderr, "poolscope: serving http://%s/metrics, a sample every %s\n",
-                   (*server)->address().c_str(), options->interval.c_str());
+                   (*server)->address().c_str(), options->timing.interval.c_str());
       if (!(*server)->loopback()) {
         std::fprintf(stderr,
                      "poolscope: warning: %s is reachable from other machines; the metrics "
                      "name this machine's drivers and processes\n",
                      (*server)->address().c_str());
       }
-      const std::size_t every = detector_every(options->analyze_every, interval);
+      const std::size_t every = detector_every(options->analyze_every, loop->interval);
 
-      g_serve_stop.store(false);
-      std::signal(SIGINT, serve_request_stop);
-      std::signal(SIGTERM, serve_request_stop);
+      host::StopOnSignal stop;
       PageSlot slot;
       std::thread http([&] {
         (*server)->run([&slot](const serve::HttpRequest& req) { return answer(req, slot); },
-                       g_serve_stop);
+                       stop.flag());
       });
 
       detect::History history(
@@ -164,26 +151,17 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
       serve::MetricsOptions metrics{.top = options->top,
                                     .include = options->detector.include,
                                     .exclude = options->detector.exclude};
-      const std::int64_t start = clock.monotonic_ns();
-      std::int64_t tick = 0;
-      int rc = kExitOk;
-      while (!g_serve_stop.load()) {
-        const std::int64_t now = clock.monotonic_ns();
-        if (duration && now - start >= duration->count()) break;
-        auto snapshot = sample_into_history(**source, collector.get(), history,
-                                            static_cast<double>(now - start) / 1e9);
-        if (!snapshot) {
-          rc = report_error(snapshot.error());
-          break;
-        }
+      auto publish = [&](LiveTick& tick) -> std::optional<Error> {
+        history.add_snapshot(tick.snapshot, tick.processes ? &*tick.processes : nullptr,
+                             tick.seconds);
         if (history.samples() == 1 || history.samples() % static_cast<std::int64_t>(every) == 0) {
           report = detect::analyze(history, options->detector);
         }
         const serve::MetricsInput input{
-            .snapshot = &*snapshot,
+            .snapshot = &tick.snapshot,
             .report = report ? &*report : nullptr,
             .samples = history.samples(),
-            .sample_seconds = static_cast<double>(clock.monotonic_ns() - now) / 1e9,
+            .sample_seconds = static_cast<double>(clock.monotonic_ns() - tick.monotonic_ns) / 1e9,
             .history_bytes = history.memory_bytes(),
             .version = std::string(kVersion)};
         auto page = std::make_shared<Page>();
@@ -192,16 +170,13 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
         page->openmetrics = serve::render_metrics(input, metrics);
         metrics.openmetrics = false;
         slot.publish(std::move(page));
-
-        const std::int64_t next =
-            next_tick(start, interval.count(), tick, clock.monotonic_ns(),
-                      duration ? std::optional(start + duration->count()) : std::nullopt);
-        store::sleep_until_monotonic(next, g_serve_stop);
-      }
-      g_serve_stop.store(true);
+        return std::nullopt;
+      };
+      const LiveLoopResult result = run_live_loop(
+          clock, live_hooks(**source, collector.get(), stop.flag()), *loop, stop.flag(), publish);
+      const int rc = result.error ? report_error(*result.error) : kExitOk;
+      stop.request_stop();
       http.join();
-      std::signal(SIGINT, SIG_DFL);
-      std::signal(SIGTERM, SIG_DFL);
       const serve::ServerStats stats = (*server)->stats();
       std::fprintf(stderr, "poolscope: served %llu request(s), refused %llu, over %lld sample(s)\n",
                    static_cast<unsigned long long>(stats.requests),

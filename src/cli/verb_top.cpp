@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "cli/top_model.h"
 #include "cli/verbs.h"
+#include "top/top_model.h"
 
 namespace poolscope::cli {
 

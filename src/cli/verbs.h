@@ -11,19 +11,13 @@
 
 #include "attrib/call_sites.h"
 #include "attrib/driver_file.h"
+#include "attrib/driver_folder.h"
 #include "attrib/owner_resolver.h"
 #include "core/clock.h"
 #include "core/result.h"
 #include "core/select.h"
 #include "detect/detector.h"
 #include "source/source.h"
-
-namespace poolscope::store {
-class Recording;
-}
-namespace poolscope::detect {
-class History;
-}
 
 namespace poolscope::cli {
 
@@ -70,29 +64,9 @@ int trace_cache_call_sites(const std::string& cache, const std::string& duration
 // The HTML report of a recording (src/report).
 void add_report_verb(CLI::App& app, VerbMain& run);
 
-// Shared by `report` and `diagnose` (verb_report.cpp): the page of a recording already analysed,
-// written to out_path (replaced when it exists).
-struct HtmlReportOptions {
-  std::size_t top = 10;                             // growers listed
-  std::vector<std::string> drivers;                 // folders searched for the findings' tags
-  const attrib::OwnerResolver* resolver = nullptr;  // pooltag.txt lines of the findings' tags
-  std::string file_label;                           // the recording as the page names it
-};
-struct HtmlReportSummary {
-  std::uint64_t bytes = 0;
-  std::size_t events = 0, counters = 0;
-};
-Result<HtmlReportSummary> write_html_report(const store::Recording& recording,
-                                            const detect::History& history,
-                                            const detect::Report& report,
-                                            const std::string& out_path,
-                                            const HtmlReportOptions& options);
-// Shared by `who` and `drivers` (verb_drivers.cpp): the .sys files of a folder (not recursive),
-// sorted by name; and the machine, version and signer of one driver as JSON.
-Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir);
+// Shared by `who` and `drivers` (verb_drivers.cpp): the machine, version and signer of one driver
+// as JSON (the folder's files: attrib/driver_folder.h).
 void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& out);
-std::string driver_version_text(const attrib::DriverFile& file);  // "10.0.1.2" or ""
-std::string driver_signer_text(const attrib::DriverFile& file);   // subject CN or ""
 nlohmann::ordered_json call_sites_json(const std::vector<attrib::CallSite>& sites);
 
 // `leaks --prometheus URL` (leaks_prometheus.cpp): the detector over Prometheus' series.
@@ -115,9 +89,6 @@ struct SourceOptions {
 };
 void add_source_options(CLI::App& verb, SourceOptions& options);
 Result<std::unique_ptr<Source>> open_source(const SourceOptions& options, const Clock& clock);
-// A recording (poolscope record/import) as a source of the one sample at or before `at`.
-Result<std::unique_ptr<Source>> open_recording_source(const std::string& path,
-                                                      const std::string& at);
 
 struct SelectOptions {
   std::vector<std::string> include, exclude;

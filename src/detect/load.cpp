@@ -4,13 +4,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/forward_error.h"
+
 namespace poolscope::detect {
 
 Result<History> load_history(const store::Recording& recording, const LoadOptions& options) {
   auto summary = recording.summary();
-  if (!summary) return std::unexpected(summary.error());
+  if (!summary) return forward_error(summary);
   auto keys = recording.keys();
-  if (!keys) return std::unexpected(keys.error());
+  if (!keys) return forward_error(keys);
   HistoryOptions hopts;
   hopts.max_buckets = options.max_buckets;
   hopts.samples_per_bucket = static_cast<std::size_t>(std::max<std::int64_t>(
@@ -26,7 +28,7 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
     k.aliases = info.aliases;
   }
   auto cursor = recording.cursor(store::CursorOptions{.processes = options.processes});
-  if (!cursor) return std::unexpected(cursor.error());
+  if (!cursor) return forward_error(cursor);
   double t = 0;
   std::optional<std::int64_t> prev_mono;
   std::int64_t prev_wall = 0;
@@ -38,7 +40,7 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
     if (!more) {
       // A damaged sample: the cursor resumes at the next keyframe. An error that repeats (the
       // file unreadable, not one sample) ends the read instead of spinning.
-      if (++errors_in_a_row > 64) return std::unexpected(more.error());
+      if (++errors_in_a_row > 64) return forward_error(more);
       continue;
     }
     errors_in_a_row = 0;
@@ -59,15 +61,9 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
     history.begin_sample(t, info.wall_ns);
     const store::SampleExtras& extras = cursor->extras();
     for (const store::KeySample& ks : cursor->keys()) {
-      std::optional<std::uint64_t> outstanding, bytes;
-      if (ks.present & (1u << store::kOutstanding)) {
-        outstanding = ks.value[store::kOutstanding];
-      } else if ((ks.present & (1u << store::kAllocs)) && (ks.present & (1u << store::kFrees))) {
-        outstanding =
-            counter_delta(ks.value[store::kFrees], ks.value[store::kAllocs], extras.counter_width);
-      }
-      if (ks.present & (1u << store::kBytes)) bytes = ks.value[store::kBytes];
-      if ((ks.present & (1u << store::kObjectSize)) &&
+      const std::optional<std::uint64_t> outstanding = ks.outstanding(extras.counter_width);
+      const std::optional<std::uint64_t> bytes = ks.get(store::kBytes);
+      if (ks.has(store::kObjectSize) &&
           (ks.key_id >= size_known.size() || !size_known[ks.key_id])) {
         // The first object size a key reports is kept (touching the key's track every sample
         // would cost a cache miss per key-sample).
@@ -78,20 +74,17 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
       }
       history.add_key_value(ks.key_id, outstanding, bytes, extras.counter_width);
     }
-    for (std::size_t pool = 0; pool < store::kPoolKinds; ++pool) {
-      if (!(extras.pools_present & (1u << pool))) continue;
-      auto slot = [&](std::size_t i) -> std::optional<double> {
-        const std::size_t s = pool * 3 + i;
-        if (!(extras.scalars_present & (1u << s))) return std::nullopt;
-        return static_cast<double>(extras.scalars[s]);
-      };
-      history.add_pool_total(static_cast<PoolKind>(pool), slot(0), slot(1), slot(2));
-    }
-    auto scalar = [&](std::size_t s) -> std::optional<double> {
-      if (!(extras.scalars_present & (1u << s))) return std::nullopt;
-      return static_cast<double>(extras.scalars[s]);
+    auto as_double = [](std::optional<std::uint64_t> v) -> std::optional<double> {
+      return v ? std::optional<double>(static_cast<double>(*v)) : std::nullopt;
     };
-    history.add_memory(scalar(store::kMemoryTotalSlot), scalar(store::kMemoryAvailableSlot));
+    for (std::size_t pool = 0; pool < store::kPoolKinds; ++pool) {
+      const auto kind = static_cast<PoolKind>(pool);
+      if (!extras.has_pool(kind)) continue;
+      history.add_pool_total(kind, as_double(extras.pool_used(kind)),
+                             as_double(extras.pool_limit(kind)),
+                             as_double(extras.pool_failures(kind)));
+    }
+    history.add_memory(as_double(extras.memory_total()), as_double(extras.memory_available()));
     if (const store::ProcessState* procs = cursor->processes()) {
       history.add_processes(procs->processes);
     }

@@ -4,6 +4,8 @@
 #include <array>
 #include <cstdint>
 
+#include "core/bytes.h"
+
 namespace poolscope::parse {
 
 namespace {
@@ -43,8 +45,7 @@ constexpr std::array<std::uint16_t, 128> kCp1251High = {
     0x0448, 0x0449, 0x044A, 0x044B, 0x044C, 0x044D, 0x044E, 0x044F};
 
 std::uint32_t unit_at(std::span<const std::byte> bytes, std::size_t index) {
-  return std::to_integer<std::uint32_t>(bytes[2 * index]) |
-         std::to_integer<std::uint32_t>(bytes[2 * index + 1]) << 8;
+  return load_le16(bytes, 2 * index);
 }
 
 }  // namespace

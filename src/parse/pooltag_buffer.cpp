@@ -8,24 +8,13 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/bytes.h"
+
 namespace poolscope::parse {
 
 namespace {
 
 constexpr std::uint64_t kCounterMask = 0xFFFFFFFFull;  // SYSTEM_POOLTAG counters are ULONG
-
-std::uint64_t read_le(std::span<const std::byte> buffer, std::size_t offset, std::size_t size) {
-  std::uint64_t value = 0;
-  for (std::size_t i = 0; i < size; ++i) {
-    value |= static_cast<std::uint64_t>(std::to_integer<std::uint8_t>(buffer[offset + i]))
-             << (8 * i);
-  }
-  return value;
-}
-
-std::uint32_t read_u32(std::span<const std::byte> buffer, std::size_t offset) {
-  return static_cast<std::uint32_t>(read_le(buffer, offset, 4));
-}
 
 std::size_t pointer_size(PointerWidth width) {
   return width == PointerWidth::k64 ? 8 : 4;
@@ -48,16 +37,16 @@ PoolTagRecord read_pooltag(std::span<const std::byte> buffer, std::size_t offset
                            PointerWidth width) {
   const std::size_t ptr = pointer_size(width);
   PoolTagRecord r;
-  r.tag = read_u32(buffer, offset);
-  r.paged_allocs = read_u32(buffer, offset + 4);
-  r.paged_frees = read_u32(buffer, offset + 8);
+  r.tag = load_le32(buffer, offset);
+  r.paged_allocs = load_le32(buffer, offset + 4);
+  r.paged_frees = load_le32(buffer, offset + 8);
   // x64 pads PagedUsed to 8-byte alignment: offset 16, not 12.
   const std::size_t paged_used_at = width == PointerWidth::k64 ? 16 : 12;
-  r.paged_used = read_le(buffer, offset + paged_used_at, ptr);
+  r.paged_used = load_le(buffer, offset + paged_used_at, ptr);
   const std::size_t nonpaged_at = paged_used_at + ptr;
-  r.nonpaged_allocs = read_u32(buffer, offset + nonpaged_at);
-  r.nonpaged_frees = read_u32(buffer, offset + nonpaged_at + 4);
-  r.nonpaged_used = read_le(buffer, offset + nonpaged_at + 8, ptr);
+  r.nonpaged_allocs = load_le32(buffer, offset + nonpaged_at);
+  r.nonpaged_frees = load_le32(buffer, offset + nonpaged_at + 4);
+  r.nonpaged_used = load_le(buffer, offset + nonpaged_at + 8, ptr);
   return r;
 }
 
@@ -158,7 +147,7 @@ Result<void> decode_pooltag_into(std::span<const std::byte> buffer, PointerWidth
                                              std::to_string(buffer.size()) +
                                              " bytes; at least 4 (the ULONG Count) expected");
   }
-  const std::uint32_t count = read_u32(buffer, 0);
+  const std::uint32_t count = load_le32(buffer, 0);
   const std::uint64_t needed =
       count == 0 ? 4 : layout.header_size + std::uint64_t{count} * layout.entry_size;
   if (needed > buffer.size()) {
@@ -223,9 +212,9 @@ Result<void> decode_session_pooltag_into(std::span<const std::byte> buffer, Poin
                               width_name(width) + " header needs " +
                               std::to_string(layout.session_header_size));
     }
-    const std::uint64_t next = read_le(buffer, offset, ptr);
-    const std::uint32_t session_id = read_u32(buffer, offset + ptr);
-    const std::uint32_t count = read_u32(buffer, offset + ptr + 4);
+    const std::uint64_t next = load_le(buffer, offset, ptr);
+    const std::uint32_t session_id = load_le32(buffer, offset + ptr);
+    const std::uint32_t count = load_le32(buffer, offset + ptr + 4);
     const std::uint64_t record_size =
         layout.session_header_size + std::uint64_t{count} * layout.entry_size;
     if (record_size > left) {
@@ -275,7 +264,7 @@ Result<std::vector<BigPoolUsage>> decode_bigpool_buffer(std::span<const std::byt
                                              std::to_string(buffer.size()) +
                                              " bytes; at least 4 (the ULONG Count) expected");
   }
-  const std::uint32_t count = read_u32(buffer, 0);
+  const std::uint32_t count = load_le32(buffer, 0);
   const std::uint64_t needed =
       count == 0 ? 4
                  : layout.bigpool_header_size + std::uint64_t{count} * layout.bigpool_entry_size;
@@ -290,9 +279,9 @@ Result<std::vector<BigPoolUsage>> decode_bigpool_buffer(std::span<const std::byt
   std::unordered_map<std::uint64_t, std::size_t> index;
   for (std::uint32_t i = 0; i < count; ++i) {
     const std::size_t at = layout.bigpool_header_size + std::size_t{i} * layout.bigpool_entry_size;
-    const std::uint64_t address = read_le(buffer, at, ptr);
-    const std::uint64_t size = read_le(buffer, at + ptr, ptr);
-    const std::uint32_t tag = read_u32(buffer, at + 2 * ptr);
+    const std::uint64_t address = load_le(buffer, at, ptr);
+    const std::uint64_t size = load_le(buffer, at + ptr, ptr);
+    const std::uint32_t tag = load_le32(buffer, at + 2 * ptr);
     const bool nonpaged = (address & 1) != 0;
     const std::uint64_t key = std::uint64_t{tag} | (nonpaged ? 1ull << 32 : 0);
     auto [it, inserted] = index.try_emplace(key, usage.size());
@@ -326,13 +315,13 @@ Result<PoolPerformance> decode_performance_buffer(std::span<const std::byte> buf
                                              " (through NonPagedPoolFrees) expected");
   }
   PoolPerformance p;
-  p.available_pages = read_u32(buffer, 44);
-  p.paged_pool_pages = read_u32(buffer, 112);
-  p.nonpaged_pool_pages = read_u32(buffer, 116);
-  p.paged_pool_allocs = read_u32(buffer, 120);
-  p.paged_pool_frees = read_u32(buffer, 124);
-  p.nonpaged_pool_allocs = read_u32(buffer, 128);
-  p.nonpaged_pool_frees = read_u32(buffer, 132);
+  p.available_pages = load_le32(buffer, 44);
+  p.paged_pool_pages = load_le32(buffer, 112);
+  p.nonpaged_pool_pages = load_le32(buffer, 116);
+  p.paged_pool_allocs = load_le32(buffer, 120);
+  p.paged_pool_frees = load_le32(buffer, 124);
+  p.nonpaged_pool_allocs = load_le32(buffer, 128);
+  p.nonpaged_pool_frees = load_le32(buffer, 132);
   return p;
 }
 

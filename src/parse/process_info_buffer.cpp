@@ -2,20 +2,12 @@
 // values are assembled little-endian byte by byte, so host byte order and alignment do not matter.
 #include "parse/process_info_buffer.h"
 
+#include "core/bytes.h"
 #include "parse/encoding.h"
 
 namespace poolscope::parse {
 
 namespace {
-
-std::uint64_t read_le(std::span<const std::byte> buffer, std::size_t offset, std::size_t size) {
-  std::uint64_t value = 0;
-  for (std::size_t i = 0; i < size; ++i) {
-    value |= static_cast<std::uint64_t>(std::to_integer<std::uint8_t>(buffer[offset + i]))
-             << (8 * i);
-  }
-  return value;
-}
 
 std::unexpected<Error> bad_buffer(std::string message, PointerWidth width) {
   return make_error(ErrorCode::kInput, "SystemProcessInformation (" +
@@ -73,16 +65,16 @@ Result<std::vector<ProcessFacts>> decode_process_info_buffer(std::span<const std
                         width);
     }
     ProcessFacts facts;
-    facts.pid = read_le(buffer, offset + layout.unique_process_id, pointer);
-    facts.parent_pid = read_le(buffer, offset + layout.inherited_from_process_id, pointer);
-    facts.start_time = read_le(buffer, offset + layout.create_time, 8);
-    facts.handle_count = read_le(buffer, offset + layout.handle_count, 4);
-    facts.paged_pool_quota_bytes = read_le(buffer, offset + layout.quota_paged_pool_usage, pointer);
+    facts.pid = load_le(buffer, offset + layout.unique_process_id, pointer);
+    facts.parent_pid = load_le(buffer, offset + layout.inherited_from_process_id, pointer);
+    facts.start_time = load_le(buffer, offset + layout.create_time, 8);
+    facts.handle_count = load_le(buffer, offset + layout.handle_count, 4);
+    facts.paged_pool_quota_bytes = load_le(buffer, offset + layout.quota_paged_pool_usage, pointer);
     facts.nonpaged_pool_quota_bytes =
-        read_le(buffer, offset + layout.quota_nonpaged_pool_usage, pointer);
+        load_le(buffer, offset + layout.quota_nonpaged_pool_usage, pointer);
 
-    const std::uint64_t name_length = read_le(buffer, offset + layout.image_name_length, 2);
-    const std::uint64_t name_pointer = read_le(buffer, offset + layout.image_name_buffer, pointer);
+    const std::uint64_t name_length = load_le(buffer, offset + layout.image_name_length, 2);
+    const std::uint64_t name_pointer = load_le(buffer, offset + layout.image_name_buffer, pointer);
     if (name_length % 2 != 0) {
       return bad_buffer("pid " + std::to_string(facts.pid) + ": ImageName.Length " +
                             std::to_string(name_length) + " is odd (UTF-16 is 2 bytes a unit)",
@@ -103,7 +95,7 @@ Result<std::vector<ProcessFacts>> decode_process_info_buffer(std::span<const std
     }
     processes.push_back(std::move(facts));
 
-    const std::uint64_t next = read_le(buffer, offset, 4);
+    const std::uint64_t next = load_le(buffer, offset, 4);
     if (next == 0) break;
     if (next < layout.record_size || next > buffer.size() - offset) {
       return bad_buffer("NextEntryOffset " + std::to_string(next) + " at offset " +

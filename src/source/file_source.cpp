@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "parse/detect.h"
 #include "parse/poolmon.h"
+#include "parse/sniff.h"
 #include "source/source.h"
 #include "source/text_file.h"
 
@@ -12,18 +12,6 @@ namespace poolscope {
 namespace {
 
 constexpr std::size_t kMaxDiagnosticsShown = 10;
-
-class FileSource final : public Source {
- public:
-  FileSource(std::string path, Snapshot snapshot)
-      : path_(std::move(path)), snapshot_(std::move(snapshot)) {}
-  Result<Snapshot> sample() override { return snapshot_; }
-  std::string describe() const override { return path_; }
-
- private:
-  std::string path_;
-  Snapshot snapshot_;
-};
 
 // A saved text read with bounded memory: the snapshot, and how many lines were bad (a streamed
 // poolmon log keeps the first 1000 diagnostics only).
@@ -104,7 +92,7 @@ Result<std::unique_ptr<Source>> open_file_source(const std::string& path,
     snapshot.notes.push_back(
         "the text holds no date: the time shown is the file's modification time");
   }
-  return std::make_unique<FileSource>(path, std::move(snapshot));
+  return fixed_snapshot_source(path, std::move(snapshot));
 }
 
 }  // namespace poolscope

@@ -30,4 +30,8 @@ struct FileSourceOptions {
 Result<std::unique_ptr<Source>> open_file_source(const std::string& path,
                                                  const FileSourceOptions& options);
 
+// A source whose every sample is this one snapshot (a saved file, a recording's sample), named
+// `name` by describe().
+std::unique_ptr<Source> fixed_snapshot_source(std::string name, Snapshot snapshot);
+
 }  // namespace poolscope

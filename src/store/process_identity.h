@@ -2,7 +2,6 @@
 // of a recording (see Recording::open_write).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -24,9 +23,5 @@ enum class Liveness { kAlive, kGone, kUnknown };
 // Whether the process `who` still runs. kUnknown when it ran on another host (the file is on a
 // shared disk) and cannot be checked from here.
 Liveness process_liveness(const ProcessIdentity& who);
-
-// Sleeps until the monotonic clock (steady_clock) reaches until_ns, or less when `stop` becomes
-// true (a signal handler sets it; the sleep is interrupted or sliced so the stop is seen quickly).
-void sleep_until_monotonic(std::int64_t until_ns, const std::atomic<bool>& stop);
 
 }  // namespace poolscope::store

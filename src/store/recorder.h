@@ -14,6 +14,8 @@
 #include "core/pool.h"
 #include "core/process.h"
 #include "core/result.h"
+#include "core/units.h"
+#include "source/live_loop.h"
 #include "store/recording.h"
 
 namespace poolscope::store {
@@ -34,35 +36,9 @@ struct RecorderOptions {
   std::int64_t retention_batch = 1000;  // at most this many rows per sample
 };
 
-// When the per-process facts are next due, by tick offset (ns since the start): a fixed interval,
-// or automatic (after each collection, wait until its CPU cost is `cpu_share` of the time since,
-// at least one tick and at most `max`). Shared by record, diagnose and watch.
-class ProcessSchedule {
- public:
-  ProcessSchedule(std::optional<std::chrono::nanoseconds> interval, double cpu_share,
-                  std::chrono::nanoseconds max);
-  bool due(std::int64_t offset_ns) const { return offset_ns >= next_; }
-  // A collection at offset_ns cost cost_ns of CPU time.
-  void collected(std::int64_t offset_ns, std::int64_t cost_ns);
-
- private:
-  std::int64_t interval_;  // 0: automatic
-  double cpu_share_;
-  double max_;
-  std::int64_t next_ = 0;
-  std::int64_t collections_ = 0;
-};
-
-// What the loop calls. sample is required; the others may be empty.
-struct RecorderHooks {
-  std::function<Result<Snapshot>()> sample;
-  std::function<Result<ProcessSample>()> processes;                  // empty: no process facts
-  std::function<void(std::int64_t until_monotonic_ns)> sleep_until;  // empty: busy-free no-op
+// What the loop calls (see LiveLoopHooks), and after each committed sample on_commit.
+struct RecorderHooks : LiveLoopHooks {
   std::function<void(std::int64_t seq, const Snapshot&)> on_commit;
-  std::function<void(const std::string&)> warn;  // printed once per kind of problem
-  // The recorder's CPU time in ns (process_cpu_time_ns); empty: the monotonic clock, an upper
-  // bound (tests steer it).
-  std::function<std::int64_t()> cpu_ns;
 };
 
 struct RecorderStats {
@@ -81,13 +57,8 @@ struct RecorderResult {
   std::optional<Error> error;  // why it stopped early (disk full, source unreadable, ...)
 };
 
-// CPU time of this process in ns (std::clock: CPU time on Linux; on Windows' C runtime the
-// elapsed time, an upper bound).
-std::int64_t process_cpu_time_ns();
-
-// "90s", "30m", "48h", "7d", "2w", "500ms", "0.1" (a bare number is seconds; fractions allowed).
-// ErrorCode::kUsage for anything else, for zero and for more than 100 years.
-Result<std::chrono::nanoseconds> parse_duration(std::string_view text);
+// The duration parser (core/units.h), by its old name.
+using poolscope::parse_duration;
 // A --process-interval value: "auto" (nullopt: ProcessSchedule's automatic interval) or a duration.
 Result<std::optional<std::chrono::nanoseconds>> parse_process_interval(std::string_view text);
 

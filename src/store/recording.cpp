@@ -1245,7 +1245,7 @@ Result<std::optional<Snapshot>> Recording::snapshot_at(
     e.pool = info.pool;
     e.session_id = info.session_id;
     e.counters = counters_of(k);
-    if (k.present & (1u << kObjectSize)) e.object_size = k.value[kObjectSize];
+    e.object_size = k.get(kObjectSize);
     e.aliases = info.aliases;
     e.owner = info.owner;
     snap.entries.push_back(std::move(e));

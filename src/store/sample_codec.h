@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -23,6 +24,18 @@ struct KeySample {
   std::uint32_t key_id = 0;
   std::uint8_t present = 0;
   std::array<std::uint64_t, kFieldCount> value{};
+
+  bool has(Field f) const { return (present & (1u << f)) != 0; }
+  std::optional<std::uint64_t> get(Field f) const {
+    return has(f) ? std::optional<std::uint64_t>(value[f]) : std::nullopt;
+  }
+  // Outstanding objects: the field, else allocs - frees (modulo 2^32 for a source whose counters
+  // wrap there); none when neither is known.
+  std::optional<std::uint64_t> outstanding(CounterWidth width) const {
+    if (has(kOutstanding)) return value[kOutstanding];
+    if (has(kAllocs) && has(kFrees)) return counter_delta(value[kFrees], value[kAllocs], width);
+    return std::nullopt;
+  }
 
   friend bool operator==(const KeySample&, const KeySample&) = default;
 };
@@ -45,7 +58,26 @@ struct SampleExtras {
   std::array<std::string, kStringSlots> strings;
   std::vector<std::string> notes;
 
+  std::optional<std::uint64_t> scalar(std::size_t slot) const {
+    return (scalars_present & (1u << slot)) ? std::optional<std::uint64_t>(scalars[slot])
+                                            : std::nullopt;
+  }
+  bool has_pool(PoolKind pool) const {
+    return (pools_present & (1u << static_cast<unsigned>(pool))) != 0;
+  }
+  // A pool's total (see PoolTotal): used bytes, limit bytes, failures.
+  std::optional<std::uint64_t> pool_used(PoolKind pool) const { return pool_slot(pool, 0); }
+  std::optional<std::uint64_t> pool_limit(PoolKind pool) const { return pool_slot(pool, 1); }
+  std::optional<std::uint64_t> pool_failures(PoolKind pool) const { return pool_slot(pool, 2); }
+  std::optional<std::uint64_t> memory_total() const { return scalar(kMemoryTotalSlot); }
+  std::optional<std::uint64_t> memory_available() const { return scalar(kMemoryAvailableSlot); }
+
   friend bool operator==(const SampleExtras&, const SampleExtras&) = default;
+
+ private:
+  std::optional<std::uint64_t> pool_slot(PoolKind pool, std::size_t i) const {
+    return scalar(static_cast<std::size_t>(pool) * 3 + i);
+  }
 };
 
 // The decoded state after a sample: what a reader sees.

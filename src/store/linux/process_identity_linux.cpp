@@ -1,6 +1,5 @@
-// Process identity and liveness from /proc, and an interruptible sleep (POSIX).
+// Process identity and liveness from /proc (POSIX).
 #include <signal.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -65,19 +64,6 @@ Liveness process_liveness(const ProcessIdentity& who) {
   auto stat = parse::parse_proc_stat(read_text("/proc/" + std::to_string(who.pid) + "/stat"));
   if (stat && (stat->state == 'Z' || stat->state == 'X')) return Liveness::kGone;
   return Liveness::kAlive;
-}
-
-void sleep_until_monotonic(std::int64_t until_ns, const std::atomic<bool>& stop) {
-  // steady_clock is CLOCK_MONOTONIC on Linux; an absolute sleep does not drift, and a signal
-  // interrupts it (EINTR) so SIGINT/SIGTERM end the wait at once.
-  timespec until{};
-  until.tv_sec = static_cast<time_t>(until_ns / 1'000'000'000);
-  until.tv_nsec = static_cast<long>(until_ns % 1'000'000'000);
-  while (!stop) {
-    const int rc = ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr);
-    if (rc == 0) return;
-    if (rc != EINTR) return;
-  }
 }
 
 }  // namespace poolscope::store

@@ -1,8 +1,5 @@
-// Process identity and liveness through the Win32 process API, and a sliced sleep (Windows).
+// Process identity and liveness through the Win32 process API (Windows).
 #include <windows.h>
-
-#include <chrono>
-#include <thread>
 
 #include "store/process_identity.h"
 
@@ -48,18 +45,6 @@ Liveness process_liveness(const ProcessIdentity& who) {
   if (!running) return Liveness::kGone;
   if (start != 0 && who.start_time != 0 && start != who.start_time) return Liveness::kGone;
   return Liveness::kAlive;
-}
-
-void sleep_until_monotonic(std::int64_t until_ns, const std::atomic<bool>& stop) {
-  // The console control handler runs on its own thread and cannot interrupt Sleep: sleep in
-  // slices short enough for Ctrl+C to feel immediate.
-  using namespace std::chrono;
-  while (!stop) {
-    const std::int64_t now =
-        duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
-    if (now >= until_ns) return;
-    std::this_thread::sleep_for(nanoseconds(std::min<std::int64_t>(until_ns - now, 100'000'000)));
-  }
 }
 
 }  // namespace poolscope::store

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "parse/detect.h"
+#include "parse/sniff.h"
 #include "test_support.h"
 
 namespace poolscope::parse {

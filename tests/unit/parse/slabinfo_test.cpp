@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "parse/detect.h"
+#include "parse/sniff.h"
 #include "test_support.h"
 
 namespace poolscope::parse {

@@ -1,4 +1,5 @@
-// Format detection and the one entry point that parses any known pool text into a snapshot.
+// Format sniffing (which pool text is this?) and the one entry point that parses any known pool
+// text into a snapshot. (Leak detection is src/detect.)
 #pragma once
 
 #include <string_view>

@@ -1,5 +1,5 @@
 // Format detection: each format has a line that no other format has.
-#include "parse/detect.h"
+#include "parse/sniff.h"
 
 #include <algorithm>
 #include <string>

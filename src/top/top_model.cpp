@@ -1,5 +1,5 @@
 // The portable part of `poolscope top`: deltas, sorting, keys, layout and the refresh loop.
-#include "cli/top_model.h"
+#include "top/top_model.h"
 
 #include <fmt/format.h>
 

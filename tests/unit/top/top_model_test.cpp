@@ -1,4 +1,4 @@
-#include "cli/top_model.h"
+#include "top/top_model.h"
 
 #include <gtest/gtest.h>
 

@@ -1,26 +1,12 @@
 // A recording as a source: the sample at or before --at (default the last), for `snapshot`,
 // `summary` and `top --source FILE.db`.
-#include "cli/verbs.h"
+#include "store/recording_source.h"
+
+#include "core/forward_error.h"
 #include "core/time_format.h"
 #include "store/recording.h"
 
-namespace poolscope::cli {
-
-namespace {
-
-class RecordingSource final : public Source {
- public:
-  RecordingSource(std::string path, Snapshot snapshot)
-      : path_(std::move(path)), snapshot_(std::move(snapshot)) {}
-  Result<Snapshot> sample() override { return snapshot_; }
-  std::string describe() const override { return path_; }
-
- private:
-  std::string path_;
-  Snapshot snapshot_;
-};
-
-}  // namespace
+namespace poolscope::store {
 
 Result<std::unique_ptr<Source>> open_recording_source(const std::string& path,
                                                       const std::string& at) {
@@ -32,24 +18,24 @@ Result<std::unique_ptr<Source>> open_recording_source(const std::string& path,
                         "--at \"" + at + "\" is not a time (expected 2026-11-21T11:40:02Z)");
     }
   }
-  auto rec = store::Recording::open_read(path);
-  if (!rec) return std::unexpected(rec.error());
+  auto rec = Recording::open_read(path);
+  if (!rec) return forward_error(rec);
   auto snapshot = rec->snapshot_at(when);
-  if (!snapshot) return std::unexpected(snapshot.error());
+  if (!snapshot) return forward_error(snapshot);
   if (!*snapshot) {
     auto summary = rec->summary();
     std::string msg = path + " has no sample";
     if (when) msg += " at or before " + format_utc(*when);
     if (summary && summary->samples > 0) {
       msg += " (it holds " + std::to_string(summary->samples) + " from " +
-             format_utc(store::from_wall_ns(summary->min_wall_ns)) + " to " +
-             format_utc(store::from_wall_ns(summary->max_wall_ns)) + ")";
+             format_utc(from_wall_ns(summary->min_wall_ns)) + " to " +
+             format_utc(from_wall_ns(summary->max_wall_ns)) + ")";
     }
     return make_error(ErrorCode::kInput, msg);
   }
   Snapshot s = std::move(**snapshot);
   s.notes.push_back("sample of " + format_utc(s.wall_time, true) + " from the recording " + path);
-  return std::make_unique<RecordingSource>(path, std::move(s));
+  return fixed_snapshot_source(path, std::move(s));
 }
 
-}  // namespace poolscope::cli
+}  // namespace poolscope::store
