@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "attrib/call_sites.h"
+#include "attrib/driver_tree.h"
+#include "attrib/kmdf.h"
 #include "attrib/pool_apis.h"
 #include "cli/verbs.h"
 
@@ -18,10 +20,6 @@ std::string hex32(std::uint64_t value) {
   char buffer[24];
   std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(value));
   return buffer;
-}
-
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 nlohmann::ordered_json call_site_json(const attrib::CallSite& site) {
@@ -41,26 +39,8 @@ nlohmann::ordered_json call_site_json(const attrib::CallSite& site) {
 
 }  // namespace
 
-Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    return make_error(ErrorCode::kInput, dir.string() + " is not a folder of drivers");
-  }
-  std::vector<std::filesystem::path> out;
-  for (auto it = std::filesystem::directory_iterator(dir, ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    std::error_code type_ec;
-    if (!it->is_regular_file(type_ec)) continue;
-    std::string ext = it->path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), ascii_lower);
-    if (ext == ".sys") out.push_back(it->path());
-  }
-  if (ec) {
-    return make_error(ErrorCode::kInput, "cannot list " + dir.string() + ": " + ec.message(),
-                      ec.value());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+Result<attrib::DriverTree> list_driver_files(const std::filesystem::path& dir) {
+  return attrib::list_driver_tree(dir);
 }
 
 std::string driver_version_text(const attrib::DriverFile& file) {
@@ -128,7 +108,8 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
       std::snprintf(line, sizeof line, "%-24s %-6s %-5s %-5s %s\n", "DRIVER", "MACHINE", "TAGS",
                     "SITES", "TAGS (high confidence) / UNTAGGED IMPORTS / NOTE");
       table += line;
-      for (const auto& path : *files) {
+      std::size_t read = 0;
+      for (const auto& path : files->files) {
         auto file = attrib::read_driver_file(path);
         if (!file) {
           // A folder of drivers holds other files too; say which were skipped.
@@ -137,9 +118,11 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
         }
         const auto scan = attrib::scan_call_sites(file->image, file->bytes);
         const auto tags = attrib::driver_tags(scan);
+        ++read;
         const std::string name = path.filename().string();
         nlohmann::ordered_json d;
         d["file"] = name;
+        d["path"] = path.string();
         add_driver_facts(*file, d);
         auto tags_json = nlohmann::ordered_json::array();
         std::string tag_list;
@@ -154,6 +137,18 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
                       std::to_string(tag.call_sites.size()) + " call site" +
                       (tag.call_sites.size() == 1 ? "" : "s") + ")\n";
         }
+        // A KMDF driver's framework objects carry its service-name tag (medium: a rule).
+        if (auto kmdf = attrib::kmdf_service_tag(file->image, path.stem().string(), true)) {
+          const bool known = std::any_of(tags.begin(), tags.end(),
+                                         [&](const auto& t) { return t.tag == kmdf->tag; });
+          if (!known) {
+            tags_json.push_back({{"tag", display_key(kmdf->tag)},
+                                 {"confidence", "medium"},
+                                 {"call_sites", nlohmann::ordered_json::array()},
+                                 {"note", kmdf->note}});
+            tag_list += (tag_list.empty() ? "" : " ") + display_key(kmdf->tag) + "(medium, KMDF)";
+          }
+        }
         d["tags"] = tags_json;
         auto untagged = nlohmann::ordered_json::array();
         std::string untagged_list;
@@ -163,6 +158,7 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
         }
         d["untagged_imports"] = untagged;
         if (!scan.supported) d["call_site_note"] = scan.note;
+        if (scan.damaged) d["damage"] = scan.damage;
         auto wrappers = nlohmann::ordered_json::array();
         for (const auto& w : scan.wrappers) {
           wrappers.push_back({{"function_rva", hex32(w.function_rva)},
@@ -176,6 +172,7 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
         if (!untagged_list.empty())
           detail += (detail.empty() ? "" : " / ") + ("untagged: " + untagged_list);
         if (!scan.supported) detail += (detail.empty() ? "" : " / ") + scan.note;
+        if (scan.damaged) detail += (detail.empty() ? "" : " / ") + scan.damage;
         std::snprintf(line, sizeof line, "%-24s %-6s %5zu %5zu ", name.c_str(),
                       parse::pe_machine_name(file->image.machine).c_str(), tags.size(), site_count);
         table += line + detail + "\n";
@@ -187,12 +184,23 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
           return report_error(Error{ErrorCode::kInput, 0, "cannot write " + options->localtag});
         }
       }
+      const std::string searched = attrib::describe_driver_tree(options->dir, *files) + "; " +
+                                   std::to_string(read) + " read as PE files";
+      auto notes = nlohmann::ordered_json::array();
+      for (const auto& note : files->notes) notes.push_back(note);
       const std::string text =
           options->format == "json"
-              ? nlohmann::ordered_json{{"folder", options->dir}, {"drivers", drivers}}.dump(
-                    2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
+              ? nlohmann::ordered_json{{"folder", options->dir},
+                                       {"searched", searched},
+                                       {"files_read", read},
+                                       {"tree_notes", notes},
+                                       {"drivers", drivers}}
+                        .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
                     "\n"
-              : table;
+              : table + searched + "\n";
+      if (options->format != "json") {
+        for (const auto& note : files->notes) std::fprintf(stderr, "poolscope: %s\n", note.c_str());
+      }
       std::fwrite(text.data(), 1, text.size(), stdout);
       return kExitOk;
     };

@@ -71,7 +71,7 @@ Result<std::vector<report::OwnerEvidence>> owner_evidence(const detect::Report& 
   for (const auto& dir : drivers) {
     auto files = list_driver_files(dir);
     if (!files) return std::unexpected(files.error());
-    for (const auto& path : *files) {
+    for (const auto& path : files->files) {
       auto file = attrib::read_driver_file(path);
       if (!file) continue;  // not a PE file: nothing of it can own a tag
       for (std::size_t i = 0; i < tags.size(); ++i) {

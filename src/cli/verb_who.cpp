@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "attrib/call_sites.h"
+#include "attrib/driver_search.h"
+#include "attrib/kmdf.h"
 #include "attrib/slab_owner.h"
 #include "attrib/tag_database.h"
 #include "cli/verbs.h"
@@ -235,14 +237,17 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
       }
       const PoolKey tag = tag_from_text(options->tag);
       std::vector<std::string> dirs = options->drivers;
+      // No folder given: the platform's default (Windows: the loaded modules, System32\drivers
+      // and the DriverStore; attrib/driver_search.h), none elsewhere.
+      attrib::DriverSearch defaults;
       if (dirs.empty()) {
-#ifdef _WIN32
-        dirs.push_back(get_env("SystemRoot").value_or("C:\\Windows") + "\\System32\\drivers");
-#else
-        return report_error(Error{ErrorCode::kUsage, 0,
-                                  "pass --drivers DIR: the folder of Windows drivers to search "
-                                  "(e.g. a copy of C:\\Windows\\System32\\drivers)"});
-#endif
+        defaults = attrib::default_driver_search();
+        if (defaults.roots.empty() && defaults.files.empty()) {
+          return report_error(Error{ErrorCode::kUsage, 0,
+                                    "pass --drivers DIR: the folder of Windows drivers to search "
+                                    "(e.g. a copy of C:\\Windows\\System32\\drivers)"});
+        }
+        for (const auto& root : defaults.roots) dirs.push_back(root.string());
       }
       std::optional<std::filesystem::path> pooltag_path;
       if (!options->pooltag.empty()) {
@@ -275,13 +280,44 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
       out["near_misses"] = near;
       auto owners = nlohmann::ordered_json::array();
       std::string table;
+      auto searched = nlohmann::ordered_json::array();
+      // The loaded modules' own files (outside the default folders) as one more group.
+      std::vector<std::pair<std::string, attrib::DriverTree>> groups;
       for (const auto& dir : dirs) {
         auto files = list_driver_files(dir);
-        if (!files) return report_error(files.error());
-        for (const auto& path : *files) {
+        if (!files) {
+          if (!options->drivers.empty()) return report_error(files.error());
+          searched.push_back(files.error().message);  // a default folder this system lacks
+          continue;
+        }
+        groups.emplace_back(dir, std::move(*files));
+      }
+      if (!defaults.files.empty()) {
+        attrib::DriverTree loaded;
+        loaded.files = defaults.files;
+        groups.emplace_back("the loaded kernel modules", std::move(loaded));
+      }
+      for (const auto& note : defaults.notes) searched.push_back(note);
+      for (const auto& [dir, tree] : groups) {
+        const attrib::DriverTree* files = &tree;
+        std::size_t read = 0;
+        for (const auto& path : files->files) {
           auto file = attrib::read_driver_file(path);
           if (!file) continue;  // not a PE file: nothing of it can own a tag
+          ++read;
+          if (!file->image.problems.empty()) {
+            searched.push_back(path.string() + " is damaged (" + file->image.problems.front() +
+                               "): its imports may be incomplete; the byte search still ran");
+          }
           auto found = attrib::find_tag_in_driver(file->image, file->bytes, tag);
+          if (!found || found->confidence == attrib::Confidence::kLow) {
+            // A KMDF driver owns its service-name tag by the framework's rule (medium).
+            auto kmdf = attrib::kmdf_service_tag(file->image, path.stem().string(), true);
+            if (kmdf && kmdf->tag == tag) {
+              if (found) kmdf->byte_offsets = found->byte_offsets;
+              found = std::move(kmdf);
+            }
+          }
           if (!found) continue;
           nlohmann::ordered_json owner;
           owner["file"] = path.string();
@@ -294,25 +330,35 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
           add_driver_facts(*file, owner);
           owners.push_back(std::move(owner));
         }
+        searched.push_back(attrib::describe_driver_tree(dir, *files) + "; " + std::to_string(read) +
+                           " read as PE files");
+        for (const auto& note : files->notes) searched.push_back(note);
       }
-      // High-confidence owners first; the order within each stays the folder order.
-      std::stable_sort(owners.begin(), owners.end(), [](const auto& a, const auto& b) {
-        return a["confidence"] == "high" && b["confidence"] != "high";
-      });
+      // High-confidence owners first, then medium; the order within each stays the folder order.
+      const auto rank = [](const nlohmann::ordered_json& owner) {
+        return owner["confidence"] == "high" ? 0 : owner["confidence"] == "medium" ? 1 : 2;
+      };
+      std::stable_sort(owners.begin(), owners.end(),
+                       [&rank](const auto& a, const auto& b) { return rank(a) < rank(b); });
       out["owners"] = owners;
+      out["searched"] = searched;
       for (const auto& owner : owners) {
         const bool high = owner["confidence"] == "high";
-        const std::size_t n = high ? owner["call_sites"].size() : owner["byte_offsets"].size();
+        const bool low = owner["confidence"] == "low";
+        const std::size_t n = low ? owner["byte_offsets"].size() : owner["call_sites"].size();
         const std::string version =
             owner["version"].is_null() ? "" : owner["version"]["file_version"].get<std::string>();
         const std::string signer =
             owner["signer"].is_null() ? "" : owner["signer"].get<std::string>();
         char line[512];
         std::snprintf(
-            line, sizeof line, "  %-28s %-5s %4zu %-16s %s\n",
+            line, sizeof line, "  %-28s %-6s %4zu %-16s %s\n",
             std::filesystem::path(owner["file"].get<std::string>()).filename().string().c_str(),
-            high ? "high" : "low", n, version.c_str(), signer.c_str());
+            owner["confidence"].get<std::string>().c_str(), n, version.c_str(), signer.c_str());
         table += line;
+        if (!high && owner.contains("note")) {
+          table += "    " + owner["note"].get<std::string>() + "\n";
+        }
       }
       auto suggestions = nlohmann::ordered_json::array();
       if (owners.empty()) {
@@ -348,14 +394,15 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
         }
         if (owners.empty()) {
           text += "no owner found in " + std::to_string(dirs.size()) + " folder(s)\n";
+          for (const auto& s : searched) text += "  searched: " + s.get<std::string>() + "\n";
           for (const auto& s : suggestions) text += "  try: " + s.get<std::string>() + "\n";
         } else {
           char head[256];
-          std::snprintf(head, sizeof head, "  %-28s %-5s %4s %-16s %s\n", "FILE", "CONF", "N",
+          std::snprintf(head, sizeof head, "  %-28s %-6s %4s %-16s %s\n", "FILE", "CONF", "N",
                         "VERSION", "SIGNER");
           text +=
-              "owners (high: a pool call passes the tag, N call sites; low: only a byte "
-              "match, N occurrences):\n";
+              "owners (high: a pool call passes the tag, N call sites; medium: a rule names it "
+              "(KMDF); low: only a byte match, N occurrences):\n";
           text += head + table;
         }
       }

@@ -11,6 +11,7 @@
 
 #include "attrib/call_sites.h"
 #include "attrib/driver_file.h"
+#include "attrib/driver_tree.h"
 #include "attrib/owner_resolver.h"
 #include "core/clock.h"
 #include "core/result.h"
@@ -75,9 +76,10 @@ Result<HtmlReportSummary> write_html_report(const store::Recording& recording,
                                             const detect::Report& report,
                                             const std::string& out_path,
                                             const HtmlReportOptions& options);
-// Shared by `who` and `drivers` (verb_drivers.cpp): the .sys files of a folder (not recursive),
-// sorted by name; and the machine, version and signer of one driver as JSON.
-Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir);
+// Shared by `who` and `drivers` (verb_drivers.cpp): the .sys files of a folder and its subfolders
+// (attrib/driver_tree.h), sorted by path; and the machine, version and signer of one driver as
+// JSON.
+Result<attrib::DriverTree> list_driver_files(const std::filesystem::path& dir);
 void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& out);
 std::string driver_version_text(const attrib::DriverFile& file);  // "10.0.1.2" or ""
 std::string driver_signer_text(const attrib::DriverFile& file);   // subject CN or ""
