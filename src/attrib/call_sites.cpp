@@ -397,6 +397,8 @@ class Scanner {
   std::unordered_map<std::uint32_t, std::size_t> pointer_globals_;
   std::unordered_set<std::uint32_t> all_import_slots_;  // of every import, pool API or not
   void find_pointer_globals();
+  bool names_pool_slot(const Slim& slim, const std::uint8_t* bytes) const;
+  bool pool_slot_load_before(std::size_t index) const;
   // The instruction's bytes, or nullptr when its RVA is not in a code section.
   const std::uint8_t* bytes_of(const Slim& insn) const;
   std::unordered_set<std::uint32_t> function_starts_;
@@ -446,6 +448,21 @@ const std::uint8_t* Scanner::bytes_of(const Slim& insn) const {
   return reinterpret_cast<const std::uint8_t*>(range->bytes.data()) + at;
 }
 
+// Whether the instruction's last 4 bytes (x64: a rip-relative disp32) or any 4 bytes (x86: an
+// absolute address) name a pool API's IAT slot: a byte test, no decoding.
+bool Scanner::names_pool_slot(const Slim& slim, const std::uint8_t* bytes) const {
+  if (bytes == nullptr || slim.length < 5) return false;
+  for (std::size_t k = x64_ ? slim.length - 4u : 0; k + 4 <= slim.length; ++k) {
+    std::uint32_t value;
+    std::memcpy(&value, bytes + k, 4);
+    const std::uint32_t rva =
+        x64_ ? slim.rva + slim.length + value
+             : static_cast<std::uint32_t>(value - static_cast<std::uint32_t>(image_.image_base));
+    if (import_by_slot_.contains(rva)) return true;
+  }
+  return false;
+}
+
 // `mov rax, [__imp_ExAllocatePoolWithTag]; mov [rip+g], rax`: calls through g are calls of the
 // import. Only instructions whose last 4 bytes (x64: a rip-relative disp32) or any 4 bytes (x86:
 // an absolute address) name a pool API's IAT slot are decoded to find such loads.
@@ -456,16 +473,7 @@ void Scanner::find_pointer_globals() {
     if (slim.length < 5 || is_call(slim) || slim.mnemonic == ZYDIS_MNEMONIC_JMP) continue;
     const std::uint8_t* bytes = bytes_of(slim);
     if (bytes == nullptr) continue;
-    bool names_slot = false;
-    for (std::size_t k = x64_ ? slim.length - 4u : 0; k + 4 <= slim.length && !names_slot; ++k) {
-      std::uint32_t value;
-      std::memcpy(&value, bytes + k, 4);
-      const std::uint32_t rva =
-          x64_ ? slim.rva + slim.length + value
-               : static_cast<std::uint32_t>(value - static_cast<std::uint32_t>(image_.image_base));
-      names_slot = import_by_slot_.contains(rva);
-    }
-    if (!names_slot) continue;
+    if (!names_pool_slot(slim, bytes)) continue;
     const Insn& load = complete(i);
     if (load.mnemonic != ZYDIS_MNEMONIC_MOV || load.op[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
         load.op[0].reg < 0) {
@@ -491,6 +499,18 @@ void Scanner::find_pointer_globals() {
       if (store.gpr_writes & (1u << reg)) break;
     }
   }
+}
+
+// A pool IAT slot is named by one of the instructions of the walk window before index (a byte
+// test): only then is a CFG dispatch's rax worth resolving.
+bool Scanner::pool_slot_load_before(std::size_t index) const {
+  const auto& insns = code_.insns;
+  for (std::size_t i = index, n = 0; i > 0 && n < options_.window; ++n) {
+    --i;
+    if (is_block_end(insns[i])) return false;
+    if (names_pool_slot(insns[i], bytes_of(insns[i]))) return true;
+  }
+  return false;
 }
 
 const PoolImport* Scanner::import_or_pointer(std::uint32_t slot_rva) const {
@@ -878,7 +898,7 @@ const PoolImport* Scanner::call_target_import(std::size_t index) const {
     if (const PoolImport* direct = import_or_pointer(slot.slot_rva)) return direct;
     // Control Flow Guard: `mov rax, [__imp_X]; call [__guard_dispatch_icall_fptr]` calls rax.
     if (x64_ && (is_call(insn) || insn.mnemonic == ZYDIS_MNEMONIC_JMP) &&
-        !all_import_slots_.contains(slot.slot_rva)) {
+        !all_import_slots_.contains(slot.slot_rva) && pool_slot_load_before(index)) {
       Location target;
       target.reg = 0;  // rax
       const Value v = resolve(index, target);
