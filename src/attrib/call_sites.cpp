@@ -1070,11 +1070,23 @@ CallSiteScan Scanner::run() {
   std::sort(resync.begin(), resync.end());
   resync.erase(std::unique(resync.begin(), resync.end()), resync.end());
   std::vector<CodeRange> ranges;
+  std::uint64_t code_bytes = 0, kept_bytes = 0;
   for (const auto& section : image_.sections) {
     if (!parse::pe_section_is_code(section)) continue;
-    const auto bytes = parse::pe_section_bytes(section, data_);
+    auto bytes = parse::pe_section_bytes(section, data_);
     if (bytes.empty()) continue;
+    code_bytes += bytes.size();
+    const std::uint64_t room = options_.max_code_bytes - kept_bytes;
+    if (room == 0) continue;
+    if (bytes.size() > room) bytes = bytes.first(static_cast<std::size_t>(room));
+    kept_bytes += bytes.size();
     ranges.push_back({section.virtual_address, section.raw_offset, bytes});
+  }
+  if (kept_bytes < code_bytes) {
+    scan_.note = "cut short: only the first " + std::to_string(kept_bytes) + " of " +
+                 std::to_string(code_bytes) +
+                 " bytes of code were decoded (the per-file memory cap); call sites past them "
+                 "are not found";
   }
   std::sort(ranges.begin(), ranges.end(),
             [](const CodeRange& a, const CodeRange& b) { return a.rva < b.rva; });
@@ -1296,7 +1308,7 @@ std::optional<DriverTag> find_tag_in_driver(const parse::PeImage& image, parse::
     for (const auto& site : scan.sites) {
       if (site.tag == tag) out.call_sites.push_back(site);
     }
-    if (!scan.supported) out.note = scan.note;
+    if (!scan.supported || !scan.note.empty()) out.note = scan.note;
     if (scan.damaged) out.note += (out.note.empty() ? "" : "; ") + scan.damage;
     if (none && !scan.supported) {
       // ARM64: the import of an untagged allocator is the evidence; its calls are not decoded.

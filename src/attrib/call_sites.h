@@ -71,6 +71,9 @@ struct CallSiteOptions {
   // instructions an argument walk reads with Zydis. false: Zydis decodes every instruction fully,
   // the slower reference the fast path is tested against (same results).
   bool quick_decoder = true;
+  // Code bytes decoded per file at most (memory: about 6 bytes held per byte of code); the code
+  // sections past it are not read and CallSiteScan::note says the file was cut short.
+  std::uint64_t max_code_bytes = 64ull << 20;
 };
 
 // Scans the code sections of image (parsed from data). Never fails: unreadable code is skipped.

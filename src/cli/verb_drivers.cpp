@@ -157,7 +157,7 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
           untagged_list += (untagged_list.empty() ? "" : ",") + import.function->name;
         }
         d["untagged_imports"] = untagged;
-        if (!scan.supported) d["call_site_note"] = scan.note;
+        if (!scan.note.empty()) d["call_site_note"] = scan.note;
         if (scan.damaged) d["damage"] = scan.damage;
         auto wrappers = nlohmann::ordered_json::array();
         for (const auto& w : scan.wrappers) {
@@ -171,7 +171,7 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
         std::string detail = tag_list;
         if (!untagged_list.empty())
           detail += (detail.empty() ? "" : " / ") + ("untagged: " + untagged_list);
-        if (!scan.supported) detail += (detail.empty() ? "" : " / ") + scan.note;
+        if (!scan.note.empty()) detail += (detail.empty() ? "" : " / ") + scan.note;
         if (scan.damaged) detail += (detail.empty() ? "" : " / ") + scan.damage;
         std::snprintf(line, sizeof line, "%-24s %-6s %5zu %5zu ", name.c_str(),
                       parse::pe_machine_name(file->image.machine).c_str(), tags.size(), site_count);

@@ -496,6 +496,16 @@ TEST_F(PatternDriver, TailCallCfgDispatchAndFunctionPointerGlobal) {
   }
 }
 
+// Issue 21 item 3: decoding is bounded per file, and a file cut short says so.
+TEST_F(PatternDriver, CodeCapCutsTheScanShortWithANote) {
+  CallSiteOptions options;
+  options.max_code_bytes = 64;
+  const auto cut = scan_call_sites(file_.image, file_.bytes, options);
+  EXPECT_LE(cut.decoded_bytes, 64u);
+  EXPECT_NE(cut.note.find("cut short: only the first 64 of "), std::string::npos) << cut.note;
+  EXPECT_TRUE(scan_.note.empty()) << scan_.note;  // the default cap leaves a small driver whole
+}
+
 TEST_F(PatternDriver, EveryTagIsHighAndNoOtherTagIsClaimed) {
   std::set<std::string> names;
   for (const auto& tag : driver_tags(scan_)) {
