@@ -313,15 +313,21 @@ struct Value {
   int parameter = -1;
   std::uint32_t function_rva = 0;  // for kParameter: the function whose parameter it is
   std::uint32_t slot_rva = 0;      // for kSlot: the memory loaded (an IAT slot)
+  // A conditional move (cmovcc) chose between two sources: the other one's constant, when it is
+  // one (a default tag beside a parameter, or a second literal tag), and what the user should know
+  // about the choice (a runtime override read from a global).
+  std::optional<std::uint64_t> alternative;
+  std::optional<std::uint32_t> alternative_imm_rva;
+  std::string note;
 };
 
 // Where an argument lives at the call.
 struct Location {
-  int reg = kNoReg;                      // a register
-  std::optional<std::int64_t> rsp_disp;  // x64: [rsp + disp]
-  // x86: [esp + disp] at the point of the walk (pushes, pops and esp adjustments move it), or
-  // [ebp + disp] (stable until the prologue's `mov ebp, esp`). At a function's first instruction
-  // [esp + 4 + 4k] is its parameter k.
+  int reg = kNoReg;  // a register
+  // [esp + disp] (x64: rsp) at the point of the walk (pushes, pops and esp adjustments move it),
+  // or [ebp + disp] (stable until the prologue's `mov ebp, esp`). At a function's first
+  // instruction [esp + 4 + 4k] is its parameter k on x86; on x64 [rsp + 8 + 8k] is parameter k
+  // for k >= 4 and the home slot a function spills register parameter k to for k < 4.
   std::optional<std::int64_t> esp_disp;
   std::optional<std::int64_t> ebp_disp;
 };
@@ -338,8 +344,17 @@ class Scanner {
 
  private:
   Value resolve(std::size_t call_index, Location where) const;
+  Value walk_back(std::size_t i, Location where, std::size_t steps, int depth) const;
+  Value either_source(std::size_t i, const Insn& cmov, Location kept, std::size_t steps,
+                      int depth) const;
+  Value parameter_at(const Location& at, std::uint32_t function_rva) const;
+  // The ULONG at offset in the structure whose address `pointer` holds at the call: x64 only,
+  // for a structure on the stack (`lea rdx, [rsp+38h]`; `mov dword ptr [rsp+40h], 'WDiv'`).
+  Value struct_field(std::size_t call_index, Location pointer, int offset) const;
+  std::optional<std::uint32_t> read_only_dword(std::uint32_t rva) const;
   Value slot_of_memory(const Insn& insn, const Operand& op) const;
   const PoolImport* import_at_slot(std::uint32_t slot_rva) const;
+  const PoolImport* import_or_pointer(std::uint32_t slot_rva) const;
   const PoolImport* call_target_import(std::size_t index) const;
   // tail: the API is jumped to, so the return address is already on the stack. api (nullptr for
   // a wrapper's parameter) tells the x86 stack slots of 64-bit arguments.
@@ -355,8 +370,9 @@ class Scanner {
     return parse::pe_rva_to_offset(image_, rva);
   }
   bool is_function_start(std::uint32_t rva) const { return function_starts_.contains(rva); }
+  // wrapper_note: what the wrapper's walk found (a runtime override), told at every caller.
   void add_site(std::size_t call_index, const PoolApi* api, std::vector<std::uint32_t> via,
-                const Value& tag, std::size_t outer_index);
+                const Value& tag, std::size_t outer_index, const std::string& wrapper_note = {});
 
   // Sparse decoding (x64 with .pdata): the code is cut into blocks (the .pdata functions and the
   // gaps between them) and only blocks that can reach a pool API are decoded.
@@ -376,6 +392,15 @@ class Scanner {
   std::vector<PoolImport> imports_;
   std::unordered_map<std::uint32_t, std::size_t> import_by_slot_;
   std::unordered_map<std::uint32_t, std::size_t> thunks_;  // thunk RVA -> imports_ index
+  // Writable globals a pool API's address is stored to (a function pointer set to the import):
+  // global RVA -> imports_ index.
+  std::unordered_map<std::uint32_t, std::size_t> pointer_globals_;
+  std::unordered_set<std::uint32_t> all_import_slots_;  // of every import, pool API or not
+  void find_pointer_globals();
+  bool names_pool_slot(const Slim& slim, const std::uint8_t* bytes) const;
+  bool pool_slot_load_before(std::size_t index) const;
+  // The instruction's bytes, or nullptr when its RVA is not in a code section.
+  const std::uint8_t* bytes_of(const Slim& insn) const;
   std::unordered_set<std::uint32_t> function_starts_;
   // Targets of relative jumps (jmp, jcc, loop): another path enters there, so the backward walk
   // for an argument stops at them. Sorted.
@@ -413,6 +438,88 @@ const Insn& Scanner::complete(std::size_t i) const {
   return insn;
 }
 
+const std::uint8_t* Scanner::bytes_of(const Slim& insn) const {
+  auto range = std::upper_bound(sections_.begin(), sections_.end(), insn.rva,
+                                [](std::uint32_t rva, const CodeRange& r) { return rva < r.rva; });
+  if (range == sections_.begin()) return nullptr;
+  --range;
+  const std::size_t at = insn.rva - range->rva;
+  if (at + insn.length > range->bytes.size()) return nullptr;
+  return reinterpret_cast<const std::uint8_t*>(range->bytes.data()) + at;
+}
+
+// Whether the instruction's last 4 bytes (x64: a rip-relative disp32) or any 4 bytes (x86: an
+// absolute address) name a pool API's IAT slot: a byte test, no decoding.
+bool Scanner::names_pool_slot(const Slim& slim, const std::uint8_t* bytes) const {
+  if (bytes == nullptr || slim.length < 5) return false;
+  for (std::size_t k = x64_ ? slim.length - 4u : 0; k + 4 <= slim.length; ++k) {
+    std::uint32_t value;
+    std::memcpy(&value, bytes + k, 4);
+    const std::uint32_t rva =
+        x64_ ? slim.rva + slim.length + value
+             : static_cast<std::uint32_t>(value - static_cast<std::uint32_t>(image_.image_base));
+    if (import_by_slot_.contains(rva)) return true;
+  }
+  return false;
+}
+
+// `mov rax, [__imp_ExAllocatePoolWithTag]; mov [rip+g], rax`: calls through g are calls of the
+// import. Only instructions whose last 4 bytes (x64: a rip-relative disp32) or any 4 bytes (x86:
+// an absolute address) name a pool API's IAT slot are decoded to find such loads.
+void Scanner::find_pointer_globals() {
+  const auto& insns = code_.insns;
+  for (std::size_t i = 0; i < insns.size(); ++i) {
+    const Slim& slim = insns[i];
+    if (slim.length < 5 || is_call(slim) || slim.mnemonic == ZYDIS_MNEMONIC_JMP) continue;
+    const std::uint8_t* bytes = bytes_of(slim);
+    if (bytes == nullptr) continue;
+    if (!names_pool_slot(slim, bytes)) continue;
+    const Insn& load = complete(i);
+    if (load.mnemonic != ZYDIS_MNEMONIC_MOV || load.op[0].type != ZYDIS_OPERAND_TYPE_REGISTER ||
+        load.op[0].reg < 0) {
+      continue;
+    }
+    const PoolImport* import = [&]() -> const PoolImport* {
+      const Value slot = slot_of_memory(load, load.op[1]);
+      return slot.kind == Value::Kind::kSlot ? import_at_slot(slot.slot_rva) : nullptr;
+    }();
+    if (import == nullptr) continue;
+    const int reg = load.op[0].reg;
+    for (std::size_t j = i + 1; j < insns.size() && j <= i + 8; ++j) {
+      const Insn& store = complete(j);
+      if (is_block_end(store) || is_call(store)) break;
+      if (store.mnemonic == ZYDIS_MNEMONIC_MOV && store.writes_memory &&
+          store.op[1].type == ZYDIS_OPERAND_TYPE_REGISTER && store.op[1].reg == reg) {
+        const Value global = slot_of_memory(store, store.op[0]);
+        if (global.kind == Value::Kind::kSlot && !all_import_slots_.contains(global.slot_rva)) {
+          pointer_globals_.emplace(global.slot_rva,
+                                   static_cast<std::size_t>(import - imports_.data()));
+        }
+      }
+      if (store.gpr_writes & (1u << reg)) break;
+    }
+  }
+}
+
+// A pool IAT slot is named by one of the instructions of the walk window before index (a byte
+// test): only then is a CFG dispatch's rax worth resolving.
+bool Scanner::pool_slot_load_before(std::size_t index) const {
+  const auto& insns = code_.insns;
+  for (std::size_t i = index, n = 0; i > 0 && n < options_.window; ++n) {
+    --i;
+    if (is_block_end(insns[i])) return false;
+    if (names_pool_slot(insns[i], bytes_of(insns[i]))) return true;
+  }
+  return false;
+}
+
+const PoolImport* Scanner::import_or_pointer(std::uint32_t slot_rva) const {
+  if (const PoolImport* direct = import_at_slot(slot_rva)) return direct;
+  // A function pointer global set to the import (`mov [g], rax` of an IAT load).
+  auto alias = pointer_globals_.find(slot_rva);
+  return alias != pointer_globals_.end() ? &imports_[alias->second] : nullptr;
+}
+
 const PoolImport* Scanner::import_at_slot(std::uint32_t slot_rva) const {
   auto it = import_by_slot_.find(slot_rva);
   return it == import_by_slot_.end() ? nullptr : &imports_[it->second];
@@ -443,7 +550,7 @@ Location Scanner::argument_location(int argument, bool tail, const PoolApi* api)
     if (argument < 4) {
       where.reg = kX64ParamRegs[argument];
     } else {
-      where.rsp_disp = 8 * argument + (tail ? 8 : 0);
+      where.esp_disp = 8 * argument + (tail ? 8 : 0);
     }
   } else {
     where.esp_disp = 4 * argument + (tail ? 4 : 0);
@@ -464,10 +571,157 @@ void Scanner::collect_jump_targets() {
 // Walks back from the call at call_index to find what `where` holds there, within the basic
 // block: a block end or the target of a jump (another path joins there) stops the walk.
 Value Scanner::resolve(std::size_t call_index, Location where) const {
+  // The call itself may start a function (a thunk-like tail call at a function's first byte).
+  if (is_function_start(code_.insns[call_index].rva)) {
+    return parameter_at(where, code_.insns[call_index].rva);
+  }
+  return walk_back(call_index, where, 0, 0);
+}
+
+// At a function's first instruction: a parameter register (x64) or stack slot.
+Value Scanner::parameter_at(const Location& at, std::uint32_t function_rva) const {
+  Value v;
+  v.function_rva = function_rva;
+  if (x64_ && at.reg >= 0 && x64_param_of_reg(at.reg) >= 0) {
+    v.kind = Value::Kind::kParameter;
+    v.parameter = x64_param_of_reg(at.reg);
+    return v;
+  }
+  const std::int64_t slot = x64_ ? 8 : 4;
+  // x64: the home slots of the register parameters are the caller's to leave unset; only a
+  // spill the walk saw (`mov [rsp+10h], edx` then a reload) gives them a value.
+  const std::int64_t first = x64_ ? 8 + 8 * 4 : 4;
+  if (at.esp_disp && *at.esp_disp >= first && *at.esp_disp % slot == 0) {
+    v.kind = Value::Kind::kParameter;
+    v.parameter = static_cast<int>((*at.esp_disp - slot) / slot);
+    return v;
+  }
+  return Value{};
+}
+
+Value Scanner::struct_field(std::size_t call_index, Location pointer, int offset) const {
+  if (!x64_ || pointer.reg < 0) return Value{};
+  const auto& insns = code_.insns;
+  int reg = pointer.reg;
+  for (std::size_t i = call_index, steps = 0; i > 0 && steps < options_.window; ++steps) {
+    if (is_jump_target(insns[i].rva)) return Value{};
+    --i;
+    const Insn& insn = complete(i);
+    if (is_block_end(insn) || is_call(insn)) return Value{};
+    if (!(insn.gpr_writes & (1u << reg))) continue;
+    const Operand& dst = insn.op[0];
+    const Operand& src = insn.op[1];
+    if (dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dst.reg != reg) return Value{};
+    if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_REGISTER &&
+        src.reg >= 0) {
+      reg = src.reg;
+      continue;
+    }
+    if (insn.mnemonic != ZYDIS_MNEMONIC_LEA || src.type != ZYDIS_OPERAND_TYPE_MEMORY ||
+        src.index != kNoReg || (src.base != kRsp && src.base != kRbp)) {
+      return Value{};
+    }
+    // The fields are stored before or after the lea; rsp does not move in between on x64.
+    Location field;
+    (src.base == kRsp ? field.esp_disp : field.ebp_disp) = src.disp + offset;
+    return walk_back(call_index, field, 0, 0);
+  }
+  return Value{};
+}
+
+// A read-only dword (a tag in a constant table in .rdata): its value, or nullopt when rva is not
+// in a section the driver cannot write.
+std::optional<std::uint32_t> Scanner::read_only_dword(std::uint32_t rva) const {
+  constexpr std::uint32_t kMemWrite = 0x80000000u;
+  for (const auto& section : image_.sections) {
+    const std::uint32_t size = std::max(section.virtual_size, section.raw_size);
+    if (rva < section.virtual_address || rva - section.virtual_address >= size) continue;
+    if (section.characteristics & kMemWrite) return std::nullopt;
+    const auto offset = parse::pe_rva_to_offset(image_, rva);
+    if (!offset || *offset + 4 > data_.size()) return std::nullopt;
+    std::uint32_t value;
+    std::memcpy(&value, data_.data() + *offset, 4);
+    return value;
+  }
+  return std::nullopt;
+}
+
+// Both sources of a conditional move: the destination's old value (the walk goes on from before
+// the cmov) and its source; a parameter on either side makes the caller's tag reach the call.
+Value Scanner::either_source(std::size_t i, const Insn& cmov, Location kept, std::size_t steps,
+                             int depth) const {
+  const Value old_value = walk_back(i, kept, steps, depth + 1);
+  const Operand& src = cmov.op[1];
+  Value moved;
+  std::string moved_text;
+  if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0) {
+    Location from;
+    from.reg = src.reg;
+    moved = walk_back(i, from, steps, depth + 1);
+    if (moved.kind != Value::Kind::kConstant && moved.kind != Value::Kind::kParameter) {
+      // What the register was loaded from, for the note: a global override, usually.
+      moved_text = "a value computed at run time";
+      for (std::size_t k = i, n = 0; k > 0 && n < options_.window; ++n) {
+        --k;
+        const Insn& load = complete(k);
+        if (is_block_end(load)) break;
+        if (!(load.gpr_writes & (1u << src.reg))) continue;
+        const Value global = slot_of_memory(load, load.op[1]);
+        if (load.mnemonic == ZYDIS_MNEMONIC_MOV && global.kind == Value::Kind::kSlot) {
+          moved_text = "the global at RVA 0x" + hex(global.slot_rva);
+        }
+        break;
+      }
+    }
+  } else if (src.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+    const Value global = slot_of_memory(cmov, src);
+    moved_text = global.kind == Value::Kind::kSlot ? "the global at RVA 0x" + hex(global.slot_rva)
+                                                   : "a value read from memory";
+  }
+  const std::string where = " (conditional move at RVA 0x" + hex(cmov.rva) + ")";
+  const auto with_alternative = [&where](Value primary, const Value& other) {
+    primary.alternative = other.constant;
+    primary.alternative_imm_rva = other.imm_rva;
+    if (primary.note.empty()) primary.note = "one of two tags chosen at run time" + where;
+    return primary;
+  };
+  const bool old_known =
+      old_value.kind == Value::Kind::kConstant || old_value.kind == Value::Kind::kParameter;
+  const bool moved_known =
+      moved.kind == Value::Kind::kConstant || moved.kind == Value::Kind::kParameter;
+  if (old_known && moved_known) {
+    // A parameter first (it makes a wrapper), the other side's constant as the alternative.
+    if (moved.kind == Value::Kind::kParameter && old_value.kind == Value::Kind::kConstant) {
+      return with_alternative(moved, old_value);
+    }
+    if (moved.kind == Value::Kind::kConstant) return with_alternative(old_value, moved);
+    Value v = old_value;  // two parameters: the first found; the other is noted
+    v.note = "the tag may instead be parameter " + std::to_string(moved.parameter + 1) + where;
+    return v;
+  }
+  if (old_known || moved_known) {
+    Value v = old_known ? old_value : moved;
+    const std::string other = old_known ? moved_text : std::string("a value computed at run time");
+    if (v.note.empty()) {
+      v.note = "the tag can be overridden at run time by " +
+               (other.empty() ? std::string("a value computed at run time") : other) + where;
+    }
+    return v;
+  }
+  return Value{};
+}
+
+Value Scanner::walk_back(std::size_t i, Location where, std::size_t steps, int depth) const {
   const auto& insns = code_.insns;
   const std::uint16_t volatile_regs = x64_ ? kX64Volatile : kX86Volatile;
+  const std::int64_t slot = x64_ ? 8 : 4;
   Value unknown;
-  const auto constant = [](std::uint64_t value, const Insn& insn) {
+  // A stack slot followed back over a call: the callee may have written it when its address was
+  // passed (an out parameter), so a constant found before the call is not trusted; a parameter's
+  // spill (stored at the function's start) is.
+  bool crossed_call = false;
+  const auto constant = [&crossed_call, &unknown](std::uint64_t value, const Insn& insn) {
+    if (crossed_call) return unknown;
     Value v;
     v.kind = Value::Kind::kConstant;
     v.constant = value;
@@ -476,49 +730,25 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
   };
   // The value of a source operand (of a push or a store): a constant, or where to look next.
   // Returns false when it is neither.
-  const auto follow = [this](const Insn& insn, const Operand& src, Location& next, Value& found) {
+  const auto follow = [this, &constant](const Insn& insn, const Operand& src, bool wide,
+                                        Location& next, Value& found) {
     if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-      found.kind = Value::Kind::kConstant;
-      found.constant = src.imm & 0xFFFFFFFFu;
-      if (insn.imm_offset >= 0) {
-        found.imm_rva = insn.rva + static_cast<std::uint32_t>(insn.imm_offset);
-      }
-      return true;
+      found = constant(wide ? src.imm : (src.imm & 0xFFFFFFFFu), insn);
+      return found.kind == Value::Kind::kConstant;
     }
     next = Location{};
     if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0 && src.reg_bits >= 32) {
       next.reg = src.reg;
       return true;
     }
-    if (!x64_ && src.type == ZYDIS_OPERAND_TYPE_MEMORY && src.index == kNoReg &&
+    if (src.type == ZYDIS_OPERAND_TYPE_MEMORY && src.index == kNoReg &&
         (src.base == kRsp || src.base == kRbp)) {
       (src.base == kRsp ? next.esp_disp : next.ebp_disp) = src.disp;
       return true;
     }
     return false;
   };
-  // At a function's first instruction: a parameter register (x64) or stack slot (x86).
-  const auto parameter_at = [this, &unknown](const Location& at, std::uint32_t function_rva) {
-    Value v;
-    v.function_rva = function_rva;
-    if (x64_ && at.reg >= 0 && x64_param_of_reg(at.reg) >= 0) {
-      v.kind = Value::Kind::kParameter;
-      v.parameter = x64_param_of_reg(at.reg);
-      return v;
-    }
-    if (!x64_ && at.esp_disp && *at.esp_disp >= 4 && *at.esp_disp % 4 == 0) {
-      v.kind = Value::Kind::kParameter;
-      v.parameter = static_cast<int>((*at.esp_disp - 4) / 4);
-      return v;
-    }
-    return unknown;
-  };
-  std::size_t steps = 0;
-  std::size_t i = call_index;
-  // The call itself may start a function (a thunk-like tail call at a function's first byte).
-  if (is_function_start(insns[call_index].rva)) {
-    return parameter_at(where, insns[call_index].rva);
-  }
+  if (depth > 4) return unknown;  // nested conditional moves: enough
   while (i > 0 && steps < options_.window) {
     // Another path enters at insns[i]: what was set before it holds on one path only.
     if (is_jump_target(insns[i].rva)) return unknown;
@@ -530,8 +760,16 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
     const Operand& src = insn.op[1];
     if (is_call(insn)) {
       // A call ends the argument setup of the previous call and clobbers volatile registers; on
-      // x86 the callee may pop its arguments, so stack slots are lost too.
-      if (where.reg < 0 || (volatile_regs & (1u << where.reg))) return unknown;
+      // x86 the callee may pop its arguments, so esp-relative slots are lost too. x64 slots above
+      // the callee's home space, and ebp-relative slots, survive.
+      if (where.reg >= 0) {
+        if (volatile_regs & (1u << where.reg)) return unknown;
+      } else if (where.esp_disp) {
+        if (!x64_ || *where.esp_disp < 0x20) return unknown;
+        crossed_call = true;
+      } else {
+        crossed_call = true;
+      }
     } else if (where.reg >= 0) {
       if (insn.gpr_writes & (1u << where.reg)) {
         if (dst.type != ZYDIS_OPERAND_TYPE_REGISTER || dst.reg != where.reg) return unknown;
@@ -546,6 +784,10 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
         }
         const bool full = dst.reg_bits >= 32;  // 32-bit writes zero-extend on x64
         if (!full) return unknown;
+        if (insn.mnemonic >= ZYDIS_MNEMONIC_CMOVB && insn.mnemonic <= ZYDIS_MNEMONIC_CMOVZ &&
+            insn.operand_count == 2) {
+          return either_source(i, insn, where, steps, depth);
+        }
         if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
           return constant(dst.reg_bits == 32 ? (src.imm & 0xFFFFFFFFu) : src.imm, insn);
         }
@@ -553,7 +795,7 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
             src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg == where.reg) {
           Value v;
           v.kind = Value::Kind::kConstant;
-          return v;
+          return crossed_call ? unknown : v;
         }
         if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_REGISTER &&
             src.reg >= 0 && src.reg_bits >= 32) {
@@ -561,35 +803,34 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
         } else if (insn.mnemonic == ZYDIS_MNEMONIC_MOV && src.type == ZYDIS_OPERAND_TYPE_MEMORY) {
           Location next;
           Value found;
-          if (!x64_ && follow(insn, src, next, found) && next.reg < 0) {
-            where = next;  // x86: loaded from a stack slot, e.g. a parameter
+          if (follow(insn, src, false, next, found) && next.reg < 0) {
+            where = next;  // loaded from a stack slot: a parameter, or a spilled one
           } else {
-            return slot_of_memory(insn, src);  // an IAT slot load (call reg) or unknown memory
+            const Value memory = slot_of_memory(insn, src);
+            if (memory.kind == Value::Kind::kSlot && dst.reg_bits == 32 &&
+                import_at_slot(memory.slot_rva) == nullptr) {
+              // A tag kept in a constant table: read-only data is as good as an immediate.
+              if (const auto value = read_only_dword(memory.slot_rva)) {
+                if (crossed_call) return unknown;
+                Value v;
+                v.kind = Value::Kind::kConstant;
+                v.constant = *value;
+                v.imm_rva = memory.slot_rva;
+                v.note = "tag read from read-only data at RVA 0x" + hex(memory.slot_rva);
+                return v;
+              }
+            }
+            return memory;  // an IAT slot load (call reg) or unknown memory
           }
         } else if (insn.mnemonic == ZYDIS_MNEMONIC_LEA && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
                    src.base == kNoReg && src.index == kNoReg) {
           Value v;
           v.kind = Value::Kind::kConstant;
           v.constant = static_cast<std::uint64_t>(src.disp) & 0xFFFFFFFFu;
-          return v;
+          return crossed_call ? unknown : v;
         } else {
           return unknown;
         }
-      }
-    } else if (where.rsp_disp) {
-      if (insn.gpr_writes & (1u << kRsp)) return unknown;  // the stack frame moved
-      if (insn.writes_memory && dst.type == ZYDIS_OPERAND_TYPE_MEMORY && dst.base == kRsp &&
-          dst.index == kNoReg && dst.disp == *where.rsp_disp) {
-        if (insn.mnemonic != ZYDIS_MNEMONIC_MOV) return unknown;
-        if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
-          return constant(dst.size_bits == 32 ? (src.imm & 0xFFFFFFFFu) : src.imm, insn);
-        }
-        if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0 && src.reg_bits >= 32) {
-          where.rsp_disp.reset();
-          where.reg = src.reg;
-          continue;
-        }
-        return unknown;
       }
     } else if (where.esp_disp) {
       std::int64_t& disp = *where.esp_disp;
@@ -598,22 +839,23 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
       if (insn.mnemonic == ZYDIS_MNEMONIC_PUSH) {
         if (disp == 0) {  // this push wrote the slot; its operand is read before esp moves
           Value found;
-          if (!follow(insn, dst, where, found)) return unknown;
+          if (!follow(insn, dst, false, where, found)) return unknown;
           if (found.kind == Value::Kind::kConstant) return found;
         } else {
-          disp -= 4;
+          disp -= slot;
         }
       } else if (insn.mnemonic == ZYDIS_MNEMONIC_POP && dst.type == ZYDIS_OPERAND_TYPE_REGISTER) {
-        disp += 4;
+        disp += slot;
       } else if ((insn.mnemonic == ZYDIS_MNEMONIC_SUB || insn.mnemonic == ZYDIS_MNEMONIC_ADD) &&
                  dst.type == ZYDIS_OPERAND_TYPE_REGISTER && dst.reg == kRsp &&
                  src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
         const auto amount = static_cast<std::int64_t>(static_cast<std::int32_t>(src.imm));
         disp += insn.mnemonic == ZYDIS_MNEMONIC_ADD ? amount : -amount;
       } else if (stores_here) {
-        if (insn.mnemonic != ZYDIS_MNEMONIC_MOV || dst.size_bits != 32) return unknown;
+        const bool wide = x64_ && dst.size_bits == 64;
+        if (insn.mnemonic != ZYDIS_MNEMONIC_MOV || (dst.size_bits != 32 && !wide)) return unknown;
         Value found;
-        if (!follow(insn, src, where, found)) return unknown;
+        if (!follow(insn, src, wide, where, found)) return unknown;
         if (found.kind == Value::Kind::kConstant) return found;
       } else if (insn.gpr_writes & (1u << kRsp)) {
         return unknown;  // and esp, -16 / mov esp, ebp: the slot can no longer be followed
@@ -629,9 +871,10 @@ Value Scanner::resolve(std::size_t call_index, Location where) const {
         return unknown;
       } else if (insn.writes_memory && dst.type == ZYDIS_OPERAND_TYPE_MEMORY && dst.base == kRbp &&
                  dst.index == kNoReg && dst.disp == *where.ebp_disp) {
-        if (insn.mnemonic != ZYDIS_MNEMONIC_MOV || dst.size_bits != 32) return unknown;
+        const bool wide = x64_ && dst.size_bits == 64;
+        if (insn.mnemonic != ZYDIS_MNEMONIC_MOV || (dst.size_bits != 32 && !wide)) return unknown;
         Value found;
-        if (!follow(insn, src, where, found)) return unknown;
+        if (!follow(insn, src, wide, where, found)) return unknown;
         if (found.kind == Value::Kind::kConstant) return found;
       }
     }
@@ -651,19 +894,38 @@ const PoolImport* Scanner::call_target_import(std::size_t index) const {
   const Operand& op = insn.op[0];
   if (op.type == ZYDIS_OPERAND_TYPE_MEMORY) {
     const Value slot = slot_of_memory(insn, op);
-    return slot.kind == Value::Kind::kSlot ? import_at_slot(slot.slot_rva) : nullptr;
+    if (slot.kind != Value::Kind::kSlot) return nullptr;
+    if (const PoolImport* direct = import_or_pointer(slot.slot_rva)) return direct;
+    // Control Flow Guard: `mov rax, [__imp_X]; call [__guard_dispatch_icall_fptr]` calls rax.
+    if (x64_ && (is_call(insn) || insn.mnemonic == ZYDIS_MNEMONIC_JMP) &&
+        !all_import_slots_.contains(slot.slot_rva) && pool_slot_load_before(index)) {
+      Location target;
+      target.reg = 0;  // rax
+      const Value v = resolve(index, target);
+      if (v.kind == Value::Kind::kSlot) return import_at_slot(v.slot_rva);
+    }
+    return nullptr;
   }
   if (op.type == ZYDIS_OPERAND_TYPE_REGISTER && op.reg >= 0) {
     Location where;
     where.reg = op.reg;
     const Value v = resolve(index, where);
-    return v.kind == Value::Kind::kSlot ? import_at_slot(v.slot_rva) : nullptr;
+    return v.kind == Value::Kind::kSlot ? import_or_pointer(v.slot_rva) : nullptr;
   }
   return nullptr;
 }
 
 void Scanner::add_site(std::size_t call_index, const PoolApi* api, std::vector<std::uint32_t> via,
-                       const Value& tag, std::size_t outer_index) {
+                       const Value& tag, std::size_t outer_index, const std::string& wrapper_note) {
+  if (tag.alternative) {
+    // The other source of a conditional move: a tag of its own at the same call.
+    Value other;
+    other.kind = Value::Kind::kConstant;
+    other.constant = *tag.alternative;
+    other.imm_rva = tag.alternative_imm_rva;
+    other.note = tag.note;
+    add_site(call_index, api, via, other, outer_index, wrapper_note);
+  }
   CallSite site;
   const Slim& outer = code_.insns[outer_index];
   site.rva = outer.rva;
@@ -690,6 +952,11 @@ void Scanner::add_site(std::size_t call_index, const PoolApi* api, std::vector<s
                 "; its callers' tags are listed with this call in `via`";
   } else {
     site.note = "tag argument is not a constant at this call";
+  }
+  for (const std::string* extra : {&tag.note, &wrapper_note}) {
+    if (!extra->empty() && site.note.find(*extra) == std::string::npos) {
+      site.note += (site.note.empty() ? "" : "; ") + *extra;
+    }
   }
   // Pool type and size are read at the API call itself (a wrapper usually fixes them there).
   const bool tail = code_.insns[call_index].mnemonic == ZYDIS_MNEMONIC_JMP;
@@ -769,6 +1036,10 @@ void Scanner::decode_blocks(const std::vector<std::size_t>& blocks) {
 void Scanner::add_decoded(Decoded&& more) {
   code_.bytes += more.bytes;
   for (auto& insn : more.full) completed_.emplace(insn.rva, insn);
+  if (code_.insns.empty()) {
+    code_.insns = std::move(more.insns);  // no copy and no merge buffer: the whole code at once
+    return;
+  }
   // Both runs are in RVA order (blocks are decoded in RVA order).
   const auto middle = static_cast<std::ptrdiff_t>(code_.insns.size());
   code_.insns.insert(code_.insns.end(), more.insns.begin(), more.insns.end());
@@ -788,6 +1059,9 @@ CallSiteScan Scanner::run() {
   for (std::size_t k = 0; k < imports_.size(); ++k) {
     import_by_slot_.emplace(imports_[k].function->iat_rva, k);
   }
+  for (const auto& module : image_.imports) {
+    for (const auto& function : module.functions) all_import_slots_.insert(function.iat_rva);
+  }
   std::vector<std::uint32_t> resync;
   for (const auto& f : image_.runtime_functions) {
     resync.push_back(f.begin_rva);
@@ -796,11 +1070,23 @@ CallSiteScan Scanner::run() {
   std::sort(resync.begin(), resync.end());
   resync.erase(std::unique(resync.begin(), resync.end()), resync.end());
   std::vector<CodeRange> ranges;
+  std::uint64_t code_bytes = 0, kept_bytes = 0;
   for (const auto& section : image_.sections) {
     if (!parse::pe_section_is_code(section)) continue;
-    const auto bytes = parse::pe_section_bytes(section, data_);
+    auto bytes = parse::pe_section_bytes(section, data_);
     if (bytes.empty()) continue;
+    code_bytes += bytes.size();
+    const std::uint64_t room = options_.max_code_bytes - kept_bytes;
+    if (room == 0) continue;
+    if (bytes.size() > room) bytes = bytes.first(static_cast<std::size_t>(room));
+    kept_bytes += bytes.size();
     ranges.push_back({section.virtual_address, section.raw_offset, bytes});
+  }
+  if (kept_bytes < code_bytes) {
+    scan_.note = "cut short: only the first " + std::to_string(kept_bytes) + " of " +
+                 std::to_string(code_bytes) +
+                 " bytes of code were decoded (the per-file memory cap); call sites past them "
+                 "are not found";
   }
   std::sort(ranges.begin(), ranges.end(),
             [](const CodeRange& a, const CodeRange& b) { return a.rva < b.rva; });
@@ -816,6 +1102,12 @@ CallSiteScan Scanner::run() {
   } else {
     add_decoded(decode_code(decoder_, ranges, x64_, resync, options_.quick_decoder));
     collect_jump_targets();
+  }
+  find_pointer_globals();
+  if (sparse_ && !pointer_globals_.empty()) {
+    std::vector<std::uint32_t> globals;
+    for (const auto& [global, index] : pointer_globals_) globals.push_back(global);
+    decode_blocks(blocks_reaching(globals, false));
   }
   scan_.decoded_bytes = code_.bytes;
   const auto& insns = code_.insns;
@@ -853,6 +1145,7 @@ CallSiteScan Scanner::run() {
     const PoolApi* api;
     int depth;
     std::vector<std::uint32_t> via;
+    std::string note;  // a runtime override the wrapper's walk found
   };
   std::vector<Pending> wrappers;
   for (std::size_t i = 0; i < insns.size(); ++i) {
@@ -866,11 +1159,14 @@ CallSiteScan Scanner::run() {
     if (import == nullptr) continue;
     const PoolApi* api = import->api;
     Value tag;
-    if (api->tag_argument >= 0) {
+    if (api->tag_struct_offset >= 0) {
+      tag =
+          struct_field(i, argument_location(api->tag_argument, tail, api), api->tag_struct_offset);
+    } else if (api->tag_argument >= 0) {
       tag = resolve(i, argument_location(api->tag_argument, tail, api));
     }
     if (tag.kind == Value::Kind::kParameter) {
-      wrappers.push_back({tag.function_rva, tag.parameter, api, 1, {insn.rva}});
+      wrappers.push_back({tag.function_rva, tag.parameter, api, 1, {insn.rva}, tag.note});
     }
     add_site(i, api, {}, tag, i);
   }
@@ -907,10 +1203,21 @@ CallSiteScan Scanner::run() {
         via.insert(via.end(), w.via.begin(), w.via.end());
         if (tag.kind == Value::Kind::kConstant) {
           const std::size_t api_call = index_of(w.via.back());
-          add_site(api_call, w.api, via, tag, i);
+          add_site(api_call, w.api, via, tag, i, w.note);
         } else if (tag.kind == Value::Kind::kParameter && depth < options_.max_wrapper_depth &&
                    seen.insert({tag.function_rva, tag.parameter}).second) {
-          next.push_back({tag.function_rva, tag.parameter, w.api, depth + 1, via});
+          std::string note = w.note;
+          if (!tag.note.empty()) note += (note.empty() ? "" : "; ") + tag.note;
+          next.push_back({tag.function_rva, tag.parameter, w.api, depth + 1, via, note});
+        }
+        if (tag.kind == Value::Kind::kParameter && tag.alternative) {
+          // A default tag beside the parameter (`tag ? tag : 'Dflt'`) is a tag of this caller.
+          Value other;
+          other.kind = Value::Kind::kConstant;
+          other.constant = *tag.alternative;
+          other.imm_rva = tag.alternative_imm_rva;
+          other.note = tag.note;
+          add_site(index_of(w.via.back()), w.api, via, other, i, w.note);
         }
       }
     }
@@ -929,13 +1236,34 @@ CallSiteScan Scanner::run() {
 }  // namespace
 
 std::string_view confidence_name(Confidence confidence) {
-  return confidence == Confidence::kHigh ? "high" : "low";
+  switch (confidence) {
+    case Confidence::kHigh:
+      return "high";
+    case Confidence::kMedium:
+      return "medium";
+    case Confidence::kLow:
+      break;
+  }
+  return "low";
 }
 
 CallSiteScan scan_call_sites(const parse::PeImage& image, parse::ByteSpan data,
                              const CallSiteOptions& options) {
   Scanner scanner(image, data, options);
-  return scanner.run();
+  CallSiteScan scan = scanner.run();
+  if (!image.problems.empty()) {
+    scan.damaged = true;
+    std::size_t functions = 0;
+    for (const auto& module : image.imports) functions += module.functions.size();
+    scan.damage =
+        "the file is damaged: " + image.problems.front() +
+        (image.problems.size() > 1 ? " (and " + std::to_string(image.problems.size() - 1) + " more)"
+                                   : std::string()) +
+        "; still done: " + std::to_string(functions) + " imported function(s) read, " +
+        std::to_string(pool_imports(image).size()) + " of them pool APIs, " +
+        std::to_string(scan.decoded_bytes) + " bytes of code decoded";
+  }
+  return scan;
 }
 
 std::vector<std::uint64_t> find_tag_bytes(parse::ByteSpan data, const PoolKey& tag) {
@@ -980,7 +1308,8 @@ std::optional<DriverTag> find_tag_in_driver(const parse::PeImage& image, parse::
     for (const auto& site : scan.sites) {
       if (site.tag == tag) out.call_sites.push_back(site);
     }
-    if (!scan.supported) out.note = scan.note;
+    if (!scan.supported || !scan.note.empty()) out.note = scan.note;
+    if (scan.damaged) out.note += (out.note.empty() ? "" : "; ") + scan.damage;
     if (none && !scan.supported) {
       // ARM64: the import of an untagged allocator is the evidence; its calls are not decoded.
       out.confidence = Confidence::kHigh;

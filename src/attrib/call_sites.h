@@ -16,11 +16,12 @@
 namespace poolscope::attrib {
 
 enum class Confidence : std::uint8_t {
-  kHigh,  // the tag is the argument of a pool API call (directly or through wrappers)
-  kLow,   // the 4 bytes occur somewhere in the file: only a byte match
+  kHigh,    // the tag is the argument of a pool API call (directly or through wrappers)
+  kMedium,  // a rule names it (KMDF's service-name tag) or only pooltag.txt does
+  kLow,     // the 4 bytes occur somewhere in the file: only a byte match
 };
 
-std::string_view confidence_name(Confidence confidence);  // "high", "low"
+std::string_view confidence_name(Confidence confidence);  // "high", "medium", "low"
 
 // One call of a pool API. For a tag that reaches the API through wrapper functions, one CallSite
 // per call of the outermost wrapper that passes a constant.
@@ -57,6 +58,10 @@ struct CallSiteScan {
   std::vector<CallSite> sites;  // sorted by rva, then via
   std::vector<PoolWrapper> wrappers;
   std::uint64_t decoded_bytes = 0;
+  // The image's directories could not all be read (PeImage::problems): `damage` says what is
+  // damaged and what was still done, so "0 tags" is never mistaken for a clean result.
+  bool damaged = false;
+  std::string damage;
 };
 
 struct CallSiteOptions {
@@ -66,6 +71,9 @@ struct CallSiteOptions {
   // instructions an argument walk reads with Zydis. false: Zydis decodes every instruction fully,
   // the slower reference the fast path is tested against (same results).
   bool quick_decoder = true;
+  // Code bytes decoded per file at most (memory: about 6 bytes held per byte of code); the code
+  // sections past it are not read and CallSiteScan::note says the file was cut short.
+  std::uint64_t max_code_bytes = 64ull << 20;
 };
 
 // Scans the code sections of image (parsed from data). Never fails: unreadable code is skipped.

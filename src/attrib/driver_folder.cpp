@@ -1,37 +1,14 @@
 #include "attrib/driver_folder.h"
 
-#include <algorithm>
+#include "attrib/driver_tree.h"
 
 namespace poolscope::attrib {
 
-namespace {
-
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-}  // namespace
-
 Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    return make_error(ErrorCode::kInput, dir.string() + " is not a folder of drivers");
-  }
-  std::vector<std::filesystem::path> out;
-  for (auto it = std::filesystem::directory_iterator(dir, ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    std::error_code type_ec;
-    if (!it->is_regular_file(type_ec)) continue;
-    std::string ext = it->path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), ascii_lower);
-    if (ext == ".sys") out.push_back(it->path());
-  }
-  if (ec) {
-    return make_error(ErrorCode::kInput, "cannot list " + dir.string() + ": " + ec.message(),
-                      ec.value());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+  // The folder and its subfolders, as `drivers` and `who --drivers` read them.
+  auto tree = list_driver_tree(dir);
+  if (!tree) return std::unexpected(tree.error());
+  return std::move(tree->files);
 }
 
 std::string driver_version_text(const DriverFile& file) {

@@ -11,7 +11,7 @@
 
 namespace poolscope::attrib {
 
-// The .sys files of a folder (not recursive, the extension in any case), sorted by name.
+// The .sys files of a folder and its subfolders (attrib/driver_tree.h), sorted by path.
 Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir);
 std::string driver_version_text(const DriverFile& file);  // "10.0.1.2" or ""
 std::string driver_signer_text(const DriverFile& file);   // subject CN or ""

@@ -11,7 +11,8 @@ namespace {
 
 constexpr std::string_view kNt = "ntoskrnl.exe";
 
-constexpr std::array<PoolApi, 18> kApis = {{
+// The table with its sources is docs/pool_apis.md; keep both in step.
+constexpr std::array<PoolApi, 24> kApis = {{
     // ExAllocatePool(PoolType, NumberOfBytes) and ...WithQuota: the kernel tags these 'None'.
     {kNt, "ExAllocatePool", PoolApiKind::kAllocate, -1, 0, 1},
     {kNt, "ExAllocatePoolWithQuota", PoolApiKind::kAllocate, -1, 0, 1},
@@ -26,6 +27,17 @@ constexpr std::array<PoolApi, 18> kApis = {{
     {"ndis.sys", "NdisAllocateMemoryWithTagPriority", PoolApiKind::kAllocate, 2, -1, 1},
     // FltAllocatePoolAlignedWithTag(Instance, PoolType, NumberOfBytes, Tag).
     {"fltmgr.sys", "FltAllocatePoolAlignedWithTag", PoolApiKind::kAllocate, 3, 1, 2},
+    // NdisAllocateGenericObject(DriverObject, Tag, Size).
+    {"ndis.sys", "NdisAllocateGenericObject", PoolApiKind::kAllocate, 1, -1, 2},
+    // NdisAllocateNetBufferListPool(NdisHandle, PNET_BUFFER_LIST_POOL_PARAMETERS): Header (4),
+    // ProtocolId, fAllocateNetBuffer, ContextSize (4), PoolTag at 8, DataSize at 12.
+    {"ndis.sys", "NdisAllocateNetBufferListPool", PoolApiKind::kAllocate, 1, -1, -1, 8},
+    // NdisAllocateNetBufferPool(NdisHandle, PNET_BUFFER_POOL_PARAMETERS): Header (4), PoolTag at 4.
+    {"ndis.sys", "NdisAllocateNetBufferPool", PoolApiKind::kAllocate, 1, -1, -1, 4},
+    // VideoPortAllocatePool(HwDeviceExtension, PoolType, NumberOfBytes, Tag).
+    {"videoprt.sys", "VideoPortAllocatePool", PoolApiKind::kAllocate, 3, 1, 2},
+    // ExAllocateCacheAwareRundownProtection(PoolType, PoolTag).
+    {kNt, "ExAllocateCacheAwareRundownProtection", PoolApiKind::kAllocate, 1, 0, -1},
     // Ex*LookasideList(Lookaside, Allocate, Free, Flags, Size, Tag, Depth): the tag is on the
     // stack.
     {kNt, "ExInitializeNPagedLookasideList", PoolApiKind::kLookasideInit, 5, -1, 4},
@@ -38,6 +50,8 @@ constexpr std::array<PoolApi, 18> kApis = {{
     // NdisFreeMemoryWithTagPriority(Handle, Va, Tag).
     {"ndis.sys", "NdisFreeMemoryWithTagPriority", PoolApiKind::kFree, 2, -1, -1},
     {"fltmgr.sys", "FltFreePoolAlignedWithTag", PoolApiKind::kFree, 2, -1, -1},
+    // NdisFreeMemoryWithTag(VirtualAddress, Tag).
+    {"ndis.sys", "NdisFreeMemoryWithTag", PoolApiKind::kFree, 1, -1, -1},
 }};
 
 using parse::ascii_lower;

@@ -24,6 +24,9 @@ struct PoolApi {
   int tag_argument = -1;        // -1: no tag (an allocation's tag is then 'None')
   int pool_type_argument = -1;  // POOL_TYPE, or POOL_FLAGS for ExAllocatePool2/3
   int size_argument = -1;
+  // >= 0: tag_argument points to a parameters structure and the tag is the ULONG at this offset
+  // (NdisAllocateNetBufferListPool's NET_BUFFER_LIST_POOL_PARAMETERS.PoolTag).
+  int tag_struct_offset = -1;
 };
 
 // Every known pool API, allocation functions first.

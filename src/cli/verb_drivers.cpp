@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "attrib/call_sites.h"
+#include "attrib/driver_tree.h"
+#include "attrib/kmdf.h"
 #include "attrib/pool_apis.h"
 #include "cli/verbs.h"
 
@@ -37,11 +39,32 @@ nlohmann::ordered_json call_site_json(const attrib::CallSite& site) {
 
 }  // namespace
 
+Result<attrib::DriverTree> list_driver_files(const std::filesystem::path& dir) {
+  return attrib::list_driver_tree(dir);
+}
+
+std::string driver_version_text(const attrib::DriverFile& file) {
+  if (!file.image.version) return {};
+  const auto& v = *file.image.version;
+  // The numeric VS_FIXEDFILEINFO version; the FileVersion string often carries more ("1.2 built
+  // by: WinDDK") and is shown separately.
+  if (v.fixed) {
+    const auto& f = v.fixed->file_version;
+    return std::to_string(f[0]) + "." + std::to_string(f[1]) + "." + std::to_string(f[2]) + "." +
+           std::to_string(f[3]);
+  }
+  return v.file_version;
+}
+
+std::string driver_signer_text(const attrib::DriverFile& file) {
+  return file.image.signature.present ? file.image.signature.signer_common_name : std::string();
+}
+
 void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& out) {
   out["machine"] = parse::pe_machine_name(file.image.machine);
   if (file.image.version) {
     const auto& v = *file.image.version;
-    out["version"] = {{"file_version", attrib::driver_version_text(file)},
+    out["version"] = {{"file_version", driver_version_text(file)},
                       {"file_version_string", v.file_version},
                       {"company_name", v.company_name},
                       {"file_description", v.file_description},
@@ -49,7 +72,7 @@ void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& ou
   } else {
     out["version"] = nullptr;
   }
-  const std::string signer = attrib::driver_signer_text(file);
+  const std::string signer = driver_signer_text(file);
   out["signer"] = signer.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(signer);
 }
 
@@ -76,7 +99,7 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
                    "also write a localtag.txt (\"TAG - driver.sys - ...\" lines) to this file");
   verb->callback([&run, options] {
     run = [options]() -> int {
-      auto files = attrib::list_driver_files(options->dir);
+      auto files = list_driver_files(options->dir);
       if (!files) return report_error(files.error());
       auto drivers = nlohmann::ordered_json::array();
       std::string table;
@@ -85,7 +108,8 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
       std::snprintf(line, sizeof line, "%-24s %-6s %-5s %-5s %s\n", "DRIVER", "MACHINE", "TAGS",
                     "SITES", "TAGS (high confidence) / UNTAGGED IMPORTS / NOTE");
       table += line;
-      for (const auto& path : *files) {
+      std::size_t read = 0;
+      for (const auto& path : files->files) {
         auto file = attrib::read_driver_file(path);
         if (!file) {
           // A folder of drivers holds other files too; say which were skipped.
@@ -94,9 +118,11 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
         }
         const auto scan = attrib::scan_call_sites(file->image, file->bytes);
         const auto tags = attrib::driver_tags(scan);
+        ++read;
         const std::string name = path.filename().string();
         nlohmann::ordered_json d;
         d["file"] = name;
+        d["path"] = path.string();
         add_driver_facts(*file, d);
         auto tags_json = nlohmann::ordered_json::array();
         std::string tag_list;
@@ -111,6 +137,18 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
                       std::to_string(tag.call_sites.size()) + " call site" +
                       (tag.call_sites.size() == 1 ? "" : "s") + ")\n";
         }
+        // A KMDF driver's framework objects carry its service-name tag (medium: a rule).
+        if (auto kmdf = attrib::kmdf_service_tag(file->image, path.stem().string(), true)) {
+          const bool known = std::any_of(tags.begin(), tags.end(),
+                                         [&](const auto& t) { return t.tag == kmdf->tag; });
+          if (!known) {
+            tags_json.push_back({{"tag", display_key(kmdf->tag)},
+                                 {"confidence", "medium"},
+                                 {"call_sites", nlohmann::ordered_json::array()},
+                                 {"note", kmdf->note}});
+            tag_list += (tag_list.empty() ? "" : " ") + display_key(kmdf->tag) + "(medium, KMDF)";
+          }
+        }
         d["tags"] = tags_json;
         auto untagged = nlohmann::ordered_json::array();
         std::string untagged_list;
@@ -119,7 +157,8 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
           untagged_list += (untagged_list.empty() ? "" : ",") + import.function->name;
         }
         d["untagged_imports"] = untagged;
-        if (!scan.supported) d["call_site_note"] = scan.note;
+        if (!scan.note.empty()) d["call_site_note"] = scan.note;
+        if (scan.damaged) d["damage"] = scan.damage;
         auto wrappers = nlohmann::ordered_json::array();
         for (const auto& w : scan.wrappers) {
           wrappers.push_back({{"function_rva", hex32(w.function_rva)},
@@ -132,7 +171,8 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
         std::string detail = tag_list;
         if (!untagged_list.empty())
           detail += (detail.empty() ? "" : " / ") + ("untagged: " + untagged_list);
-        if (!scan.supported) detail += (detail.empty() ? "" : " / ") + scan.note;
+        if (!scan.note.empty()) detail += (detail.empty() ? "" : " / ") + scan.note;
+        if (scan.damaged) detail += (detail.empty() ? "" : " / ") + scan.damage;
         std::snprintf(line, sizeof line, "%-24s %-6s %5zu %5zu ", name.c_str(),
                       parse::pe_machine_name(file->image.machine).c_str(), tags.size(), site_count);
         table += line + detail + "\n";
@@ -144,12 +184,23 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
           return report_error(Error{ErrorCode::kInput, 0, "cannot write " + options->localtag});
         }
       }
+      const std::string searched = attrib::describe_driver_tree(options->dir, *files) + "; " +
+                                   std::to_string(read) + " read as PE files";
+      auto notes = nlohmann::ordered_json::array();
+      for (const auto& note : files->notes) notes.push_back(note);
       const std::string text =
           options->format == "json"
-              ? nlohmann::ordered_json{{"folder", options->dir}, {"drivers", drivers}}.dump(
-                    2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
+              ? nlohmann::ordered_json{{"folder", options->dir},
+                                       {"searched", searched},
+                                       {"files_read", read},
+                                       {"tree_notes", notes},
+                                       {"drivers", drivers}}
+                        .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
                     "\n"
-              : table;
+              : table + searched + "\n";
+      if (options->format != "json") {
+        for (const auto& note : files->notes) std::fprintf(stderr, "poolscope: %s\n", note.c_str());
+      }
       std::fwrite(text.data(), 1, text.size(), stdout);
       return kExitOk;
     };

@@ -1,18 +1,32 @@
 // `poolscope who TAG`: the owners of a pool tag: what pooltag.txt says, and which drivers pass the
 // tag to a pool call (high confidence, with the call sites) or merely contain its bytes (low).
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "attrib/call_sites.h"
+#include "attrib/driver_search.h"
+#include "attrib/kmdf.h"
 #include "attrib/slab_owner.h"
 #include "attrib/tag_database.h"
 #include "cli/verbs.h"
-#include "export/owner_output.h"
-#include "source/host.h"
 
 namespace poolscope::cli {
 
 namespace {
+
+std::optional<std::string> get_env(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? std::optional<std::string>(value) : std::nullopt;
+}
+
+nlohmann::ordered_json pooltag_line_json(const parse::PoolTagLine& line, const char* match) {
+  return {{"pattern", line.pattern},
+          {"match", match},
+          {"binary", line.binary},
+          {"description", line.description},
+          {"line", line.line}};
+}
 
 // The rule for `who NAME`: --cache makes it a slab cache; --drivers or --pooltag make it a pool
 // tag; otherwise a name longer than 4 bytes (no tag is) is a cache, and a name of 1 to 4 bytes is a
@@ -22,10 +36,30 @@ bool is_slab_cache_argument(const std::string& name, bool force_cache, bool asks
   if (force_cache) return true;
   if (asks_for_tag) return false;
   if (name.size() > 4) return true;
-  if (name.empty() || !host::has_slab_sysfs()) return false;
+#ifdef __linux__
+  if (name.empty()) return false;
   std::error_code ec;
   return name.find('/') == std::string::npos && name != "." && name != ".." &&
          std::filesystem::exists(paths.sys_slab / name, ec);
+#else
+  (void)paths;
+  return false;
+#endif
+}
+
+nlohmann::ordered_json symbol_json(const attrib::SymbolRef& ref) {
+  nlohmann::ordered_json j;
+  j["name"] = ref.name;
+  j["type"] = std::string(1, ref.type);
+  j["module"] = ref.module;
+  if (ref.address != 0) {
+    char buffer[24];
+    std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(ref.address));
+    j["address"] = buffer;
+  } else {
+    j["address"] = nullptr;
+  }
+  return j;
 }
 
 // `who CACHE`: what the kernel's symbols and /sys/kernel/slab say about a slab cache.
@@ -33,9 +67,11 @@ int run_who_cache(const std::string& cache, const std::string& kallsyms_path,
                   const std::string& format) {
   std::optional<attrib::KernelSymbols> symbols;
   std::string symbols_note;
-  const std::string path = !kallsyms_path.empty()     ? kallsyms_path
-                           : host::default_kallsyms() ? host::default_kallsyms()->string()
-                                                      : std::string();
+#ifdef __linux__
+  const std::string path = kallsyms_path.empty() ? "/proc/kallsyms" : kallsyms_path;
+#else
+  const std::string path = kallsyms_path;
+#endif
   if (!path.empty()) {
     auto loaded = attrib::load_kernel_symbols(path);
     if (loaded) {
@@ -53,20 +89,104 @@ int run_who_cache(const std::string& cache, const std::string& kallsyms_path,
   } else {
     symbols_note = "kernel symbols not loaded: pass --kallsyms FILE (a copy of /proc/kallsyms)";
   }
-  const attrib::SlabFacts facts =
-      host::has_slab_sysfs() ? attrib::read_slab_facts(cache) : attrib::SlabFacts{};
+#ifdef __linux__
+  const attrib::SlabFacts facts = attrib::read_slab_facts(cache);
+#else
+  const attrib::SlabFacts facts;
+#endif
   const attrib::SlabOwner owner = attrib::slab_owner(cache, facts, symbols ? &*symbols : nullptr);
+
+  nlohmann::ordered_json out;
+  out["cache"] = owner.cache;
+  out["kind"] = "slab_cache";
+  out["exists"] = owner.exists;
+  out["aliases"] = owner.aliases;
+  out["generic_kmalloc"] = owner.generic_kmalloc;
+  out["owner"] = attrib::short_owner(owner);
+  out["modules"] = owner.modules;
+  out["confidence"] = owner.confidence
+                          ? nlohmann::ordered_json(attrib::owner_confidence_name(*owner.confidence))
+                          : nlohmann::ordered_json(nullptr);
+  out["evidence"] = owner.evidence;
+  auto pointers = nlohmann::ordered_json::array();
+  for (const auto& ref : owner.cache_pointers) pointers.push_back(symbol_json(ref));
+  out["cache_pointers"] = pointers;
+  if (owner.constructor) {
+    out["constructor"] = {{"function", owner.constructor->name},
+                          {"module", owner.constructor->module},
+                          {"text", facts.constructor}};
+  } else {
+    out["constructor"] = nullptr;
+  }
+  nlohmann::ordered_json callers;
+  callers["available"] = owner.callers_available;
+  callers["note"] = owner.callers_note;
+  auto sites = nlohmann::ordered_json::array();
+  for (const auto& site : owner.callers) {
+    nlohmann::ordered_json j;
+    j["count"] = site.count;
+    j["function"] = site.function;
+    j["offset"] = site.offset ? nlohmann::ordered_json(*site.offset) : nlohmann::ordered_json();
+    j["module"] = site.module;
+    j["details"] = site.details;
+    j["stack"] = site.stack;
+    sites.push_back(std::move(j));
+  }
+  callers["sites"] = std::move(sites);
+  out["callers"] = std::move(callers);
+  if (symbols) {
+    out["kallsyms"] = {{"source", symbols->source()},
+                       {"symbols", symbols->size()},
+                       {"addresses_hidden", symbols->addresses_hidden()}};
+  } else {
+    out["kallsyms"] = nullptr;
+  }
   std::vector<std::string> notes = owner.notes;
   if (!symbols_note.empty()) notes.insert(notes.begin(), symbols_note);
-  if (!owner.exists && host::has_slab_sysfs()) {
+#ifdef __linux__
+  if (!owner.exists) {
     notes.insert(notes.begin(), "no cache of this name in /sys/kernel/slab on this machine");
   }
-  const std::string text =
-      format != "json"
-          ? cache_owner_text(owner, notes)
-          : cache_owner_json(owner, facts, symbols ? &*symbols : nullptr, notes)
-                    .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
-                "\n";
+#endif
+  out["notes"] = notes;
+
+  std::string text;
+  if (format == "json") {
+    text = out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  } else {
+    text = "cache " + owner.cache + " (Linux slab cache)\n";
+    if (!owner.aliases.empty()) {
+      text += "merged with:";
+      for (const auto& alias : owner.aliases) text += " " + alias;
+      text += "\n";
+    }
+    const std::string short_text = attrib::short_owner(owner);
+    text += "owner: " + (short_text.empty() ? std::string("unknown") : short_text);
+    if (owner.confidence) {
+      text += " (" + std::string(attrib::owner_confidence_name(*owner.confidence)) + ")";
+    }
+    text += "\n  " + owner.evidence + "\n";
+    for (const auto& ref : owner.cache_pointers) {
+      text += "cache pointer: " + ref.name + " [" + ref.module + "] (" + std::string(1, ref.type) +
+              ")\n";
+    }
+    if (owner.constructor) {
+      text += "constructor: " + owner.constructor->name + " [" + owner.constructor->module + "]\n";
+    }
+    if (owner.callers_available && !owner.callers.empty()) {
+      text += "callers (" + owner.callers_note + "):\n";
+      for (const auto& site : owner.callers) {
+        char line[512];
+        std::snprintf(line, sizeof line, "  %8llu  %s [%s]  %s\n",
+                      static_cast<unsigned long long>(site.count), site.function.c_str(),
+                      site.module.c_str(), site.details.c_str());
+        text += line;
+      }
+    } else {
+      text += "callers: " + owner.callers_note + "\n";
+    }
+    for (const auto& note : notes) text += "note: " + note + "\n";
+  }
   std::fwrite(text.data(), 1, text.size(), stdout);
   return kExitOk;
 }
@@ -117,20 +237,23 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
       }
       const PoolKey tag = tag_from_text(options->tag);
       std::vector<std::string> dirs = options->drivers;
+      // No folder given: the platform's default (Windows: the loaded modules, System32\drivers
+      // and the DriverStore; attrib/driver_search.h), none elsewhere.
+      attrib::DriverSearch defaults;
       if (dirs.empty()) {
-        const auto here = host::default_drivers_dir();
-        if (!here) {
+        defaults = attrib::default_driver_search();
+        if (defaults.roots.empty() && defaults.files.empty()) {
           return report_error(Error{ErrorCode::kUsage, 0,
                                     "pass --drivers DIR: the folder of Windows drivers to search "
                                     "(e.g. a copy of C:\\Windows\\System32\\drivers)"});
         }
-        dirs.push_back(here->string());
+        for (const auto& root : defaults.roots) dirs.push_back(root.string());
       }
       std::optional<std::filesystem::path> pooltag_path;
       if (!options->pooltag.empty()) {
         pooltag_path = options->pooltag;
       } else {
-        pooltag_path = host::default_pooltag();
+        pooltag_path = attrib::find_default_pooltag(attrib::pooltag_search_roots(get_env));
       }
       std::optional<attrib::TagDatabase> database;
       if (pooltag_path) {
@@ -157,13 +280,44 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
       out["near_misses"] = near;
       auto owners = nlohmann::ordered_json::array();
       std::string table;
+      auto searched = nlohmann::ordered_json::array();
+      // The loaded modules' own files (outside the default folders) as one more group.
+      std::vector<std::pair<std::string, attrib::DriverTree>> groups;
       for (const auto& dir : dirs) {
-        auto files = attrib::list_driver_files(dir);
-        if (!files) return report_error(files.error());
-        for (const auto& path : *files) {
+        auto files = list_driver_files(dir);
+        if (!files) {
+          if (!options->drivers.empty()) return report_error(files.error());
+          searched.push_back(files.error().message);  // a default folder this system lacks
+          continue;
+        }
+        groups.emplace_back(dir, std::move(*files));
+      }
+      if (!defaults.files.empty()) {
+        attrib::DriverTree loaded;
+        loaded.files = defaults.files;
+        groups.emplace_back("the loaded kernel modules", std::move(loaded));
+      }
+      for (const auto& note : defaults.notes) searched.push_back(note);
+      for (const auto& [dir, tree] : groups) {
+        const attrib::DriverTree* files = &tree;
+        std::size_t read = 0;
+        for (const auto& path : files->files) {
           auto file = attrib::read_driver_file(path);
           if (!file) continue;  // not a PE file: nothing of it can own a tag
+          ++read;
+          if (!file->image.problems.empty()) {
+            searched.push_back(path.string() + " is damaged (" + file->image.problems.front() +
+                               "): its imports may be incomplete; the byte search still ran");
+          }
           auto found = attrib::find_tag_in_driver(file->image, file->bytes, tag);
+          if (!found || found->confidence == attrib::Confidence::kLow) {
+            // A KMDF driver owns its service-name tag by the framework's rule (medium).
+            auto kmdf = attrib::kmdf_service_tag(file->image, path.stem().string(), true);
+            if (kmdf && kmdf->tag == tag) {
+              if (found) kmdf->byte_offsets = found->byte_offsets;
+              found = std::move(kmdf);
+            }
+          }
           if (!found) continue;
           nlohmann::ordered_json owner;
           owner["file"] = path.string();
@@ -176,25 +330,35 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
           add_driver_facts(*file, owner);
           owners.push_back(std::move(owner));
         }
+        searched.push_back(attrib::describe_driver_tree(dir, *files) + "; " + std::to_string(read) +
+                           " read as PE files");
+        for (const auto& note : files->notes) searched.push_back(note);
       }
-      // High-confidence owners first; the order within each stays the folder order.
-      std::stable_sort(owners.begin(), owners.end(), [](const auto& a, const auto& b) {
-        return a["confidence"] == "high" && b["confidence"] != "high";
-      });
+      // High-confidence owners first, then medium; the order within each stays the folder order.
+      const auto rank = [](const nlohmann::ordered_json& owner) {
+        return owner["confidence"] == "high" ? 0 : owner["confidence"] == "medium" ? 1 : 2;
+      };
+      std::stable_sort(owners.begin(), owners.end(),
+                       [&rank](const auto& a, const auto& b) { return rank(a) < rank(b); });
       out["owners"] = owners;
+      out["searched"] = searched;
       for (const auto& owner : owners) {
         const bool high = owner["confidence"] == "high";
-        const std::size_t n = high ? owner["call_sites"].size() : owner["byte_offsets"].size();
+        const bool low = owner["confidence"] == "low";
+        const std::size_t n = low ? owner["byte_offsets"].size() : owner["call_sites"].size();
         const std::string version =
             owner["version"].is_null() ? "" : owner["version"]["file_version"].get<std::string>();
         const std::string signer =
             owner["signer"].is_null() ? "" : owner["signer"].get<std::string>();
         char line[512];
         std::snprintf(
-            line, sizeof line, "  %-28s %-5s %4zu %-16s %s\n",
+            line, sizeof line, "  %-28s %-6s %4zu %-16s %s\n",
             std::filesystem::path(owner["file"].get<std::string>()).filename().string().c_str(),
-            high ? "high" : "low", n, version.c_str(), signer.c_str());
+            owner["confidence"].get<std::string>().c_str(), n, version.c_str(), signer.c_str());
         table += line;
+        if (!high && owner.contains("note")) {
+          table += "    " + owner["note"].get<std::string>() + "\n";
+        }
       }
       auto suggestions = nlohmann::ordered_json::array();
       if (owners.empty()) {
@@ -230,14 +394,15 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
         }
         if (owners.empty()) {
           text += "no owner found in " + std::to_string(dirs.size()) + " folder(s)\n";
+          for (const auto& s : searched) text += "  searched: " + s.get<std::string>() + "\n";
           for (const auto& s : suggestions) text += "  try: " + s.get<std::string>() + "\n";
         } else {
           char head[256];
-          std::snprintf(head, sizeof head, "  %-28s %-5s %4s %-16s %s\n", "FILE", "CONF", "N",
+          std::snprintf(head, sizeof head, "  %-28s %-6s %4s %-16s %s\n", "FILE", "CONF", "N",
                         "VERSION", "SIGNER");
           text +=
-              "owners (high: a pool call passes the tag, N call sites; low: only a byte "
-              "match, N occurrences):\n";
+              "owners (high: a pool call passes the tag, N call sites; medium: a rule names it "
+              "(KMDF); low: only a byte match, N occurrences):\n";
           text += head + table;
         }
       }

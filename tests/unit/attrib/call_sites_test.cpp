@@ -65,6 +65,13 @@ TEST(CallSites, WinDivertHasExactlyTheFiveAllocationSitesOfSourceMd) {
     frees.push_back(*site->tag_file_offset);
   }
   EXPECT_EQ(frees, (std::vector<std::uint64_t>{5518, 7172, 7327, 11348, 11474, 11546, 14948}));
+  // SOURCE.md's offset 2237, `mov dword ptr [rsp+40h], 'viDW'`: the PoolTag of the
+  // NET_BUFFER_LIST_POOL_PARAMETERS whose address is NdisAllocateNetBufferListPool's argument 2.
+  const auto nbl = sites_of(scan, "NdisAllocateNetBufferListPool");
+  ASSERT_EQ(nbl.size(), 1u);
+  ASSERT_TRUE(nbl[0]->tag);
+  EXPECT_EQ(display_key(*nbl[0]->tag), "WDiv");
+  EXPECT_EQ(nbl[0]->tag_file_offset, 2237u);
 }
 
 TEST(CallSites, WinPmemX64AndX86AllocatePmemAndFspt) {
@@ -169,7 +176,7 @@ TEST(CallSites, QuickDecoderFindsExactlyWhatFullZydisDecodingFinds) {
        std::filesystem::directory_iterator("/usr/lib/x86_64-linux-gnu/wine/x86_64-windows", ec)) {
     if (e.path().extension() == ".sys") files.push_back(e.path());
   }
-  for (const char* name : {"pool_driver.sys", "pool_driver_x86.sys"}) {
+  for (const char* name : {"pool_driver.sys", "pool_driver_x86.sys", "pattern_driver.sys"}) {
     const auto path = std::filesystem::path(POOLSCOPE_TEST_DRIVERS) / name;
     if (std::filesystem::exists(path)) files.push_back(path);
   }
@@ -380,6 +387,133 @@ TEST_F(TestDriverX86, StackParameterWrappersAreFollowedToTheirCallers) {
   std::set<std::string> names;
   for (const auto& tag : tags) names.insert(display_key(tag.tag));
   EXPECT_EQ(names, (std::set<std::string>{"st2P", "st3P", "stLs", "stQt", "stWA", "stWB", "stWC"}));
+}
+
+// tests/data/drivers/pattern_driver.c: what real compilers emit around a pool call (issue 16).
+class PatternDriver : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto path = std::filesystem::path(POOLSCOPE_TEST_DRIVERS) / "pattern_driver.sys";
+    if (!std::filesystem::exists(path)) {
+      GTEST_SKIP() << "test driver not built (needs x86_64-w64-mingw32-gcc): " << path;
+    }
+    file_ = load(path);
+    scan_ = scan_call_sites(file_.image, file_.bytes);
+  }
+  // The allocation sites that pass tag.
+  std::vector<const CallSite*> sites_with(std::string_view tag) const {
+    std::vector<const CallSite*> out;
+    for (const auto& site : scan_.sites) {
+      if (site.tag && display_key(*site.tag) == tag && site.api->kind != PoolApiKind::kFree) {
+        out.push_back(&site);
+      }
+    }
+    return out;
+  }
+  std::string section_of(std::uint32_t rva) const {
+    for (const auto& section : file_.image.sections) {
+      if (rva >= section.virtual_address && rva < section.virtual_address + section.virtual_size) {
+        return section.name;
+      }
+    }
+    return {};
+  }
+  DriverFile file_;
+  CallSiteScan scan_;
+};
+
+TEST_F(PatternDriver, CmovOverrideHelperInPagedSectionIsAWrapperWithANote) {
+  // `mov eax, [global]; test eax, eax; cmovne edx, eax; mov r8d, edx`: the tag parameter reaches
+  // ExAllocatePoolWithTag unless the global is set. The helper is compiled into PAGE and .text.
+  for (const auto& [tag, section] : std::vector<std::pair<std::string, std::string>>{
+           {"Ovr1", "PAGE"}, {"Ovr3", "PAGE"}, {"Ovr2", ".text"}}) {
+    const auto sites = sites_with(tag);
+    ASSERT_EQ(sites.size(), 1u) << tag;
+    const CallSite& site = *sites[0];
+    EXPECT_EQ(site.confidence, Confidence::kHigh);
+    EXPECT_EQ(site.api->name, "ExAllocatePoolWithTag");
+    ASSERT_EQ(site.via.size(), 2u) << tag;
+    EXPECT_EQ(section_of(site.via.back()), section) << tag;
+    EXPECT_EQ(site.pool_type, 0x600u);
+    EXPECT_NE(site.note.find("tag passed through a wrapper function"), std::string::npos);
+    EXPECT_NE(site.note.find("can be overridden at run time by the global at RVA 0x"),
+              std::string::npos)
+        << site.note;
+  }
+  std::size_t override_wrappers = 0;
+  for (const auto& w : scan_.wrappers) {
+    if (section_of(w.function_rva) == "PAGE") {
+      ++override_wrappers;
+      EXPECT_EQ(w.parameter, 1);
+    }
+  }
+  EXPECT_EQ(override_wrappers, 1u);
+}
+
+TEST_F(PatternDriver, CmovDefaultTagAndParameterAreBothTags) {
+  // `mov r8d, 'Dflt'; test edx, edx; cmovne r8d, edx`: the caller's "DfC1" and the default.
+  const auto passed = sites_with("DfC1");
+  ASSERT_EQ(passed.size(), 1u);
+  EXPECT_EQ(passed[0]->via.size(), 2u);
+  const auto fallback = sites_with("Dflt");
+  ASSERT_EQ(fallback.size(), 1u);
+  EXPECT_TRUE(fallback[0]->via.empty());
+  EXPECT_NE(fallback[0]->note.find("one of two tags chosen at run time"), std::string::npos)
+      << fallback[0]->note;
+}
+
+TEST_F(PatternDriver, SpilledParameterReloadedAfterACallIsFollowed) {
+  const auto sites = sites_with("Spil");
+  ASSERT_EQ(sites.size(), 1u);
+  EXPECT_EQ(sites[0]->via.size(), 2u);
+}
+
+TEST_F(PatternDriver, TagFromAConstantTableInRdata) {
+  const auto sites = sites_with("Rdt2");
+  ASSERT_EQ(sites.size(), 1u);
+  EXPECT_NE(sites[0]->note.find("read-only data"), std::string::npos);
+  ASSERT_TRUE(sites[0]->tag_file_offset);
+  EXPECT_EQ(std::string(
+                reinterpret_cast<const char*>(file_.bytes.data()) + *sites[0]->tag_file_offset, 4),
+            "Rdt2");
+  EXPECT_TRUE(sites_with("Rdt1").empty());  // the other entry is not passed
+}
+
+TEST_F(PatternDriver, TailCallCfgDispatchAndFunctionPointerGlobal) {
+  const auto tail = sites_with("Tail");
+  ASSERT_EQ(tail.size(), 1u);
+  EXPECT_EQ(tail[0]->size, 32u);
+  const auto cfg = sites_with("Cfg1");
+  ASSERT_EQ(cfg.size(), 1u);
+  EXPECT_EQ(cfg[0]->api->name, "ExAllocatePoolWithTag");
+  EXPECT_EQ(cfg[0]->size, 16u);
+  for (const char* tag : {"FpG1", "FpG2"}) {
+    const auto sites = sites_with(tag);
+    ASSERT_EQ(sites.size(), 1u) << tag;
+    EXPECT_EQ(sites[0]->api->name, "ExAllocatePool2") << tag;
+    EXPECT_EQ(sites[0]->pool_type, 0x40u) << tag;
+    EXPECT_EQ(sites[0]->size, 8u) << tag;
+  }
+}
+
+// Issue 21 item 3: decoding is bounded per file, and a file cut short says so.
+TEST_F(PatternDriver, CodeCapCutsTheScanShortWithANote) {
+  CallSiteOptions options;
+  options.max_code_bytes = 64;
+  const auto cut = scan_call_sites(file_.image, file_.bytes, options);
+  EXPECT_LE(cut.decoded_bytes, 64u);
+  EXPECT_NE(cut.note.find("cut short: only the first 64 of "), std::string::npos) << cut.note;
+  EXPECT_TRUE(scan_.note.empty()) << scan_.note;  // the default cap leaves a small driver whole
+}
+
+TEST_F(PatternDriver, EveryTagIsHighAndNoOtherTagIsClaimed) {
+  std::set<std::string> names;
+  for (const auto& tag : driver_tags(scan_)) {
+    EXPECT_EQ(tag.confidence, Confidence::kHigh);
+    names.insert(display_key(tag.tag));
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"Cfg1", "DfC1", "Dflt", "FpG1", "FpG2", "Ovr1", "Ovr2",
+                                          "Ovr3", "Rdt2", "Spil", "Tail"}));
 }
 
 TEST(CallSites, Arm64IsNotDecodedAndSaysSo) {

@@ -72,11 +72,15 @@ TEST(PoolApis, WinDivertPoolImportsInTableOrder) {
   ASSERT_TRUE(file.has_value()) << file.error().message;
   EXPECT_EQ(file->bytes.size(), 37552u);
   auto imports = pool_imports(file->image);
-  ASSERT_EQ(imports.size(), 2u);
+  ASSERT_EQ(imports.size(), 3u);
   EXPECT_EQ(imports[0].function->name, "ExFreePoolWithTag");
   EXPECT_EQ(imports[0].api->kind, PoolApiKind::kFree);
   EXPECT_EQ(imports[1].function->name, "ExAllocatePoolWithTag");
   EXPECT_EQ(imports[1].function->iat_rva, 0x6160u);
+  // NDIS.SYS: the tag is in the parameters structure the second argument points to.
+  EXPECT_EQ(imports[2].function->name, "NdisAllocateNetBufferListPool");
+  EXPECT_EQ(imports[2].api->tag_argument, 1);
+  EXPECT_EQ(imports[2].api->tag_struct_offset, 8);
   EXPECT_TRUE(untagged_pool_imports(file->image).empty());
 }
 
