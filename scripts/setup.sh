@@ -5,6 +5,8 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config
   linux-libc-dev                    # linux/bpf.h: the trace BPF backend's bpf(2) structures
+  libbpf-dev bpftool libelf-dev zlib1g-dev  # trace's BPF programs: libbpf (static), skeleton, CO-RE
+  bpftrace                          # the side-by-side trace benchmarks
   libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev libzydis-dev libzycore-dev libncurses-dev
   googletest libgtest-dev libbenchmark-dev
   clang libclang-rt-14-dev          # libFuzzer and sanitizers
