@@ -253,7 +253,7 @@ int print_report(const Options& options, const trace::TraceReport& report,
     j["sample_rate"] = totals.sample_rate;
     j["estimated"] = sampled;
     j["sampling"] = !sampled ? "none" : facts.hash_sampled ? "address hash" : "page";
-    j["events"] = facts.pages ? "pages" : "kmem";
+    j["tracepoints"] = facts.pages ? "pages" : "kmem";
     j["tracked"] = totals.tracked;
     auto call_sites = nlohmann::ordered_json::array();
     for (std::size_t i = 0; i < shown; ++i) {

@@ -524,7 +524,7 @@ TEST(TracePagesLive, NamesPipeWriteForPagesOfUnreadPipes) {
   const auto json = trace_pages_beside("pipes", leaker, run);
   ASSERT_EQ(run.exit_code, 0) << run.out;
   ASSERT_FALSE(json.is_discarded()) << run.out;
-  EXPECT_EQ(json["events"], "pages");
+  EXPECT_EQ(json["tracepoints"], "pages");
   EXPECT_EQ(json["sampling"], "address hash");
   const std::uint64_t pages = pages_of(json, leaker, {"pipe_write"});
   // 30 pipes x 16 pages = 480 in 3 s (sampled 1 in 8: an estimate).
