@@ -50,6 +50,11 @@ std::uint64_t mono_now_ns() {
 // named caches (--cache, diagnose) sees every object, since a leak there may be a few objects a
 // second and the kernel already filters the other caches out.
 constexpr unsigned kSampleAllCaches = 8;
+// --pages: every sampled page allocation walks the kernel stack (about 1.3 us here), and a pipe
+// loop allocates 2 M pages per second of its CPU: 1 in 64 keeps the slowdown near the goal
+// (bench/trace.cpp, BM_PipeWorkload*), and a leak of 160 pages/s is still sampled 25 times in
+// 10 s.
+constexpr unsigned kSamplePages = 64;
 
 struct Options {
   std::string duration = "10s";
@@ -521,7 +526,7 @@ int run_trace(const Options& options) {
   if (options.min_age_s < 0) {
     return report_error(Error{ErrorCode::kUsage, 0, "--min-age must be 0 or more seconds"});
   }
-  unsigned sample = options.caches.empty() ? kSampleAllCaches : 1;
+  unsigned sample = options.pages ? kSamplePages : options.caches.empty() ? kSampleAllCaches : 1;
   if (options.sample != "auto") {
     auto n = parse::parse_u64(options.sample);
     if (!n || *n == 0 || *n > 1024 || !std::has_single_bit(*n)) {
@@ -805,8 +810,8 @@ void add_trace_verb(CLI::App& app, VerbMain& run) {
                    "one for all CPUs, a power of two (default 16384)");
   verb->add_option("--sample", options->sample,
                    "trace 1 object in N (a power of two; BPF: chosen by a hash of its address, "
-                   "tracefs: the objects of 1 page in N; 1: every object; auto: 8 for all caches "
-                   "and --pages, 1 with --cache); counts are then estimates")
+                   "tracefs: the objects of 1 page in N; 1: every object; auto: 8 for all caches, "
+                   "64 for --pages, 1 with --cache); counts are then estimates")
       ->default_val("auto");
   verb->add_option("--backend", options->backend,
                    "bpf: BPF programs on the raw tracepoints (the cheapest; needs BTF); tracefs: "

@@ -506,7 +506,7 @@ std::uint64_t pages_of(const nlohmann::json& json, pid_t leaker,
 nlohmann::json trace_pages_beside(const std::string& kind, pid_t& leaker, RunResult& run) {
   leaker = spawn_page_leaker(kind, 4);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  run = run_poolscope("trace --pages --duration 3 --format json --top 0");
+  run = run_poolscope("trace --pages --sample 8 --duration 3 --format json --top 0");
   ::kill(leaker, SIGKILL);
   wait_exit(leaker);
   const std::size_t brace = run.out.find('{');

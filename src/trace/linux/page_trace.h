@@ -19,7 +19,7 @@ namespace poolscope::trace {
 
 struct PageTraceOptions {
   std::chrono::nanoseconds duration = std::chrono::seconds(10);
-  unsigned sample_shift = 3;  // 1 page allocation in 8, by address hash (0: every one)
+  unsigned sample_shift = 6;  // 1 page allocation in 64, by address hash (0: every one)
   // The function containing a kernel address ("" when unknown): picks the first stack frame
   // outside the page allocator (page_sites.h). E.g. attrib::KernelSymbols::at(a)->symbol.name.
   std::function<std::string_view(std::uint64_t)> function_of;
