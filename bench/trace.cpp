@@ -17,7 +17,10 @@
 // backend), with the tracer's own CPU; with the
 // same four kmem events going into an ftrace text buffer read through trace_pipe (the usual way);
 // and under a bpftrace memleak-style script (a map of live pointers), when bpftrace is installed.
-// Goal: poolscope slows the workload by <= 15%. The workload's CPU drifts between rows run one
+// Goal: poolscope slows the workload by <= 15%.
+// Pages (root, BTF): a pipe write/read loop untraced, under `trace --pages` (default sampling and
+// every page) and under a bpftrace script doing the same (kernel stack per page, live pages in a
+// map): BM_PipeWorkload*. Goal: <= 15%. The workload's CPU drifts between rows run one
 // after another (page cache, slab state): run them with --benchmark_enable_random_interleaving=true
 // so that the 6 repetitions of every row are shuffled among the others'. Each uses its own tracefs
 // instance and leaves the tracing state as found.
@@ -275,11 +278,40 @@ bool can_trace() {
 }
 
 // One run of the workload; returns its CPU seconds (user + sys of the child).
+// The page-heavy workload of `trace --pages`: 64 KiB written into a pipe and read back, 8,000
+// times: 16 pages allocated by pipe_write and freed by the read each time (the pipe keeps one
+// spare page), some 120,000 page allocations.
+void pipe_loop() {
+  int p[2];
+  if (::pipe(p) != 0) ::_exit(1);
+  static char data[65536];
+  for (int i = 0; i < 8000; ++i) {
+    for (std::size_t done = 0; done < sizeof data;) {
+      const ssize_t n = ::write(p[1], data + done, sizeof data - done);
+      if (n <= 0) ::_exit(1);
+      done += static_cast<std::size_t>(n);
+    }
+    for (std::size_t done = 0; done < sizeof data;) {
+      const ssize_t n = ::read(p[0], data + done, sizeof data - done);
+      if (n <= 0) ::_exit(1);
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  ::_exit(0);
+}
+
+bool g_pipe_workload = false;  // the page rows run pipe_loop instead of ls -R
+struct PipeWorkload {          // for the duration of one BM_PipeWorkload* row
+  PipeWorkload() { g_pipe_workload = true; }
+  ~PipeWorkload() { g_pipe_workload = false; }
+};
+
 double run_workload() {
   rusage before{}, after{};
   ::getrusage(RUSAGE_CHILDREN, &before);
   const pid_t pid = ::fork();
   if (pid == 0) {
+    if (g_pipe_workload) pipe_loop();
     const int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, 1);
     ::dup2(null, 2);
@@ -300,6 +332,35 @@ void workload_loop(benchmark::State& state) {
   double cpu = 0;
   for (auto _ : state) cpu += run_workload();
   state.counters["workload_cpu_s"] = benchmark::Counter(cpu, benchmark::Counter::kAvgIterations);
+}
+
+// The page workload untraced, under `trace --pages` (default: 1 page allocation in 8 by address
+// hash, and every one), and under bpftrace doing the same (a kernel stack per page allocation,
+// live pages in a map).
+void BM_PipeWorkloadUntraced(benchmark::State& state) {
+  const PipeWorkload pipe;
+  if (!can_trace()) {
+    state.SkipWithError("needs root");
+    return;
+  }
+  workload_loop(state);
+}
+void workload_under_poolscope(benchmark::State& state, std::vector<std::string> extra);
+void BM_PipeWorkloadPoolscopePages(benchmark::State& state) {
+  const PipeWorkload pipe;
+  workload_under_poolscope(state, {"--pages"});
+}
+void BM_PipeWorkloadPoolscopePagesEveryPage(benchmark::State& state) {
+  const PipeWorkload pipe;
+  workload_under_poolscope(state, {"--pages", "--sample", "1"});
+}
+void workload_under_bpftrace(benchmark::State& state, const std::string& script);
+void BM_PipeWorkloadBpftracePages(benchmark::State& state) {
+  const PipeWorkload pipe;
+  workload_under_bpftrace(state,
+                          "tracepoint:kmem:mm_page_alloc { @live[args->pfn] = (kstack, pid); } "
+                          "tracepoint:kmem:mm_page_free { delete(@live[args->pfn]); } "
+                          "END { clear(@live); }");
 }
 
 void BM_WorkloadUntraced(benchmark::State& state) {
@@ -430,6 +491,15 @@ void BM_WorkloadPoolscopeTraceCacheKmalloc64(benchmark::State& state) {
 
 // bpftrace with a memleak-style script: live pointers in a map, call site and time per pointer.
 void BM_WorkloadBpftraceMemleak(benchmark::State& state) {
+  workload_under_bpftrace(
+      state,
+      "tracepoint:kmem:kmalloc,tracepoint:kmem:kmem_cache_alloc "
+      "{ @live[args->ptr] = (args->call_site, nsecs); } "
+      "tracepoint:kmem:kfree,tracepoint:kmem:kmem_cache_free { delete(@live[args->ptr]); } "
+      "END { clear(@live); }");
+}
+
+void workload_under_bpftrace(benchmark::State& state, const std::string& script) {
   if (!can_trace()) {
     state.SkipWithError("needs root and tracefs");
     return;
@@ -438,11 +508,6 @@ void BM_WorkloadBpftraceMemleak(benchmark::State& state) {
     state.SkipWithError("bpftrace is not installed (apt-get install bpftrace)");
     return;
   }
-  const std::string script =
-      "tracepoint:kmem:kmalloc,tracepoint:kmem:kmem_cache_alloc "
-      "{ @live[args->ptr] = (args->call_site, nsecs); } "
-      "tracepoint:kmem:kfree,tracepoint:kmem:kmem_cache_free { delete(@live[args->ptr]); } "
-      "END { clear(@live); }";
   ::setenv("BPFTRACE_MAP_KEYS_MAX", "1048576", 1);
   // Ready when it prints "Attaching N probes...": it compiles for a few seconds first.
   int out[2];
@@ -568,6 +633,30 @@ BENCHMARK(BM_OfflineBpfRecords)
 BENCHMARK(BM_OfflineSavedTraceLoad)
     ->Unit(benchmark::kMillisecond)
     ->Repetitions(5)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_PipeWorkloadUntraced)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3)
+    ->Repetitions(6)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_PipeWorkloadPoolscopePages)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3)
+    ->Repetitions(6)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_PipeWorkloadPoolscopePagesEveryPage)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3)
+    ->Repetitions(6)
+    ->ReportAggregatesOnly(true);
+BENCHMARK(BM_PipeWorkloadBpftracePages)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3)
+    ->Repetitions(6)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_WorkloadUntraced)
     ->Unit(benchmark::kMillisecond)

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config ccache
   linux-libc-dev                    # linux/bpf.h: the trace BPF backend's bpf(2) structures
+  libbpf-dev bpftool libelf-dev zlib1g-dev  # trace's BPF programs: libbpf (static), skeleton, CO-RE
+  bpftrace                          # the side-by-side trace benchmarks
   libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev libzydis-dev libzycore-dev libncurses-dev
 )
 if [[ "${POOLSCOPE_SETUP:-full}" != minimal ]]; then

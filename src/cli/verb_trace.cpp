@@ -24,6 +24,7 @@
 #include "trace/allocinfo.h"
 #include "trace/linux/bpf_session.h"
 #include "trace/linux/session.h"
+#include "trace/page_sites.h"
 #include "trace/processor.h"
 #include "trace/report_json.h"
 #include "trace/saved_trace.h"
@@ -44,11 +45,17 @@ std::uint64_t mono_now_ns() {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-// --sample auto: tracing every cache samples 1 object page in 8 (every event costs the traced
+// --sample auto: tracing every cache (or the page allocator) samples 1 object in 8 (BPF: by
+// address hash; tracefs: 1 page in 8) (every event costs the traced
 // code; sampling takes away most of what writing them costs: README, "Benchmarks"); a trace of
 // named caches (--cache, diagnose) sees every object, since a leak there may be a few objects a
 // second and the kernel already filters the other caches out.
 constexpr unsigned kSampleAllCaches = 8;
+// --pages: every sampled page allocation walks the kernel stack (about 1.3 us here), and a pipe
+// loop allocates 2 M pages per second of its CPU: 1 in 64 keeps the slowdown near the goal
+// (bench/trace.cpp, BM_PipeWorkload*), and a leak of 160 pages/s is still sampled 25 times in
+// 10 s.
+constexpr unsigned kSamplePages = 64;
 
 struct Options {
   std::string duration = "10s";
@@ -66,6 +73,7 @@ struct Options {
   bool allocinfo = false;  // --allocinfo: the kernel's own per-call-site bytes instead of tracing
   std::string allocinfo_path = "/proc/allocinfo";
   std::string backend = "auto";  // --backend auto|bpf|tracefs
+  bool pages = false;            // --pages: the page allocator instead of kmem (BPF only)
 };
 
 struct Symbolizer {
@@ -74,6 +82,13 @@ struct Symbolizer {
     std::string symbol, module, location;
     std::uint64_t offset = 0;
   };
+  // The function containing `address` ("" when unknown), for the page call-site choice.
+  std::string_view function(std::uint64_t address) const {
+    if (!symbols) return {};
+    auto match = symbols->at(address);
+    // Past the end of the kernel's text (BPF JIT code) the nearest symbol is far below.
+    return match && match->offset < 0x100000 ? match->symbol.name : std::string_view{};
+  }
   Name name(std::uint64_t address) const {
     Name out;
     char hex[24];
@@ -160,6 +175,8 @@ struct RunFacts {
   std::vector<std::string> notes;
   bool interrupted = false;
   bool comms_from_proc = true;  // false for a saved trace: its pids are another machine's
+  bool hash_sampled = false;    // sampled by address hash (BPF), not by page (tracefs)
+  bool pages = false;           // the page allocator (`--pages`)
 };
 
 int print_report(const Options& options, const trace::TraceReport& report,
@@ -191,7 +208,13 @@ int print_report(const Options& options, const trace::TraceReport& report,
     notes.push_back("call sites are addresses: kernel symbols could not be read");
   }
   const bool sampled = totals.sample_rate > 1;
-  if (sampled) {
+  if (sampled && facts.hash_sampled) {
+    notes.push_back("sampled: 1 " + std::string(facts.pages ? "page allocation" : "object") +
+                    " in " + std::to_string(totals.sample_rate) +
+                    " was traced, chosen by a hash of its address (the rest are dropped in the "
+                    "kernel); outstanding counts, bytes and growth are estimates scaled up by " +
+                    std::to_string(totals.sample_rate) + ": --sample 1 traces every one");
+  } else if (sampled) {
     notes.push_back("sampled: only objects in 1 of " + std::to_string(totals.sample_rate) +
                     " pages were traced (the rest are dropped in the kernel before they are "
                     "written); outstanding counts, bytes and growth are estimates scaled up by " +
@@ -235,6 +258,8 @@ int print_report(const Options& options, const trace::TraceReport& report,
     j["min_age_s"] = options.min_age_s;
     j["sample_rate"] = totals.sample_rate;
     j["estimated"] = sampled;
+    j["sampling"] = !sampled ? "none" : facts.hash_sampled ? "address hash" : "page";
+    j["tracepoints"] = facts.pages ? "pages" : "kmem";
     j["tracked"] = totals.tracked;
     auto call_sites = nlohmann::ordered_json::array();
     for (std::size_t i = 0; i < shown; ++i) {
@@ -264,7 +289,10 @@ int print_report(const Options& options, const trace::TraceReport& report,
 
   std::printf(
       "trace: %.1f s on %zu CPUs (%s), %llu events (%llu allocations, %llu frees), lost %llu%s\n",
-      facts.seconds, facts.cpus, facts.backend == "bpf" ? "BPF raw tracepoints" : "tracefs",
+      facts.seconds, facts.cpus,
+      facts.pages              ? "BPF, page allocator"
+      : facts.backend == "bpf" ? "BPF raw tracepoints"
+                               : "tracefs",
       static_cast<unsigned long long>(totals.events),
       static_cast<unsigned long long>(totals.allocations),
       static_cast<unsigned long long>(totals.frees), static_cast<unsigned long long>(lost_total),
@@ -281,14 +309,16 @@ int print_report(const Options& options, const trace::TraceReport& report,
     outstanding += counts.outstanding;
     bytes += counts.bytes;
   }
-  const std::string estimate =
-      sampled ? " (sampled 1 in " + std::to_string(totals.sample_rate) + " pages: estimates)" : "";
+  const std::string estimate = !sampled ? ""
+                                        : " (sampled 1 in " + std::to_string(totals.sample_rate) +
+                                              (facts.hash_sampled ? " by address" : " pages") +
+                                              ": estimates)";
   std::printf(
       "  outstanding at least %.1f s old: %s%llu allocations, %s, from %zu call sites%s\n\n",
       options.min_age_s, sampled ? "~" : "", static_cast<unsigned long long>(outstanding),
       bytes_text(bytes).c_str(), report.call_sites.size(), estimate.c_str());
   std::printf("%-40s %-10s %11s %10s %8s %9s  %-18s %s\n", "Call site", "Module", "Outstanding",
-              "Bytes", "Oldest", "Growth/s", "Cache", "Pids");
+              "Bytes", "Oldest", "Growth/s", facts.pages ? "Order" : "Cache", "Pids");
   for (std::size_t i = 0; i < shown; ++i) {
     const auto& site = report.call_sites[i];
     const auto name = symbolizer.name(site.call_site);
@@ -361,7 +391,9 @@ trace::KeyValues saved_meta(const RunFacts& facts, const Options& options,
           {"max_tracked", std::to_string(tracker_options.max_tracked)},
           {"sample_interval_ns", std::to_string(tracker_options.sample_interval_ns)},
           {"sample_shift", std::to_string(tracker_options.sample_shift)},
-          {"page_shift", std::to_string(tracker_options.page_shift)}};
+          {"page_shift", std::to_string(tracker_options.page_shift)},
+          {"sampling", tracker_options.address_hash ? "hash" : "page"},
+          {"events", facts.pages ? "pages" : "kmem"}};
 }
 
 int run_load(const Options& options) {
@@ -408,6 +440,8 @@ int run_load(const Options& options) {
   facts.buffer_kb = number(texts.meta, "buffer_kb_per_cpu");
   facts.ring_kb = number(texts.meta, "ring_kb");
   facts.backend = std::string(trace::find_value(texts.meta, "backend").value_or("tracefs"));
+  facts.hash_sampled = trace::find_value(texts.meta, "sampling") == "hash";
+  facts.pages = trace::find_value(texts.meta, "events") == "pages";
   facts.lost.overrun = number(texts.end, "overrun");
   facts.lost.dropped = number(texts.end, "dropped");
   facts.lost.commit_overrun = number(texts.end, "commit_overrun");
@@ -499,7 +533,7 @@ int run_trace(const Options& options) {
   if (options.min_age_s < 0) {
     return report_error(Error{ErrorCode::kUsage, 0, "--min-age must be 0 or more seconds"});
   }
-  unsigned sample = options.caches.empty() ? kSampleAllCaches : 1;
+  unsigned sample = options.pages ? kSamplePages : options.caches.empty() ? kSampleAllCaches : 1;
   if (options.sample != "auto") {
     auto n = parse::parse_u64(options.sample);
     if (!n || *n == 0 || *n > 1024 || !std::has_single_bit(*n)) {
@@ -511,6 +545,11 @@ int run_trace(const Options& options) {
     sample = static_cast<unsigned>(*n);
   }
   if (options.allocinfo) return run_allocinfo(options);
+  if (options.pages && (!options.caches.empty() || options.backend == "tracefs")) {
+    return report_error(Error{ErrorCode::kUsage, 0,
+                              "--pages traces the page allocator with BPF programs: it takes no "
+                              "--cache and no --backend tracefs"});
+  }
   if (!options.load.empty()) return run_load(options);
   auto duration = store::parse_duration(options.duration);
   if (!duration) return report_error(duration.error());
@@ -561,13 +600,15 @@ int run_trace(const Options& options) {
   if (options.backend != "tracefs") {
     trace::BpfSessionOptions bpf_options;
     bpf_options.caches = options.caches;
+    bpf_options.pages = options.pages;
     bpf_options.btf_path = options.btf;
     bpf_options.sample_shift = sample_shift;
     if (options.buffer_kb != 0) bpf_options.ring_bytes = options.buffer_kb * 1024;
     auto started = trace::BpfSession::start(bpf_options);
     if (started) {
       bpf = std::move(*started);
-    } else if (options.backend == "bpf") {
+    } else if (options.backend == "bpf" || options.pages) {
+      // Pages need stacks: tracefs cannot stand in.
       return give_up(started.error());
     } else {
       facts.notes.push_back(
@@ -587,7 +628,9 @@ int run_trace(const Options& options) {
     facts.cpus = static_cast<std::size_t>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
     facts.ring_kb = bpf->ring_bytes() / 1024;
     tracker_options.sample_shift = bpf->sample_shift();
-    tracker_options.page_shift = bpf->page_shift();
+    tracker_options.address_hash = true;
+    facts.hash_sampled = true;
+    facts.pages = options.pages;
   } else {
     trace::SessionOptions session_options;
     session_options.caches = options.caches;
@@ -632,7 +675,21 @@ int run_trace(const Options& options) {
     processor.add_pages(page);
     if (writer && !failure) saved(writer->pages(static_cast<std::uint32_t>(cpu), page));
   };
+  // Pages: each allocation's stack id becomes its call site before it is processed or saved.
+  std::optional<trace::PageSiteResolver> page_sites;
+  if (bpf && options.pages) {
+    page_sites.emplace([&](std::int32_t id) { return bpf->stack(id); },
+                       [&](std::uint64_t address) { return symbolizer.function(address); },
+                       static_cast<unsigned>(
+                           std::countr_zero(static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)))));
+  }
   auto on_records = [&](std::span<const std::uint8_t> records) {
+    if (page_sites) {
+      const auto resolved = page_sites->resolve(records);
+      const std::size_t used = processor.add_bpf_records(resolved);
+      if (writer && !failure) saved(writer->bpf_page_records(resolved.first(used)));
+      return used;
+    }
     const std::size_t used = processor.add_bpf_records(records);
     if (writer && !failure) saved(writer->bpf_records(records.first(used)));
     return used;
@@ -690,6 +747,11 @@ int run_trace(const Options& options) {
     tracefs.reset();
   } else {
     facts.lost = bpf->lost();
+    if (page_sites && page_sites->without_stack() > 0) {
+      facts.notes.push_back(std::to_string(page_sites->without_stack()) +
+                            " traced page allocations had no kernel stack (the stack map was "
+                            "full or the walk failed): they show as call site 0x0");
+    }
     bpf.reset();
   }
   restore();
@@ -754,17 +816,22 @@ void add_trace_verb(CLI::App& app, VerbMain& run) {
                    "ring buffer in KiB: tracefs, per CPU (default: sized for 400k events/s); bpf, "
                    "one for all CPUs, a power of two (default 16384)");
   verb->add_option("--sample", options->sample,
-                   "trace the objects of 1 in N pages (a power of two; 1: every object; auto: 8 "
-                   "for all caches, 1 with --cache); counts are then estimates")
+                   "trace 1 object in N (a power of two; BPF: chosen by a hash of its address, "
+                   "tracefs: the objects of 1 page in N; 1: every object; auto: 8 for all caches, "
+                   "64 for --pages, 1 with --cache); counts are then estimates")
       ->default_val("auto");
   verb->add_option("--backend", options->backend,
                    "bpf: BPF programs on the raw tracepoints (the cheapest; needs BTF); tracefs: "
                    "a tracefs instance; auto: bpf when this kernel allows it, else tracefs")
       ->check(CLI::IsMember({"auto", "bpf", "tracefs"}))
       ->default_val("auto");
+  verb->add_flag("--pages", options->pages,
+                 "trace the page allocator (mm_page_alloc / mm_page_free) instead of slab "
+                 "objects: pages that stay allocated by call site (the first kernel stack frame "
+                 "outside the page allocator) and pid; BPF only");
   verb->add_option("--btf", options->btf,
-                   "the running kernel's BTF, for the BPF backend (where its programs find the "
-                   "tracepoint arguments and struct kmem_cache's fields)")
+                   "the running kernel's BTF, for the BPF backend (libbpf relocates the programs' "
+                   "struct accesses to it: CO-RE)")
       ->default_val(trace::kKernelBtfPath);
   verb->add_option("--kallsyms", options->kallsyms, "kernel symbols for the call sites")
       ->default_val("/proc/kallsyms");

@@ -4,10 +4,9 @@
 // of an event that is not sampled is a few instructions (README, "Benchmarks": the tracefs events
 // cost more before a single one is written).
 //
-// Here: the record the programs write to the BPF ring buffer and its decoding, the walk over the
-// ring's records, and the programs themselves, assembled from the argument positions and the
-// `struct kmem_cache` fields read from the kernel's BTF (KmemBpfLayout). The bpf(2) calls are in
-// linux/bpf_session.*.
+// Here: the record the programs (src/trace/linux/poolscope.bpf.c) write to the BPF ring buffer and
+// its decoding, the walk over the ring's records, and the address-hash sampling the programs do.
+// The programs are loaded by libbpf in linux/bpf_session.*.
 #pragma once
 
 #include <cstdint>
@@ -21,13 +20,14 @@
 
 namespace poolscope::trace {
 
-class Btf;
-
 // One ring-buffer record, little-endian: u64 time (CLOCK_MONOTONIC ns), u64 ptr, u64 call_site,
-// u32 pid (the thread), u32 bytes (bytes_alloc; 0 for frees), u32 kind (KmemKind), u32 zero; a
+// u32 pid (the thread), u32 bytes (bytes_alloc; 0 for frees), u32 kind (KmemKind), i32 extra; a
 // kmem_cache_alloc record adds the cache's name, NUL-padded to 32 bytes. Frees carry no call site
 // and no pid (0: pairing needs the pointer only). Pointers up to 16 (NULL, ZERO_SIZE_PTR) are not
-// written.
+// written. Page records (`trace --pages`): ptr is the struct page pointer, bytes PAGE_SIZE <<
+// order, extra the id of the kernel stack in the programs' stack map (negative: none); the reader
+// replaces call_site with the stack's first frame outside the page allocator (page_sites.h) before
+// the record is processed or saved, and sets extra to the order. Kind 4 page alloc, 5 page free.
 inline constexpr std::size_t kBpfRecordBytes = 40;
 inline constexpr std::size_t kBpfCacheNameBytes = 32;
 inline constexpr std::size_t kBpfCacheAllocRecordBytes = kBpfRecordBytes + kBpfCacheNameBytes;
@@ -37,6 +37,21 @@ inline constexpr std::size_t kBpfCacheAllocRecordBytes = kBpfRecordBytes + kBpfC
 inline constexpr std::uint32_t kBpfRingBusyBit = 1u << 31;
 inline constexpr std::uint32_t kBpfRingDiscardBit = 1u << 30;
 inline constexpr std::size_t kBpfRingHeaderBytes = 8;
+inline constexpr std::uint32_t kBpfPageAllocKind = 4, kBpfPageFreeKind = 5;
+inline constexpr std::size_t kBpfRecordKindOffset = 32, kBpfRecordExtraOffset = 36;
+inline constexpr std::size_t kBpfRecordCallSiteOffset = 16, kBpfRecordBytesOffset = 28;
+// Frames kept per page allocation stack (the programs' stack map value).
+inline constexpr std::size_t kBpfStackDepth = 24;
+
+// Address sampling, as the programs do it (poolscope.bpf.c, sampled()): an object is traced when
+// the top `shift` bits of ptr * 2^64/phi (Fibonacci hashing) are zero, i.e. 1 object in 2^shift,
+// decided by its address alone, so at its allocation and at its free alike. Unlike a mask on
+// address bits, objects that share a page are sampled independently: every traced object stands
+// for 2^shift objects whatever its size or alignment (tracker: TrackerOptions::address_hash).
+inline bool address_sampled(std::uint64_t ptr, unsigned shift) {
+  if (shift == 0) return true;
+  return ((ptr * 0x9E3779B97F4A7C15ull) >> (64 - shift)) == 0;
+}
 
 struct BpfRingWalk {
   std::size_t consumed = 0;   // bytes of whole, committed records
@@ -61,52 +76,6 @@ bool decode_bpf_record(std::span<const std::uint8_t> record, KmemDecoder& names,
 // benchmarks and the fuzzer's corpus.
 void append_bpf_ring_record(std::vector<std::uint8_t>& ring, const KmemEvent& event,
                             std::string_view cache_name = {});
-
-// One instruction, as bpf(2) takes it: opcode, dst (low nibble) and src (high nibble) registers,
-// offset, immediate.
-struct BpfInsn {
-  std::uint8_t code = 0;
-  std::uint8_t regs = 0;
-  std::int16_t off = 0;
-  std::int32_t imm = 0;
-};
-static_assert(sizeof(BpfInsn) == 8);
-
-// What the programs need to know about this kernel: the position of each argument in the raw
-// tracepoint's argument array (from the `btf_trace_<event>` prototypes), and where `struct
-// kmem_cache` keeps the name pointer and the object size.
-struct KmemBpfLayout {
-  std::uint32_t kmalloc_call_site = 0, kmalloc_ptr = 0, kmalloc_bytes_alloc = 0;
-  std::uint32_t kfree_call_site = 0, kfree_ptr = 0;
-  std::uint32_t cache_alloc_call_site = 0, cache_alloc_ptr = 0, cache_alloc_cache = 0;
-  std::uint32_t cache_free_call_site = 0, cache_free_ptr = 0;
-  std::uint32_t cache_name_offset = 0;  // struct kmem_cache: const char *name
-  std::uint32_t cache_size_offset = 0;  // unsigned int size (what each object occupies)
-};
-
-// Reads the layout from the kernel's BTF; kEnvironment when an event, argument or field is missing
-// or of an unexpected size (the BPF backend then cannot be used and tracefs is).
-Result<KmemBpfLayout> kmem_bpf_layout(const Btf& btf);
-
-struct KmemProgramParams {
-  int ring_fd = -1;               // BPF_MAP_TYPE_RINGBUF
-  int lost_fd = -1;               // BPF_MAP_TYPE_ARRAY, one u64: records the ring had no room for
-  std::uint64_t sample_mask = 0;  // trace only pointers with (ptr & mask) == 0; 0: all
-  // kmalloc only: write only allocations of these bytes_alloc (`--cache kmalloc-64`); empty: all.
-  std::vector<std::uint32_t> kmalloc_sizes;
-};
-
-// The program for one event (kmalloc, kfree, kmem_cache_alloc or kmem_cache_free): loads the
-// pointer; returns at once unless it is sampled (and, for kmalloc, of a size asked for); writes
-// one record with BPF_RB_NO_WAKEUP (the
-// reader polls; no wake-up per event); counts a record the ring had no room for.
-std::vector<BpfInsn> kmem_program(KmemKind kind, const KmemBpfLayout& layout,
-                                  const KmemProgramParams& params);
-
-// Checks what the kernel's verifier would reject first in a program built here: a jump out of the
-// program, a register above r10, a two-slot load cut in half, no exit at the end. Used by the
-// tests; the kernel verifies every program again when it is loaded.
-Result<void> check_program_shape(std::span<const BpfInsn> program);
 
 // ---------------------------------------------------------------------------------------------
 

@@ -17,6 +17,10 @@ std::string_view kmem_kind_name(KmemKind kind) {
       return "kmem_cache_alloc";
     case KmemKind::kCacheFree:
       return "kmem_cache_free";
+    case KmemKind::kPageAlloc:
+      return "mm_page_alloc";
+    case KmemKind::kPageFree:
+      return "mm_page_free";
     case KmemKind::kOther:
       break;
   }

@@ -15,7 +15,17 @@
 
 namespace poolscope::trace {
 
-enum class KmemKind : std::uint8_t { kKmalloc, kKfree, kCacheAlloc, kCacheFree, kOther };
+// kPageAlloc / kPageFree: the page allocator (mm_page_alloc / mm_page_free, `trace --pages`, BPF
+// backend only). The numbers are those of the BPF records (bpf_kmem.h).
+enum class KmemKind : std::uint8_t {
+  kKmalloc,
+  kKfree,
+  kCacheAlloc,
+  kCacheFree,
+  kPageAlloc,
+  kPageFree,
+  kOther
+};
 std::string_view kmem_kind_name(KmemKind kind);  // "kmalloc", ...
 
 inline constexpr std::uint16_t kNoCache = 0xffff;
@@ -28,8 +38,13 @@ struct KmemEvent {
   std::int32_t pid = 0;
   std::uint16_t cache = kNoCache;  // KmemDecoder::cache_name(); kmalloc: "kmalloc-<bytes>"
   KmemKind kind = KmemKind::kOther;
-  bool is_alloc() const { return kind == KmemKind::kKmalloc || kind == KmemKind::kCacheAlloc; }
-  bool is_free() const { return kind == KmemKind::kKfree || kind == KmemKind::kCacheFree; }
+  bool is_alloc() const {
+    return kind == KmemKind::kKmalloc || kind == KmemKind::kCacheAlloc ||
+           kind == KmemKind::kPageAlloc;
+  }
+  bool is_free() const {
+    return kind == KmemKind::kKfree || kind == KmemKind::kCacheFree || kind == KmemKind::kPageFree;
+  }
 };
 
 // The formats of the four events, as read from events/kmem/<event>/format.

@@ -138,6 +138,11 @@ Result<void> SavedTraceWriter::bpf_records(std::span<const std::uint8_t> records
   return record(SavedRecord::kBpfRecords, 0, records);
 }
 
+Result<void> SavedTraceWriter::bpf_page_records(std::span<const std::uint8_t> records) {
+  if (records.empty()) return {};
+  return record(SavedRecord::kBpfPageRecords, 0, records);
+}
+
 Result<void> SavedTraceWriter::flush(std::uint64_t watermark) {
   std::uint8_t value[8];
   put_u64(value, watermark);
@@ -190,6 +195,8 @@ static Result<void> make_processor(SavedTraceReplay& out, TrackerOptions& option
     }
     options.page_shift = static_cast<unsigned>(*n);
   }
+  // "sampling hash": by address hash (BPF backend since the libbpf programs); absent: by page.
+  options.address_hash = find_value(texts.meta, "sampling") == "hash";
   if (find_value(texts.meta, "backend") == "bpf") {
     out.processor.emplace(PageLayout{}, KmemDecoder{}, options);
     const std::string_view caches = find_value(texts.meta, "caches").value_or("all");
@@ -296,6 +303,7 @@ Result<SavedTraceReplay> replay_saved_trace(std::istream& in, TrackerOptions opt
         break;
       case SavedRecord::kPages:
       case SavedRecord::kBpfRecords:
+      case SavedRecord::kBpfPageRecords:
       case SavedRecord::kFlush: {
         if (!out.processor) {
           if (auto made = make_processor(out, options); !made) return std::unexpected(made.error());
@@ -303,7 +311,7 @@ Result<SavedTraceReplay> replay_saved_trace(std::istream& in, TrackerOptions opt
         if (kind == SavedRecord::kPages) {
           out.processor->add_pages(payload);
           out.page_bytes += payload.size();
-        } else if (kind == SavedRecord::kBpfRecords) {
+        } else if (kind == SavedRecord::kBpfRecords || kind == SavedRecord::kBpfPageRecords) {
           out.processor->add_bpf_records(payload);
           out.page_bytes += payload.size();
         } else if (payload.size() == 8) {

@@ -39,6 +39,9 @@ enum class SavedRecord : std::uint32_t {
   kComms = 8,        // "pid comm" lines
   kEnd = 9,          // "key value" lines: duration_s, end_time, lost counters, ...
   kBpfRecords = 10,  // BPF backend (meta "backend bpf"): ring-buffer records as read, in order
+  // `trace --pages` (meta "events pages"): the page records (kinds 4 and 5) with their call sites
+  // resolved from the kernel stacks (page_sites.h); otherwise as kBpfRecords.
+  kBpfPageRecords = 11,
 };
 
 using KeyValues = std::vector<std::pair<std::string, std::string>>;
@@ -56,6 +59,7 @@ class SavedTraceWriter {
   Result<void> text(SavedRecord kind, std::uint32_t arg, std::string_view text);
   Result<void> pages(std::uint32_t cpu, std::span<const std::uint8_t> pages);
   Result<void> bpf_records(std::span<const std::uint8_t> records);
+  Result<void> bpf_page_records(std::span<const std::uint8_t> records);
   Result<void> flush(std::uint64_t watermark);
   // Flushes and closes the file; the destructor closes without reporting errors.
   Result<void> close();

@@ -111,7 +111,9 @@ void AllocationTracker::add(const KmemEvent& event) {
     if (event.ptr == 0) return;  // a failed allocation
     const std::uint32_t site = site_of(event.call_site);
     const unsigned shift =
-        sample_weight_shift(event.bytes, options_.sample_shift, options_.page_shift);
+        options_.address_hash
+            ? options_.sample_shift
+            : sample_weight_shift(event.bytes, options_.sample_shift, options_.page_shift);
     const std::int64_t weight = std::int64_t{1} << shift;
     sites_[site].allocations += static_cast<std::uint64_t>(weight);
     if ((used_ + 1) * 2 > slots_.size() && slots_.size() < max_slots_) grow();

@@ -30,6 +30,9 @@ struct TrackerOptions {
   // for sample_weight() allocations in the counts, bytes and growth of the report.
   unsigned sample_shift = 0;
   unsigned page_shift = 12;
+  // The BPF backend samples by a hash of the address instead (bpf_kmem.h, address_sampled()):
+  // every traced allocation stands for 2^sample_shift, whatever its size.
+  bool address_hash = false;
 };
 
 // How many allocations of `bytes` one sampled allocation stands for (as a power of two). Objects of

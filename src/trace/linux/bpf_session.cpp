@@ -1,189 +1,196 @@
-// bpf(2) maps, programs and raw tracepoint links for the BPF backend (Linux system calls only).
+// The BPF backend's session: libbpf loads the skeleton of poolscope.bpf.c (Linux only).
 #include "trace/linux/bpf_session.h"
 
-#include <fcntl.h>
-#include <linux/bpf.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 
-#include "trace/btf.h"
+#if POOLSCOPE_HAVE_BPF
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "poolscope.skel.h"
+#endif
 
 namespace poolscope::trace {
 
-namespace {
+#if !POOLSCOPE_HAVE_BPF
 
-long sys_bpf(int command, bpf_attr& attr) {
-  return ::syscall(__NR_bpf, command, &attr, sizeof attr);
+struct BpfSession::Skeleton {};
+
+bool bpf_backend_built() {
+  return false;
 }
 
-Error bpf_error(const std::string& what, int error) {
+Result<std::unique_ptr<BpfSession>> BpfSession::start(const BpfSessionOptions&) {
+  return make_error(ErrorCode::kEnvironment,
+                    "this poolscope was built without its BPF programs (clang, bpftool and the "
+                    "static libbpf were not found at build time, or POOLSCOPE_BPF=OFF)");
+}
+BpfSession::~BpfSession() = default;
+void BpfSession::read(const RecordsVisitor&) {}
+std::vector<std::uint64_t> BpfSession::stack(std::int32_t) const {
+  return {};
+}
+void BpfSession::detach() {}
+LostEvents BpfSession::lost() const {
+  return {};
+}
+void BpfSession::close() {}
+
+#else
+
+struct BpfSession::Skeleton {
+  struct poolscope_bpf* skel = nullptr;
+  std::vector<bpf_link*> links;
+};
+
+namespace {
+
+// libbpf's messages (warnings and worse) are kept for the error message instead of printed.
+thread_local std::string* g_libbpf_log = nullptr;
+
+int on_libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG || g_libbpf_log == nullptr) return 0;
+  char line[1024];
+  const int n = std::vsnprintf(line, sizeof line, format, args);
+  if (n > 0 && g_libbpf_log->size() < 8192) g_libbpf_log->append(line);
+  return 0;
+}
+
+Error bpf_error(const std::string& what, int error, const std::string& log) {
   std::string text = what + ": " + std::strerror(error);
   if (error == EPERM || error == EACCES) {
     text += " (BPF tracing needs root, or CAP_BPF and CAP_PERFMON, and no kernel lockdown)";
   } else if (error == ENOSYS) {
     text += " (this kernel has no bpf(2): CONFIG_BPF_SYSCALL)";
   }
+  if (!log.empty()) {
+    std::string tail = log;
+    while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+    if (tail.size() > 400) tail = "..." + tail.substr(tail.size() - 400);
+    text += "; libbpf: " + tail;
+  }
   return Error{ErrorCode::kEnvironment, error, text};
-}
-
-Result<std::vector<std::uint8_t>> read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int error = errno;
-    return make_error(ErrorCode::kEnvironment,
-                      "cannot read the kernel's BTF " + path + ": " + std::strerror(error) +
-                          " (the BPF backend needs CONFIG_DEBUG_INFO_BTF)",
-                      error);
-  }
-  std::vector<std::uint8_t> bytes;
-  std::uint8_t buffer[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    bytes.insert(bytes.end(), buffer, buffer + n);
-    if (bytes.size() > (std::size_t{256} << 20)) break;  // no kernel's BTF is this big
-  }
-  ::close(fd);
-  return bytes;
-}
-
-int create_map(bpf_map_type type, std::uint32_t key_size, std::uint32_t value_size,
-               std::uint32_t entries, const char* name) {
-  bpf_attr attr{};
-  attr.map_type = type;
-  attr.key_size = key_size;
-  attr.value_size = value_size;
-  attr.max_entries = entries;
-  std::strncpy(attr.map_name, name, sizeof attr.map_name - 1);
-  return static_cast<int>(sys_bpf(BPF_MAP_CREATE, attr));
 }
 
 }  // namespace
 
+bool bpf_backend_built() {
+  return true;
+}
+
 Result<std::unique_ptr<BpfSession>> BpfSession::start(const BpfSessionOptions& options) {
-  auto btf_bytes = read_file(options.btf_path);
-  if (!btf_bytes) return std::unexpected(btf_bytes.error());
-  auto btf = Btf::parse(*btf_bytes);
-  if (!btf) {
-    return make_error(ErrorCode::kEnvironment, "cannot read the kernel's BTF " + options.btf_path +
-                                                   ": " + btf.error().message);
+  std::string log;
+  g_libbpf_log = &log;
+  libbpf_set_print(on_libbpf_print);
+  struct LogScope {
+    ~LogScope() { g_libbpf_log = nullptr; }
+  } log_scope;
+  if (::access(options.btf_path.c_str(), R_OK) != 0) {
+    const int error = errno;
+    return make_error(ErrorCode::kEnvironment,
+                      "cannot read the kernel's BTF " + options.btf_path + ": " +
+                          std::strerror(error) + " (the BPF backend needs CONFIG_DEBUG_INFO_BTF)",
+                      error);
   }
-  btf_bytes->clear();
-  btf_bytes->shrink_to_fit();
-  auto layout = kmem_bpf_layout(*btf);
-  if (!layout) return std::unexpected(layout.error());
 
   std::unique_ptr<BpfSession> session(new BpfSession());
   BpfSession& s = *session;
+  s.skeleton_ = new Skeleton();
   s.page_bytes_ = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  s.page_shift_ = static_cast<unsigned>(std::countr_zero(s.page_bytes_));
-  s.sample_shift_ = options.sample_shift;
+  s.sample_shift_ = std::min(options.sample_shift, 16u);
   s.ring_bytes_ = std::bit_ceil(std::max(options.ring_bytes, s.page_bytes_));
   if (s.ring_bytes_ > (std::size_t{1} << 30)) s.ring_bytes_ = std::size_t{1} << 30;
 
-  s.ring_fd_ = create_map(BPF_MAP_TYPE_RINGBUF, 0, 0, static_cast<std::uint32_t>(s.ring_bytes_),
-                          "poolscope_ring");
-  if (s.ring_fd_ < 0) return std::unexpected(bpf_error("cannot create a BPF ring buffer", errno));
-  s.lost_fd_ = create_map(BPF_MAP_TYPE_ARRAY, 4, 8, 1, "poolscope_lost");
-  if (s.lost_fd_ < 0) return std::unexpected(bpf_error("cannot create a BPF array map", errno));
+  bpf_object_open_opts open_options{};
+  open_options.sz = sizeof open_options;
+  // libbpf relocates against this BTF (CO-RE); the default is the running kernel's own.
+  if (options.btf_path != kKernelBtfPath) open_options.btf_custom_path = options.btf_path.c_str();
+  struct poolscope_bpf* skel = poolscope_bpf__open_opts(&open_options);
+  if (skel == nullptr) {
+    return std::unexpected(bpf_error("cannot open poolscope's BPF programs", errno, log));
+  }
+  s.skeleton_->skel = skel;
+  bpf_map__set_max_entries(skel->maps.ring, static_cast<std::uint32_t>(s.ring_bytes_));
+  if (!options.pages) bpf_map__set_max_entries(skel->maps.stacks, 1);
+  skel->rodata->sample_shift = s.sample_shift_;
+  skel->rodata->page_size = static_cast<std::uint32_t>(s.page_bytes_);
+
+  // What --cache asks for: kmalloc sizes (filtered in the program) and other names.
+  bool kmalloc_wanted = options.caches.empty(), cache_events_wanted = options.caches.empty();
+  std::uint32_t sizes = 0;
+  constexpr std::uint32_t kMaxSizes = sizeof skel->rodata->kmalloc_sizes / sizeof(std::uint32_t);
+  bool too_many_sizes = false;
+  for (const auto& cache : options.caches) {
+    const std::uint64_t size = kmalloc_size_of(cache);
+    if (size != 0 && size <= 0x7fffffff) {
+      if (sizes < kMaxSizes) {
+        skel->rodata->kmalloc_sizes[sizes++] = static_cast<std::uint32_t>(size);
+      } else {
+        too_many_sizes = true;
+      }
+      kmalloc_wanted = true;
+    } else {
+      cache_events_wanted = true;  // a named cache (kmalloc-large too, as for tracefs' filters)
+    }
+  }
+  // Past 16 sizes the processor filters them alone.
+  skel->rodata->kmalloc_size_count = too_many_sizes ? 0 : sizes;
+  const struct {
+    bpf_program* program;
+    bool wanted;
+  } programs[] = {
+      {skel->progs.poolscope_kmalloc, !options.pages && kmalloc_wanted},
+      {skel->progs.poolscope_kfree, !options.pages},
+      {skel->progs.poolscope_cache_alloc, !options.pages && cache_events_wanted},
+      {skel->progs.poolscope_cache_free, !options.pages && cache_events_wanted},
+      {skel->progs.poolscope_page_alloc, options.pages},
+      {skel->progs.poolscope_page_free, options.pages},
+  };
+  for (const auto& program : programs) bpf_program__set_autoload(program.program, program.wanted);
+  if (poolscope_bpf__load(skel) != 0) {
+    return std::unexpected(bpf_error("the kernel refused poolscope's BPF programs", errno, log));
+  }
+  s.ring_fd_ = bpf_map__fd(skel->maps.ring);
+  s.stacks_fd_ = bpf_map__fd(skel->maps.stacks);
 
   // The ring: the consumer page (ours to write), then the producer page and the data, which the
   // kernel maps twice in a row so a record that wraps is contiguous.
   s.consumer_ = ::mmap(nullptr, s.page_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, s.ring_fd_, 0);
   if (s.consumer_ == MAP_FAILED) {
     s.consumer_ = nullptr;
-    return std::unexpected(bpf_error("cannot map the BPF ring buffer", errno));
+    return std::unexpected(bpf_error("cannot map the BPF ring buffer", errno, log));
   }
   s.producer_ = ::mmap(nullptr, s.page_bytes_ + 2 * s.ring_bytes_, PROT_READ, MAP_SHARED,
                        s.ring_fd_, static_cast<off_t>(s.page_bytes_));
   if (s.producer_ == MAP_FAILED) {
     s.producer_ = nullptr;
-    return std::unexpected(bpf_error("cannot map the BPF ring buffer", errno));
-  }
-
-  KmemProgramParams params;
-  params.ring_fd = s.ring_fd_;
-  params.lost_fd = s.lost_fd_;
-  params.sample_mask =
-      s.sample_shift_ == 0 ? 0 : ((std::uint64_t{1} << s.sample_shift_) - 1) << s.page_shift_;
-  struct Event {
-    KmemKind kind;
-    const char* name;
-  };
-  static constexpr Event kEvents[] = {{KmemKind::kKmalloc, "kmalloc"},
-                                      {KmemKind::kKfree, "kfree"},
-                                      {KmemKind::kCacheAlloc, "kmem_cache_alloc"},
-                                      {KmemKind::kCacheFree, "kmem_cache_free"}};
-  // What --cache asks for: kmalloc sizes (filtered in the program) and other names.
-  bool kmalloc_wanted = options.caches.empty(), cache_events_wanted = options.caches.empty();
-  for (const auto& cache : options.caches) {
-    const std::uint64_t size = kmalloc_size_of(cache);
-    if (size != 0 && size <= 0x7fffffff) {
-      params.kmalloc_sizes.push_back(static_cast<std::uint32_t>(size));
-      kmalloc_wanted = true;
-    } else {
-      cache_events_wanted = true;  // a named cache (kmalloc-large too, as for tracefs' filters)
-    }
-  }
-  // Past 16 sizes the program would be long for little gain: the processor filters them alone.
-  if (params.kmalloc_sizes.size() > 16) params.kmalloc_sizes.clear();
-  static char log[1 << 16];
-  for (const Event& event : kEvents) {
-    const bool wanted = event.kind == KmemKind::kKfree ||
-                        (event.kind == KmemKind::kKmalloc ? kmalloc_wanted : cache_events_wanted);
-    if (!wanted) continue;
-    const auto program = kmem_program(event.kind, *layout, params);
-    bpf_attr attr{};
-    attr.prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT;
-    attr.insns = reinterpret_cast<std::uint64_t>(program.data());
-    attr.insn_cnt = static_cast<std::uint32_t>(program.size());
-    attr.license = reinterpret_cast<std::uint64_t>("GPL");
-    std::strncpy(attr.prog_name, "poolscope_kmem", sizeof attr.prog_name - 1);
-    const int fd = static_cast<int>(sys_bpf(BPF_PROG_LOAD, attr));
-    if (fd < 0) {
-      const int error = errno;
-      // Load again with the verifier's log, to say why.
-      bpf_attr again = attr;
-      log[0] = '\0';
-      again.log_buf = reinterpret_cast<std::uint64_t>(log);
-      again.log_size = sizeof log;
-      again.log_level = 1;
-      const int retry = static_cast<int>(sys_bpf(BPF_PROG_LOAD, again));
-      if (retry >= 0) ::close(retry);
-      std::string why(log);
-      if (why.size() > 400) why = "..." + why.substr(why.size() - 400);
-      auto failure = bpf_error(
-          std::string("the kernel refused poolscope's BPF program for ") + event.name, error);
-      if (!why.empty()) failure.message += "; verifier: " + why;
-      return std::unexpected(failure);
-    }
-    s.programs_.push_back(fd);
-    s.events_.push_back(event.name);
+    return std::unexpected(bpf_error("cannot map the BPF ring buffer", errno, log));
   }
   // Attach last, all together, so that no allocation is traced without its free.
-  for (std::size_t i = 0; i < s.programs_.size(); ++i) {
-    bpf_attr attr{};
-    attr.raw_tracepoint.name = reinterpret_cast<std::uint64_t>(s.events_[i]);
-    attr.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(s.programs_[i]);
-    const int link = static_cast<int>(sys_bpf(BPF_RAW_TRACEPOINT_OPEN, attr));
-    if (link < 0) {
-      return std::unexpected(
-          bpf_error(std::string("cannot attach to the raw tracepoint ") + s.events_[i], errno));
+  for (const auto& program : programs) {
+    if (!program.wanted) continue;
+    bpf_link* link = bpf_program__attach(program.program);
+    if (link == nullptr) {
+      return std::unexpected(bpf_error(
+          std::string("cannot attach the BPF program ") + bpf_program__name(program.program), errno,
+          log));
     }
-    s.links_.push_back(link);
+    s.skeleton_->links.push_back(link);
   }
   return session;
 }
 
 BpfSession::~BpfSession() {
   close();
+  delete skeleton_;
 }
 
 void BpfSession::read(const RecordsVisitor& on_records) {
@@ -214,43 +221,56 @@ void BpfSession::read(const RecordsVisitor& on_records) {
   std::atomic_ref<std::uint64_t>(*consumer).store(start + used, std::memory_order_release);
 }
 
+std::vector<std::uint64_t> BpfSession::stack(std::int32_t id) const {
+  std::vector<std::uint64_t> frames;
+  if (id < 0 || stacks_fd_ < 0) return frames;
+  std::uint64_t buffer[kBpfStackDepth] = {};
+  const auto key = static_cast<std::uint32_t>(id);
+  if (bpf_map_lookup_elem(stacks_fd_, &key, buffer) != 0) return frames;
+  for (std::uint64_t frame : buffer) {
+    if (frame == 0) break;
+    frames.push_back(frame);
+  }
+  return frames;
+}
+
 void BpfSession::detach() {
-  for (int link : links_) ::close(link);
-  links_.clear();
+  if (skeleton_ == nullptr) return;
+  for (bpf_link* link : skeleton_->links) bpf_link__destroy(link);
+  skeleton_->links.clear();
 }
 
 LostEvents BpfSession::lost() const {
   LostEvents lost;
-  if (lost_fd_ >= 0) {
-    std::uint32_t key = 0;
-    std::uint64_t value = 0;
-    bpf_attr attr{};
-    attr.map_fd = static_cast<std::uint32_t>(lost_fd_);
-    attr.key = reinterpret_cast<std::uint64_t>(&key);
-    attr.value = reinterpret_cast<std::uint64_t>(&value);
-    if (sys_bpf(BPF_MAP_LOOKUP_ELEM, attr) == 0) lost.dropped = value;
+  if (skeleton_ == nullptr || skeleton_->skel == nullptr) return lost;
+  struct poolscope_bpf* skel = skeleton_->skel;
+  if (skel->bss != nullptr) {
+    lost.dropped = static_cast<std::uint64_t>(
+        std::atomic_ref<__u64>(skel->bss->lost_records).load(std::memory_order_relaxed));
   }
-  for (int program : programs_) {
+  bpf_program* program = nullptr;
+  bpf_object__for_each_program(program, skel->obj) {
+    const int fd = bpf_program__fd(program);
+    if (fd < 0) continue;
     bpf_prog_info info{};
-    bpf_attr attr{};
-    attr.info.bpf_fd = static_cast<std::uint32_t>(program);
-    attr.info.info_len = sizeof info;
-    attr.info.info = reinterpret_cast<std::uint64_t>(&info);
-    if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, attr) == 0) lost.nested += info.recursion_misses;
+    std::uint32_t length = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &length) == 0) lost.nested += info.recursion_misses;
   }
   return lost;
 }
 
 void BpfSession::close() {
   detach();
-  for (int program : programs_) ::close(program);
-  programs_.clear();
   if (producer_ != nullptr) ::munmap(producer_, page_bytes_ + 2 * ring_bytes_);
   if (consumer_ != nullptr) ::munmap(consumer_, page_bytes_);
   producer_ = consumer_ = nullptr;
-  if (ring_fd_ >= 0) ::close(ring_fd_);
-  if (lost_fd_ >= 0) ::close(lost_fd_);
-  ring_fd_ = lost_fd_ = -1;
+  if (skeleton_ != nullptr && skeleton_->skel != nullptr) {
+    poolscope_bpf__destroy(skeleton_->skel);  // programs and maps (their file descriptors)
+    skeleton_->skel = nullptr;
+  }
+  ring_fd_ = stacks_fd_ = -1;
 }
+
+#endif
 
 }  // namespace poolscope::trace

@@ -1,8 +1,9 @@
-// The BPF backend's session (system calls only): reads the kernel's BTF, creates a BPF ring
-// buffer and a lost-record counter, loads the four kmem programs (trace/bpf_kmem.h) and attaches
-// them as raw tracepoints, and hands the committed records to the caller. Nothing is left in the
-// kernel: the programs are attached through file descriptors, so they are detached when the session
-// closes them and, if the process is killed, when the kernel closes them.
+// The BPF backend's session: loads poolscope's BPF programs (src/trace/linux/poolscope.bpf.c,
+// built with clang and embedded as a libbpf skeleton; CO-RE relocates them to the running kernel)
+// on the kmem tracepoints, or on the page allocator's (`trace --pages`), and hands the committed
+// ring-buffer records to the caller. Nothing is left in the kernel: programs, links and maps are
+// file descriptors, closed by the session on every exit path and by the kernel if the process is
+// killed.
 #pragma once
 
 #include <cstdint>
@@ -23,34 +24,42 @@ inline constexpr const char* kKernelBtfPath = "/sys/kernel/btf/vmlinux";
 // empties it every 100 ms.
 inline constexpr std::size_t kDefaultBpfRingBytes = std::size_t{16} << 20;
 
+// False when this poolscope was built without the BPF toolchain (POOLSCOPE_BPF off, or clang,
+// bpftool or the static libbpf missing at build time): BpfSession::start then says so.
+bool bpf_backend_built();
+
 struct BpfSessionOptions {
   // Only these caches (`--cache`): kmalloc-N sizes are filtered in the kmalloc program, and a
   // program no cache asked for is not attached (kmalloc without kmalloc-N names, kmem_cache_*
   // without other names), as the tracefs backend's filters do; kfree is always traced. Named
   // caches are filtered by the processor (TraceProcessor::only_caches).
   std::vector<std::string> caches;
-  unsigned sample_shift = 0;  // trace the objects of 1 in 2^shift pages (0: all)
+  // Trace the page allocator (mm_page_alloc / mm_page_free, with kernel stacks) instead of kmem.
+  bool pages = false;
+  unsigned sample_shift = 0;  // trace 1 object (or page) in 2^shift, by address hash (0: all)
   std::size_t ring_bytes = kDefaultBpfRingBytes;  // rounded up to a power of two, >= 1 page
-  std::string btf_path = kKernelBtfPath;
+  std::string btf_path = kKernelBtfPath;          // the running kernel's BTF (CO-RE relocations)
 };
 
 class BpfSession {
  public:
-  // kEnvironment with the reason when BPF cannot be used here (no bpf(2), not root, no BTF, a
-  // program the verifier rejects); `trace` then falls back to tracefs.
+  // kEnvironment with the reason when BPF cannot be used here (built without it, no bpf(2), not
+  // root, no BTF, a program the verifier rejects); `trace` then falls back to tracefs.
   static Result<std::unique_ptr<BpfSession>> start(const BpfSessionOptions& options);
   ~BpfSession();
   BpfSession(const BpfSession&) = delete;
   BpfSession& operator=(const BpfSession&) = delete;
 
   unsigned sample_shift() const { return sample_shift_; }
-  unsigned page_shift() const { return page_shift_; }
   std::size_t ring_bytes() const { return ring_bytes_; }
 
   // Hands the committed records after the consumer position to on_records (one contiguous run, in
   // the BpfRingWalk format) and moves the consumer position past the bytes it returns.
   using RecordsVisitor = std::function<std::size_t(std::span<const std::uint8_t>)>;
   void read(const RecordsVisitor& on_records);
+  // The kernel stack of a page record (its `extra` field), innermost frame first; empty when the
+  // id is unknown.
+  std::vector<std::uint64_t> stack(std::int32_t id) const;
   // Detaches the programs (the ring keeps what is in it for a last read()).
   void detach();
   // `dropped`: records the ring had no room for; `nested`: program runs the kernel skipped (the
@@ -61,13 +70,13 @@ class BpfSession {
 
  private:
   BpfSession() = default;
-  unsigned sample_shift_ = 0, page_shift_ = 12;
+  struct Skeleton;
+  unsigned sample_shift_ = 0;
   std::size_t ring_bytes_ = 0, page_bytes_ = 0;
-  int ring_fd_ = -1, lost_fd_ = -1;
-  std::vector<int> programs_, links_;
-  std::vector<const char*> events_;  // the tracepoint of each program
-  void* consumer_ = nullptr;         // the consumer page (read-write)
-  void* producer_ = nullptr;         // the producer page and the data, mapped twice (read-only)
+  Skeleton* skeleton_ = nullptr;
+  int ring_fd_ = -1, stacks_fd_ = -1;
+  void* consumer_ = nullptr;  // the consumer page (read-write)
+  void* producer_ = nullptr;  // the producer page and the data, mapped twice (read-only)
 };
 
 }  // namespace poolscope::trace

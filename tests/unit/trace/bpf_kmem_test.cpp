@@ -1,5 +1,5 @@
 // The BPF backend's portable part: the ring walk, the record decoding, the processor fed with
-// BPF records (ordering, cache filter, saved traces) and the shape of the generated programs.
+// BPF records (ordering, cache filter, saved traces), address-hash sampling and page call sites.
 #include "trace/bpf_kmem.h"
 
 #include <gtest/gtest.h>
@@ -9,11 +9,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <string_view>
 
-#include "trace/btf.h"
+#include "trace/page_sites.h"
 #include "trace/processor.h"
 #include "trace/saved_trace.h"
-#include "unit/trace/btf_builder.h"
+#include "trace/tracker.h"
 
 namespace poolscope::trace {
 namespace {
@@ -114,7 +116,7 @@ TEST(BpfRecord, RejectsShortRecordsAndUnknownKinds) {
       << "a kmem_cache_alloc record without its name";
   EXPECT_FALSE(decode_bpf_record(record.first(kBpfRecordBytes - 1), names, e));
   std::vector<std::uint8_t> odd(record.begin(), record.end());
-  odd[32] = 4;  // KmemKind::kOther is not written by any program
+  odd[32] = 6;  // KmemKind::kOther is not written by any program (4 and 5: pages)
   EXPECT_FALSE(decode_bpf_record(odd, names, e));
 }
 
@@ -215,153 +217,171 @@ TEST(BpfSavedTrace, ReplaysAsTheLiveRunProcessedIt) {
             "dentry");
 }
 
-TEST(BpfLayout, ReadsTheArgumentsAndKmemCacheFieldsFromBtf) {
-  const auto bytes = testing::kmem_btf();
-  auto btf = Btf::parse(bytes);
-  ASSERT_TRUE(btf) << btf.error().message;
-  auto layout = kmem_bpf_layout(*btf);
-  ASSERT_TRUE(layout) << layout.error().message;
-  EXPECT_EQ(layout->kmalloc_call_site, 0u);
-  EXPECT_EQ(layout->kmalloc_ptr, 1u);
-  EXPECT_EQ(layout->kmalloc_bytes_alloc, 3u);
-  EXPECT_EQ(layout->kfree_ptr, 1u);
-  EXPECT_EQ(layout->cache_alloc_cache, 2u);
-  EXPECT_EQ(layout->cache_free_ptr, 1u);
-  EXPECT_EQ(layout->cache_size_offset, 24u);  // bit 192
-  EXPECT_EQ(layout->cache_name_offset, 96u);  // bit 768
-}
-
-TEST(BpfLayout, AKernelWithoutTheKmemTracepointsIsAnEnvironmentError) {
-  testing::BtfBuilder b;
-  b.int_type("long unsigned int", 8);
-  const auto bytes = b.build();
-  auto btf = Btf::parse(bytes);
-  ASSERT_TRUE(btf) << btf.error().message;
-  auto layout = kmem_bpf_layout(*btf);
-  ASSERT_FALSE(layout);
-  EXPECT_EQ(layout.error().code, ErrorCode::kEnvironment);
-  EXPECT_NE(layout.error().message.find("kmalloc"), std::string::npos) << layout.error().message;
-}
-
-// This kernel's own layout, when it has BTF: the programs the live trace loads are built from it.
-TEST(BpfLayout, ThisKernelsBtfGivesALayoutTheProgramsAreBuiltFrom) {
-  std::ifstream in("/sys/kernel/btf/vmlinux", std::ios::binary);
-  if (!in) GTEST_SKIP() << "no readable /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)";
-  const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
-  auto btf = Btf::parse(bytes);
-  ASSERT_TRUE(btf) << btf.error().message;
-  auto layout = kmem_bpf_layout(*btf);
-  ASSERT_TRUE(layout) << layout.error().message;
-  EXPECT_EQ(layout->kmalloc_ptr, 1u);
-  EXPECT_EQ(layout->kmalloc_bytes_alloc, 3u);
-  EXPECT_EQ(layout->cache_alloc_cache, 2u);
-  EXPECT_NE(layout->cache_name_offset, layout->cache_size_offset);
-  for (auto kind :
-       {KmemKind::kKmalloc, KmemKind::kKfree, KmemKind::kCacheAlloc, KmemKind::kCacheFree}) {
-    EXPECT_TRUE(check_program_shape(kmem_program(kind, *layout, KmemProgramParams{3, 4, 0x7000})));
+// The address hash samples 1 object in 2^shift, independently of the page the object is in: the
+// 600 64-byte objects of a 50/s leak over 12 s (10 pages' worth, consecutive in their slab) are
+// sampled about 75 times, never 0, and the estimate (8 per sampled object) is tight. A mask on the
+// address bits (1 page in 8) samples whole pages: 0 or 64 objects at a time.
+TEST(BpfSampling, TheAddressHashSamplesObjectsNotPages) {
+  const unsigned shift = 3;
+  std::size_t runs_missed = 0, worst_low = 600, worst_high = 0;
+  for (std::uint64_t run = 0; run < 1000; ++run) {
+    // A slab of 64-byte objects at a different (page-aligned) place each run.
+    const std::uint64_t base = 0xffff888100000000ull + run * 0x53000;
+    std::size_t sampled = 0;
+    for (std::uint64_t i = 0; i < 600; ++i)
+      sampled += address_sampled(base + i * 64, shift) ? 1 : 0;
+    if (sampled == 0) ++runs_missed;
+    worst_low = std::min(worst_low, sampled * 8);
+    worst_high = std::max(worst_high, sampled * 8);
   }
+  EXPECT_EQ(runs_missed, 0u);
+  EXPECT_GE(worst_low, 600u / 2) << "estimate below 0.5x in some run";
+  EXPECT_LE(worst_high, 600u * 3 / 2) << "estimate above 1.5x in some run";
+  // Every address is decided the same way every time (allocation and free alike), and shift 0
+  // samples all.
+  EXPECT_EQ(address_sampled(0xffff888112345640ull, 3), address_sampled(0xffff888112345640ull, 3));
+  EXPECT_TRUE(address_sampled(0xffff888112345640ull, 0));
 }
 
-KmemBpfLayout real_layout() {  // Linux 6.18's, as kmem_bpf_layout reads it from BTF
-  KmemBpfLayout layout;
-  layout.kmalloc_call_site = 0, layout.kmalloc_ptr = 1, layout.kmalloc_bytes_alloc = 3;
-  layout.kfree_call_site = 0, layout.kfree_ptr = 1;
-  layout.cache_alloc_call_site = 0, layout.cache_alloc_ptr = 1, layout.cache_alloc_cache = 2;
-  layout.cache_free_call_site = 0, layout.cache_free_ptr = 1;
-  layout.cache_name_offset = 104, layout.cache_size_offset = 32;
-  return layout;
-}
-
-TEST(BpfProgram, EveryProgramIsWellFormedWithAndWithoutSampling) {
-  for (auto kind :
-       {KmemKind::kKmalloc, KmemKind::kKfree, KmemKind::kCacheAlloc, KmemKind::kCacheFree}) {
-    for (std::uint64_t mask : {std::uint64_t{0}, std::uint64_t{7} << 12}) {
-      KmemProgramParams params{3, 4, mask};
-      const auto program = kmem_program(kind, real_layout(), params);
-      EXPECT_TRUE(check_program_shape(program)) << kmem_kind_name(kind) << " mask " << mask << ": "
-                                                << check_program_shape(program).error().message;
-      // The sampled program tests the pointer against the mask before anything else.
-      const bool has_mask = std::any_of(program.begin(), program.end(), [&](const BpfInsn& i) {
-        return i.code == 0x57 && static_cast<std::uint64_t>(i.imm) == mask;
-      });
-      EXPECT_EQ(has_mask, mask != 0) << kmem_kind_name(kind);
-      // Pointers up to ZERO_SIZE_PTR (16) are never written: if r7 <= 16 return.
-      EXPECT_TRUE(std::any_of(program.begin(), program.end(), [](const BpfInsn& i) {
-        return i.code == 0xb5 && i.regs == 0x07 && i.imm == 16;
-      })) << kmem_kind_name(kind);
-      // The ring's and the counter's map fds are loaded (BPF_PSEUDO_MAP_FD).
-      std::vector<std::int32_t> maps;
-      for (const auto& insn : program) {
-        if (insn.code == 0x18 && (insn.regs >> 4) == 1) maps.push_back(insn.imm);
-      }
-      EXPECT_EQ(maps, (std::vector<std::int32_t>{3, 4}));
+TEST(BpfSampling, TheAddressHashSamplesOneInNOfAlignedPagesToo) {
+  // struct page pointers are 64 bytes apart; kmalloc-8k objects 8 KiB-aligned: both 1 in 8.
+  for (std::uint64_t stride : {std::uint64_t{64}, std::uint64_t{8192}}) {
+    std::size_t sampled = 0;
+    for (std::uint64_t i = 0; i < 80000; ++i) {
+      sampled += address_sampled(0xffffea0004000000ull + i * stride, 3) ? 1 : 0;
     }
+    EXPECT_NEAR(static_cast<double>(sampled), 10000.0, 500.0) << "stride " << stride;
   }
 }
 
-TEST(BpfProgram, ReadsTheArgumentsAndFieldsTheLayoutGives) {
-  KmemBpfLayout layout = real_layout();
-  layout.cache_alloc_ptr = 4, layout.cache_alloc_cache = 5, layout.cache_size_offset = 28;
-  const auto program = kmem_program(KmemKind::kCacheAlloc, layout, KmemProgramParams{3, 4, 0});
-  // r7 = ctx[4] (the pointer), r8 = ctx[5] (the cache), r3 += 28 (s->size).
-  auto has = [&](std::uint8_t code, std::uint8_t regs, std::int16_t off, std::int32_t imm) {
-    return std::any_of(program.begin(), program.end(), [&](const BpfInsn& i) {
-      return i.code == code && i.regs == regs && i.off == off && i.imm == imm;
-    });
+TEST(BpfSampling, TheTrackerWeighsHashSampledAllocationsEquallyWhateverTheirSize) {
+  TrackerOptions options;
+  options.sample_shift = 3;
+  options.address_hash = true;
+  AllocationTracker tracker(options);
+  tracker.add(event(KmemKind::kKmalloc, 10, 0x1000, 0xa, 8192));
+  tracker.add(event(KmemKind::kKmalloc, 11, 0x9000, 0xa, 64));
+  const auto report = tracker.report(100, 0);
+  ASSERT_EQ(report.call_sites.size(), 1u);
+  EXPECT_EQ(report.call_sites[0].outstanding, 16);
+  EXPECT_EQ(report.call_sites[0].bytes, 8u * (8192 + 64));
+}
+
+TEST(BpfPages, PageRecordsDecodeAsAllocationsNamedByOrder) {
+  std::vector<std::uint8_t> ring;
+  append_bpf_ring_record(ring,
+                         event(KmemKind::kPageAlloc, 5, 0xffffea0000001000ull, 0xc, 16384, 9));
+  append_bpf_ring_record(ring, event(KmemKind::kPageFree, 6, 0xffffea0000001000ull));
+  KmemDecoder names;
+  std::vector<KmemEvent> events;
+  walk_bpf_ring(ring, [&](std::span<const std::uint8_t> record) {
+    KmemEvent e;
+    ASSERT_TRUE(decode_bpf_record(record, names, e));
+    events.push_back(e);
+  });
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_TRUE(events[0].is_alloc());
+  EXPECT_EQ(events[0].bytes, 16384u);
+  EXPECT_EQ(names.cache_name(events[0].cache), "order-2");
+  EXPECT_TRUE(events[1].is_free());
+  EXPECT_EQ(kmem_kind_name(events[0].kind), "mm_page_alloc");
+}
+
+TEST(BpfPages, TheCallSiteIsTheFirstFrameOutsideThePageAllocator) {
+  const std::map<std::uint64_t, std::string_view> names = {
+      {1, "bpf_prog_6deef7357e7b4530_poolscope_page_alloc"},
+      {2, "bpf_trace_run4"},
+      {3, "__alloc_pages_noprof"},
+      {4, "alloc_pages_mpol"},
+      {5, "pipe_write"},
+      {6, "vfs_write"},
+      {7, "vm_area_alloc_pages"},
+      {8, "__vmalloc_node_range_noprof"},
+      {9, "__bpf_map_area_alloc"}};
+  auto function_of = [&](std::uint64_t a) -> std::string_view {
+    auto found = names.find(a);
+    return found == names.end() ? std::string_view{} : found->second;
   };
-  EXPECT_TRUE(has(0x79, 0x67, 32, 0));
-  EXPECT_TRUE(has(0x79, 0x68, 40, 0));
-  EXPECT_TRUE(has(0x07, 0x03, 0, 28));
-  EXPECT_TRUE(has(0x07, 0x03, 0, 104));
+  const std::uint64_t pipe[] = {1, 2, 3, 4, 5, 6};
+  EXPECT_EQ(page_call_site(pipe, function_of), 5u);
+  const std::uint64_t map[] = {2, 3, 7, 8, 9};
+  EXPECT_EQ(page_call_site(map, function_of), 9u);
+  const std::uint64_t only_allocator[] = {3, 4};
+  EXPECT_EQ(page_call_site(only_allocator, function_of), 3u);
+  EXPECT_EQ(page_call_site({}, function_of), 0u);
+  EXPECT_FALSE(is_page_allocator_function("allocate_slab"));
+  EXPECT_TRUE(is_page_allocator_function("___kmalloc_large_node"));
 }
 
-TEST(BpfProgram, KmallocOfTheSizesAskedForOnly) {
-  KmemProgramParams params{3, 4, 0};
-  params.kmalloc_sizes = {64, 2048};
-  const auto program = kmem_program(KmemKind::kKmalloc, real_layout(), params);
-  ASSERT_TRUE(check_program_shape(program)) << check_program_shape(program).error().message;
-  // r1 = ctx[3] (bytes_alloc); if r1 == 64 or r1 == 2048 go on, else return; both jumps land
-  // on the instruction after the unconditional jump out.
-  std::vector<std::size_t> compares;
-  std::size_t jump_out = 0;
-  for (std::size_t i = 0; i < program.size(); ++i) {
-    if (program[i].code == 0x15 && program[i].regs == 0x01) compares.push_back(i);
-    if (program[i].code == 0x05) jump_out = i;
+TEST(BpfPages, TheResolverReplacesStackIdsWithCallSitesOnceEachAndSetsTheOrder) {
+  std::vector<std::uint8_t> ring;
+  auto alloc = event(KmemKind::kPageAlloc, 5, 0xffffea0000001000ull, 0, 8192, 9);
+  append_bpf_ring_record(ring, alloc);
+  append_bpf_ring_record(ring, alloc);
+  append_bpf_ring_record(ring, event(KmemKind::kPageFree, 6, 0xffffea0000001000ull));
+  // The programs write the stack id in `extra`: 7 for both allocations.
+  std::size_t at = 0;
+  for (int i = 0; i < 2; ++i) {
+    const std::int32_t id = 7;
+    std::memcpy(ring.data() + at + kBpfRingHeaderBytes + kBpfRecordExtraOffset, &id, 4);
+    at += kBpfRingHeaderBytes + kBpfRecordBytes;
   }
-  ASSERT_EQ(compares.size(), 2u);
-  EXPECT_EQ(program[compares[0]].imm, 64);
-  EXPECT_EQ(program[compares[1]].imm, 2048);
-  ASSERT_NE(jump_out, 0u);
-  for (std::size_t at : compares) {
-    EXPECT_EQ(at + 1 + static_cast<std::size_t>(program[at].off), jump_out + 1);
-  }
-  EXPECT_EQ(program[jump_out + 1 + static_cast<std::size_t>(program[jump_out].off)].code, 0xb7)
-      << "the jump out lands on r0 = 0";
-  // The other programs ignore the sizes.
-  EXPECT_EQ(kmem_program(KmemKind::kKfree, real_layout(), params).size(),
-            kmem_program(KmemKind::kKfree, real_layout(), KmemProgramParams{3, 4, 0}).size());
+  std::size_t lookups = 0;
+  PageSiteResolver resolver(
+      [&](std::int32_t id) {
+        ++lookups;
+        return id == 7 ? std::vector<std::uint64_t>{0x10, 0x20} : std::vector<std::uint64_t>{};
+      },
+      [](std::uint64_t a) { return a == 0x10 ? "__alloc_pages_noprof" : "pipe_write"; }, 12);
+  const auto resolved = resolver.resolve(ring);
+  EXPECT_EQ(lookups, 1u);
+  KmemDecoder names;
+  std::vector<KmemEvent> events;
+  walk_bpf_ring(resolved, [&](std::span<const std::uint8_t> record) {
+    KmemEvent e;
+    ASSERT_TRUE(decode_bpf_record(record, names, e));
+    events.push_back(e);
+  });
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].call_site, 0x20u);
+  EXPECT_EQ(events[1].call_site, 0x20u);
+  EXPECT_EQ(names.cache_name(events[0].cache), "order-1");
 }
 
-TEST(BpfProgram, ShapeCheckFindsWhatTheVerifierWouldReject) {
-  auto program = kmem_program(KmemKind::kKfree, real_layout(), KmemProgramParams{3, 4, 0x7000});
-  ASSERT_TRUE(check_program_shape(program));
-  auto jump_out = program;
-  for (auto& insn : jump_out) {
-    if ((insn.code & 0x07) == 0x05 && (insn.code & 0xf0) == 0x50) insn.off = 500;
+TEST(BpfPages, APageTraceIsSavedInItsOwnRecordKindAndReplays) {
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("poolscope-page-trace-" + std::to_string(::getpid()) + ".pstrace");
+  {
+    auto writer = SavedTraceWriter::create(path.string());
+    ASSERT_TRUE(writer) << writer.error().message;
+    ASSERT_TRUE(writer->text(SavedRecord::kMeta, 0,
+                             key_values_text({{"backend", "bpf"},
+                                              {"events", "pages"},
+                                              {"sampling", "hash"},
+                                              {"sample_shift", "3"}})));
+    std::vector<std::uint8_t> ring;
+    append_bpf_ring_record(ring,
+                           event(KmemKind::kPageAlloc, 5, 0xffffea0000001000ull, 0xb, 4096, 9));
+    append_bpf_ring_record(ring,
+                           event(KmemKind::kPageAlloc, 6, 0xffffea0000002000ull, 0xb, 4096, 9));
+    append_bpf_ring_record(ring, event(KmemKind::kPageFree, 7, 0xffffea0000002000ull));
+    ASSERT_TRUE(writer->bpf_page_records(ring));
+    ASSERT_TRUE(writer->flush(UINT64_MAX));
+    ASSERT_TRUE(writer->text(SavedRecord::kEnd, 0, "duration_ns 100\n"));
+    ASSERT_TRUE(writer->close());
   }
-  EXPECT_FALSE(check_program_shape(jump_out));
-  auto no_exit = program;
-  no_exit.pop_back();
-  EXPECT_FALSE(check_program_shape(no_exit));
-  auto bad_register = program;
-  bad_register[0].regs = 0x0b;
-  EXPECT_FALSE(check_program_shape(bad_register));
-  auto split_load = program;
-  for (std::size_t i = 0; i + 1 < split_load.size(); ++i) {
-    if (split_load[i].code == 0x18) split_load[i + 1].code = 0x07;
-  }
-  EXPECT_FALSE(check_program_shape(split_load));
-  EXPECT_FALSE(check_program_shape({}));
+  auto replay = [&] {
+    std::ifstream in(path, std::ios::binary);
+    return replay_saved_trace(in);
+  }();
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  ASSERT_TRUE(replay) << replay.error().message;
+  ASSERT_TRUE(replay->processor);
+  const auto report = replay->processor->tracker().report(500, 0);
+  ASSERT_EQ(report.call_sites.size(), 1u);
+  EXPECT_EQ(report.call_sites[0].outstanding, 8) << "one sampled page stands for 8 (hash)";
+  EXPECT_EQ(report.call_sites[0].bytes, 8u * 4096);
 }
 
 }  // namespace
