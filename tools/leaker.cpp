@@ -7,12 +7,16 @@
 //          plateau (leak until --burst fds, then hold), step (--burst fds at once at half time),
 //          files (create rate/s empty files in --dir: reclaimable dentry/inode growth)
 //   --noise N: each tick also opens 0..N extra fds and closes them at the next tick
+//   --kind pidfd: forks a child that exits at once, opens a pidfd to it, reaps it (waitpid) and
+//          keeps the pidfd: the struct pid outlives its task (the census case)
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -51,6 +55,16 @@ int open_one(const std::string& kind, std::vector<int>& fds) {
     if (fd >= 0) fds.push_back(fd);
     return fd;
   }
+  if (kind == "pidfd") {
+    const pid_t child = ::fork();
+    if (child < 0) return -1;
+    if (child == 0) ::_exit(0);
+    // A zombie still has its pid: the pidfd pins the struct pid past the reaping.
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
+    ::waitpid(child, nullptr, 0);
+    if (fd >= 0) fds.push_back(fd);
+    return fd;
+  }
   return -1;
 }
 
@@ -62,7 +76,7 @@ void close_all(std::vector<int>& fds) {
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "poolscope-leaker: %s\nusage: poolscope-leaker --kind eventfd|socket|pipe|epoll|"
-               "timerfd --mode leak|churn|plateau|step|files [--rate N/s] [--duration S] "
+               "timerfd|pidfd --mode leak|churn|plateau|step|files [--rate N/s] [--duration S] "
                "[--burst N] [--noise N] [--dir D] [--hold S]\n",
                why);
   std::exit(2);

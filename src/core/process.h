@@ -128,6 +128,8 @@ struct ProcessFacts {
   std::optional<std::uint64_t> nonpaged_pool_quota_bytes;  // Windows QuotaNonPagedPoolUsage
   std::optional<FdCounts> fds;                             // Linux, by kind; sums to fd_total
   std::optional<std::uint64_t> fd_total;                   // Linux
+  // Threads: Linux num_threads (/proc/PID/stat field 20), Windows NumberOfThreads.
+  std::optional<std::uint64_t> threads;
 
   friend bool operator==(const ProcessFacts&, const ProcessFacts&) = default;
 };

@@ -77,6 +77,9 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
         size_known[ks.key_id] = 1;
       }
       history.add_key_value(ks.key_id, outstanding, bytes, extras.counter_width);
+      if ((ks.present & (1u << store::kAllocs)) && (ks.present & (1u << store::kFrees))) {
+        history.add_key_counts(ks.key_id, ks.value[store::kAllocs], ks.value[store::kFrees]);
+      }
     }
     for (std::size_t pool = 0; pool < store::kPoolKinds; ++pool) {
       if (!(extras.pools_present & (1u << pool))) continue;

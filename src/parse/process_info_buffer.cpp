@@ -77,6 +77,7 @@ Result<std::vector<ProcessFacts>> decode_process_info_buffer(std::span<const std
     facts.parent_pid = read_le(buffer, offset + layout.inherited_from_process_id, pointer);
     facts.start_time = read_le(buffer, offset + layout.create_time, 8);
     facts.handle_count = read_le(buffer, offset + layout.handle_count, 4);
+    facts.threads = read_le(buffer, offset + 4, 4);  // NumberOfThreads, after NextEntryOffset
     facts.paged_pool_quota_bytes = read_le(buffer, offset + layout.quota_paged_pool_usage, pointer);
     facts.nonpaged_pool_quota_bytes =
         read_le(buffer, offset + layout.quota_nonpaged_pool_usage, pointer);

@@ -24,11 +24,13 @@ constexpr std::uint8_t kTagNew = 1 << 3;       // a process not in the previous 
 constexpr std::uint8_t kKnownTags = 0x0F;
 
 // Numeric slots: 0 parent pid, 1 handle count, 2 paged quota, 3 nonpaged quota, 4 fd total,
-// 5.. fd counts by FdKind. Presence bits 0-4 are per slot, bit 5 covers all fd kinds (fds is
-// one optional).
-constexpr std::size_t kSlots = 5 + kFdKindCount;
+// 5.. fd counts by FdKind, then threads. Presence bits 0-4 are per slot, bit 5 covers all fd
+// kinds (fds is one optional), bit 6 is threads (added later: older recordings lack it).
+constexpr std::size_t kThreadsSlot = 5 + kFdKindCount;
+constexpr std::size_t kSlots = kThreadsSlot + 1;
 constexpr std::uint8_t kFdsPresent = 1 << 5;
-constexpr std::uint8_t kAllPresence = 0x3F;
+constexpr std::uint8_t kThreadsPresent = 1 << 6;
+constexpr std::uint8_t kAllPresence = 0x7F;
 
 struct Numbers {
   std::uint8_t present = 0;
@@ -45,6 +47,10 @@ Numbers numbers_of(const ProcessFacts& p) {
       n.present |= static_cast<std::uint8_t>(1u << s);
       n.value[s] = **scalars[s];
     }
+  }
+  if (p.threads) {
+    n.present |= kThreadsPresent;
+    n.value[kThreadsSlot] = *p.threads;
   }
   if (p.fds) {
     n.present |= kFdsPresent;
@@ -65,6 +71,11 @@ void set_numbers(const Numbers& n, ProcessFacts& p) {
     } else {
       scalars[s]->reset();
     }
+  }
+  if (n.present & kThreadsPresent) {
+    p.threads = n.value[kThreadsSlot];
+  } else {
+    p.threads.reset();
   }
   if (n.present & kFdsPresent) {
     FdCounts counts;
