@@ -316,7 +316,11 @@ void group_incidents(Report& r) {
     for (std::size_t i : members) {
       if (i == source) continue;
       const double ri = rate_for_ratio(r.findings[i], objects);
-      in.members.push_back({i, base > 0 ? ri / base : 0});
+      // One snapshot has no rates: the held counts give the ratio.
+      const Finding& fi = r.findings[i];
+      in.members.push_back({i, base > 0          ? ri / base
+                               : s.end_value > 0 ? fi.end_value / s.end_value
+                                                 : 0});
     }
     in.verdict = Verdict::kSuspect;
     // Memory and room by what runs out: a Windows pool, or (Linux) available memory.
@@ -373,9 +377,10 @@ void group_incidents(Report& r) {
                                  display_key(r.findings[in.members[k].finding].key),
                                  in.members[k].ratio, display_key(s.key));
       }
-      in.explanation = fmt::format("{} keys grow together, one leak: {} is the source ({}); {}. {}",
-                                   members.size(), display_key(s.key), in.source_reason, followers,
-                                   s.explanation);
+      in.explanation =
+          fmt::format("{} keys {}, one leak: {} is the source ({}); {}. {}", members.size(),
+                      s.lockstep_group ? "held in lockstep" : "grow together", display_key(s.key),
+                      in.source_reason, followers, s.explanation);
     }
     in.next_steps = incident_next_steps(r, in, "the recording");
     r.incidents.push_back(std::move(in));

@@ -105,7 +105,7 @@ TEST(DetectReal, TheWcscFamilyIsOneIncidentWhoseSourceIsWcsc) {
     const int minutes = i * (16 * 60 + 50);
     args.push_back("--at");
     args.push_back(fmt::format("2026-08-{:02}T{:02}:{:02}:00Z", 20 + minutes / 1440,
-                              minutes % 1440 / 60, minutes % 60);
+                               minutes % 1440 / 60, minutes % 60));
   }
   auto imported = run(args);
   ASSERT_EQ(imported.exit_code, 0) << imported.out;
@@ -120,8 +120,12 @@ TEST(DetectReal, TheWcscFamilyIsOneIncidentWhoseSourceIsWcsc) {
   EXPECT_EQ(in["verdict"], "leak");
   EXPECT_NE(in["source_reason"].get<std::string>().find("never frees"), std::string::npos);
   for (const json& m : in["members"]) {
-    if (m["key"] == "IoFE") EXPECT_NEAR(m["ratio"].get<double>(), 2.0, 0.02) << m.dump();
-    if (m["key"] == "NtfC") EXPECT_NEAR(m["ratio"].get<double>(), 1.0, 0.01) << m.dump();
+    if (m["key"] == "IoFE") {
+      EXPECT_NEAR(m["ratio"].get<double>(), 2.0, 0.02) << m.dump();
+    }
+    if (m["key"] == "NtfC") {
+      EXPECT_NEAR(m["ratio"].get<double>(), 1.0, 0.01) << m.dump();
+    }
   }
   for (const json& f : report["findings"]) EXPECT_EQ(f["incident"], 1) << f.dump();
   auto table = run({"leaks", db});
