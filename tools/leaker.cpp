@@ -16,6 +16,8 @@
 //   pagetable   touches one page in a new 2 MiB span of a large mapping (a page-table page);
 //               leak and plateau only
 //   dmabuf      a 64 KiB udmabuf (needs /dev/udmabuf)
+//   --kind pidfd: forks a child that exits at once, opens a pidfd to it, reaps it (waitpid) and
+//          keeps the pidfd: the struct pid outlives its task (the census case)
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/udmabuf.h>
@@ -28,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -193,6 +196,16 @@ int open_one(const std::string& kind, std::vector<int>& fds) {
     if (fd >= 0) fds.push_back(fd);
     return fd;
   }
+  if (kind == "pidfd") {
+    const pid_t child = ::fork();
+    if (child < 0) return -1;
+    if (child == 0) ::_exit(0);
+    // A zombie still has its pid: the pidfd pins the struct pid past the reaping.
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
+    ::waitpid(child, nullptr, 0);
+    if (fd >= 0) fds.push_back(fd);
+    return fd;
+  }
   return -1;
 }
 
@@ -204,7 +217,7 @@ void close_all(std::vector<int>& fds) {
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "poolscope-leaker: %s\nusage: poolscope-leaker --kind eventfd|socket|pipe|epoll|"
-               "timerfd|pipe-data|tcp-data|udp-data|bpf-map|thread|pagetable|dmabuf --mode "
+               "timerfd|pidfd|pipe-data|tcp-data|udp-data|bpf-map|thread|pagetable|dmabuf --mode "
                "leak|churn|plateau|step|files [--rate N/s] [--duration S] "
                "[--burst N] [--noise N] [--dir D] [--hold S]\n",
                why);

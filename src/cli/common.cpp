@@ -138,6 +138,7 @@ void fill_report_owners(detect::Report& report, const attrib::OwnerResolver& res
   for (auto& consumer : report.top) {
     if (consumer.owner.empty()) consumer.owner = resolver.owner_of(consumer.key);
   }
+  detect::group_incidents(report);  // the owners weigh in the choice of each incident's source
 }
 
 namespace {

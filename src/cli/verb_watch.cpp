@@ -2,6 +2,7 @@
 // significant (and again when a suspect becomes a leak).
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "cli/live_loop.h"
 #include "cli/verbs.h"
@@ -89,6 +90,7 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
           return std::nullopt;
         }
         const detect::Report report = detect::analyze(history, options->detector);
+        std::set<std::size_t> fresh_incidents;  // text: one block per incident with news
         for (const detect::Finding& f : report.findings) {
           const std::string id = display_key(f.key) + "/" + std::string(pool_kind_name(f.pool));
           auto it = reported.find(id);
@@ -99,15 +101,28 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
           reported[id] = f.verdict;
           ++findings;
           if (text) {
-            std::printf("%s %s %s: %s\n", detect::wall_text(report.last_wall_ns).c_str(),
-                        detect::verdict_name(f.verdict), display_key(f.key).c_str(),
-                        f.explanation.c_str());
-            for (const auto& p : f.processes) std::printf("  process: %s\n", p.evidence.c_str());
+            fresh_incidents.insert(f.incident);
           } else {
             auto j = detect::finding_json(f);
             j["time"] = detect::wall_text(report.last_wall_ns);
             std::printf("%s\n", j.dump().c_str());
           }
+          std::fflush(stdout);
+        }
+        for (const detect::Incident& in : report.incidents) {
+          if (!fresh_incidents.contains(in.id)) continue;
+          const detect::Finding& src = report.findings[in.source];
+          if (in.members.size() == 1) {
+            std::printf("%s %s %s: %s\n", detect::wall_text(report.last_wall_ns).c_str(),
+                        detect::verdict_name(src.verdict), display_key(src.key).c_str(),
+                        src.explanation.c_str());
+          } else {
+            std::printf("%s %s incident %zu in %zu keys, source %s: %s\n",
+                        detect::wall_text(report.last_wall_ns).c_str(),
+                        detect::verdict_name(in.verdict), in.id, in.members.size(),
+                        display_key(src.key).c_str(), in.explanation.c_str());
+          }
+          for (const auto& p : in.processes) std::printf("  process: %s\n", p.evidence.c_str());
           std::fflush(stdout);
         }
         return std::nullopt;

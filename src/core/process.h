@@ -128,11 +128,12 @@ struct ProcessFacts {
   std::optional<std::uint64_t> nonpaged_pool_quota_bytes;  // Windows QuotaNonPagedPoolUsage
   std::optional<FdCounts> fds;                             // Linux, by kind; sums to fd_total
   std::optional<std::uint64_t> fd_total;                   // Linux
-  // Linux kernel memory the process holds (docs/kernel-memory.md). threads: every collection (one
-  // stat() of /proc/PID/task); the others only where the process's counts move, so a steady host
-  // costs nothing more: page_table_bytes (VmPTE of /proc/PID/status), socket_queue_bytes (rx + tx
-  // queues of its TCP/UDP/raw sockets, /proc/net/*), bpf_memlock_bytes (memlock in the fdinfo of
-  // its BPF maps and programs), dmabuf_bytes (size in the fdinfo of its DMA-BUF fds).
+  // Linux kernel memory the process holds (docs/kernel-memory.md). threads: Linux num_threads
+  // (/proc/PID/task or stat), Windows NumberOfThreads; the others only where the process's counts
+  // move, so a steady host costs nothing more: page_table_bytes (VmPTE of /proc/PID/status),
+  // socket_queue_bytes (rx + tx queues of its TCP/UDP/raw sockets, /proc/net/*),
+  // bpf_memlock_bytes (memlock in the fdinfo of its BPF maps and programs), dmabuf_bytes (size in
+  // the fdinfo of its DMA-BUF fds).
   std::optional<std::uint64_t> threads;
   std::optional<std::uint64_t> page_table_bytes;
   std::optional<std::uint64_t> socket_queue_bytes;

@@ -3,11 +3,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "core/kernel_memory.h"
 #include "core/time_format.h"
+#include "detect/census.h"
+#include "detect/links.h"
 #include "detect/output.h"
+#include "detect/stats.h"
 
 namespace poolscope::detect {
 
@@ -26,25 +30,6 @@ std::string grouped(double v) {
     out += digits[i];
   }
   return (n < 0 ? "-" : "") + out;
-}
-
-double pearson(const std::vector<double>& x, const std::vector<double>& y) {
-  const std::size_t n = x.size();
-  if (n < 3) return 0;
-  double mx = 0, my = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    mx += x[i];
-    my += y[i];
-  }
-  mx /= n;
-  my /= n;
-  double sxy = 0, sxx = 0, syy = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    sxy += (x[i] - mx) * (y[i] - my);
-    sxx += (x[i] - mx) * (x[i] - mx);
-    syy += (y[i] - my) * (y[i] - my);
-  }
-  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0;
 }
 
 // True when the metric x grew in both halves of the time span in proportion to y: each half's
@@ -73,8 +58,10 @@ std::string metric_plural(const std::string& metric, double growth) {
 // cache that grows while it runs), and each its own categories; fd counts explain any key (pipes
 // hold unaccounted pages, sockets socket memory).
 bool metric_can_hold(std::size_t metric, const PoolKey& key) {
-  if (metric < static_cast<std::size_t>(ProcessMetric::kThreads)) return true;
+  // Caches and tags: the link table (links.h). Kernel memory: fds of any kind (pipes, sockets)
+  // and the Linux process facts below.
   if (key.kind != KeyKind::kKernelMemory) return false;
+  if (metric <= static_cast<std::size_t>(ProcessMetric::kFdTotal)) return true;
   const std::string_view name = key.name;
   switch (static_cast<ProcessMetric>(metric)) {
     case ProcessMetric::kThreads:
@@ -99,14 +86,25 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
   const Series& ks = primary_series(key);
   const std::string key_name = display_key(key.key);
   const double window = h.bucket_time(to) - h.bucket_time(from);
+  // Only the process facts that can hold the key's objects (links.h): an eventfd leak does not
+  // grow maple_node, closed TCP sockets in TIME_WAIT are held by no fd.
+  std::array<bool, kProcessMetricCount> linked{};
+  bool any_link = false;
+  for (std::size_t m = 0; m < kProcessMetricCount; ++m) {
+    const std::string name = process_metric_name(m);
+    linked[m] = plausible_link(key.key, name) || metric_can_hold(m, key.key);
+    for (const std::string& alias : key.aliases)
+      linked[m] = linked[m] || plausible_link(slab_cache(alias), name);
+    any_link = any_link || linked[m];
+  }
+  if (!any_link) return out;
   for (const ProcessTrack& p : h.processes()) {
     if (!p.changed()) continue;
     const std::int64_t a = std::max(from, p.first_bucket), b = std::min(to, p.last_bucket);
     if (b - a < 2) continue;
     std::optional<ProcessEvidence> best;
     for (std::size_t m = 0; m < kProcessMetricCount; ++m) {
-      if (p.series[m].empty()) continue;
-      if (!metric_can_hold(m, key.key)) continue;
+      if (p.series[m].empty() || !linked[m]) continue;
       std::vector<double> xs, ys, ts;
       for (std::int64_t bucket = a; bucket <= b; ++bucket) {
         if (!ks.has(bucket)) continue;
@@ -192,8 +190,13 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
                     key.seen_outstanding ? "outstanding" : "bytes", per_unit);
     out.push_back(std::move(*best));
   }
+  // Equally correlated (two steady leakers both correlate ~1 with a steady key): the one whose
+  // fds explain the key closest to one to one comes first.
   std::sort(out.begin(), out.end(), [](const ProcessEvidence& x, const ProcessEvidence& y) {
     if (std::fabs(x.correlation - y.correlation) > 0.02) return x.correlation > y.correlation;
+    const double dx = std::fabs(std::log(x.objects_per_unit)),
+                 dy = std::fabs(std::log(y.objects_per_unit));
+    if (std::fabs(dx - dy) > 0.05) return dx < dy;
     return x.growth > y.growth;
   });
   if (out.size() > options.max_processes_named) out.resize(options.max_processes_named);
@@ -389,6 +392,18 @@ Report analyze(const History& h, const DetectorOptions& options) {
       report.reclaimable.push_back(std::move(f));
       continue;
     }
+    f.onset_bucket = onset_bucket;
+    // The window's floors, reduced to at most 64 points: what incidents compare.
+    {
+      const std::size_t from = static_cast<std::size_t>(tr.onset);
+      const std::size_t g = std::max<std::size_t>(1, (t.size() - from + 63) / 64);
+      for (std::size_t i = from; i < t.size(); i += g) {
+        const std::size_t e = std::min(t.size(), i + g);
+        f.growth_t.push_back(t[i]);
+        f.growth_y.push_back(*std::min_element(y.begin() + static_cast<std::ptrdiff_t>(i),
+                                               y.begin() + static_cast<std::ptrdiff_t>(e)));
+      }
+    }
     forecast(h, f);
     if (h.has_process_facts())
       f.processes = find_culprits(h, k, onset_bucket, last_bucket, options);
@@ -414,11 +429,17 @@ Report analyze(const History& h, const DetectorOptions& options) {
     if (!f.processes.empty()) {
       what += "; " + f.processes.front().evidence;
     } else if (h.has_process_facts()) {
-      what += "; no process's handles or fds grew with it (a driver or the kernel itself)";
+      const ProcessLink* link = process_link(k.key);
+      what += link && !link->metrics.empty()
+                  ? "; no process's handles or fds grew with it (a driver or the kernel itself)"
+                  : "; no recorded process fact can hold its objects (docs/detection.md, "
+                    "\"Culprit processes\"), so no process is named";
     }
     f.explanation = what;
     report.findings.push_back(std::move(f));
   }
+  add_census(h, report);
+  add_snapshot_evidence(h, report);
   auto order = [](const Finding& a, const Finding& b) {
     if (a.verdict != b.verdict) return a.verdict == Verdict::kLeak;
     return a.rate_bytes_per_hour.value_or(0) > b.rate_bytes_per_hour.value_or(0);
@@ -431,10 +452,13 @@ Report analyze(const History& h, const DetectorOptions& options) {
                : a.outstanding.value_or(0) > b.outstanding.value_or(0);
   });
   if (report.top.size() > options.top) report.top.resize(options.top);
+  group_incidents(report);
   if (h.samples() == 1) {
     report.notes.push_back(
-        "one sample: the largest consumers are shown, but a leak needs at least two samples in "
-        "time (record, or import a second snapshot)");
+        "one sample: it shows what is held now (the largest consumers; as suspects, lockstep "
+        "pairs of near-equal huge counts, a key holding most of its pool, objects far beyond "
+        "their owners), not what grows: a leak needs a second sample in time (record, or import "
+        "a second snapshot)");
   }
   return report;
 }

@@ -24,6 +24,15 @@ struct ProcessEvidence {
   std::string evidence;         // one line for people
 };
 
+// Objects that outlive their owners: the key's objects against the OS's count of what they belong
+// to (docs/detection.md, "Census").
+struct Census {
+  std::string owner_kind;  // "processes", "threads", ...
+  double objects = 0, owners = 0, gap = 0;
+  std::optional<double> gap_rate_per_hour;  // over the growth window; none for one snapshot
+  std::string text;                         // in words
+};
+
 struct Finding {
   PoolKey key;
   PoolKind pool = PoolKind::kNonPaged;
@@ -43,6 +52,33 @@ struct Finding {
   std::vector<ProcessEvidence> processes;
   std::string explanation;
   TrendResult trend;
+  std::size_t incident = 0;  // the incident's id (1..), 0 before incidents are grouped
+  bool zero_frees = false;   // allocates and never frees (where the source counts frees)
+  std::optional<Census> census;
+  // For grouping: the growth window's bucket floors, reduced (time s, value), and its onset.
+  std::vector<double> growth_t, growth_y;
+  std::int64_t onset_bucket = 0;
+  std::size_t lockstep_group = 0;  // one snapshot: keys with near-equal huge counts share it
+};
+
+struct IncidentMember {
+  std::size_t finding = 0;  // index into Report::findings
+  double ratio = 1;         // its growth per unit of the source's
+};
+
+// Findings whose growth moves together: one leak. The source is the member to chase; the others
+// follow it (objects it pins, or that are allocated with it).
+struct Incident {
+  std::size_t id = 0;
+  std::size_t source = 0;               // index into Report::findings
+  std::vector<IncidentMember> members;  // the source first (ratio 1)
+  Verdict verdict = Verdict::kSuspect;
+  std::optional<double> rate_bytes_per_hour;  // all members together
+  std::optional<double> exhaustion_eta_seconds;
+  std::vector<ProcessEvidence> processes;  // each process once
+  std::string source_reason;               // why this member is the source, in words
+  std::string explanation;
+  std::vector<std::string> next_steps;
 };
 
 // Largest consumers in the newest sample.
@@ -67,6 +103,7 @@ struct DetectorOptions {
 };
 
 struct Report {
+  std::vector<Incident> incidents;   // leaks first; every finding is in exactly one
   std::vector<Finding> findings;     // leaks first, then suspects; by bytes rate
   std::vector<Finding> reclaimable;  // growth in reclaimable caches: not findings, said anyway
   std::vector<Consumer> top;
@@ -75,9 +112,19 @@ struct Report {
   std::int64_t first_wall_ns = 0, last_wall_ns = 0;
   bool process_facts = false;
   std::vector<std::string> notes;
+  std::vector<std::string> zero_frees;  // keys that allocate and never free (display names)
 };
 
 Report analyze(const History& history, const DetectorOptions& options = {});
+
+// Groups the report's findings into incidents and chooses each one's source (incident.cpp). Run
+// by analyze; run again after owners are filled in (the owner weighs in the choice).
+void group_incidents(Report& report);
+// What to do: for one finding, and for an incident (its source's steps, then the followers).
+std::vector<std::string> finding_next_steps(const Finding& finding,
+                                            const std::string& recording_path);
+std::vector<std::string> incident_next_steps(const Report& report, const Incident& incident,
+                                             const std::string& recording_path);
 
 // Only keys whose floor grew at all are assessed in full: what `watch` calls per sample costs
 // little on flat keys.

@@ -102,12 +102,12 @@ std::string process_metric_name(std::size_t metric) {
       return "fds";
     case ProcessMetric::kHandles:
       return "handles";
+    case ProcessMetric::kThreads:
+      return "threads";
     case ProcessMetric::kPagedQuotaBytes:
       return "paged pool quota bytes";
     case ProcessMetric::kNonPagedQuotaBytes:
       return "nonpaged pool quota bytes";
-    case ProcessMetric::kThreads:
-      return "thread";
     case ProcessMetric::kPageTableBytes:
       return "page-table bytes";
     case ProcessMetric::kSocketQueueBytes:
@@ -119,6 +119,12 @@ std::string process_metric_name(std::size_t metric) {
     default:
       return "?";
   }
+}
+
+bool KeyTrack::zero_frees() const {
+  if (!first_allocs || !first_frees || !last_allocs || !last_frees) return false;
+  if (counts_samples == 1) return *last_frees == 0 && *last_allocs > 0;
+  return *last_frees == *first_frees && *last_allocs > *first_allocs;
 }
 
 bool ProcessTrack::changed() const {
@@ -190,6 +196,7 @@ void History::halve() {
     k.bytes.halve();
   }
   for (auto& [pool, s] : pool_used_) s.halve();
+  for (auto& [kind, s] : owner_counts_) s.halve();
   for (auto& p : processes_) {
     p.first_bucket /= 2;
     p.last_bucket /= 2;
@@ -268,14 +275,14 @@ std::optional<double> metric_value(const ProcessFacts& p, std::size_t metric) {
     case ProcessMetric::kHandles:
       v = p.handle_count;
       break;
+    case ProcessMetric::kThreads:
+      v = p.threads;
+      break;
     case ProcessMetric::kPagedQuotaBytes:
       v = p.paged_pool_quota_bytes;
       break;
     case ProcessMetric::kNonPagedQuotaBytes:
       v = p.nonpaged_pool_quota_bytes;
-      break;
-    case ProcessMetric::kThreads:
-      v = p.threads;
       break;
     case ProcessMetric::kPageTableBytes:
       v = p.page_table_bytes;
@@ -298,8 +305,31 @@ std::optional<double> metric_value(const ProcessFacts& p, std::size_t metric) {
 
 }  // namespace
 
+void History::add_key_counts(std::size_t index, std::uint64_t allocs, std::uint64_t frees) {
+  KeyTrack& k = key(index);
+  if (!k.first_allocs) {
+    k.first_allocs = static_cast<double>(allocs);
+    k.first_frees = static_cast<double>(frees);
+  }
+  k.last_allocs = static_cast<double>(allocs);
+  k.last_frees = static_cast<double>(frees);
+  ++k.counts_samples;
+}
+
+void History::add_owner_count(const std::string& kind, double value) {
+  owner_counts_[kind].add(current_bucket(), value);
+}
+
 void History::add_processes(const std::vector<ProcessFacts>& processes) {
   ++process_samples_;
+  add_owner_count("processes", static_cast<double>(processes.size()));
+  double threads = 0;
+  bool threads_known = false;
+  for (const ProcessFacts& facts : processes) {
+    threads += static_cast<double>(facts.threads.value_or(0));
+    threads_known = threads_known || facts.threads.has_value();
+  }
+  if (threads_known) add_owner_count("threads", threads);
   const std::int64_t bucket = current_bucket();
   for (auto& p : processes_) p.alive = false;
   for (const ProcessFacts& facts : processes) {
@@ -389,6 +419,8 @@ void History::add_snapshot(const Snapshot& snapshot, const ProcessSample* proces
       outstanding = counter_delta(*e.counters.frees, *e.counters.allocs, snapshot.counter_width);
     }
     add_key_value(index, outstanding, e.counters.bytes, snapshot.counter_width);
+    if (e.counters.allocs && e.counters.frees)
+      add_key_counts(index, *e.counters.allocs, *e.counters.frees);
   }
   for (const PoolTotal& t : snapshot.totals) {
     auto as_double = [](std::optional<std::uint64_t> v) -> std::optional<double> {

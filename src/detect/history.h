@@ -58,6 +58,13 @@ struct KeyTrack {
   bool present_last = false;  // in the newest sample
   bool seen_outstanding = false, seen_bytes = false;
   Series outstanding, bytes;
+  // Cumulative allocs and frees where the source gives both (poolmon, !poolused's verbose form):
+  // the first and the newest seen. A key that allocates and never frees is a source's mark.
+  std::optional<double> first_allocs, first_frees, last_allocs, last_frees;
+  std::int64_t counts_samples = 0;
+  // Never freed: over the recording (allocs grew, frees did not move) or, in one sample, since
+  // boot (frees 0, allocs > 0).
+  bool zero_frees() const;
 };
 
 // The per-process metrics the culprit search correlates with a key.
@@ -65,9 +72,9 @@ enum class ProcessMetric : std::uint8_t {
   kFdFirst = 0,  // kFdFirst + FdKind: fd counts by kind (Linux)
   kFdTotal = kFdFirst + kFdKindCount,
   kHandles,             // Windows HandleCount
+  kThreads,             // threads of the process (Linux num_threads, Windows NumberOfThreads)
   kPagedQuotaBytes,     // Windows QuotaPagedPoolUsage
   kNonPagedQuotaBytes,  // Windows QuotaNonPagedPoolUsage
-  kThreads,             // Linux: threads (kernel stacks)
   kPageTableBytes,      // Linux: VmPTE
   kSocketQueueBytes,    // Linux: bytes queued on its sockets
   kBpfMemlockBytes,     // Linux: memlock of its BPF maps and programs
@@ -117,6 +124,11 @@ class History {
                       std::optional<double> failures);
   void add_memory(std::optional<double> total, std::optional<double> available);
   void add_processes(const std::vector<ProcessFacts>& processes);
+  // Cumulative allocs/frees of a key in this sample (only where the source gives both).
+  void add_key_counts(std::size_t index, std::uint64_t allocs, std::uint64_t frees);
+  // A count of the things some keys' objects belong to ("processes", "threads", "open files",
+  // ...): the census compares them (docs/detection.md). add_processes adds "processes".
+  void add_owner_count(const std::string& kind, double value);
   // Ends the sample: keys not added are marked absent in it.
   void end_sample();
 
@@ -145,6 +157,7 @@ class History {
   std::optional<double> memory_available_last() const { return memory_available_; }
   std::optional<double> memory_total_last() const { return memory_total_; }
   const std::vector<ProcessTrack>& processes() const { return processes_; }
+  const std::map<std::string, Series>& owner_counts() const { return owner_counts_; }
   bool has_process_facts() const { return process_samples_ > 0; }
   std::size_t memory_bytes() const;
 
@@ -194,6 +207,7 @@ class History {
   std::int64_t ended_samples_ = -1;        // samples_ at the last end_sample
   mutable std::int64_t presence_of_ = -1;  // the ended sample present_last was set for
   std::map<PoolKind, Series> pool_used_;
+  std::map<std::string, Series> owner_counts_;
   std::map<PoolKind, double> pool_limit_, pool_used_last_, pool_failures_;
   std::optional<double> memory_available_, memory_total_;
   std::vector<ProcessTrack> processes_;

@@ -73,6 +73,9 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
         size_known[ks.key_id] = 1;
       }
       history.add_key_value(ks.key_id, outstanding, bytes, extras.counter_width);
+      if ((ks.present & (1u << store::kAllocs)) && (ks.present & (1u << store::kFrees))) {
+        history.add_key_counts(ks.key_id, ks.value[store::kAllocs], ks.value[store::kFrees]);
+      }
     }
     auto as_double = [](std::optional<std::uint64_t> v) -> std::optional<double> {
       return v ? std::optional<double>(static_cast<double>(*v)) : std::nullopt;

@@ -35,6 +35,21 @@ double round_to(double v, double unit) {
   return std::round(v * scale) / scale;
 }
 
+nlohmann::ordered_json processes_json(const std::vector<ProcessEvidence>& processes) {
+  nlohmann::ordered_json procs = nlohmann::ordered_json::array();
+  for (const ProcessEvidence& p : processes) {
+    procs.push_back({{"pid", p.pid},
+                     {"name", p.name},
+                     {"evidence", p.evidence},
+                     {"metric", p.metric},
+                     {"growth", p.growth},
+                     {"seconds", round_to(p.seconds, 0.1)},
+                     {"correlation", round_to(p.correlation, 0.001)},
+                     {"objects_per_unit", round_to(p.objects_per_unit, 0.001)}});
+  }
+  return procs;
+}
+
 }  // namespace
 
 std::string rate_text(const std::optional<double>& per_hour, const char* unit) {
@@ -73,23 +88,25 @@ nlohmann::ordered_json finding_json(const Finding& f) {
           ? nlohmann::ordered_json(std::llround(*f.exhaustion_eta_seconds))
           : nullptr;
   j["exhaustion_note"] = f.exhaustion_note;
-  nlohmann::ordered_json procs = nlohmann::ordered_json::array();
-  for (const ProcessEvidence& p : f.processes) {
-    procs.push_back({{"pid", p.pid},
-                     {"name", p.name},
-                     {"evidence", p.evidence},
-                     {"metric", p.metric},
-                     {"growth", p.growth},
-                     {"seconds", round_to(p.seconds, 0.1)},
-                     {"correlation", round_to(p.correlation, 0.001)},
-                     {"objects_per_unit", round_to(p.objects_per_unit, 0.001)}});
-  }
-  j["processes"] = std::move(procs);
+  j["processes"] = processes_json(f.processes);
   j["explanation"] = f.explanation;
   j["unit"] = f.unit;
   j["start"] = std::llround(f.start_value);
   j["end"] = std::llround(f.end_value);
   j["window_seconds"] = round_to(f.window_seconds, 0.1);
+  if (f.incident) j["incident"] = f.incident;
+  if (f.zero_frees) j["zero_frees"] = true;
+  if (f.census) {
+    const Census& c = *f.census;
+    j["census"] = {{"owner_kind", c.owner_kind},
+                   {"objects", std::llround(c.objects)},
+                   {"owners", std::llround(c.owners)},
+                   {"gap", std::llround(c.gap)},
+                   {"gap_rate_per_hour", c.gap_rate_per_hour ? nlohmann::ordered_json(round_to(
+                                                                   *c.gap_rate_per_hour, 0.01))
+                                                             : nullptr},
+                   {"text", c.text}};
+  }
   j["trend"] = {{"sparse", f.trend.sparse},
                 {"z", round_to(f.trend.z, 0.01)},
                 {"autocorrelation", round_to(f.trend.autocorrelation, 0.001)},
@@ -99,8 +116,38 @@ nlohmann::ordered_json finding_json(const Finding& f) {
   return j;
 }
 
+nlohmann::ordered_json incident_json(const Report& r, const Incident& in) {
+  nlohmann::ordered_json j;
+  j["id"] = in.id;
+  j["source"] = display_key(r.findings[in.source].key);
+  nlohmann::ordered_json members = nlohmann::ordered_json::array();
+  for (const IncidentMember& m : in.members) {
+    const Finding& f = r.findings[m.finding];
+    members.push_back({{"key", display_key(f.key)},
+                       {"pool", pool_kind_name(f.pool)},
+                       {"ratio", round_to(m.ratio, 0.001)}});
+  }
+  j["members"] = std::move(members);
+  j["verdict"] = verdict_name(in.verdict);
+  j["rate_bytes_per_hour"] = in.rate_bytes_per_hour
+                                 ? nlohmann::ordered_json(round_to(*in.rate_bytes_per_hour, 0.1))
+                                 : nullptr;
+  j["exhaustion_eta_seconds"] =
+      in.exhaustion_eta_seconds && std::isfinite(*in.exhaustion_eta_seconds)
+          ? nlohmann::ordered_json(std::llround(*in.exhaustion_eta_seconds))
+          : nullptr;
+  j["processes"] = processes_json(in.processes);
+  if (!in.source_reason.empty()) j["source_reason"] = in.source_reason;
+  j["explanation"] = in.explanation;
+  j["next_steps"] = in.next_steps;
+  return j;
+}
+
 nlohmann::ordered_json report_json(const Report& r) {
   nlohmann::ordered_json j;
+  nlohmann::ordered_json incidents = nlohmann::ordered_json::array();
+  for (const Incident& in : r.incidents) incidents.push_back(incident_json(r, in));
+  j["incidents"] = std::move(incidents);
   nlohmann::ordered_json findings = nlohmann::ordered_json::array();
   for (const Finding& f : r.findings) findings.push_back(finding_json(f));
   j["findings"] = std::move(findings);
@@ -129,6 +176,7 @@ nlohmann::ordered_json report_json(const Report& r) {
     top.push_back(std::move(e));
   }
   j["top_consumers"] = std::move(top);
+  j["zero_frees"] = r.zero_frees;
   j["notes"] = r.notes;
   return j;
 }
@@ -144,28 +192,49 @@ std::string report_text(const Report& r) {
   if (r.findings.empty()) {
     out += "No leak found: no key kept growing.\n";
   } else {
-    out += fmt::format("{:<8} {:<24} {:<13} {:>14} {:>12} {:>6} {:>10}  {}\n", "VERDICT", "KEY",
-                       "POOL", "BYTES/H", "OBJECTS/H", "CONF", "RUNS OUT", "SINCE");
+    std::string keys;
+    keys +=
+        fmt::format("{:>3} {:<8} {:<24} {:<13} {:>14} {:>12} {:>6} {:>10}  {}\n", "INC", "VERDICT",
+                    "KEY", "POOL", "BYTES/H", "OBJECTS/H", "CONF", "RUNS OUT", "SINCE");
     for (const Finding& f : r.findings) {
-      out += fmt::format("{:<8} {:<24} {:<13} {:>14} {:>12} {:>6.3f} {:>10}  {}\n",
-                         verdict_name(f.verdict), display_key(f.key), pool_kind_name(f.pool),
-                         rate_text(f.rate_bytes_per_hour, "B"),
-                         rate_text(f.rate_objects_per_hour, "o"), f.confidence,
-                         f.exhaustion_eta_seconds ? duration_text(*f.exhaustion_eta_seconds) : "-",
-                         wall_text(f.onset_wall_ns));
+      keys += fmt::format("{:>3} {:<8} {:<24} {:<13} {:>14} {:>12} {:>6.3f} {:>10}  {}\n",
+                          f.incident, verdict_name(f.verdict), display_key(f.key),
+                          pool_kind_name(f.pool), rate_text(f.rate_bytes_per_hour, "B"),
+                          rate_text(f.rate_objects_per_hour, "o"), f.confidence,
+                          f.exhaustion_eta_seconds ? duration_text(*f.exhaustion_eta_seconds) : "-",
+                          wall_text(f.onset_wall_ns));
     }
-    out += "\n";
-    for (const Finding& f : r.findings) {
-      out += fmt::format("{} {}: {}\n", verdict_name(f.verdict), display_key(f.key), f.explanation);
-      if (!f.owner.empty()) out += "  owner: " + f.owner + "\n";
+    out += fmt::format("{} incident(s) in {} key(s)\n\n", r.incidents.size(), r.findings.size());
+    for (const Incident& in : r.incidents) {
+      const Finding& src = r.findings[in.source];
+      if (in.members.size() == 1) {
+        out += fmt::format("incident {}: {} {}: {}\n", in.id, verdict_name(src.verdict),
+                           display_key(src.key), src.explanation);
+      } else {
+        out += fmt::format("incident {}: {} in {} keys, source {}: {}\n", in.id,
+                           verdict_name(in.verdict), in.members.size(), display_key(src.key),
+                           in.explanation);
+      }
+      if (!src.owner.empty()) out += "  owner: " + src.owner + "\n";
+      if (src.zero_frees) out += "  never frees: allocations grew, frees did not\n";
+      if (src.census) out += "  census: " + src.census->text + "\n";
       out += "  forecast: ";
-      out += f.exhaustion_eta_seconds
-                 ? fmt::format("runs out in {} ({})", duration_text(*f.exhaustion_eta_seconds),
-                               f.exhaustion_note)
-                 : f.exhaustion_note;
+      out += in.exhaustion_eta_seconds && std::isfinite(*in.exhaustion_eta_seconds)
+                 ? fmt::format("runs out in {} ({}{})", duration_text(*in.exhaustion_eta_seconds),
+                               src.exhaustion_note,
+                               in.members.size() > 1 ? ", all members together" : "")
+                 : src.exhaustion_note;
       out += "\n";
-      for (const ProcessEvidence& p : f.processes) out += "  process: " + p.evidence + "\n";
+      for (const ProcessEvidence& p : in.processes) out += "  process: " + p.evidence + "\n";
+      for (const std::string& step : in.next_steps) out += "  next: " + step + "\n";
     }
+    out += "\nKeys (INC: the incident each belongs to):\n" + keys;
+  }
+  if (!r.zero_frees.empty()) {
+    out += "\nNever freed (allocations without a single free):";
+    for (std::size_t i = 0; i < r.zero_frees.size() && i < 20; ++i) out += " " + r.zero_frees[i];
+    if (r.zero_frees.size() > 20) out += fmt::format(" and {} more", r.zero_frees.size() - 20);
+    out += "\n";
   }
   if (!r.reclaimable.empty()) {
     out += "\nGrowth in reclaimable caches (not leaks):\n";

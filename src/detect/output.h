@@ -9,6 +9,7 @@
 namespace poolscope::detect {
 
 nlohmann::ordered_json finding_json(const Finding& finding);
+nlohmann::ordered_json incident_json(const Report& report, const Incident& incident);
 nlohmann::ordered_json report_json(const Report& report);
 // The human table: findings with their evidence, then growth in reclaimable caches and the largest
 // consumers.

@@ -183,6 +183,17 @@ bool rose_and_fell(std::span<const double> y, double growth) {
 
 }  // namespace
 
+namespace {
+
+// 1 - 1/n!: the chance that n exchangeable values without ties are not in rising order.
+double monotone_confidence(std::size_t n) {
+  double factorial = 1;
+  for (std::size_t i = 2; i <= n && factorial < 1e18; ++i) factorial *= static_cast<double>(i);
+  return 1 - 1 / factorial;
+}
+
+}  // namespace
+
 TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y_in,
                          const TrendOptions& options) {
   TrendResult r;
@@ -192,12 +203,17 @@ TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y
     return r;
   }
   if (n_in <= 5) {
-    // Too few points for a test: the procedure of taking snapshots before and after a workload.
-    // Every step up and a clear relative growth make a leak; the confidence is the chance that
-    // n-1 changes of a trendless series all go up, 1 - 0.5^(n-1).
+    // Too few points for the trend test: the procedure of taking snapshots before and after a
+    // workload. The confidence is the exact chance that a trendless series (exchangeable values,
+    // no ties) would not rise at every step: 1 - 1/n!. It is the same bound the test below uses
+    // for a series that rises at every step, so the verdict only ever strengthens as samples are
+    // added: 2..6 such samples are a suspect, 7 a leak (at the default 0.999).
     r.sparse = true;
-    bool monotone = true;
-    for (std::size_t i = 1; i < n_in; ++i) monotone = monotone && y_in[i] >= y_in[i - 1];
+    bool monotone = true, strict = true;
+    for (std::size_t i = 1; i < n_in; ++i) {
+      monotone = monotone && y_in[i] >= y_in[i - 1];
+      strict = strict && y_in[i] > y_in[i - 1];
+    }
     const double net = y_in[n_in - 1] - y_in[0];
     const double rel = net / std::max(1.0, y_in[0]);
     const double dt = t_in[n_in - 1] - t_in[0];
@@ -207,14 +223,18 @@ TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y
     r.onset_t = t_in[0];
     r.rate_known = dt > 0;
     r.slope = dt > 0 ? net / dt : 0;
-    r.confidence = monotone && net > 0 ? 1 - std::pow(0.5, static_cast<double>(n_in - 1)) : 0;
+    r.confidence = strict ? monotone_confidence(n_in) : 0;
     r.enough_growth = net > 0 && rel >= options.sparse_min_growth;
     r.persistent = monotone;
     if (net > 0 && monotone && r.enough_growth) {
-      r.verdict = Verdict::kLeak;
-      r.why = "only " + std::to_string(n_in) +
-              " samples: every one higher than the last, but a longer recording is needed to "
-              "rule out churn";
+      r.verdict = r.confidence >= options.leak_confidence ? Verdict::kLeak : Verdict::kSuspect;
+      r.why =
+          "only " + std::to_string(n_in) +
+          " samples, every one higher than the last: a leak by the before/after procedure if "
+          "nothing else ran, but a trendless series does this once in " +
+          std::to_string(static_cast<long long>(std::llround(1 / (1 - r.confidence + 1e-300)))) +
+          " (a leak needs 7 such samples, or a longer recording to rule out churn)";
+      if (!strict) r.why = "grew at every sample but stayed level at some";
     } else if (net > 0 && r.enough_growth) {
       r.verdict = Verdict::kSuspect;
       r.why = "grew overall but not at every sample";
@@ -252,6 +272,13 @@ TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y
   r.z = zr.z;
   r.autocorrelation = zr.rho;
   r.confidence = normal_cdf(zr.z);
+  // A window that rises at every point: the normal approximation understates the test for few
+  // points (6 points: 0.996); the exact chance is 1/w! (docs/detection.md, "What confidence
+  // means"). The same bound as the few-samples rule, so more samples never weaken a verdict.
+  if (std::adjacent_find(wy.begin(), wy.end(), [](double a, double b) { return b <= a; }) ==
+      wy.end()) {
+    r.confidence = std::max(r.confidence, monotone_confidence(w));
+  }
 
   // Fitted levels: median of y - slope * t as the intercept.
   std::vector<double> shifted(w);

@@ -62,6 +62,7 @@ Result<ProcStat> parse_proc_stat(std::string_view text) {
   // Fields after the comm: 3 state, 4 ppid, ..., 22 starttime.
   constexpr std::size_t kFirstField = 3;
   constexpr std::size_t kPpidField = 4;
+  constexpr std::size_t kThreadsField = 20;
   constexpr std::size_t kStartTimeField = 22;
   std::string_view rest = text.substr(close + 1);
   std::size_t field = kFirstField;
@@ -77,6 +78,9 @@ Result<ProcStat> parse_proc_stat(std::string_view text) {
       if (value.size() != 1) return stat_error("expected a one-letter state after the comm");
       stat.state = value[0];
       have_state = true;
+    } else if (field == kThreadsField) {
+      // num_threads: a number on every kernel; a text that is not one leaves it 0.
+      if (auto number = parse_u64(value)) stat.threads = *number;
     } else if (field == kPpidField || field == kStartTimeField) {
       auto number = parse_u64(value);
       if (!number) {

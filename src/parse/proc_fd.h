@@ -26,6 +26,7 @@ struct ProcStat {
   char state = '?';
   std::uint64_t ppid = 0;
   std::uint64_t start_time = 0;  // field 22, clock ticks after boot
+  std::uint64_t threads = 0;     // field 20, num_threads
 };
 
 // Parses "PID (comm) S PPID ... starttime ...". The comm is taken up to the LAST ')' because a

@@ -69,6 +69,7 @@ Result<std::vector<ProcessFacts>> decode_process_info_buffer(std::span<const std
     facts.parent_pid = load_le(buffer, offset + layout.inherited_from_process_id, pointer);
     facts.start_time = load_le(buffer, offset + layout.create_time, 8);
     facts.handle_count = load_le(buffer, offset + layout.handle_count, 4);
+    facts.threads = load_le(buffer, offset + 4, 4);  // NumberOfThreads, after NextEntryOffset
     facts.paged_pool_quota_bytes = load_le(buffer, offset + layout.quota_paged_pool_usage, pointer);
     facts.nonpaged_pool_quota_bytes =
         load_le(buffer, offset + layout.quota_nonpaged_pool_usage, pointer);

@@ -40,43 +40,9 @@ std::vector<std::string> next_steps(const detect::Report& report,
                   "      poolscope leaks pools.db");
     return out;
   }
-  for (const detect::Finding& f : report.findings) {
-    const std::string key = display_key(f.key);
-    if (f.verdict == detect::Verdict::kSuspect) {
-      out.push_back(key + " is a suspect only: keep recording to confirm (poolscope leaks " +
-                    recording_path + " later, or poolscope watch).");
-      continue;
-    }
-    if (!f.processes.empty()) {
-      const auto& p = f.processes.front();
-      std::string line = key + ": process " + p.name + " (pid " + std::to_string(p.pid) +
-                         ") holds ever more " + plural_metric(p) + ". Check it";
-      if (f.key.kind == KeyKind::kSlabCache) {
-        line += " (ls -l /proc/" + std::to_string(p.pid) + "/fd)";
-      } else {
-        line += " (handle counts in Task Manager / Process Explorer)";
-      }
-      line += "; restarting it frees what it holds, fixing it stops the leak.";
-      out.push_back(line);
-      continue;
-    }
-    if (f.key.kind == KeyKind::kSlabCache) {
-      if (is_generic_kmalloc(f.key.name)) {
-        out.push_back(key +
-                      " is a generic kmalloc cache shared by many callers: find the call site "
-                      "with an allocation trace (the kmem:kmalloc tracepoints), or boot with "
-                      "slub_debug=U," +
-                      f.key.name + " and read /sys/kernel/slab/" + f.key.name + "/alloc_calls.");
-      } else {
-        out.push_back(key + ": `poolscope who " + f.key.name +
-                      "` names the module that owns it; a kernel or module update is the fix, "
-                      "unloading the module frees it.");
-      }
-    } else {
-      out.push_back(key + ": `poolscope who " + key +
-                    " --drivers C:\\Windows\\System32\\drivers` names the driver; update or "
-                    "remove it and send its vendor this report. Confirm with Driver Verifier "
-                    "(pool tracking) or an xperf pool trace of the tag.");
+  for (const detect::Incident& in : report.incidents) {
+    for (std::string& step : detect::incident_next_steps(report, in, recording_path)) {
+      out.push_back(std::move(step));
     }
   }
   return out;
@@ -85,8 +51,9 @@ std::vector<std::string> next_steps(const detect::Report& report,
 std::vector<Guidance> guidance(const detect::Report& report, const std::string& recording_path,
                                std::size_t max) {
   std::vector<Guidance> out;
-  for (const detect::Finding& f : report.findings) {
+  for (const detect::Incident& in : report.incidents) {
     if (out.size() >= max) break;
+    const detect::Finding& f = report.findings[in.source];  // the source: the followers go with it
     const std::string key = display_key(f.key);
     Guidance g;
     const detect::ProcessEvidence* culprit = f.processes.empty() ? nullptr : &f.processes.front();

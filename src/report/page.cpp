@@ -246,8 +246,10 @@ std::string figure(const Chart& chart, const std::string& caption) {
 // ---------------------------------------------------------------------------------------------
 
 std::string verdict_section(const History& h, const detect::Report& r, const ReportInput& in) {
+  // Counted by incident: keys that grow together are one leak.
   std::size_t leaks = 0, suspects = 0;
-  for (const Finding& f : r.findings) (f.verdict == detect::Verdict::kLeak ? leaks : suspects)++;
+  for (const detect::Incident& i : r.incidents)
+    (i.verdict == detect::Verdict::kLeak ? leaks : suspects)++;
   std::string cls = leaks ? "leak" : suspects ? "suspect" : "ok";
   std::string s = "<section id=\"verdict\"><div class=\"verdict " + cls + "\">";
   if (h.samples() == 0) {
@@ -255,13 +257,16 @@ std::string verdict_section(const History& h, const detect::Report& r, const Rep
          "are shown; record the pools (poolscope record) or import poolmon screens to find the "
          "leaking tag.";
   } else if (leaks) {
-    const Finding& f = r.findings.front();
-    s += fmt::format("<strong>Leak: {} key{} leak{}", leaks, leaks == 1 ? "" : "s",
-                     leaks == 1 ? "s" : "");
+    const detect::Incident& first = r.incidents.front();
+    const Finding& f = r.findings[first.source];
+    s += fmt::format("<strong>Leak: {} incident{}", leaks, leaks == 1 ? "" : "s");
     if (suspects) s += fmt::format(", {} more suspect{}", suspects, suspects == 1 ? "" : "s");
-    s += ".</strong> The largest: <b>" + e(display_key(f.key)) + "</b> (" +
-         e(pool_kind_name(f.pool)) + (f.owner.empty() ? "" : ", owner " + e(f.owner)) + ") grows " +
-         e(detect::rate_text(f.rate_bytes_per_hour, "B"));
+    s += ".</strong> The largest: <b>" + e(display_key(f.key)) + "</b>" +
+         (first.members.size() > 1
+              ? fmt::format(" (the source of {} keys growing together)", first.members.size())
+              : std::string()) +
+         " (" + e(pool_kind_name(f.pool)) + (f.owner.empty() ? "" : ", owner " + e(f.owner)) +
+         ") grows " + e(detect::rate_text(f.rate_bytes_per_hour, "B"));
     if (f.rate_objects_per_hour) {
       s += " (" + e(detect::rate_text(f.rate_objects_per_hour, "")) + " objects)";
     }
@@ -564,6 +569,14 @@ std::string findings_section(const History& h, const detect::Report& r, const Ax
     s += "<p>No leak and no suspect: no key's outstanding objects kept growing";
     if (h.samples() > 0) s += " over " + e(detect::duration_text(r.seconds));
     s += ". A single sample never gives a verdict; a slow leak needs a longer recording.</p>";
+  }
+  if (!r.incidents.empty()) {
+    s += "<h3>Incidents</h3><ol>";
+    for (const detect::Incident& i : r.incidents) {
+      s += "<li><b>" + e(verdict_name(i.verdict)) + " " + e(display_key(r.findings[i.source].key)) +
+           "</b>: " + e(i.explanation) + "</li>";
+    }
+    s += "</ol>";
   }
   for (std::size_t i = 0; i < r.findings.size() && i < kMaxFindingCharts; ++i) {
     s += finding_card(h, r.findings[i], i + 1, axis, markers);

@@ -225,6 +225,42 @@ std::string render_metrics(const MetricsInput& input, const MetricsOptions& opti
                 [](const detect::Finding& f) -> std::optional<double> {
                   return static_cast<double>(f.onset_wall_ns / 1'000'000) / 1000.0;
                 });
+    // One series per incident (keys growing together: one leak), labelled with its source key,
+    // so an alert fires once per leak, not once per key that follows it.
+    const auto& incidents = input.report->incidents;
+    auto per_incident = [&](std::string_view name, std::string_view help, auto value_of) {
+      bool header = false;
+      for (const detect::Incident& in : incidents) {
+        const std::optional<double> v = value_of(in);
+        if (!v) continue;
+        if (!header) w.family(name, "gauge", help);
+        header = true;
+        const detect::Finding& src = findings[in.source];
+        Labels l = key_labels(src.key, src.pool, src.owner);
+        if (src.session_id) l.emplace_back("session", fmt::format("{}", *src.session_id));
+        l.emplace_back("verdict", detect::verdict_name(in.verdict));
+        w.sample(l, *v);
+      }
+    };
+    per_incident("poolscope_incident",
+                 "1 for each incident: keys growing together as one leak, labelled with the "
+                 "source key (the one to chase); verdict is the strongest of its keys.",
+                 [](const detect::Incident&) -> std::optional<double> { return 1.0; });
+    per_incident("poolscope_incident_keys", "Keys in the incident (the source and its followers).",
+                 [](const detect::Incident& in) -> std::optional<double> {
+                   return static_cast<double>(in.members.size());
+                 });
+    per_incident("poolscope_incident_growth_bytes_per_hour",
+                 "Growth of all the incident's keys together, bytes per hour.",
+                 [](const detect::Incident& in) { return in.rate_bytes_per_hour; });
+    per_incident("poolscope_incident_exhaustion_eta_seconds",
+                 "Seconds until the pool (or memory) runs out at the incident's total rate.",
+                 [](const detect::Incident& in) -> std::optional<double> {
+                   if (!in.exhaustion_eta_seconds || !std::isfinite(*in.exhaustion_eta_seconds)) {
+                     return std::nullopt;
+                   }
+                   return *in.exhaustion_eta_seconds;
+                 });
     w.family("poolscope_detector_window_seconds", "gauge",
              "Length of the history the detector analysed.");
     w.sample({}, input.report->seconds);

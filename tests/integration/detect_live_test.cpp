@@ -248,5 +248,98 @@ TEST(DetectLive, FileWalkGrowsReclaimableCachesOnly) {
   EXPECT_TRUE(dentry) << "the file walk's dentry growth is not said:\n" << report.dump(2);
 }
 
+// --- Incidents (issue 17) ------------------------------------------------------------------------
+
+// The incident that names the pid (0 when none does), and how many incidents name it.
+std::pair<std::uint64_t, int> incident_of(const json& report, std::uint64_t pid) {
+  // An incident lists each member's first culprit: a key shared by two leakers (filp) names both
+  // in its finding, but each leaker only in its own incident.
+  std::uint64_t id = 0;
+  int named = 0;
+  for (const json& in : report.value("incidents", json::array())) {
+    if (names_pid(in, pid)) {
+      ++named;
+      id = in.value("id", std::uint64_t{0});
+    }
+  }
+  return {id, named};
+}
+
+std::string dump_incidents(const json& report) {
+  std::string out;
+  for (const json& in : report.value("incidents", json::array())) out += in.dump() + "\n";
+  return out;
+}
+
+// One eventfd leak grows filp, kmalloc-64 and lsm_file_cache: one incident, the leaker named once.
+// (~35 s.)
+TEST(DetectLive, AnEventfdLeakIsOneIncidentNamingTheLeakerOnce) {
+  REQUIRE_LIVE_DETECTION();
+  TempDir dir;
+  std::uint64_t pid = 0;
+  const json report = record_and_analyze(dir, leaker_args("eventfd", "leak", 50, 30), 32, &pid);
+  ASSERT_TRUE(report.is_object());
+  const auto [id, named] = incident_of(report, pid);
+  ASSERT_NE(id, 0u) << "no finding names the leaker:\n" << dump_findings(report);
+  EXPECT_EQ(named, 1) << dump_incidents(report);
+  // Every finding naming the leaker first is in that one incident.
+  int members = 0;
+  for (const json& f : report["findings"]) {
+    if (!f["processes"].empty() && f["processes"][0].value("pid", std::uint64_t{0}) == pid) {
+      EXPECT_EQ(f.value("incident", std::uint64_t{0}), id) << f.dump();
+      ++members;
+    }
+  }
+  std::printf("eventfd leak: one incident of %d key(s) naming the leaker\n", members);
+  EXPECT_GE(members, 2) << dump_findings(report);
+}
+
+// Two leakers at different rates, at the same time: two incidents, each naming its own leaker.
+// (~50 s.)
+TEST(DetectLive, TwoLeakersAreTwoIncidents) {
+  REQUIRE_LIVE_DETECTION();
+  TempDir dir;
+  const std::string db = dir.file("live.db");
+  Child recorder({"record", "--interval", "0.5", "--process-interval", "0.5s", "--duration", "47s",
+                  "--out", db});
+  std::this_thread::sleep_for(2s);
+  Leaker eventfds(leaker_args("eventfd", "leak", 30, 45), dir.file("a.log"));
+  Leaker timerfds(leaker_args("timerfd", "leak", 10, 45), dir.file("b.log"));
+  ASSERT_EQ(recorder.wait_for(120s), 0) << recorder.err();
+  Child leaks({"leaks", db, "--format", "json"});
+  ASSERT_EQ(leaks.wait_for(60s), 0) << leaks.err();
+  const json report = json::parse(leaks.out(), nullptr, false);
+  ASSERT_TRUE(report.is_object()) << leaks.out();
+  const auto [a, a_named] = incident_of(report, eventfds.pid());
+  const auto [b, b_named] = incident_of(report, timerfds.pid());
+  ASSERT_NE(a, 0u) << dump_findings(report);
+  ASSERT_NE(b, 0u) << "the timerfd leaker is named nowhere:\n" << dump_findings(report);
+  EXPECT_NE(a, b) << dump_incidents(report);
+  EXPECT_EQ(a_named, 1) << dump_incidents(report);
+  EXPECT_EQ(b_named, 1) << dump_incidents(report);
+}
+
+// pidfds of exited children keep their struct pid: `pid` grows while the threads do not. A census
+// finding naming the process that holds the pidfds. (~35 s.)
+TEST(DetectLive, PidfdsOfExitedChildrenAreACensusFindingNamingTheHolder) {
+  REQUIRE_LIVE_DETECTION();
+  TempDir dir;
+  std::uint64_t pid = 0;
+  const json report = record_and_analyze(dir, leaker_args("pidfd", "leak", 40, 30), 32, &pid);
+  ASSERT_TRUE(report.is_object());
+  const json* found = nullptr;
+  for (const json& f : report["findings"]) {
+    bool is_pid = f.value("key", "") == "pid";
+    for (const auto& alias : f.value("aliases", json::array())) is_pid = is_pid || alias == "pid";
+    if (is_pid && names_pid(f, pid)) found = &f;
+  }
+  ASSERT_NE(found, nullptr) << "no finding on the pid cache naming the leaker:\n"
+                            << dump_findings(report);
+  ASSERT_TRUE(found->contains("census")) << found->dump(2);
+  EXPECT_EQ((*found)["census"]["owner_kind"], "threads");
+  EXPECT_GT((*found)["census"]["gap_rate_per_hour"].get<double>(), 0) << found->dump(2);
+  EXPECT_EQ((*found)["processes"][0]["metric"], "pidfd") << found->dump(2);
+}
+
 }  // namespace
 }  // namespace poolscope

@@ -210,6 +210,7 @@ LinuxProcessFacts::Outcome LinuxProcessFacts::read_stat(std::uint64_t pid, Proce
   auto stat = parse::parse_proc_stat(std::string_view(stat_text, static_cast<std::size_t>(length)));
   if (!stat) return Outcome::kVanished;
   facts.start_time = stat->start_time;
+  facts.threads = stat->threads;
   facts.name = std::move(stat->comm);
   facts.parent_pid = stat->ppid;
   return Outcome::kOk;
@@ -306,10 +307,12 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
       }
       known->name = facts.name;
       known->parent_pid = facts.parent_pid;
+      known->threads = facts.threads.value_or(0);
     } else {
       facts.start_time = known->start_time;
       facts.name = known->name;
       facts.parent_pid = known->parent_pid;
+      facts.threads = known->threads;
     }
     known->seen = generation_;
     known->fd_inode = fd_inode;

@@ -147,14 +147,15 @@ TEST(Trend, TwoPointsBeforeAndAfter) {
   // The Drsd pair: Diff 21 -> 27 between two snapshots.
   const std::vector<double> t = {0, 300}, y = {21, 27};
   TrendResult r = assess_trend(t, y);
-  EXPECT_EQ(r.verdict, Verdict::kLeak);
+  // Half of all trendless pairs rise: a suspect (the leak confidence, 0.999, applies to all).
+  EXPECT_EQ(r.verdict, Verdict::kSuspect);
   EXPECT_TRUE(r.sparse);
   EXPECT_DOUBLE_EQ(r.confidence, 0.5);
   EXPECT_DOUBLE_EQ(r.slope, 6.0 / 300);
   // Incident 2's Thre readings, three days apart: Diff 110,065 -> 137,029.
   const std::vector<double> t2 = {0, 3 * 86400.0}, y2 = {110065, 137029};
   TrendResult thre = assess_trend(t2, y2);
-  EXPECT_EQ(thre.verdict, Verdict::kLeak);
+  EXPECT_EQ(thre.verdict, Verdict::kSuspect);
   EXPECT_NEAR(thre.slope * 86400, (137029 - 110065) / 3.0, 1e-6);
   // Falling or barely moving pairs are not findings.
   const std::vector<double> down = {27, 21}, flat = {1000, 1001};

@@ -53,6 +53,8 @@ History leak_history(const PoolKey& key, const std::string& process_name,
     fds.eventfd = 18 * static_cast<std::uint64_t>(i);
     leaker.fds = fds;
     leaker.fd_total = fds.eventfd;
+    // What holds a pool tag's objects (the culprit link table): handles, for the Windows case.
+    leaker.handle_count = fds.eventfd;
     ps.processes = {leaker};
     h.add_snapshot(
         sample(i, key, 1444 + 18 * static_cast<std::uint64_t>(i), PoolKind::kUnreclaimable, limit),
@@ -80,7 +82,7 @@ TEST(ReportPage, ALeakWithItsCulpritHasEverySection) {
   for (const char* id : {"verdict", "pools", "growers", "findings", "owners", "next"}) {
     EXPECT_NE(html.find(std::string("<section id=\"") + id + "\""), std::string::npos) << id;
   }
-  EXPECT_NE(html.find("<div class=\"verdict leak\"><strong>Leak: 1 key leaks"), std::string::npos);
+  EXPECT_NE(html.find("<div class=\"verdict leak\"><strong>Leak: 1 incident"), std::string::npos);
   // The finding's chart: series, fitted trend, forecast; and the culprit's eventfd curve.
   EXPECT_NE(html.find("aria-label=\"filp outstanding objects\""), std::string::npos);
   EXPECT_EQ(count(html, "<polyline class=\"trend\""), 1u);

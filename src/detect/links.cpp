@@ -1,0 +1,120 @@
+#include "detect/links.h"
+
+#include <array>
+
+namespace poolscope::detect {
+
+namespace {
+
+constexpr KeyKind kSlab = KeyKind::kSlabCache;
+constexpr KeyKind kTag = KeyKind::kPoolTag;
+
+// Every fd is a struct file (filp) with an LSM blob (lsm_file_cache); the anon-inode kinds
+// allocate their context with kmalloc (eventfd_ctx: kmalloc-64, timerfd_ctx: kmalloc-256, ...).
+constexpr std::string_view kAnyFd =
+    "eventfd socket pipe epoll timerfd inotify signalfd io_uring pidfd anon_other file other fds";
+constexpr std::string_view kKmallocFd =
+    "eventfd timerfd signalfd epoll inotify io_uring pidfd anon_other pipe socket fds";
+
+constexpr std::array kLinks{
+    ProcessLink{kSlab, "filp", kAnyFd, "struct file: one per open file description"},
+    ProcessLink{kSlab, "lsm_file_cache", kAnyFd, "the LSM blob of every struct file"},
+    ProcessLink{kSlab, "kmalloc-*", kKmallocFd,
+                "anon-inode contexts (eventfd_ctx 48 B, timerfd_ctx, signalfd_ctx ...), pipe "
+                "and socket buffers"},
+    ProcessLink{kSlab, "kmalloc-cg-*", kKmallocFd, "the same, memcg-accounted"},
+    ProcessLink{kSlab, "eventpoll_*", "epoll fds", "epoll items and wait queues"},
+    ProcessLink{kSlab, "inotify_inode_mark", "inotify fds", "inotify watches"},
+    ProcessLink{kSlab, "pid", "pidfd threads fds",
+                "struct pid: one per thread, and pinned by a pidfd after its task exits"},
+    ProcessLink{kSlab, "task_struct", "threads", "one per thread"},
+    ProcessLink{kSlab, "thread_stack", "threads", "kernel stacks, one per thread"},
+    ProcessLink{kSlab, "sock_inode_cache", "socket fds", "the inode of every socket"},
+    ProcessLink{kSlab, "UNIX*", "socket fds", "AF_UNIX sockets"},
+    ProcessLink{kSlab, "TCP*", "socket fds", "open TCP sockets"},
+    ProcessLink{kSlab, "UDP*", "socket fds", "open UDP sockets"},
+    ProcessLink{kSlab, "RAW*", "socket fds", "raw sockets"},
+    ProcessLink{kSlab, "PING*", "socket fds", "ping sockets"},
+    ProcessLink{kSlab, "NETLINK*", "socket fds", "netlink sockets"},
+    ProcessLink{kSlab, "skbuff_*", "socket fds", "socket buffers queued on open sockets"},
+    ProcessLink{kSlab, "pipe_inode_info", "pipe fds", "one per pipe"},
+    ProcessLink{kSlab, "io_kiocb", "io_uring fds", "io_uring requests"},
+    // No fd holds these: time-wait sockets outlive their fds; maple_node/vm_area_struct follow
+    // mappings; bio-* follows block I/O. No process is named for them through fds.
+    ProcessLink{kSlab, "tw_sock_*", "", "sockets in TIME_WAIT, after their fd closed"},
+    ProcessLink{kSlab, "request_sock_*", "", "half-open connections, before any fd"},
+    ProcessLink{kTag, "Thre", "threads handles", "thread objects: its threads, or handles to them"},
+    // Windows: a process's handles and pool quota hold pool objects of any tag until the
+    // per-type table (object type <-> tag) narrows it.
+    ProcessLink{kTag, "*", "handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+                "handles and pool charged to the process"},
+};
+
+constexpr std::array kCensus{
+    CensusPair{kTag, "Proc", "processes", "process objects", true},
+    CensusPair{kTag, "Thre", "threads", "thread objects", true},
+    CensusPair{kSlab, "task_struct", "threads", "task_structs", true},
+    CensusPair{kSlab, "pid", "threads", "struct pids", false},
+    CensusPair{kSlab, "mm_struct", "processes", "mm_structs", true},
+    CensusPair{kSlab, "signal_cache", "processes", "signal_structs", true},
+    CensusPair{kSlab, "sighand_cache", "processes", "sighand_structs", true},
+    CensusPair{kSlab, "filp", "open files", "struct files", false},
+    CensusPair{kSlab, "TCP", "tcp sockets", "TCP sockets", false},
+    CensusPair{kSlab, "UDP", "udp sockets", "UDP sockets", false},
+};
+
+bool metric_listed(std::string_view list, std::string_view metric) {
+  if (list == "*") return true;
+  while (!list.empty()) {
+    const std::size_t sp = list.find(' ');
+    const std::string_view word = list.substr(0, sp);
+    if (word == metric) return true;
+    if (sp == std::string_view::npos) break;
+    list.remove_prefix(sp + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+std::span<const ProcessLink> process_links() {
+  return kLinks;
+}
+
+const ProcessLink* process_link(const PoolKey& key) {
+  for (const ProcessLink& l : kLinks) {
+    if (l.kind == key.kind && key_matches(key, l.pattern)) return &l;
+  }
+  return nullptr;
+}
+
+bool plausible_link(const PoolKey& key, std::string_view metric) {
+  const ProcessLink* l = process_link(key);
+  if (!l) return false;
+  // "paged pool quota bytes" is the metric's display name; the table spells it with '_'.
+  std::string m(metric);
+  for (char& c : m) c = c == ' ' ? '_' : c;
+  return metric_listed(l->metrics, m);
+}
+
+std::span<const CensusPair> census_pairs() {
+  return kCensus;
+}
+
+const CensusPair* census_pair(const PoolKey& key) {
+  for (const CensusPair& c : kCensus) {
+    if (c.kind == key.kind && key_matches(key, c.pattern)) return &c;
+  }
+  return nullptr;
+}
+
+bool kernel_owned(std::string_view owner) {
+  if (owner.empty()) return false;
+  for (std::string_view k : {"vmlinux", "nt", "ntoskrnl.exe", "ntoskrnl", "nt?", "vmlinux?"}) {
+    if (owner == k) return true;
+  }
+  return owner.starts_with("nt!") || owner.find("Binary: nt!") != std::string_view::npos ||
+         owner.starts_with("vmlinux ");
+}
+
+}  // namespace poolscope::detect
