@@ -59,6 +59,8 @@ class OwnerResolver {
   std::size_t memo_hits() const { return memo_hits_; }
   bool symbols_loaded() const { return symbols_.has_value(); }
 
+  // The kernel's symbols (loaded now when a memo deferred them); nullptr when none.
+  const KernelSymbols* kernel_symbols() const { return symbols(); }
   bool knows_tags() const { return tags_.has_value(); }
   bool knows_caches() const { return symbols_.has_value() || lazy_kallsyms_ || read_sysfs_; }
   const TagDatabase* tag_database() const { return tags_ ? &*tags_ : nullptr; }

@@ -43,23 +43,6 @@ Result<attrib::DriverTree> list_driver_files(const std::filesystem::path& dir) {
   return attrib::list_driver_tree(dir);
 }
 
-std::string driver_version_text(const attrib::DriverFile& file) {
-  if (!file.image.version) return {};
-  const auto& v = *file.image.version;
-  // The numeric VS_FIXEDFILEINFO version; the FileVersion string often carries more ("1.2 built
-  // by: WinDDK") and is shown separately.
-  if (v.fixed) {
-    const auto& f = v.fixed->file_version;
-    return std::to_string(f[0]) + "." + std::to_string(f[1]) + "." + std::to_string(f[2]) + "." +
-           std::to_string(f[3]);
-  }
-  return v.file_version;
-}
-
-std::string driver_signer_text(const attrib::DriverFile& file) {
-  return file.image.signature.present ? file.image.signature.signer_common_name : std::string();
-}
-
 void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& out) {
   out["machine"] = parse::pe_machine_name(file.image.machine);
   if (file.image.version) {

@@ -69,8 +69,6 @@ void add_report_verb(CLI::App& app, VerbMain& run);
 // (attrib/driver_tree.h), sorted by path; and the machine, version and signer of one driver as
 // JSON.
 Result<attrib::DriverTree> list_driver_files(const std::filesystem::path& dir);
-std::string driver_version_text(const attrib::DriverFile& file);  // "10.0.1.2" or ""
-std::string driver_signer_text(const attrib::DriverFile& file);   // subject CN or ""
 void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& out);
 nlohmann::ordered_json call_sites_json(const std::vector<attrib::CallSite>& sites);
 

@@ -49,7 +49,9 @@ bool grows_with(const std::vector<double>& x, const std::vector<double>& y,
 }
 
 std::string metric_plural(const std::string& metric, double growth) {
-  if (metric == "fds" || metric == "handles" || metric.ends_with("bytes")) return metric;
+  if (metric == "threads") return std::fabs(growth) == 1 ? "thread" : "threads";
+  if (metric == "fds") return std::fabs(growth) == 1 ? "fd" : "fds";
+  if (metric == "handles" || metric.ends_with("bytes")) return metric;
   return std::fabs(growth) == 1 ? metric : metric + "s";
 }
 
@@ -173,7 +175,7 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
     std::string per_unit;
     if (key.seen_outstanding) {
       per_unit = fmt::format("{:.2f} objects per {}", best->objects_per_unit,
-                             best->metric == "fds" ? "fd" : best->metric);
+                             metric_plural(best->metric, 1));
     } else if (best->metric.ends_with("bytes")) {
       per_unit = fmt::format("{:.2f} bytes per byte of its {}", best->objects_per_unit,
                              best->metric.substr(0, best->metric.size() - 6));
@@ -181,7 +183,7 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       per_unit = fmt::format("{} per {}",
                              human_bytes(static_cast<std::uint64_t>(
                                  std::max(0.0, std::round(best->objects_per_unit)))),
-                             best->metric == "fds" ? "fd" : best->metric);
+                             metric_plural(best->metric, 1));
     }
     best->evidence =
         fmt::format("{} (pid {}): +{} {} in {}, {:.2f} correlation with {} {}; {}", best->name,
