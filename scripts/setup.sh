@@ -7,14 +7,15 @@ packages=(
   cmake ninja-build g++ pkg-config ccache
   linux-libc-dev                    # linux/bpf.h: the trace BPF backend's bpf(2) structures
   libbpf-dev bpftool libelf-dev zlib1g-dev  # trace's BPF programs: libbpf (static), skeleton, CO-RE
-  bpftrace                          # the side-by-side trace benchmarks
+  clang                             # compiles the BPF programs (without it trace uses tracefs)
   libfmt-dev libcli11-dev nlohmann-json3-dev libsqlite3-dev libzydis-dev libzycore-dev libncurses-dev
 )
 if [[ "${POOLSCOPE_SETUP:-full}" != minimal ]]; then
   # Tests, benchmarks, fuzzers and packaging (scripts/test.sh).
   packages+=(
     googletest libgtest-dev libbenchmark-dev
-    clang libclang-rt-14-dev          # libFuzzer and sanitizers
+    libclang-rt-14-dev                # libFuzzer and sanitizers (with clang above)
+    bpftrace                          # the side-by-side trace benchmarks
     tmux util-linux                   # terminal UI tests; setpriv for the not-root test
     hyperfine                         # benchmarks of whole commands
     prometheus                        # promtool and a real Prometheus for the fleet tests
