@@ -34,7 +34,7 @@ void confirm_call_site(const detect::Report& report) {
       std::printf(
           "\nTo name the call site behind %s, trace the page allocator%s: poolscope trace --pages "
           "--duration 30s\n",
-          f.key.name.c_str(), ::geteuid() != 0 ? " as root" : "");
+          f.key.name.c_str(), !host::is_privileged() ? " as root" : "");
       return;
     }
     if (f.verdict == detect::Verdict::kSuspect || f.key.kind != KeyKind::kSlabCache ||
