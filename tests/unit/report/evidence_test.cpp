@@ -149,20 +149,24 @@ TEST(DiagnoseReportBug, HtmlReportSaidPooltagNotLoadedDespitePooltag) {
 }
 
 TEST(HtmlReport, AnEmptyRecordingIsAnInputErrorAndAnUnwritableFileAnEnvironmentError) {
-  testing::ScratchDir dir;
-  const std::string db = dir.file("empty.db");
   {
-    auto w = store::Recording::open_write(db);
-    ASSERT_TRUE(w.has_value());
-    w->close();
+    // Closed before TagLeak below makes its scratch folder, which has the same name: Windows
+    // refuses to remove a folder holding an open file.
+    testing::ScratchDir dir;
+    const std::string db = dir.file("empty.db");
+    {
+      auto w = store::Recording::open_write(db);
+      ASSERT_TRUE(w.has_value());
+      w->close();
+    }
+    auto r = store::Recording::open_read(db);
+    ASSERT_TRUE(r.has_value());
+    auto h = detect::load_history(*r);
+    ASSERT_TRUE(h.has_value());
+    auto empty = write_html_report(*r, *h, detect::analyze(*h), dir.file("e.html"), {});
+    ASSERT_FALSE(empty.has_value());
+    EXPECT_EQ(empty.error().code, ErrorCode::kInput);
   }
-  auto r = store::Recording::open_read(db);
-  ASSERT_TRUE(r.has_value());
-  auto h = detect::load_history(*r);
-  ASSERT_TRUE(h.has_value());
-  auto empty = write_html_report(*r, *h, detect::analyze(*h), dir.file("e.html"), {});
-  ASSERT_FALSE(empty.has_value());
-  EXPECT_EQ(empty.error().code, ErrorCode::kInput);
 
   TagLeak leak;
   auto unwritable = write_html_report(*leak.recording, *leak.history, leak.report,
