@@ -187,7 +187,10 @@ TEST(HttpSlowloris, CompleteRequestsAreServedWhileSlowClientsWait) {
       ok, total, slow_connections.load(), static_cast<unsigned long long>(server->stats().evicted),
       rss_start, rss_end);
   // Flat: the attack does not make memory grow (slack for the allocator and the client threads).
+  // Under ASan freed memory sits in its quarantine, so RSS says nothing there.
+#if !defined(POOLSCOPE_SANITIZED)
   EXPECT_LT(rss_end - rss_start, 8 * 1024) << rss_start << " KiB -> " << rss_end << " KiB";
+#endif
 }
 
 }  // namespace

@@ -102,7 +102,9 @@ inline std::vector<std::uint8_t> xpress_compress(const std::uint8_t* in, std::si
 struct Bytes {
   std::vector<std::uint8_t> data;
   Bytes& u(std::uint64_t value, unsigned size) {
-    for (unsigned i = 0; i < size; ++i) data.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+    for (unsigned i = 0; i < size; ++i) {
+      data.push_back(i < 8 ? static_cast<std::uint8_t>(value >> (8 * i)) : 0);  // wider: zeros
+    }
     return *this;
   }
   Bytes& wide(std::string_view text) {
