@@ -83,6 +83,15 @@ nlohmann::ordered_json process_json(const ProcessFacts& p) {
     for (FdKind kind : kAllFdKinds) fds[std::string(fd_kind_name(kind))] = fd_count(*p.fds, kind);
     j["fds"] = fds;
   }
+  if (p.handle_kinds) {
+    nlohmann::ordered_json kinds = nlohmann::ordered_json::object();
+    for (std::size_t k = 0; k < kHandleKindCount; ++k) {
+      kinds[std::string(handle_kind_name(static_cast<HandleKind>(k)))] = p.handle_kinds->count[k];
+    }
+    j["handle_types"] = kinds;
+  }
+  if (p.exited_process_handles) j["exited_process_handles"] = *p.exited_process_handles;
+  if (p.exited_thread_handles) j["exited_thread_handles"] = *p.exited_thread_handles;
   return j;
 }
 

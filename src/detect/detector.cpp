@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/time_format.h"
+#include "detect/object_tags.h"
 #include "detect/output.h"
 
 namespace poolscope::detect {
@@ -63,7 +64,9 @@ bool grows_with(const std::vector<double>& x, const std::vector<double>& y,
 }
 
 std::string metric_plural(const std::string& metric, double growth) {
-  if (metric == "fds" || metric == "handles" || metric.ends_with("bytes")) return metric;
+  if (metric == "fds" || metric.find("handles") != std::string::npos || metric.ends_with("bytes")) {
+    return metric;
+  }
   return std::fabs(growth) == 1 ? metric : metric + "s";
 }
 
@@ -74,13 +77,26 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
   const Series& ks = primary_series(key);
   const std::string key_name = display_key(key.key);
   const double window = h.bucket_time(to) - h.bucket_time(from);
+  // A tag that is an object type's body is compared with that type's handles first: with handle
+  // types recorded, a process is named for it only through them (and, for Proc/Thre, through its
+  // references to exited processes/threads), never through its total or another type's churn.
+  const std::optional<HandleKind> linked = handle_kind_for_tag(key.key);
+  const std::size_t linked_metric = linked ? handle_kind_metric(*linked) : kProcessMetricCount;
+  const std::size_t linked_exited =
+      linked == HandleKind::kProcess
+          ? static_cast<std::size_t>(ProcessMetric::kExitedProcessHandles)
+          : (linked == HandleKind::kThread
+                 ? static_cast<std::size_t>(ProcessMetric::kExitedThreadHandles)
+                 : kProcessMetricCount);
   for (const ProcessTrack& p : h.processes()) {
     if (!p.changed()) continue;
     const std::int64_t a = std::max(from, p.first_bucket), b = std::min(to, p.last_bucket);
     if (b - a < 2) continue;
+    const bool by_type = linked && p.first_value[linked_metric].has_value();
     std::optional<ProcessEvidence> best;
     for (std::size_t m = 0; m < kProcessMetricCount; ++m) {
       if (p.series[m].empty()) continue;
+      if (by_type && m != linked_metric && m != linked_exited) continue;
       std::vector<double> xs, ys, ts;
       for (std::int64_t bucket = a; bucket <= b; ++bucket) {
         if (!ks.has(bucket)) continue;
@@ -98,7 +114,8 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       const double overlap = ts.back() - ts.front();
       if (overlap < options.min_overlap * window) continue;
       const double key_growth = ys.back() - ys.front();
-      const bool count_metric = m < static_cast<std::size_t>(ProcessMetric::kPagedQuotaBytes);
+      const bool count_metric = m != static_cast<std::size_t>(ProcessMetric::kPagedQuotaBytes) &&
+                                m != static_cast<std::size_t>(ProcessMetric::kNonPagedQuotaBytes);
       if (count_metric && key.seen_outstanding &&
           (growth < options.min_metric_growth ||
            key_growth > options.max_objects_per_unit * growth ||
@@ -119,20 +136,32 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       e.seconds = ts.back() - ts.front();
       e.correlation = corr;
       e.objects_per_unit = (ys.back() - ys.front()) / growth;
-      // The specific fd kind beats the total when it explains the key about as well.
-      const bool specific = m < kFdKindCount;
+      // The specific fd kind (or exited-object references over all Process/Thread handles)
+      // beats the total when it explains the key about as well.
+      const bool specific = m < kFdKindCount || (by_type && m == linked_exited);
       if (!best || corr > best->correlation + 0.02 ||
-          (specific && corr > best->correlation - 0.02 && !(best->metric != "fds"))) {
+          (specific && corr > best->correlation - 0.02 &&
+           (best->metric == "fds" ||
+            (by_type && best->metric == process_metric_name(linked_metric))))) {
         best = e;
       }
     }
     if (!best) continue;
-    best->evidence = fmt::format(
-        "{} (pid {}): +{} {} in {}, {:.2f} correlation with {} {}; {:.2f} {} per {}", best->name,
-        best->pid, grouped(best->growth), metric_plural(best->metric, best->growth),
-        duration_text(best->seconds), best->correlation, key_name,
-        key.seen_outstanding ? "outstanding" : "bytes", best->objects_per_unit,
-        key.seen_outstanding ? "objects" : "bytes", best->metric == "fds" ? "fd" : best->metric);
+    const bool handle_metric = best->metric.find("handles") != std::string::npos;
+    best->evidence =
+        fmt::format("{} (pid {}): +{} {} in {}, {:.2f} correlation with {} {}; {:.2f} {} per {}",
+                    best->name, best->pid, grouped(best->growth),
+                    metric_plural(best->metric, best->growth), duration_text(best->seconds),
+                    best->correlation, key_name, key.seen_outstanding ? "outstanding" : "bytes",
+                    best->objects_per_unit, key.seen_outstanding ? "objects" : "bytes",
+                    best->metric == "fds" ? "fd" : (handle_metric ? "handle" : best->metric));
+    // pid 4 is the kernel itself: its handles are the kernel's and drivers' (kernel handles).
+    if (p.pid == 4 && handle_metric) {
+      best->evidence += fmt::format(
+          "; the references are the kernel's or a driver's, not an application's: next step "
+          "`poolscope who {}`, not a process restart",
+          key_name);
+    }
     out.push_back(std::move(*best));
   }
   std::sort(out.begin(), out.end(), [](const ProcessEvidence& x, const ProcessEvidence& y) {

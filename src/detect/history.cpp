@@ -106,9 +106,20 @@ std::string process_metric_name(std::size_t metric) {
       return "paged pool quota bytes";
     case ProcessMetric::kNonPagedQuotaBytes:
       return "nonpaged pool quota bytes";
+    case ProcessMetric::kExitedProcessHandles:
+      return "handles to exited processes";
+    case ProcessMetric::kExitedThreadHandles:
+      return "handles to exited threads";
     default:
-      return "?";
+      break;
   }
+  const std::size_t first = static_cast<std::size_t>(ProcessMetric::kHandleKindFirst);
+  if (metric >= first && metric < first + kHandleKindCount) {
+    const auto kind = static_cast<HandleKind>(metric - first);
+    return kind == HandleKind::kOther ? "handles of other types"
+                                      : std::string(handle_kind_name(kind)) + " handles";
+  }
+  return "?";
 }
 
 bool ProcessTrack::changed() const {
@@ -264,8 +275,19 @@ std::optional<double> metric_value(const ProcessFacts& p, std::size_t metric) {
     case ProcessMetric::kNonPagedQuotaBytes:
       v = p.nonpaged_pool_quota_bytes;
       break;
-    default:
+    case ProcessMetric::kExitedProcessHandles:
+      v = p.exited_process_handles;
       break;
+    case ProcessMetric::kExitedThreadHandles:
+      v = p.exited_thread_handles;
+      break;
+    default: {
+      const std::size_t first = static_cast<std::size_t>(ProcessMetric::kHandleKindFirst);
+      if (p.handle_kinds && metric >= first && metric < first + kHandleKindCount) {
+        v = p.handle_kinds->count[metric - first];
+      }
+      break;
+    }
   }
   if (!v) return std::nullopt;
   return static_cast<double>(*v);

@@ -67,10 +67,17 @@ enum class ProcessMetric : std::uint8_t {
   kHandles,             // Windows HandleCount
   kPagedQuotaBytes,     // Windows QuotaPagedPoolUsage
   kNonPagedQuotaBytes,  // Windows QuotaNonPagedPoolUsage
+  kHandleKindFirst,     // kHandleKindFirst + HandleKind: handle counts by type (Windows)
+  kExitedProcessHandles = kHandleKindFirst + kHandleKindCount,  // handles to exited processes
+  kExitedThreadHandles,                                         // ... and threads
   kCount
 };
 inline constexpr std::size_t kProcessMetricCount = static_cast<std::size_t>(ProcessMetric::kCount);
-std::string process_metric_name(std::size_t metric);  // "eventfd", ..., "fds", "handles", ...
+// "eventfd", ..., "fds", "handles", ..., "Event handles", ..., "handles to exited processes"
+std::string process_metric_name(std::size_t metric);
+inline constexpr std::size_t handle_kind_metric(HandleKind kind) {
+  return static_cast<std::size_t>(ProcessMetric::kHandleKindFirst) + static_cast<std::size_t>(kind);
+}
 
 struct ProcessTrack {
   std::uint64_t pid = 0, start_time = 0;

@@ -2,6 +2,8 @@
 // "process_samples.data").
 #include "store/process_codec.h"
 
+#include <algorithm>
+
 #include "store/varint.h"
 
 namespace poolscope::store {
@@ -24,42 +26,68 @@ constexpr std::uint8_t kTagNew = 1 << 3;       // a process not in the previous 
 constexpr std::uint8_t kKnownTags = 0x0F;
 
 // Numeric slots: 0 parent pid, 1 handle count, 2 paged quota, 3 nonpaged quota, 4 fd total,
-// 5.. fd counts by FdKind. Presence bits 0-4 are per slot, bit 5 covers all fd kinds (fds is
-// one optional).
-constexpr std::size_t kSlots = 5 + kFdKindCount;
-constexpr std::uint8_t kFdsPresent = 1 << 5;
-constexpr std::uint8_t kAllPresence = 0x3F;
+// 5.. fd counts by FdKind, then (version 2) handle counts by HandleKind, exited process handles,
+// exited thread handles. Presence bits 0-4 are per slot, bit 5 covers all fd kinds (fds is one
+// optional), bit 6 all handle kinds, bits 7 and 8 the two exited counts.
+constexpr std::size_t kScalars = 5;
+constexpr std::size_t kFdSlot = kScalars;
+constexpr std::size_t kHandleSlot = kFdSlot + kFdKindCount;
+constexpr std::size_t kExitedProcessSlot = kHandleSlot + kHandleKindCount;
+constexpr std::size_t kExitedThreadSlot = kExitedProcessSlot + 1;
+constexpr std::size_t kSlots = kExitedThreadSlot + 1;
+constexpr std::size_t kVersion1Slots = kHandleSlot;
+static_assert(kSlots <= 64);
+constexpr std::uint32_t kFdsPresent = 1 << 5;
+constexpr std::uint32_t kHandleKindsPresent = 1 << 6;
+constexpr std::uint32_t kExitedProcessPresent = 1 << 7;
+constexpr std::uint32_t kExitedThreadPresent = 1 << 8;
+constexpr std::uint32_t kVersion1Presence = 0x3F;
+constexpr std::uint32_t kAllPresence = 0x1FF;
 
 struct Numbers {
-  std::uint8_t present = 0;
+  std::uint32_t present = 0;
   std::array<std::uint64_t, kSlots> value{};
 };
 
 Numbers numbers_of(const ProcessFacts& p) {
   Numbers n;
-  const std::optional<std::uint64_t>* scalars[5] = {&p.parent_pid, &p.handle_count,
-                                                    &p.paged_pool_quota_bytes,
-                                                    &p.nonpaged_pool_quota_bytes, &p.fd_total};
-  for (std::size_t s = 0; s < 5; ++s) {
+  const std::optional<std::uint64_t>* scalars[kScalars] = {
+      &p.parent_pid, &p.handle_count, &p.paged_pool_quota_bytes, &p.nonpaged_pool_quota_bytes,
+      &p.fd_total};
+  for (std::size_t s = 0; s < kScalars; ++s) {
     if (*scalars[s]) {
-      n.present |= static_cast<std::uint8_t>(1u << s);
+      n.present |= 1u << s;
       n.value[s] = **scalars[s];
     }
   }
   if (p.fds) {
     n.present |= kFdsPresent;
     for (std::size_t k = 0; k < kFdKindCount; ++k) {
-      n.value[5 + k] = fd_count(*p.fds, kAllFdKinds[k]);
+      n.value[kFdSlot + k] = fd_count(*p.fds, kAllFdKinds[k]);
     }
+  }
+  if (p.handle_kinds) {
+    n.present |= kHandleKindsPresent;
+    for (std::size_t k = 0; k < kHandleKindCount; ++k) {
+      n.value[kHandleSlot + k] = p.handle_kinds->count[k];
+    }
+  }
+  if (p.exited_process_handles) {
+    n.present |= kExitedProcessPresent;
+    n.value[kExitedProcessSlot] = *p.exited_process_handles;
+  }
+  if (p.exited_thread_handles) {
+    n.present |= kExitedThreadPresent;
+    n.value[kExitedThreadSlot] = *p.exited_thread_handles;
   }
   return n;
 }
 
 void set_numbers(const Numbers& n, ProcessFacts& p) {
-  std::optional<std::uint64_t>* scalars[5] = {&p.parent_pid, &p.handle_count,
-                                              &p.paged_pool_quota_bytes,
-                                              &p.nonpaged_pool_quota_bytes, &p.fd_total};
-  for (std::size_t s = 0; s < 5; ++s) {
+  std::optional<std::uint64_t>* scalars[kScalars] = {&p.parent_pid, &p.handle_count,
+                                                     &p.paged_pool_quota_bytes,
+                                                     &p.nonpaged_pool_quota_bytes, &p.fd_total};
+  for (std::size_t s = 0; s < kScalars; ++s) {
     if (n.present & (1u << s)) {
       *scalars[s] = n.value[s];
     } else {
@@ -69,12 +97,28 @@ void set_numbers(const Numbers& n, ProcessFacts& p) {
   if (n.present & kFdsPresent) {
     FdCounts counts;
     for (std::size_t k = 0; k < kFdKindCount; ++k) {
-      fd_count(counts, kAllFdKinds[k]) = n.value[5 + k];
+      fd_count(counts, kAllFdKinds[k]) = n.value[kFdSlot + k];
     }
     p.fds = counts;
   } else {
     p.fds.reset();
   }
+  if (n.present & kHandleKindsPresent) {
+    HandleCounts counts;
+    for (std::size_t k = 0; k < kHandleKindCount; ++k) counts.count[k] = n.value[kHandleSlot + k];
+    p.handle_kinds = counts;
+  } else {
+    p.handle_kinds.reset();
+  }
+  p.exited_process_handles.reset();
+  if (n.present & kExitedProcessPresent) p.exited_process_handles = n.value[kExitedProcessSlot];
+  p.exited_thread_handles.reset();
+  if (n.present & kExitedThreadPresent) p.exited_thread_handles = n.value[kExitedThreadSlot];
+}
+
+// True when the facts need format version 2 (Windows handle kinds or exited references).
+bool needs_version2(const ProcessFacts& p) {
+  return p.handle_kinds || p.exited_process_handles || p.exited_thread_handles;
 }
 
 // Writes the record for cur (before == nullptr: new process). Returns false when nothing changed.
@@ -88,9 +132,9 @@ bool encode_record(const ProcessFacts* before, const ProcessFacts& cur, std::uin
     tag |= kTagIdentity;
   }
   if (after.present != prev.present) tag |= kTagPresence;
-  std::uint32_t changed = 0;
+  std::uint64_t changed = 0;
   for (std::size_t s = 0; s < kSlots; ++s) {
-    if (after.value[s] != prev.value[s]) changed |= 1u << s;
+    if (after.value[s] != prev.value[s]) changed |= std::uint64_t{1} << s;
   }
   if (changed) tag |= kTagValues;
   if (tag == 0) return false;
@@ -100,11 +144,14 @@ bool encode_record(const ProcessFacts* before, const ProcessFacts& cur, std::uin
     put_varint(out, cur.start_time);
     put_string(out, cur.name);
   }
-  if (tag & kTagPresence) out.push_back(static_cast<char>(after.present));
+  // A varint: for the version-1 presence bits (below 128) the same single byte version 1 wrote.
+  if (tag & kTagPresence) put_varint(out, after.present);
   if (tag & kTagValues) {
     put_varint(out, changed);
     for (std::size_t s = 0; s < kSlots; ++s) {
-      if (changed & (1u << s)) put_varint(out, zigzag_delta(prev.value[s], after.value[s]));
+      if (changed & (std::uint64_t{1} << s)) {
+        put_varint(out, zigzag_delta(prev.value[s], after.value[s]));
+      }
     }
   }
   return true;
@@ -150,8 +197,12 @@ void encode_process_sample(const ProcessState* prev_state, const ProcessState& c
   }
   while (i < pp.size()) exits.push_back(pp[i++].pid);
 
+  // Version 1 unless a process has Windows handle facts: recordings without them stay readable by
+  // poolscope versions that predate them (the encoding is otherwise the same).
+  const bool version2 = std::any_of(cur.processes.begin(), cur.processes.end(), needs_version2) ||
+                        std::any_of(pp.begin(), pp.end(), needs_version2);
   out.clear();
-  out.push_back(static_cast<char>(kProcessFormatVersion));
+  out.push_back(static_cast<char>(version2 ? kProcessFormatVersion : 1));
   out.push_back(static_cast<char>(flags));
   put_varint(out, exits.size());
   std::uint64_t prev_exit = 0;
@@ -181,7 +232,8 @@ Result<void> ProcessDecoder::apply(std::span<const unsigned char> blob) {
     return make_error(ErrorCode::kInput, std::string("damaged process sample: ") + what);
   };
   if (blob.size() < 2) return damaged("shorter than its header");
-  if (blob[0] != kProcessFormatVersion) {
+  const std::uint8_t version = blob[0];
+  if (version != 1 && version != kProcessFormatVersion) {
     return make_error(ErrorCode::kInput, "process sample written by a newer poolscope (format " +
                                              std::to_string(blob[0]) +
                                              "); upgrade poolscope to read it");
@@ -247,14 +299,21 @@ Result<void> ProcessDecoder::apply(std::span<const unsigned char> blob) {
       if (!in.string(p.name)) return damaged("bad process name");
     }
     if (tag & kTagPresence) {
-      numbers.present = in.byte();
-      if (numbers.present & ~kAllPresence) return damaged("bad presence");
+      const std::uint64_t present = version == 1 ? in.byte() : in.varint();
+      if (present & ~std::uint64_t{version == 1 ? kVersion1Presence : kAllPresence}) {
+        return damaged("bad presence");
+      }
+      numbers.present = static_cast<std::uint32_t>(present);
     }
     if (tag & kTagValues) {
       const std::uint64_t changed = in.varint();
-      if (!in.ok() || (changed >> kSlots) != 0) return damaged("bad value mask");
+      if (!in.ok() || (changed >> (version == 1 ? kVersion1Slots : kSlots)) != 0) {
+        return damaged("bad value mask");
+      }
       for (std::size_t s = 0; s < kSlots; ++s) {
-        if (changed & (1u << s)) numbers.value[s] = apply_zigzag(numbers.value[s], in.varint());
+        if (changed & (std::uint64_t{1} << s)) {
+          numbers.value[s] = apply_zigzag(numbers.value[s], in.varint());
+        }
       }
     }
     if (!in.ok()) return damaged("truncated record");

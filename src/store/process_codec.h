@@ -11,7 +11,9 @@
 
 namespace poolscope::store {
 
-inline constexpr std::uint8_t kProcessFormatVersion = 1;
+// Version 2 adds Windows handle counts by kind and exited-object references; blobs without them
+// are still written as version 1 (docs/store-format.md).
+inline constexpr std::uint8_t kProcessFormatVersion = 2;
 
 // The decoded processes after a sample, sorted by pid (as ProcessSample has them).
 struct ProcessState {

@@ -121,5 +121,78 @@ TEST(ProcessCodec, RandomChurnRoundTripsAndDamageIsAnError) {
   }
 }
 
+ProcessFacts windows_process(std::uint64_t pid, std::uint64_t events, std::uint64_t files) {
+  ProcessFacts p;
+  p.pid = pid;
+  p.start_time = 133'000'000'000'000'000 + pid;
+  p.name = "svc.exe";
+  p.parent_pid = 600;
+  p.handle_count = events + files + 10;
+  p.paged_pool_quota_bytes = 4096;
+  p.nonpaged_pool_quota_bytes = 1024;
+  HandleCounts kinds;
+  kinds[HandleKind::kEvent] = events;
+  kinds[HandleKind::kFile] = files;
+  kinds[HandleKind::kOther] = 10;
+  p.handle_kinds = kinds;
+  p.exited_process_handles = pid == 1234 ? 39000 : 0;
+  return p;
+}
+
+TEST(ProcessCodec, WindowsHandleKindsRoundTripAsVersion2) {
+  ProcessState a;
+  a.processes = {windows_process(4, 100, 2000), windows_process(1234, 500, 40)};
+  ProcessState b = a;
+  (*b.processes[1].handle_kinds)[HandleKind::kEvent] += 12400;
+  *b.processes[1].exited_process_handles += 7;
+  b.processes[0].exited_thread_handles = 3;  // the collector learnt the threads
+  std::string key, delta;
+  encode_process_sample(nullptr, a, key);
+  encode_process_sample(&a, b, delta);
+  EXPECT_EQ(key[0], 2);
+  EXPECT_EQ(delta[0], 2);
+  ProcessDecoder decoder;
+  ASSERT_TRUE(decoder.apply(bytes_of(key)).has_value());
+  EXPECT_EQ(decoder.state(), a);
+  ASSERT_TRUE(decoder.apply(bytes_of(delta)).has_value());
+  EXPECT_EQ(decoder.state(), b);
+  // Losing the facts (the handle table was refused) is a change too.
+  ProcessState c = b;
+  for (auto& p : c.processes) {
+    p.handle_kinds.reset();
+    p.exited_process_handles.reset();
+    p.exited_thread_handles.reset();
+  }
+  std::string back;
+  encode_process_sample(&b, c, back);
+  ASSERT_TRUE(decoder.apply(bytes_of(back)).has_value());
+  EXPECT_EQ(decoder.state(), c);
+}
+
+// Old recordings still read: without handle facts the writer still produces version 1, byte for
+// byte what the first format wrote, and a version-1 blob with a version-2 presence bit is damage.
+TEST(ProcessCodec, WithoutHandleFactsTheBlobIsVersion1) {
+  ProcessState a;
+  a.processes = {linux_process(7, 70, "cat", 1, 0)};
+  std::string key;
+  encode_process_sample(nullptr, a, key);
+  // What the encoder of the first format (before version 2 existed) wrote for this state:
+  // version 1, keyframe, 0 exits, 1 record: gap 7, tag, start 70, "cat", presence 0x31 (parent,
+  // fd total, fds), mask, deltas.
+  ASSERT_GE(key.size(), 2u);
+  EXPECT_EQ(key[0], 1);
+  const std::vector<unsigned char> written = bytes_of(key);
+  const std::vector<unsigned char> first_format = {0x01, 0x01, 0x00, 0x01, 0x07, 0x0f, 0x46,
+                                                   0x03, 0x63, 0x61, 0x74, 0x31, 0xb1, 0x80,
+                                                   0x02, 0x02, 0x08, 0x02, 0x06};
+  EXPECT_EQ(written, first_format);
+  ProcessDecoder decoder;
+  ASSERT_TRUE(decoder.apply(written).has_value());
+  EXPECT_EQ(decoder.state(), a);
+  auto bad = written;
+  bad[11] = 0x71;  // presence bit 6 in a version-1 blob
+  EXPECT_FALSE(decoder.apply(bad).has_value());
+}
+
 }  // namespace
 }  // namespace poolscope::store
