@@ -8,11 +8,6 @@
 namespace poolscope::cli {
 namespace {
 
-// The verbs in the order they were added (CLI11 keeps that order), hidden ones left out.
-std::vector<const CLI::App*> verbs_of(const CLI::App& app) {
-  return app.get_subcommands([](const CLI::App* sub) { return !sub->get_group().empty(); });
-}
-
 // Options a user types: not hidden (empty group), not positional.
 std::vector<const CLI::Option*> flags_of(const CLI::App& verb) {
   return verb.get_options(
@@ -121,6 +116,10 @@ std::string first_line(std::string_view text) {
 
 }  // namespace
 
+std::vector<const CLI::App*> visible_verbs(const CLI::App& app) {
+  return app.get_subcommands([](const CLI::App* sub) { return !sub->get_group().empty(); });
+}
+
 std::string man_page_index(const CLI::App& app, std::string_view version, std::string_view date) {
   std::string out = header("POOLSCOPE", version, date);
   out += ".SH NAME\npoolscope \\- " + roff(app.get_description()) + "\n";
@@ -129,7 +128,7 @@ std::string man_page_index(const CLI::App& app, std::string_view version, std::s
       ".SH DESCRIPTION\nEvery verb takes \\fB\\-\\-help\\fR and has its own page, "
       "\\fBpoolscope\\-\\fIverb\\fR(1).\n";
   out += ".SH VERBS\n";
-  for (const CLI::App* verb : verbs_of(app)) {
+  for (const CLI::App* verb : visible_verbs(app)) {
     out += fmt::format(".TP\n.B {}\n{}\n", roff(verb->get_name()), roff(verb->get_description()));
   }
   out +=
@@ -137,7 +136,7 @@ std::string man_page_index(const CLI::App& app, std::string_view version, std::s
       "input error; 3 an environment error (not root, call refused by the OS).\n";
   out += ".SH SEE ALSO\n";
   std::vector<std::string> refs;
-  for (const CLI::App* verb : verbs_of(app))
+  for (const CLI::App* verb : visible_verbs(app))
     refs.push_back("\\fBpoolscope\\-" + verb->get_name() + "\\fR(1)");
   out += fmt::format("{}\n", fmt::join(refs, ",\n"));
   return out;
@@ -195,7 +194,7 @@ std::string man_page_verb(const CLI::App& app, const CLI::App& verb, std::string
 
 std::string bash_completion(const CLI::App& app) {
   std::vector<std::string> verb_names;
-  for (const CLI::App* verb : verbs_of(app)) verb_names.push_back(verb->get_name());
+  for (const CLI::App* verb : visible_verbs(app)) verb_names.push_back(verb->get_name());
   std::string out =
       "# bash completion for poolscope (generated from its command line definitions)\n"
       "_poolscope() {\n"
@@ -210,10 +209,9 @@ std::string bash_completion(const CLI::App& app) {
   out += fmt::format("    COMPREPLY=($(compgen -W '{} --help --version' -- \"$cur\"))\n",
                      fmt::join(verb_names, " "));
   out += "    return\n  fi\n  case $verb in\n";
-  for (const CLI::App* verb : verbs_of(app)) {
+  for (const CLI::App* verb : visible_verbs(app)) {
     std::vector<std::string> names;
     std::string choice_cases;
-    bool takes_file = false;
     for (const CLI::Option* opt : flags_of(*verb)) {
       auto these = all_names(*opt);
       names.insert(names.end(), these.begin(), these.end());
@@ -229,7 +227,7 @@ std::string bash_completion(const CLI::App& app) {
                         fmt::join(these, "|"));
       }
     }
-    takes_file = !positionals_of(*verb).empty();
+    const bool takes_file = !positionals_of(*verb).empty();
     out +=
         fmt::format("    {})\n      case $prev in\n{}      esac\n", verb->get_name(), choice_cases);
     out += fmt::format(
@@ -250,7 +248,7 @@ std::string zsh_completion(const CLI::App& app) {
       "_poolscope() {\n"
       "  local -a verbs\n"
       "  verbs=(\n";
-  for (const CLI::App* verb : verbs_of(app)) {
+  for (const CLI::App* verb : visible_verbs(app)) {
     out += fmt::format(
         "    {}\n",
         zsh_single_quoted(verb->get_name() + ":" + zsh_help(first_line(verb->get_description()))));
@@ -264,7 +262,7 @@ std::string zsh_completion(const CLI::App& app) {
       "  local verb=${words[2]}\n"
       "  shift words; (( CURRENT-- ))\n"
       "  case $verb in\n";
-  for (const CLI::App* verb : verbs_of(app)) {
+  for (const CLI::App* verb : visible_verbs(app)) {
     out += fmt::format("    {})\n      _arguments -s \\\n", verb->get_name());
     for (const CLI::Option* opt : flags_of(*verb)) {
       auto names = all_names(*opt);

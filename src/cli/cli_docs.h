@@ -5,9 +5,12 @@
 #include <CLI/CLI.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace poolscope::cli {
 
+// The verbs in the order they were added (CLI11 keeps that order), hidden ones left out.
+std::vector<const CLI::App*> visible_verbs(const CLI::App& app);
 // poolscope(1): the verbs with their one-line descriptions. `date` is "2026-12-07"-like text for
 // the .TH line (the build's date; a fixed value keeps the output reproducible).
 std::string man_page_index(const CLI::App& app, std::string_view version, std::string_view date);

@@ -26,8 +26,7 @@ int write_cli_docs(const CLI::App& app, const std::string& man_dir, const std::s
     return static_cast<bool>(out);
   };
   bool ok = write("poolscope.1", cli::man_page_index(app, cli::kVersion, date));
-  for (const CLI::App* verb :
-       app.get_subcommands([](const CLI::App* sub) { return !sub->get_group().empty(); })) {
+  for (const CLI::App* verb : cli::visible_verbs(app)) {
     ok = write("poolscope-" + verb->get_name() + ".1",
                cli::man_page_verb(app, *verb, cli::kVersion, date)) &&
          ok;

@@ -39,10 +39,6 @@ nlohmann::ordered_json call_site_json(const attrib::CallSite& site) {
 
 }  // namespace
 
-Result<attrib::DriverTree> list_driver_files(const std::filesystem::path& dir) {
-  return attrib::list_driver_tree(dir);
-}
-
 void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& out) {
   out["machine"] = parse::pe_machine_name(file.image.machine);
   if (file.image.version) {
@@ -82,7 +78,7 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
                    "also write a localtag.txt (\"TAG - driver.sys - ...\" lines) to this file");
   verb->callback([&run, options] {
     run = [options]() -> int {
-      auto files = list_driver_files(options->dir);
+      auto files = attrib::list_driver_tree(options->dir);
       if (!files) return report_error(files.error());
       auto drivers = nlohmann::ordered_json::array();
       std::string table;

@@ -1,7 +1,6 @@
 // `poolscope who TAG`: the owners of a pool tag: what pooltag.txt says, and which drivers pass the
 // tag to a pool call (high confidence, with the call sites) or merely contain its bytes (low).
 #include <cstdio>
-#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "attrib/call_sites.h"
@@ -10,23 +9,12 @@
 #include "attrib/slab_owner.h"
 #include "attrib/tag_database.h"
 #include "cli/verbs.h"
+#include "export/owner_output.h"
+#include "source/host.h"
 
 namespace poolscope::cli {
 
 namespace {
-
-std::optional<std::string> get_env(const char* name) {
-  const char* value = std::getenv(name);
-  return value ? std::optional<std::string>(value) : std::nullopt;
-}
-
-nlohmann::ordered_json pooltag_line_json(const parse::PoolTagLine& line, const char* match) {
-  return {{"pattern", line.pattern},
-          {"match", match},
-          {"binary", line.binary},
-          {"description", line.description},
-          {"line", line.line}};
-}
 
 // The rule for `who NAME`: --cache makes it a slab cache; --drivers or --pooltag make it a pool
 // tag; otherwise a name longer than 4 bytes (no tag is) is a cache, and a name of 1 to 4 bytes is a
@@ -36,30 +24,10 @@ bool is_slab_cache_argument(const std::string& name, bool force_cache, bool asks
   if (force_cache) return true;
   if (asks_for_tag) return false;
   if (name.size() > 4) return true;
-#ifdef __linux__
-  if (name.empty()) return false;
+  if (name.empty() || !host::has_slab_sysfs()) return false;
   std::error_code ec;
   return name.find('/') == std::string::npos && name != "." && name != ".." &&
          std::filesystem::exists(paths.sys_slab / name, ec);
-#else
-  (void)paths;
-  return false;
-#endif
-}
-
-nlohmann::ordered_json symbol_json(const attrib::SymbolRef& ref) {
-  nlohmann::ordered_json j;
-  j["name"] = ref.name;
-  j["type"] = std::string(1, ref.type);
-  j["module"] = ref.module;
-  if (ref.address != 0) {
-    char buffer[24];
-    std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(ref.address));
-    j["address"] = buffer;
-  } else {
-    j["address"] = nullptr;
-  }
-  return j;
 }
 
 // `who CACHE`: what the kernel's symbols and /sys/kernel/slab say about a slab cache.
@@ -67,11 +35,9 @@ int run_who_cache(const std::string& cache, const std::string& kallsyms_path,
                   const std::string& format) {
   std::optional<attrib::KernelSymbols> symbols;
   std::string symbols_note;
-#ifdef __linux__
-  const std::string path = kallsyms_path.empty() ? "/proc/kallsyms" : kallsyms_path;
-#else
-  const std::string path = kallsyms_path;
-#endif
+  const std::string path = !kallsyms_path.empty()     ? kallsyms_path
+                           : host::default_kallsyms() ? host::default_kallsyms()->string()
+                                                      : std::string();
   if (!path.empty()) {
     auto loaded = attrib::load_kernel_symbols(path);
     if (loaded) {
@@ -89,104 +55,20 @@ int run_who_cache(const std::string& cache, const std::string& kallsyms_path,
   } else {
     symbols_note = "kernel symbols not loaded: pass --kallsyms FILE (a copy of /proc/kallsyms)";
   }
-#ifdef __linux__
-  const attrib::SlabFacts facts = attrib::read_slab_facts(cache);
-#else
-  const attrib::SlabFacts facts;
-#endif
+  const attrib::SlabFacts facts =
+      host::has_slab_sysfs() ? attrib::read_slab_facts(cache) : attrib::SlabFacts{};
   const attrib::SlabOwner owner = attrib::slab_owner(cache, facts, symbols ? &*symbols : nullptr);
-
-  nlohmann::ordered_json out;
-  out["cache"] = owner.cache;
-  out["kind"] = "slab_cache";
-  out["exists"] = owner.exists;
-  out["aliases"] = owner.aliases;
-  out["generic_kmalloc"] = owner.generic_kmalloc;
-  out["owner"] = attrib::short_owner(owner);
-  out["modules"] = owner.modules;
-  out["confidence"] = owner.confidence
-                          ? nlohmann::ordered_json(attrib::owner_confidence_name(*owner.confidence))
-                          : nlohmann::ordered_json(nullptr);
-  out["evidence"] = owner.evidence;
-  auto pointers = nlohmann::ordered_json::array();
-  for (const auto& ref : owner.cache_pointers) pointers.push_back(symbol_json(ref));
-  out["cache_pointers"] = pointers;
-  if (owner.constructor) {
-    out["constructor"] = {{"function", owner.constructor->name},
-                          {"module", owner.constructor->module},
-                          {"text", facts.constructor}};
-  } else {
-    out["constructor"] = nullptr;
-  }
-  nlohmann::ordered_json callers;
-  callers["available"] = owner.callers_available;
-  callers["note"] = owner.callers_note;
-  auto sites = nlohmann::ordered_json::array();
-  for (const auto& site : owner.callers) {
-    nlohmann::ordered_json j;
-    j["count"] = site.count;
-    j["function"] = site.function;
-    j["offset"] = site.offset ? nlohmann::ordered_json(*site.offset) : nlohmann::ordered_json();
-    j["module"] = site.module;
-    j["details"] = site.details;
-    j["stack"] = site.stack;
-    sites.push_back(std::move(j));
-  }
-  callers["sites"] = std::move(sites);
-  out["callers"] = std::move(callers);
-  if (symbols) {
-    out["kallsyms"] = {{"source", symbols->source()},
-                       {"symbols", symbols->size()},
-                       {"addresses_hidden", symbols->addresses_hidden()}};
-  } else {
-    out["kallsyms"] = nullptr;
-  }
   std::vector<std::string> notes = owner.notes;
   if (!symbols_note.empty()) notes.insert(notes.begin(), symbols_note);
-#ifdef __linux__
-  if (!owner.exists) {
+  if (!owner.exists && host::has_slab_sysfs()) {
     notes.insert(notes.begin(), "no cache of this name in /sys/kernel/slab on this machine");
   }
-#endif
-  out["notes"] = notes;
-
-  std::string text;
-  if (format == "json") {
-    text = out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
-  } else {
-    text = "cache " + owner.cache + " (Linux slab cache)\n";
-    if (!owner.aliases.empty()) {
-      text += "merged with:";
-      for (const auto& alias : owner.aliases) text += " " + alias;
-      text += "\n";
-    }
-    const std::string short_text = attrib::short_owner(owner);
-    text += "owner: " + (short_text.empty() ? std::string("unknown") : short_text);
-    if (owner.confidence) {
-      text += " (" + std::string(attrib::owner_confidence_name(*owner.confidence)) + ")";
-    }
-    text += "\n  " + owner.evidence + "\n";
-    for (const auto& ref : owner.cache_pointers) {
-      text += "cache pointer: " + ref.name + " [" + ref.module + "] (" + std::string(1, ref.type) +
-              ")\n";
-    }
-    if (owner.constructor) {
-      text += "constructor: " + owner.constructor->name + " [" + owner.constructor->module + "]\n";
-    }
-    if (owner.callers_available && !owner.callers.empty()) {
-      text += "callers (" + owner.callers_note + "):\n";
-      for (const auto& site : owner.callers) {
-        char line[512];
-        std::snprintf(line, sizeof line, "  %8llu  %s [%s]  %s\n",
-                      static_cast<unsigned long long>(site.count), site.function.c_str(),
-                      site.module.c_str(), site.details.c_str());
-        text += line;
-      }
-    } else {
-      text += "callers: " + owner.callers_note + "\n";
-    }
-    for (const auto& note : notes) text += "note: " + note + "\n";
-  }
+  const std::string text =
+      format != "json"
+          ? cache_owner_text(owner, notes)
+          : cache_owner_json(owner, facts, symbols ? &*symbols : nullptr, notes)
+                    .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
+                "\n";
   std::fwrite(text.data(), 1, text.size(), stdout);
   return kExitOk;
 }
@@ -253,7 +135,7 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
       if (!options->pooltag.empty()) {
         pooltag_path = options->pooltag;
       } else {
-        pooltag_path = attrib::find_default_pooltag(attrib::pooltag_search_roots(get_env));
+        pooltag_path = host::default_pooltag();
       }
       std::optional<attrib::TagDatabase> database;
       if (pooltag_path) {
@@ -284,7 +166,7 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
       // The loaded modules' own files (outside the default folders) as one more group.
       std::vector<std::pair<std::string, attrib::DriverTree>> groups;
       for (const auto& dir : dirs) {
-        auto files = list_driver_files(dir);
+        auto files = attrib::list_driver_tree(dir);
         if (!files) {
           if (!options->drivers.empty()) return report_error(files.error());
           searched.push_back(files.error().message);  // a default folder this system lacks

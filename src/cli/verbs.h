@@ -65,10 +65,8 @@ int trace_cache_call_sites(const std::string& cache, const std::string& duration
 // The HTML report of a recording (src/report).
 void add_report_verb(CLI::App& app, VerbMain& run);
 
-// Shared by `who` and `drivers` (verb_drivers.cpp): the .sys files of a folder and its subfolders
-// (attrib/driver_tree.h), sorted by path; and the machine, version and signer of one driver as
-// JSON.
-Result<attrib::DriverTree> list_driver_files(const std::filesystem::path& dir);
+// Shared by `who` and `drivers` (verb_drivers.cpp): the machine, version and signer of one driver
+// as JSON (the folder's files: attrib/driver_tree.h).
 void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& out);
 nlohmann::ordered_json call_sites_json(const std::vector<attrib::CallSite>& sites);
 

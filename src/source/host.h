@@ -18,8 +18,6 @@ std::optional<std::filesystem::path> default_pooltag();
 // This machine's kernel symbols (/proc/kallsyms on Linux; names only for non-root); none on
 // Windows.
 std::optional<std::filesystem::path> default_kallsyms();
-// This machine's drivers (%SystemRoot%\System32\drivers on Windows); none on Linux.
-std::optional<std::filesystem::path> default_drivers_dir();
 // Whether this machine's slab caches are described under /sys/kernel/slab (Linux).
 bool has_slab_sysfs();
 

@@ -20,10 +20,6 @@ std::optional<std::filesystem::path> default_kallsyms() {
   return std::filesystem::path("/proc/kallsyms");
 }
 
-std::optional<std::filesystem::path> default_drivers_dir() {
-  return std::nullopt;
-}
-
 bool has_slab_sysfs() {
   return true;
 }

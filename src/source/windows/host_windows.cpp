@@ -30,11 +30,6 @@ std::optional<std::filesystem::path> default_kallsyms() {
   return std::nullopt;
 }
 
-std::optional<std::filesystem::path> default_drivers_dir() {
-  return std::filesystem::path(get_env("SystemRoot").value_or("C:\\Windows") +
-                               "\\System32\\drivers");
-}
-
 bool has_slab_sysfs() {
   return false;
 }

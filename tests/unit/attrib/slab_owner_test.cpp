@@ -288,8 +288,9 @@ TEST(OwnerResolver, EmptyKnowsNothingAndMissingFilesAreErrors) {
 // snapshot cost 170 ms against slabtop's 7 ms, nearly all of it /proc/kallsyms loaded for the
 // OWNER column on every run: the owners are kept in a memo between runs of the same boot.
 TEST(OwnerResolver, SnapshotLoadsKallsymsEveryRunFixedByMemo) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("poolscope_memo_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
+  const auto dir =
+      std::filesystem::temp_directory_path() /
+      ("poolscope_memo_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()));
   std::filesystem::remove_all(dir);
   OwnerResolverOptions options;
   options.kallsyms = testing::test_data("kallsyms/kallsyms_small.txt");
