@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include "test_paths.h"
 
 namespace poolscope::testing {
 

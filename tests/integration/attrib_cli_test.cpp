@@ -13,6 +13,7 @@
 #include "cli_support.h"
 #include "test_support.h"
 #include "unit/attrib/arm64_driver.h"
+#include "test_paths.h"
 
 namespace poolscope::testing {
 namespace {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <string>
+#include "test_paths.h"
 
 namespace poolscope::testing {
 

@@ -7,6 +7,7 @@
 #include "integration/cli_support.h"
 #include "integration/fleet_support.h"
 #include "test_support.h"
+#include "test_paths.h"
 
 namespace poolscope::testing {
 namespace {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+#include "test_paths.h"
 
 // The live tests are slow under ASan and prove nothing more there: the detector's code runs under
 // ASan in the unit tests and the Drsd/Thre tests.

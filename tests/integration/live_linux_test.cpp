@@ -9,6 +9,7 @@
 #include "integration/cli_support.h"
 #include "parse/slabinfo.h"
 #include "test_support.h"
+#include "test_paths.h"
 
 namespace poolscope {
 namespace {

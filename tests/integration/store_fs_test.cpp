@@ -8,6 +8,7 @@
 
 #include "integration/store_support.h"
 #include "store/recording.h"
+#include "test_paths.h"
 
 namespace poolscope {
 namespace {
@@ -133,7 +134,8 @@ TEST(StoreFs, ReadOnlyFileSystemRefusesWritingWithExit3AndStillReads) {
       << fresh.err();
   EXPECT_NE(fresh.err().find("(Read-only file system)"), std::string::npos) << fresh.err();
   EXPECT_FALSE(std::filesystem::exists(fs.file("new.db")));
-  Child imported({"import", "--into", db, POOLSCOPE_TEST_DATA "/store/slabinfo_a.txt"});
+  Child imported(
+      {"import", "--into", db, std::string(POOLSCOPE_TEST_DATA) + "/store/slabinfo_a.txt"});
   EXPECT_EQ(imported.wait_for(30s), 3) << imported.err();
 
   // Reading needs no write access (the WAL was merged when the recorder closed).

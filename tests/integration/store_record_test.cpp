@@ -7,6 +7,7 @@
 
 #include "integration/store_support.h"
 #include "store/recording.h"
+#include "test_paths.h"
 
 namespace poolscope {
 namespace {
@@ -35,7 +36,8 @@ TEST(StoreRecord, ASecondRecorderIsRefusedNamingThePidAndSigtermEndsCleanly) {
                               std::to_string(first.pid()) + " on host "),
             std::string::npos)
       << second.err();
-  Child importer({"import", "--into", db, POOLSCOPE_TEST_DATA "/store/slabinfo_a.txt"});
+  Child importer(
+      {"import", "--into", db, std::string(POOLSCOPE_TEST_DATA) + "/store/slabinfo_a.txt"});
   EXPECT_EQ(importer.wait_for(30s), 3) << importer.err();
   // The first one is undisturbed and ends cleanly on SIGTERM.
   wait_for_commits(first, 4);

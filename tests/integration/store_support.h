@@ -15,6 +15,7 @@
 #include <functional>
 #include <string>
 #include <vector>
+#include "test_paths.h"
 
 namespace poolscope::testing {
 

@@ -13,6 +13,7 @@
 
 #include "integration/cli_support.h"
 #include "test_support.h"
+#include "test_paths.h"
 
 namespace poolscope {
 namespace {

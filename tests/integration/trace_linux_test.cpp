@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "integration/cli_support.h"
+#include "test_paths.h"
 
 namespace poolscope::testing {
 namespace {

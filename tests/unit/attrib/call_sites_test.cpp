@@ -11,6 +11,7 @@
 #include "attrib/driver_file.h"
 #include "test_support.h"
 #include "unit/attrib/arm64_driver.h"
+#include "test_paths.h"
 
 namespace poolscope::attrib {
 namespace {

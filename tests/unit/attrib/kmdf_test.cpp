@@ -10,6 +10,7 @@
 #include "attrib/driver_file.h"
 #include "parse/poolused.h"
 #include "test_support.h"
+#include "test_paths.h"
 
 namespace poolscope::attrib {
 namespace {

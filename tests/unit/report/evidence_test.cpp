@@ -11,6 +11,7 @@
 #include "detect/load.h"
 #include "store/recording.h"
 #include "unit/store/store_test_support.h"
+#include "test_paths.h"
 
 namespace poolscope::report {
 namespace {
