@@ -3,13 +3,16 @@
 #   scripts/build-windows.sh [ninja targets...]     (default: poolscope)
 # Windows-only dependencies are built from Debian source packages into the build tree, never
 # committed: SQLite (amalgamation) and the Zydis decoder as static libraries under
-# <build>/deps/prefix (imported by cmake/windows-deps.cmake), and copies of the header-only
-# fmt, CLI11 and nlohmann-json under <build>/deps/include. Each step is skipped when its result is
-# already there. Build directory: $POOLSCOPE_WIN_BUILD (default build-win).
+# <deps>/prefix (imported by cmake/windows-deps.cmake), and copies of the header-only
+# fmt, CLI11 and nlohmann-json under <deps>/include. Each step is skipped when its result is
+# already there. Build directory: $POOLSCOPE_WIN_BUILD (default build-win). The dependencies are
+# built once per machine, outside the clone: $POOLSCOPE_WIN_DEPS (default
+# ~/.cache/poolscope/win-deps), so another clone (CI's) does not rebuild them; the compiles go
+# through ccache when it is installed, with paths relative to the clone as in scripts/build.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${POOLSCOPE_WIN_BUILD:-$root/build-win}
-deps=$build/deps
+deps=${POOLSCOPE_WIN_DEPS:-${XDG_CACHE_HOME:-$HOME/.cache}/poolscope/win-deps}
 prefix=$deps/prefix
 jobs=$(nproc)
 targets=("$@")
@@ -29,13 +32,24 @@ for tool in "$cc" "$triple-g++-posix" "$ar" dpkg-source tclsh make cmake ninja; 
   command -v "$tool" >/dev/null || die "$tool is missing; run scripts/setup.sh as root (it installs mingw-w64, tcl, dpkg-dev)"
 done
 
-mkdir -p "$deps/src" "$prefix/include" "$prefix/lib" "$deps/include"
+mkdir -p "$build" "$deps/src" "$prefix/include" "$prefix/lib" "$deps/include"
 
 # Two runs in one build tree would interleave downloads and corrupt ninja's log: take turns.
 exec 9>"$build/.build-windows.lock"
 if ! flock -n 9; then
   step "waiting for another build-windows.sh in $build"
   flock 9
+fi
+# Builds in other clones share the dependencies: one at a time builds them.
+exec 8>"$deps/.build-windows.lock"
+if ! flock -n 8; then
+  step "waiting for another build-windows.sh using $deps"
+  flock 8
+fi
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 fi
 
 # apt-get source needs a deb-src entry; Debian 12 images ship only "Types: deb".
@@ -125,6 +139,7 @@ done
 
 # -O2, not CMake's -O3: mingw g++ 12 at -O3 reports false -Wrestrict errors inside
 # std::string's operator+ (GCC bug 105329), and -O2 is what the Linux release build uses.
+exec 8>&-  # the dependencies are there: other clones may go on
 step "configuring $build"
 cmake -S "$root" -B "$build" -G Ninja \
   -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-mingw64.cmake" \
@@ -132,7 +147,7 @@ cmake -S "$root" -B "$build" -G Ninja \
   -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
   -DPOOLSCOPE_DEPS_INCLUDE="$deps/include" \
   -DPOOLSCOPE_WINDOWS_DEPS="$prefix" \
-  -DPOOLSCOPE_BUILD_BENCH=OFF >/dev/null
+  -DPOOLSCOPE_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
 step "building ${targets[*]}"
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 step "done: $build/src/cli/poolscope.exe"

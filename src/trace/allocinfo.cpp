@@ -1,6 +1,11 @@
 // /proc/allocinfo parser.
 #include "trace/allocinfo.h"
 
+#include <fmt/printf.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
 namespace poolscope::trace {
 
 ParsedAllocinfo parse_allocinfo(std::string_view text) {
@@ -59,6 +64,52 @@ ParsedAllocinfo parse_allocinfo(std::string_view text) {
     out.sites.push_back(site);
   }
   return out;
+}
+
+std::string render_allocinfo(const ParsedAllocinfo& parsed, const std::string& source,
+                             const std::string& format, std::size_t top) {
+  std::vector<const AllocinfoSite*> sites;
+  for (const auto& site : parsed.sites) {
+    if (site.calls > 0) sites.push_back(&site);
+  }
+  std::sort(sites.begin(), sites.end(), [](const auto* a, const auto* b) {
+    return a->bytes != b->bytes ? a->bytes > b->bytes : a->function < b->function;
+  });
+  const std::size_t shown = std::min(top == 0 ? sites.size() : top, sites.size());
+  if (format == "json") {
+    auto out = nlohmann::ordered_json::array();
+    for (std::size_t i = 0; i < shown; ++i) {
+      const auto& site = *sites[i];
+      out.push_back({{"function", std::string(site.function)},
+                     {"module", site.module.empty() ? "vmlinux" : std::string(site.module)},
+                     {"file", std::string(site.file)},
+                     {"line", site.line},
+                     {"bytes", site.bytes},
+                     {"calls", site.calls}});
+    }
+    nlohmann::ordered_json j;
+    j["source"] = source;
+    j["sites"] = out;
+    j["sites_total"] = sites.size();
+    j["malformed_lines"] = parsed.diagnostics.size();
+    return j.dump(2) + "\n";
+  }
+  std::string text = fmt::sprintf(
+      "%s: %zu allocation sites with live allocations (bytes allocated now, counted by the "
+      "kernel)\n\n",
+      source, sites.size());
+  text +=
+      fmt::sprintf("%-40s %-10s %12s %10s  %s\n", "Function", "Module", "Bytes", "Calls", "Source");
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto& site = *sites[i];
+    text += fmt::sprintf("%-40s %-10s %12llu %10llu  %s:%u\n", std::string(site.function),
+                         site.module.empty() ? std::string("vmlinux") : std::string(site.module),
+                         static_cast<unsigned long long>(site.bytes),
+                         static_cast<unsigned long long>(site.calls), std::string(site.file),
+                         site.line);
+  }
+  if (shown < sites.size()) text += fmt::sprintf("(%zu of %zu sites shown)\n", shown, sites.size());
+  return text;
 }
 
 }  // namespace poolscope::trace

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -32,5 +33,10 @@ struct ParsedAllocinfo {
 
 // Never fails: malformed lines become diagnostics. Views point into `text`.
 ParsedAllocinfo parse_allocinfo(std::string_view text);
+
+// `trace --allocinfo`: the sites with live allocations, most bytes first, as a table or JSON
+// (format "json"); `top` 0 shows every site; `source` names the file.
+std::string render_allocinfo(const ParsedAllocinfo& parsed, const std::string& source,
+                             const std::string& format, std::size_t top);
 
 }  // namespace poolscope::trace

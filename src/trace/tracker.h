@@ -85,6 +85,16 @@ struct TraceTotals {
   std::uint64_t first_time = 0, last_time = 0;  // trace clock of the first and last event
 };
 
+// Events the kernel could not hand to the reader (a run's counters; zero for a saved trace's
+// replay, which reads what the saving run counted).
+struct LostEvents {
+  std::uint64_t overrun = 0;         // per_cpu/cpuN/stats "overrun" (overwritten before read)
+  std::uint64_t dropped = 0;         // "dropped events" (buffer full; BPF: the ring was full)
+  std::uint64_t commit_overrun = 0;  // "commit overrun" (nested writers)
+  std::uint64_t nested = 0;  // BPF: program runs the kernel skipped (already running on the CPU)
+  std::uint64_t total() const { return overrun + dropped + commit_overrun + nested; }
+};
+
 struct TraceReport {
   TraceTotals totals;
   std::vector<SiteReport> call_sites;  // most outstanding bytes first

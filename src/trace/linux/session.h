@@ -15,6 +15,7 @@
 #include "core/result.h"
 #include "trace/kmem_events.h"
 #include "trace/tracefs_format.h"
+#include "trace/tracker.h"  // LostEvents
 
 namespace poolscope::trace {
 
@@ -28,14 +29,6 @@ struct SessionOptions {
   unsigned sample_shift = 0;          // trace the objects of 1 in 2^shift pages (0: all)
   std::size_t buffer_kb_per_cpu = 0;  // 0: default_buffer_kb_per_cpu()
   std::string instance_prefix = "poolscope-";
-};
-
-struct LostEvents {
-  std::uint64_t overrun = 0;         // per_cpu/cpuN/stats "overrun" (overwritten before read)
-  std::uint64_t dropped = 0;         // "dropped events" (buffer full; BPF: the ring was full)
-  std::uint64_t commit_overrun = 0;  // "commit overrun" (nested writers)
-  std::uint64_t nested = 0;  // BPF: program runs the kernel skipped (already running on the CPU)
-  std::uint64_t total() const { return overrun + dropped + commit_overrun + nested; }
 };
 
 // Where tracefs is mounted (/sys/kernel/tracing, or the debugfs copy); mounts it at
