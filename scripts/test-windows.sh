@@ -124,7 +124,7 @@ printf '%s\n' "$out"
 # issues that will use them: SQLite answers a query, Zydis decodes `mov ecx, 'viDW'` and finds the
 # tag immediate.
 step "SQLite and Zydis built with mingw"
-prefix=$build/deps/prefix
+prefix=${POOLSCOPE_WIN_DEPS:-${XDG_CACHE_HOME:-$HOME/.cache}/poolscope/win-deps}/prefix
 smoke=$build/deps/smoke
 mkdir -p "$smoke"
 cat >"$smoke/smoke.c" <<'EOF'
