@@ -1,4 +1,4 @@
-// UTF-8 validation and conversions from UTF-16LE and cp1251.
+// UTF-8 validation and conversions from UTF-16, Latin-1, damaged UTF-8 and cp1251.
 #include "parse/encoding.h"
 
 #include <array>
@@ -11,24 +11,6 @@ namespace poolscope::parse {
 namespace {
 
 constexpr std::uint32_t kReplacement = 0xFFFD;
-
-void append_utf8(std::string& out, std::uint32_t code_point) {
-  if (code_point < 0x80) {
-    out.push_back(static_cast<char>(code_point));
-  } else if (code_point < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (code_point >> 6)));
-    out.push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  } else if (code_point < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (code_point >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (code_point >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((code_point >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((code_point >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (code_point & 0x3F)));
-  }
-}
 
 // Bytes 0x80..0xFF of Windows-1251 (the Unicode consortium's mapping table).
 constexpr std::array<std::uint16_t, 128> kCp1251High = {
@@ -103,6 +85,95 @@ std::string utf16le_to_utf8(std::span<const std::byte> bytes) {
       }
     }
     append_utf8(out, unit >= 0xD800 && unit <= 0xDFFF ? kReplacement : unit);
+  }
+  return out;
+}
+
+void append_utf8(std::string& out, std::uint32_t cp) {
+  if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+std::string utf16_to_utf8(std::span<const std::byte> bytes, bool big_endian) {
+  std::string out;
+  const std::size_t units = bytes.size() / 2;
+  const auto unit = [&](std::size_t i) -> std::uint32_t {
+    const std::byte* p = bytes.data() + 2 * i;
+    return big_endian ? (static_cast<std::uint32_t>(p[0]) << 8) | static_cast<std::uint32_t>(p[1])
+                      : load_le16(bytes, 2 * i);
+  };
+  for (std::size_t i = 0; i < units; ++i) {
+    std::uint32_t u = unit(i);
+    if (u == 0) break;
+    if (u >= 0xD800 && u <= 0xDBFF && i + 1 < units) {
+      std::uint32_t low = unit(i + 1);
+      if (low >= 0xDC00 && low <= 0xDFFF) {
+        append_utf8(out, 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00));
+        ++i;
+        continue;
+      }
+    }
+    append_utf8(out, u);  // unpaired surrogates become U+FFFD there
+  }
+  return out;
+}
+
+std::string latin1_to_utf8(std::span<const std::byte> bytes) {
+  std::string out;
+  for (std::byte b : bytes) append_utf8(out, static_cast<std::uint32_t>(b));
+  return out;
+}
+
+std::string clean_utf8(std::span<const std::byte> bytes) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < bytes.size()) {
+    const auto c = static_cast<std::uint32_t>(bytes[i]);
+    std::size_t extra = 0;
+    std::uint32_t cp = 0;
+    std::uint32_t minimum = 0;
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      extra = 1, cp = c & 0x1F, minimum = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2, cp = c & 0x0F, minimum = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3, cp = c & 0x07, minimum = 0x10000;
+    } else {
+      append_utf8(out, 0xFFFD);
+      ++i;
+      continue;
+    }
+    std::size_t k = 1;
+    for (; k <= extra && i + k < bytes.size(); ++k) {
+      const auto next = static_cast<std::uint32_t>(bytes[i + k]);
+      if ((next & 0xC0) != 0x80) break;
+      cp = (cp << 6) | (next & 0x3F);
+    }
+    if (k <= extra || cp < minimum) {
+      append_utf8(out, 0xFFFD);
+      i += k;
+      continue;
+    }
+    append_utf8(out, cp);  // surrogates and values above U+10FFFF become U+FFFD there
+    i += extra + 1;
   }
   return out;
 }
