@@ -9,14 +9,6 @@
 
 namespace poolscope::cli {
 
-bool is_etl_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<std::uint8_t> start(256);
-  in.read(reinterpret_cast<char*>(start.data()), static_cast<std::streamsize>(start.size()));
-  start.resize(static_cast<std::size_t>(in.gcount()));
-  return trace::etl::looks_like_etl(start);
-}
-
 int run_etl_trace_load(const EtlLoadOptions& options) {
   std::ifstream in(options.path, std::ios::binary);
   if (!in) {

@@ -12,6 +12,7 @@
 #include "source/host.h"
 #include "source/text_file.h"
 #include "trace/allocinfo.h"
+#include "trace/etl_trace.h"
 #include "trace/kmem_report.h"
 #include "trace/linux/bpf_session.h"
 #include "trace/linux/kmem_run.h"
@@ -70,7 +71,8 @@ trace::KmemReportOptions report_options(const Options& options) {
 int run_load(const Options& options) {
   // A FIFO or device is refused before it is opened (an endless stream, or a hang in open()).
   if (auto file = check_regular_file(options.load); !file) return report_error(file.error());
-  if (is_etl_file(options.load)) {  // a Windows pool trace (xperf/WPR): --cache names pool tags
+  if (trace::etl::is_etl_file(
+          options.load)) {  // a Windows pool trace (xperf/WPR): --cache names pool tags
     return run_etl_trace_load(EtlLoadOptions{options.load, options.caches, options.min_age_s,
                                              options.format, options.top, options.max_tracked});
   }

@@ -46,9 +46,6 @@ void add_trace_verb(CLI::App& app, VerbMain& run);
 // The options `trace` has on every platform: --duration, --min-age, --format, --top, --max-tracked.
 void add_trace_report_options(CLI::App& verb, std::string& duration, double& min_age_s,
                               std::string& format, std::size_t& top, std::size_t& max_tracked);
-// `trace --load FILE.etl` (trace_etl.cpp, every platform): an xperf/WPR pool trace, recognised
-// by its first buffer, reported like the live Windows trace.
-bool is_etl_file(const std::string& path);
 struct EtlLoadOptions {
   std::string path;
   std::vector<std::string> tags;  // only these pool tags (empty: all)

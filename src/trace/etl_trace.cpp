@@ -2,6 +2,7 @@
 #include "trace/etl_trace.h"
 
 #include <algorithm>
+#include <fstream>
 
 namespace poolscope::trace::etl {
 
@@ -167,6 +168,14 @@ Result<EtlSeries> read_tag_series(ByteSource source, const std::string& path,
     snapshot.monotonic_ns = static_cast<std::int64_t>(out.trace.processor->to_ns(ticks));
   }
   return out;
+}
+
+bool is_etl_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<std::uint8_t> start(256);
+  in.read(reinterpret_cast<char*>(start.data()), static_cast<std::streamsize>(start.size()));
+  start.resize(static_cast<std::size_t>(in.gcount()));
+  return trace::etl::looks_like_etl(start);
 }
 
 }  // namespace poolscope::trace::etl

@@ -53,4 +53,7 @@ struct EtlSeries {
 Result<EtlSeries> read_tag_series(ByteSource source, const std::string& path,
                                   std::size_t max_tracked = kDefaultMaxTracked);
 
+// True if the file at path starts like an ETL file (a WMI buffer header).
+bool is_etl_file(const std::string& path);
+
 }  // namespace poolscope::trace::etl

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "trace/kmem_report.h"
 #include "unit/trace/trace_fixtures.h"
 
 namespace poolscope::trace {
@@ -205,6 +206,66 @@ TEST(SavedTrace, UnwritablePathSaysWhatToDo) {
   ASSERT_FALSE(writer);
   EXPECT_EQ(writer.error().code, ErrorCode::kEnvironment);
   EXPECT_NE(writer.error().message.find("--save"), std::string::npos);
+}
+
+// The report of a saved trace (trace/kmem_report.h): loaded, its call site named by a symbol
+// lookup (as the CLI's kallsyms one does), its pid by the comms the file carries.
+SiteNamer d_alloc_namer() {
+  return SiteNamer([](std::uint64_t address) -> std::optional<SymbolAt> {
+    if (address < 0xffffffff81000100ull || address >= 0xffffffff81000200ull) return std::nullopt;
+    return SymbolAt{.name = "d_alloc",
+                    .module = "",
+                    .address = 0xffffffff81000100ull,
+                    .offset = address - 0xffffffff81000100ull};
+  });
+}
+
+TEST(KmemReport, SavedTraceLoadsAndRendersItsCallSiteWithTheLeakersComm) {
+  TwoCpuTrace trace;
+  TempFile file;
+  ASSERT_NO_FATAL_FAILURE(trace.save(file.path, true));
+  std::ifstream in(file.path, std::ios::binary);
+  auto loaded = load_saved_kmem_trace(in, "t.trace", 1000, 0);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_EQ(loaded->facts.cpus, 2u);
+  EXPECT_EQ(loaded->comms.at(42), "leaker");
+  ASSERT_EQ(loaded->report.call_sites.size(), 1u);
+  const std::string table =
+      render_kmem_report({}, loaded->report, loaded->replay.processor->decoder(), d_alloc_namer(),
+                         loaded->facts, loaded->comms);
+  EXPECT_NE(table.find("2 allocations, 1 frees"), std::string::npos) << table;
+  EXPECT_NE(table.find("d_alloc+0x10"), std::string::npos) << table;
+  EXPECT_NE(table.find("dentry"), std::string::npos) << table;
+  EXPECT_NE(table.find("42 leaker"), std::string::npos) << table;
+  const std::string json =
+      render_kmem_report({.format = "json"}, loaded->report, loaded->replay.processor->decoder(),
+                         d_alloc_namer(), loaded->facts, loaded->comms);
+  EXPECT_NE(json.find("\"symbol\": \"d_alloc\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"address\": \"0xffffffff81000110\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"call_sites_total\": 1"), std::string::npos) << json;
+}
+
+TEST(KmemReport, WithoutSymbolsCallSitesAreAddresses) {
+  const SiteName name = SiteNamer().name(0xffffffff81000110ull);
+  EXPECT_EQ(name.symbol, "0xffffffff81000110");
+  EXPECT_TRUE(name.module.empty());
+  EXPECT_EQ(d_alloc_namer().name(0xffffffff81000110ull).symbol, "d_alloc");
+  EXPECT_EQ(d_alloc_namer().function(0xffffffff81000110ull), "d_alloc");
+  EXPECT_EQ(d_alloc_namer().function(0x1000), "");
+}
+
+TEST(KmemReport, CommsParseSavedCmdlinesAndSkipBadLines) {
+  const auto comms = parse_comms("42 leaker\nnot-a-pid x\n7 kworker/0:1\n\n");
+  EXPECT_EQ(comms.size(), 2u);
+  EXPECT_EQ(comms.at(42), "leaker");
+  EXPECT_EQ(comms.at(7), "kworker/0:1");
+}
+
+TEST(KmemReport, AFileThatIsNotATraceIsAnInputError) {
+  std::istringstream in("hello");
+  auto loaded = load_saved_kmem_trace(in, "x.txt", 1000, 0);
+  ASSERT_FALSE(loaded);
+  EXPECT_EQ(loaded.error().code, ErrorCode::kInput);
 }
 
 }  // namespace
