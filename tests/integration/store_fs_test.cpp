@@ -68,6 +68,18 @@ std::int64_t decode_all(const std::string& db) {
   return n;
 }
 
+// What a recording of this machine takes after a fraction of a second (its slab caches and
+// processes set the size of the first sample). The file-size limit test sits at twice that: the
+// recorder reaches it in seconds on any machine, past a few samples (a fixed 256 KiB took 43 s).
+std::uintmax_t first_samples_bytes(const testing::TempDir& dir) {
+  const std::string db = dir.file("probe.db");
+  Child probe({"record", "--out", db, "--interval", "0.01", "--duration", "0.3s"});
+  EXPECT_EQ(probe.wait_for(30s), 0) << probe.err();
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(db, ec);
+  return ec ? 0 : size;
+}
+
 TEST(StoreFs, DiskFullStopsWithExit3AndKeepsTheRecordingReadable) {
   REQUIRE_LIVE_SLABINFO();
   testing::TempDir dir;
@@ -98,9 +110,12 @@ TEST(StoreFs, FileSizeLimitStopsWithExit3AndKeepsTheRecordingReadable) {
   REQUIRE_LIVE_SLABINFO();
   testing::TempDir dir;
   const std::string db = dir.file("limited.db");
-  Child rec({"record", "--out", db, "--interval", "0.01"}, [] {
+  const std::uintmax_t probe = first_samples_bytes(dir);
+  ASSERT_GT(probe, 0u);
+  const rlim_t bytes = static_cast<rlim_t>(2 * probe);
+  Child rec({"record", "--out", db, "--interval", "0.01"}, [bytes] {
     ::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG instead of killing us
-    rlimit limit{256 * 1024, 256 * 1024};
+    rlimit limit{bytes, bytes};
     ::setrlimit(RLIMIT_FSIZE, &limit);
   });
   EXPECT_EQ(rec.wait_for(120s), 3) << rec.err();
