@@ -17,6 +17,7 @@
 
 #include "core/time_format.h"
 #include "store/process_identity.h"
+#include "store/sqlite_stmt.h"
 
 namespace poolscope::store {
 
@@ -95,64 +96,6 @@ constexpr const char* kWalSizeLimitPragma =
 // edge: 64 pages are plenty. SQLite's default cache (2000 KiB) would grow the recorder's resident
 // memory with the file for its first 2 MB.
 constexpr const char* kWriterCachePragma = "PRAGMA cache_size=-256";  // KiB
-
-// A prepared statement; finalized when it goes out of scope.
-class Stmt {
- public:
-  Stmt() = default;
-  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(Stmt&& other) noexcept : stmt_(std::exchange(other.stmt_, nullptr)), rc_(other.rc_) {}
-  Stmt& operator=(Stmt&& other) noexcept {
-    std::swap(stmt_, other.stmt_);
-    rc_ = other.rc_;
-    return *this;
-  }
-  bool ok() const { return rc_ == SQLITE_OK && stmt_; }
-  sqlite3_stmt* get() const { return stmt_; }
-  sqlite3_stmt* release() { return std::exchange(stmt_, nullptr); }
-
-  void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
-  void bind(int i, std::uint64_t v) { sqlite3_bind_int64(stmt_, i, static_cast<std::int64_t>(v)); }
-  void bind(int i, std::string_view v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  void bind_blob(int i, std::string_view v) {
-    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  void bind_null(int i) { sqlite3_bind_null(stmt_, i); }
-  void bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
-  void bind(int i, const std::optional<std::int64_t>& v) {
-    if (v) {
-      bind(i, *v);
-    } else {
-      bind_null(i);
-    }
-  }
-  int step() { return sqlite3_step(stmt_); }
-  void reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  std::int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
-  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
-  std::string text(int col) const {
-    const auto* p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string();
-  }
-  std::string blob(int col) const {
-    const void* p = sqlite3_column_blob(stmt_, col);
-    return p ? std::string(static_cast<const char*>(p),
-                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string();
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_ = SQLITE_ERROR;
-};
 
 std::string_view key_kind_text(KeyKind kind) {
   switch (kind) {
@@ -1038,155 +981,6 @@ Result<std::int64_t> Recording::count_samples(std::int64_t from_seq, std::int64_
   return s.i64(0);
 }
 
-Result<SampleCursor> Recording::cursor(const CursorOptions& options) const {
-  // Start at the keyframe(s) before from_seq: decoding needs the chain from there.
-  std::int64_t start = options.from_seq;
-  if (options.from_seq != INT64_MIN) {
-    Stmt kf(db_,
-            "SELECT ifnull((SELECT max(seq) FROM samples WHERE keyframe = 1 AND seq <= ?1), "
-            "(SELECT min(seq) FROM samples))");
-    kf.bind(1, options.from_seq);
-    if (!kf.ok() || kf.step() != SQLITE_ROW) return std::unexpected(sqlite_error("cannot seek"));
-    start = std::min(start, kf.i64(0));
-    if (options.processes) {
-      Stmt pkf(db_,
-               "SELECT ifnull((SELECT max(seq) FROM process_samples WHERE keyframe = 1 AND "
-               "seq <= ?1), ?1)");
-      pkf.bind(1, options.from_seq);
-      if (!pkf.ok() || pkf.step() != SQLITE_ROW) {
-        return std::unexpected(sqlite_error("cannot seek"));
-      }
-      start = std::min(start, pkf.i64(0));
-    }
-  }
-  const char* sql =
-      options.processes
-          ? "SELECT s.seq, s.wall_ns, s.mono_ns, s.data, p.data FROM samples s LEFT JOIN "
-            "process_samples p ON p.seq = s.seq WHERE s.seq >= ?1 AND s.seq <= ?2 ORDER BY s.seq"
-          : "SELECT seq, wall_ns, mono_ns, data, NULL FROM samples WHERE seq >= ?1 AND seq <= ?2 "
-            "ORDER BY seq";
-  Stmt s(db_, sql);
-  if (!s.ok()) return std::unexpected(sqlite_error("cannot read samples"));
-  s.bind(1, start);
-  s.bind(2, options.to_seq);
-  return SampleCursor(s.release(), options);
-}
-
-SampleCursor::SampleCursor(sqlite3_stmt* stmt, CursorOptions options)
-    : stmt_(stmt), options_(options) {}
-
-SampleCursor::~SampleCursor() {
-  sqlite3_finalize(stmt_);
-}
-
-SampleCursor::SampleCursor(SampleCursor&& o) noexcept
-    : stmt_(std::exchange(o.stmt_, nullptr)),
-      options_(o.options_),
-      info_(o.info_),
-      pools_(std::move(o.pools_)),
-      procs_(std::move(o.procs_)),
-      has_processes_(o.has_processes_),
-      pool_chain_ok_(o.pool_chain_ok_),
-      proc_chain_ok_(o.proc_chain_ok_),
-      last_seq_(o.last_seq_),
-      last_proc_seq_(o.last_proc_seq_),
-      skipped_(o.skipped_),
-      done_(o.done_) {}
-
-SampleCursor& SampleCursor::operator=(SampleCursor&& o) noexcept {
-  if (this != &o) {
-    sqlite3_finalize(stmt_);
-    stmt_ = std::exchange(o.stmt_, nullptr);
-    options_ = o.options_;
-    info_ = o.info_;
-    pools_ = std::move(o.pools_);
-    procs_ = std::move(o.procs_);
-    has_processes_ = o.has_processes_;
-    pool_chain_ok_ = o.pool_chain_ok_;
-    proc_chain_ok_ = o.proc_chain_ok_;
-    last_seq_ = o.last_seq_;
-    last_proc_seq_ = o.last_proc_seq_;
-    skipped_ = o.skipped_;
-    done_ = o.done_;
-  }
-  return *this;
-}
-
-Result<bool> SampleCursor::next() {
-  while (!done_) {
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_DONE) {
-      done_ = true;
-      break;
-    }
-    if (rc != SQLITE_ROW) {
-      done_ = true;
-      return make_error(ErrorCode::kInput, std::string("cannot read samples: ") +
-                                               sqlite3_errmsg(sqlite3_db_handle(stmt_)));
-    }
-    const std::int64_t seq = sqlite3_column_int64(stmt_, 0);
-    const auto* data = static_cast<const unsigned char*>(sqlite3_column_blob(stmt_, 3));
-    const std::span<const unsigned char> blob(
-        data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, 3)));
-    const bool wanted = seq >= options_.from_seq;
-
-    // A change set only applies onto the sample right before it.
-    if (!is_keyframe_blob(blob) && (!pool_chain_ok_ || seq != last_seq_ + 1)) {
-      const bool was_ok = pool_chain_ok_;
-      pool_chain_ok_ = false;
-      proc_chain_ok_ = false;  // this row's process facts, if any, are not applied either
-      if (wanted) ++skipped_;
-      if (was_ok && wanted) {
-        return make_error(ErrorCode::kInput, "sample " + std::to_string(seq) +
-                                                 " follows a missing sample; skipped up to the "
-                                                 "next keyframe");
-      }
-      continue;
-    }
-    if (auto ok = pools_.apply(blob); !ok) {
-      pool_chain_ok_ = false;
-      proc_chain_ok_ = false;
-      if (wanted) ++skipped_;
-      return make_error(ErrorCode::kInput,
-                        "sample " + std::to_string(seq) + ": " + ok.error().message);
-    }
-    pool_chain_ok_ = true;
-    last_seq_ = seq;
-
-    has_processes_ = false;
-    if (options_.processes && sqlite3_column_type(stmt_, 4) != SQLITE_NULL) {
-      const auto* pdata = static_cast<const unsigned char*>(sqlite3_column_blob(stmt_, 4));
-      const std::span<const unsigned char> pblob(
-          pdata, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, 4)));
-      if (is_process_keyframe_blob(pblob) ||
-          (proc_chain_ok_ && (seq == last_proc_seq_ + 1 || is_process_after_gap_blob(pblob)))) {
-        if (procs_.apply(pblob)) {
-          proc_chain_ok_ = true;
-          has_processes_ = true;
-          last_proc_seq_ = seq;
-        } else {
-          proc_chain_ok_ = false;
-        }
-      } else {
-        proc_chain_ok_ = false;
-      }
-    }
-    // A sample without process facts keeps the chain: a change set after it either says it
-    // follows a gap or must be at last_proc_seq_ + 1.
-    if (!wanted) continue;
-    info_.seq = seq;
-    info_.wall_ns = sqlite3_column_int64(stmt_, 1);
-    if (sqlite3_column_type(stmt_, 2) == SQLITE_NULL) {
-      info_.mono_ns.reset();
-    } else {
-      info_.mono_ns = sqlite3_column_int64(stmt_, 2);
-    }
-    info_.keyframe = is_keyframe_blob(blob);
-    return true;
-  }
-  return false;
-}
-
 Result<std::optional<std::int64_t>> Recording::seq_at(
     std::optional<std::chrono::system_clock::time_point> at) const {
   Stmt s = at ? Stmt(db_,
@@ -1278,58 +1072,6 @@ Result<std::vector<CounterPoint>> Recording::counter_samples(std::int64_t counte
     out.push_back({s.i64(0), s.is_null(1) ? std::numeric_limits<double>::quiet_NaN()
                                           : sqlite3_column_double(s.get(), 1)});
   }
-  return out;
-}
-
-Result<ColumnarSeries> read_columns(const Recording& recording, const CursorOptions& options,
-                                    unsigned fields, const std::vector<std::uint32_t>& key_ids) {
-  ColumnarSeries out;
-  auto count = recording.count_samples(options.from_seq, options.to_seq);
-  if (!count) return std::unexpected(count.error());
-  // Most keys are in every sample: reserving that much saves the regrowth copies.
-  const auto samples = static_cast<std::size_t>(*count);
-  out.seq.reserve(samples);
-  out.wall_ns.reserve(samples);
-  auto cursor = recording.cursor(options);
-  if (!cursor) return std::unexpected(cursor.error());
-  // Key id -> its series (index + 1 into out.keys; 0 = not created yet, or not wanted).
-  std::vector<std::uint32_t> slot;
-  std::vector<char> wanted;
-  if (!key_ids.empty()) {
-    for (std::uint32_t id : key_ids) {
-      if (wanted.size() <= id) wanted.resize(id + 1, 0);
-      wanted[id] = 1;
-    }
-  }
-  for (;;) {
-    auto more = cursor->next();
-    if (!more) return std::unexpected(more.error());
-    if (!*more) break;
-    const auto index = static_cast<std::uint32_t>(out.seq.size());
-    out.seq.push_back(cursor->info().seq);
-    out.wall_ns.push_back(cursor->info().wall_ns);
-    for (const KeySample& k : cursor->keys()) {
-      if (!key_ids.empty() && (k.key_id >= wanted.size() || !wanted[k.key_id])) continue;
-      if (slot.size() <= k.key_id) slot.resize(k.key_id + 1, 0);
-      if (slot[k.key_id] == 0) {
-        KeySeries& s = out.keys.emplace_back(KeySeries{.key_id = k.key_id});
-        s.sample.reserve(samples - index);
-        s.present.reserve(samples - index);
-        for (unsigned f = 0; f < kFieldCount; ++f) {
-          if (fields & (1u << f)) s.values[f].reserve(samples - index);
-        }
-        slot[k.key_id] = static_cast<std::uint32_t>(out.keys.size());
-      }
-      KeySeries& s = out.keys[slot[k.key_id] - 1];
-      s.sample.push_back(index);
-      s.present.push_back(k.present);
-      for (unsigned f = 0; f < kFieldCount; ++f) {
-        if (fields & (1u << f)) s.values[f].push_back(k.value[f]);
-      }
-    }
-  }
-  std::sort(out.keys.begin(), out.keys.end(),
-            [](const KeySeries& a, const KeySeries& b) { return a.key_id < b.key_id; });
   return out;
 }
 
