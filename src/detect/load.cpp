@@ -73,7 +73,7 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
         size_known[ks.key_id] = 1;
       }
       history.add_key_value(ks.key_id, outstanding, bytes, extras.counter_width);
-      if ((ks.present & (1u << store::kAllocs)) && (ks.present & (1u << store::kFrees))) {
+      if (ks.has(store::kAllocs) && ks.has(store::kFrees)) {
         history.add_key_counts(ks.key_id, ks.value[store::kAllocs], ks.value[store::kFrees]);
       }
     }
