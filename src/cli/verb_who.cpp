@@ -9,6 +9,7 @@
 #include "attrib/slab_owner.h"
 #include "attrib/tag_database.h"
 #include "cli/verbs.h"
+#include "export/driver_output.h"
 #include "export/owner_output.h"
 #include "source/host.h"
 
@@ -144,150 +145,25 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
         database = std::move(*loaded);
       }
 
-      nlohmann::ordered_json out;
-      out["tag"] = display_key(tag);
-      auto pooltag = nlohmann::ordered_json::array();
-      auto near = nlohmann::ordered_json::array();
-      if (database) {
-        const auto found = database->lookup(tag);
-        for (const auto* line : found.exact) pooltag.push_back(pooltag_line_json(*line, "exact"));
-        for (const auto* line : found.wildcard) {
-          pooltag.push_back(pooltag_line_json(*line, "wildcard"));
-        }
-        for (const auto* line : found.near_misses) {
-          near.push_back(pooltag_line_json(*line, "case"));
-        }
-      }
-      out["pooltag"] = pooltag;
-      out["near_misses"] = near;
-      auto owners = nlohmann::ordered_json::array();
-      std::string table;
-      auto searched = nlohmann::ordered_json::array();
+      TagOwnerSearch search;
+      search.folders = dirs.size();
       // The loaded modules' own files (outside the default folders) as one more group.
-      std::vector<std::pair<std::string, attrib::DriverTree>> groups;
       for (const auto& dir : dirs) {
         auto files = attrib::list_driver_tree(dir);
         if (!files) {
           if (!options->drivers.empty()) return report_error(files.error());
-          searched.push_back(files.error().message);  // a default folder this system lacks
+          search.searched.push_back(files.error().message);  // a default folder this system lacks
           continue;
         }
-        groups.emplace_back(dir, std::move(*files));
+        search.groups.emplace_back(dir, std::move(*files));
       }
       if (!defaults.files.empty()) {
         attrib::DriverTree loaded;
         loaded.files = defaults.files;
-        groups.emplace_back("the loaded kernel modules", std::move(loaded));
+        search.groups.emplace_back("the loaded kernel modules", std::move(loaded));
       }
-      for (const auto& note : defaults.notes) searched.push_back(note);
-      for (const auto& [dir, tree] : groups) {
-        const attrib::DriverTree* files = &tree;
-        std::size_t read = 0;
-        for (const auto& path : files->files) {
-          auto file = attrib::read_driver_file(path);
-          if (!file) continue;  // not a PE file: nothing of it can own a tag
-          ++read;
-          if (!file->image.problems.empty()) {
-            searched.push_back(path.string() + " is damaged (" + file->image.problems.front() +
-                               "): its imports may be incomplete; the byte search still ran");
-          }
-          auto found = attrib::find_tag_in_driver(file->image, file->bytes, tag);
-          if (!found || found->confidence == attrib::Confidence::kLow) {
-            // A KMDF driver owns its service-name tag by the framework's rule (medium).
-            auto kmdf = attrib::kmdf_service_tag(file->image, path.stem().string(), true);
-            if (kmdf && kmdf->tag == tag) {
-              if (found) kmdf->byte_offsets = found->byte_offsets;
-              found = std::move(kmdf);
-            }
-          }
-          if (!found) continue;
-          nlohmann::ordered_json owner;
-          owner["file"] = path.string();
-          owner["confidence"] = attrib::confidence_name(found->confidence);
-          owner["call_sites"] = call_sites_json(found->call_sites);
-          if (found->confidence == attrib::Confidence::kLow) {
-            owner["byte_offsets"] = found->byte_offsets;
-          }
-          if (!found->note.empty()) owner["note"] = found->note;
-          add_driver_facts(*file, owner);
-          owners.push_back(std::move(owner));
-        }
-        searched.push_back(attrib::describe_driver_tree(dir, *files) + "; " + std::to_string(read) +
-                           " read as PE files");
-        for (const auto& note : files->notes) searched.push_back(note);
-      }
-      // High-confidence owners first, then medium; the order within each stays the folder order.
-      const auto rank = [](const nlohmann::ordered_json& owner) {
-        return owner["confidence"] == "high" ? 0 : owner["confidence"] == "medium" ? 1 : 2;
-      };
-      std::stable_sort(owners.begin(), owners.end(),
-                       [&rank](const auto& a, const auto& b) { return rank(a) < rank(b); });
-      out["owners"] = owners;
-      out["searched"] = searched;
-      for (const auto& owner : owners) {
-        const bool high = owner["confidence"] == "high";
-        const bool low = owner["confidence"] == "low";
-        const std::size_t n = low ? owner["byte_offsets"].size() : owner["call_sites"].size();
-        const std::string version =
-            owner["version"].is_null() ? "" : owner["version"]["file_version"].get<std::string>();
-        const std::string signer =
-            owner["signer"].is_null() ? "" : owner["signer"].get<std::string>();
-        char line[512];
-        std::snprintf(
-            line, sizeof line, "  %-28s %-6s %4zu %-16s %s\n",
-            std::filesystem::path(owner["file"].get<std::string>()).filename().string().c_str(),
-            owner["confidence"].get<std::string>().c_str(), n, version.c_str(), signer.c_str());
-        table += line;
-        if (!high && owner.contains("note")) {
-          table += "    " + owner["note"].get<std::string>() + "\n";
-        }
-      }
-      auto suggestions = nlohmann::ordered_json::array();
-      if (owners.empty()) {
-        if (!near.empty()) {
-          suggestions.push_back(
-              "tags are case-sensitive: pooltag.txt lists tags that differ only in case (see "
-              "near_misses)");
-        }
-        if (!pooltag.empty()) {
-          suggestions.push_back("pooltag.txt names its binary; search the folder that holds it");
-        }
-        suggestions.push_back("search more folders with --drivers (only .sys files are read)");
-        if (!database) suggestions.push_back("pass --pooltag FILE for the Debugging Tools' list");
-        out["suggestions"] = suggestions;
-      }
-
-      std::string text;
-      if (options->format == "json") {
-        text = out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
-      } else {
-        text = "tag " + display_key(tag) + "\n";
-        if (!database) text += "pooltag.txt: not loaded (pass --pooltag FILE)\n";
-        for (const auto& line : pooltag) {
-          text += "pooltag.txt:" + std::to_string(line["line"].get<std::size_t>()) + " " +
-                  line["pattern"].get<std::string>() + " - " + line["binary"].get<std::string>() +
-                  " - " + line["description"].get<std::string>() + "\n";
-        }
-        for (const auto& line : near) {
-          text +=
-              "near miss (another tag, differs in case): " + line["pattern"].get<std::string>() +
-              " - " + line["binary"].get<std::string>() + " - " +
-              line["description"].get<std::string>() + "\n";
-        }
-        if (owners.empty()) {
-          text += "no owner found in " + std::to_string(dirs.size()) + " folder(s)\n";
-          for (const auto& s : searched) text += "  searched: " + s.get<std::string>() + "\n";
-          for (const auto& s : suggestions) text += "  try: " + s.get<std::string>() + "\n";
-        } else {
-          char head[256];
-          std::snprintf(head, sizeof head, "  %-28s %-6s %4s %-16s %s\n", "FILE", "CONF", "N",
-                        "VERSION", "SIGNER");
-          text +=
-              "owners (high: a pool call passes the tag, N call sites; medium: a rule names it "
-              "(KMDF); low: only a byte match, N occurrences):\n";
-          text += head + table;
-        }
-      }
+      for (const auto& note : defaults.notes) search.searched.push_back(note);
+      const std::string text = who_tag_report(tag, database, search, options->format == "json");
       std::fwrite(text.data(), 1, text.size(), stdout);
       return kExitOk;
     };

@@ -62,11 +62,6 @@ int trace_cache_call_sites(const std::string& cache, const std::string& duration
 // The HTML report of a recording (src/report).
 void add_report_verb(CLI::App& app, VerbMain& run);
 
-// Shared by `who` and `drivers` (verb_drivers.cpp): the machine, version and signer of one driver
-// as JSON (the folder's files: attrib/driver_tree.h).
-void add_driver_facts(const attrib::DriverFile& file, nlohmann::ordered_json& out);
-nlohmann::ordered_json call_sites_json(const std::vector<attrib::CallSite>& sites);
-
 // `leaks --prometheus URL` (leaks_prometheus.cpp): the detector over Prometheus' series.
 struct PrometheusLeaksOptions {
   std::string url, match, since = "24h", step;
