@@ -22,6 +22,23 @@ bool imports_wdf(const parse::PeImage& image);
 // "Wdf" -> "FxDr").
 std::string kmdf_default_tag(std::string_view service_name);
 
+// WDF_DRIVER_CONFIG.DriverPoolTag as DriverEntry sets it: a 4-character immediate stored 28 bytes
+// (x86: 16) after the store of the structure's size, 32 (x86: 20), to the same stack slot base or
+// global, within 256 bytes of code (WDF_DRIVER_CONFIG_INIT, then `config.DriverPoolTag = 'Xxxx'`,
+// before WdfDriverCreate). A byte search of the code sections for `mov dword [rsp/rbp/ebp+d], imm`
+// and `mov dword [rip+d], imm` (x86: absolute) pairs; nullopt when there is none.
+struct KmdfPoolTag {
+  PoolKey tag;
+  std::uint32_t rva = 0;  // of the tag's store
+};
+std::optional<KmdfPoolTag> kmdf_driver_pool_tag(const parse::PeImage& image, parse::ByteSpan data);
+
+// The tag a KMDF driver's framework objects are charged to: its DriverPoolTag when the code sets
+// one (high, with the store's RVA), else the service-name rule (below). nullopt for a driver that
+// does not import WdfVersionBind.
+std::optional<DriverTag> kmdf_tag(const parse::PeImage& image, parse::ByteSpan data,
+                                  std::string_view service_name, bool name_is_image);
+
 // The tag a KMDF driver's framework objects are charged to, at medium confidence with the reason,
 // from the service name (offline, the image name without its extension stands in for it: they
 // are the same for most drivers, not for all); nullopt for a driver that does not import

@@ -95,16 +95,19 @@ DriversReport drivers_report(const std::string& dir, const attrib::DriverTree& f
                          std::to_string(tag.call_sites.size()) + " call site" +
                          (tag.call_sites.size() == 1 ? "" : "s") + ")\n";
     }
-    // A KMDF driver's framework objects carry its service-name tag (medium: a rule).
-    if (auto kmdf = attrib::kmdf_service_tag(file->image, path.stem().string(), true)) {
+    // A KMDF driver's framework objects carry its DriverPoolTag (high: set in its code) or its
+    // service-name tag (medium: a rule).
+    if (auto kmdf = attrib::kmdf_tag(file->image, file->bytes, path.stem().string(), true)) {
       const bool known =
           std::any_of(tags.begin(), tags.end(), [&](const auto& t) { return t.tag == kmdf->tag; });
       if (!known) {
+        const bool high = kmdf->confidence == attrib::Confidence::kHigh;
         tags_json.push_back({{"tag", display_key(kmdf->tag)},
-                             {"confidence", "medium"},
+                             {"confidence", attrib::confidence_name(kmdf->confidence)},
                              {"call_sites", nlohmann::ordered_json::array()},
                              {"note", kmdf->note}});
-        tag_list += (tag_list.empty() ? "" : " ") + display_key(kmdf->tag) + "(medium, KMDF)";
+        tag_list += (tag_list.empty() ? "" : " ") + display_key(kmdf->tag) +
+                    (high ? "(KMDF DriverPoolTag)" : "(medium, KMDF)");
       }
     }
     d["tags"] = tags_json;
@@ -186,8 +189,9 @@ std::string who_tag_report(const PoolKey& tag, const std::optional<attrib::TagDa
       }
       auto found = attrib::find_tag_in_driver(file->image, file->bytes, tag);
       if (!found || found->confidence == attrib::Confidence::kLow) {
-        // A KMDF driver owns its service-name tag by the framework's rule (medium).
-        auto kmdf = attrib::kmdf_service_tag(file->image, path.stem().string(), true);
+        // A KMDF driver owns its DriverPoolTag (high) or its service-name tag by the framework's
+        // rule (medium).
+        auto kmdf = attrib::kmdf_tag(file->image, file->bytes, path.stem().string(), true);
         if (kmdf && kmdf->tag == tag) {
           if (found) kmdf->byte_offsets = found->byte_offsets;
           found = std::move(kmdf);
@@ -230,7 +234,7 @@ std::string who_tag_report(const PoolKey& tag, const std::optional<attrib::TagDa
         std::filesystem::path(owner["file"].get<std::string>()).filename().string().c_str(),
         owner["confidence"].get<std::string>().c_str(), n, version.c_str(), signer.c_str());
     table += line;
-    if (!high && owner.contains("note")) {
+    if ((!high || owner["call_sites"].empty()) && owner.contains("note")) {
       table += "    " + owner["note"].get<std::string>() + "\n";
     }
   }

@@ -9,8 +9,8 @@
 
 #include "attrib/driver_file.h"
 #include "parse/poolused.h"
-#include "test_support.h"
 #include "test_paths.h"
+#include "test_support.h"
 
 namespace poolscope::attrib {
 namespace {
@@ -68,6 +68,44 @@ TEST(KmdfServiceTag, DriverWithoutWdfVersionBindHasNone) {
   auto file = read_driver_file(driver);
   ASSERT_TRUE(file);
   EXPECT_FALSE(kmdf_service_tag(file->image, "pool_driver", true));
+}
+
+// A KMDF driver whose DriverEntry sets WDF_DRIVER_CONFIG.DriverPoolTag: that tag, high, from the
+// store in its code; the service-name rule ("samp") does not apply.
+TEST(KmdfDriverPoolTag, RecoveredFromDriverEntryAsHigh) {
+  const auto driver = std::filesystem::path(POOLSCOPE_TEST_DRIVERS) / "kmdf" / "wdfsample.sys";
+  if (!std::filesystem::exists(driver)) GTEST_SKIP() << "test driver not built: " << driver;
+  auto file = read_driver_file(driver);
+  ASSERT_TRUE(file);
+  const auto own = kmdf_driver_pool_tag(file->image, file->bytes);
+  ASSERT_TRUE(own);
+  EXPECT_EQ(display_key(own->tag), "KTag");
+  EXPECT_NE(own->rva, 0u);
+  const auto tag = kmdf_tag(file->image, file->bytes, "wdfsample", true);
+  ASSERT_TRUE(tag);
+  EXPECT_EQ(display_key(tag->tag), "KTag");
+  EXPECT_EQ(tag->confidence, Confidence::kHigh);
+  EXPECT_NE(tag->note.find("DriverPoolTag = 'KTag'"), std::string::npos) << tag->note;
+}
+
+// Without a DriverPoolTag store the framework's rule stays medium; a driver without the framework
+// gets nothing, even when its code has the same byte pattern.
+TEST(KmdfDriverPoolTag, AbsentMeansTheServiceNameRuleAndNoFrameworkMeansNothing) {
+  const auto kmdf = std::filesystem::path(POOLSCOPE_TEST_DRIVERS) / "kmdf" / "amdacpbus2.sys";
+  const auto plain = std::filesystem::path(POOLSCOPE_TEST_DRIVERS) / "pool_driver.sys";
+  if (!std::filesystem::exists(kmdf) || !std::filesystem::exists(plain)) {
+    GTEST_SKIP() << "test drivers not built";
+  }
+  auto file = read_driver_file(kmdf);
+  ASSERT_TRUE(file);
+  EXPECT_FALSE(kmdf_driver_pool_tag(file->image, file->bytes));
+  const auto tag = kmdf_tag(file->image, file->bytes, "amdacpbus2", true);
+  ASSERT_TRUE(tag);
+  EXPECT_EQ(display_key(tag->tag), "amda");
+  EXPECT_EQ(tag->confidence, Confidence::kMedium);
+  auto other = read_driver_file(plain);
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(kmdf_tag(other->image, other->bytes, "pool_driver", true));
 }
 
 }  // namespace
