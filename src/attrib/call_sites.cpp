@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "attrib/code_decode.h"
+#include "attrib/flt_context.h"
 
 namespace poolscope::attrib {
 
@@ -1059,6 +1060,12 @@ std::optional<DriverTag> find_tag_in_driver(const parse::PeImage& image, parse::
   if (!out.call_sites.empty()) {
     out.confidence = Confidence::kHigh;
     return out;
+  }
+  // A minifilter's context registration names the tag its FltAllocateContext calls get.
+  for (auto& registered : flt_context_tags(image, data)) {
+    if (registered.tag != tag) continue;
+    registered.byte_offsets = std::move(out.byte_offsets);
+    return registered;
   }
   if (out.byte_offsets.empty()) return std::nullopt;
   out.confidence = Confidence::kLow;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "attrib/flt_context.h"
 #include "attrib/kmdf.h"
 #include "attrib/pool_apis.h"
 #include "export/owner_output.h"
@@ -109,6 +110,17 @@ DriversReport drivers_report(const std::string& dir, const attrib::DriverTree& f
         tag_list += (tag_list.empty() ? "" : " ") + display_key(kmdf->tag) +
                     (high ? "(KMDF DriverPoolTag)" : "(medium, KMDF)");
       }
+    }
+    // A minifilter's context registrations (high: the filter manager takes the tag from them).
+    for (const auto& registered : attrib::flt_context_tags(file->image, file->bytes)) {
+      const bool known = std::any_of(tags.begin(), tags.end(),
+                                     [&](const auto& t) { return t.tag == registered.tag; });
+      if (known) continue;
+      tags_json.push_back({{"tag", display_key(registered.tag)},
+                           {"confidence", "high"},
+                           {"call_sites", nlohmann::ordered_json::array()},
+                           {"note", registered.note}});
+      tag_list += (tag_list.empty() ? "" : " ") + display_key(registered.tag) + "(FLT context)";
     }
     d["tags"] = tags_json;
     auto untagged = nlohmann::ordered_json::array();
