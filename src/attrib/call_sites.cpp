@@ -1035,6 +1035,20 @@ std::vector<DriverTag> driver_tags(const CallSiteScan& scan) {
   return out;
 }
 
+PoolKey tag_from_le32(std::uint32_t value) {
+  const std::string text{static_cast<char>(value), static_cast<char>(value >> 8),
+                         static_cast<char>(value >> 16), static_cast<char>(value >> 24)};
+  return tag_from_text(text);
+}
+
+bool is_printable_tag(std::uint32_t value) {
+  for (int k = 0; k < 4; ++k) {
+    const auto c = static_cast<unsigned char>(value >> (8 * k));
+    if (c < 0x20 || c > 0x7E) return false;
+  }
+  return true;
+}
+
 std::optional<DriverTag> find_tag_in_driver(const parse::PeImage& image, parse::ByteSpan data,
                                             const PoolKey& tag, const CallSiteOptions& options) {
   DriverTag out;

@@ -92,6 +92,11 @@ struct DriverTag {
   std::string note;
 };
 
+// A tag stored as a little-endian 32-bit value (an immediate, a structure field): its four
+// characters in memory order, and whether they are all printable ASCII (as real tags are).
+PoolKey tag_from_le32(std::uint32_t value);
+bool is_printable_tag(std::uint32_t value);
+
 // Every tag the driver's call sites pass (kHigh only), sorted by tag; "None" for the untagged
 // allocation calls.
 std::vector<DriverTag> driver_tags(const CallSiteScan& scan);

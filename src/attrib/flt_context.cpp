@@ -52,14 +52,6 @@ bool zero(parse::ByteSpan bytes, std::size_t from, std::size_t to) {
   return true;
 }
 
-bool printable(std::uint32_t v) {
-  for (int k = 0; k < 4; ++k) {
-    const auto c = static_cast<unsigned char>(v >> (8 * k));
-    if (c < 0x20 || c > 0x7E) return false;
-  }
-  return true;
-}
-
 // The entry at bytes[at], or nullopt when it is not one (ContextType kContextEnd: type only).
 std::optional<Entry> entry_at(parse::ByteSpan bytes, std::size_t at, const Layout& l,
                               std::uint64_t image_lo, std::uint64_t image_hi) {
@@ -79,7 +71,7 @@ std::optional<Entry> entry_at(parse::ByteSpan bytes, std::size_t at, const Layou
   const std::uint64_t variable = l.ptr == 8 ? ~std::uint64_t{0} : 0xFFFFFFFFu;
   if (size > (16u << 20) && size != variable) return std::nullopt;  // FLT_VARIABLE_SIZED_CONTEXTS
   e.tag = load_le32(bytes, at + l.tag);
-  if (!printable(e.tag)) return std::nullopt;
+  if (!is_printable_tag(e.tag)) return std::nullopt;
   if (l.ptr == 8 && !zero(bytes, at + l.tag + 4, at + l.allocate)) return std::nullopt;
   return e;
 }
@@ -113,13 +105,10 @@ std::vector<DriverTag> flt_context_tags(const parse::PeImage& image, parse::Byte
       std::snprintf(where, sizeof where, "RVA 0x%llx",
                     static_cast<unsigned long long>(section.virtual_address + at));
       for (const auto& entry : run) {
-        const std::string text{static_cast<char>(entry.tag), static_cast<char>(entry.tag >> 8),
-                               static_cast<char>(entry.tag >> 16),
-                               static_cast<char>(entry.tag >> 24)};
         auto [it, fresh] = by_tag.try_emplace(entry.tag);
         DriverTag& tag = it->second;
         if (fresh) {
-          tag.tag = tag_from_text(text);
+          tag.tag = tag_from_le32(entry.tag);
           tag.confidence = Confidence::kHigh;
           tag.note = std::string("FltAllocateContext: the filter's FLT_CONTEXT_REGISTRATION at ") +
                      where + " gives this tag to its " + context_name(entry.type) + " contexts";

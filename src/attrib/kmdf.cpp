@@ -59,14 +59,6 @@ std::optional<DwordStore> dword_store_at(parse::ByteSpan code, std::size_t i, st
   return out;
 }
 
-bool printable_tag(std::uint32_t imm) {
-  for (int k = 0; k < 4; ++k) {
-    const auto c = static_cast<unsigned char>(imm >> (8 * k));
-    if (c < 0x20 || c > 0x7E) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 std::optional<KmdfPoolTag> kmdf_driver_pool_tag(const parse::PeImage& image, parse::ByteSpan data) {
@@ -88,13 +80,10 @@ std::optional<KmdfPoolTag> kmdf_driver_pool_tag(const parse::PeImage& image, par
         const auto tag_rva = static_cast<std::uint32_t>(section.virtual_address + j);
         auto tag_store = dword_store_at(code, j, tag_rva, x64, image.image_base);
         if (!tag_store || tag_store->base != size_store->base ||
-            tag_store->disp != size_store->disp + tag_offset || !printable_tag(tag_store->imm)) {
+            tag_store->disp != size_store->disp + tag_offset || !is_printable_tag(tag_store->imm)) {
           continue;
         }
-        const std::uint32_t v = tag_store->imm;
-        const std::string text{static_cast<char>(v), static_cast<char>(v >> 8),
-                               static_cast<char>(v >> 16), static_cast<char>(v >> 24)};
-        return KmdfPoolTag{.tag = tag_from_text(text), .rva = tag_rva};
+        return KmdfPoolTag{.tag = tag_from_le32(tag_store->imm), .rva = tag_rva};
       }
     }
   }
