@@ -11,6 +11,7 @@
 //   pipe-data   a pipe with 64 KiB of unread data (16 pages held by the pipe)
 //   tcp-data    a loopback TCP connection with 64 KiB unread at the receiver (socket memory)
 //   udp-data    a UDP socket with 16 unread 1 KiB datagrams
+//   unix-data   a unix stream socketpair with 64 KiB unread at one end
 //   bpf-map     a 1 MiB BPF array map (vmalloc; root)
 //   thread      a thread that sleeps until the end (a kernel stack); leak and plateau only
 //   pagetable   touches one page in a new 2 MiB span of a large mapping (a page-table page);
@@ -99,6 +100,18 @@ int open_kernel_memory(const std::string& kind, std::vector<int>& fds) {
       sent += static_cast<std::size_t>(n);
     }
     return server;
+  }
+  if (kind == "unix-data") {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) != 0) return -1;
+    fds.push_back(p[0]);
+    fds.push_back(p[1]);
+    std::size_t sent = 0;
+    while (sent < data.size()) {
+      const ssize_t n = send(p[0], data.data() + sent, data.size() - sent, MSG_DONTWAIT);
+      if (n <= 0) break;
+      sent += static_cast<std::size_t>(n);
+    }
+    return p[1];
   }
   if (kind == "udp-data") {
     const int rx = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -215,12 +228,13 @@ void close_all(std::vector<int>& fds) {
 }
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "poolscope-leaker: %s\nusage: poolscope-leaker --kind eventfd|socket|pipe|epoll|"
-               "timerfd|pidfd|pipe-data|tcp-data|udp-data|bpf-map|thread|pagetable|dmabuf --mode "
-               "leak|churn|plateau|step|files [--rate N/s] [--duration S] "
-               "[--burst N] [--noise N] [--dir D] [--hold S]\n",
-               why);
+  std::fprintf(
+      stderr,
+      "poolscope-leaker: %s\nusage: poolscope-leaker --kind eventfd|socket|pipe|epoll|"
+      "timerfd|pidfd|pipe-data|tcp-data|udp-data|unix-data|bpf-map|thread|pagetable|dmabuf --mode "
+      "leak|churn|plateau|step|files [--rate N/s] [--duration S] "
+      "[--burst N] [--noise N] [--dir D] [--hold S]\n",
+      why);
   std::exit(2);
 }
 

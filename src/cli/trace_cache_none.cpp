@@ -11,4 +11,9 @@ int trace_cache_call_sites(const std::string& cache, const std::string&, std::si
   return kExitEnvironment;
 }
 
+int trace_page_call_sites(const std::string&, std::size_t) {
+  std::fprintf(stderr, "poolscope: tracing the page allocator needs Linux\n");
+  return kExitEnvironment;
+}
+
 }  // namespace poolscope::cli

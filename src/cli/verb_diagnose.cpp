@@ -23,22 +23,33 @@ namespace poolscope::cli {
 
 namespace {
 
-// A confirmed leak in a generic kmalloc cache names no owner: on Linux, as root, a 10 s trace of
-// that cache alone (the kernel filters the other caches out) names the call site that keeps its
-// allocations. Only the first such finding; the leak is expected to still be running.
+// A confirmed leak names no call site by itself when it is in a generic kmalloc cache (the cache
+// names no owner) or in memory taken straight from the page allocator (mem:unaccounted,
+// slab:large-kmalloc, vmalloc:*, ...: wants_page_trace). On Linux, as root, diagnose then traces
+// for 10 s what names it: that kmalloc cache alone (the kernel filters the other caches out), or
+// the page allocator with kernel stacks (`trace --pages`). Only the first such finding; the leak is
+// expected to still be running. Without root it says what needs root and the command to run.
 void confirm_call_site(const detect::Report& report) {
   for (const detect::Finding& f : report.findings) {
-    // Kernel memory from the page allocator: the page trace (`trace --pages`) names its call
-    // site. Running it from here is left to the trace mode's own entry point.
-    if (f.verdict == detect::Verdict::kLeak && wants_page_trace(f.key)) {
+    if (f.verdict != detect::Verdict::kLeak) continue;
+    if (wants_page_trace(f.key)) {
+      if (!host::is_privileged()) {
+        std::printf(
+            "\nTo name the call site behind %s, trace the page allocator as root (its BPF "
+            "programs need root, or CAP_BPF and CAP_PERFMON, and the kernel's BTF): poolscope "
+            "trace --pages --duration 30s\n",
+            f.key.name.c_str());
+        return;
+      }
       std::printf(
-          "\nTo name the call site behind %s, trace the page allocator%s: poolscope trace --pages "
-          "--duration 30s\n",
-          f.key.name.c_str(), !host::is_privileged() ? " as root" : "");
+          "\nConfirming the call site: %s is memory from the page allocator; tracing it for "
+          "10 s (poolscope trace --pages; --no-trace skips this)\n\n",
+          f.key.name.c_str());
+      std::fflush(stdout);
+      (void)trace_page_call_sites("10s", 10);
       return;
     }
-    if (f.verdict == detect::Verdict::kSuspect || f.key.kind != KeyKind::kSlabCache ||
-        !attrib::is_generic_kmalloc_cache(f.key.name)) {
+    if (f.key.kind != KeyKind::kSlabCache || !attrib::is_generic_kmalloc_cache(f.key.name)) {
       continue;
     }
     const auto size = attrib::kmalloc_cache_size(f.key.name);
@@ -46,8 +57,8 @@ void confirm_call_site(const detect::Report& report) {
     const std::string cache = "kmalloc-" + std::to_string(*size);
     if (!host::is_privileged()) {
       std::printf(
-          "\nTo name the call site behind %s, run as root: poolscope trace --cache %s "
-          "--duration 30s\n",
+          "\nTo name the call site behind %s, run as root (tracing kernel allocations needs "
+          "root): poolscope trace --cache %s --duration 30s\n",
           f.key.name.c_str(), cache.c_str());
       return;
     }
@@ -88,8 +99,9 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
       ->default_val("text");
   verb->add_flag("--no-processes", options->no_processes, "do not sample per-process facts");
   verb->add_flag("--no-trace", options->no_trace,
-                 "when a generic kmalloc cache leaks, do not trace it for 10 s to name its call "
-                 "site (Linux, root)");
+                 "when a generic kmalloc cache or kernel memory from the page allocator leaks, do "
+                 "not trace it (trace --cache, trace --pages) for 10 s to name its call site "
+                 "(Linux, root)");
   add_detector_options(*verb, options->detector);
   add_owner_options(*verb, options->owner);
   verb->callback([&run, options] {

@@ -182,6 +182,14 @@ int trace_cache_call_sites(const std::string& cache, const std::string& duration
   return run_trace(options);
 }
 
+int trace_page_call_sites(const std::string& duration, std::size_t top) {
+  Options options;
+  options.pages = true;
+  options.duration = duration;
+  options.top = top;
+  return run_trace(options);
+}
+
 void add_trace_verb(CLI::App& app, VerbMain& run) {
   auto options = std::make_shared<Options>();
   CLI::App* verb = app.add_subcommand(

@@ -59,6 +59,9 @@ int run_etl_trace_load(const EtlLoadOptions& options);
 // cache for `duration` and prints the `trace` table of its call sites (top `top`). Returns the
 // exit code `trace` would.
 int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top);
+// `diagnose`'s confirmation of a leak in pages or unaccounted kernel memory (Linux, root):
+// `trace --pages` for `duration`, the table of the call sites (and pids) holding pages.
+int trace_page_call_sites(const std::string& duration, std::size_t top);
 // The HTML report of a recording (src/report).
 void add_report_verb(CLI::App& app, VerbMain& run);
 

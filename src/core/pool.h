@@ -97,6 +97,9 @@ struct PoolTotal {
   std::optional<std::uint64_t> limit_bytes;
   std::optional<std::uint64_t> failures;  // failed allocations, where reported
   std::string limit_note;                 // why the limit is what it is, or why unknown
+  // Linux socket memory: where the kernel starts shrinking buffers (tcp_mem / udp_mem's second
+  // number), below the hard limit.
+  std::optional<std::uint64_t> pressure_bytes;
 };
 
 struct Snapshot {

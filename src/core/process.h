@@ -131,7 +131,8 @@ struct ProcessFacts {
   // Linux kernel memory the process holds (docs/kernel-memory.md). threads: Linux num_threads
   // (/proc/PID/task or stat), Windows NumberOfThreads; the others only where the process's counts
   // move, so a steady host costs nothing more: page_table_bytes (VmPTE of /proc/PID/status),
-  // socket_queue_bytes (rx + tx queues of its TCP/UDP/raw sockets, /proc/net/*),
+  // socket_queue_bytes (rx + tx queues of its TCP/UDP/raw sockets, /proc/net/*, and the unread
+  // bytes of its unix sockets, sock_diag),
   // bpf_memlock_bytes (memlock in the fdinfo of its BPF maps and programs), dmabuf_bytes (size in
   // the fdinfo of its DMA-BUF fds).
   std::optional<std::uint64_t> threads;

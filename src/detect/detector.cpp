@@ -241,6 +241,19 @@ void forecast(const History& h, Finding& f) {
                : std::string("pool"),
         human_bytes(static_cast<std::uint64_t>(*used)),
         human_bytes(static_cast<std::uint64_t>(*limit)));
+    if (const auto pressure = h.pool_pressure(f.pool); socket && pressure) {
+      f.pressure_eta_seconds = std::max(0.0, *pressure - *used) / per_s;
+      f.exhaustion_note += *used >= *pressure
+                               ? fmt::format(
+                                     "; already above the pressure threshold ({}): the "
+                                     "kernel is shrinking socket buffers",
+                                     human_bytes(static_cast<std::uint64_t>(*pressure)))
+                               : fmt::format(
+                                     "; memory pressure (the kernel shrinks socket "
+                                     "buffers) from {}, in {}",
+                                     human_bytes(static_cast<std::uint64_t>(*pressure)),
+                                     duration_text(*f.pressure_eta_seconds));
+    }
     return;
   }
   const auto available = h.memory_available_last();

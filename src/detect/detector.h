@@ -49,6 +49,9 @@ struct Finding {
   double window_seconds = 0;              // onset to the last sample
   std::optional<double> exhaustion_eta_seconds;
   std::string exhaustion_note;  // what the forecast is against, or why there is none
+  // Socket memory (live): when the pool reaches tcp_mem / udp_mem's pressure threshold, where the
+  // kernel starts shrinking socket buffers (0: already above it); before the hard limit.
+  std::optional<double> pressure_eta_seconds;
   std::vector<ProcessEvidence> processes;
   std::string explanation;
   TrendResult trend;

@@ -429,6 +429,7 @@ void History::add_snapshot(const Snapshot& snapshot, const ProcessSample* proces
     };
     add_pool_total(t.pool, as_double(t.used_bytes), as_double(t.limit_bytes),
                    as_double(t.failures));
+    if (t.pressure_bytes) pool_pressure_[t.pool] = static_cast<double>(*t.pressure_bytes);
   }
   auto as_double = [](std::optional<std::uint64_t> v) -> std::optional<double> {
     if (!v) return std::nullopt;
@@ -442,6 +443,12 @@ void History::add_snapshot(const Snapshot& snapshot, const ProcessSample* proces
 std::optional<double> History::pool_limit(PoolKind pool) const {
   auto it = pool_limit_.find(pool);
   if (it == pool_limit_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<double> History::pool_pressure(PoolKind pool) const {
+  auto it = pool_pressure_.find(pool);
+  if (it == pool_pressure_.end()) return std::nullopt;
   return it->second;
 }
 

@@ -152,6 +152,8 @@ class History {
   }
   const std::map<PoolKind, Series>& pool_used() const { return pool_used_; }
   std::optional<double> pool_limit(PoolKind pool) const;
+  // Socket memory's pressure threshold (PoolTotal::pressure_bytes), live sources only.
+  std::optional<double> pool_pressure(PoolKind pool) const;
   std::optional<double> pool_used_last(PoolKind pool) const;
   std::optional<double> pool_failures_last(PoolKind pool) const;
   std::optional<double> memory_available_last() const { return memory_available_; }
@@ -208,7 +210,7 @@ class History {
   mutable std::int64_t presence_of_ = -1;  // the ended sample present_last was set for
   std::map<PoolKind, Series> pool_used_;
   std::map<std::string, Series> owner_counts_;
-  std::map<PoolKind, double> pool_limit_, pool_used_last_, pool_failures_;
+  std::map<PoolKind, double> pool_limit_, pool_used_last_, pool_failures_, pool_pressure_;
   std::optional<double> memory_available_, memory_total_;
   std::vector<ProcessTrack> processes_;
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::size_t> process_index_;  // (pid, start)

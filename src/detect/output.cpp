@@ -88,6 +88,9 @@ nlohmann::ordered_json finding_json(const Finding& f) {
           ? nlohmann::ordered_json(std::llround(*f.exhaustion_eta_seconds))
           : nullptr;
   j["exhaustion_note"] = f.exhaustion_note;
+  if (f.pressure_eta_seconds && std::isfinite(*f.pressure_eta_seconds)) {
+    j["pressure_eta_seconds"] = std::llround(*f.pressure_eta_seconds);
+  }
   j["processes"] = processes_json(f.processes);
   j["explanation"] = f.explanation;
   j["unit"] = f.unit;

@@ -244,6 +244,7 @@ void apply_sockets(const Sockstat& s, const std::optional<SocketMemoryLimit>& tc
     total.used_bytes = bytes;
     if (limit) {
       total.limit_bytes = limit->max_pages * page_size;
+      total.pressure_bytes = limit->pressure_pages * page_size;
       total.limit_note = std::string(sysctl) + " hard limit (memory pressure from " +
                          std::to_string(limit->pressure_pages * page_size / (1024 * 1024)) +
                          " MiB; above the limit the kernel drops packets and refuses buffers)";

@@ -3,6 +3,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -15,6 +17,7 @@
 
 #include "parse/kmem.h"
 #include "parse/proc_fd.h"
+#include "parse/sock_diag.h"
 #include "parse/text.h"
 
 namespace poolscope {
@@ -23,6 +26,31 @@ namespace {
 
 constexpr long kProcSuperMagic = 0x9fa0;  // PROC_SUPER_MAGIC, <linux/magic.h>
 constexpr std::size_t kDirentBuffer = 32 * 1024;
+
+// Unix sockets' unread bytes by inode: /proc/net/unix has no queue sizes, sock_diag has (one dump
+// of the namespace's unix sockets, a few datagrams). Nothing is added when netlink is refused.
+void add_unix_socket_queues(std::vector<std::pair<std::uint64_t, std::uint64_t>>& out) {
+  const int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return;
+  const timeval timeout{1, 0};  // the kernel answers at once; never hang a collection on it
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  const std::vector<std::uint8_t> request = parse::unix_diag_dump_request(1);
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd, request.data(), request.size(), 0, reinterpret_cast<const sockaddr*>(&kernel),
+               sizeof kernel) == static_cast<ssize_t>(request.size())) {
+    std::vector<std::uint8_t> datagram(64 * 1024);  // a dump datagram is at most 32 KiB
+    for (;;) {
+      const ssize_t n = ::recv(fd, datagram.data(), datagram.size(), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      auto done = parse::add_unix_socket_queues(
+          std::span<const std::uint8_t>(datagram.data(), static_cast<std::size_t>(n)), out);
+      if (!done || *done) break;
+    }
+  }
+  ::close(fd);
+}
 
 // The errors that mean "the process is gone": its /proc directory went away mid-read.
 bool vanished_error(int err) {
@@ -192,6 +220,7 @@ void LinuxProcessFacts::read_socket_queues() {
     ::close(fd);
     parse::add_socket_queues(text_, socket_queues_);
   }
+  add_unix_socket_queues(socket_queues_);
   std::sort(socket_queues_.begin(), socket_queues_.end());
 }
 

@@ -93,7 +93,8 @@ class LinuxProcessFacts final : public ProcessFactsCollector {
   Outcome count_entries(const char* fd_dir, std::uint64_t& count);
   Outcome classify(std::uint64_t pid, const char* fd_dir, FdCounts& fds, Known& known);
   void read_status(std::uint64_t pid, Known& known);
-  // inode -> rx + tx queue bytes of every TCP/UDP/raw socket in our network namespace.
+  // inode -> rx + tx queue bytes of every TCP/UDP/raw socket in our network namespace, and the
+  // unread bytes of every unix socket (sock_diag).
   void read_socket_queues();
   Outcome read_stat(std::uint64_t pid, ProcessFacts& facts);
 

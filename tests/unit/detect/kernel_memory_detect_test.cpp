@@ -9,7 +9,10 @@
 namespace poolscope::detect {
 namespace {
 
-Snapshot kernel(double t, std::uint64_t unaccounted, std::uint64_t tcp, std::uint64_t cache) {
+// tcp_limits: the tcp pool's total with tcp_mem's pressure (1.5 GB) and hard limit (2 GB), as the
+// live source gives it; a recording keeps no tcp total (store-format.md: the first five pools).
+Snapshot kernel(double t, std::uint64_t unaccounted, std::uint64_t tcp, std::uint64_t cache,
+                bool tcp_limits = true) {
   Snapshot s;
   s.wall_time = std::chrono::system_clock::time_point(
       std::chrono::seconds(1'790'000'000) +
@@ -24,8 +27,12 @@ Snapshot kernel(double t, std::uint64_t unaccounted, std::uint64_t tcp, std::uin
   };
   add(kernel_memory_key(kUnaccountedKey), PoolKind::kKernel, unaccounted);
   add(kernel_memory_key("sock:TCP"), PoolKind::kTcp, tcp);
-  PoolTotal total{.pool = PoolKind::kTcp, .used_bytes = tcp, .limit_bytes = 2'000'000'000};
-  s.totals.push_back(total);
+  if (tcp_limits) {
+    s.totals.push_back(PoolTotal{.pool = PoolKind::kTcp,
+                                 .used_bytes = tcp,
+                                 .limit_bytes = 2'000'000'000,
+                                 .pressure_bytes = 1'500'000'000});
+  }
   Entry c;
   c.key = slab_cache("kmalloc-64");
   c.pool = PoolKind::kUnreclaimable;
@@ -91,6 +98,33 @@ TEST(KernelMemoryDetect, PipePagesInUnaccountedNameThePipesAndTheirSize) {
   ASSERT_TRUE(tcp->exhaustion_eta_seconds);
   EXPECT_NE(tcp->exhaustion_note.find("tcp_mem"), std::string::npos) << tcp->exhaustion_note;
   EXPECT_LT(*tcp->exhaustion_eta_seconds, 2e9 / 100'000);
+  // ... and against its pressure threshold, where the kernel starts shrinking buffers: 1.5 GB
+  // minus the 12.9 MB used, at 100 kB/s.
+  ASSERT_TRUE(tcp->pressure_eta_seconds);
+  EXPECT_NEAR(*tcp->pressure_eta_seconds, (1.5e9 - 12.9e6) / 1e5, 200);
+  EXPECT_NE(tcp->exhaustion_note.find("memory pressure"), std::string::npos)
+      << tcp->exhaustion_note;
+}
+
+// A recording keeps no socket pool total: socket memory read back from one is forecast against
+// MemAvailable, and the note says where the limit would come from.
+TEST(KernelMemoryDetect, SocketMemoryWithoutItsLimitFallsBackToMemAvailable) {
+  History h;
+  for (int i = 0; i < 120; ++i) {
+    h.add_snapshot(kernel(i, 100u << 20, 1'000'000 + i * 100'000, 30000, false), nullptr, i);
+  }
+  const Report r = analyze(h);
+  const Finding* tcp = nullptr;
+  for (const Finding& f : r.findings) {
+    if (f.key.name == "sock:TCP") tcp = &f;
+  }
+  ASSERT_NE(tcp, nullptr);
+  ASSERT_TRUE(tcp->exhaustion_eta_seconds);
+  EXPECT_NEAR(*tcp->exhaustion_eta_seconds, 1e12 / 1e5, 1e12 / 1e5 * 0.05);
+  EXPECT_FALSE(tcp->pressure_eta_seconds);
+  EXPECT_NE(tcp->exhaustion_note.find("MemAvailable"), std::string::npos) << tcp->exhaustion_note;
+  EXPECT_NE(tcp->exhaustion_note.find("no net.ipv4.tcp_mem limit in this data"), std::string::npos)
+      << tcp->exhaustion_note;
 }
 
 }  // namespace

@@ -162,6 +162,7 @@ TEST(Sockstat, TcpUdpAndFragmentsWithTheirLimits) {
   ASSERT_NE(total, nullptr);
   EXPECT_EQ(total->limit_bytes, 575814u * 4096);
   EXPECT_NE(total->limit_note.find("pressure from 1499 MiB"), std::string::npos);
+  EXPECT_EQ(total->pressure_bytes, 383877u * 4096);
   const PoolTotal* udp = find_total(snap, PoolKind::kUdp);
   ASSERT_NE(udp, nullptr);
   EXPECT_FALSE(udp->limit_bytes.has_value());

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -241,6 +243,47 @@ TEST(BpfSampling, TheAddressHashSamplesObjectsNotPages) {
   // samples all.
   EXPECT_EQ(address_sampled(0xffff888112345640ull, 3), address_sampled(0xffff888112345640ull, 3));
   EXPECT_TRUE(address_sampled(0xffff888112345640ull, 0));
+}
+
+// Issue 15: the hash estimate must be unbiased, not only never miss. 2,000 simulated 600-object
+// leaks in kmalloc-64 whose objects are a random half of the slots of randomly placed slab pages
+// (other users hold the rest; SLUB's freelists are randomised): the mean estimate over the runs
+// is the true count (within 1%; measured 1.004x), and the spread is below a coin flip per object's
+// (binomial sd sqrt(600 x 7) = 65; measured 46: Fibonacci hashing spreads a page's slots evenly).
+TEST(BpfSampling, TheAddressHashEstimateIsUnbiasedOverRandomSlots) {
+  const unsigned shift = 3;
+  std::uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&] {  // splitmix64: a fixed, portable sequence
+    state += 0x9E3779B97F4A7C15ull;
+    std::uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  constexpr int kRuns = 2000;
+  double sum = 0, sum_sq = 0;
+  std::size_t missed = 0;
+  for (int run = 0; run < kRuns; ++run) {
+    std::size_t objects = 0, sampled = 0;
+    while (objects < 600) {
+      const std::uint64_t page = 0xffff888100000000ull + (next() % (1ull << 24)) * 4096;
+      for (std::uint64_t slot = 0; slot < 64 && objects < 600; ++slot) {
+        if (next() % 2 == 0) continue;  // another user's object
+        ++objects;
+        sampled += address_sampled(page + slot * 64, shift) ? 1 : 0;
+      }
+    }
+    const double estimate = static_cast<double>(sampled << shift);
+    missed += sampled == 0 ? 1 : 0;
+    sum += estimate;
+    sum_sq += estimate * estimate;
+  }
+  const double mean = sum / kRuns, sd = std::sqrt(sum_sq / kRuns - mean * mean);
+  std::printf("600 objects, 1 in 8 by hash: mean estimate %.1f (%.4fx), sd %.1f\n", mean,
+              mean / 600, sd);
+  EXPECT_EQ(missed, 0u);
+  EXPECT_NEAR(mean / 600, 1.0, 0.01);
+  EXPECT_LT(sd, 65);
 }
 
 TEST(BpfSampling, TheAddressHashSamplesOneInNOfAlignedPagesToo) {
