@@ -409,6 +409,14 @@ Report analyze(const History& h, const DetectorOptions& options) {
     forecast(h, f);
     if (h.has_process_facts())
       f.processes = find_culprits(h, k, onset_bucket, last_bucket, options);
+    // A process whose fds or handles grow with the key holds the new objects: that is not a
+    // cache filling its working set, so the warm-up rule does not hold the verdict back.
+    if (tr.warming_up && !f.processes.empty()) {
+      tr.verdict = f.verdict = Verdict::kLeak;
+      tr.warming_up = false;
+      tr.why.clear();
+      f.trend = tr;
+    }
 
     std::string what =
         fmt::format("{} {} grew from {} to {} (+{}) in {} since {}", display_key(k.key),
