@@ -260,8 +260,11 @@ TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y
     origin.push_back(i);
   }
   const std::size_t m = t.size();
+  // At least 12 points (was 6 with a fifth of the series): a short live recording keeps the
+  // window it had, a long series may end in a window of a twentieth.
   const std::size_t min_after = std::max<std::size_t>(
-      6, static_cast<std::size_t>(options.min_window_share * static_cast<double>(m)));
+      options.min_window_share < 0.2 ? 12 : 6,
+      static_cast<std::size_t>(options.min_window_share * static_cast<double>(m)));
   const std::size_t k = m >= 12 ? hinge_onset(t, y, min_after) : 0;
   std::span<const double> wt(t.data() + k, m - k), wy(y.data() + k, m - k);
   const std::size_t w = wt.size();
