@@ -140,6 +140,9 @@ struct ProcessFacts {
   std::optional<std::uint64_t> socket_queue_bytes;
   std::optional<std::uint64_t> bpf_memlock_bytes;
   std::optional<std::uint64_t> dmabuf_bytes;
+  // Linux: the soft RLIMIT_NOFILE (/proc/PID/limits), read with the stat: the fd count at which
+  // the process's own opens fail. Live only: a recording does not keep it yet.
+  std::optional<std::uint64_t> fd_limit;
 
   friend bool operator==(const ProcessFacts&, const ProcessFacts&) = default;
 };
@@ -150,6 +153,10 @@ struct ProcessSample {
   std::vector<ProcessFacts> processes;  // sorted by pid
   // Processes whose fd count is known but whose fd kinds could not be read (permission).
   std::uint64_t fd_kinds_unreadable = 0;
+  // Linux, system-wide, read with every collection (census owners, docs/detection.md): allocated
+  // file handles and fs.file-max (/proc/sys/fs/file-nr), IPv4 TCP and UDP sockets in use
+  // (/proc/net/sockstat). Live only: a recording does not keep them yet.
+  std::optional<std::uint64_t> open_files, open_files_max, tcp_sockets, udp_sockets;
   // Things worth telling the user once (e.g. "run as root to see fd kinds of N processes"); a
   // collector does not repeat a note in later samples.
   std::vector<std::string> notes;

@@ -172,6 +172,19 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       }
     }
     if (!best) continue;
+    // Its own wall: at this rate its fds reach its open-file limit (EMFILE) first.
+    const std::size_t fd_total = static_cast<std::size_t>(ProcessMetric::kFdTotal);
+    const bool fd_metric = best->metric == "fds" ||
+                           std::any_of(kAllFdKinds.begin(), kAllFdKinds.end(),
+                                       [&](FdKind k) { return best->metric == fd_kind_name(k); });
+    if (fd_metric && p.fd_limit && best->seconds > 0) {
+      const auto fds_now = p.value_at(fd_total, b);
+      const double per_s = best->growth / best->seconds;
+      if (fds_now && per_s > 0) {
+        best->fd_limit = p.fd_limit;
+        best->fd_limit_eta_seconds = std::max(0.0, *p.fd_limit - *fds_now) / per_s;
+      }
+    }
     std::string per_unit;
     if (key.seen_outstanding) {
       per_unit = fmt::format("{:.2f} objects per {}", best->objects_per_unit,
@@ -190,6 +203,11 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
                     best->pid, grouped(best->growth), metric_plural(best->metric, best->growth),
                     duration_text(best->seconds), best->correlation, key_name,
                     key.seen_outstanding ? "outstanding" : "bytes", per_unit);
+    if (best->fd_limit_eta_seconds) {
+      best->evidence +=
+          fmt::format("; its open-file limit ({} fds, RLIMIT_NOFILE) is reached in {}",
+                      grouped(*best->fd_limit), duration_text(*best->fd_limit_eta_seconds));
+    }
     out.push_back(std::move(*best));
   }
   // Equally correlated (two steady leakers both correlate ~1 with a steady key): the one whose
@@ -274,6 +292,49 @@ void forecast(const History& h, Finding& f) {
       human_bytes(static_cast<std::uint64_t>(*available)),
       f.key.kind == KeyKind::kKernelMemory ? "key" : "cache",
       f.key.kind == KeyKind::kKernelMemory ? "this kernel memory" : "unreclaimable slab");
+}
+
+// The culprits' fds hit a wall before memory runs out: the first culprit's RLIMIT_NOFILE, or
+// fs.file-max for the system (all culprits' fd growth against the free file handles).
+void fd_wall(const History& h, Finding& f) {
+  std::optional<double> eta;
+  std::string note;
+  if (!f.processes.empty() && f.processes.front().fd_limit_eta_seconds) {
+    const ProcessEvidence& p = f.processes.front();
+    eta = p.fd_limit_eta_seconds;
+    note = fmt::format(
+        "{} (pid {}) reaches its open-file limit ({} fds, RLIMIT_NOFILE in "
+        "/proc/{}/limits) in {}: its opens then fail with EMFILE",
+        p.name, p.pid, grouped(*p.fd_limit), p.pid, duration_text(*eta));
+  }
+  const auto file_max = h.open_files_max_last();
+  const auto open = h.owner_counts().find("open files");
+  if (file_max && open != h.owner_counts().end() && !open->second.empty()) {
+    const Series& s = open->second;
+    const double open_now = s.last(s.first_bucket() + static_cast<std::int64_t>(s.size()) - 1);
+    double per_s = 0;
+    for (const ProcessEvidence& p : f.processes) {
+      if (p.fd_limit_eta_seconds && p.seconds > 0) per_s += p.growth / p.seconds;
+    }
+    if (per_s > 0) {
+      const double system_eta = std::max(0.0, *file_max - open_now) / per_s;
+      if (!eta || system_eta < *eta) {
+        eta = system_eta;
+        note = fmt::format(
+            "the system's file handles (fs.file-max {}, {} allocated) run out in "
+            "{}: every process's opens then fail with ENFILE",
+            grouped(*file_max), grouped(open_now), duration_text(system_eta));
+      }
+    }
+  }
+  // Said only where it comes before memory runs out.
+  if (!eta || (f.exhaustion_eta_seconds && *f.exhaustion_eta_seconds <= *eta)) return;
+  f.fd_wall_eta_seconds = eta;
+  f.fd_wall_note =
+      note + (f.exhaustion_eta_seconds
+                  ? fmt::format(", before memory ({})", duration_text(*f.exhaustion_eta_seconds))
+                  : std::string());
+  f.explanation += "; " + f.fd_wall_note;
 }
 
 // Unreclaimable caches whose objects are attached to inodes (one per inode, freed with it): they
@@ -422,6 +483,15 @@ Report analyze(const History& h, const DetectorOptions& options) {
     forecast(h, f);
     if (h.has_process_facts())
       f.processes = find_culprits(h, k, onset_bucket, last_bucket, options);
+    fd_wall(h, f);
+    // A process whose fds or handles grow with the key holds the new objects: that is not a
+    // cache filling its working set, so the warm-up rule does not hold the verdict back.
+    if (tr.warming_up && !f.processes.empty()) {
+      tr.verdict = f.verdict = Verdict::kLeak;
+      tr.warming_up = false;
+      tr.why.clear();
+      f.trend = tr;
+    }
 
     std::string what =
         fmt::format("{} {} grew from {} to {} (+{}) in {} since {}", display_key(k.key),

@@ -22,6 +22,8 @@ struct ProcessEvidence {
   double correlation = 0;       // Pearson, metric vs the key's outstanding, per bucket
   double objects_per_unit = 0;  // key growth / metric growth over the same overlap
   std::string evidence;         // one line for people
+  // The process's own wall: its fds reach its soft RLIMIT_NOFILE (Linux, live) at this rate.
+  std::optional<double> fd_limit, fd_limit_eta_seconds;
 };
 
 // Objects that outlive their owners: the key's objects against the OS's count of what they belong
@@ -52,6 +54,10 @@ struct Finding {
   // Socket memory (live): when the pool reaches tcp_mem / udp_mem's pressure threshold, where the
   // kernel starts shrinking socket buffers (0: already above it); before the hard limit.
   std::optional<double> pressure_eta_seconds;
+  // Where the culprit's fds run out before memory does: its RLIMIT_NOFILE, or fs.file-max for
+  // the whole system (seconds from the last sample; the note says which).
+  std::optional<double> fd_wall_eta_seconds;
+  std::string fd_wall_note;
   std::vector<ProcessEvidence> processes;
   std::string explanation;
   TrendResult trend;

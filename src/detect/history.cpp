@@ -320,6 +320,16 @@ void History::add_owner_count(const std::string& kind, double value) {
   owner_counts_[kind].add(current_bucket(), value);
 }
 
+void History::add_system_counts(const ProcessSample& sample) {
+  const auto add = [&](const char* kind, const std::optional<std::uint64_t>& v) {
+    if (v) add_owner_count(kind, static_cast<double>(*v));
+  };
+  add("open files", sample.open_files);
+  add("tcp sockets", sample.tcp_sockets);
+  add("udp sockets", sample.udp_sockets);
+  if (sample.open_files_max) open_files_max_ = static_cast<double>(*sample.open_files_max);
+}
+
 void History::add_processes(const std::vector<ProcessFacts>& processes) {
   ++process_samples_;
   add_owner_count("processes", static_cast<double>(processes.size()));
@@ -346,6 +356,7 @@ void History::add_processes(const std::vector<ProcessFacts>& processes) {
     t.alive = true;
     t.last_bucket = bucket;
     if (t.name != facts.name) t.name = facts.name;
+    if (facts.fd_limit) t.fd_limit = static_cast<double>(*facts.fd_limit);
     for (std::size_t m = 0; m < kProcessMetricCount; ++m) {
       const auto v = metric_value(facts, m);
       if (!v) continue;
@@ -436,7 +447,10 @@ void History::add_snapshot(const Snapshot& snapshot, const ProcessSample* proces
     return static_cast<double>(*v);
   };
   add_memory(as_double(snapshot.memory_total_bytes), as_double(snapshot.memory_available_bytes));
-  if (processes) add_processes(processes->processes);
+  if (processes) {
+    add_processes(processes->processes);
+    add_system_counts(*processes);
+  }
   end_sample();
 }
 

@@ -92,6 +92,7 @@ struct ProcessTrack {
   std::array<std::optional<double>, kProcessMetricCount> first_value{};
   std::array<Series, kProcessMetricCount> series{};
   bool alive = true;
+  std::optional<double> fd_limit;  // the newest soft RLIMIT_NOFILE seen (live only)
   bool changed() const;
   // The metric's value at a bucket in [first_bucket, last_bucket]; nullopt when never reported.
   std::optional<double> value_at(std::size_t metric, std::int64_t bucket) const;
@@ -124,6 +125,9 @@ class History {
                       std::optional<double> failures);
   void add_memory(std::optional<double> total, std::optional<double> available);
   void add_processes(const std::vector<ProcessFacts>& processes);
+  // The system-wide counts a process sample carries (Linux: file-nr, sockstat): census owners
+  // "open files", "tcp sockets", "udp sockets", and fs.file-max.
+  void add_system_counts(const ProcessSample& sample);
   // Cumulative allocs/frees of a key in this sample (only where the source gives both).
   void add_key_counts(std::size_t index, std::uint64_t allocs, std::uint64_t frees);
   // A count of the things some keys' objects belong to ("processes", "threads", "open files",
@@ -158,6 +162,7 @@ class History {
   std::optional<double> pool_failures_last(PoolKind pool) const;
   std::optional<double> memory_available_last() const { return memory_available_; }
   std::optional<double> memory_total_last() const { return memory_total_; }
+  std::optional<double> open_files_max_last() const { return open_files_max_; }
   const std::vector<ProcessTrack>& processes() const { return processes_; }
   const std::map<std::string, Series>& owner_counts() const { return owner_counts_; }
   bool has_process_facts() const { return process_samples_ > 0; }
@@ -210,6 +215,7 @@ class History {
   mutable std::int64_t presence_of_ = -1;  // the ended sample present_last was set for
   std::map<PoolKind, Series> pool_used_;
   std::map<std::string, Series> owner_counts_;
+  std::optional<double> open_files_max_;
   std::map<PoolKind, double> pool_limit_, pool_used_last_, pool_failures_, pool_pressure_;
   std::optional<double> memory_available_, memory_total_;
   std::vector<ProcessTrack> processes_;

@@ -46,6 +46,10 @@ nlohmann::ordered_json processes_json(const std::vector<ProcessEvidence>& proces
                      {"seconds", round_to(p.seconds, 0.1)},
                      {"correlation", round_to(p.correlation, 0.001)},
                      {"objects_per_unit", round_to(p.objects_per_unit, 0.001)}});
+    if (p.fd_limit_eta_seconds && std::isfinite(*p.fd_limit_eta_seconds)) {
+      procs.back()["fd_limit"] = *p.fd_limit;
+      procs.back()["fd_limit_eta_seconds"] = std::llround(*p.fd_limit_eta_seconds);
+    }
   }
   return procs;
 }
@@ -90,6 +94,10 @@ nlohmann::ordered_json finding_json(const Finding& f) {
   j["exhaustion_note"] = f.exhaustion_note;
   if (f.pressure_eta_seconds && std::isfinite(*f.pressure_eta_seconds)) {
     j["pressure_eta_seconds"] = std::llround(*f.pressure_eta_seconds);
+  }
+  if (f.fd_wall_eta_seconds && std::isfinite(*f.fd_wall_eta_seconds)) {
+    j["fd_wall_eta_seconds"] = std::llround(*f.fd_wall_eta_seconds);
+    j["fd_wall"] = f.fd_wall_note;
   }
   j["processes"] = processes_json(f.processes);
   j["explanation"] = f.explanation;

@@ -260,7 +260,11 @@ TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y
     origin.push_back(i);
   }
   const std::size_t m = t.size();
-  const std::size_t min_after = std::max<std::size_t>(6, m / 5);
+  // At least 12 points (was 6 with a fifth of the series): a short live recording keeps the
+  // window it had, a long series may end in a window of a twentieth.
+  const std::size_t min_after = std::max<std::size_t>(
+      options.min_window_share < 0.2 ? 12 : 6,
+      static_cast<std::size_t>(options.min_window_share * static_cast<double>(m)));
   const std::size_t k = m >= 12 ? hinge_onset(t, y, min_after) : 0;
   std::span<const double> wt(t.data() + k, m - k), wy(y.data() + k, m - k);
   const std::size_t w = wt.size();
@@ -293,6 +297,15 @@ TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y
   const double slope2 = theil_sen_slope(wt.subspan(half), wy.subspan(half));
   r.second_half_ratio = r.slope > 0 ? slope2 / r.slope : 0;
   r.persistent = r.slope > 0 && slope2 > 0 && r.second_half_ratio >= 0.25;
+  // A warm-up that stopped a few minutes ago still leaves its second half rising: the newest
+  // quarter must grow too.
+  const std::size_t last_quarter = w - std::max<std::size_t>(3, w / 4);
+  const double slope4 = theil_sen_slope(wt.subspan(last_quarter), wy.subspan(last_quarter));
+  r.last_quarter_ratio = r.slope > 0 ? slope4 / r.slope : 0;
+  if (options.newest_quarter_share > 0) {
+    r.persistent =
+        r.persistent && slope4 > 0 && r.last_quarter_ratio >= options.newest_quarter_share;
+  }
   const std::size_t quarter = std::max<std::size_t>(1, w / 4);
   const double q1_max =
       *std::max_element(wy.begin(), wy.begin() + static_cast<std::ptrdiff_t>(quarter));
@@ -325,6 +338,8 @@ TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y
   } else if (!r.persistent) {
     r.why = "growth levelled off (second half at " +
             std::to_string(static_cast<int>(std::lround(r.second_half_ratio * 100))) +
+            "%, newest quarter at " +
+            std::to_string(static_cast<int>(std::lround(r.last_quarter_ratio * 100))) +
             "% of the rate)";
   } else if (!r.enough_growth) {
     r.why = "growth too small to matter";
@@ -332,6 +347,21 @@ TrendResult assess_trend(std::span<const double> t_in, std::span<const double> y
     r.why = "growth within the noise (trend not significant)";
   } else if (r.confidence >= options.leak_confidence && r.above_noise) {
     r.verdict = Verdict::kLeak;
+    // Counted from the onset, so a leak after an hour of flat noise waits no longer than one
+    // from the first sample.
+    const double age = wt.back() - wt.front();
+    if (age < options.warmup_seconds &&
+        growth < options.warmup_exempt_growth * std::max(1.0, r.start_value)) {
+      r.verdict = Verdict::kSuspect;
+      r.warming_up = true;
+      const std::string pct = std::to_string(std::lround(options.warmup_exempt_growth * 100)) + "%";
+      r.why = "growing for only " + std::to_string(static_cast<long long>(std::lround(age))) +
+              " s and by less than " + pct +
+              " of its level: a cache warming up grows like this "
+              "until it levels off (a leak once it has grown for " +
+              std::to_string(static_cast<long long>(std::lround(options.warmup_seconds / 60))) +
+              " min, or by " + pct + " of its level)";
+    }
   } else {
     r.verdict = Verdict::kSuspect;
     r.why = r.above_noise ? "trend significant but not yet at the leak confidence"

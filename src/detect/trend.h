@@ -20,6 +20,18 @@ struct TrendOptions {
   double min_absolute_growth = 2;     // ... and at least this many units, capped by:
   double growth_cap = 32;             // the relative rule never asks more than this many units
   std::size_t max_points = 256;       // the series is reduced (floor of groups) to this many points
+  // The growth window keeps at least this share of the points (and 6). A short window at the end
+  // of a long flat series is what finds a late leak as fast as an early one; the warm-up rule
+  // below keeps such short windows from alarming on small growth.
+  double min_window_share = 0.05;
+  // Warm-up: a cache that fills to its working size grows like a leak until it levels off. A
+  // growth younger than warmup_seconds is at most a suspect, unless it already added
+  // warmup_exempt_growth times the level it started from (0 turns the rule off).
+  double warmup_seconds = 1800;
+  double warmup_exempt_growth = 0.5;
+  // ... and a warm-up that stopped minutes ago still leaves the window's second half rising: the
+  // newest quarter must still grow at this share of the window's rate (0: not checked).
+  double newest_quarter_share = 0.25;
 };
 
 struct TrendResult {
@@ -34,10 +46,13 @@ struct TrendResult {
   double z = 0;                           // Mann-Kendall z after the correction
   double autocorrelation = 0;             // lag-1 of the detrended reduced series
   double second_half_ratio = 0;           // slope of the window's second half / whole window
+  double last_quarter_ratio = 0;          // slope of its newest quarter / whole window
   bool above_noise = false;  // the window's last quarter is wholly above its first quarter
-  bool persistent = false;   // the second half still grows at >= 1/4 of the window's rate
+  bool persistent = false;   // the second half and the newest quarter still grow at >= 1/4 of
+                             // the window's rate
   bool enough_growth = false;
-  std::string why;  // for kNone/kSuspect: what kept it from the next verdict
+  bool warming_up = false;  // held to a suspect by the warm-up rule
+  std::string why;          // for kNone/kSuspect: what kept it from the next verdict
 };
 
 // t: ascending times (s); y: the floor (minimum) of each bucket. Sizes must match.

@@ -2,6 +2,7 @@
 #include "parse/proc_fd.h"
 
 #include <array>
+#include <vector>
 
 #include "parse/text.h"
 
@@ -102,6 +103,33 @@ Result<ProcStat> parse_proc_stat(std::string_view text) {
                       std::to_string(field - 1));
   }
   return stat;
+}
+
+std::optional<std::uint64_t> parse_open_files_limit(std::string_view limits) {
+  LineReader lines(limits);
+  std::string_view line;
+  std::vector<std::string_view> fields;
+  while (lines.next(line)) {
+    // "Max open files            1024                 524288               files"
+    if (!line.starts_with("Max open files")) continue;
+    split_fields(line.substr(14), fields);
+    if (fields.empty()) return std::nullopt;
+    return parse_u64(fields[0]);  // "unlimited" is not a number
+  }
+  return std::nullopt;
+}
+
+Result<FileNr> parse_file_nr(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  std::vector<std::string_view> fields;
+  split_fields(text, fields);
+  const auto allocated = fields.size() == 3 ? parse_u64(fields[0]) : std::nullopt;
+  const auto max = fields.size() == 3 ? parse_u64(fields[2]) : std::nullopt;
+  if (!allocated || !max) {
+    return make_error(ErrorCode::kInput,
+                      "not /proc/sys/fs/file-nr: expected three numbers, \"allocated free max\"");
+  }
+  return FileNr{*allocated, *max};
 }
 
 }  // namespace poolscope::parse

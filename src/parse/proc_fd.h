@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,5 +34,15 @@ struct ProcStat {
 // process can name itself "my (weird) proc)" and the kernel does not escape it. ErrorCode::kInput
 // with what was expected when fields are missing or not numbers.
 Result<ProcStat> parse_proc_stat(std::string_view text);
+
+// The soft limit of "Max open files" in /proc/PID/limits (RLIMIT_NOFILE): the fd count at which
+// the process's next open fails with EMFILE. nullopt when the line is missing or "unlimited".
+std::optional<std::uint64_t> parse_open_files_limit(std::string_view limits);
+
+// /proc/sys/fs/file-nr: "allocated free max" file handles (free is always 0 since Linux 2.6).
+struct FileNr {
+  std::uint64_t allocated = 0, max = 0;
+};
+Result<FileNr> parse_file_nr(std::string_view text);
 
 }  // namespace poolscope::parse

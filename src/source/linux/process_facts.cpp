@@ -224,6 +224,20 @@ void LinuxProcessFacts::read_socket_queues() {
   std::sort(socket_queues_.begin(), socket_queues_.end());
 }
 
+namespace {
+
+// A small /proc file under the /proc directory fd, whole ("" when absent or unreadable).
+std::string read_proc_text(int proc_fd, const char* path) {
+  const int fd = ::openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  char text[4096];
+  const ssize_t length = ::read(fd, text, sizeof text);
+  ::close(fd);
+  return length > 0 ? std::string(text, static_cast<std::size_t>(length)) : std::string();
+}
+
+}  // namespace
+
 LinuxProcessFacts::Outcome LinuxProcessFacts::read_stat(std::uint64_t pid, ProcessFacts& facts) {
   char path[64];
   std::snprintf(path, sizeof path, "%llu/stat", static_cast<unsigned long long>(pid));
@@ -337,6 +351,9 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
       known->name = facts.name;
       known->parent_pid = facts.parent_pid;
       known->threads = facts.threads.value_or(0);
+      char limits[64];  // not `path`: it names the fd directory read below
+      std::snprintf(limits, sizeof limits, "%llu/limits", static_cast<unsigned long long>(pid));
+      known->fd_limit = parse::parse_open_files_limit(read_proc_text(proc_fd_, limits));
     } else {
       facts.start_time = known->start_time;
       facts.name = known->name;
@@ -388,6 +405,7 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
       facts.dmabuf_bytes = known->dmabuf;
       if (!known->socket_inodes.empty()) sockets_moved |= read_kinds;
     }
+    facts.fd_limit = known->fd_limit;
     if (known->have_fds) {
       facts.fds = known->fds;
       facts.fd_total = known->classified_total;
@@ -414,6 +432,17 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
       }
       facts.socket_queue_bytes = queued;
     }
+  }
+
+  // The census owners of filp and the TCP/UDP caches, and the system's own fd wall.
+  if (const auto file_nr = parse::parse_file_nr(read_proc_text(proc_fd_, "sys/fs/file-nr"))) {
+    sample.open_files = file_nr->allocated;
+    sample.open_files_max = file_nr->max;
+  }
+  parse::Sockstat sockstat;
+  if (parse::parse_sockstat(read_proc_text(proc_fd_, "net/sockstat"), sockstat)) {
+    sample.tcp_sockets = sockstat.tcp_inuse;
+    sample.udp_sockets = sockstat.udp_inuse;
   }
 
   // Forget processes that were not seen this time, so a reused pid starts afresh.

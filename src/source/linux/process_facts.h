@@ -73,7 +73,8 @@ class LinuxProcessFacts final : public ProcessFactsCollector {
     std::uint64_t start_time = 0;
     std::string name;
     std::optional<std::uint64_t> parent_pid;
-    std::uint64_t threads = 0;  // as of the last stat read (re-read with the fd kinds)
+    std::uint64_t threads = 0;              // as of the last stat read (re-read with the fd kinds)
+    std::optional<std::uint64_t> fd_limit;  // soft RLIMIT_NOFILE, read with the stat
     // Inode of /proc/PID/fd. procfs gives every new inode a new number and drops a dead
     // process's inodes, so an unchanged number proves the same process without reading its stat
     // (a changed one only means "read the stat": the kernel may also have evicted the inode).

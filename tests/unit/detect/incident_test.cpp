@@ -340,5 +340,52 @@ TEST(FewSamples, MoreEvidenceNeverWeakensTheVerdict) {
   EXPECT_EQ(assess_trend(t2, y2).verdict, Verdict::kSuspect);
 }
 
+// A process leaking 2 eventfds a second for 300 s, filp growing with it, and the system's
+// allocated file handles (file-nr) from open_files_base up, fs.file-max file_max.
+History fd_leaker_history(std::uint64_t fd_limit, std::uint64_t open_files_base,
+                          std::uint64_t file_max) {
+  History h;
+  for (int i = 0; i < 300; ++i) {
+    const auto n = static_cast<std::uint64_t>(i) * 2;
+    ProcessSample ps;
+    ps.processes = {fd_process(4242, "leaker", n, 0)};
+    ps.processes[0].fd_limit = fd_limit;
+    ps.open_files = open_files_base + n;
+    ps.open_files_max = file_max;
+    h.add_snapshot(snapshot(i, {{slab_cache("filp"), PoolKind::kUnreclaimable, 9000 + n}}), &ps, i);
+  }
+  return h;
+}
+
+// Issue 17 item 5: with a soft RLIMIT_NOFILE of 1,024 the leaker hits EMFILE in minutes, long
+// before memory runs out: said, with when.
+TEST(Culprits, AnFdLeakerHitsItsOpenFileLimitBeforeMemory) {
+  const Report r = analyze(fd_leaker_history(1024, 2000, 1'000'000));
+  const Finding& f = finding(r, "filp");
+  ASSERT_FALSE(f.processes.empty()) << report_text(r);
+  ASSERT_TRUE(f.processes[0].fd_limit_eta_seconds);
+  // 1,024 - (598 + 3) fds at 2 a second.
+  EXPECT_NEAR(*f.processes[0].fd_limit_eta_seconds, (1024 - 601) / 2.0, 5);
+  ASSERT_TRUE(f.fd_wall_eta_seconds);
+  EXPECT_NE(f.fd_wall_note.find("RLIMIT_NOFILE"), std::string::npos) << f.fd_wall_note;
+  EXPECT_NE(f.explanation.find("its open-file limit"), std::string::npos) << f.explanation;
+  const auto j = report_json(r);
+  EXPECT_EQ(j["findings"][0]["processes"][0]["fd_limit"], 1024);
+  EXPECT_TRUE(j["findings"][0].contains("fd_wall_eta_seconds"));
+  // The census pair filp / allocated file handles (file-nr) is fed by the same sample.
+  ASSERT_TRUE(f.census);
+  EXPECT_EQ(f.census->owner_kind, "open files");
+  EXPECT_EQ(f.census->gap, (9000.0 + 598) - (2000 + 598));
+}
+
+// fs.file-max comes first when the process has room left but the system does not.
+TEST(Culprits, TheSystemsFileMaxIsTheWallWhenItComesFirst) {
+  const Report r = analyze(fd_leaker_history(1'048'576, 9000, 10'000));
+  const Finding& f = finding(r, "filp");
+  ASSERT_TRUE(f.fd_wall_eta_seconds);
+  EXPECT_NEAR(*f.fd_wall_eta_seconds, (10000 - 9598) / 2.0, 5);
+  EXPECT_NE(f.fd_wall_note.find("fs.file-max"), std::string::npos) << f.fd_wall_note;
+}
+
 }  // namespace
 }  // namespace poolscope::detect

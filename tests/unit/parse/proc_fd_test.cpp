@@ -143,5 +143,29 @@ TEST(ProcStat, MalformedLinesSayWhatWasExpected) {
   EXPECT_EQ(minimal->start_time, 99u);
 }
 
+// Issue 17 item 5: the culprit's own wall. /proc/PID/limits as this kernel (6.18) prints it.
+TEST(ProcLimits, TheSoftOpenFilesLimitIsRead) {
+  const char* const kLimits =
+      "Limit                     Soft Limit           Hard Limit           Units     \n"
+      "Max cpu time              unlimited            unlimited            seconds   \n"
+      "Max processes             31547                31547                processes \n"
+      "Max open files            1024                 524288               files     \n"
+      "Max locked memory         8388608              8388608              bytes     \n";
+  EXPECT_EQ(parse_open_files_limit(kLimits), 1024u);
+  EXPECT_FALSE(parse_open_files_limit("Max open files            unlimited   unlimited  files\n"));
+  EXPECT_FALSE(parse_open_files_limit("Max processes  10  10  processes\n"));
+  EXPECT_FALSE(parse_open_files_limit(""));
+}
+
+TEST(ProcLimits, FileNrGivesAllocatedHandlesAndTheMax) {
+  const auto nr = parse_file_nr("1088\t0\t9223372036854775807\n");
+  ASSERT_TRUE(nr) << nr.error().message;
+  EXPECT_EQ(nr->allocated, 1088u);
+  EXPECT_EQ(nr->max, 9223372036854775807u);
+  const auto bad = parse_file_nr("1088 0\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("file-nr"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace poolscope::parse
