@@ -1,6 +1,7 @@
 #include "detect/history.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -116,9 +117,37 @@ std::string process_metric_name(std::size_t metric) {
       return "BPF memlock bytes";
     case ProcessMetric::kDmabufBytes:
       return "DMA-BUF bytes";
+    case ProcessMetric::kExitedProcessHandles:
+      return "handles to exited processes";
+    case ProcessMetric::kExitedThreadHandles:
+      return "handles to exited threads";
     default:
-      return "?";
+      break;
   }
+  const std::size_t first = static_cast<std::size_t>(ProcessMetric::kHandleKindFirst);
+  if (metric >= first && metric < first + kHandleKindCount) {
+    const auto kind = static_cast<HandleKind>(metric - first);
+    return kind == HandleKind::kOther ? "handles of other types"
+                                      : std::string(handle_kind_name(kind)) + " handles";
+  }
+  return "?";
+}
+
+std::string metric_plural(const std::string& metric, double count) {
+  const bool one = std::fabs(count) == 1;
+  if (metric == "threads") return one ? "thread" : "threads";
+  if (metric == "fds") return one ? "fd" : "fds";
+  if (metric == "handles" || metric.ends_with("bytes")) return metric;
+  if (const std::size_t at = metric.find("handles"); at != std::string::npos) {
+    return one ? std::string(metric).erase(at + 6, 1) : metric;  // "Event handle"
+  }
+  return one ? metric : metric + "s";
+}
+
+bool is_count_metric(std::size_t metric) {
+  return metric < static_cast<std::size_t>(ProcessMetric::kPagedQuotaBytes) ||
+         metric == static_cast<std::size_t>(ProcessMetric::kThreads) ||
+         metric >= static_cast<std::size_t>(ProcessMetric::kHandleKindFirst);
 }
 
 bool KeyTrack::zero_frees() const {
@@ -296,8 +325,19 @@ std::optional<double> metric_value(const ProcessFacts& p, std::size_t metric) {
     case ProcessMetric::kDmabufBytes:
       v = p.dmabuf_bytes;
       break;
-    default:
+    case ProcessMetric::kExitedProcessHandles:
+      v = p.exited_process_handles;
       break;
+    case ProcessMetric::kExitedThreadHandles:
+      v = p.exited_thread_handles;
+      break;
+    default: {
+      const std::size_t first = static_cast<std::size_t>(ProcessMetric::kHandleKindFirst);
+      if (p.handle_kinds && metric >= first && metric < first + kHandleKindCount) {
+        v = p.handle_kinds->count[metric - first];
+      }
+      break;
+    }
   }
   if (!v) return std::nullopt;
   return static_cast<double>(*v);

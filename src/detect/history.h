@@ -79,10 +79,22 @@ enum class ProcessMetric : std::uint8_t {
   kSocketQueueBytes,    // Linux: bytes queued on its sockets
   kBpfMemlockBytes,     // Linux: memlock of its BPF maps and programs
   kDmabufBytes,         // Linux: sizes of its DMA-BUFs
+  kHandleKindFirst,     // kHandleKindFirst + HandleKind: handle counts by type (Windows)
+  kExitedProcessHandles = kHandleKindFirst + kHandleKindCount,  // handles to exited processes
+  kExitedThreadHandles,                                         // ... and threads
   kCount
 };
 inline constexpr std::size_t kProcessMetricCount = static_cast<std::size_t>(ProcessMetric::kCount);
-std::string process_metric_name(std::size_t metric);  // "eventfd", ..., "fds", "handles", ...
+// "eventfd", ..., "fds", "handles", ..., "Event handles", ..., "handles to exited processes"
+std::string process_metric_name(std::size_t metric);
+// The metric's name for a count of them: "eventfds" / "eventfd", "Event handles" / "Event
+// handle", "threads" / "thread"; byte metrics and "fds"/"handles" totals as they are.
+std::string metric_plural(const std::string& metric, double count);
+// Counts of things (fds, handles, threads), as opposed to bytes.
+bool is_count_metric(std::size_t metric);
+inline constexpr std::size_t handle_kind_metric(HandleKind kind) {
+  return static_cast<std::size_t>(ProcessMetric::kHandleKindFirst) + static_cast<std::size_t>(kind);
+}
 
 struct ProcessTrack {
   std::uint64_t pid = 0, start_time = 0;
