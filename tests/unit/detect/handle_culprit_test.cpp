@@ -6,6 +6,7 @@
 #include "detect/detector.h"
 #include "detect/links.h"
 #include "detect/load.h"
+#include "report/next_steps.h"
 #include "store/recording.h"
 #include "unit/store/store_test_support.h"
 
@@ -126,9 +127,31 @@ TEST(HandleCulprit, ProcLeakNamesTheHolderOfExitedProcessesAndSystemIsSaidPlainl
   EXPECT_EQ(p.metric, "handles to exited processes");
   EXPECT_NE(p.evidence.find("+38,241 handles to exited processes"), std::string::npos)
       << p.evidence;
-  EXPECT_NE(p.evidence.find("the kernel's or a driver's"), std::string::npos) << p.evidence;
-  EXPECT_NE(p.evidence.find("`poolscope who Proc`, not a process restart"), std::string::npos)
+  EXPECT_NE(p.evidence.find("System holds them: the references are the kernel's or a driver's, "
+                            "not an application's"),
+            std::string::npos)
       << p.evidence;
+  EXPECT_NE(p.evidence.find("(`poolscope who Proc`), not a process restart"), std::string::npos)
+      << p.evidence;
+  // diagnose's next steps and the report's guidance say the same, never "restart it".
+  std::string steps;
+  for (const std::string& step : report::next_steps(r, "rec.db")) steps += step + "\n";
+  EXPECT_NE(steps.find("Proc: System (pid 4) holds ever more handles to exited processes: the "
+                       "references are the kernel's or a driver's"),
+            std::string::npos)
+      << steps;
+  EXPECT_NE(steps.find("poolscope who Proc"), std::string::npos) << steps;
+  EXPECT_EQ(steps.find("restarting it"), std::string::npos) << steps;
+  const auto guide = report::guidance(r, "rec.db");
+  ASSERT_FALSE(guide.empty());
+  ASSERT_FALSE(guide[0].fix.empty());
+  EXPECT_NE(guide[0].fix[0].find("System (pid 4) holds ever more handles to exited processes: "
+                                 "kernel handles"),
+            std::string::npos)
+      << guide[0].fix[0];
+  for (const std::string& fix : guide[0].fix) {
+    EXPECT_EQ(fix.find("restarting it"), std::string::npos) << fix;
+  }
 }
 
 TEST(ObjectTags, LinkTableHasTheIssuesTagTypePairsAndOnlyForTags) {
