@@ -7,6 +7,7 @@
 #include "detect/links.h"
 #include "detect/load.h"
 #include "report/next_steps.h"
+#include "store/export.h"
 #include "store/recording.h"
 #include "unit/store/store_test_support.h"
 
@@ -56,8 +57,11 @@ ProcessFacts windows_process(std::uint64_t pid, const char* name, std::uint64_t 
 
 // Writes 240 samples 30 s apart (2 h) of one tag, with `outstanding(step)` objects and
 // `processes(step)` as process facts, then reads the recording back into the detector.
+// `exported`, when given, receives the recording's process lines as `export --kind process`
+// writes them.
 template <class Outstanding, class Processes>
-Report record_and_analyze(const char* tag, Outstanding outstanding, Processes processes) {
+Report record_and_analyze(const char* tag, Outstanding outstanding, Processes processes,
+                          std::string* exported = nullptr) {
   poolscope::testing::ScratchDir dir;
   const auto path = dir.file("windows.db");
   {
@@ -74,12 +78,21 @@ Report record_and_analyze(const char* tag, Outstanding outstanding, Processes pr
   }
   auto rec = store::Recording::open_read(path);
   EXPECT_TRUE(rec) << rec.error().message;
+  if (exported) {
+    store::ExportOptions options;
+    options.kinds = {"process"};
+    auto done = store::export_recording(
+        *rec, options, [&](std::string_view text) { exported->append(text); },
+        [](const std::string& warning) { ADD_FAILURE() << warning; });
+    EXPECT_TRUE(done) << done.error().message;
+  }
   auto history = load_history(*rec);
   EXPECT_TRUE(history) << history.error().message;
   return analyze(*history);
 }
 
 TEST(HandleCulprit, EventLeakerNamedWithEventTypeNeverTheFileChurner) {
+  std::string exported;
   Report r = record_and_analyze(
       "Even", [](std::uint64_t step) { return 684'000 + 52 * step; },
       [](std::uint64_t step) {
@@ -93,7 +106,8 @@ TEST(HandleCulprit, EventLeakerNamedWithEventTypeNeverTheFileChurner) {
             windows_process(1234, "w3wp.exe", 500 + 52 * step + step % 3, 200, 12, 0),
             windows_process(2000, "backup.exe", 30, churn, 4, 0),
         };
-      });
+      },
+      &exported);
   ASSERT_EQ(r.findings.size(), 1u);
   const Finding& f = r.findings[0];
   EXPECT_EQ(f.key, tag_from_text("Even"));
@@ -107,6 +121,14 @@ TEST(HandleCulprit, EventLeakerNamedWithEventTypeNeverTheFileChurner) {
       << p.evidence;
   EXPECT_NE(p.evidence.find("correlation with Even"), std::string::npos) << p.evidence;
   for (const auto& named : f.processes) EXPECT_NE(named.pid, 2000u) << named.evidence;
+  // export writes the handle types and the exited references of every process sample.
+  const std::string last_w3wp =
+      "\"pid\":1234,\"start_time\":133000000000001234,\"name\":\"w3wp.exe\"";
+  EXPECT_NE(exported.find(last_w3wp), std::string::npos) << exported.substr(0, 400);
+  EXPECT_NE(exported.find("\"handle_types\":{\"Event\":12930,\"File\":200,\"Key\":40,"),
+            std::string::npos)
+      << exported.substr(exported.size() - 600);
+  EXPECT_NE(exported.find("\"exited_process_handles\":0"), std::string::npos);
 }
 
 TEST(HandleCulprit, ProcLeakNamesTheHolderOfExitedProcessesAndSystemIsSaidPlainly) {
