@@ -200,6 +200,44 @@ Result<ObjectTypeTable> decode_object_types(std::span<const std::byte> buffer, P
   return table;
 }
 
+std::optional<int> type_index_shift(std::span<const std::byte> buffer, PointerWidth width,
+                                    const ObjectTypeTable& types, const LiveObjects& live) {
+  const HandleTableLayout layout = handle_table_layout(width);
+  auto count = handle_count(buffer, width, layout);
+  if (!count || live.own_process_handles.empty()) return std::nullopt;
+  std::optional<int> process_index;
+  for (const ObjectType& type : types.types) {
+    if (handle_kind_of_type_name(type.name) == HandleKind::kProcess) process_index = type.index;
+  }
+  if (!process_index) return std::nullopt;
+  const std::unordered_set<std::uint64_t> probes(live.own_process_handles.begin(),
+                                                 live.own_process_handles.end());
+  std::optional<int> shift;
+  const std::byte* p = buffer.data() + layout.header_size;
+  for (std::size_t i = 0; i < *count; ++i, p += layout.entry_size) {
+    if (load_pointer(p + layout.unique_process_id, width) != live.own_pid) continue;
+    if (!probes.contains(load_pointer(p + layout.handle_value, width))) continue;
+    const int seen = load_le<std::uint16_t>(p + layout.object_type_index) - *process_index;
+    if (shift && *shift != seen) return std::nullopt;
+    shift = seen;
+  }
+  return shift;
+}
+
+void shift_type_indexes(ObjectTypeTable& types, int shift) {
+  std::vector<ObjectType> kept;
+  kept.reserve(types.types.size());
+  types.kind_by_index.assign(256, HandleKind::kOther);
+  for (ObjectType& type : types.types) {
+    const int index = type.index + shift;
+    if (index < 0 || index > 255) continue;
+    type.index = static_cast<std::uint16_t>(index);
+    types.kind_by_index[type.index] = handle_kind_of_type_name(type.name);
+    kept.push_back(std::move(type));
+  }
+  types.types = std::move(kept);
+}
+
 Result<HandleCensus> census_handles(std::span<const std::byte> buffer, PointerWidth width,
                                     const ObjectTypeTable& types, const LiveObjects* live) {
   const HandleTableLayout layout = handle_table_layout(width);

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -141,6 +142,18 @@ struct HandleCensus {
   std::uint64_t exited_process_objects_at_least = 0;
   std::uint64_t unknown_type_handles = 0;  // type index not in the type table
 };
+
+// Where the type list's indexes and the handle table's disagree, by how much: the table's
+// ObjectTypeIndex minus the list's TypeIndex, read off handles whose type is known — the
+// collector's own Process probes (live.own_process_handles, held by live.own_pid). 0 on Windows,
+// where both are the kernel's index. Wine 8 numbers the list from 2 and the table from 0, so its
+// Event handles carry the list's index of Thread: the shift is -2 there. nullopt when no probe is
+// in the table, the list has no Process type, or the probes disagree among themselves.
+std::optional<int> type_index_shift(std::span<const std::byte> buffer, PointerWidth width,
+                                    const ObjectTypeTable& types, const LiveObjects& live);
+// Moves every type's index by `shift` (index + shift), so the table reads the handle table's
+// indexes. Types moved below 0 or above 255 are dropped.
+void shift_type_indexes(ObjectTypeTable& types, int shift);
 
 // Counts the table's handles per holding process and kind (one pass, memory bounded by the
 // number of processes and of Process/Thread handles). With `live`, also the references to exited

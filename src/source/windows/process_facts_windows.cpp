@@ -264,8 +264,22 @@ class HandleCensusCollector {
                          status_text(status));
       return;
     }
-    auto census =
-        parse::census_handles(std::span(buffer_).first(length), kPointerWidth, types_, &live);
+    const auto table = std::span(buffer_).first(length);
+    // Checked once per type list against the collector's own Process handles: Wine numbers the
+    // list 2 above the table (docs/windows.md), and a layout change would show here first.
+    if (!shift_checked_) {
+      if (const auto shift = parse::type_index_shift(table, kPointerWidth, types_, live)) {
+        shift_checked_ = true;
+        if (*shift != 0) {
+          parse::shift_type_indexes(types_, *shift);
+          sample.notes.push_back(
+              "the handle table numbers object types " + std::to_string(*shift) +
+              " from the type list's indexes (Wine does); poolscope's own Process handles set "
+              "the match");
+        }
+      }
+    }
+    auto census = parse::census_handles(table, kPointerWidth, types_, &live);
     if (!census) {
       refuse(sample, census.error().message +
                          " (this Windows' handle table layout is new to "
@@ -329,6 +343,7 @@ class HandleCensusCollector {
       return false;
     }
     types_ = std::move(*types);
+    shift_checked_ = false;
     return true;
   }
 
@@ -367,6 +382,7 @@ class HandleCensusCollector {
   bool have_census_ = false;
   std::vector<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>> last_counts_;
   bool refused_ = false;
+  bool shift_checked_ = false;  // types_ matched to the table's indexes
   bool told_not_opened_ = false;
   bool told_hidden_ = false;
   std::uint64_t unknown_at_load_ = 0;

@@ -125,6 +125,62 @@ TEST_P(HandleTableWidths, CensusCountsKindsPerProcess) {
   EXPECT_FALSE(census->exited_processes_known);
 }
 
+// Wine 8 lists the types from index 2 (Type = 2, ..., Process = 7, Thread = 8, Event = 10) but
+// numbers them from 0 in the handle table, so its Event handles carry the list's Thread index
+// (seen under Wine: five CreateEvent handles with ObjectTypeIndex 8). The collector's own Process
+// probes give the shift; without it, the Events would be counted as Threads.
+TEST_P(HandleTableWidths, WineTypeIndexShiftFoundFromTheCollectorsOwnProbes) {
+  ObjectTypesBuilder builder(GetParam());
+  const char16_t* names[] = {u"Type",  u"Directory", u"SymbolicLink", u"Token",
+                             u"Job",   u"Process",   u"Thread",       u"DebugObject",
+                             u"Event", u"Mutant",    u"Semaphore",    u"Timer"};
+  for (std::uint8_t i = 0; i < 12; ++i) builder.add(names[i], static_cast<std::uint8_t>(i + 2));
+  auto types = decode_object_types(builder.bytes(), GetParam());
+  ASSERT_TRUE(types);
+  constexpr std::uint64_t kCollector = 32;
+  HandleTableBuilder table(GetParam());
+  for (std::uint64_t h = 0; h < 5; ++h) {
+    table.add(HandleEntry{.pid = kCollector, .handle = 0x34 + 4 * h, .type_index = 8});  // Event
+  }
+  LiveObjects live{.own_pid = kCollector};
+  for (std::uint64_t h = 0; h < 3; ++h) {
+    table.add(HandleEntry{.pid = kCollector, .handle = 0x80 + 4 * h, .type_index = 5});  // probe
+    live.own_process_handles.push_back(0x80 + 4 * h);
+  }
+  table.add(HandleEntry{.pid = 56, .handle = 4, .type_index = 8});  // another process's Event
+
+  auto unshifted = census_handles(table.bytes(), GetParam(), *types, &live);
+  ASSERT_TRUE(unshifted);
+  EXPECT_EQ(unshifted->processes[0].kinds[HandleKind::kThread], 5u);  // the misreading
+
+  const auto shift = type_index_shift(table.bytes(), GetParam(), *types, live);
+  ASSERT_TRUE(shift);
+  EXPECT_EQ(*shift, -2);
+  shift_type_indexes(*types, *shift);
+  EXPECT_EQ(types->name_of(8), "Event");
+  EXPECT_EQ(types->types.size(), 12u);
+  auto census = census_handles(table.bytes(), GetParam(), *types, &live);
+  ASSERT_TRUE(census) << census.error().message;
+  ASSERT_EQ(census->processes.size(), 2u);
+  EXPECT_EQ(census->processes[0].pid, kCollector);
+  EXPECT_EQ(census->processes[0].kinds[HandleKind::kEvent], 5u);
+  EXPECT_EQ(census->processes[0].total, 5u);  // the probes are left out
+  EXPECT_EQ(census->processes[1].kinds[HandleKind::kEvent], 1u);
+
+  // Windows: the probes carry the list's own Process index, so nothing moves.
+  HandleTableBuilder windows(GetParam());
+  windows.add(HandleEntry{.pid = kCollector, .handle = 0x80, .type_index = 5});
+  EXPECT_EQ(type_index_shift(windows.bytes(), GetParam(), *types, live), 0);
+  // No probe in the table, or probes that disagree: no shift is known.
+  HandleTableBuilder none(GetParam());
+  none.add(HandleEntry{.pid = 56, .handle = 0x80, .type_index = 5});
+  EXPECT_FALSE(type_index_shift(none.bytes(), GetParam(), *types, live));
+  HandleTableBuilder mixed(GetParam());
+  mixed.add(HandleEntry{.pid = kCollector, .handle = 0x80, .type_index = 5});
+  mixed.add(HandleEntry{.pid = kCollector, .handle = 0x84, .type_index = 7});
+  EXPECT_FALSE(type_index_shift(mixed.bytes(), GetParam(), *types, live));
+}
+
 // The rule of docs/windows.md "References to exited processes": the collector's own handles to
 // the live processes name their objects; a Process handle to any other object refers to a
 // process that has exited.
