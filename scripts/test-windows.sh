@@ -130,8 +130,10 @@ printf '%s\n' "$out"
 # issues that will use them: SQLite answers a query, Zydis decodes `mov ecx, 'viDW'` and finds the
 # tag immediate.
 step "SQLite and Zydis built with mingw"
-prefix=$build/deps/prefix
-smoke=$build/deps/smoke
+# The dependencies live where scripts/build-windows.sh builds them (once per machine).
+deps=${POOLSCOPE_WIN_DEPS:-${XDG_CACHE_HOME:-$HOME/.cache}/poolscope/win-deps}
+prefix=$deps/prefix
+smoke=$build/smoke
 mkdir -p "$smoke"
 cat >"$smoke/smoke.c" <<'EOF'
 #include <Zydis/Zydis.h>
