@@ -115,7 +115,7 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
     const bool by_type = type && p.first_value[type_metric].has_value();
     std::optional<ProcessEvidence> best;
     for (std::size_t m = 0; m < kProcessMetricCount; ++m) {
-      if (p.series[m].empty() || !linked[m]) continue;
+      if (!linked[m] || p.series(m).empty()) continue;
       if (by_type && untyped(m)) continue;
       std::vector<double> xs, ys, ts;
       for (std::int64_t bucket = a; bucket <= b; ++bucket) {

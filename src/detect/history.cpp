@@ -156,13 +156,24 @@ bool KeyTrack::zero_frees() const {
   return *last_frees == *first_frees && *last_allocs > *first_allocs;
 }
 
-bool ProcessTrack::changed() const {
-  return std::any_of(series.begin(), series.end(), [](const Series& s) { return !s.empty(); });
+const Series& ProcessTrack::series(std::size_t metric) const {
+  static const Series kNever;
+  for (const auto& [m, s] : moved) {
+    if (m == metric) return s;
+  }
+  return kNever;
+}
+
+Series& ProcessTrack::series_for(std::size_t metric) {
+  for (auto& [m, s] : moved) {
+    if (m == metric) return s;
+  }
+  return moved.emplace_back(metric, Series{}).second;
 }
 
 std::optional<double> ProcessTrack::value_at(std::size_t metric, std::int64_t bucket) const {
   if (!first_value[metric]) return std::nullopt;
-  const Series& s = series[metric];
+  const Series& s = series(metric);
   if (s.empty() || bucket < s.first_bucket()) return first_value[metric];
   // The newest value at or before the bucket (a bucket without a process sample has none).
   const std::int64_t end = s.first_bucket() + static_cast<std::int64_t>(s.size()) - 1;
@@ -229,7 +240,7 @@ void History::halve() {
   for (auto& p : processes_) {
     p.first_bucket /= 2;
     p.last_bucket /= 2;
-    for (auto& s : p.series) s.halve();
+    for (auto& [m, s] : p.moved) s.halve();
   }
 }
 
@@ -389,14 +400,11 @@ void History::add_processes(const std::vector<ProcessFacts>& processes) {
     for (std::size_t m = 0; m < kProcessMetricCount; ++m) {
       const auto v = metric_value(facts, m);
       if (!v) continue;
-      Series& s = t.series[m];
       if (!t.first_value[m]) {
         t.first_value[m] = *v;
-      } else if (!s.empty()) {
-        s.add(bucket, *v);
-      } else if (*v != *t.first_value[m]) {
-        // The first change: the series starts here; earlier buckets read first_value.
-        s.add(bucket, *v);
+      } else if (*v != *t.first_value[m] || !t.series(m).empty()) {
+        // From the first change on; earlier buckets read first_value.
+        t.series_for(m).add(bucket, *v);
       }
     }
   }
@@ -503,8 +511,8 @@ std::size_t History::memory_bytes() const {
   for (const auto& k : keys_)
     total += sizeof(k) + k.outstanding.memory_bytes() + k.bytes.memory_bytes();
   for (const auto& p : processes_) {
-    total += sizeof(p);
-    for (const auto& s : p.series) total += s.memory_bytes();
+    total += sizeof(p) + p.moved.capacity() * sizeof(p.moved[0]);
+    for (const auto& [m, s] : p.moved) total += s.memory_bytes();
   }
   return total;
 }

@@ -100,11 +100,15 @@ struct ProcessTrack {
   std::uint64_t pid = 0, start_time = 0;
   std::string name;
   std::int64_t first_bucket = 0, last_bucket = 0;
-  // A metric's first value; its series exists only once the value changed (most never do).
+  // A metric's first value; its series exists only once the value changed (most never do: a
+  // Series for each of the 40 metrics would be 5 KB per process, most of a History's tracks).
   std::array<std::optional<double>, kProcessMetricCount> first_value{};
-  std::array<Series, kProcessMetricCount> series{};
+  std::vector<std::pair<std::size_t, Series>> moved;  // (metric, series), in order of first change
   bool alive = true;
-  bool changed() const;
+  bool changed() const { return !moved.empty(); }
+  // The metric's series; empty when its value never changed.
+  const Series& series(std::size_t metric) const;
+  Series& series_for(std::size_t metric);  // creates it
   // The metric's value at a bucket in [first_bucket, last_bucket]; nullopt when never reported.
   std::optional<double> value_at(std::size_t metric, std::int64_t bucket) const;
 };
