@@ -82,6 +82,12 @@ printf '%s\n' "$out" | grep -E '^\[  (PASSED|SKIPPED|FAILED) ' || true
   printf '%s\n' "$out" | tail -n 20 >&2
   fail "poolscope_tests.exe ended without gtest's final PASSED line"
 }
+# The handle census (SystemExtendedHandleInformation + ObjectTypesInformation) must either work
+# or be refused with the NTSTATUS named (ProcessFactsWindows.HandleTypesAndExitedProcessesOrTheNtstatus).
+census=$(printf '%s\n' "$out" | grep -E '^handle census: ' || true)
+printf '%s\n' "$census"
+[[ $census == *"handle census: read: Event handles"* || $census == *"NTSTATUS 0x"* ]] \
+  || fail "the handle census neither worked nor named the NTSTATUS that refused it"
 skipped=$(printf '%s\n' "$out" | grep -c '^\[  SKIPPED \]' || true)
 ((skipped == 0)) || echo "note: $skipped test(s) skipped (see above)"
 

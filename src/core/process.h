@@ -110,10 +110,79 @@ inline std::uint64_t fd_counts_total(const FdCounts& counts) {
   return total;
 }
 
+// The object type of a Windows handle, from the system handle table and the type names of the
+// running build (NtQueryObject ObjectTypesInformation). The types whose objects are pool blocks
+// with a tag of their own (see docs/windows.md, "Pool tags of object types") have a counter; the
+// rest are lumped together.
+enum class HandleKind : std::uint8_t {
+  kEvent,
+  kFile,
+  kKey,
+  kProcess,
+  kThread,
+  kToken,
+  kSection,
+  kMutant,
+  kSemaphore,
+  kTimer,
+  kAlpcPort,
+  kIoCompletion,
+  kEtwRegistration,
+  kWaitCompletionPacket,
+  kTpWorkerFactory,
+  kDirectory,
+  kOther,
+};
+inline constexpr std::size_t kHandleKindCount = 17;
+
+// The kernel's type names ("Event", "ALPC Port", ...; stable across Windows builds, unlike the
+// type indexes) and "other"; used for storage, export and evidence.
+inline std::string_view handle_kind_name(HandleKind kind) {
+  static constexpr std::array<std::string_view, kHandleKindCount> kNames = {"Event",
+                                                                            "File",
+                                                                            "Key",
+                                                                            "Process",
+                                                                            "Thread",
+                                                                            "Token",
+                                                                            "Section",
+                                                                            "Mutant",
+                                                                            "Semaphore",
+                                                                            "Timer",
+                                                                            "ALPC Port",
+                                                                            "IoCompletion",
+                                                                            "EtwRegistration",
+                                                                            "WaitCompletionPacket",
+                                                                            "TpWorkerFactory",
+                                                                            "Directory",
+                                                                            "other"};
+  return kNames[static_cast<std::size_t>(kind)];
+}
+
+// The kind of a type name as the kernel spells it (case-sensitive); kOther for any other type.
+inline HandleKind handle_kind_of_type_name(std::string_view type_name) {
+  for (std::size_t k = 0; k + 1 < kHandleKindCount; ++k) {
+    if (handle_kind_name(static_cast<HandleKind>(k)) == type_name)
+      return static_cast<HandleKind>(k);
+  }
+  return HandleKind::kOther;
+}
+
+// Windows: the System process. Its handles are the kernel's and drivers' (kernel handles).
+inline constexpr std::uint64_t kSystemPid = 4;
+
+// Handle counts by kind of one process.
+struct HandleCounts {
+  std::array<std::uint64_t, kHandleKindCount> count{};
+  std::uint64_t& operator[](HandleKind kind) { return count[static_cast<std::size_t>(kind)]; }
+  std::uint64_t operator[](HandleKind kind) const { return count[static_cast<std::size_t>(kind)]; }
+  friend bool operator==(const HandleCounts&, const HandleCounts&) = default;
+};
+
 // One process at one sample. Which optionals are set says what the OS told:
 //   Linux: fd_total always (the entry count of /proc/PID/fd); fds when the link targets could be
 //     read (not for other users' processes without root, nor where a sandbox denies it).
-//   Windows: handle_count and both pool quotas; fds and fd_total stay empty.
+//   Windows: handle_count and both pool quotas; handle_kinds and exited_*_handles when the
+//     system handle table could be read; fds and fd_total stay empty.
 struct ProcessFacts {
   std::uint64_t pid = 0;
   // Tells a reused pid apart; (pid, start_time) identifies a process within one boot.
@@ -143,6 +212,14 @@ struct ProcessFacts {
   // Linux: the soft RLIMIT_NOFILE (/proc/PID/limits), read with the stat: the fd count at which
   // the process's own opens fail. Live only: a recording does not keep it yet.
   std::optional<std::uint64_t> fd_limit;
+  // Windows, from the system handle table (class 64): handles by object type; sums to about
+  // handle_count (the two calls are not atomic).
+  std::optional<HandleCounts> handle_kinds;
+  // Windows: handles to Process objects that are not a live process (the process exited and this
+  // holder still references it); see docs/windows.md "References to exited processes".
+  std::optional<std::uint64_t> exited_process_handles;
+  // Windows: the same for Thread objects (set only when the collector knows every live thread).
+  std::optional<std::uint64_t> exited_thread_handles;
 
   friend bool operator==(const ProcessFacts&, const ProcessFacts&) = default;
 };

@@ -9,6 +9,7 @@
 #include "core/kernel_memory.h"
 #include "core/time_format.h"
 #include "detect/census.h"
+#include "detect/history.h"
 #include "detect/links.h"
 #include "detect/output.h"
 #include "detect/stats.h"
@@ -46,13 +47,6 @@ bool grows_with(const std::vector<double>& x, const std::vector<double>& y,
   if (x_growth <= 0 || y_growth <= 0) return false;
   const double x_first = (x[h] - x.front()) / x_growth, x_second = (x.back() - x[h]) / x_growth;
   return x_first >= min_share * y_first / y_growth && x_second >= min_share * y_second / y_growth;
-}
-
-std::string metric_plural(const std::string& metric, double growth) {
-  if (metric == "threads") return std::fabs(growth) == 1 ? "thread" : "threads";
-  if (metric == "fds") return std::fabs(growth) == 1 ? "fd" : "fds";
-  if (metric == "handles" || metric.ends_with("bytes")) return metric;
-  return std::fabs(growth) == 1 ? metric : metric + "s";
 }
 
 // Which process facts can hold a key's memory. Threads, page tables, socket queues, BPF and
@@ -100,13 +94,29 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
     any_link = any_link || linked[m];
   }
   if (!any_link) return out;
+  // A tag that is an object type's bodies (Even <-> Event, links.h) is compared with that type
+  // first: a process whose handles were recorded by type is not compared through its total handle
+  // count or pool quota, which another type's churn (a backup opening files) moves.
+  const std::optional<HandleKind> type = handle_kind_for_tag(key.key);
+  const std::size_t type_metric = type ? handle_kind_metric(*type) : kProcessMetricCount;
+  const std::size_t type_exited =
+      type == HandleKind::kProcess  ? static_cast<std::size_t>(ProcessMetric::kExitedProcessHandles)
+      : type == HandleKind::kThread ? static_cast<std::size_t>(ProcessMetric::kExitedThreadHandles)
+                                    : kProcessMetricCount;
+  auto untyped = [](std::size_t m) {
+    return m == static_cast<std::size_t>(ProcessMetric::kHandles) ||
+           m == static_cast<std::size_t>(ProcessMetric::kPagedQuotaBytes) ||
+           m == static_cast<std::size_t>(ProcessMetric::kNonPagedQuotaBytes);
+  };
   for (const ProcessTrack& p : h.processes()) {
     if (!p.changed()) continue;
     const std::int64_t a = std::max(from, p.first_bucket), b = std::min(to, p.last_bucket);
     if (b - a < 2) continue;
+    const bool by_type = type && p.first_value[type_metric].has_value();
     std::optional<ProcessEvidence> best;
     for (std::size_t m = 0; m < kProcessMetricCount; ++m) {
-      if (p.series[m].empty() || !linked[m]) continue;
+      if (!linked[m] || p.series(m).empty()) continue;
+      if (by_type && untyped(m)) continue;
       std::vector<double> xs, ys, ts;
       for (std::int64_t bucket = a; bucket <= b; ++bucket) {
         if (!ks.has(bucket)) continue;
@@ -124,8 +134,7 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       const double overlap = ts.back() - ts.front();
       if (overlap < options.min_overlap * window) continue;
       const double key_growth = ys.back() - ys.front();
-      const bool count_metric = m < static_cast<std::size_t>(ProcessMetric::kPagedQuotaBytes) ||
-                                m == static_cast<std::size_t>(ProcessMetric::kThreads);
+      const bool count_metric = is_count_metric(m);
       // A bytes-only key (kernel memory) has no objects to compare with: a count must still have
       // grown by a few, or a process opening 2 files while memory grows correlates by chance.
       if (count_metric && !key.seen_outstanding && growth < options.min_metric_growth) continue;
@@ -164,10 +173,12 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       e.seconds = ts.back() - ts.front();
       e.correlation = corr;
       e.objects_per_unit = (ys.back() - ys.front()) / growth;
-      // The specific fd kind beats the total when it explains the key about as well.
-      const bool specific = m < kFdKindCount;
+      // The specific fd kind beats the total, and references to exited processes/threads beat
+      // all handles of their type, when they explain the key about as well.
+      const bool specific = m < kFdKindCount || m == type_exited;
+      const std::string general = m == type_exited ? process_metric_name(type_metric) : "fds";
       if (!best || corr > best->correlation + 0.02 ||
-          (specific && corr > best->correlation - 0.02 && !(best->metric != "fds"))) {
+          (specific && corr > best->correlation - 0.02 && best->metric == general)) {
         best = e;
       }
     }
@@ -207,6 +218,15 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       best->evidence +=
           fmt::format("; its open-file limit ({} fds, RLIMIT_NOFILE) is reached in {}",
                       grouped(*best->fd_limit), duration_text(*best->fd_limit_eta_seconds));
+    }
+    // pid 4 is System: its handles are the kernel's and drivers' (kernel handles), never an
+    // application's, and restarting it is a reboot.
+    if (p.pid == kSystemPid && best->metric.find("handles") != std::string::npos) {
+      best->evidence += fmt::format(
+          "; System holds them: the references are the kernel's or a driver's, not an "
+          "application's, so the next step is the driver (`poolscope who {}`), not a process "
+          "restart",
+          key_name);
     }
     out.push_back(std::move(*best));
   }

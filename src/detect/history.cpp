@@ -1,6 +1,7 @@
 #include "detect/history.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -116,9 +117,37 @@ std::string process_metric_name(std::size_t metric) {
       return "BPF memlock bytes";
     case ProcessMetric::kDmabufBytes:
       return "DMA-BUF bytes";
+    case ProcessMetric::kExitedProcessHandles:
+      return "handles to exited processes";
+    case ProcessMetric::kExitedThreadHandles:
+      return "handles to exited threads";
     default:
-      return "?";
+      break;
   }
+  const std::size_t first = static_cast<std::size_t>(ProcessMetric::kHandleKindFirst);
+  if (metric >= first && metric < first + kHandleKindCount) {
+    const auto kind = static_cast<HandleKind>(metric - first);
+    return kind == HandleKind::kOther ? "handles of other types"
+                                      : std::string(handle_kind_name(kind)) + " handles";
+  }
+  return "?";
+}
+
+std::string metric_plural(const std::string& metric, double count) {
+  const bool one = std::fabs(count) == 1;
+  if (metric == "threads") return one ? "thread" : "threads";
+  if (metric == "fds") return one ? "fd" : "fds";
+  if (metric == "handles" || metric.ends_with("bytes")) return metric;
+  if (const std::size_t at = metric.find("handles"); at != std::string::npos) {
+    return one ? std::string(metric).erase(at + 6, 1) : metric;  // "Event handle"
+  }
+  return one ? metric : metric + "s";
+}
+
+bool is_count_metric(std::size_t metric) {
+  return metric < static_cast<std::size_t>(ProcessMetric::kPagedQuotaBytes) ||
+         metric == static_cast<std::size_t>(ProcessMetric::kThreads) ||
+         metric >= static_cast<std::size_t>(ProcessMetric::kHandleKindFirst);
 }
 
 bool KeyTrack::zero_frees() const {
@@ -127,13 +156,24 @@ bool KeyTrack::zero_frees() const {
   return *last_frees == *first_frees && *last_allocs > *first_allocs;
 }
 
-bool ProcessTrack::changed() const {
-  return std::any_of(series.begin(), series.end(), [](const Series& s) { return !s.empty(); });
+const Series& ProcessTrack::series(std::size_t metric) const {
+  static const Series kNever;
+  for (const auto& [m, s] : moved) {
+    if (m == metric) return s;
+  }
+  return kNever;
+}
+
+Series& ProcessTrack::series_for(std::size_t metric) {
+  for (auto& [m, s] : moved) {
+    if (m == metric) return s;
+  }
+  return moved.emplace_back(metric, Series{}).second;
 }
 
 std::optional<double> ProcessTrack::value_at(std::size_t metric, std::int64_t bucket) const {
   if (!first_value[metric]) return std::nullopt;
-  const Series& s = series[metric];
+  const Series& s = series(metric);
   if (s.empty() || bucket < s.first_bucket()) return first_value[metric];
   // The newest value at or before the bucket (a bucket without a process sample has none).
   const std::int64_t end = s.first_bucket() + static_cast<std::int64_t>(s.size()) - 1;
@@ -200,7 +240,7 @@ void History::halve() {
   for (auto& p : processes_) {
     p.first_bucket /= 2;
     p.last_bucket /= 2;
-    for (auto& s : p.series) s.halve();
+    for (auto& [m, s] : p.moved) s.halve();
   }
 }
 
@@ -296,8 +336,19 @@ std::optional<double> metric_value(const ProcessFacts& p, std::size_t metric) {
     case ProcessMetric::kDmabufBytes:
       v = p.dmabuf_bytes;
       break;
-    default:
+    case ProcessMetric::kExitedProcessHandles:
+      v = p.exited_process_handles;
       break;
+    case ProcessMetric::kExitedThreadHandles:
+      v = p.exited_thread_handles;
+      break;
+    default: {
+      const std::size_t first = static_cast<std::size_t>(ProcessMetric::kHandleKindFirst);
+      if (p.handle_kinds && metric >= first && metric < first + kHandleKindCount) {
+        v = p.handle_kinds->count[metric - first];
+      }
+      break;
+    }
   }
   if (!v) return std::nullopt;
   return static_cast<double>(*v);
@@ -360,14 +411,11 @@ void History::add_processes(const std::vector<ProcessFacts>& processes) {
     for (std::size_t m = 0; m < kProcessMetricCount; ++m) {
       const auto v = metric_value(facts, m);
       if (!v) continue;
-      Series& s = t.series[m];
       if (!t.first_value[m]) {
         t.first_value[m] = *v;
-      } else if (!s.empty()) {
-        s.add(bucket, *v);
-      } else if (*v != *t.first_value[m]) {
-        // The first change: the series starts here; earlier buckets read first_value.
-        s.add(bucket, *v);
+      } else if (*v != *t.first_value[m] || !t.series(m).empty()) {
+        // From the first change on; earlier buckets read first_value.
+        t.series_for(m).add(bucket, *v);
       }
     }
   }
@@ -484,8 +532,8 @@ std::size_t History::memory_bytes() const {
   for (const auto& k : keys_)
     total += sizeof(k) + k.outstanding.memory_bytes() + k.bytes.memory_bytes();
   for (const auto& p : processes_) {
-    total += sizeof(p);
-    for (const auto& s : p.series) total += s.memory_bytes();
+    total += sizeof(p) + p.moved.capacity() * sizeof(p.moved[0]);
+    for (const auto& [m, s] : p.moved) total += s.memory_bytes();
   }
   return total;
 }

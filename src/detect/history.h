@@ -79,21 +79,37 @@ enum class ProcessMetric : std::uint8_t {
   kSocketQueueBytes,    // Linux: bytes queued on its sockets
   kBpfMemlockBytes,     // Linux: memlock of its BPF maps and programs
   kDmabufBytes,         // Linux: sizes of its DMA-BUFs
+  kHandleKindFirst,     // kHandleKindFirst + HandleKind: handle counts by type (Windows)
+  kExitedProcessHandles = kHandleKindFirst + kHandleKindCount,  // handles to exited processes
+  kExitedThreadHandles,                                         // ... and threads
   kCount
 };
 inline constexpr std::size_t kProcessMetricCount = static_cast<std::size_t>(ProcessMetric::kCount);
-std::string process_metric_name(std::size_t metric);  // "eventfd", ..., "fds", "handles", ...
+// "eventfd", ..., "fds", "handles", ..., "Event handles", ..., "handles to exited processes"
+std::string process_metric_name(std::size_t metric);
+// The metric's name for a count of them: "eventfds" / "eventfd", "Event handles" / "Event
+// handle", "threads" / "thread"; byte metrics and "fds"/"handles" totals as they are.
+std::string metric_plural(const std::string& metric, double count);
+// Counts of things (fds, handles, threads), as opposed to bytes.
+bool is_count_metric(std::size_t metric);
+inline constexpr std::size_t handle_kind_metric(HandleKind kind) {
+  return static_cast<std::size_t>(ProcessMetric::kHandleKindFirst) + static_cast<std::size_t>(kind);
+}
 
 struct ProcessTrack {
   std::uint64_t pid = 0, start_time = 0;
   std::string name;
   std::int64_t first_bucket = 0, last_bucket = 0;
-  // A metric's first value; its series exists only once the value changed (most never do).
+  // A metric's first value; its series exists only once the value changed (most never do: a
+  // Series for each of the 40 metrics would be 5 KB per process, most of a History's tracks).
   std::array<std::optional<double>, kProcessMetricCount> first_value{};
-  std::array<Series, kProcessMetricCount> series{};
+  std::vector<std::pair<std::size_t, Series>> moved;  // (metric, series), in order of first change
   bool alive = true;
   std::optional<double> fd_limit;  // the newest soft RLIMIT_NOFILE seen (live only)
-  bool changed() const;
+  bool changed() const { return !moved.empty(); }
+  // The metric's series; empty when its value never changed.
+  const Series& series(std::size_t metric) const;
+  Series& series_for(std::size_t metric);  // creates it
   // The metric's value at a bucket in [first_bucket, last_bucket]; nullopt when never reported.
   std::optional<double> value_at(std::size_t metric, std::int64_t bucket) const;
 };

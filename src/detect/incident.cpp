@@ -199,10 +199,6 @@ std::pair<std::size_t, std::string> choose_source(const Report& r,
   return {c.front(), reason};
 }
 
-std::string plural(const std::string& metric) {
-  return metric + (metric == "fds" || metric == "handles" || metric.ends_with("bytes") ? "" : "s");
-}
-
 }  // namespace
 
 double pearson(const std::vector<double>& x, const std::vector<double>& y) {
@@ -227,10 +223,19 @@ std::vector<std::string> finding_next_steps(const Finding& f, const std::string&
                   recording_path + " later, or poolscope watch).");
     return out;
   }
+  if (!f.processes.empty() && f.processes.front().pid == kSystemPid &&
+      f.key.kind == KeyKind::kPoolTag) {
+    const auto& p = f.processes.front();
+    out.push_back(key + ": System (pid 4) holds ever more " + metric_plural(p.metric, 2) +
+                  ": the references are the kernel's or a driver's, not an application's. Find "
+                  "the driver: poolscope who " +
+                  key + " (restarting System is a reboot, which only postpones the exhaustion).");
+    return out;
+  }
   if (!f.processes.empty()) {
     const auto& p = f.processes.front();
     std::string line = key + ": process " + p.name + " (pid " + std::to_string(p.pid) +
-                       ") holds ever more " + plural(p.metric) + ". Check it";
+                       ") holds ever more " + metric_plural(p.metric, 2) + ". Check it";
     if (f.key.kind == KeyKind::kSlabCache) {
       line += " (ls -l /proc/" + std::to_string(p.pid) + "/fd)";
     } else {

@@ -43,9 +43,72 @@ constexpr std::array kLinks{
     // mappings; bio-* follows block I/O. No process is named for them through fds.
     ProcessLink{kSlab, "tw_sock_*", "", "sockets in TIME_WAIT, after their fd closed"},
     ProcessLink{kSlab, "request_sock_*", "", "half-open connections, before any fd"},
-    ProcessLink{kTag, "Thre", "threads handles", "thread objects: its threads, or handles to them"},
-    // Windows: a process's handles and pool quota hold pool objects of any tag until the
-    // per-type table (object type <-> tag) narrows it.
+    // Windows object types. ObCreateObject allocates an object's body with its type's pool tag,
+    // which ObCreateObjectType takes from the first four characters of the type name (space-
+    // padded: "Key" -> "Key "); pooltag.txt (Debugging Tools for Windows, triage/pooltag.txt; the
+    // copy in ../shared/data/real/pooltag/pooltag.txt) lists each as "<Type> objects". A process
+    // holds them through handles of that type; its total handle count and pool quota only where
+    // its types were not recorded or the handle table was unreadable (handle_type).
+    ProcessLink{kTag, "Even",
+                "Event_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+                "Event objects (pooltag.txt: Even - Event objects)", HandleKind::kEvent},
+    ProcessLink{kTag, "Proc",
+                "Process_handles handles_to_exited_processes handles paged_pool_quota_bytes "
+                "nonpaged_pool_quota_bytes",
+                "Process objects, live or exited and still referenced (pooltag.txt: Proc - nt!ps "
+                "- Process objects)",
+                HandleKind::kProcess},
+    ProcessLink{kTag, "Thre", "Thread_handles handles_to_exited_threads threads handles",
+                "Thread objects: its threads, or handles to them, live or exited (pooltag.txt: "
+                "Thre - nt!ps - Thread objects)",
+                HandleKind::kThread},
+    ProcessLink{kTag, "Toke",
+                "Token_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+                "Token objects (pooltag.txt: Toke - nt!se - Token objects)", HandleKind::kToken},
+    ProcessLink{kTag, "File",
+                "File_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+                "File objects (pooltag.txt: File - File objects)", HandleKind::kFile},
+    ProcessLink{kTag, "Key ",
+                "Key_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+                "Key objects (pooltag.txt: Key  - Key objects)", HandleKind::kKey},
+    ProcessLink{kTag, "Muta",
+                "Mutant_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+                "Mutant objects (pooltag.txt: Muta - Mutant objects)", HandleKind::kMutant},
+    ProcessLink{
+        kTag, "Sema", "Semaphore_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+        "Semaphore objects (pooltag.txt: Sema - Semaphore objects)", HandleKind::kSemaphore},
+    ProcessLink{kTag, "Time",
+                "Timer_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+                "Timer objects (pooltag.txt: Time - nt!ke - Timer objects)", HandleKind::kTimer},
+    ProcessLink{kTag, "ALPC",
+                "ALPC_Port_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+                "ALPC port objects (pooltag.txt: ALPC - nt!alpc - ALPC port objects)",
+                HandleKind::kAlpcPort},
+    ProcessLink{kTag, "Sect",
+                "Section_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+                "Section objects (pooltag.txt: Sect - Section objects)", HandleKind::kSection},
+    ProcessLink{kTag, "IoCo",
+                "IoCompletion_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+                "I/O completion objects (pooltag.txt: IoCo - nt!io - Io completion)",
+                HandleKind::kIoCompletion},
+    ProcessLink{kTag, "EtwR",
+                "EtwRegistration_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+                "ETW registrations (pooltag.txt: EtwR - nt!etw - Etw KM RegEntry)",
+                HandleKind::kEtwRegistration},
+    ProcessLink{
+        kTag, "Wait",
+        "WaitCompletionPacket_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+        "wait completion packets (pooltag.txt: Wait - nt!io - WaitCompletion Packets)",
+        HandleKind::kWaitCompletionPacket},
+    ProcessLink{
+        kTag, "Dire", "Directory_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+        "object directories (pooltag.txt: Dire - Directory objects)", HandleKind::kDirectory},
+    ProcessLink{kTag, "TpWo",
+                "TpWorkerFactory_handles handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
+                "thread-pool worker factories (pooltag.txt: TpWo - nt!ex - Threadpool worker "
+                "factory objects)",
+                HandleKind::kTpWorkerFactory},
+    // Windows: a process's handles and pool quota hold pool objects of any other tag.
     ProcessLink{kTag, "*", "handles paged_pool_quota_bytes nonpaged_pool_quota_bytes",
                 "handles and pool charged to the process"},
 };
@@ -95,6 +158,12 @@ bool plausible_link(const PoolKey& key, std::string_view metric) {
   std::string m(metric);
   for (char& c : m) c = c == ' ' ? '_' : c;
   return metric_listed(l->metrics, m);
+}
+
+std::optional<HandleKind> handle_kind_for_tag(const PoolKey& key) {
+  if (key.kind != KeyKind::kPoolTag) return std::nullopt;
+  const ProcessLink* l = process_link(key);
+  return l ? l->handle_type : std::nullopt;
 }
 
 std::span<const CensusPair> census_pairs() {

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "core/pool.h"
+#include "core/process.h"
 
 namespace poolscope::detect {
 
@@ -20,13 +22,20 @@ struct ProcessLink {
   KeyKind kind;
   std::string_view pattern;
   std::string_view metrics;
-  std::string_view why;  // what the objects are, for the docs and the evidence
+  std::string_view why;  // what the objects are, and where the pair is documented
+  // Windows pool tags that are a kernel object type's bodies (Even <-> Event ...): the handle
+  // type compared first. A process that records its handles by type is named for the tag only
+  // through that type (or its references to exited processes/threads, or its threads), never
+  // through its total handle count or pool quota, which another type's churn moves.
+  std::optional<HandleKind> handle_type = std::nullopt;
 };
 std::span<const ProcessLink> process_links();
 // The row for a key, or nullptr.
 const ProcessLink* process_link(const PoolKey& key);
 // Whether the metric (process_metric_name) can hold the key's objects.
 bool plausible_link(const PoolKey& key, std::string_view metric);
+// The handle type whose objects a pool tag's blocks are (the row's handle_type), or nullopt.
+std::optional<HandleKind> handle_kind_for_tag(const PoolKey& key);
 
 // A census pair: keys matching `pattern` count objects that each belong to one `owner_kind`
 // (History::owner_counts). `per_owner` objects per owner are normal; `exact` says the pairing is

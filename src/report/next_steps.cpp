@@ -1,5 +1,6 @@
 #include "report/next_steps.h"
 
+#include "detect/history.h"
 #include "detect/output.h"
 
 namespace poolscope::report {
@@ -11,7 +12,7 @@ bool is_generic_kmalloc(const std::string& name) {
 }
 
 std::string plural_metric(const detect::ProcessEvidence& p) {
-  return p.metric + (p.metric == "fds" || p.metric == "handles" ? "" : "s");
+  return detect::metric_plural(p.metric, 2);
 }
 
 // "filp" owner texts end in '?' when they are a guess from the name; "vmlinux" is the kernel.
@@ -59,7 +60,11 @@ std::vector<Guidance> guidance(const detect::Report& report, const std::string& 
     const detect::ProcessEvidence* culprit = f.processes.empty() ? nullptr : &f.processes.front();
     if (f.key.kind == KeyKind::kPoolTag) {
       g.heading = "Windows pool tag " + key + " (" + std::string(pool_kind_name(f.pool)) + ")";
-      if (culprit) {
+      if (culprit && culprit->pid == kSystemPid) {
+        g.fix.push_back("System (pid 4) holds ever more " + plural_metric(*culprit) +
+                        ": kernel handles, the kernel's or a driver's, not an application's. "
+                        "The driver is the next step (below), not a process restart.");
+      } else if (culprit) {
         g.fix.push_back("Process " + culprit->name + " (pid " + std::to_string(culprit->pid) +
                         ") holds ever more " + plural_metric(*culprit) +
                         ": restarting it gives the pool back; its vendor must fix the handle "

@@ -102,7 +102,7 @@ std::optional<std::size_t> metric_index(const std::string& name) {
 std::vector<Point> process_points(const History& h, const detect::ProcessTrack& p,
                                   std::size_t metric) {
   std::vector<Point> out;
-  const detect::Series& s = p.series[metric];
+  const detect::Series& s = p.series(metric);
   for (auto b = p.first_bucket; b <= p.last_bucket && b < h.buckets(); ++b) {
     const double t = seconds_of(h.bucket_wall_ns(b));
     if (s.has(b)) {
@@ -119,7 +119,7 @@ const detect::ProcessTrack* find_process(const History& h, const detect::Process
   const detect::ProcessTrack* best = nullptr;
   for (const auto& p : h.processes()) {
     if (p.pid != e.pid || p.name != e.name) continue;
-    if (!best || (!p.series[metric].empty() && best->series[metric].empty()) ||
+    if (!best || (!p.series(metric).empty() && best->series(metric).empty()) ||
         p.last_bucket > best->last_bucket) {
       best = &p;
     }

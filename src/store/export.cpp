@@ -90,6 +90,15 @@ nlohmann::ordered_json process_json(const ProcessFacts& p) {
   if (p.socket_queue_bytes) j["socket_queue_bytes"] = *p.socket_queue_bytes;
   if (p.bpf_memlock_bytes) j["bpf_memlock_bytes"] = *p.bpf_memlock_bytes;
   if (p.dmabuf_bytes) j["dmabuf_bytes"] = *p.dmabuf_bytes;
+  if (p.handle_kinds) {
+    nlohmann::ordered_json kinds = nlohmann::ordered_json::object();
+    for (std::size_t k = 0; k < kHandleKindCount; ++k) {
+      kinds[std::string(handle_kind_name(static_cast<HandleKind>(k)))] = p.handle_kinds->count[k];
+    }
+    j["handle_types"] = kinds;
+  }
+  if (p.exited_process_handles) j["exited_process_handles"] = *p.exited_process_handles;
+  if (p.exited_thread_handles) j["exited_thread_handles"] = *p.exited_thread_handles;
   return j;
 }
 

@@ -2,6 +2,8 @@
 // "process_samples.data").
 #include "store/process_codec.h"
 
+#include <algorithm>
+
 #include "store/varint.h"
 
 namespace poolscope::store {
@@ -25,14 +27,31 @@ constexpr std::uint8_t kKnownTags = 0x0F;
 
 // Numeric slots: 0 parent pid, 1 handle count, 2 paged quota, 3 nonpaged quota, 4 fd total,
 // 5.. fd counts by FdKind, then (format 2) threads, page-table bytes, socket queue bytes, BPF
-// memlock bytes, DMA-BUF bytes. Presence bits 0-4 are per slot, bit 5 covers all fd kinds (fds is
-// one optional), bits 6-10 the format-2 slots.
+// memlock bytes, DMA-BUF bytes, then (format 3) Windows handle counts by HandleKind, handles to
+// exited processes, handles to exited threads. Presence bits 0-4 are per slot, bit 5 covers all
+// fd kinds (fds is one optional), bits 6-10 the format-2 slots, bit 11 all handle kinds, bits 12
+// and 13 the two exited counts. Each format's slots and bits extend the one before, so the
+// decoder's state carries across blobs of different formats.
 constexpr std::size_t kFirstKernelSlot = 5 + kFdKindCount;
 constexpr std::size_t kKernelSlots = 5;
-constexpr std::size_t kSlots = kFirstKernelSlot + kKernelSlots;
+constexpr std::size_t kFirstHandleSlot = kFirstKernelSlot + kKernelSlots;
+constexpr std::size_t kExitedProcessSlot = kFirstHandleSlot + kHandleKindCount;
+constexpr std::size_t kExitedThreadSlot = kExitedProcessSlot + 1;
+constexpr std::size_t kSlots = kExitedThreadSlot + 1;
+static_assert(kSlots <= 64);
 constexpr std::uint32_t kFdsPresent = 1 << 5;
-constexpr std::uint32_t kAllPresenceV1 = 0x3F;
-constexpr std::uint32_t kAllPresence = 0x7FF;
+constexpr std::uint32_t kHandleKindsPresent = 1 << 11;
+
+// What each format can hold: its slot count and presence bits.
+struct FormatLimits {
+  std::size_t slots;
+  std::uint32_t presence;
+};
+constexpr FormatLimits limits_of(std::uint8_t version) {
+  if (version == 1) return {kFirstKernelSlot, 0x3F};
+  if (version == 2) return {kFirstHandleSlot, 0x7FF};
+  return {kSlots, 0x3FFF};
+}
 
 struct Numbers {
   std::uint32_t present = 0;
@@ -48,7 +67,7 @@ auto scalars_of(Facts& p) {
     std::size_t slot;
     std::uint32_t bit;
   };
-  return std::array<Scalar, 10>{{{&p.parent_pid, 0, 1u << 0},
+  return std::array<Scalar, 12>{{{&p.parent_pid, 0, 1u << 0},
                                  {&p.handle_count, 1, 1u << 1},
                                  {&p.paged_pool_quota_bytes, 2, 1u << 2},
                                  {&p.nonpaged_pool_quota_bytes, 3, 1u << 3},
@@ -57,7 +76,9 @@ auto scalars_of(Facts& p) {
                                  {&p.page_table_bytes, kFirstKernelSlot + 1, 1u << 7},
                                  {&p.socket_queue_bytes, kFirstKernelSlot + 2, 1u << 8},
                                  {&p.bpf_memlock_bytes, kFirstKernelSlot + 3, 1u << 9},
-                                 {&p.dmabuf_bytes, kFirstKernelSlot + 4, 1u << 10}}};
+                                 {&p.dmabuf_bytes, kFirstKernelSlot + 4, 1u << 10},
+                                 {&p.exited_process_handles, kExitedProcessSlot, 1u << 12},
+                                 {&p.exited_thread_handles, kExitedThreadSlot, 1u << 13}}};
 }
 
 Numbers numbers_of(const ProcessFacts& p) {
@@ -72,6 +93,12 @@ Numbers numbers_of(const ProcessFacts& p) {
     n.present |= kFdsPresent;
     for (std::size_t k = 0; k < kFdKindCount; ++k) {
       n.value[5 + k] = fd_count(*p.fds, kAllFdKinds[k]);
+    }
+  }
+  if (p.handle_kinds) {
+    n.present |= kHandleKindsPresent;
+    for (std::size_t k = 0; k < kHandleKindCount; ++k) {
+      n.value[kFirstHandleSlot + k] = p.handle_kinds->count[k];
     }
   }
   return n;
@@ -94,6 +121,20 @@ void set_numbers(const Numbers& n, ProcessFacts& p) {
   } else {
     p.fds.reset();
   }
+  if (n.present & kHandleKindsPresent) {
+    HandleCounts counts;
+    for (std::size_t k = 0; k < kHandleKindCount; ++k) {
+      counts.count[k] = n.value[kFirstHandleSlot + k];
+    }
+    p.handle_kinds = counts;
+  } else {
+    p.handle_kinds.reset();
+  }
+}
+
+// True when the facts need format 3 (Windows handle kinds or exited references).
+bool needs_format3(const ProcessFacts& p) {
+  return p.handle_kinds || p.exited_process_handles || p.exited_thread_handles;
 }
 
 // Writes the record for cur (before == nullptr: new process). Returns false when nothing changed.
@@ -107,9 +148,9 @@ bool encode_record(const ProcessFacts* before, const ProcessFacts& cur, std::uin
     tag |= kTagIdentity;
   }
   if (after.present != prev.present) tag |= kTagPresence;
-  std::uint32_t changed = 0;
+  std::uint64_t changed = 0;
   for (std::size_t s = 0; s < kSlots; ++s) {
-    if (after.value[s] != prev.value[s]) changed |= 1u << s;
+    if (after.value[s] != prev.value[s]) changed |= std::uint64_t{1} << s;
   }
   if (changed) tag |= kTagValues;
   if (tag == 0) return false;
@@ -123,7 +164,9 @@ bool encode_record(const ProcessFacts* before, const ProcessFacts& cur, std::uin
   if (tag & kTagValues) {
     put_varint(out, changed);
     for (std::size_t s = 0; s < kSlots; ++s) {
-      if (changed & (1u << s)) put_varint(out, zigzag_delta(prev.value[s], after.value[s]));
+      if (changed & (std::uint64_t{1} << s)) {
+        put_varint(out, zigzag_delta(prev.value[s], after.value[s]));
+      }
     }
   }
   return true;
@@ -169,8 +212,13 @@ void encode_process_sample(const ProcessState* prev_state, const ProcessState& c
   }
   while (i < pp.size()) exits.push_back(pp[i++].pid);
 
+  // Format 2 unless a process has Windows handle facts (now or in the sample before, whose
+  // presence bits the change set clears): recordings without them stay byte for byte what
+  // poolscope versions before format 3 write and read.
+  const bool format3 = std::any_of(cur.processes.begin(), cur.processes.end(), needs_format3) ||
+                       std::any_of(pp.begin(), pp.end(), needs_format3);
   out.clear();
-  out.push_back(static_cast<char>(kProcessFormatVersion));
+  out.push_back(static_cast<char>(format3 ? kProcessFormatVersion : 2));
   out.push_back(static_cast<char>(flags));
   put_varint(out, exits.size());
   std::uint64_t prev_exit = 0;
@@ -201,13 +249,14 @@ Result<void> ProcessDecoder::apply(std::span<const unsigned char> blob) {
   };
   if (blob.size() < 2) return damaged("shorter than its header");
   const std::uint8_t version = blob[0];
-  if (version != kProcessFormatVersion && version != 1) {
+  if (version == 0 || version > kProcessFormatVersion) {
     // The file header's format was checked when the recording was opened: a sample in another
     // format inside it is damage, not a newer poolscope (issue 21).
-    return damaged(("unknown format byte " + std::to_string(version) + " (expected 1 or " +
+    return damaged(("unknown format byte " + std::to_string(version) + " (expected 1 to " +
                     std::to_string(kProcessFormatVersion) + ")")
                        .c_str());
   }
+  const FormatLimits limits = limits_of(version);
   const std::uint8_t flags = blob[1];
   if (flags & ~kKnownFlags) return damaged("unknown flags");
   if (flags & kFlagKeyframe) state_ = ProcessState{};
@@ -269,19 +318,18 @@ Result<void> ProcessDecoder::apply(std::span<const unsigned char> blob) {
       if (!in.string(p.name)) return damaged("bad process name");
     }
     if (tag & kTagPresence) {
-      // Format 1: one byte, bits 0-5; format 2: a varint.
-      numbers.present = version == 1 ? in.byte() : static_cast<std::uint32_t>(in.varint());
-      if (numbers.present & ~(version == 1 ? kAllPresenceV1 : kAllPresence)) {
-        return damaged("bad presence");
-      }
+      // Format 1: one byte, bits 0-5; formats 2 and 3: a varint.
+      const std::uint64_t present = version == 1 ? in.byte() : in.varint();
+      if (present & ~std::uint64_t{limits.presence}) return damaged("bad presence");
+      numbers.present = static_cast<std::uint32_t>(present);
     }
     if (tag & kTagValues) {
       const std::uint64_t changed = in.varint();
-      if (!in.ok() || (changed >> (version == 1 ? kFirstKernelSlot : kSlots)) != 0) {
-        return damaged("bad value mask");
-      }
+      if (!in.ok() || (changed >> limits.slots) != 0) return damaged("bad value mask");
       for (std::size_t s = 0; s < kSlots; ++s) {
-        if (changed & (1u << s)) numbers.value[s] = apply_zigzag(numbers.value[s], in.varint());
+        if (changed & (std::uint64_t{1} << s)) {
+          numbers.value[s] = apply_zigzag(numbers.value[s], in.varint());
+        }
       }
     }
     if (!in.ok()) return damaged("truncated record");

@@ -11,9 +11,11 @@
 
 namespace poolscope::store {
 
+// 3: Windows handle counts by object type and handles to exited processes / threads follow the
+// kernel-memory facts; written only for samples that hold them (others stay format 2).
 // 2: presence is a varint and the kernel-memory facts (threads, page tables, ...) follow the fd
-// kinds; format 1 (a presence byte, no kernel-memory facts) is still read.
-inline constexpr std::uint8_t kProcessFormatVersion = 2;
+// kinds. 1: a presence byte, no kernel-memory facts. All three are read (docs/store-format.md).
+inline constexpr std::uint8_t kProcessFormatVersion = 3;
 
 // The decoded processes after a sample, sorted by pid (as ProcessSample has them).
 struct ProcessState {

@@ -1,6 +1,9 @@
 // Windows process facts: NtQuerySystemInformation(SystemProcessInformation) gives every
-// process's HandleCount and pool quota in one call. Only the system call here; the buffer is
-// decoded by parse/process_info_buffer, which is tested and fuzzed on any OS.
+// process's HandleCount and pool quota in one call; SystemExtendedHandleInformation (64) and
+// NtQueryObject(ObjectTypesInformation) give every handle's process and object type, counted per
+// process and type, and the references to exited processes. Only the system calls here; the
+// buffers are decoded by parse/process_info_buffer and parse/handle_table, which are tested and
+// fuzzed on any OS.
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
@@ -13,10 +16,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <span>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
+#include "parse/handle_table.h"
 #include "parse/process_info_buffer.h"
 #include "source/process_facts.h"
 
@@ -26,8 +33,11 @@ namespace {
 
 using NtStatus = LONG;
 using NtQuerySystemInformationFn = NtStatus(NTAPI*)(ULONG, PVOID, ULONG, PULONG);
+using NtQueryObjectFn = NtStatus(NTAPI*)(HANDLE, ULONG, PVOID, ULONG, PULONG);
 
 constexpr ULONG kSystemProcessInformation = 5;
+constexpr ULONG kSystemExtendedHandleInformation = 64;
+constexpr ULONG kObjectTypesInformation = 3;
 constexpr NtStatus kStatusInfoLengthMismatch = static_cast<NtStatus>(0xC0000004);
 constexpr NtStatus kStatusBufferTooSmall = static_cast<NtStatus>(0xC0000023);
 
@@ -96,6 +106,59 @@ static_assert(offsetof(SystemProcessInformation, QuotaPagedPoolUsage) == (kX64 ?
 static_assert(offsetof(SystemProcessInformation, QuotaNonPagedPoolUsage) == (kX64 ? 176 : 120));
 static_assert(sizeof(SystemProcessInformation) == (kX64 ? 256 : 184));
 
+// phnt's SYSTEM_HANDLE_TABLE_ENTRY_INFO_EX and OBJECT_TYPE_INFORMATION with this compiler's
+// layout, held to parse/handle_table's offsets.
+struct SystemHandleTableEntryInfoEx {
+  PVOID Object;
+  ULONG_PTR UniqueProcessId;
+  ULONG_PTR HandleValue;
+  ULONG GrantedAccess;
+  USHORT CreatorBackTraceIndex;
+  USHORT ObjectTypeIndex;
+  ULONG HandleAttributes;
+  ULONG Reserved;
+};
+struct SystemHandleInformationEx {
+  ULONG_PTR NumberOfHandles;
+  ULONG_PTR Reserved;
+  SystemHandleTableEntryInfoEx Handles[1];
+};
+static_assert(offsetof(SystemHandleInformationEx, Handles) == (kX64 ? 16 : 8));
+static_assert(sizeof(SystemHandleTableEntryInfoEx) == (kX64 ? 40 : 28));
+static_assert(offsetof(SystemHandleTableEntryInfoEx, UniqueProcessId) == (kX64 ? 8 : 4));
+static_assert(offsetof(SystemHandleTableEntryInfoEx, HandleValue) == (kX64 ? 16 : 8));
+static_assert(offsetof(SystemHandleTableEntryInfoEx, GrantedAccess) == (kX64 ? 24 : 12));
+static_assert(offsetof(SystemHandleTableEntryInfoEx, ObjectTypeIndex) == (kX64 ? 30 : 18));
+static_assert(offsetof(SystemHandleTableEntryInfoEx, HandleAttributes) == (kX64 ? 32 : 20));
+struct ObjectTypeInformation {
+  UnicodeString TypeName;
+  ULONG TotalNumberOfObjects;
+  ULONG TotalNumberOfHandles;
+  ULONG TotalPagedPoolUsage;
+  ULONG TotalNonPagedPoolUsage;
+  ULONG TotalNamePoolUsage;
+  ULONG TotalHandleTableUsage;
+  ULONG HighWaterNumberOfObjects;
+  ULONG HighWaterNumberOfHandles;
+  ULONG HighWaterPagedPoolUsage;
+  ULONG HighWaterNonPagedPoolUsage;
+  ULONG HighWaterNamePoolUsage;
+  ULONG HighWaterHandleTableUsage;
+  ULONG InvalidAttributes;
+  GENERIC_MAPPING GenericMapping;
+  ULONG ValidAccessMask;
+  BOOLEAN SecurityRequired;
+  BOOLEAN MaintainHandleCount;
+  UCHAR TypeIndex;
+  CHAR ReservedByte;
+  ULONG PoolType;
+  ULONG DefaultPagedPoolCharge;
+  ULONG DefaultNonPagedPoolCharge;
+};
+static_assert(offsetof(ObjectTypeInformation, TotalNumberOfObjects) == (kX64 ? 16 : 8));
+static_assert(offsetof(ObjectTypeInformation, TypeIndex) == (kX64 ? 90 : 82));
+static_assert(sizeof(ObjectTypeInformation) == (kX64 ? 104 : 96));
+
 std::string hex_status(NtStatus status) {
   char text[16];
   std::snprintf(text, sizeof text, "0x%08lX", static_cast<unsigned long>(status));
@@ -109,10 +172,227 @@ Fn resolve(HMODULE module, const char* name) {
   return reinterpret_cast<Fn>(reinterpret_cast<void (*)()>(::GetProcAddress(module, name)));
 }
 
+// Calls query(buffer, size, &returned) until it does not ask for more room, growing the buffer
+// to what it asked for plus 1/8 (the tables grow between calls), at most kMaxQueryAttempts times
+// and up to kMaxBuffer. Returns the last status; `length` is the data's length on success.
+template <class Query>
+NtStatus query_growing(std::vector<std::byte>& buffer, std::size_t initial, Query query,
+                       std::size_t& length) {
+  if (buffer.size() < initial) buffer.resize(initial);
+  NtStatus status = 0;
+  for (int attempt = 0; attempt < kMaxQueryAttempts; ++attempt) {
+    ULONG returned = 0;
+    status =
+        query(buffer.data(), static_cast<ULONG>(std::min<std::size_t>(buffer.size(), 0xFFFFFFFFu)),
+              &returned);
+    if (status >= 0) {
+      length = returned ? std::min<std::size_t>(returned, buffer.size()) : buffer.size();
+      return status;
+    }
+    if (status != kStatusInfoLengthMismatch && status != kStatusBufferTooSmall) return status;
+    const std::size_t want = returned > buffer.size() ? returned + returned / 8 : buffer.size() * 2;
+    if (want > kMaxBuffer) return status;
+    buffer.resize(want);
+  }
+  return status;
+}
+
+std::string status_text(NtStatus status) {
+  std::string text = "NTSTATUS " + hex_status(status);
+  if (status == kStatusInfoLengthMismatch) text += " (STATUS_INFO_LENGTH_MISMATCH: kept growing)";
+  if (status == static_cast<NtStatus>(0xC0000003)) text += " (STATUS_INVALID_INFO_CLASS)";
+  if (status == static_cast<NtStatus>(0xC0000002)) text += " (STATUS_NOT_IMPLEMENTED)";
+  if (status == static_cast<NtStatus>(0xC0000022)) text += " (STATUS_ACCESS_DENIED)";
+  return text;
+}
+
+// The handle census of one sample: per process handle counts by type and references to exited
+// processes (docs/windows.md). Holds one PROCESS_QUERY_LIMITED_INFORMATION handle per live
+// process (its probes: they name the live processes' objects in the handle table), closed when
+// the process leaves the list, so it never keeps an exited process's object alive past a sample.
+class HandleCensusCollector {
+ public:
+  HandleCensusCollector(NtQuerySystemInformationFn query, NtQueryObjectFn query_object)
+      : query_(query), query_object_(query_object) {}
+  ~HandleCensusCollector() {
+    for (auto& [identity, handle] : probes_) {
+      if (handle) ::CloseHandle(handle);
+    }
+  }
+  HandleCensusCollector(const HandleCensusCollector&) = delete;
+  HandleCensusCollector& operator=(const HandleCensusCollector&) = delete;
+
+  // Adds handle_kinds and exited_process_handles to the processes (sorted by pid). A refusal is
+  // a note (once), not an error: the other facts stand.
+  void add_to(ProcessSample& sample) {
+    if (refused_) return;
+    // The recorder's CPU budget: when no process started, ended or changed its HandleCount,
+    // nothing can have moved but a handle's type swapped for another's, so the last census
+    // stands and neither the handle table nor the probes are touched.
+    std::vector<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>> counts;
+    counts.reserve(sample.processes.size());
+    for (const ProcessFacts& p : sample.processes) {
+      counts.emplace_back(p.pid, p.start_time, p.handle_count.value_or(0));
+    }
+    if (have_census_ && counts == last_counts_) {
+      parse::apply_handle_census(census_, sample.processes);
+      return;
+    }
+    // A driver can register a type after the list was read: read it again when more handles
+    // have an index it does not list than when it was read (Wine lists fewer types than its
+    // handles use, so not whenever there are some).
+    if (types_.types.empty() || census_.unknown_type_handles > unknown_at_load_) {
+      if (!load_types(sample)) return;
+      unknown_at_load_ = have_census_ ? census_.unknown_type_handles : 0;
+    }
+    const std::uint64_t not_opened = update_probes(sample.processes);
+    parse::LiveObjects live;
+    live.own_pid = ::GetCurrentProcessId();
+    live.processes_not_opened = not_opened;
+    for (const auto& [identity, handle] : probes_) {
+      if (handle) live.own_process_handles.push_back(reinterpret_cast<std::uintptr_t>(handle));
+    }
+    std::size_t length = 0;
+    const NtStatus status = query_growing(
+        buffer_, kInitialHandleBuffer,
+        [&](void* data, ULONG size, ULONG* returned) {
+          return query_(kSystemExtendedHandleInformation, data, size, returned);
+        },
+        length);
+    if (status < 0) {
+      refuse(sample, "NtQuerySystemInformation(SystemExtendedHandleInformation) was refused: " +
+                         status_text(status));
+      return;
+    }
+    const auto table = std::span(buffer_).first(length);
+    // Checked once per type list against the collector's own Process handles: Wine numbers the
+    // list 2 above the table (docs/windows.md), and a layout change would show here first.
+    if (!shift_checked_) {
+      if (const auto shift = parse::type_index_shift(table, kPointerWidth, types_, live)) {
+        shift_checked_ = true;
+        if (*shift != 0) {
+          parse::shift_type_indexes(types_, *shift);
+          sample.notes.push_back(
+              "the handle table numbers object types " + std::to_string(*shift) +
+              " from the type list's indexes (Wine does); poolscope's own Process handles set "
+              "the match");
+        }
+      }
+    }
+    auto census = parse::census_handles(table, kPointerWidth, types_, &live);
+    if (!census) {
+      refuse(sample, census.error().message +
+                         " (this Windows' handle table layout is new to "
+                         "poolscope)");
+      return;
+    }
+    census_ = std::move(*census);
+    have_census_ = true;
+    last_counts_ = std::move(counts);
+    parse::apply_handle_census(census_, sample.processes);
+    if (census_.object_addresses_hidden && !told_hidden_) {
+      told_hidden_ = true;
+      sample.notes.push_back(
+          "the handle table shows no object addresses (all 0: Wine, or Windows 11 24H2 and later "
+          "without SeDebugPrivilege; run elevated): handle counts by type are recorded, "
+          "references to exited processes are not");
+    }
+    if (census_.exited_processes_known && not_opened > 0 && !told_not_opened_) {
+      told_not_opened_ = true;
+      sample.notes.push_back(
+          std::to_string(not_opened) +
+          " live processes could not be opened (PROCESS_QUERY_LIMITED_INFORMATION; run "
+          "elevated): handles to them count as references to exited processes, so at most that "
+          "many objects are counted wrongly");
+    }
+    // The table can be big (2 million handles are 80 MB): give it back when it was.
+    if (buffer_.size() > kKeepHandleBuffer) std::vector<std::byte>().swap(buffer_);
+  }
+
+ private:
+  static constexpr std::size_t kInitialHandleBuffer = std::size_t{1} << 20;
+  static constexpr std::size_t kKeepHandleBuffer = std::size_t{16} << 20;
+
+  void refuse(ProcessSample& sample, std::string why) {
+    refused_ = true;
+    sample.notes.push_back(why +
+                           "; handle counts by type and references to exited processes "
+                           "are not recorded");
+  }
+
+  bool load_types(ProcessSample& sample) {
+    if (!query_object_) {
+      refuse(sample, "ntdll.dll has no NtQueryObject");
+      return false;
+    }
+    std::vector<std::byte> buffer;
+    std::size_t length = 0;
+    const NtStatus status = query_growing(
+        buffer, 64 * 1024,
+        [&](void* data, ULONG size, ULONG* returned) {
+          return query_object_(nullptr, kObjectTypesInformation, data, size, returned);
+        },
+        length);
+    if (status < 0) {
+      refuse(sample, "NtQueryObject(ObjectTypesInformation) was refused: " + status_text(status));
+      return false;
+    }
+    auto types = parse::decode_object_types(std::span(buffer).first(length), kPointerWidth);
+    if (!types) {
+      refuse(sample, types.error().message);
+      return false;
+    }
+    types_ = std::move(*types);
+    shift_checked_ = false;
+    return true;
+  }
+
+  // Opens a probe for every process not probed yet and closes those of processes that left.
+  // Returns how many live processes have no probe.
+  std::uint64_t update_probes(const std::vector<ProcessFacts>& processes) {
+    std::map<std::pair<std::uint64_t, std::uint64_t>, HANDLE> next;
+    std::uint64_t not_opened = 0;
+    for (const ProcessFacts& p : processes) {
+      if (p.pid == 0) continue;  // the idle process is no object anyone holds
+      const auto identity = std::make_pair(p.pid, p.start_time);
+      auto it = probes_.find(identity);
+      HANDLE handle = nullptr;
+      if (it != probes_.end()) {
+        handle = it->second;
+        probes_.erase(it);
+      } else {
+        handle = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, static_cast<DWORD>(p.pid));
+      }
+      if (!handle) ++not_opened;
+      next.emplace(identity, handle);
+    }
+    for (auto& [identity, handle] : probes_) {
+      if (handle) ::CloseHandle(handle);
+    }
+    probes_ = std::move(next);
+    return not_opened;
+  }
+
+  NtQuerySystemInformationFn query_;
+  NtQueryObjectFn query_object_;
+  parse::ObjectTypeTable types_;
+  std::vector<std::byte> buffer_;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, HANDLE> probes_;  // (pid, start) -> handle
+  parse::HandleCensus census_;
+  bool have_census_ = false;
+  std::vector<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>> last_counts_;
+  bool refused_ = false;
+  bool shift_checked_ = false;  // types_ matched to the table's indexes
+  bool told_not_opened_ = false;
+  bool told_hidden_ = false;
+  std::uint64_t unknown_at_load_ = 0;
+};
+
 class WindowsProcessFacts final : public ProcessFactsCollector {
  public:
-  WindowsProcessFacts(const Clock& clock, NtQuerySystemInformationFn query)
-      : clock_(clock), query_(query) {}
+  WindowsProcessFacts(const Clock& clock, NtQuerySystemInformationFn query,
+                      NtQueryObjectFn query_object)
+      : clock_(clock), query_(query), handles_(query, query_object) {}
 
   Result<ProcessSample> collect() override {
     ProcessSample sample;
@@ -157,6 +437,7 @@ class WindowsProcessFacts final : public ProcessFactsCollector {
     sample.processes = std::move(*processes);
     std::sort(sample.processes.begin(), sample.processes.end(),
               [](const ProcessFacts& a, const ProcessFacts& b) { return a.pid < b.pid; });
+    handles_.add_to(sample);
     return sample;
   }
 
@@ -164,6 +445,7 @@ class WindowsProcessFacts final : public ProcessFactsCollector {
   const Clock& clock_;
   NtQuerySystemInformationFn query_;
   std::vector<std::byte> buffer_;
+  HandleCensusCollector handles_;
 };
 
 }  // namespace
@@ -177,7 +459,9 @@ Result<std::unique_ptr<ProcessFactsCollector>> open_process_facts_collector(cons
                           std::to_string(::GetLastError()) + "); this is not Windows NT",
                       static_cast<std::int64_t>(::GetLastError()));
   }
-  return std::unique_ptr<ProcessFactsCollector>(new WindowsProcessFacts(clock, query));
+  auto query_object = resolve<NtQueryObjectFn>(::GetModuleHandleW(L"ntdll.dll"), "NtQueryObject");
+  return std::unique_ptr<ProcessFactsCollector>(
+      new WindowsProcessFacts(clock, query, query_object));
 }
 
 }  // namespace poolscope

@@ -121,6 +121,102 @@ TEST(ProcessCodec, RandomChurnRoundTripsAndDamageIsAnError) {
   }
 }
 
+ProcessFacts windows_process(std::uint64_t pid, std::uint64_t events, std::uint64_t files) {
+  ProcessFacts p;
+  p.pid = pid;
+  p.start_time = 133'000'000'000'000'000 + pid;
+  p.name = "svc.exe";
+  p.parent_pid = 600;
+  p.handle_count = events + files + 10;
+  p.paged_pool_quota_bytes = 4096;
+  p.nonpaged_pool_quota_bytes = 1024;
+  HandleCounts kinds;
+  kinds[HandleKind::kEvent] = events;
+  kinds[HandleKind::kFile] = files;
+  kinds[HandleKind::kOther] = 10;
+  p.handle_kinds = kinds;
+  p.exited_process_handles = pid == 1234 ? 39000 : 0;
+  return p;
+}
+
+TEST(ProcessCodec, WindowsHandleKindsRoundTripAsFormat3) {
+  ProcessState a;
+  a.processes = {windows_process(4, 100, 2000), windows_process(1234, 500, 40)};
+  a.processes[1].threads = 24;  // a format-2 fact beside the format-3 ones
+  ProcessState b = a;
+  (*b.processes[1].handle_kinds)[HandleKind::kEvent] += 12400;
+  *b.processes[1].exited_process_handles += 7;
+  *b.processes[1].threads += 1;
+  b.processes[0].exited_thread_handles = 3;  // the collector learnt the threads
+  std::string key, delta;
+  encode_process_sample(nullptr, a, key);
+  encode_process_sample(&a, b, delta);
+  EXPECT_EQ(key[0], 3);
+  EXPECT_EQ(delta[0], 3);
+  ProcessDecoder decoder;
+  ASSERT_TRUE(decoder.apply(bytes_of(key)).has_value());
+  EXPECT_EQ(decoder.state(), a);
+  ASSERT_TRUE(decoder.apply(bytes_of(delta)).has_value());
+  EXPECT_EQ(decoder.state(), b);
+  // Losing the facts (the handle table was refused) is a change too, still in format 3 (the
+  // presence bits it clears are format 3's); the sample after is format 2 again.
+  ProcessState c = b;
+  for (auto& p : c.processes) {
+    p.handle_kinds.reset();
+    p.exited_process_handles.reset();
+    p.exited_thread_handles.reset();
+  }
+  std::string back, after;
+  encode_process_sample(&b, c, back);
+  EXPECT_EQ(back[0], 3);
+  ASSERT_TRUE(decoder.apply(bytes_of(back)).has_value());
+  EXPECT_EQ(decoder.state(), c);
+  ProcessState d = c;
+  *d.processes[0].handle_count += 1;
+  encode_process_sample(&c, d, after);
+  EXPECT_EQ(after[0], 2);
+  ASSERT_TRUE(decoder.apply(bytes_of(after)).has_value());
+  EXPECT_EQ(decoder.state(), d);
+  // And back: a format-3 change set applies onto a state built from format-2 blobs.
+  std::string again;
+  encode_process_sample(&d, b, again);
+  EXPECT_EQ(again[0], 3);
+  ASSERT_TRUE(decoder.apply(bytes_of(again)).has_value());
+  EXPECT_EQ(decoder.state(), b);
+}
+
+// Recordings without handle facts (every Linux one) stay byte for byte what the format-2 writer
+// of issue 15 wrote, and a format-2 blob with a format-3 presence bit or slot is damage.
+TEST(ProcessCodec, WithoutHandleFactsTheBlobIsFormat2ByteForByte) {
+  ProcessState a;
+  a.processes = {linux_process(7, 70, "cat", 1, 0)};
+  std::string key;
+  encode_process_sample(nullptr, a, key);
+  // Format 2, keyframe, 0 exits, 1 record: gap 7, tag, start 70, "cat", presence 0x31 (parent,
+  // fd total, fds), mask (slots 0, 4, 5, 15), deltas.
+  const std::vector<unsigned char> written = bytes_of(key);
+  const std::vector<unsigned char> format2 = {0x02, 0x01, 0x00, 0x01, 0x07, 0x0f, 0x46,
+                                              0x03, 0x63, 0x61, 0x74, 0x31, 0xb1, 0x80,
+                                              0x02, 0x02, 0x08, 0x02, 0x06};
+  EXPECT_EQ(written, format2);
+  ProcessDecoder decoder;
+  ASSERT_TRUE(decoder.apply(written).has_value());
+  EXPECT_EQ(decoder.state(), a);
+  auto bad = written;
+  bad[11] = 0x80;  // presence as a 2-byte varint: bit 11 (handle kinds) in a format-2 blob
+  bad.insert(bad.begin() + 12, 0x10);
+  auto refused = decoder.apply(bad);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("bad presence"), std::string::npos);
+  auto newer = written;
+  newer[0] = 4;
+  refused = decoder.apply(newer);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("unknown format byte 4 (expected 1 to 3)"),
+            std::string::npos)
+      << refused.error().message;
+}
+
 }  // namespace
 }  // namespace poolscope::store
 
