@@ -67,7 +67,7 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
   struct Options {
     LiveTimingOptions timing{.interval = "1", .duration = "5m"};
     std::string out;
-    std::string format = "text";
+    std::string format = "table";
     bool no_processes = false;
     bool no_trace = false;
     detect::DetectorOptions detector;
@@ -83,9 +83,8 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
   verb->add_option("--out,-o", options->out,
                    "folder for recording.db, findings.json and report.html (default: "
                    "./poolscope-diagnose-<time>)");
-  verb->add_option("--format,-f", options->format, "text or json (the findings on stdout)")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->default_val("text");
+  add_format_option(*verb, options->format, {"table", "json"},
+                    "table (or text) or json (the findings on stdout)");
   verb->add_flag("--no-processes", options->no_processes, "do not sample per-process facts");
   verb->add_flag("--no-trace", options->no_trace,
                  "when a generic kmalloc cache leaks, do not trace it for 10 s to name its call "

@@ -22,9 +22,7 @@ void add_export_verb(CLI::App& app, VerbMain& run) {
       "write a recording as JSON lines or CSV: one line per key-sample, plus process "
       "samples, events and counter samples");
   verb->add_option("file", options->file, "the recording (SQLite) file")->required();
-  verb->add_option("--format,-f", options->format, "jsonl or csv")
-      ->check(CLI::IsMember({"jsonl", "csv"}))
-      ->default_val("jsonl");
+  add_format_option(*verb, options->format, {"jsonl", "csv"}, "jsonl or csv");
   verb->add_option("--include,-i", options->include,
                    "only pool keys matching this pattern (* and ?, case-sensitive); repeatable");
   verb->add_option("--exclude,-x", options->exclude, "drop pool keys matching this; repeatable");

@@ -9,7 +9,7 @@ namespace poolscope::cli {
 void add_summary_verb(CLI::App& app, VerbMain& run) {
   struct Options {
     SourceOptions source;
-    std::string format = "text";
+    std::string format = "table";
     std::size_t top = 5;
     bool check = false;
   };
@@ -18,9 +18,7 @@ void add_summary_verb(CLI::App& app, VerbMain& run) {
       "summary",
       "pool usage against its limit with a verdict (!vm's view), failures, top consumers");
   add_source_options(*verb, options->source);
-  verb->add_option("--format,-f", options->format, "text or json")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->default_val("text");
+  add_format_option(*verb, options->format, {"table", "json"}, "table (or text) or json");
   verb->add_option("--top", options->top, "how many of the largest consumers to list")
       ->default_val(5);
   verb->add_flag(

@@ -22,7 +22,7 @@ constexpr std::int64_t kWatchMinSamples = 6;
 void add_watch_verb(CLI::App& app, VerbMain& run) {
   struct Options {
     LiveTimingOptions timing{.interval = "5", .duration = ""};
-    std::string format = "text";
+    std::string format = "table";
     bool no_processes = false;
     std::string process_interval = "auto";
     std::size_t analyze_every = 0;
@@ -35,9 +35,8 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
       "watch", "watch the live pools and print each leak or suspect as it becomes significant");
   add_live_timing_options(*verb, options->timing, "time between samples (5, 1, 0.5, 500ms)",
                           "stop after this long; default: until Ctrl-C");
-  verb->add_option("--format,-f", options->format, "text or jsonl (one JSON finding per line)")
-      ->check(CLI::IsMember({"text", "jsonl"}))
-      ->default_val("text");
+  add_format_option(*verb, options->format, {"table", "jsonl"},
+                    "table (or text): a line per finding, or jsonl: one JSON finding per line");
   verb->add_flag("--no-processes", options->no_processes,
                  "do not sample per-process facts (no culprit process is named)");
   verb->add_option("--process-interval", options->process_interval,
@@ -73,7 +72,7 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
       detect::History history({.max_buckets = options->max_buckets});
       std::map<std::string, detect::Verdict> reported;
       host::StopOnSignal stop;
-      const bool text = options->format == "text";
+      const bool text = options->format == "table";
       if (text) {
         std::fprintf(
             stderr, "poolscope: watching every %s, the detector every %zu sample(s); Ctrl-C ends\n",

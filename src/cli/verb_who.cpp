@@ -102,9 +102,7 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
                    "%SystemRoot%\\System32\\drivers");
   verb->add_option("--pooltag", options->pooltag,
                    "pooltag.txt of the Debugging Tools (found automatically on Windows)");
-  verb->add_option("--format,-f", options->format, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->default_val("table");
+  add_format_option(*verb, options->format, {"table", "json"}, "table or json");
   verb->add_flag("--allow-bad-lines", options->allow_bad_lines,
                  "skip malformed pooltag.txt lines instead of failing");
   verb->callback([&run, options] {
