@@ -1,5 +1,7 @@
 // `poolscope watch`: the leak detector on the live pools, printing a finding when it becomes
 // significant (and again when a suspect becomes a leak).
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <map>
 #include <set>
@@ -16,6 +18,7 @@ namespace poolscope::cli {
 namespace {
 
 constexpr std::int64_t kWatchMinSamples = 6;
+constexpr std::size_t kWatchColumns = 120;
 
 }  // namespace
 
@@ -111,17 +114,21 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
         for (const detect::Incident& in : report.incidents) {
           if (!fresh_incidents.contains(in.id)) continue;
           const detect::Finding& src = report.findings[in.source];
-          if (in.members.size() == 1) {
-            std::printf("%s %s %s: %s\n", detect::wall_text(report.last_wall_ns).c_str(),
-                        detect::verdict_name(src.verdict), display_key(src.key).c_str(),
-                        src.explanation.c_str());
-          } else {
-            std::printf("%s %s incident %zu in %zu keys, source %s: %s\n",
-                        detect::wall_text(report.last_wall_ns).c_str(),
-                        detect::verdict_name(in.verdict), in.id, in.members.size(),
-                        display_key(src.key).c_str(), in.explanation.c_str());
+          // Lines fit a 120-column terminal: a long explanation goes on indented lines.
+          const std::string head =
+              in.members.size() == 1
+                  ? fmt::format("{} {} {}: {}", detect::wall_text(report.last_wall_ns),
+                                detect::verdict_name(src.verdict), display_key(src.key),
+                                src.explanation)
+                  : fmt::format("{} {} incident {} in {} keys, source {}: {}",
+                                detect::wall_text(report.last_wall_ns),
+                                detect::verdict_name(in.verdict), in.id, in.members.size(),
+                                display_key(src.key), in.explanation);
+          std::fputs(detect::wrap_text(head, kWatchColumns, "    ").c_str(), stdout);
+          for (const auto& p : in.processes) {
+            std::fputs(detect::wrap_text("  process: " + p.evidence, kWatchColumns, "    ").c_str(),
+                       stdout);
           }
-          for (const auto& p : in.processes) std::printf("  process: %s\n", p.evidence.c_str());
           std::fflush(stdout);
         }
         return std::nullopt;

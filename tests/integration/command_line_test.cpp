@@ -82,6 +82,19 @@ TEST(CommandLine, IncludeExcludeShortNamesOnEveryVerbThatListsKeys) {
   }
 }
 
+TEST(CommandLine, TablesShowHumanNumbersJsonAndCsvRawOnes) {
+  const std::string slab = "snapshot --no-owner --source " + data("slabinfo/kernel_6_18_head.txt");
+  const auto table = run_poolscope(slab + " --top 1");
+  EXPECT_EQ(table.exit_code, 0) << table.out;
+  EXPECT_NE(table.out.find("ext4_inode_cache  reclaimable   40,144  44.8 MiB    1,128\n"),
+            std::string::npos)
+      << table.out;
+  const auto json = run_poolscope(slab + " --format json");
+  EXPECT_NE(json.out.find("\"bytes\": 47005696"), std::string::npos) << json.out;
+  const auto csv = run_poolscope(slab + " --format csv");
+  EXPECT_NE(csv.out.find(",40144,47005696,1128,"), std::string::npos) << csv.out;
+}
+
 TEST(CommandLine, TopIntervalTakesADuration) {
   // Parsing happens before top looks for a terminal: a duration gets past the options (the
   // terminal check then refuses the pipe), a bad one is a usage error naming the option.
