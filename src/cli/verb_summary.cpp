@@ -23,7 +23,8 @@ void add_summary_verb(CLI::App& app, VerbMain& run) {
       ->default_val(5);
   verb->add_flag(
       "--check", options->check,
-      "exit 1 when a pool is above 80% of its limit, allocations failed, or (Linux) the kernel "
+      "exit 1 when a pool is above 80% of its limit, allocations failed (pool allocations or any "
+      "other failure the source reports, e.g. !vm's kernel stack PTEs), or (Linux) the kernel "
       "memory verdict is excessive (for monitoring)");
   verb->callback([&run, options] {
     run = [options]() -> int {
@@ -41,6 +42,7 @@ void add_summary_verb(CLI::App& app, VerbMain& run) {
         if (auto kernel = summarize_kernel_memory(*snapshot); kernel && kernel->excessive) {
           return kExitFindings;
         }
+        if (!snapshot->other_failures.empty()) return kExitFindings;
         for (const auto& v : verdicts) {
           const PoolTotal* t = find_total(*snapshot, v.pool);
           if (v.excessive || (t && t->failures.value_or(0) > 0)) return kExitFindings;

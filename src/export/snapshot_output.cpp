@@ -383,7 +383,12 @@ std::string render_summary_text(const Snapshot& snapshot, const std::vector<Pool
   }
   bool any_failures = std::any_of(snapshot.totals.begin(), snapshot.totals.end(),
                                   [](const PoolTotal& t) { return t.failures.has_value(); });
-  if (!any_failures) out += "Allocation failures: not reported by this source\n";
+  for (const auto& failure : snapshot.other_failures) {
+    out += fmt::format("Allocation failures: {}\n", failure);
+  }
+  if (!any_failures && snapshot.other_failures.empty()) {
+    out += "Allocation failures: not reported by this source\n";
+  }
   if (snapshot.memory_total_bytes) {
     out += fmt::format("Memory: {} total", human_bytes(*snapshot.memory_total_bytes));
     if (snapshot.memory_available_bytes) {
@@ -428,6 +433,7 @@ std::string render_summary_json(const Snapshot& snapshot, const std::vector<Pool
     pools.push_back(std::move(p));
   }
   j["pools"] = std::move(pools);
+  if (!snapshot.other_failures.empty()) j["other_failures"] = snapshot.other_failures;
   if (auto kernel = summarize_kernel_memory(snapshot)) {
     nlohmann::ordered_json k;
     nlohmann::ordered_json categories = nlohmann::ordered_json::array();
