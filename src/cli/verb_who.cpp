@@ -60,8 +60,16 @@ int run_who_cache(const std::string& cache, const std::string& kallsyms_path,
   const attrib::SlabOwner owner = attrib::slab_owner(cache, facts, symbols ? &*symbols : nullptr);
   std::vector<std::string> notes = owner.notes;
   if (!symbols_note.empty()) notes.insert(notes.begin(), symbols_note);
-  if (!owner.exists && host::has_slab_sysfs()) {
-    notes.insert(notes.begin(), "no cache of this name in /sys/kernel/slab on this machine");
+  if (!owner.exists && host::has_slab_sysfs() && kallsyms_path.empty()) {
+    // Asked about this machine, which has no such cache: an error, with the names it may mean.
+    std::string message = "this kernel has no slab cache named \"" + cache + "\"";
+    const auto close = attrib::close_names(cache, attrib::list_slab_caches());
+    if (!close.empty()) {
+      message += "; close matches:";
+      for (const auto& name : close) message += " " + name;
+    }
+    message += " (poolscope snapshot lists the caches; --kallsyms FILE asks about another machine)";
+    return report_error(Error{ErrorCode::kUsage, 0, message});
   }
   const std::string text =
       format != "json"
@@ -122,7 +130,8 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
       attrib::DriverSearch defaults;
       if (dirs.empty()) {
         defaults = attrib::default_driver_search();
-        if (defaults.roots.empty() && defaults.files.empty()) {
+        // No drivers to search (Linux) but a pooltag.txt: its lines are the answer.
+        if (defaults.roots.empty() && defaults.files.empty() && options->pooltag.empty()) {
           return report_error(Error{ErrorCode::kUsage, 0,
                                     "pass --drivers DIR: the folder of Windows drivers to search "
                                     "(e.g. a copy of C:\\Windows\\System32\\drivers)"});
@@ -272,7 +281,14 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
               " - " + line["binary"].get<std::string>() + " - " +
               line["description"].get<std::string>() + "\n";
         }
-        if (owners.empty()) {
+        if (database && pooltag.empty()) {
+          text += "pooltag.txt: no line names " + display_key(tag) + "\n";
+        }
+        if (groups.empty() && options->drivers.empty()) {
+          text +=
+              "drivers: not searched (none on this system; pass --drivers DIR, a copy of "
+              "C:\\Windows\\System32\\drivers)\n";
+        } else if (owners.empty()) {
           text += "no owner found in " + std::to_string(dirs.size()) + " folder(s)\n";
           for (const auto& s : searched) text += "  searched: " + s.get<std::string>() + "\n";
           for (const auto& s : suggestions) text += "  try: " + s.get<std::string>() + "\n";
