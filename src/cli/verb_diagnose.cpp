@@ -41,9 +41,9 @@ void confirm_call_site(const detect::Report& report) {
         !attrib::is_generic_kmalloc_cache(f.key.name)) {
       continue;
     }
-    const auto size = attrib::kmalloc_cache_size(f.key.name);
-    if (!size) return;
-    const std::string cache = "kmalloc-" + std::to_string(*size);
+    // The cache by the name this kernel gives it (kmalloc-1k, not kmalloc-1024): trace resolves
+    // it to the same cache either way, but a name printed here must be one the kernel knows.
+    const std::string& cache = f.key.name;
     if (!host::is_privileged()) {
       std::printf(
           "\nTo name the call site behind %s, run as root: poolscope trace --cache %s "
@@ -57,6 +57,47 @@ void confirm_call_site(const detect::Report& report) {
         f.key.name.c_str(), cache.c_str());
     std::fflush(stdout);
     (void)trace_cache_call_sites(cache, "10s", 5);
+    return;
+  }
+}
+
+// diagnose --format json: the same confirmation, its outcome in the JSON as "trace" (the trace's
+// own JSON report under "report" when it ran), so a script sees what the text shows.
+void confirm_call_site_json(const detect::Report& report, nlohmann::ordered_json& j) {
+  for (const detect::Finding& f : report.findings) {
+    if (f.verdict == detect::Verdict::kLeak && wants_page_trace(f.key)) {
+      j["trace"] = {{"key", f.key.name},
+                    {"ran", false},
+                    {"command", "poolscope trace --pages --duration 30s"},
+                    {"reason", "the page allocator is traced on its own (trace --pages)"}};
+      return;
+    }
+    if (f.verdict == detect::Verdict::kSuspect || f.key.kind != KeyKind::kSlabCache ||
+        !attrib::is_generic_kmalloc_cache(f.key.name)) {
+      continue;
+    }
+    nlohmann::ordered_json trace;
+    trace["cache"] = f.key.name;
+    trace["command"] = "poolscope trace --cache " + f.key.name + " --duration 30s";
+    if (!host::is_privileged()) {
+      trace["ran"] = false;
+      trace["reason"] = "tracing needs root";
+    } else {
+      std::fprintf(stderr,
+                   "poolscope: confirming the call site: tracing %s for 10 s (--no-trace skips "
+                   "this)\n",
+                   f.key.name.c_str());
+      std::string out;
+      const int rc = trace_cache_call_sites(f.key.name, "10s", 5, &out);
+      trace["ran"] = rc == kExitOk;
+      if (rc == kExitOk) {
+        trace["report"] = nlohmann::ordered_json::parse(out, nullptr, false);
+      } else {
+        trace["reason"] =
+            "the trace failed (exit " + std::to_string(rc) + "; its message is on stderr)";
+      }
+    }
+    j["trace"] = std::move(trace);
     return;
   }
 }
@@ -88,13 +129,25 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
   verb->add_flag("--no-processes", options->no_processes, "do not sample per-process facts");
   verb->add_flag("--no-trace", options->no_trace,
                  "when a generic kmalloc cache leaks, do not trace it for 10 s to name its call "
-                 "site (Linux, root)");
+                 "site (Linux, root; with --format json the trace is in the JSON as \"trace\")");
   add_detector_options(*verb, options->detector);
   add_owner_options(*verb, options->owner);
   verb->callback([&run, options] {
     run = [options]() -> int {
       auto timing = parse_live_timing(options->timing);
       if (!timing) return report_error(timing.error());
+      // Appending to an earlier run's recording would analyse both runs and the gap between them
+      // as one: refused before anything is recorded.
+      if (std::error_code ec;
+          !options->out.empty() &&
+          std::filesystem::exists(std::filesystem::path(options->out) / "recording.db", ec)) {
+        return report_error(
+            make_error(ErrorCode::kUsage,
+                       options->out +
+                           " already holds a recording (recording.db) of an earlier diagnose: "
+                           "choose another folder with --out, or leave --out out for a new one")
+                .error());
+      }
       SystemClock clock;
       auto source = open_live_source(clock);
       if (!source) return report_error(source.error());
@@ -163,6 +216,7 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
       auto j = detect::report_json(report);
       j["recording"] = db;
       j["report"] = html_path;
+      if (options->format == "json" && !options->no_trace) confirm_call_site_json(report, j);
       {
         std::ofstream out(json_path, std::ios::binary);
         out << j.dump(2) << "\n";

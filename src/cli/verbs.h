@@ -59,9 +59,10 @@ struct EtlLoadOptions {
 };
 int run_etl_trace_load(const EtlLoadOptions& options);
 // `diagnose`'s confirmation of a leaking generic kmalloc cache (Linux, root): traces only that
-// cache for `duration` and prints the `trace` table of its call sites (top `top`). Returns the
-// exit code `trace` would.
-int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top);
+// cache for `duration` and prints the `trace` table of its call sites (top `top`); with `json`,
+// writes the `trace --format json` report there instead. Returns the exit code `trace` would.
+int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top,
+                           std::string* json = nullptr);
 // The HTML report of a recording (src/report).
 void add_report_verb(CLI::App& app, VerbMain& run);
 
