@@ -115,5 +115,135 @@ TEST(CommandLine, TraceMinAgeTakesADuration) {
   EXPECT_NE(bad.out.find("--min-age"), std::string::npos) << bad.out;
 }
 
+TEST(SummaryCheck, CountsEveryFailureVmReportsNotOnlyPoolAllocations) {
+  // "1200 kernel stack PTE allocations have failed" and no pool failure: still a failure.
+  const std::string vm = data("vm/win10_dynamic_pools.txt");
+  const auto check = run_poolscope("summary --check --source " + vm);
+  EXPECT_EQ(check.exit_code, 1) << check.out;
+  EXPECT_NE(check.out.find("Allocation failures: 1200 kernel stack PTE allocations have failed"),
+            std::string::npos)
+      << check.out;
+  EXPECT_EQ(check.out.find("not reported by this source"), std::string::npos) << check.out;
+  const auto json = run_poolscope("summary --format json --source " + vm);
+  EXPECT_NE(json.out.find("\"other_failures\""), std::string::npos) << json.out;
+  // A !vm with no failure at all stays 0.
+  EXPECT_EQ(run_poolscope("summary --check --source " + data("vm/win7_fixed_limits.txt")).exit_code,
+            0);
+}
+
+bool has_slab_sysfs() {
+  return std::filesystem::exists("/sys/kernel/slab");
+}
+
+TEST(WhoCli, NoSuchCacheIsAnErrorWithCloseMatches) {
+  if (!has_slab_sysfs()) GTEST_SKIP() << "needs /sys/kernel/slab (Linux, SLUB)";
+  const auto r = run_poolscope("who no_such_cache");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("no slab cache named \"no_such_cache\""), std::string::npos) << r.out;
+  if (std::filesystem::exists("/sys/kernel/slab/dentry")) {
+    const auto typo = run_poolscope("who dentyr");
+    EXPECT_EQ(typo.exit_code, 2) << typo.out;
+    EXPECT_NE(typo.out.find("close matches: dentry"), std::string::npos) << typo.out;
+  }
+}
+
+TEST(WhoCli, TagWithPooltagOnLinuxAnswersFromPooltagAlone) {
+  const std::string pooltag = data("pooltag/pooltag_owners.txt");
+  const auto r = run_poolscope("who WDiv --pooltag " + pooltag);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("pooltag.txt:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("drivers: not searched"), std::string::npos) << r.out;
+  // In neither: said plainly.
+  const auto none = run_poolscope("who Qz9q --pooltag " + pooltag);
+  EXPECT_EQ(none.exit_code, 0) << none.out;
+  EXPECT_NE(none.out.find("pooltag.txt: no line names Qz9q"), std::string::npos) << none.out;
+  EXPECT_NE(none.out.find("drivers: not searched"), std::string::npos) << none.out;
+}
+
+TEST(TraceCli, UnknownCacheExitsTwoWithCloseMatches) {
+  if (!is_root()) GTEST_SKIP() << "trace needs root";
+  if (!has_slab_sysfs()) GTEST_SKIP() << "needs /sys/kernel/slab (Linux, SLUB)";
+  // Refused before anything is traced.
+  const auto r = run_poolscope("trace --cache kmalloc-65 --duration 1s");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("no slab cache named \"kmalloc-65\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("close matches:"), std::string::npos) << r.out;
+}
+
+TEST(DiagnoseCli, OutOnAFolderWithARecordingIsRefused) {
+  ScratchDir dir("diagnose-out");
+  { std::ofstream(dir / "recording.db") << "an earlier run"; }
+  const auto r = run_poolscope("diagnose --out " + (dir / "") + " --duration 1s --interval 1");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("already holds a recording"), std::string::npos) << r.out;
+  std::ifstream in(dir / "recording.db");
+  std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(kept, "an earlier run");  // untouched
+}
+
+// The text as UTF-16 with its byte order mark, as PowerShell's `>` and Windows tools write it.
+void write_utf16(const std::string& utf8_path, const std::string& out_path, bool big_endian) {
+  std::ifstream in(utf8_path, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string bytes = big_endian ? "\xFE\xFF" : "\xFF\xFE";
+  for (unsigned char c : text) {  // the samples are ASCII
+    bytes += big_endian ? std::string{'\0', static_cast<char>(c)}
+                        : std::string{static_cast<char>(c), '\0'};
+  }
+  std::ofstream(out_path, std::ios::binary) << bytes;
+}
+
+TEST(WindowsArtifacts, Utf16LeAndBeWithBomAreReadLikeUtf8) {
+  ScratchDir dir("utf16");
+  for (const bool big : {false, true}) {
+    const std::string suffix = big ? "be" : "le";
+    for (const std::string& sample :
+         {"vm/win10_dynamic_pools.txt", "poolused/sorted_by_nonpaged_tab.txt",
+          "poolmon/snap_log_x64_crlf.txt"}) {
+      const std::string utf16 =
+          dir / (suffix + "_" + std::filesystem::path(sample).filename().string());
+      write_utf16(data(sample), utf16, big);
+      const auto plain =
+          run_poolscope("snapshot --no-owner --format json --source " + data(sample));
+      const auto wide = run_poolscope("snapshot --no-owner --format json --source " + utf16);
+      EXPECT_EQ(wide.exit_code, 0) << sample << " " << suffix << "\n" << wide.out;
+      // The same entries and totals; only the source path differs.
+      const auto entries = [](const std::string& out) {
+        return out.substr(out.find("\"totals\""));
+      };
+      EXPECT_EQ(entries(wide.out), entries(plain.out)) << sample << " " << suffix;
+    }
+    const std::string httperr = dir / ("httperr_" + suffix + ".log");
+    write_utf16(data("httperr/connections_refused.log"), httperr, big);
+    const auto imported =
+        run_poolscope("import --into " + (dir / ("h" + suffix + ".db")) + " " + httperr);
+    EXPECT_EQ(imported.exit_code, 0) << imported.out;
+    EXPECT_NE(imported.out.find("7 event(s)"), std::string::npos) << imported.out;
+  }
+}
+
+TEST(ExportCli, IncludeFiltersTheProcessLinesByName) {
+  if (!is_root()) GTEST_SKIP() << "records the live machine (needs root for /proc/slabinfo)";
+  ScratchDir dir("export-include");
+  const std::string db = dir / "r.db";
+  const auto rec = run_poolscope("record --out " + db + " --duration 1s --interval 500ms");
+  ASSERT_EQ(rec.exit_code, 0) << rec.out;
+  const auto all = run_poolscope("export " + db + " --kind process");
+  ASSERT_NE(all.out.find("\"kind\":\"process\""), std::string::npos) << "no process facts recorded";
+  // A pool key pattern names no process: no process line is left.
+  const auto keys = run_poolscope("export " + db + " --include 'kmalloc-*'");
+  EXPECT_EQ(keys.exit_code, 0) << keys.out;
+  EXPECT_EQ(keys.out.find("\"kind\":\"process\""), std::string::npos);
+  EXPECT_NE(keys.out.find("kmalloc-"), std::string::npos);
+  // A process name keeps that process's lines only.
+  const auto self = run_poolscope("export " + db + " --kind process --include poolscope");
+  EXPECT_NE(self.out.find("\"name\":\"poolscope\""), std::string::npos) << self.out.substr(0, 400);
+  std::size_t start = 0;
+  while ((start = self.out.find("\"name\":\"", start)) != std::string::npos) {
+    start += 8;
+    EXPECT_EQ(self.out.compare(start, 11, "\"poolscope\""), 0) << self.out.substr(start, 40);
+  }
+}
+
 }  // namespace
 }  // namespace poolscope::testing
