@@ -197,7 +197,7 @@ TEST(WindowsArtifacts, Utf16LeAndBeWithBomAreReadLikeUtf8) {
   ScratchDir dir("utf16");
   for (const bool big : {false, true}) {
     const std::string suffix = big ? "be" : "le";
-    for (const std::string& sample :
+    for (const std::string sample :
          {"vm/win10_dynamic_pools.txt", "poolused/sorted_by_nonpaged_tab.txt",
           "poolmon/snap_log_x64_crlf.txt"}) {
       const std::string utf16 =
@@ -241,7 +241,7 @@ TEST(ExportCli, IncludeFiltersTheProcessLinesByName) {
   std::size_t start = 0;
   while ((start = self.out.find("\"name\":\"", start)) != std::string::npos) {
     start += 8;
-    EXPECT_EQ(self.out.compare(start, 11, "\"poolscope\""), 0) << self.out.substr(start, 40);
+    EXPECT_EQ(self.out.compare(start, 10, "poolscope\""), 0) << self.out.substr(start, 40);
   }
 }
 
