@@ -288,6 +288,103 @@ std::optional<std::uint64_t> kmalloc_cache_size(std::string_view cache) {
   return *value * multiplier;
 }
 
+std::vector<std::string> list_slab_caches(const SlabSysfsPaths& paths) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(paths.sys_slab, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (!name.empty() && name[0] != ':') names.push_back(std::move(name));
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+namespace {
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::vector<std::string> close_names(std::string_view name, const std::vector<std::string>& names,
+                                     std::size_t max) {
+  std::vector<std::pair<std::size_t, std::string>> scored;
+  const std::size_t limit = std::max<std::size_t>(2, name.size() / 3);
+  for (const auto& candidate : names) {
+    std::size_t distance = edit_distance(name, candidate);
+    // A name that contains the other ("kmalloc-1" in "kmalloc-1k") counts as close too.
+    if (name.size() >= 3 && (candidate.find(name) != std::string::npos ||
+                             name.find(candidate) != std::string_view::npos)) {
+      distance = std::min(distance, limit);
+    }
+    if (distance <= limit) scored.emplace_back(distance, candidate);
+  }
+  std::stable_sort(scored.begin(), scored.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < scored.size() && i < max; ++i) out.push_back(scored[i].second);
+  return out;
+}
+
+ResolvedCache resolve_slab_cache(std::string_view name, const std::vector<std::string>& known,
+                                 const SlabSysfsPaths& paths) {
+  ResolvedCache out;
+  const auto is_known = [&known](std::string_view n) {
+    return std::find(known.begin(), known.end(), n) != known.end();
+  };
+  if (is_known(name)) {
+    out.name = std::string(name);
+    out.found = true;
+    return out;
+  }
+  // The same kmalloc size under this kernel's spelling: kmalloc-1024 -> kmalloc-1k (and back).
+  if (const auto size = kmalloc_cache_size(name)) {
+    const std::string_view prefix = name.substr(0, name.rfind('-') + 1);
+    for (const auto& candidate : known) {
+      if (candidate.starts_with(prefix) &&
+          candidate.find('-', prefix.size()) == std::string::npos &&
+          kmalloc_cache_size(candidate) == size) {
+        out.name = candidate;
+        out.note = std::string(name) + " is called " + candidate + " on this kernel";
+        out.found = true;
+        return out;
+      }
+    }
+  }
+  // A merged name: the cache it was merged into carries the events, under the name slabinfo shows.
+  const SlabFacts facts = read_slab_facts(name, paths);
+  if (facts.in_sysfs) {
+    for (const auto& alias : facts.aliases) {
+      if (is_known(alias)) {
+        out.name = alias;
+        out.note = std::string(name) + " is merged into the cache named " + alias +
+                   " (SLUB merging): its allocations are traced as " + alias + "'s";
+        out.found = true;
+        return out;
+      }
+    }
+  }
+  std::vector<std::string> all = known;
+  for (auto& n : list_slab_caches(paths)) all.push_back(std::move(n));
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  out.close = close_names(name, all);
+  return out;
+}
+
 SlabFacts read_slab_facts(std::string_view cache, const SlabSysfsPaths& paths, bool find_aliases) {
   SlabFacts facts;
   if (cache.empty() || cache.find('/') != std::string_view::npos || cache == "." || cache == "..") {

@@ -104,6 +104,25 @@ struct SlabFacts {
   std::optional<std::string> callers_text;  // alloc_traces (debugfs) or alloc_calls (sysfs)
   std::string callers_path;                 // the file that was read, or the one to read
 };
+// Every cache name under sys_slab (merged names included, the ":0000064" directories not), sorted.
+std::vector<std::string> list_slab_caches(const SlabSysfsPaths& paths = {});
+// The names among `names` close to `name` (a typo, another spelling), closest first, at most max.
+std::vector<std::string> close_names(std::string_view name, const std::vector<std::string>& names,
+                                     std::size_t max = 5);
+
+// A cache name as the kernel's allocation events carry it. `--cache` may say it another way: a
+// legacy kmalloc name (kmalloc-1024 where this kernel has kmalloc-1k) or a name merged into
+// another cache (UNIX, merged into the cache named signal_cache). `known` are the names the kernel
+// reports caches by (/proc/slabinfo's), `paths` where the merged names are found.
+struct ResolvedCache {
+  std::string name;                // the name to trace
+  std::string note;                // how `name` was found, when it is not the name given
+  std::vector<std::string> close;  // none found: the close matches
+  bool found = false;
+};
+ResolvedCache resolve_slab_cache(std::string_view name, const std::vector<std::string>& known,
+                                 const SlabSysfsPaths& paths = {});
+
 // find_aliases scans every name in sys_slab (one readlink each): leave it off when the caller
 // already knows the merged names (the live source does).
 SlabFacts read_slab_facts(std::string_view cache, const SlabSysfsPaths& paths = {},

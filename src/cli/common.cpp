@@ -1,4 +1,6 @@
 // Options and helpers shared by verbs.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -6,6 +8,7 @@
 #include <tuple>
 
 #include "cli/verbs.h"
+#include "core/units.h"
 #include "source/host.h"
 #include "source/owner_memo.h"
 #include "store/recording.h"
@@ -40,15 +43,43 @@ Result<std::unique_ptr<Source>> open_source(const SourceOptions& options, const 
                           FileSourceOptions{.allow_bad_lines = options.allow_bad_lines});
 }
 
-void add_select_options(CLI::App& verb, SelectOptions& options) {
-  verb.add_option("--include,-i", options.include,
+CLI::Option* add_format_option(CLI::App& verb, std::string& format,
+                               const std::vector<std::string>& formats, const std::string& help) {
+  auto* option = verb.add_option("--format,-f", format, help);
+  if (std::find(formats.begin(), formats.end(), "table") != formats.end()) {
+    option->transform(CLI::Transformer(std::map<std::string, std::string>{{"text", "table"}}));
+  }
+  return option->check(CLI::IsMember(formats))->default_val(formats.front());
+}
+
+void add_key_filter_options(CLI::App& verb, std::vector<std::string>& include,
+                            std::vector<std::string>& exclude, std::size_t& top,
+                            const std::string& top_help, std::size_t top_default) {
+  verb.add_option("--include,-i", include,
                   "only keys matching this pattern (* and ?, case-sensitive); repeatable");
-  verb.add_option("--exclude,-x", options.exclude, "drop keys matching this pattern; repeatable");
+  verb.add_option("--exclude,-x", exclude, "drop keys matching this pattern; repeatable");
+  verb.add_option("--top", top, top_help)->default_val(top_default);
+}
+
+CLI::Validator duration_in_seconds() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text == "0") return {};
+        auto duration = parse_duration(text);
+        if (!duration) return duration.error().message;
+        text = fmt::format("{}", std::chrono::duration<double>(*duration).count());
+        return {};
+      },
+      "DURATION");
+}
+
+void add_select_options(CLI::App& verb, SelectOptions& options) {
+  add_key_filter_options(verb, options.include, options.exclude, options.top,
+                         "show only the first N rows (0 = all)", 0);
   verb.add_flag("--paged", options.paged, "only paged pool (Windows)");
   verb.add_flag("--nonpaged", options.nonpaged, "only nonpaged pool (Windows)");
   verb.add_option("--sort", options.sort, std::string("sort by: ") + std::string(sort_key_names()))
       ->default_val("bytes");
-  verb.add_option("--top", options.top, "show only the first N rows (0 = all)")->default_val(0);
 }
 
 Result<Selection> make_selection(const SelectOptions& options) {
@@ -275,11 +306,10 @@ void add_trace_report_options(CLI::App& verb, std::string& duration, double& min
                               std::string& format, std::size_t& top, std::size_t& max_tracked) {
   verb.add_option("--duration,-d", duration, "how long to trace (30s, 5m)")->default_val("10s");
   verb.add_option("--min-age", min_age_s,
-                  "show only allocations at least this many seconds old at the end")
+                  "show only allocations at least this old at the end (30s, 2m; 0: all)")
+      ->transform(duration_in_seconds())
       ->default_val(0);
-  verb.add_option("--format,-f", format, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->default_val("table");
+  add_format_option(verb, format, {"table", "json"}, "table or json");
   verb.add_option("--top", top, "call sites shown (0: all)")->default_val(20);
   verb.add_option("--max-tracked", max_tracked,
                   "allocations tracked at once (64 bytes each; rounded up to a power of two)")

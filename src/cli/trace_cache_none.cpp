@@ -6,7 +6,8 @@
 
 namespace poolscope::cli {
 
-int trace_cache_call_sites(const std::string& cache, const std::string&, std::size_t) {
+int trace_cache_call_sites(const std::string& cache, const std::string&, std::size_t,
+                           std::string*) {
   std::fprintf(stderr, "poolscope: tracing the cache %s needs Linux\n", cache.c_str());
   return kExitEnvironment;
 }

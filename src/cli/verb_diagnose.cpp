@@ -52,9 +52,9 @@ void confirm_call_site(const detect::Report& report) {
     if (f.key.kind != KeyKind::kSlabCache || !attrib::is_generic_kmalloc_cache(f.key.name)) {
       continue;
     }
-    const auto size = attrib::kmalloc_cache_size(f.key.name);
-    if (!size) return;
-    const std::string cache = "kmalloc-" + std::to_string(*size);
+    // The cache by the name this kernel gives it (kmalloc-1k, not kmalloc-1024): trace resolves
+    // it to the same cache either way, but a name printed here must be one the kernel knows.
+    const std::string& cache = f.key.name;
     if (!host::is_privileged()) {
       std::printf(
           "\nTo name the call site behind %s, run as root (tracing kernel allocations needs "
@@ -72,13 +72,54 @@ void confirm_call_site(const detect::Report& report) {
   }
 }
 
+// diagnose --format json: the same confirmation, its outcome in the JSON as "trace" (the trace's
+// own JSON report under "report" when it ran), so a script sees what the text shows.
+void confirm_call_site_json(const detect::Report& report, nlohmann::ordered_json& j) {
+  for (const detect::Finding& f : report.findings) {
+    if (f.verdict == detect::Verdict::kLeak && wants_page_trace(f.key)) {
+      j["trace"] = {{"key", f.key.name},
+                    {"ran", false},
+                    {"command", "poolscope trace --pages --duration 30s"},
+                    {"reason", "the page allocator is traced on its own (trace --pages)"}};
+      return;
+    }
+    if (f.verdict == detect::Verdict::kSuspect || f.key.kind != KeyKind::kSlabCache ||
+        !attrib::is_generic_kmalloc_cache(f.key.name)) {
+      continue;
+    }
+    nlohmann::ordered_json trace;
+    trace["cache"] = f.key.name;
+    trace["command"] = "poolscope trace --cache " + f.key.name + " --duration 30s";
+    if (!host::is_privileged()) {
+      trace["ran"] = false;
+      trace["reason"] = "tracing needs root";
+    } else {
+      std::fprintf(stderr,
+                   "poolscope: confirming the call site: tracing %s for 10 s (--no-trace skips "
+                   "this)\n",
+                   f.key.name.c_str());
+      std::string out;
+      const int rc = trace_cache_call_sites(f.key.name, "10s", 5, &out);
+      trace["ran"] = rc == kExitOk;
+      if (rc == kExitOk) {
+        trace["report"] = nlohmann::ordered_json::parse(out, nullptr, false);
+      } else {
+        trace["reason"] =
+            "the trace failed (exit " + std::to_string(rc) + "; its message is on stderr)";
+      }
+    }
+    j["trace"] = std::move(trace);
+    return;
+  }
+}
+
 }  // namespace
 
 void add_diagnose_verb(CLI::App& app, VerbMain& run) {
   struct Options {
     LiveTimingOptions timing{.interval = "1", .duration = "5m"};
     std::string out;
-    std::string format = "text";
+    std::string format = "table";
     bool no_processes = false;
     bool no_trace = false;
     detect::DetectorOptions detector;
@@ -94,20 +135,32 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
   verb->add_option("--out,-o", options->out,
                    "folder for recording.db, findings.json and report.html (default: "
                    "./poolscope-diagnose-<time>)");
-  verb->add_option("--format,-f", options->format, "text or json (the findings on stdout)")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->default_val("text");
+  add_format_option(*verb, options->format, {"table", "json"},
+                    "table (or text) or json (the findings on stdout)");
   verb->add_flag("--no-processes", options->no_processes, "do not sample per-process facts");
   verb->add_flag("--no-trace", options->no_trace,
                  "when a generic kmalloc cache or kernel memory from the page allocator leaks, do "
                  "not trace it (trace --cache, trace --pages) for 10 s to name its call site "
-                 "(Linux, root)");
+                 "(Linux, root; with --format json the kmalloc cache's trace is in the JSON as "
+                 "\"trace\")");
   add_detector_options(*verb, options->detector);
   add_owner_options(*verb, options->owner);
   verb->callback([&run, options] {
     run = [options]() -> int {
       auto timing = parse_live_timing(options->timing);
       if (!timing) return report_error(timing.error());
+      // Appending to an earlier run's recording would analyse both runs and the gap between them
+      // as one: refused before anything is recorded.
+      if (std::error_code ec;
+          !options->out.empty() &&
+          std::filesystem::exists(std::filesystem::path(options->out) / "recording.db", ec)) {
+        return report_error(
+            make_error(ErrorCode::kUsage,
+                       options->out +
+                           " already holds a recording (recording.db) of an earlier diagnose: "
+                           "choose another folder with --out, or leave --out out for a new one")
+                .error());
+      }
       SystemClock clock;
       auto source = open_live_source(clock);
       if (!source) return report_error(source.error());
@@ -176,6 +229,7 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
       auto j = detect::report_json(report);
       j["recording"] = db;
       j["report"] = html_path;
+      if (options->format == "json" && !options->no_trace) confirm_call_site_json(report, j);
       {
         std::ofstream out(json_path, std::ios::binary);
         out << j.dump(2) << "\n";

@@ -25,9 +25,7 @@ void add_drivers_verb(CLI::App& app, VerbMain& run) {
   CLI::App* verb = app.add_subcommand(
       "drivers", "the pool tags of every driver in a folder, proven by their call sites");
   verb->add_option("dir", options->dir, "folder of drivers (its .sys files)")->required();
-  verb->add_option("--format,-f", options->format, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->default_val("table");
+  add_format_option(*verb, options->format, {"table", "json"}, "table or json");
   verb->add_option("--localtag", options->localtag,
                    "also write a localtag.txt (\"TAG - driver.sys - ...\" lines) to this file");
   verb->callback([&run, options] {

@@ -22,12 +22,12 @@ void add_export_verb(CLI::App& app, VerbMain& run) {
       "write a recording as JSON lines or CSV: one line per key-sample, plus process "
       "samples, events and counter samples");
   verb->add_option("file", options->file, "the recording (SQLite) file")->required();
-  verb->add_option("--format,-f", options->format, "jsonl or csv")
-      ->check(CLI::IsMember({"jsonl", "csv"}))
-      ->default_val("jsonl");
+  add_format_option(*verb, options->format, {"jsonl", "csv"}, "jsonl or csv");
   verb->add_option("--include,-i", options->include,
-                   "only pool keys matching this pattern (* and ?, case-sensitive); repeatable");
-  verb->add_option("--exclude,-x", options->exclude, "drop pool keys matching this; repeatable");
+                   "only pool keys and processes (by name) matching this pattern (* and ?, "
+                   "case-sensitive); repeatable");
+  verb->add_option("--exclude,-x", options->exclude,
+                   "drop pool keys and processes (by name) matching this; repeatable");
   verb->add_option("--from", options->from, "only from this time on (UTC, 2026-11-21T11:40:02Z)");
   verb->add_option("--to", options->to, "only up to this time (UTC)");
   verb->add_option("--kind", options->kinds,

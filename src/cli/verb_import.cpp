@@ -24,6 +24,7 @@ void add_import_verb(CLI::App& app, VerbMain& run) {
     std::vector<std::string> paths;
     std::vector<std::string> at;
     std::optional<std::int32_t> bias;
+    std::string encoding = "auto";
   };
   auto options = std::make_shared<Options>();
   CLI::App* verb = app.add_subcommand(
@@ -40,6 +41,11 @@ void add_import_verb(CLI::App& app, VerbMain& run) {
   verb->add_option("--bias", options->bias,
                    "minutes to add to a PDH log's local times to get UTC, for logs whose header "
                    "has no bias (e.g. -180 for UTC+3)");
+  verb->add_option("--encoding", options->encoding,
+                   "the encoding of a PDH log's 8-bit text: auto (UTF-8, else cp1251), utf-8 or "
+                   "cp1251; UTF-16 with a byte order mark is always recognised")
+      ->check(CLI::IsMember({"auto", "utf-8", "cp1251"}))
+      ->default_val("auto");
   verb->callback([&run, options] {
     run = [options]() -> int {
       const auto& paths = options->paths;
@@ -66,8 +72,13 @@ void add_import_verb(CLI::App& app, VerbMain& run) {
       // Parse everything first: a bad file fails the import before anything is written.
       std::vector<store::ImportedFile> files;
       for (std::size_t i = 0; i < paths.size(); ++i) {
-        auto file = store::read_import_file(paths[i], times[i],
-                                            parse::PdhCsvOptions{.bias_minutes = options->bias});
+        const parse::TextEncoding encoding =
+            options->encoding == "utf-8"    ? parse::TextEncoding::kUtf8
+            : options->encoding == "cp1251" ? parse::TextEncoding::kCp1251
+                                            : parse::TextEncoding::kAuto;
+        auto file = store::read_import_file(
+            paths[i], times[i],
+            parse::PdhCsvOptions{.encoding = encoding, .bias_minutes = options->bias});
         if (!file) return report_error(file.error());
         files.push_back(std::move(*file));
       }

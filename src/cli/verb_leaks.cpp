@@ -9,10 +9,8 @@
 namespace poolscope::cli {
 
 void add_detector_options(CLI::App& verb, detect::DetectorOptions& options) {
-  verb.add_option("--include", options.include, "only keys matching this pattern (* and ?)");
-  verb.add_option("--exclude", options.exclude, "leave out keys matching this pattern");
-  verb.add_option("--top", options.top, "how many of the largest consumers to list")
-      ->default_val(10);
+  add_key_filter_options(verb, options.include, options.exclude, options.top,
+                         "how many of the largest consumers to list", 10);
   verb.add_option("--leak-confidence", options.trend.leak_confidence,
                   "confidence a leak verdict needs (0.5..0.999999)")
       ->check(CLI::Range(0.5, 0.999999))
@@ -50,9 +48,7 @@ void add_leaks_verb(CLI::App& app, VerbMain& run) {
       "find the keys that leak in a recording: rate, onset, confidence, when the pool "
       "runs out, which process");
   verb->add_option("file", options->file, "a recording (poolscope record / import)");
-  verb->add_option("--format,-f", options->format, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->default_val("table");
+  add_format_option(*verb, options->format, {"table", "json"}, "table or json");
   verb->add_flag("--fail-on-leak", options->fail_on_leak,
                  "exit 1 when a leak is found (for monitoring)");
   verb->add_flag("--no-processes", options->no_processes,

@@ -86,12 +86,9 @@ void add_serve_verb(CLI::App& app, VerbMain& run) {
       ->default_val("127.0.0.1:9469");
   add_live_timing_options(*verb, options->timing, "time between samples (15, 5, 500ms)",
                           "stop after this long; default: until Ctrl-C");
-  verb->add_option("--top", options->top,
-                   "keys exported: the N largest by bytes, plus every key with a finding (0 = all)")
-      ->default_val(50);
-  verb->add_option("--include", options->detector.include,
-                   "only keys matching this pattern (* and ?)");
-  verb->add_option("--exclude", options->detector.exclude, "leave out keys matching this pattern");
+  add_key_filter_options(
+      *verb, options->detector.include, options->detector.exclude, options->top,
+      "keys exported: the N largest by bytes, plus every key with a finding (0 = all)", 50);
   verb->add_option("--leak-confidence", options->detector.trend.leak_confidence,
                    "confidence a leak verdict needs (0.5..0.999999)")
       ->check(CLI::Range(0.5, 0.999999))

@@ -18,9 +18,7 @@ void add_snapshot_verb(CLI::App& app, VerbMain& run) {
   add_source_options(*verb, options->source);
   add_select_options(*verb, options->select);
   add_owner_options(*verb, options->owner);
-  verb->add_option("--format,-f", options->format, "table, json or csv")
-      ->check(CLI::IsMember({"table", "json", "csv"}))
-      ->default_val("table");
+  add_format_option(*verb, options->format, kTableFormats, "table (or text), json or csv");
   verb->callback([&run, options] {
     run = [options]() -> int {
       auto selection = make_selection(options->select);

@@ -9,7 +9,7 @@ namespace poolscope::cli {
 void add_summary_verb(CLI::App& app, VerbMain& run) {
   struct Options {
     SourceOptions source;
-    std::string format = "text";
+    std::string format = "table";
     std::size_t top = 5;
     bool check = false;
   };
@@ -18,14 +18,13 @@ void add_summary_verb(CLI::App& app, VerbMain& run) {
       "summary",
       "pool usage against its limit with a verdict (!vm's view), failures, top consumers");
   add_source_options(*verb, options->source);
-  verb->add_option("--format,-f", options->format, "text or json")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->default_val("text");
+  add_format_option(*verb, options->format, {"table", "json"}, "table (or text) or json");
   verb->add_option("--top", options->top, "how many of the largest consumers to list")
       ->default_val(5);
   verb->add_flag(
       "--check", options->check,
-      "exit 1 when a pool is above 80% of its limit, allocations failed, or (Linux) the kernel "
+      "exit 1 when a pool is above 80% of its limit, allocations failed (pool allocations or any "
+      "other failure the source reports, e.g. !vm's kernel stack PTEs), or (Linux) the kernel "
       "memory verdict is excessive (for monitoring)");
   verb->callback([&run, options] {
     run = [options]() -> int {
@@ -43,6 +42,7 @@ void add_summary_verb(CLI::App& app, VerbMain& run) {
         if (auto kernel = summarize_kernel_memory(*snapshot); kernel && kernel->excessive) {
           return kExitFindings;
         }
+        if (!snapshot->other_failures.empty()) return kExitFindings;
         for (const auto& v : verdicts) {
           const PoolTotal* t = find_total(*snapshot, v.pool);
           if (v.excessive || (t && t->failures.value_or(0) > 0)) return kExitFindings;

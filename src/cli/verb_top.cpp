@@ -25,8 +25,9 @@ void add_top_verb(CLI::App& app, VerbMain& run) {
   add_select_options(*verb, options->select);
   add_owner_options(*verb, options->owner);
   verb->add_option("--interval", options->interval,
-                   "seconds between refreshes; fractions work (0.5). A file source shows the "
-                   "same sample again")
+                   "time between refreshes (2, 0.5, 500ms, 1m). A file source shows the same "
+                   "sample again")
+      ->transform(duration_in_seconds())
       ->check(CLI::Range(0.01, 86400.0))
       ->default_val(2.0);
   verb->add_option("--iterations", options->iterations,

@@ -1,6 +1,8 @@
 // `poolscope trace` on Linux: the options, then one call: a live trace (trace/linux/kmem_run.h),
 // a saved or .etl trace's replay, or /proc/allocinfo; the report is trace/kmem_report.h's.
+#include <algorithm>
 #include <bit>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -48,8 +50,9 @@ struct Options {
   std::string load;        // --load FILE: report from a saved trace instead of tracing
   bool allocinfo = false;  // --allocinfo: the kernel's own per-call-site bytes instead of tracing
   std::string allocinfo_path = "/proc/allocinfo";
-  std::string backend = "auto";  // --backend auto|bpf|tracefs
-  bool pages = false;            // --pages: the page allocator instead of kmem (BPF only)
+  std::string backend = "auto";   // --backend auto|bpf|tracefs
+  bool pages = false;             // --pages: the page allocator instead of kmem (BPF only)
+  std::string* output = nullptr;  // diagnose: the report into this string, not stdout
 };
 
 // Call sites named by these kernel symbols (none when their addresses are hidden).
@@ -62,6 +65,42 @@ trace::SiteNamer namer_of(Result<attrib::KernelSymbols> loaded) {
     return trace::SymbolAt{match->symbol.name, match->symbol.module, match->symbol.address,
                            match->symbol.type, match->offset};
   });
+}
+
+// The names the kernel's allocation events carry: /proc/slabinfo's (merged names are not among
+// them); /sys/kernel/slab's when slabinfo cannot be read.
+std::vector<std::string> kernel_cache_names() {
+  std::vector<std::string> names;
+  std::ifstream in("/proc/slabinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line.starts_with("slabinfo") || line.starts_with("#")) continue;
+    names.push_back(line.substr(0, line.find(' ')));
+  }
+  return names.empty() ? attrib::list_slab_caches() : names;
+}
+
+// --cache NAME as the kernel names it: a legacy kmalloc name or a merged name becomes the real
+// cache (said on stderr); a name the kernel does not have is a usage error with the close matches.
+Result<std::vector<std::string>> resolve_caches(const std::vector<std::string>& caches) {
+  if (caches.empty()) return caches;
+  const std::vector<std::string> known = kernel_cache_names();
+  std::vector<std::string> out;
+  for (const auto& cache : caches) {
+    const attrib::ResolvedCache resolved = attrib::resolve_slab_cache(cache, known);
+    if (!resolved.found) {
+      std::string message = "this kernel has no slab cache named \"" + cache + "\"";
+      if (!resolved.close.empty()) {
+        message += "; close matches:";
+        for (const auto& name : resolved.close) message += " " + name;
+      }
+      message += " (poolscope snapshot lists the caches)";
+      return make_error(ErrorCode::kUsage, message);
+    }
+    if (!resolved.note.empty()) std::fprintf(stderr, "poolscope: %s\n", resolved.note.c_str());
+    if (std::find(out.begin(), out.end(), resolved.name) == out.end()) out.push_back(resolved.name);
+  }
+  return out;
 }
 
 trace::KmemReportOptions report_options(const Options& options) {
@@ -147,12 +186,14 @@ int run_trace(const Options& options) {
     return report_error(
         Error{ErrorCode::kUsage, 0, "--duration must be between 1s and 24h (e.g. 30s, 5m)"});
   }
+  auto caches = resolve_caches(options.caches);
+  if (!caches) return report_error(caches.error());
   const trace::SiteNamer namer = namer_of(attrib::load_kernel_symbols(options.kallsyms));
   // Signals only set a flag: the trace ends and the kernel state is undone on the normal path.
   host::StopOnSignal stop;
   trace::KmemRunOptions run_options;
   run_options.duration = *duration;
-  run_options.caches = options.caches;
+  run_options.caches = *caches;
   run_options.pages = options.pages;
   run_options.backend = options.backend;
   run_options.btf = options.btf;
@@ -165,20 +206,29 @@ int run_trace(const Options& options) {
   run_options.namer = &namer;
   auto run = trace::run_kmem_trace(run_options);
   if (!run) return report_error(run.error());
-  std::fputs(trace::render_kmem_report(report_options(options), run->report,
-                                       run->processor->decoder(), namer, run->facts, run->comms)
-                 .c_str(),
-             stdout);
+  const std::string report =
+      trace::render_kmem_report(report_options(options), run->report, run->processor->decoder(),
+                                namer, run->facts, run->comms);
+  if (options.output) {
+    *options.output = report;
+  } else {
+    std::fputs(report.c_str(), stdout);
+  }
   return kExitOk;
 }
 
 }  // namespace
 
-int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top) {
+int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top,
+                           std::string* json) {
   Options options;
   options.caches = {cache};
   options.duration = duration;
   options.top = top;
+  if (json) {
+    options.format = "json";
+    options.output = json;
+  }
   return run_trace(options);
 }
 

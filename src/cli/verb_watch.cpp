@@ -1,5 +1,7 @@
 // `poolscope watch`: the leak detector on the live pools, printing a finding when it becomes
 // significant (and again when a suspect becomes a leak).
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <map>
 #include <set>
@@ -16,13 +18,14 @@ namespace poolscope::cli {
 namespace {
 
 constexpr std::int64_t kWatchMinSamples = 6;
+constexpr std::size_t kWatchColumns = 120;
 
 }  // namespace
 
 void add_watch_verb(CLI::App& app, VerbMain& run) {
   struct Options {
     LiveTimingOptions timing{.interval = "5", .duration = ""};
-    std::string format = "text";
+    std::string format = "table";
     bool no_processes = false;
     std::string process_interval = "auto";
     std::size_t analyze_every = 0;
@@ -35,9 +38,8 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
       "watch", "watch the live pools and print each leak or suspect as it becomes significant");
   add_live_timing_options(*verb, options->timing, "time between samples (5, 1, 0.5, 500ms)",
                           "stop after this long; default: until Ctrl-C");
-  verb->add_option("--format,-f", options->format, "text or jsonl (one JSON finding per line)")
-      ->check(CLI::IsMember({"text", "jsonl"}))
-      ->default_val("text");
+  add_format_option(*verb, options->format, {"table", "jsonl"},
+                    "table (or text): a line per finding, or jsonl: one JSON finding per line");
   verb->add_flag("--no-processes", options->no_processes,
                  "do not sample per-process facts (no culprit process is named)");
   verb->add_option("--process-interval", options->process_interval,
@@ -73,7 +75,7 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
       detect::History history({.max_buckets = options->max_buckets});
       std::map<std::string, detect::Verdict> reported;
       host::StopOnSignal stop;
-      const bool text = options->format == "text";
+      const bool text = options->format == "table";
       if (text) {
         std::fprintf(
             stderr, "poolscope: watching every %s, the detector every %zu sample(s); Ctrl-C ends\n",
@@ -112,17 +114,21 @@ void add_watch_verb(CLI::App& app, VerbMain& run) {
         for (const detect::Incident& in : report.incidents) {
           if (!fresh_incidents.contains(in.id)) continue;
           const detect::Finding& src = report.findings[in.source];
-          if (in.members.size() == 1) {
-            std::printf("%s %s %s: %s\n", detect::wall_text(report.last_wall_ns).c_str(),
-                        detect::verdict_name(src.verdict), display_key(src.key).c_str(),
-                        src.explanation.c_str());
-          } else {
-            std::printf("%s %s incident %zu in %zu keys, source %s: %s\n",
-                        detect::wall_text(report.last_wall_ns).c_str(),
-                        detect::verdict_name(in.verdict), in.id, in.members.size(),
-                        display_key(src.key).c_str(), in.explanation.c_str());
+          // Lines fit a 120-column terminal: a long explanation goes on indented lines.
+          const std::string head =
+              in.members.size() == 1
+                  ? fmt::format("{} {} {}: {}", detect::wall_text(report.last_wall_ns),
+                                detect::verdict_name(src.verdict), display_key(src.key),
+                                src.explanation)
+                  : fmt::format("{} {} incident {} in {} keys, source {}: {}",
+                                detect::wall_text(report.last_wall_ns),
+                                detect::verdict_name(in.verdict), in.id, in.members.size(),
+                                display_key(src.key), in.explanation);
+          std::fputs(detect::wrap_text(head, kWatchColumns, "    ").c_str(), stdout);
+          for (const auto& p : in.processes) {
+            std::fputs(detect::wrap_text("  process: " + p.evidence, kWatchColumns, "    ").c_str(),
+                       stdout);
           }
-          for (const auto& p : in.processes) std::printf("  process: %s\n", p.evidence.c_str());
           std::fflush(stdout);
         }
         return std::nullopt;

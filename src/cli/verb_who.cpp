@@ -61,8 +61,16 @@ int run_who_cache(const std::string& cache, const std::string& kallsyms_path,
   const attrib::SlabOwner owner = attrib::slab_owner(cache, facts, symbols ? &*symbols : nullptr);
   std::vector<std::string> notes = owner.notes;
   if (!symbols_note.empty()) notes.insert(notes.begin(), symbols_note);
-  if (!owner.exists && host::has_slab_sysfs()) {
-    notes.insert(notes.begin(), "no cache of this name in /sys/kernel/slab on this machine");
+  if (!owner.exists && host::has_slab_sysfs() && kallsyms_path.empty()) {
+    // Asked about this machine, which has no such cache: an error, with the names it may mean.
+    std::string message = "this kernel has no slab cache named \"" + cache + "\"";
+    const auto close = attrib::close_names(cache, attrib::list_slab_caches());
+    if (!close.empty()) {
+      message += "; close matches:";
+      for (const auto& name : close) message += " " + name;
+    }
+    message += " (poolscope snapshot lists the caches; --kallsyms FILE asks about another machine)";
+    return report_error(Error{ErrorCode::kUsage, 0, message});
   }
   const std::string text =
       format != "json"
@@ -103,9 +111,7 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
                    "%SystemRoot%\\System32\\drivers");
   verb->add_option("--pooltag", options->pooltag,
                    "pooltag.txt of the Debugging Tools (found automatically on Windows)");
-  verb->add_option("--format,-f", options->format, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->default_val("table");
+  add_format_option(*verb, options->format, {"table", "json"}, "table or json");
   verb->add_flag("--allow-bad-lines", options->allow_bad_lines,
                  "skip malformed pooltag.txt lines instead of failing");
   verb->callback([&run, options] {
@@ -125,7 +131,8 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
       attrib::DriverSearch defaults;
       if (dirs.empty()) {
         defaults = attrib::default_driver_search();
-        if (defaults.roots.empty() && defaults.files.empty()) {
+        // No drivers to search (Linux) but a pooltag.txt: its lines are the answer.
+        if (defaults.roots.empty() && defaults.files.empty() && options->pooltag.empty()) {
           return report_error(Error{ErrorCode::kUsage, 0,
                                     "pass --drivers DIR: the folder of Windows drivers to search "
                                     "(e.g. a copy of C:\\Windows\\System32\\drivers)"});
@@ -147,6 +154,7 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
 
       TagOwnerSearch search;
       search.folders = dirs.size();
+      search.drivers_given = !options->drivers.empty();
       // The loaded modules' own files (outside the default folders) as one more group.
       for (const auto& dir : dirs) {
         auto files = attrib::list_driver_tree(dir);

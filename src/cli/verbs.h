@@ -56,9 +56,10 @@ struct EtlLoadOptions {
 };
 int run_etl_trace_load(const EtlLoadOptions& options);
 // `diagnose`'s confirmation of a leaking generic kmalloc cache (Linux, root): traces only that
-// cache for `duration` and prints the `trace` table of its call sites (top `top`). Returns the
-// exit code `trace` would.
-int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top);
+// cache for `duration` and prints the `trace` table of its call sites (top `top`); with `json`,
+// writes the `trace --format json` report there instead. Returns the exit code `trace` would.
+int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top,
+                           std::string* json = nullptr);
 // `diagnose`'s confirmation of a leak in pages or unaccounted kernel memory (Linux, root):
 // `trace --pages` for `duration`, the table of the call sites (and pids) holding pages.
 int trace_page_call_sites(const std::string& duration, std::size_t top);
@@ -76,6 +77,22 @@ int run_prometheus_leaks(const PrometheusLeaksOptions& options,
 
 // Shared by leaks, watch and diagnose (verb_leaks.cpp).
 void add_detector_options(CLI::App& verb, detect::DetectorOptions& options);
+
+// The option sets every verb shares: the same name means the same thing everywhere.
+// --format,-f with the verb's outputs (the first is the default). "text" is accepted for "table"
+// (the verb sees "table"); a table verb offers table|json|csv, a verb whose records stream
+// table|jsonl.
+CLI::Option* add_format_option(CLI::App& verb, std::string& format,
+                               const std::vector<std::string>& formats, const std::string& help);
+inline const std::vector<std::string> kTableFormats{"table", "json", "csv"};
+// -i/--include and -x/--exclude (patterns with * and ?, case-sensitive, repeatable) and --top N,
+// on every verb that lists keys.
+void add_key_filter_options(CLI::App& verb, std::vector<std::string>& include,
+                            std::vector<std::string>& exclude, std::size_t& top,
+                            const std::string& top_help, std::size_t top_default);
+// A time option kept in seconds (a number): it takes every duration ("500ms", "2m", "48h"; a bare
+// number is seconds), and "0" where zero means "none".
+CLI::Validator duration_in_seconds();
 
 // Shared by the verbs that read pools.
 struct SourceOptions {

@@ -113,6 +113,9 @@ struct Snapshot {
   std::optional<std::uint64_t> memory_total_bytes;      // physical memory, where known
   std::optional<std::uint64_t> memory_available_bytes;  // MemAvailable / poolmon's Avail
   std::vector<Entry> entries;
+  // Failures the source reports outside the pools' counts, as it words them: !vm's "351175
+  // kernel stack PTE allocations have failed". Each one is a failure for `summary --check`.
+  std::vector<std::string> other_failures;
   std::vector<std::string>
       notes;  // facts the source printed that are worth showing (e.g. !vm warnings)
 };

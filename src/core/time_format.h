@@ -14,5 +14,7 @@ std::string format_utc(std::chrono::system_clock::time_point t, bool with_millis
 std::optional<std::chrono::system_clock::time_point> parse_utc(std::string_view text);
 // "19.3 MiB"
 std::string human_bytes(std::uint64_t bytes);
+// A count for tables: "1,234,567" (json and csv keep the raw number).
+std::string thousands(std::uint64_t count);
 
 }  // namespace poolscope

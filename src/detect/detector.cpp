@@ -479,7 +479,7 @@ Report analyze(const History& h, const DetectorOptions& options) {
     if (k.pool == PoolKind::kReclaimable || inode_attached(k.key)) {
       f.explanation = fmt::format(
           "{} grew {} {} in {}, but {}: the kernel frees it under memory pressure, so growth "
-          "under a file walk is not a leak",
+          "like this (file walks, backups and indexers cause it) is not a leak",
           display_key(k.key), grouped(tr.end_value - tr.start_value), f.unit,
           duration_text(f.window_seconds),
           k.pool == PoolKind::kReclaimable

@@ -1,6 +1,7 @@
 #include "detect/output.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -9,6 +10,27 @@
 #include "core/time_format.h"
 
 namespace poolscope::detect {
+
+std::string wrap_text(std::string_view text, std::size_t width, std::string_view indent) {
+  std::string out, line;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find(' ', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view word = text.substr(start, end - start);
+    start = end + 1;
+    if (word.empty()) continue;
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      out += line + "\n";
+      line = std::string(indent);
+    } else if (!line.empty() && line != indent) {
+      line += ' ';
+    }
+    line += word;
+  }
+  if (!line.empty()) out += line + "\n";
+  return out;
+}
 
 std::string duration_text(double seconds) {
   if (!std::isfinite(seconds)) return "never";
@@ -227,6 +249,11 @@ std::string report_text(const Report& r) {
                            in.explanation);
       }
       if (!src.owner.empty()) out += "  owner: " + src.owner + "\n";
+      // One slab cache under several names (SLUB merging): the names a reader may know it by.
+      if (!src.aliases.empty()) {
+        out +=
+            fmt::format("  {} (merged: {})\n", display_key(src.key), fmt::join(src.aliases, ", "));
+      }
       if (src.zero_frees) out += "  never frees: allocations grew, frees did not\n";
       if (src.census) out += "  census: " + src.census->text + "\n";
       out += "  forecast: ";
@@ -268,7 +295,9 @@ std::string report_text(const Report& r) {
     out += line("KEY", "POOL", "OUTSTANDING", "BYTES", "OWNER");
     for (const Consumer& c : r.top) {
       out += line(display_key(c.key), pool_kind_name(c.pool),
-                  c.outstanding ? fmt::format("{}", std::llround(*c.outstanding)) : "-",
+                  c.outstanding ? thousands(static_cast<std::uint64_t>(
+                                      std::max<long long>(0, std::llround(*c.outstanding))))
+                                : "-",
                   c.bytes ? human_bytes(static_cast<std::uint64_t>(*c.bytes)) : "-",
                   c.owner.empty() ? "-" : c.owner);
     }

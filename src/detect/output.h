@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "detect/detector.h"
 
@@ -20,5 +21,8 @@ std::string rate_text(const std::optional<double>& per_hour, const char* unit);
 std::string duration_text(double seconds);
 // "2026-11-21T14:03:05Z" from ns since 1970.
 std::string wall_text(std::int64_t wall_ns);
+// text as lines of at most `width` columns, broken between words, each line after the first
+// starting with `indent`; every line ends in "\n". A word longer than a line stays whole.
+std::string wrap_text(std::string_view text, std::size_t width, std::string_view indent);
 
 }  // namespace poolscope::detect

@@ -281,7 +281,14 @@ std::string who_tag_report(const PoolKey& tag, const std::optional<attrib::TagDa
               " - " + line["binary"].get<std::string>() + " - " +
               line["description"].get<std::string>() + "\n";
     }
-    if (owners.empty()) {
+    if (database && pooltag.empty()) {
+      text += "pooltag.txt: no line names " + display_key(tag) + "\n";
+    }
+    if (search.groups.empty() && !search.drivers_given) {
+      text +=
+          "drivers: not searched (none on this system; pass --drivers DIR, a copy of "
+          "C:\\Windows\\System32\\drivers)\n";
+    } else if (owners.empty()) {
       text += "no owner found in " + std::to_string(search.folders) + " folder(s)\n";
       for (const auto& s : searched) text += "  searched: " + s.get<std::string>() + "\n";
       for (const auto& s : suggestions) text += "  try: " + s.get<std::string>() + "\n";

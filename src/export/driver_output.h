@@ -36,6 +36,7 @@ struct TagOwnerSearch {
   std::vector<std::pair<std::string, attrib::DriverTree>> groups;
   std::vector<std::string> searched;
   std::size_t folders = 0;
+  bool drivers_given = false;  // --drivers: else the platform's defaults (none on Linux)
 };
 std::string who_tag_report(const PoolKey& tag, const std::optional<attrib::TagDatabase>& database,
                            const TagOwnerSearch& search, bool json);

@@ -2,6 +2,7 @@
 #include "export/snapshot_output.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
@@ -19,8 +20,13 @@ bool is_linux(const Snapshot& s) {
                             : (s.format == "slabinfo");
 }
 
+// Tables are read by people: counts with thousands separators, bytes in KiB/MiB/GiB.
 std::string number_or_dash(const std::optional<std::uint64_t>& v) {
-  return v ? fmt::to_string(*v) : std::string("-");
+  return v ? thousands(*v) : std::string("-");
+}
+
+std::string bytes_or_dash(const std::optional<std::uint64_t>& v) {
+  return v ? human_bytes(*v) : std::string("-");
 }
 
 std::string pool_label(const Entry& e) {
@@ -129,28 +135,29 @@ std::string render_table(const Snapshot& snapshot, const std::vector<std::size_t
   table.push_back(
       Row{{linux_keys ? "Cache" : "Tag", "Pool", "Allocs", "Frees", linux_keys ? "Objects" : "Diff",
            "Bytes", linux_keys ? "ObjSize" : "PerAlloc",
-           linux_keys ? (owners ? "Owner (aliases)" : "Aliases") : "Owner"}});
+           linux_keys ? (owners ? "Owner (merged names)" : "Merged names") : "Owner"}});
   for (std::size_t i : rows) {
     const Entry& e = snapshot.entries[i];
     std::string per_alloc;
     if (e.object_size) {
-      per_alloc = fmt::to_string(*e.object_size);
+      per_alloc = thousands(*e.object_size);
     } else if (e.counters.bytes && e.counters.outstanding && *e.counters.outstanding > 0) {
-      per_alloc = fmt::to_string(*e.counters.bytes / *e.counters.outstanding);
+      per_alloc = thousands(*e.counters.bytes / *e.counters.outstanding);
     } else {
       per_alloc = "-";
     }
-    // The owner, and a Linux cache's merged names after it in parentheses.
+    // The owner, and a Linux cache's merged names after it: "(merged: UNIX, UNIX-STREAM)".
     std::string last;
-    for (const auto& a : e.aliases) last += (last.empty() ? "" : ",") + a;
-    // Under "Owner (aliases)" merged names alone would read as an owner: "-" says none is known.
+    if (!e.aliases.empty()) last = fmt::format("(merged: {})", fmt::join(e.aliases, ", "));
+    // Under "Owner (merged names)" merged names alone would read as an owner: "-" says none is
+    // known.
     if (!e.owner.empty() || (owners && !last.empty())) {
       const std::string owner = e.owner.empty() ? "-" : e.owner;
-      last = last.empty() ? owner : owner + " (" + last + ")";
+      last = last.empty() ? owner : owner + " " + last;
     }
     table.push_back(Row{{display_key(e.key), pool_label(e), number_or_dash(e.counters.allocs),
                          number_or_dash(e.counters.frees), number_or_dash(e.counters.outstanding),
-                         number_or_dash(e.counters.bytes), per_alloc, last}});
+                         bytes_or_dash(e.counters.bytes), per_alloc, last}});
   }
   std::size_t width[8] = {};
   for (const auto& r : table) {
@@ -376,7 +383,12 @@ std::string render_summary_text(const Snapshot& snapshot, const std::vector<Pool
   }
   bool any_failures = std::any_of(snapshot.totals.begin(), snapshot.totals.end(),
                                   [](const PoolTotal& t) { return t.failures.has_value(); });
-  if (!any_failures) out += "Allocation failures: not reported by this source\n";
+  for (const auto& failure : snapshot.other_failures) {
+    out += fmt::format("Allocation failures: {}\n", failure);
+  }
+  if (!any_failures && snapshot.other_failures.empty()) {
+    out += "Allocation failures: not reported by this source\n";
+  }
   if (snapshot.memory_total_bytes) {
     out += fmt::format("Memory: {} total", human_bytes(*snapshot.memory_total_bytes));
     if (snapshot.memory_available_bytes) {
@@ -395,7 +407,9 @@ std::string render_summary_text(const Snapshot& snapshot, const std::vector<Pool
       const Entry& e = snapshot.entries[i];
       out += fmt::format("  {:<24} {:<14} {:>11}", display_key(e.key), pool_label(e),
                          e.counters.bytes ? human_bytes(*e.counters.bytes) : std::string("-"));
-      if (e.counters.outstanding) out += fmt::format("  {} outstanding", *e.counters.outstanding);
+      if (e.counters.outstanding) {
+        out += fmt::format("  {} outstanding", thousands(*e.counters.outstanding));
+      }
       out += "\n";
     }
   }
@@ -419,6 +433,7 @@ std::string render_summary_json(const Snapshot& snapshot, const std::vector<Pool
     pools.push_back(std::move(p));
   }
   j["pools"] = std::move(pools);
+  if (!snapshot.other_failures.empty()) j["other_failures"] = snapshot.other_failures;
   if (auto kernel = summarize_kernel_memory(snapshot)) {
     nlohmann::ordered_json k;
     nlohmann::ordered_json categories = nlohmann::ordered_json::array();

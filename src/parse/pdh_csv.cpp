@@ -179,7 +179,9 @@ Decoded decode(std::string_view text, TextEncoding encoding) {
     if (encoding == TextEncoding::kAuto) {
       out.note =
           "the log is not valid UTF-8: read as Windows-1251 (Cyrillic ANSI code page); pass the "
-          "encoding explicitly if the counter names look wrong";
+          "encoding explicitly (poolscope import --encoding utf-8|cp1251) if the counter names "
+          "look "
+          "wrong";
     }
     return out;
   }

@@ -127,10 +127,16 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
   return true;
 }
 
+bool ends_with_ignoring_case(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() &&
+         equals_ignoring_case(text.substr(text.size() - suffix.size()), suffix);
+}
+
 // What one !vm output says; the last output in a text wins.
 struct VmValues {
   std::array<std::optional<PagesKb>, static_cast<std::size_t>(Field::kCount)> field;
   std::optional<std::uint64_t> failures_any, failures_nonpaged, failures_paged;
+  std::vector<std::string> other_failures;
   std::vector<std::string> notes;
   bool any_pool_line = false;
 
@@ -245,6 +251,10 @@ class VmParser {
         return;
       }
     }
+    // Any other "N ... have failed" (kernel stack PTEs, ...) is a failure too, not just a note.
+    if (is_digit(inner[0]) && ends_with_ignoring_case(inner, "have failed")) {
+      values_.other_failures.emplace_back(inner);
+    }
     std::string note = "!vm: " + std::string(inner);
     if (has_wrapped_number(inner)) {
       note +=
@@ -308,6 +318,7 @@ class VmParser {
           " pool allocations have failed (nt!ExPoolFailures counts every pool type, so the count "
           "is given for each pool)");
     }
+    snapshot_.other_failures = v.other_failures;
     for (const auto& note : v.notes) snapshot_.notes.push_back(note);
     if (outputs_ > 1) {
       snapshot_.notes.push_back(std::to_string(outputs_) +
@@ -362,6 +373,8 @@ void apply_vm(const Snapshot& vm, Snapshot& snapshot) {
   }
   if (vm.memory_total_bytes) snapshot.memory_total_bytes = vm.memory_total_bytes;
   if (vm.memory_available_bytes) snapshot.memory_available_bytes = vm.memory_available_bytes;
+  snapshot.other_failures.insert(snapshot.other_failures.end(), vm.other_failures.begin(),
+                                 vm.other_failures.end());
   for (const auto& note : vm.notes) snapshot.notes.push_back(note);
 }
 

@@ -5,6 +5,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <span>
+#include <utility>
+
+#include "parse/encoding.h"
 
 namespace poolscope {
 
@@ -64,7 +68,38 @@ Result<TextFile> TextFile::open(const std::string& path) {
     const int err = errno;
     return make_error(ErrorCode::kInput, "cannot open " + path + ": " + std::strerror(err), err);
   }
+  if (auto ok = file.decode_utf16(); !ok) return std::unexpected(ok.error());
   return file;
+}
+
+// Windows tools and PowerShell's `>` write UTF-16 with a byte order mark: such a file is read
+// whole (the cap of the formats read whole) and served as UTF-8, so every reader and format
+// detection see the text they know.
+Result<void> TextFile::decode_utf16() {
+  unsigned char bom[2] = {};
+  const std::size_t got = std::fread(bom, 1, 2, file_.get());
+  const bool little = got == 2 && bom[0] == 0xFF && bom[1] == 0xFE;
+  const bool big = got == 2 && bom[0] == 0xFE && bom[1] == 0xFF;
+  if (!little && !big) {
+    std::rewind(file_.get());
+    return {};
+  }
+  if (size_ > kMaxWholeTextBytes) {
+    return make_error(ErrorCode::kInput, path_ + " is UTF-16 text of " + size_text(size_) +
+                                             "; the limit is " + size_text(kMaxWholeTextBytes) +
+                                             ": split it first");
+  }
+  std::string bytes;
+  while (!eof_) {
+    if (auto ok = read_block(bytes); !ok) return ok;
+  }
+  if (big) {
+    for (std::size_t i = 0; i + 1 < bytes.size(); i += 2) std::swap(bytes[i], bytes[i + 1]);
+  }
+  buffer_ = parse::utf16le_to_utf8(std::as_bytes(std::span(bytes.data(), bytes.size())));
+  buffer_start_ = 0;
+  eof_ = true;
+  return {};
 }
 
 Result<void> TextFile::read_block(std::string& to) {

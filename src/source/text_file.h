@@ -49,6 +49,8 @@ class TextFile {
   std::size_t line_number() const { return line_number_; }
 
  private:
+  // A UTF-16 file (LE or BE, with its byte order mark) decoded into buffer_ as UTF-8.
+  Result<void> decode_utf16();
   // Appends up to one block of the file to `to`; sets eof_ at the end.
   Result<void> read_block(std::string& to);
 

@@ -138,6 +138,15 @@ Result<ExportResult> export_recording(const Recording& rec, const ExportOptions&
     for (const auto& p : options.exclude) keep = keep && !key_matches(k.key, p);
     selected[k.id] = keep;
   }
+  // --include/--exclude filter the process lines too, by process name (the same wildcards; a
+  // name is matched as a cache name is, exactly as written).
+  const auto process_selected = [&options](const ProcessFacts& p) {
+    const PoolKey name{KeyKind::kSlabCache, p.name};
+    bool keep = options.include.empty();
+    for (const auto& pattern : options.include) keep = keep || key_matches(name, pattern);
+    for (const auto& pattern : options.exclude) keep = keep && !key_matches(name, pattern);
+    return keep;
+  };
 
   Output out(write);
   std::string& buf = out.buf();
@@ -214,6 +223,7 @@ Result<ExportResult> export_recording(const Recording& rec, const ExportOptions&
       }
       if (processes_wanted && cursor->processes()) {
         for (const ProcessFacts& p : cursor->processes()->processes) {
+          if (!process_selected(p)) continue;
           nlohmann::ordered_json j = process_json(p);
           if (csv) {
             buf += "process,";

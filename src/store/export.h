@@ -15,7 +15,7 @@ namespace poolscope::store {
 
 struct ExportOptions {
   bool csv = false;                                     // else JSON lines
-  std::vector<std::string> include, exclude;            // pool key patterns (* and ?)
+  std::vector<std::string> include, exclude;            // key (and process name) patterns (* and ?)
   std::int64_t from_ns = INT64_MIN, to_ns = INT64_MAX;  // wall time, inclusive
   std::vector<std::string> kinds;                       // pool, process, event, counter; empty: all
 };

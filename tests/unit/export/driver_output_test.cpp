@@ -56,6 +56,7 @@ TEST(DriverOutput, WhoNamesTheDriverWhosePoolCallPassesTheTagHighFirst) {
 TEST(DriverOutput, WhoWithNothingFoundSaysWhatWasSearchedAndWhatToTry) {
   TagOwnerSearch search;
   search.folders = 0;
+  search.drivers_given = true;  // the folders given did not exist
   search.searched.push_back("C:\\Windows\\System32\\drivers does not exist");
   const std::string text = who_tag_report(tag_from_text("Zzzz"), std::nullopt, search, false);
   EXPECT_NE(text.find("no owner found in 0 folder(s)"), std::string::npos) << text;
@@ -63,6 +64,10 @@ TEST(DriverOutput, WhoWithNothingFoundSaysWhatWasSearchedAndWhatToTry) {
       << text;
   EXPECT_NE(text.find("try: pass --pooltag FILE"), std::string::npos) << text;
   EXPECT_NE(text.find("pooltag.txt: not loaded"), std::string::npos) << text;
+  // No folder given and none on this system (Linux): said as such, not as a failed search.
+  search.drivers_given = false;
+  const std::string linux_text = who_tag_report(tag_from_text("Zzzz"), std::nullopt, search, false);
+  EXPECT_NE(linux_text.find("drivers: not searched"), std::string::npos) << linux_text;
 }
 
 }  // namespace

@@ -35,24 +35,24 @@ Snapshot linux_snapshot() {
   return s;
 }
 
-TEST(SnapshotOutput, TableShowsOwnersWithAliasesInParentheses) {
+TEST(SnapshotOutput, MergedCacheAliasesAreNamedAsMergedInTheTable) {
   const auto s = linux_snapshot();
   const std::string table = render_table(s, {0, 1, 2});
   const auto body = table.substr(table.find("Cache"));
   EXPECT_EQ(body,
-            "Cache             Pool           Objects  Bytes  ObjSize  Owner (aliases)\n"
-            "ext4_inode_cache  reclaimable         10  11280     1128  ext4\n"
-            "kmalloc-64        unreclaimable        2   4096       64  kmalloc (generic) "
-            "(a_cache,b_cache)\n"
-            "TCP               unreclaimable        1   2048     2048  - (TCPv4)\n");
+            "Cache             Pool           Objects     Bytes  ObjSize  Owner (merged names)\n"
+            "ext4_inode_cache  reclaimable         10  11.0 KiB    1,128  ext4\n"
+            "kmalloc-64        unreclaimable        2   4.0 KiB       64  kmalloc (generic) "
+            "(merged: a_cache, b_cache)\n"
+            "TCP               unreclaimable        1   2.0 KiB    2,048  - (merged: TCPv4)\n");
 }
 
-TEST(SnapshotOutput, TableWithoutOwnersKeepsTheAliasesHeading) {
+TEST(SnapshotOutput, TableWithoutOwnersNamesTheMergedCaches) {
   auto s = linux_snapshot();
   for (auto& e : s.entries) e.owner.clear();
   const std::string table = render_table(s, {1});
-  EXPECT_NE(table.find("ObjSize  Aliases\n"), std::string::npos) << table;
-  EXPECT_NE(table.find("64  a_cache,b_cache\n"), std::string::npos) << table;
+  EXPECT_NE(table.find("ObjSize  Merged names\n"), std::string::npos) << table;
+  EXPECT_NE(table.find("64  (merged: a_cache, b_cache)\n"), std::string::npos) << table;
 }
 
 TEST(SnapshotOutput, CsvHasOwnerAndAliasesColumns) {
@@ -91,7 +91,7 @@ TEST(SnapshotOutput, WindowsOwnerColumn) {
   s.entries = {e};
   const std::string table = render_table(s, {0});
   EXPECT_NE(table.find("Tag   Pool   Allocs  Frees  Diff  Bytes  PerAlloc  Owner\n"
-                       "NtFc  paged       5      3     2    256       128  ntfs.sys\n"),
+                       "NtFc  paged       5      3     2  256 B       128  ntfs.sys\n"),
             std::string::npos)
       << table;
 }
