@@ -352,14 +352,18 @@ Result<Recording> Recording::open_read(const std::string& path) {
     return make_error(ErrorCode::kInput, path + " is not a poolscope recording (no samples table)");
   }
   // A recording that lost a table it always has is damaged input, not a bug of ours (issue 21).
+  // Without keys nothing can be named; without meta the samples are still read, as damage.
   for (const char* table : {"meta", "keys"}) {
     Stmt has(rec.db_, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1");
     if (!has.ok()) return std::unexpected(rec.sqlite_error("cannot read the schema"));
     has.bind(1, std::string_view(table));
-    if (has.step() != SQLITE_ROW) {
-      return make_error(ErrorCode::kInput, path + " is a damaged recording: its " +
-                                               std::string(table) + " table is missing");
+    if (has.step() == SQLITE_ROW) continue;
+    if (std::string_view(table) == "meta") {
+      rec.problems_.push_back("its meta table is missing");
+      continue;
     }
+    return make_error(ErrorCode::kInput, path + " is a damaged recording: its " +
+                                             std::string(table) + " table is missing");
   }
   return rec;
 }
@@ -581,6 +585,7 @@ Recording::Recording(Recording&& other) noexcept
       db_(std::exchange(other.db_, nullptr)),
       writable_(other.writable_),
       takeover_note_(std::move(other.takeover_note_)),
+      problems_(std::move(other.problems_)),
       writer_(std::move(other.writer_)) {}
 
 Recording& Recording::operator=(Recording&& other) noexcept {
@@ -590,6 +595,7 @@ Recording& Recording::operator=(Recording&& other) noexcept {
     db_ = std::exchange(other.db_, nullptr);
     writable_ = other.writable_;
     takeover_note_ = std::move(other.takeover_note_);
+    problems_ = std::move(other.problems_);
     writer_ = std::move(other.writer_);
   }
   return *this;
@@ -967,6 +973,10 @@ Result<RecordingSummary> Recording::summary() const {
 
 Result<std::map<std::string, std::string>> Recording::meta() const {
   std::map<std::string, std::string> out;
+  if (!problems_.empty()) {
+    Stmt has(db_, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'");
+    if (!has.ok() || has.step() != SQLITE_ROW) return out;  // counted in problems()
+  }
   Stmt s(db_, "SELECT key, value FROM meta");
   if (!s.ok()) return std::unexpected(sqlite_error("cannot read meta"));
   while (s.step() == SQLITE_ROW) out[s.text(0)] = s.text(1);
@@ -996,7 +1006,7 @@ Result<std::optional<std::int64_t>> Recording::seq_at(
 }
 
 Result<std::optional<Snapshot>> Recording::snapshot_at(
-    std::optional<std::chrono::system_clock::time_point> at) const {
+    std::optional<std::chrono::system_clock::time_point> at, ReadDamage* damage) const {
   auto seq = seq_at(at);
   if (!seq) return std::unexpected(seq.error());
   if (!*seq) return std::optional<Snapshot>{};
@@ -1028,11 +1038,7 @@ Result<std::optional<Snapshot>> Recording::snapshot_at(
   apply_extras(cur->extras(), snap);
   snap.entries.reserve(cur->keys().size());
   for (const KeySample& k : cur->keys()) {
-    if (k.key_id >= by_id.size() || !by_id[k.key_id]) {
-      return make_error(ErrorCode::kInput, path_ + ": sample " + std::to_string(**seq) +
-                                               " refers to key " + std::to_string(k.key_id) +
-                                               ", which the keys table lacks");
-    }
+    if (k.key_id >= by_id.size() || !by_id[k.key_id]) continue;  // counted in damage()
     const KeyInfo& info = *by_id[k.key_id];
     Entry e;
     e.key = info.key;
@@ -1044,6 +1050,7 @@ Result<std::optional<Snapshot>> Recording::snapshot_at(
     e.owner = info.owner;
     snap.entries.push_back(std::move(e));
   }
+  if (damage) *damage = cur->damage();
   return std::optional<Snapshot>(std::move(snap));
 }
 
