@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/names.h"
 #include "core/time_format.h"
 #include "store/process_identity.h"
 #include "store/sqlite_stmt.h"
@@ -364,6 +365,17 @@ Result<Recording> Recording::open_read(const std::string& path) {
     }
     return make_error(ErrorCode::kInput, path + " is a damaged recording: its " +
                                              std::string(table) + " table is missing");
+  }
+  // Names longer than their format allows are cut when read back (keys()); say so (issue 21).
+  Stmt long_names(rec.db_,
+                  "SELECT count(*) FROM keys WHERE length(CAST(name AS BLOB)) > CASE kind WHEN "
+                  "'tag' THEN ?1 WHEN 'slab' THEN ?2 ELSE ?3 END");
+  long_names.bind(1, static_cast<std::int64_t>(kMaxTagBytes));
+  long_names.bind(2, static_cast<std::int64_t>(kMaxSlabNameBytes));
+  long_names.bind(3, static_cast<std::int64_t>(kMaxKernelMemoryNameBytes));
+  if (long_names.ok() && long_names.step() == SQLITE_ROW && long_names.i64(0) > 0) {
+    rec.problems_.push_back(std::to_string(long_names.i64(0)) +
+                            " key name(s) longer than their format allows, cut to it");
   }
   return rec;
 }
@@ -935,6 +947,7 @@ Result<std::vector<KeyInfo>> Recording::keys() const {
     k.id = static_cast<std::uint32_t>(s.i64(0));
     k.key.kind = key_kind_from_text(s.text(1));
     k.key.name = s.blob(2);
+    cap_name(k.key.name, max_key_name_bytes(k.key.kind));  // counted in problems() when opened
     k.pool = parse_pool_kind(s.text(3)).value_or(PoolKind::kNonPaged);
     if (!s.is_null(4)) k.session_id = static_cast<std::uint32_t>(s.i64(4));
     k.owner = s.text(5);
