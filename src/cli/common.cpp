@@ -28,6 +28,25 @@ void add_source_options(CLI::App& verb, SourceOptions& options) {
                   "2026-11-21T11:40:02Z); default: the last one");
   verb.add_flag("--allow-bad-lines", options.allow_bad_lines,
                 "skip malformed lines of a file (each is reported) instead of failing");
+  add_allow_damaged_option(verb, options.allow_damaged);
+}
+
+void add_allow_damaged_option(CLI::App& verb, bool& allow_damaged) {
+  verb.add_flag("--allow-damaged", allow_damaged,
+                "a damaged recording: exit 0 with what could be read (what could not is still "
+                "counted) instead of 2");
+}
+
+int damaged_exit(const std::string& path, const std::string& damage, bool allow_damaged,
+                 int normal_code) {
+  if (damage.empty()) return normal_code;
+  std::fprintf(stderr, "poolscope: %s: %s: %s\n", allow_damaged ? "warning" : "damaged recording",
+               path.c_str(), damage.c_str());
+  if (allow_damaged) return normal_code;
+  std::fprintf(stderr,
+               "poolscope: the output above is incomplete; --allow-damaged accepts it (exit %d)\n",
+               normal_code);
+  return kExitUsage;
 }
 
 Result<std::unique_ptr<Source>> open_source(const SourceOptions& options, const Clock& clock) {

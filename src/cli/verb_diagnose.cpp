@@ -122,6 +122,7 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
     std::string format = "table";
     bool no_processes = false;
     bool no_trace = false;
+    bool allow_damaged = false;
     detect::DetectorOptions detector;
     OwnerOptions owner;
   };
@@ -143,6 +144,7 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
                  "not trace it (trace --cache, trace --pages) for 10 s to name its call site "
                  "(Linux, root; with --format json the kmalloc cache's trace is in the JSON as "
                  "\"trace\")");
+  add_allow_damaged_option(*verb, options->allow_damaged);
   add_detector_options(*verb, options->detector);
   add_owner_options(*verb, options->owner);
   verb->callback([&run, options] {
@@ -223,9 +225,13 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
       }
       auto recording = store::Recording::open_read(db);
       if (!recording) return report_error(recording.error());
-      auto history = detect::load_history(*recording);
+      store::ReadDamage damage;
+      auto history = detect::load_history(*recording, {}, &damage);
       if (!history) return report_error(history.error());
-      const detect::Report report = detect::analyze(*history, options->detector);
+      const std::string damaged = store::describe_damage(damage);
+      detect::Report report = detect::analyze(*history, options->detector);
+      if (!damaged.empty())
+        report.notes.insert(report.notes.begin(), "damaged recording: " + damaged);
       auto j = detect::report_json(report);
       j["recording"] = db;
       j["report"] = html_path;
@@ -260,7 +266,7 @@ void add_diagnose_verb(CLI::App& app, VerbMain& run) {
         std::fwrite(text.data(), 1, text.size(), stdout);
         if (!options->no_trace) confirm_call_site(report);
       }
-      return kExitOk;
+      return damaged_exit(db, damaged, options->allow_damaged, kExitOk);
     };
   });
 }

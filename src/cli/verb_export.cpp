@@ -15,6 +15,7 @@ void add_export_verb(CLI::App& app, VerbMain& run) {
     std::vector<std::string> include, exclude;
     std::string from, to;
     std::vector<std::string> kinds;
+    bool allow_damaged = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* verb = app.add_subcommand(
@@ -33,6 +34,7 @@ void add_export_verb(CLI::App& app, VerbMain& run) {
   verb->add_option("--kind", options->kinds,
                    "only these kinds of lines: pool, process, event, counter (default: all)")
       ->check(CLI::IsMember({"pool", "process", "event", "counter"}));
+  add_allow_damaged_option(*verb, options->allow_damaged);
   verb->callback([&run, options] {
     run = [options]() -> int {
       std::int64_t from = INT64_MIN, to = INT64_MAX;
@@ -63,18 +65,11 @@ void add_export_verb(CLI::App& app, VerbMain& run) {
                          message.c_str());
           });
       if (!result) return report_error(result.error());
-      const std::int64_t damaged = result->damaged;
       if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
         return report_error(Error{ErrorCode::kEnvironment, 0, "cannot write the export"});
       }
-      if (damaged) {
-        return report_error(Error{
-            ErrorCode::kInput, 0,
-            std::to_string(damaged) +
-                " sample(s) could not be decoded (damaged, or their keyframe is missing) and were "
-                "left out; everything else was written"});
-      }
-      return kExitOk;
+      return damaged_exit(options->file, store::describe_damage(result->damage),
+                          options->allow_damaged, kExitOk);
     };
   });
 }

@@ -37,6 +37,7 @@ void add_leaks_verb(CLI::App& app, VerbMain& run) {
     std::string format = "table";
     bool fail_on_leak = false;
     bool no_processes = false;
+    bool allow_damaged = false;
     std::size_t max_buckets = 2048;
     detect::DetectorOptions detector;
     OwnerOptions owner;
@@ -57,6 +58,7 @@ void add_leaks_verb(CLI::App& app, VerbMain& run) {
                    "points per series kept for analysis (memory is keys x this)")
       ->check(CLI::Range(16, 1 << 20))
       ->default_val(2048);
+  add_allow_damaged_option(*verb, options->allow_damaged);
   add_detector_options(*verb, options->detector);
   add_owner_options(*verb, options->owner);
   add_prometheus_leaks_options(*verb, options->prometheus);
@@ -78,18 +80,26 @@ void add_leaks_verb(CLI::App& app, VerbMain& run) {
       }
       auto recording = store::Recording::open_read(options->file);
       if (!recording) return report_error(recording.error());
+      store::ReadDamage damage;
       auto history = detect::load_history(
-          *recording, {.max_buckets = options->max_buckets, .processes = !options->no_processes});
+          *recording, {.max_buckets = options->max_buckets, .processes = !options->no_processes},
+          &damage);
       if (!history) return report_error(history.error());
+      const std::string damaged = store::describe_damage(damage);
       if (history->samples() == 0) {
         return report_error(
-            make_error(ErrorCode::kInput, options->file + ": the recording has no samples yet")
+            make_error(ErrorCode::kInput,
+                       options->file + ": the recording has no samples" +
+                           (damaged.empty() ? " yet" : " that can be read: " + damaged))
                 .error());
       }
       auto report = detect::analyze(*history, options->detector);
+      if (!damaged.empty())
+        report.notes.insert(report.notes.begin(), "damaged recording: " + damaged);
       if (auto error = add_report_owners(report, options->owner)) return report_error(*error);
       print_report(report, options->format);
-      return options->fail_on_leak && has_leak(report) ? kExitFindings : kExitOk;
+      return damaged_exit(options->file, damaged, options->allow_damaged,
+                          options->fail_on_leak && has_leak(report) ? kExitFindings : kExitOk);
     };
   });
 }

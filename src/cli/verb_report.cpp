@@ -30,6 +30,7 @@ void add_report_verb(CLI::App& app, VerbMain& run) {
     std::string out;
     std::vector<std::string> drivers;
     bool no_processes = false;
+    bool allow_damaged = false;
     detect::DetectorOptions detector;
     OwnerOptions owner;
   };
@@ -47,15 +48,21 @@ void add_report_verb(CLI::App& app, VerbMain& run) {
                    "folder of Windows drivers to search for the findings' tags (repeatable)");
   verb->add_flag("--no-processes", options->no_processes,
                  "do not search the recorded process facts for a culprit");
+  add_allow_damaged_option(*verb, options->allow_damaged);
   add_detector_options(*verb, options->detector);
   add_owner_options(*verb, options->owner);
   verb->callback([&run, options] {
     run = [options]() -> int {
       auto recording = store::Recording::open_read(options->file);
       if (!recording) return report_error(recording.error());
-      auto history = detect::load_history(*recording, {.processes = !options->no_processes});
+      store::ReadDamage damage;
+      auto history =
+          detect::load_history(*recording, {.processes = !options->no_processes}, &damage);
       if (!history) return report_error(history.error());
+      const std::string damaged = store::describe_damage(damage);
       detect::Report report = detect::analyze(*history, options->detector);
+      if (!damaged.empty())
+        report.notes.insert(report.notes.begin(), "damaged recording: " + damaged);
       std::optional<attrib::OwnerResolver> resolver;
       if (!options->owner.no_owner) {
         auto loaded = make_report_owner_resolver(options->owner);
@@ -83,7 +90,7 @@ void add_report_verb(CLI::App& app, VerbMain& run) {
           static_cast<long long>(history->samples()),
           detect::duration_text(history->last_time() - history->first_time()).c_str(),
           written->events, written->counters);
-      return kExitOk;
+      return damaged_exit(options->file, damaged, options->allow_damaged, kExitOk);
     };
   });
 }

@@ -3,6 +3,7 @@
 
 #include "cli/verbs.h"
 #include "export/snapshot_output.h"
+#include "store/recording_source.h"
 
 namespace poolscope::cli {
 
@@ -40,7 +41,8 @@ void add_snapshot_verb(CLI::App& app, VerbMain& run) {
         out = render_table(*snapshot, rows);
       }
       std::fwrite(out.data(), 1, out.size(), stdout);
-      return kExitOk;
+      return damaged_exit(options->source.source, store::recording_damage(*snapshot),
+                          options->source.allow_damaged, kExitOk);
     };
   });
 }

@@ -3,6 +3,7 @@
 
 #include "cli/verbs.h"
 #include "export/snapshot_output.h"
+#include "store/recording_source.h"
 
 namespace poolscope::cli {
 
@@ -38,7 +39,8 @@ void add_summary_verb(CLI::App& app, VerbMain& run) {
                             ? render_summary_json(*snapshot, verdicts, options->top)
                             : render_summary_text(*snapshot, verdicts, options->top);
       std::fwrite(out.data(), 1, out.size(), stdout);
-      if (options->check) {
+      auto checked = [&] {
+        if (!options->check) return kExitOk;
         if (auto kernel = summarize_kernel_memory(*snapshot); kernel && kernel->excessive) {
           return kExitFindings;
         }
@@ -47,8 +49,10 @@ void add_summary_verb(CLI::App& app, VerbMain& run) {
           const PoolTotal* t = find_total(*snapshot, v.pool);
           if (v.excessive || (t && t->failures.value_or(0) > 0)) return kExitFindings;
         }
-      }
-      return kExitOk;
+        return kExitOk;
+      };
+      return damaged_exit(options->source.source, store::recording_damage(*snapshot),
+                          options->source.allow_damaged, checked());
     };
   });
 }

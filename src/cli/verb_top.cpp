@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cli/verbs.h"
+#include "store/recording_source.h"
 #include "top/top_model.h"
 
 namespace poolscope::cli {
@@ -56,6 +57,8 @@ void add_top_verb(CLI::App& app, VerbMain& run) {
       if (!source) return report_error(source.error());
       auto first = (*source)->sample();
       if (!first) return report_error(first.error());
+      const std::string damage =
+          store::recording_damage(*first);  // a damaged recording, said after the screen
 
       top::TopConfig config;
       config.selection = *selection;
@@ -78,7 +81,7 @@ void add_top_verb(CLI::App& app, VerbMain& run) {
           std::fprintf(stderr, "peak RSS: unknown on this system\n");
         }
       }
-      return kExitOk;
+      return damaged_exit(options->source.source, damage, options->source.allow_damaged, kExitOk);
     };
   });
 }

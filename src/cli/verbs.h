@@ -93,11 +93,20 @@ void add_key_filter_options(CLI::App& verb, std::vector<std::string>& include,
 // A time option kept in seconds (a number): it takes every duration ("500ms", "2m", "48h"; a bare
 // number is seconds), and "0" where zero means "none".
 CLI::Validator duration_in_seconds();
+// Issue 21's one rule for every verb that reads a recording: it outputs what it could, counts what
+// it skipped, and exits 2 unless --allow-damaged.
+void add_allow_damaged_option(CLI::App& verb, bool& allow_damaged);
+// Call after the output is written: prints what of `path` could not be read (`damage`, from
+// store::describe_damage; empty: nothing) to stderr and returns 2, or normal_code when nothing was
+// damaged or with --allow-damaged.
+int damaged_exit(const std::string& path, const std::string& damage, bool allow_damaged,
+                 int normal_code);
 
 // Shared by the verbs that read pools.
 struct SourceOptions {
   std::string source = "live";
   bool allow_bad_lines = false;
+  bool allow_damaged = false;  // a damaged recording: exit 0 (its damage still shown)
   std::string at;  // a recording (.db) source: the sample at or before this time; default last
 };
 void add_source_options(CLI::App& verb, SourceOptions& options);

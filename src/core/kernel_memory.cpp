@@ -3,10 +3,14 @@
 
 #include <string>
 
+#include "core/names.h"
+
 namespace poolscope {
 
 PoolKey kernel_memory_key(std::string_view name) {
-  return PoolKey{KeyKind::kKernelMemory, std::string(name)};
+  PoolKey key{KeyKind::kKernelMemory, std::string(name)};
+  cap_name(key.name, kMaxKernelMemoryNameBytes);  // a hostile file's caller (issue 21)
+  return key;
 }
 
 bool wants_page_trace(const PoolKey& key) {

@@ -8,7 +8,8 @@
 
 namespace poolscope::detect {
 
-Result<History> load_history(const store::Recording& recording, const LoadOptions& options) {
+Result<History> load_history(const store::Recording& recording, const LoadOptions& options,
+                             store::ReadDamage* damage) {
   auto summary = recording.summary();
   if (!summary) return forward_error(summary);
   auto keys = recording.keys();
@@ -93,6 +94,7 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
     }
     history.end_sample();
   }
+  if (damage) *damage = cursor->damage();
   return history;
 }
 

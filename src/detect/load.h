@@ -15,7 +15,9 @@ struct LoadOptions {
 };
 
 // Reads every sample in seq order. Times follow the monotonic clock where the recording has it,
-// so a wall clock set back does not fold the series; the wall time is kept for display.
-Result<History> load_history(const store::Recording& recording, const LoadOptions& options = {});
+// so a wall clock set back does not fold the series; the wall time is kept for display. Damaged
+// samples are left out and counted in *damage (issue 21: the caller says so and exits 2).
+Result<History> load_history(const store::Recording& recording, const LoadOptions& options = {},
+                             store::ReadDamage* damage = nullptr);
 
 }  // namespace poolscope::detect

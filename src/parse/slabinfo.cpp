@@ -3,6 +3,8 @@
 
 #include <array>
 
+#include "core/names.h"
+
 namespace poolscope::parse {
 
 namespace {
@@ -85,6 +87,12 @@ Result<void> parse_slabinfo_into(std::string_view text, const SlabinfoOptions& o
     }
     Entry entry;
     entry.key = slab_cache(fields[0]);
+    if (cap_name(entry.key.name, kMaxSlabNameBytes)) {
+      snapshot.notes.push_back("line " + std::to_string(lines.line_number()) +
+                               ": a cache name of " + std::to_string(fields[0].size()) +
+                               " bytes, cut to " + display_key(entry.key) +
+                               " (slab cache names are < 64 bytes)");
+    }
     bool reclaimable = false;
     if (options.attributes) {
       const SlabAttributeMap::value_type* found = nullptr;

@@ -40,11 +40,62 @@ Result<SampleCursor> Recording::cursor(const CursorOptions& options) const {
   if (!s.ok()) return std::unexpected(sqlite_error("cannot read samples"));
   s.bind(1, start);
   s.bind(2, options.to_seq);
-  return SampleCursor(s.release(), options);
+  // The key ids the keys table names: a sample using another one is counted as damage.
+  std::vector<char> known;
+  Stmt ids(db_, "SELECT id FROM keys WHERE id >= 0 AND id < 4294967296");
+  if (!ids.ok()) return std::unexpected(sqlite_error("cannot read keys"));
+  int rc;
+  while ((rc = ids.step()) == SQLITE_ROW) {
+    const auto id = static_cast<std::size_t>(ids.i64(0));
+    if (id >= known.size()) known.resize(id + 1, 0);
+    known[id] = 1;
+  }
+  if (rc != SQLITE_DONE) return std::unexpected(sqlite_error("cannot read keys"));
+  return SampleCursor(s.release(), options, std::move(known), problems_);
 }
 
-SampleCursor::SampleCursor(sqlite3_stmt* stmt, CursorOptions options)
-    : stmt_(stmt), options_(options) {}
+SampleCursor::SampleCursor(sqlite3_stmt* stmt, CursorOptions options, std::vector<char> known_keys,
+                           std::vector<std::string> problems)
+    : stmt_(stmt), options_(options), known_keys_(std::move(known_keys)) {
+  damage_.problems = std::move(problems);
+}
+
+void SampleCursor::count_unknown_keys() {
+  for (const KeySample& k : pools_.state().keys) {
+    if (k.key_id < known_keys_.size() && known_keys_[k.key_id]) continue;
+    if (unknown_seen_.insert(k.key_id).second) ++damage_.unknown_keys;
+  }
+}
+
+bool is_damaged(const ReadDamage& d) {
+  return d.samples_skipped || d.samples_missing || d.process_samples_skipped || d.unknown_keys ||
+         !d.problems.empty();
+}
+
+std::string describe_damage(const ReadDamage& d) {
+  if (!is_damaged(d)) return {};
+  const std::int64_t total = d.samples_read + d.samples_skipped + d.samples_missing;
+  std::string out =
+      std::to_string(d.samples_read) + " of " + std::to_string(total) + " samples read";
+  if (d.samples_skipped) {
+    out += "; " + std::to_string(d.samples_skipped) +
+           " could not be decoded (damaged, or after a damaged or missing one up to the next "
+           "keyframe)";
+  }
+  if (d.samples_missing) {
+    out += "; " + std::to_string(d.samples_missing) + " missing (gaps in the sequence numbers)";
+  }
+  if (d.process_samples_skipped) {
+    out += "; the process facts of " + std::to_string(d.process_samples_skipped) +
+           " sample(s) could not be decoded";
+  }
+  if (d.unknown_keys) {
+    out += "; " + std::to_string(d.unknown_keys) +
+           " key(s) used by samples are missing from the keys table (left out)";
+  }
+  for (const std::string& p : d.problems) out += "; " + p;
+  return out;
+}
 
 SampleCursor::~SampleCursor() {
   sqlite3_finalize(stmt_);
@@ -61,7 +112,10 @@ SampleCursor::SampleCursor(SampleCursor&& o) noexcept
       proc_chain_ok_(o.proc_chain_ok_),
       last_seq_(o.last_seq_),
       last_proc_seq_(o.last_proc_seq_),
-      skipped_(o.skipped_),
+      last_row_seq_(o.last_row_seq_),
+      known_keys_(std::move(o.known_keys_)),
+      unknown_seen_(std::move(o.unknown_seen_)),
+      damage_(std::move(o.damage_)),
       done_(o.done_) {}
 
 SampleCursor& SampleCursor::operator=(SampleCursor&& o) noexcept {
@@ -77,7 +131,10 @@ SampleCursor& SampleCursor::operator=(SampleCursor&& o) noexcept {
     proc_chain_ok_ = o.proc_chain_ok_;
     last_seq_ = o.last_seq_;
     last_proc_seq_ = o.last_proc_seq_;
-    skipped_ = o.skipped_;
+    last_row_seq_ = o.last_row_seq_;
+    known_keys_ = std::move(o.known_keys_);
+    unknown_seen_ = std::move(o.unknown_seen_);
+    damage_ = std::move(o.damage_);
     done_ = o.done_;
   }
   return *this;
@@ -100,13 +157,19 @@ Result<bool> SampleCursor::next() {
     const std::span<const unsigned char> blob(
         data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, 3)));
     const bool wanted = seq >= options_.from_seq;
+    // The recorder appends at max(seq) + 1: a gap inside the range is rows lost.
+    if (wanted && last_row_seq_ != INT64_MIN && seq > last_row_seq_ + 1 &&
+        last_row_seq_ >= options_.from_seq) {
+      damage_.samples_missing += seq - last_row_seq_ - 1;
+    }
+    last_row_seq_ = seq;
 
     // A change set only applies onto the sample right before it.
     if (!is_keyframe_blob(blob) && (!pool_chain_ok_ || seq != last_seq_ + 1)) {
       const bool was_ok = pool_chain_ok_;
       pool_chain_ok_ = false;
       proc_chain_ok_ = false;  // this row's process facts, if any, are not applied either
-      if (wanted) ++skipped_;
+      if (wanted) ++damage_.samples_skipped;
       if (was_ok && wanted) {
         return make_error(ErrorCode::kInput, "sample " + std::to_string(seq) +
                                                  " follows a missing sample; skipped up to the "
@@ -117,7 +180,7 @@ Result<bool> SampleCursor::next() {
     if (auto ok = pools_.apply(blob); !ok) {
       pool_chain_ok_ = false;
       proc_chain_ok_ = false;
-      if (wanted) ++skipped_;
+      if (wanted) ++damage_.samples_skipped;
       return make_error(ErrorCode::kInput,
                         "sample " + std::to_string(seq) + ": " + ok.error().message);
     }
@@ -137,9 +200,11 @@ Result<bool> SampleCursor::next() {
           last_proc_seq_ = seq;
         } else {
           proc_chain_ok_ = false;
+          if (wanted) ++damage_.process_samples_skipped;
         }
       } else {
         proc_chain_ok_ = false;
+        if (wanted) ++damage_.process_samples_skipped;
       }
     }
     // A sample without process facts keeps the chain: a change set after it either says it
@@ -153,6 +218,8 @@ Result<bool> SampleCursor::next() {
       info_.mono_ns = sqlite3_column_int64(stmt_, 2);
     }
     info_.keyframe = is_keyframe_blob(blob);
+    ++damage_.samples_read;
+    count_unknown_keys();
     return true;
   }
   return false;
@@ -178,9 +245,16 @@ Result<ColumnarSeries> read_columns(const Recording& recording, const CursorOpti
       wanted[id] = 1;
     }
   }
+  int errors_in_a_row = 0;
   for (;;) {
     auto more = cursor->next();
-    if (!more) return std::unexpected(more.error());
+    if (!more) {
+      // A damaged sample is left out (counted in damage); an error that repeats (the file
+      // unreadable, not one sample) ends the read.
+      if (++errors_in_a_row > 64) return std::unexpected(more.error());
+      continue;
+    }
+    errors_in_a_row = 0;
     if (!*more) break;
     const auto index = static_cast<std::uint32_t>(out.seq.size());
     out.seq.push_back(cursor->info().seq);
@@ -205,6 +279,7 @@ Result<ColumnarSeries> read_columns(const Recording& recording, const CursorOpti
       }
     }
   }
+  out.damage = cursor->damage();
   std::sort(out.keys.begin(), out.keys.end(),
             [](const KeySeries& a, const KeySeries& b) { return a.key_id < b.key_id; });
   return out;

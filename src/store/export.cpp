@@ -116,6 +116,7 @@ Result<ExportResult> export_recording(const Recording& rec, const ExportOptions&
   const bool csv = options.csv;
   const std::int64_t from = options.from_ns, to = options.to_ns;
   ExportResult result;
+  result.damage.problems = rec.problems();  // also when no sample is read
   auto keys = rec.keys();
   if (!keys) return forward_error(keys);
   // Per key id: its display name and whether it is selected.
@@ -165,7 +166,7 @@ Result<ExportResult> export_recording(const Recording& rec, const ExportOptions&
         continue;
       }
       if (!*more) {
-        result.damaged = cursor->skipped();
+        result.damage = cursor->damage();
         break;
       }
       const auto& info = cursor->info();

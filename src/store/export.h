@@ -21,7 +21,7 @@ struct ExportOptions {
 };
 
 struct ExportResult {
-  std::int64_t damaged = 0;  // samples that could not be decoded and were left out
+  ReadDamage damage;  // what could not be read and was left out
 };
 
 // Hands the text to `write` in chunks of about 1 MiB (the last one on return, also after an

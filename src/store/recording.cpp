@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/names.h"
 #include "core/time_format.h"
 #include "store/process_identity.h"
 #include "store/sqlite_stmt.h"
@@ -352,14 +353,29 @@ Result<Recording> Recording::open_read(const std::string& path) {
     return make_error(ErrorCode::kInput, path + " is not a poolscope recording (no samples table)");
   }
   // A recording that lost a table it always has is damaged input, not a bug of ours (issue 21).
+  // Without keys nothing can be named; without meta the samples are still read, as damage.
   for (const char* table : {"meta", "keys"}) {
     Stmt has(rec.db_, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1");
     if (!has.ok()) return std::unexpected(rec.sqlite_error("cannot read the schema"));
     has.bind(1, std::string_view(table));
-    if (has.step() != SQLITE_ROW) {
-      return make_error(ErrorCode::kInput, path + " is a damaged recording: its " +
-                                               std::string(table) + " table is missing");
+    if (has.step() == SQLITE_ROW) continue;
+    if (std::string_view(table) == "meta") {
+      rec.problems_.push_back("its meta table is missing");
+      continue;
     }
+    return make_error(ErrorCode::kInput, path + " is a damaged recording: its " +
+                                             std::string(table) + " table is missing");
+  }
+  // Names longer than their format allows are cut when read back (keys()); say so (issue 21).
+  Stmt long_names(rec.db_,
+                  "SELECT count(*) FROM keys WHERE length(CAST(name AS BLOB)) > CASE kind WHEN "
+                  "'tag' THEN ?1 WHEN 'slab' THEN ?2 ELSE ?3 END");
+  long_names.bind(1, static_cast<std::int64_t>(kMaxTagBytes));
+  long_names.bind(2, static_cast<std::int64_t>(kMaxSlabNameBytes));
+  long_names.bind(3, static_cast<std::int64_t>(kMaxKernelMemoryNameBytes));
+  if (long_names.ok() && long_names.step() == SQLITE_ROW && long_names.i64(0) > 0) {
+    rec.problems_.push_back(std::to_string(long_names.i64(0)) +
+                            " key name(s) longer than their format allows, cut to it");
   }
   return rec;
 }
@@ -581,6 +597,7 @@ Recording::Recording(Recording&& other) noexcept
       db_(std::exchange(other.db_, nullptr)),
       writable_(other.writable_),
       takeover_note_(std::move(other.takeover_note_)),
+      problems_(std::move(other.problems_)),
       writer_(std::move(other.writer_)) {}
 
 Recording& Recording::operator=(Recording&& other) noexcept {
@@ -590,6 +607,7 @@ Recording& Recording::operator=(Recording&& other) noexcept {
     db_ = std::exchange(other.db_, nullptr);
     writable_ = other.writable_;
     takeover_note_ = std::move(other.takeover_note_);
+    problems_ = std::move(other.problems_);
     writer_ = std::move(other.writer_);
   }
   return *this;
@@ -929,6 +947,7 @@ Result<std::vector<KeyInfo>> Recording::keys() const {
     k.id = static_cast<std::uint32_t>(s.i64(0));
     k.key.kind = key_kind_from_text(s.text(1));
     k.key.name = s.blob(2);
+    cap_name(k.key.name, max_key_name_bytes(k.key.kind));  // counted in problems() when opened
     k.pool = parse_pool_kind(s.text(3)).value_or(PoolKind::kNonPaged);
     if (!s.is_null(4)) k.session_id = static_cast<std::uint32_t>(s.i64(4));
     k.owner = s.text(5);
@@ -967,6 +986,10 @@ Result<RecordingSummary> Recording::summary() const {
 
 Result<std::map<std::string, std::string>> Recording::meta() const {
   std::map<std::string, std::string> out;
+  if (!problems_.empty()) {
+    Stmt has(db_, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'");
+    if (!has.ok() || has.step() != SQLITE_ROW) return out;  // counted in problems()
+  }
   Stmt s(db_, "SELECT key, value FROM meta");
   if (!s.ok()) return std::unexpected(sqlite_error("cannot read meta"));
   while (s.step() == SQLITE_ROW) out[s.text(0)] = s.text(1);
@@ -996,7 +1019,7 @@ Result<std::optional<std::int64_t>> Recording::seq_at(
 }
 
 Result<std::optional<Snapshot>> Recording::snapshot_at(
-    std::optional<std::chrono::system_clock::time_point> at) const {
+    std::optional<std::chrono::system_clock::time_point> at, ReadDamage* damage) const {
   auto seq = seq_at(at);
   if (!seq) return std::unexpected(seq.error());
   if (!*seq) return std::optional<Snapshot>{};
@@ -1028,11 +1051,7 @@ Result<std::optional<Snapshot>> Recording::snapshot_at(
   apply_extras(cur->extras(), snap);
   snap.entries.reserve(cur->keys().size());
   for (const KeySample& k : cur->keys()) {
-    if (k.key_id >= by_id.size() || !by_id[k.key_id]) {
-      return make_error(ErrorCode::kInput, path_ + ": sample " + std::to_string(**seq) +
-                                               " refers to key " + std::to_string(k.key_id) +
-                                               ", which the keys table lacks");
-    }
+    if (k.key_id >= by_id.size() || !by_id[k.key_id]) continue;  // counted in damage()
     const KeyInfo& info = *by_id[k.key_id];
     Entry e;
     e.key = info.key;
@@ -1044,6 +1063,7 @@ Result<std::optional<Snapshot>> Recording::snapshot_at(
     e.owner = info.owner;
     snap.entries.push_back(std::move(e));
   }
+  if (damage) *damage = cur->damage();
   return std::optional<Snapshot>(std::move(snap));
 }
 

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -86,6 +87,21 @@ struct CursorOptions {
   bool processes = false;             // also decode process_samples
 };
 
+// What a reader could not read of a recording (issue 21). The one rule: every verb that reads a
+// recording outputs what it could, says this in its output (describe_damage), and exits 2 unless
+// --allow-damaged (docs/store-format.md, "Damaged recordings").
+struct ReadDamage {
+  std::int64_t samples_read = 0;
+  std::int64_t samples_skipped = 0;  // damaged, or after a missing one up to the next keyframe
+  std::int64_t samples_missing = 0;  // gaps in the sequence numbers
+  std::int64_t process_samples_skipped = 0;  // process facts present but not decodable
+  std::int64_t unknown_keys = 0;             // key ids samples use that the keys table lacks
+  std::vector<std::string> problems;         // of the whole file: a missing meta table, ...
+};
+bool is_damaged(const ReadDamage& damage);
+// "464 of 483 samples read; 19 could not be decoded; ..."; empty when nothing was damaged.
+std::string describe_damage(const ReadDamage& damage);
+
 class Recording;
 
 // Reads samples in seq order, decoding each change set onto the previous state. Starting in the
@@ -107,11 +123,16 @@ class SampleCursor {
   const ProcessState* processes() const { return has_processes_ ? &procs_.state() : nullptr; }
   // Samples in the range that could not be decoded (damaged, or after a missing one up to the
   // next keyframe): left out.
-  std::int64_t skipped() const { return skipped_; }
+  std::int64_t skipped() const { return damage_.samples_skipped; }
+  // Everything not read so far (complete once next() returned false), with the recording's own
+  // problems (Recording::problems()).
+  const ReadDamage& damage() const { return damage_; }
 
  private:
   friend class Recording;
-  SampleCursor(sqlite3_stmt* stmt, CursorOptions options);
+  SampleCursor(sqlite3_stmt* stmt, CursorOptions options, std::vector<char> known_keys,
+               std::vector<std::string> problems);
+  void count_unknown_keys();
   sqlite3_stmt* stmt_ = nullptr;
   CursorOptions options_;
   SampleInfo info_;
@@ -120,7 +141,10 @@ class SampleCursor {
   bool has_processes_ = false;
   bool pool_chain_ok_ = false, proc_chain_ok_ = false;
   std::int64_t last_seq_ = 0, last_proc_seq_ = 0;
-  std::int64_t skipped_ = 0;
+  std::int64_t last_row_seq_ = INT64_MIN;  // the row before, decoded or not
+  std::vector<char> known_keys_;           // by key id: in the keys table
+  std::set<std::uint32_t> unknown_seen_;   // key ids used but not in the keys table
+  ReadDamage damage_;
   bool done_ = false;
 };
 
@@ -143,6 +167,9 @@ class Recording {
   void close();
   // Set by open_write when a stale writer entry was taken over: who it was.
   const std::string& takeover_note() const { return takeover_note_; }
+  // Damage of the whole file found when it was opened for reading (a missing meta table): the
+  // rest is still read. Every cursor's damage() includes these.
+  const std::vector<std::string>& problems() const { return problems_; }
 
   // --- writing ---
   // Appends one sample (committed before it returns, unless inside begin()/commit()). Returns
@@ -174,9 +201,10 @@ class Recording {
   // sample (by seq) when at is empty. nullopt when there is none.
   Result<std::optional<std::int64_t>> seq_at(
       std::optional<std::chrono::system_clock::time_point> at) const;
-  // That sample as a snapshot (keys with their latest owner and aliases).
+  // That sample as a snapshot (keys with their latest owner and aliases). Keys the keys table
+  // lacks are left out and counted in damage, with the file's problems().
   Result<std::optional<Snapshot>> snapshot_at(
-      std::optional<std::chrono::system_clock::time_point> at) const;
+      std::optional<std::chrono::system_clock::time_point> at, ReadDamage* damage = nullptr) const;
   Result<std::vector<Event>> events() const;
   Result<std::vector<CounterInfo>> counters() const;
   Result<std::vector<CounterPoint>> counter_samples(std::int64_t counter_id) const;
@@ -199,6 +227,7 @@ class Recording {
   sqlite3* db_ = nullptr;
   bool writable_ = false;
   std::string takeover_note_;
+  std::vector<std::string> problems_;
   std::unique_ptr<Writer> writer_;
 };
 
@@ -212,6 +241,7 @@ struct KeySeries {
 struct ColumnarSeries {
   std::vector<std::int64_t> seq, wall_ns;  // per sample, in seq order
   std::vector<KeySeries> keys;             // ascending key id; keys never present are left out
+  ReadDamage damage;                       // damaged samples are left out
 };
 // Reads the samples of `options` into columns. fields: bit per Field to fill (others stay empty);
 // key_ids: the keys wanted (empty: all).

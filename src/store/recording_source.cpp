@@ -20,7 +20,8 @@ Result<std::unique_ptr<Source>> open_recording_source(const std::string& path,
   }
   auto rec = Recording::open_read(path);
   if (!rec) return forward_error(rec);
-  auto snapshot = rec->snapshot_at(when);
+  ReadDamage damage;
+  auto snapshot = rec->snapshot_at(when, &damage);
   if (!snapshot) return forward_error(snapshot);
   if (!*snapshot) {
     auto summary = rec->summary();
@@ -35,7 +36,17 @@ Result<std::unique_ptr<Source>> open_recording_source(const std::string& path,
   }
   Snapshot s = std::move(**snapshot);
   s.notes.push_back("sample of " + format_utc(s.wall_time, true) + " from the recording " + path);
+  if (is_damaged(damage)) {
+    s.notes.push_back(std::string(kDamagedRecordingNote) + describe_damage(damage));
+  }
   return fixed_snapshot_source(path, std::move(s));
+}
+
+std::string recording_damage(const Snapshot& snapshot) {
+  for (const std::string& note : snapshot.notes) {
+    if (note.starts_with(kDamagedRecordingNote)) return note.substr(kDamagedRecordingNote.size());
+  }
+  return {};
 }
 
 }  // namespace poolscope::store
