@@ -595,4 +595,41 @@ std::string short_owner(const SlabOwner& owner) {
   return out;
 }
 
+std::vector<std::string> kernel_cache_names(const SlabSysfsPaths& paths) {
+  std::vector<std::string> names;
+  std::ifstream in(paths.proc_slabinfo);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line.starts_with("slabinfo") || line.starts_with("#")) continue;
+    names.push_back(line.substr(0, line.find(' ')));
+  }
+  return names.empty() ? list_slab_caches(paths) : names;
+}
+
+std::string no_such_cache_message(std::string_view name, const std::vector<std::string>& close) {
+  std::string message = "this kernel has no slab cache named \"" + std::string(name) + "\"";
+  if (!close.empty()) {
+    message += "; close matches:";
+    for (const auto& candidate : close) message += " " + candidate;
+  }
+  return message + " (poolscope snapshot lists the caches)";
+}
+
+Result<std::vector<std::string>> resolve_slab_caches(const std::vector<std::string>& names,
+                                                     std::vector<std::string>& notes,
+                                                     const SlabSysfsPaths& paths) {
+  if (names.empty()) return names;
+  const std::vector<std::string> known = kernel_cache_names(paths);
+  std::vector<std::string> out;
+  for (const auto& name : names) {
+    const ResolvedCache resolved = resolve_slab_cache(name, known, paths);
+    if (!resolved.found) {
+      return make_error(ErrorCode::kUsage, no_such_cache_message(name, resolved.close));
+    }
+    if (!resolved.note.empty()) notes.push_back(resolved.note);
+    if (std::find(out.begin(), out.end(), resolved.name) == out.end()) out.push_back(resolved.name);
+  }
+  return out;
+}
+
 }  // namespace poolscope::attrib

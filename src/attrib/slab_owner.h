@@ -93,6 +93,7 @@ std::optional<std::uint64_t> kmalloc_cache_size(std::string_view cache);
 struct SlabSysfsPaths {
   std::filesystem::path sys_slab = "/sys/kernel/slab";
   std::filesystem::path debug_slab = "/sys/kernel/debug/slab";
+  std::filesystem::path proc_slabinfo = "/proc/slabinfo";
 };
 
 // What the kernel says about one cache, read from sysfs/debugfs (empty when not there).
@@ -122,6 +123,17 @@ struct ResolvedCache {
 };
 ResolvedCache resolve_slab_cache(std::string_view name, const std::vector<std::string>& known,
                                  const SlabSysfsPaths& paths = {});
+// The names the kernel's allocation events carry: proc_slabinfo's (merged names are not among
+// them); sys_slab's when slabinfo cannot be read.
+std::vector<std::string> kernel_cache_names(const SlabSysfsPaths& paths = {});
+// `this kernel has no slab cache named "NAME"; close matches: a b` and what lists the caches.
+std::string no_such_cache_message(std::string_view name, const std::vector<std::string>& close);
+// Every name resolved (resolve_slab_cache against kernel_cache_names), duplicates dropped; `notes`
+// get how a name was resolved when it is not the name given. kUsage, with the close matches, for
+// a name this kernel does not have.
+Result<std::vector<std::string>> resolve_slab_caches(const std::vector<std::string>& names,
+                                                     std::vector<std::string>& notes,
+                                                     const SlabSysfsPaths& paths = {});
 
 // find_aliases scans every name in sys_slab (one readlink each): leave it off when the caller
 // already knows the merged names (the live source does).

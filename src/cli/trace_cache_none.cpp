@@ -6,14 +6,9 @@
 
 namespace poolscope::cli {
 
-int trace_cache_call_sites(const std::string& cache, const std::string&, std::size_t,
-                           std::string*) {
-  std::fprintf(stderr, "poolscope: tracing the cache %s needs Linux\n", cache.c_str());
-  return kExitEnvironment;
-}
-
-int trace_page_call_sites(const std::string&, std::size_t) {
-  std::fprintf(stderr, "poolscope: tracing the page allocator needs Linux\n");
+int trace_call_sites(const std::string& cache, const std::string&, std::size_t, std::string*) {
+  std::fprintf(stderr, "poolscope: tracing %s needs Linux\n",
+               cache.empty() ? "the page allocator" : ("the cache " + cache).c_str());
   return kExitEnvironment;
 }
 

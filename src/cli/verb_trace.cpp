@@ -67,42 +67,6 @@ trace::SiteNamer namer_of(Result<attrib::KernelSymbols> loaded) {
   });
 }
 
-// The names the kernel's allocation events carry: /proc/slabinfo's (merged names are not among
-// them); /sys/kernel/slab's when slabinfo cannot be read.
-std::vector<std::string> kernel_cache_names() {
-  std::vector<std::string> names;
-  std::ifstream in("/proc/slabinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line.starts_with("slabinfo") || line.starts_with("#")) continue;
-    names.push_back(line.substr(0, line.find(' ')));
-  }
-  return names.empty() ? attrib::list_slab_caches() : names;
-}
-
-// --cache NAME as the kernel names it: a legacy kmalloc name or a merged name becomes the real
-// cache (said on stderr); a name the kernel does not have is a usage error with the close matches.
-Result<std::vector<std::string>> resolve_caches(const std::vector<std::string>& caches) {
-  if (caches.empty()) return caches;
-  const std::vector<std::string> known = kernel_cache_names();
-  std::vector<std::string> out;
-  for (const auto& cache : caches) {
-    const attrib::ResolvedCache resolved = attrib::resolve_slab_cache(cache, known);
-    if (!resolved.found) {
-      std::string message = "this kernel has no slab cache named \"" + cache + "\"";
-      if (!resolved.close.empty()) {
-        message += "; close matches:";
-        for (const auto& name : resolved.close) message += " " + name;
-      }
-      message += " (poolscope snapshot lists the caches)";
-      return make_error(ErrorCode::kUsage, message);
-    }
-    if (!resolved.note.empty()) std::fprintf(stderr, "poolscope: %s\n", resolved.note.c_str());
-    if (std::find(out.begin(), out.end(), resolved.name) == out.end()) out.push_back(resolved.name);
-  }
-  return out;
-}
-
 trace::KmemReportOptions report_options(const Options& options) {
   return {options.format, options.top, options.min_age_s};
 }
@@ -186,8 +150,10 @@ int run_trace(const Options& options) {
     return report_error(
         Error{ErrorCode::kUsage, 0, "--duration must be between 1s and 24h (e.g. 30s, 5m)"});
   }
-  auto caches = resolve_caches(options.caches);
+  std::vector<std::string> resolved_notes;
+  auto caches = attrib::resolve_slab_caches(options.caches, resolved_notes);
   if (!caches) return report_error(caches.error());
+  for (const auto& note : resolved_notes) std::fprintf(stderr, "poolscope: %s\n", note.c_str());
   const trace::SiteNamer namer = namer_of(attrib::load_kernel_symbols(options.kallsyms));
   // Signals only set a flag: the trace ends and the kernel state is undone on the normal path.
   host::StopOnSignal stop;
@@ -219,24 +185,14 @@ int run_trace(const Options& options) {
 
 }  // namespace
 
-int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top,
-                           std::string* json) {
+int trace_call_sites(const std::string& cache, const std::string& duration, std::size_t top,
+                     std::string* json) {
   Options options;
-  options.caches = {cache};
+  if (cache.empty()) options.pages = true;
+  if (!cache.empty()) options.caches = {cache};
   options.duration = duration;
   options.top = top;
-  if (json) {
-    options.format = "json";
-    options.output = json;
-  }
-  return run_trace(options);
-}
-
-int trace_page_call_sites(const std::string& duration, std::size_t top) {
-  Options options;
-  options.pages = true;
-  options.duration = duration;
-  options.top = top;
+  if (json) options.format = "json", options.output = json;
   return run_trace(options);
 }
 

@@ -63,13 +63,9 @@ int run_who_cache(const std::string& cache, const std::string& kallsyms_path,
   if (!symbols_note.empty()) notes.insert(notes.begin(), symbols_note);
   if (!owner.exists && host::has_slab_sysfs() && kallsyms_path.empty()) {
     // Asked about this machine, which has no such cache: an error, with the names it may mean.
-    std::string message = "this kernel has no slab cache named \"" + cache + "\"";
-    const auto close = attrib::close_names(cache, attrib::list_slab_caches());
-    if (!close.empty()) {
-      message += "; close matches:";
-      for (const auto& name : close) message += " " + name;
-    }
-    message += " (poolscope snapshot lists the caches; --kallsyms FILE asks about another machine)";
+    std::string message = attrib::no_such_cache_message(
+        cache, attrib::close_names(cache, attrib::list_slab_caches()));
+    message.insert(message.size() - 1, "; --kallsyms FILE asks about another machine");
     return report_error(Error{ErrorCode::kUsage, 0, message});
   }
   const std::string text =

@@ -18,6 +18,7 @@
 #include "core/result.h"
 #include "core/select.h"
 #include "detect/detector.h"
+#include "source/owner_source.h"
 #include "source/source.h"
 
 namespace poolscope::cli {
@@ -55,14 +56,17 @@ struct EtlLoadOptions {
   std::size_t max_tracked = 0;
 };
 int run_etl_trace_load(const EtlLoadOptions& options);
-// `diagnose`'s confirmation of a leaking generic kmalloc cache (Linux, root): traces only that
-// cache for `duration` and prints the `trace` table of its call sites (top `top`); with `json`,
-// writes the `trace --format json` report there instead. Returns the exit code `trace` would.
-int trace_cache_call_sites(const std::string& cache, const std::string& duration, std::size_t top,
-                           std::string* json = nullptr);
-// `diagnose`'s confirmation of a leak in pages or unaccounted kernel memory (Linux, root):
-// `trace --pages` for `duration`, the table of the call sites (and pids) holding pages.
-int trace_page_call_sites(const std::string& duration, std::size_t top);
+// `diagnose`'s confirmation of a leak's call site (Linux, root): traces only `cache` (a generic
+// kmalloc cache), or the page allocator with kernel stacks when `cache` is empty, for `duration`,
+// and prints the `trace` table of the top call sites (with `json`: the `trace --format json`
+// report goes there instead). Returns the exit code `trace` would.
+int trace_call_sites(const std::string& cache, const std::string& duration, std::size_t top,
+                     std::string* json = nullptr);
+// After diagnose's findings (diagnose_confirm.cpp): the first confirmed leak in a generic kmalloc
+// cache or in page-allocator memory is traced for 10 s to name its call site (Linux, root; else
+// what needs root), printed, or put into the findings JSON as "trace".
+void confirm_call_site(const detect::Report& report);
+void confirm_call_site_json(const detect::Report& report, nlohmann::ordered_json& j);
 // The HTML report of a recording (src/report).
 void add_report_verb(CLI::App& app, VerbMain& run);
 
@@ -135,11 +139,8 @@ void add_owner_options(CLI::App& verb, OwnerOptions& options);
 Result<attrib::OwnerResolver> make_owner_resolver(const OwnerOptions& options,
                                                   const SourceOptions& source,
                                                   std::vector<std::string>& notes);
-// A source whose samples carry Entry::owner (and the notes) from the resolver.
-std::unique_ptr<Source> with_owners(std::unique_ptr<Source> source,
-                                    std::shared_ptr<const attrib::OwnerResolver> resolver,
-                                    std::vector<std::string> notes);
-// Both of the above for a verb's options; the source unchanged with --no-owner.
+// make_owner_resolver and source/owner_source.h's with_owners for a verb's options; the source
+// unchanged with --no-owner.
 Result<std::unique_ptr<Source>> add_owners(std::unique_ptr<Source> source,
                                            const OwnerOptions& options,
                                            const SourceOptions& source_options);

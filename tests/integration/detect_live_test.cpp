@@ -328,7 +328,7 @@ TEST(DetectLive, PidfdsOfExitedChildrenAreACensusFindingNamingTheHolder) {
   REQUIRE_LIVE_DETECTION();
   TempDir dir;
   std::uint64_t pid = 0;
-  const json report = record_and_analyze(dir, leaker_args("pidfd", "leak", 80, 15), 17, &pid);
+  const json report = record_and_analyze(dir, leaker_args("pidfd", "leak", 120, 15), 17, &pid);
   ASSERT_TRUE(report.is_object());
   const json* found = nullptr;
   for (const json& f : report["findings"]) {

@@ -17,12 +17,15 @@
 
 #include "parse/pooltag_buffer.h"
 #include "source/source.h"
+#include "source/windows/nt_query.h"
 
 namespace poolscope {
 
 namespace {
 
-using NtStatus = LONG;
+using NtStatus = nt::Status;
+using nt::hex_status;
+using nt::resolve;
 using NtQuerySystemInformationFn = NtStatus(NTAPI*)(ULONG, PVOID, ULONG, PULONG);
 
 // Information classes (phnt ntexapi.h SYSTEM_INFORMATION_CLASS).
@@ -30,13 +33,8 @@ constexpr ULONG kSystemPerformanceInformation = 2;
 constexpr ULONG kSystemPoolTagInformation = 22;
 constexpr ULONG kSystemSessionPoolTagInformation = 67;
 
-constexpr NtStatus kStatusInfoLengthMismatch = static_cast<NtStatus>(0xC0000004);
-constexpr NtStatus kStatusBufferTooSmall = static_cast<NtStatus>(0xC0000023);
-constexpr NtStatus kStatusBufferOverflow = static_cast<NtStatus>(0x80000005);
-
 // Like System Informer's PhEnumPoolTagInformation: the table can grow between two calls, so retry
 // with the length the kernel asked for plus slack, a bounded number of times.
-constexpr int kMaxQueryAttempts = 8;
 constexpr std::size_t kInitialPoolTagBuffer = 256 * 1024;
 constexpr std::size_t kMaxQueryBuffer = std::size_t{1} << 30;
 
@@ -50,12 +48,6 @@ struct SessionQuery {
   PVOID buffer;
 };
 constexpr ULONG kAllSessions = 0xFFFFFFFF;
-
-std::string hex_status(NtStatus status) {
-  char text[16];
-  std::snprintf(text, sizeof text, "0x%08lX", static_cast<unsigned long>(status));
-  return text;
-}
 
 std::string status_name(NtStatus status) {
   switch (static_cast<std::uint32_t>(status)) {
@@ -99,13 +91,6 @@ std::string computer_name() {
   DWORD size = static_cast<DWORD>(std::size(name));
   if (!::GetComputerNameExW(ComputerNameDnsHostname, name, &size)) return {};
   return to_utf8(name, static_cast<int>(size));
-}
-
-template <class Fn>
-Fn resolve(HMODULE module, const char* name) {
-  if (!module) return nullptr;
-  // Through void(*)() so -Wcast-function-type accepts the FARPROC conversion.
-  return reinterpret_cast<Fn>(reinterpret_cast<void (*)()>(::GetProcAddress(module, name)));
 }
 
 class WindowsSource final : public Source {
@@ -157,32 +142,14 @@ class WindowsSource final : public Source {
     std::size_t length = 0;
   };
   Answer query_into(ULONG info_class, std::vector<std::byte>& buffer, std::size_t initial) {
-    if (buffer.size() < initial) buffer.resize(initial);
     Answer answer;
-    for (int attempt = 0; attempt < kMaxQueryAttempts; ++attempt) {
-      ULONG returned = 0;
-      answer.status =
-          query_(info_class, buffer.data(), static_cast<ULONG>(buffer.size()), &returned);
-      if (answer.status >= 0) {  // NT_SUCCESS
-        answer.length = returned ? std::min<std::size_t>(returned, buffer.size()) : buffer.size();
-        return answer;
-      }
-      if (!grow(answer.status, returned, buffer)) return answer;
-    }
+    answer.status = nt::query_growing(
+        buffer, initial, kMaxQueryBuffer,
+        [&](void* data, ULONG size, ULONG* returned) {
+          return query_(info_class, data, size, returned);
+        },
+        answer.length);
     return answer;
-  }
-
-  // True if the status asks for a bigger buffer and one was made.
-  static bool grow(NtStatus status, ULONG returned, std::vector<std::byte>& buffer) {
-    if (status != kStatusInfoLengthMismatch && status != kStatusBufferTooSmall &&
-        status != kStatusBufferOverflow) {
-      return false;
-    }
-    // Slack of 1/8: tags are added between the two calls on a busy system.
-    std::size_t want = returned > buffer.size() ? returned + returned / 8 : buffer.size() * 2;
-    if (want > kMaxQueryBuffer) return false;
-    buffer.resize(want);
-    return true;
   }
 
   Result<std::size_t> query_pool_tags() {
@@ -220,11 +187,11 @@ class WindowsSource final : public Source {
     if (sessions_.empty()) sessions_.resize(64 * 1024);
     NtStatus status = 0;
     ULONG returned = 0;
-    for (int attempt = 0; attempt < kMaxQueryAttempts; ++attempt) {
+    for (int attempt = 0; attempt < nt::kMaxQueryAttempts; ++attempt) {
       SessionQuery request{kAllSessions, static_cast<ULONG>(sessions_.size()), sessions_.data()};
       returned = 0;
       status = query_(kSystemSessionPoolTagInformation, &request, sizeof request, &returned);
-      if (status >= 0 || !grow(status, returned, sessions_)) break;
+      if (status >= 0 || !nt::grow(status, returned, sessions_, kMaxQueryBuffer)) break;
     }
     if (status < 0) {
       session_refusal_ =

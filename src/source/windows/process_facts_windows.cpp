@@ -26,24 +26,24 @@
 #include "parse/handle_table.h"
 #include "parse/process_info_buffer.h"
 #include "source/process_facts.h"
+#include "source/windows/nt_query.h"
 
 namespace poolscope {
 
 namespace {
 
-using NtStatus = LONG;
+using NtStatus = nt::Status;
+using nt::hex_status;
+using nt::resolve;
 using NtQuerySystemInformationFn = NtStatus(NTAPI*)(ULONG, PVOID, ULONG, PULONG);
 using NtQueryObjectFn = NtStatus(NTAPI*)(HANDLE, ULONG, PVOID, ULONG, PULONG);
 
 constexpr ULONG kSystemProcessInformation = 5;
 constexpr ULONG kSystemExtendedHandleInformation = 64;
 constexpr ULONG kObjectTypesInformation = 3;
-constexpr NtStatus kStatusInfoLengthMismatch = static_cast<NtStatus>(0xC0000004);
-constexpr NtStatus kStatusBufferTooSmall = static_cast<NtStatus>(0xC0000023);
 
 // Like System Informer's PhEnumProcesses: processes start between the size query and the real
 // one, so retry with the asked-for size plus slack, a bounded number of times.
-constexpr int kMaxQueryAttempts = 8;
 constexpr std::size_t kInitialBuffer = 512 * 1024;
 constexpr std::size_t kMaxBuffer = std::size_t{256} << 20;
 
@@ -159,47 +159,9 @@ static_assert(offsetof(ObjectTypeInformation, TotalNumberOfObjects) == (kX64 ? 1
 static_assert(offsetof(ObjectTypeInformation, TypeIndex) == (kX64 ? 90 : 82));
 static_assert(sizeof(ObjectTypeInformation) == (kX64 ? 104 : 96));
 
-std::string hex_status(NtStatus status) {
-  char text[16];
-  std::snprintf(text, sizeof text, "0x%08lX", static_cast<unsigned long>(status));
-  return text;
-}
-
-template <class Fn>
-Fn resolve(HMODULE module, const char* name) {
-  if (!module) return nullptr;
-  // Through void(*)() so -Wcast-function-type accepts the FARPROC conversion.
-  return reinterpret_cast<Fn>(reinterpret_cast<void (*)()>(::GetProcAddress(module, name)));
-}
-
-// Calls query(buffer, size, &returned) until it does not ask for more room, growing the buffer
-// to what it asked for plus 1/8 (the tables grow between calls), at most kMaxQueryAttempts times
-// and up to kMaxBuffer. Returns the last status; `length` is the data's length on success.
-template <class Query>
-NtStatus query_growing(std::vector<std::byte>& buffer, std::size_t initial, Query query,
-                       std::size_t& length) {
-  if (buffer.size() < initial) buffer.resize(initial);
-  NtStatus status = 0;
-  for (int attempt = 0; attempt < kMaxQueryAttempts; ++attempt) {
-    ULONG returned = 0;
-    status =
-        query(buffer.data(), static_cast<ULONG>(std::min<std::size_t>(buffer.size(), 0xFFFFFFFFu)),
-              &returned);
-    if (status >= 0) {
-      length = returned ? std::min<std::size_t>(returned, buffer.size()) : buffer.size();
-      return status;
-    }
-    if (status != kStatusInfoLengthMismatch && status != kStatusBufferTooSmall) return status;
-    const std::size_t want = returned > buffer.size() ? returned + returned / 8 : buffer.size() * 2;
-    if (want > kMaxBuffer) return status;
-    buffer.resize(want);
-  }
-  return status;
-}
-
 std::string status_text(NtStatus status) {
   std::string text = "NTSTATUS " + hex_status(status);
-  if (status == kStatusInfoLengthMismatch) text += " (STATUS_INFO_LENGTH_MISMATCH: kept growing)";
+  if (status == nt::kInfoLengthMismatch) text += " (STATUS_INFO_LENGTH_MISMATCH: kept growing)";
   if (status == static_cast<NtStatus>(0xC0000003)) text += " (STATUS_INVALID_INFO_CLASS)";
   if (status == static_cast<NtStatus>(0xC0000002)) text += " (STATUS_NOT_IMPLEMENTED)";
   if (status == static_cast<NtStatus>(0xC0000022)) text += " (STATUS_ACCESS_DENIED)";
@@ -253,8 +215,8 @@ class HandleCensusCollector {
       if (handle) live.own_process_handles.push_back(reinterpret_cast<std::uintptr_t>(handle));
     }
     std::size_t length = 0;
-    const NtStatus status = query_growing(
-        buffer_, kInitialHandleBuffer,
+    const NtStatus status = nt::query_growing(
+        buffer_, kInitialHandleBuffer, kMaxBuffer,
         [&](void* data, ULONG size, ULONG* returned) {
           return query_(kSystemExtendedHandleInformation, data, size, returned);
         },
@@ -327,8 +289,8 @@ class HandleCensusCollector {
     }
     std::vector<std::byte> buffer;
     std::size_t length = 0;
-    const NtStatus status = query_growing(
-        buffer, 64 * 1024,
+    const NtStatus status = nt::query_growing(
+        buffer, 64 * 1024, kMaxBuffer,
         [&](void* data, ULONG size, ULONG* returned) {
           return query_object_(nullptr, kObjectTypesInformation, data, size, returned);
         },
@@ -398,34 +360,24 @@ class WindowsProcessFacts final : public ProcessFactsCollector {
     ProcessSample sample;
     sample.time = clock_.wall();
     sample.monotonic_ns = clock_.monotonic_ns();
-    if (buffer_.size() < kInitialBuffer) buffer_.resize(kInitialBuffer);
-    NtStatus status = 0;
-    ULONG returned = 0;
-    for (int attempt = 0; attempt < kMaxQueryAttempts; ++attempt) {
-      returned = 0;
-      status = query_(kSystemProcessInformation, buffer_.data(), static_cast<ULONG>(buffer_.size()),
-                      &returned);
-      if (status >= 0) break;  // NT_SUCCESS
-      if (status != kStatusInfoLengthMismatch && status != kStatusBufferTooSmall) break;
-      // Slack of 1/8: processes and threads are created between the two calls.
-      const std::size_t want =
-          returned > buffer_.size() ? returned + returned / 8 : buffer_.size() * 2;
-      if (want > kMaxBuffer) break;
-      buffer_.resize(want);
-    }
+    std::size_t length = 0;
+    const NtStatus status = nt::query_growing(
+        buffer_, kInitialBuffer, kMaxBuffer,
+        [&](void* data, ULONG size, ULONG* returned) {
+          return query_(kSystemProcessInformation, data, size, returned);
+        },
+        length);
     if (status < 0) {
       return make_error(
           ErrorCode::kEnvironment,
           "NtQuerySystemInformation(SystemProcessInformation) was refused: NTSTATUS " +
               hex_status(status) +
-              (status == kStatusInfoLengthMismatch
+              (status == nt::kInfoLengthMismatch
                    ? " (STATUS_INFO_LENGTH_MISMATCH: the process list kept growing)"
                    : std::string()) +
               "; per-process handle counts and pool quota are not recorded",
           static_cast<std::uint32_t>(status));
     }
-    const std::size_t length =
-        returned ? std::min<std::size_t>(returned, buffer_.size()) : buffer_.size();
     auto processes = parse::decode_process_info_buffer(
         std::span(buffer_).first(length), kPointerWidth,
         static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(buffer_.data())));
