@@ -155,12 +155,7 @@ std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_t
     for (std::size_t i = 0; i < shown; ++i) {
       const auto& site = report.call_sites[i];
       const auto name = processor.name(site.call_site);
-      nlohmann::ordered_json s;
-      s["symbol"] = name.symbol;
-      s["module"] = name.module.empty() ? nlohmann::ordered_json(nullptr)
-                                        : nlohmann::ordered_json(name.module);
-      s["address"] = printf_text("0x%llx", static_cast<unsigned long long>(site.call_site));
-      put_site_counts(s, site);
+      auto s = site_json(name.symbol, name.module, nullptr, site.call_site, site);
       s["caches"] = tags_json(site.caches);
       s["pids"] = pids_json(site.pids);
       call_sites.push_back(std::move(s));
@@ -195,30 +190,26 @@ std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_t
       "  outstanding at least %.1f s old: %llu allocations, %llu bytes, from %zu call sites\n\n",
       facts.min_age_s, static_cast<unsigned long long>(outstanding),
       static_cast<unsigned long long>(bytes), report.call_sites.size());
-  out += printf_text("%-36s %-14s %11s %10s %8s %9s  %-10s %s\n", "Call site", "Module",
-                     "Outstanding", "Bytes", "Oldest", "Growth/s", "Tag", "Pids");
+  std::vector<SiteRow> rows;
   for (std::size_t i = 0; i < shown; ++i) {
     const auto& site = report.call_sites[i];
     const auto name = processor.name(site.call_site);
-    std::string where = name.symbol.size() > 36 ? name.symbol.substr(0, 35) + "~" : name.symbol;
-    std::string tag =
-        site.caches.empty() ? "" : std::string(processor.tag_name(site.caches[0].first));
-    if (site.caches.size() > 1) tag += " +" + std::to_string(site.caches.size() - 1);
-    std::string pids;
+    SiteRow row{.where = name.symbol,
+                .module = name.module,
+                .outstanding = site.outstanding,
+                .bytes = site.bytes,
+                .oldest_age_s = site.oldest_age_s,
+                .growth_per_s = site.growth_per_s};
+    if (!site.caches.empty()) row.key = std::string(processor.tag_name(site.caches[0].first));
+    if (site.caches.size() > 1) row.key += " +" + std::to_string(site.caches.size() - 1);
     for (std::size_t p = 0; p < site.pids.size() && p < 3; ++p) {
-      if (!pids.empty()) pids += ", ";
-      pids += std::to_string(site.pids[p].first);
+      if (!row.pids.empty()) row.pids += ", ";
+      row.pids += std::to_string(site.pids[p].first);
     }
-    if (site.pids.size() > 3) pids += ", ...";
-    out += printf_text("%-36s %-14s %11llu %10llu %7.1fs %9.1f  %-10s %s\n", where.c_str(),
-                       name.module.c_str(), static_cast<unsigned long long>(site.outstanding),
-                       static_cast<unsigned long long>(site.bytes), site.oldest_age_s,
-                       site.growth_per_s, tag.c_str(), pids.c_str());
+    if (site.pids.size() > 3) row.pids += ", ...";
+    rows.push_back(std::move(row));
   }
-  if (shown < report.call_sites.size()) {
-    out += printf_text("(%zu of %zu call sites shown; --top 0 shows all)\n", shown,
-                       report.call_sites.size());
-  }
+  out += site_table(rows, "Tag", 10, report.call_sites.size());
   for (const std::string& note : notes) out += "note: " + note + "\n";
   return out;
 }

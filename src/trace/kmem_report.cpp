@@ -160,13 +160,7 @@ std::string render_kmem_report(const KmemReportOptions& options, const TraceRepo
     for (std::size_t i = 0; i < shown; ++i) {
       const auto& site = report.call_sites[i];
       const auto name = namer.name(site.call_site);
-      nlohmann::ordered_json s;
-      s["symbol"] = name.symbol;
-      s["module"] = name.module.empty() ? nlohmann::ordered_json(nullptr)
-                                        : nlohmann::ordered_json(name.module);
-      s["location"] = name.location;
-      s["address"] = fmt::format("{:#x}", site.call_site);
-      put_site_counts(s, site);
+      auto s = site_json(name.symbol, name.module, &name.location, site.call_site, site);
       s["caches"] = caches(site.caches);
       s["pids"] = pids_json(site.pids);
       call_sites.push_back(std::move(s));
@@ -209,33 +203,28 @@ std::string render_kmem_report(const KmemReportOptions& options, const TraceRepo
       "  outstanding at least %.1f s old: %s%llu allocations, %s, from %zu call sites%s\n\n",
       options.min_age_s, sampled ? "~" : "", static_cast<unsigned long long>(outstanding),
       human_bytes(bytes), report.call_sites.size(), estimate);
-  out += fmt::sprintf("%-40s %-10s %11s %10s %8s %9s  %-18s %s\n", "Call site", "Module",
-                      "Outstanding", "Bytes", "Oldest", "Growth/s", facts.pages ? "Order" : "Cache",
-                      "Pids");
+  std::vector<SiteRow> rows;
   for (std::size_t i = 0; i < shown; ++i) {
     const auto& site = report.call_sites[i];
     const auto name = namer.name(site.call_site);
-    std::string where =
-        name.module.empty() ? name.symbol : fmt::format("{}+{:#x}", name.symbol, name.offset);
-    if (where.size() > 40) where = where.substr(0, 39) + "~";
-    std::string cache =
-        site.caches.empty() ? "" : std::string(decoder.cache_name(site.caches[0].first));
-    if (site.caches.size() > 1) cache += " +" + std::to_string(site.caches.size() - 1);
-    std::string who;
+    SiteRow row{.where = name.module.empty() ? name.symbol
+                                             : fmt::format("{}+{:#x}", name.symbol, name.offset),
+                .module = name.module,
+                .outstanding = site.outstanding,
+                .bytes = site.bytes,
+                .oldest_age_s = site.oldest_age_s,
+                .growth_per_s = site.growth_per_s};
+    if (!site.caches.empty()) row.key = std::string(decoder.cache_name(site.caches[0].first));
+    if (site.caches.size() > 1) row.key += " +" + std::to_string(site.caches.size() - 1);
     for (std::size_t p = 0; p < site.pids.size() && p < 2; ++p) {
-      if (!who.empty()) who += ", ";
+      if (!row.pids.empty()) row.pids += ", ";
       const std::string comm = comm_of(site.pids[p].first);
-      who += std::to_string(site.pids[p].first) + (comm.empty() ? "" : " " + comm);
+      row.pids += std::to_string(site.pids[p].first) + (comm.empty() ? "" : " " + comm);
     }
-    if (site.pids.size() > 2) who += ", ...";
-    out += fmt::sprintf("%-40s %-10s %11llu %10llu %7.1fs %9.1f  %-18s %s\n", where, name.module,
-                        static_cast<unsigned long long>(site.outstanding),
-                        static_cast<unsigned long long>(site.bytes), site.oldest_age_s,
-                        site.growth_per_s, cache, who);
+    if (site.pids.size() > 2) row.pids += ", ...";
+    rows.push_back(std::move(row));
   }
-  if (shown < report.call_sites.size()) {
-    out += fmt::sprintf("(%zu of %zu call sites shown)\n", shown, report.call_sites.size());
-  }
+  out += site_table(rows, facts.pages ? "Order" : "Cache", 18, report.call_sites.size());
   for (const auto& note : notes) out += "note: " + note + "\n";
   return out;
 }

@@ -1,6 +1,10 @@
 // JSON shared by the Linux and Windows `trace` reports.
 #include "trace/report_json.h"
 
+#include <fmt/format.h>
+#include <fmt/printf.h>
+
+#include <algorithm>
 #include <cmath>
 
 namespace poolscope::trace {
@@ -41,6 +45,39 @@ nlohmann::ordered_json caches_json(
   for (const auto& [cache, counts] : groups) {
     out.push_back(
         {{"cache", name_of(cache)}, {"outstanding", counts.outstanding}, {"bytes", counts.bytes}});
+  }
+  return out;
+}
+
+nlohmann::ordered_json site_json(const std::string& symbol, const std::string& module,
+                                 const std::string* location, std::uint64_t address,
+                                 const SiteReport& site) {
+  nlohmann::ordered_json s;
+  s["symbol"] = symbol;
+  s["module"] = module.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(module);
+  if (location) s["location"] = *location;
+  s["address"] = fmt::format("{:#x}", address);
+  put_site_counts(s, site);
+  return s;
+}
+
+std::string site_table(const std::vector<SiteRow>& rows, const char* key_header, int key_width,
+                       std::size_t total) {
+  int module_width = 10;
+  for (const auto& row : rows)
+    module_width = std::max(module_width, static_cast<int>(row.module.size()));
+  std::string out =
+      fmt::sprintf("%-40s %-*s %11s %10s %8s %9s  %-*s %s\n", "Call site", module_width, "Module",
+                   "Outstanding", "Bytes", "Oldest", "Growth/s", key_width, key_header, "Pids");
+  for (const auto& row : rows) {
+    const std::string where = row.where.size() > 40 ? row.where.substr(0, 39) + "~" : row.where;
+    out += fmt::sprintf("%-40s %-*s %11llu %10llu %7.1fs %9.1f  %-*s %s\n", where, module_width,
+                        row.module, static_cast<unsigned long long>(row.outstanding),
+                        static_cast<unsigned long long>(row.bytes), row.oldest_age_s,
+                        row.growth_per_s, key_width, row.key, row.pids);
+  }
+  if (rows.size() < total) {
+    out += fmt::sprintf("(%zu of %zu call sites shown; --top 0 shows all)\n", rows.size(), total);
   }
   return out;
 }
