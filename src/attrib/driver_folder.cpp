@@ -1,13 +1,14 @@
 #include "attrib/driver_folder.h"
 
 #include "attrib/driver_tree.h"
+#include "core/forward_error.h"
 
 namespace poolscope::attrib {
 
 Result<std::vector<std::filesystem::path>> list_driver_files(const std::filesystem::path& dir) {
   // The folder and its subfolders, as `drivers` and `who --drivers` read them.
   auto tree = list_driver_tree(dir);
-  if (!tree) return std::unexpected(tree.error());
+  if (!tree) return forward_error(tree);
   return std::move(tree->files);
 }
 

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/forward_error.h"
+
 namespace poolscope::attrib {
 
 namespace {
@@ -62,7 +64,7 @@ Result<OwnerResolver> OwnerResolver::load(const OwnerResolverOptions& options) {
   OwnerResolver out;
   if (options.pooltag) {
     auto database = load_tag_database(*options.pooltag, {options.allow_bad_lines});
-    if (!database) return std::unexpected(database.error());
+    if (!database) return forward_error(database);
     out.tags_ = std::move(*database);
   }
   if (options.memo_file && !options.memo_key.empty() && memo_safe(options.memo_key)) {
@@ -77,7 +79,7 @@ Result<OwnerResolver> OwnerResolver::load(const OwnerResolverOptions& options) {
     if (symbols) {
       out.symbols_ = std::move(*symbols);
     } else if (options.kallsyms_required) {
-      return std::unexpected(symbols.error());
+      return forward_error(symbols);
     } else {
       out.notes_.push_back("OWNER of caches without kernel symbols: " + symbols.error().message);
     }

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "cli/verbs.h"
+#include "core/forward_error.h"
 #include "core/units.h"
 #include "source/host.h"
 #include "source/owner_memo.h"
@@ -105,7 +106,7 @@ void add_select_options(CLI::App& verb, SelectOptions& options) {
 Result<Selection> make_selection(const SelectOptions& options) {
   Selection sel;
   auto key = parse_sort_key(options.sort);
-  if (!key) return std::unexpected(key.error());
+  if (!key) return forward_error(key);
   sel.sort = *key;
   sel.include = options.include;
   sel.exclude = options.exclude;
@@ -199,7 +200,7 @@ Result<std::unique_ptr<Source>> add_owners_once(std::unique_ptr<Source> source,
   // Loaded now: a file named on the command line that cannot be read is an error before anything
   // is recorded.
   auto resolver = make_owner_resolver(options, SourceOptions{}, notes);
-  if (!resolver) return std::unexpected(resolver.error());
+  if (!resolver) return forward_error(resolver);
   return with_owners_once(
       std::move(source), std::move(*resolver),
       [options]() -> std::optional<attrib::OwnerResolver> {
@@ -217,7 +218,7 @@ Result<std::unique_ptr<Source>> add_owners(std::unique_ptr<Source> source,
   if (options.no_owner) return source;
   std::vector<std::string> notes;
   auto resolver = make_owner_resolver(options, source_options, notes);
-  if (!resolver) return std::unexpected(resolver.error());
+  if (!resolver) return forward_error(resolver);
   return with_owners(std::move(source),
                      std::make_shared<const attrib::OwnerResolver>(std::move(*resolver)),
                      std::move(notes));

@@ -1,26 +1,35 @@
-// std::expected for compilers whose standard library lacks it. g++ 12 (-std=c++23) has it; clang 14
-// — the Debian 12 clang that provides libFuzzer — cannot compile libstdc++'s <expected> (it needs
-// conditionally trivial destructors, P0848). Only the clang fuzzing build uses this fallback: a
-// small variant-based subset with the members poolscope uses.
+// poolscope::expected and poolscope::unexpected: std::expected where the standard library has it,
+// else a fallback of our own in poolscope::compat (never in namespace std, where adding names is
+// undefined behaviour). g++ 12 (-std=c++23) has it; clang 14 — the Debian 12 clang that provides
+// libFuzzer — cannot compile libstdc++'s <expected> (it needs conditionally trivial destructors,
+// P0848). Only the clang fuzzing build uses the fallback: a small variant-based subset with the
+// members poolscope uses.
 #pragma once
 
 #include <version>
 
 #if defined(__cpp_lib_expected)
 #include <expected>
+
+namespace poolscope {
+using std::expected;
+using std::unexpected;
+}  // namespace poolscope
 #else
 #include <exception>
 #include <type_traits>
 #include <utility>
 #include <variant>
 
-namespace std {  // NOLINT: fills a gap of the standard library, removed when the compiler has it
+namespace poolscope {
+namespace compat {
 
 template <class E>
 class unexpected {
  public:
   template <class Err = E>
-  requires(!is_same_v<remove_cvref_t<Err>, unexpected>) constexpr explicit unexpected(Err&& e)
+  requires(!std::is_same_v<std::remove_cvref_t<Err>, unexpected>) constexpr explicit unexpected(
+      Err&& e)
       : error_(std::forward<Err>(e)) {}
   constexpr const E& error() const& noexcept { return error_; }
   constexpr E& error() & noexcept { return error_; }
@@ -32,7 +41,7 @@ class unexpected {
 template <class E>
 unexpected(E) -> unexpected<E>;
 
-class bad_expected_access_base : public exception {
+class bad_expected_access_base : public std::exception {
  public:
   const char* what() const noexcept override { return "bad expected access"; }
 };
@@ -45,9 +54,9 @@ class expected {
 
   constexpr expected() : v_(std::in_place_index<0>) {}
   template <class U = T>
-  requires(!is_same_v<remove_cvref_t<U>, expected> &&
-           !is_same_v<remove_cvref_t<U>, unexpected<E> > &&
-           is_constructible_v<T, U>) constexpr expected(U&& value)
+  requires(!std::is_same_v<std::remove_cvref_t<U>, expected> &&
+           !std::is_same_v<std::remove_cvref_t<U>, unexpected<E> > &&
+           std::is_constructible_v<T, U>) constexpr expected(U&& value)
       : v_(std::in_place_index<0>, std::forward<U>(value)) {}
   template <class G>
   constexpr expected(const unexpected<G>& u) : v_(std::in_place_index<1>, u.error()) {}
@@ -74,7 +83,7 @@ class expected {
   constexpr void check() const {
     if (!has_value()) throw bad_expected_access_base();
   }
-  variant<T, E> v_;
+  std::variant<T, E> v_;
 };
 
 template <class E>
@@ -103,5 +112,8 @@ class expected<void, E> {
   bool ok_ = true;
 };
 
-}  // namespace std
+}  // namespace compat
+using compat::expected;
+using compat::unexpected;
+}  // namespace poolscope
 #endif

@@ -1,5 +1,5 @@
 // The error of a failed Result passed on as the caller's: `return forward_error(r);` for
-// `return std::unexpected(r.error());`.
+// `return forward_error(r);`.
 #pragma once
 
 #include "core/result.h"
@@ -7,8 +7,8 @@
 namespace poolscope {
 
 template <class T>
-std::unexpected<Error> forward_error(const Result<T>& failed) {
-  return std::unexpected<Error>(failed.error());
+unexpected<Error> forward_error(const Result<T>& failed) {
+  return unexpected<Error>(failed.error());
 }
 
 }  // namespace poolscope

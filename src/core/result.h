@@ -24,11 +24,10 @@ struct Error {
 };
 
 template <class T>
-using Result = std::expected<T, Error>;
+using Result = expected<T, Error>;
 
-inline std::unexpected<Error> make_error(ErrorCode code, std::string message,
-                                         std::int64_t os_code = 0) {
-  return std::unexpected<Error>(Error{code, os_code, std::move(message)});
+inline unexpected<Error> make_error(ErrorCode code, std::string message, std::int64_t os_code = 0) {
+  return unexpected<Error>(Error{code, os_code, std::move(message)});
 }
 
 // Exit codes shared by all verbs (see docs/architecture.md).

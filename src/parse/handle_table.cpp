@@ -9,6 +9,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "core/forward_error.h"
 #include "parse/encoding.h"
 
 namespace poolscope::parse {
@@ -31,12 +32,12 @@ std::string width_name(PointerWidth width) {
   return width == PointerWidth::k64 ? "x64" : "x86";
 }
 
-std::unexpected<Error> bad_table(std::string message, PointerWidth width) {
+unexpected<Error> bad_table(std::string message, PointerWidth width) {
   return make_error(ErrorCode::kInput, "SystemExtendedHandleInformation (" + width_name(width) +
                                            " layout): " + std::move(message));
 }
 
-std::unexpected<Error> bad_types(std::string message, PointerWidth width) {
+unexpected<Error> bad_types(std::string message, PointerWidth width) {
   return make_error(ErrorCode::kInput, "ObjectTypesInformation (" + width_name(width) +
                                            " layout): " + std::move(message));
 }
@@ -119,7 +120,7 @@ Result<std::vector<HandleEntry>> decode_handle_table(std::span<const std::byte> 
                                                      PointerWidth width) {
   const HandleTableLayout layout = handle_table_layout(width);
   auto count = handle_count(buffer, width, layout);
-  if (!count) return std::unexpected(count.error());
+  if (!count) return forward_error(count);
   std::vector<HandleEntry> entries;
   entries.reserve(*count);
   for (std::size_t i = 0; i < *count; ++i) {
@@ -242,7 +243,7 @@ Result<HandleCensus> census_handles(std::span<const std::byte> buffer, PointerWi
                                     const ObjectTypeTable& types, const LiveObjects* live) {
   const HandleTableLayout layout = handle_table_layout(width);
   auto count = handle_count(buffer, width, layout);
-  if (!count) return std::unexpected(count.error());
+  if (!count) return forward_error(count);
 
   HandleCensus census;
   census.exited_processes_known = live != nullptr;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/forward_error.h"
 #include "parse/encoding.h"
 #include "parse/pe_detail.h"
 #include "parse/text.h"
@@ -132,12 +133,12 @@ Result<void> Parser::headers() {
     return make_error(ErrorCode::kInput, "not a PE file: truncated DOS header (" +
                                              std::to_string(size) + " bytes, 64 needed)");
   }
-  const std::uint32_t pe_offset = le32(data_.data() + 0x3c);
+  const std::uint32_t pe_offset = load_le32(data_.data() + 0x3c);
   if (!fits(pe_offset, 4, size)) {
     return make_error(ErrorCode::kInput,
                       "not a PE file: e_lfanew " + hex(pe_offset) + " points outside the file");
   }
-  if (le32(data_.data() + pe_offset) != kPeSignature) {
+  if (load_le32(data_.data() + pe_offset) != kPeSignature) {
     return make_error(ErrorCode::kInput,
                       "not a PE file: no \"PE\\0\\0\" signature at " + hex(pe_offset));
   }
@@ -146,17 +147,17 @@ Result<void> Parser::headers() {
     return make_error(ErrorCode::kInput, "truncated PE file header at " + hex(fh));
   }
   const std::byte* f = data_.data() + fh;
-  image_.machine = le16(f);
-  const std::uint16_t section_count = le16(f + 2);
-  image_.timestamp = le32(f + 4);
-  const std::uint16_t optional_size = le16(f + 16);
-  image_.characteristics = le16(f + 18);
+  image_.machine = load_le16(f);
+  const std::uint16_t section_count = load_le16(f + 2);
+  image_.timestamp = load_le32(f + 4);
+  const std::uint16_t optional_size = load_le16(f + 16);
+  image_.characteristics = load_le16(f + 18);
 
   const std::uint64_t oh = fh + kFileHeaderSize;
   if (!fits(oh, 2, size)) {
     return make_error(ErrorCode::kInput, "truncated optional header at " + hex(oh));
   }
-  const std::uint16_t magic = le16(data_.data() + oh);
+  const std::uint16_t magic = load_le16(data_.data() + oh);
   if (magic != kMagicPe32 && magic != kMagicPe32Plus) {
     return make_error(ErrorCode::kInput, "unsupported optional header magic " + hex(magic) +
                                              " (0x10b PE32 or 0x20b PE32+ expected)");
@@ -173,16 +174,16 @@ Result<void> Parser::headers() {
     return make_error(ErrorCode::kInput, "truncated optional header at " + hex(oh));
   }
   const std::byte* o = data_.data() + oh;
-  image_.entry_point_rva = le32(o + 16);
-  image_.image_base = image_.pe32_plus ? le64(o + 24) : le32(o + 28);
-  image_.section_alignment = le32(o + 32);
-  image_.file_alignment = le32(o + 36);
-  image_.size_of_image = le32(o + 56);
-  image_.size_of_headers = le32(o + 60);
-  image_.checksum = le32(o + 64);
-  image_.subsystem = le16(o + 68);
-  image_.dll_characteristics = le16(o + 70);
-  const std::uint32_t declared_dirs = le32(o + fixed - 4);
+  image_.entry_point_rva = load_le32(o + 16);
+  image_.image_base = image_.pe32_plus ? load_le64(o + 24) : load_le32(o + 28);
+  image_.section_alignment = load_le32(o + 32);
+  image_.file_alignment = load_le32(o + 36);
+  image_.size_of_image = load_le32(o + 56);
+  image_.size_of_headers = load_le32(o + 60);
+  image_.checksum = load_le32(o + 64);
+  image_.subsystem = load_le16(o + 68);
+  image_.dll_characteristics = load_le16(o + 70);
+  const std::uint32_t declared_dirs = load_le32(o + fixed - 4);
   const std::uint64_t room = (optional_size - fixed) / 8;
   const std::uint64_t dir_count = std::min<std::uint64_t>({declared_dirs, kDirCount, room});
   if (!fits(oh + fixed, dir_count * 8, size)) {
@@ -190,7 +191,7 @@ Result<void> Parser::headers() {
   }
   for (std::size_t i = 0; i < dir_count; ++i) {
     const std::byte* d = o + fixed + 8 * i;
-    image_.directories[i] = {le32(d), le32(d + 4)};
+    image_.directories[i] = {load_le32(d), load_le32(d + 4)};
   }
 
   const std::uint64_t st = oh + optional_size;
@@ -208,11 +209,11 @@ Result<void> Parser::headers() {
     PeSection section;
     const char* name = reinterpret_cast<const char*>(s);
     section.name = clean_utf8(ByteSpan(s, strnlen(name, 8)));
-    section.virtual_size = le32(s + 8);
-    section.virtual_address = le32(s + 12);
-    section.raw_size = le32(s + 16);
-    section.raw_offset = le32(s + 20);
-    section.characteristics = le32(s + 36);
+    section.virtual_size = load_le32(s + 8);
+    section.virtual_address = load_le32(s + 12);
+    section.raw_size = load_le32(s + 16);
+    section.raw_offset = load_le32(s + 20);
+    section.characteristics = load_le32(s + 36);
     image_.sections.push_back(std::move(section));
   }
   return {};
@@ -234,7 +235,7 @@ bool Parser::thunks(PeImportModule& module, std::uint64_t lookup, std::uint64_t 
       return true;
     }
     const std::byte* p = table.data() + j * width;
-    const std::uint64_t value = image_.pe32_plus ? le64(p) : le32(p);
+    const std::uint64_t value = image_.pe32_plus ? load_le64(p) : load_le32(p);
     if (value == 0) return true;
     PeImportedFunction function;
     const std::uint64_t slot = iat + j * width;
@@ -257,7 +258,7 @@ bool Parser::thunks(PeImportModule& module, std::uint64_t lookup, std::uint64_t 
         problem(what + ": hint/name RVA " + hex(value) + " is outside the file");
         return true;
       }
-      function.hint = le16(hint.data());
+      function.hint = load_le16(hint.data());
       auto name = name_at(value + 2, what);
       if (!name) return !budget_exhausted_;
       function.name = std::move(*name);
@@ -288,9 +289,9 @@ void Parser::imports() {
       return;
     }
     const std::byte* d = table.data() + i * kImportDescriptorSize;
-    const std::uint32_t lookup = le32(d);
-    const std::uint32_t name_rva = le32(d + 12);
-    const std::uint32_t iat = le32(d + 16);
+    const std::uint32_t lookup = load_le32(d);
+    const std::uint32_t name_rva = load_le32(d + 12);
+    const std::uint32_t iat = load_le32(d + 16);
     if (name_rva == 0 || iat == 0) return;
     const std::string what = "import descriptor " + std::to_string(i);
     auto dll = name_at(name_rva, what);
@@ -326,10 +327,10 @@ void Parser::delay_imports() {
       return;
     }
     const std::byte* d = table.data() + i * kDelayDescriptorSize;
-    const std::uint32_t attributes = le32(d);
-    std::uint64_t name = le32(d + 4);
-    std::uint64_t iat = le32(d + 12);
-    std::uint64_t int_rva = le32(d + 16);
+    const std::uint32_t attributes = load_le32(d);
+    std::uint64_t name = load_le32(d + 4);
+    std::uint64_t iat = load_le32(d + 12);
+    std::uint64_t int_rva = load_le32(d + 16);
     if (name == 0) return;
     const std::string what = "delay-load descriptor " + std::to_string(i);
     // Attribute bit 0 (dlattrRva) clear: the old Visual C++ 6 layout holds virtual addresses.
@@ -376,13 +377,13 @@ void Parser::exports() {
     return;
   }
   const std::byte* h = header.data();
-  const std::uint32_t name_rva = le32(h + 12);
-  const std::uint32_t base = le32(h + 16);
-  std::uint64_t function_count = le32(h + 20);
-  std::uint64_t name_count = le32(h + 24);
-  const std::uint32_t functions_rva = le32(h + 28);
-  const std::uint32_t names_rva = le32(h + 32);
-  const std::uint32_t ordinals_rva = le32(h + 36);
+  const std::uint32_t name_rva = load_le32(h + 12);
+  const std::uint32_t base = load_le32(h + 16);
+  std::uint64_t function_count = load_le32(h + 20);
+  std::uint64_t name_count = load_le32(h + 24);
+  const std::uint32_t functions_rva = load_le32(h + 28);
+  const std::uint32_t names_rva = load_le32(h + 32);
+  const std::uint32_t ordinals_rva = load_le32(h + 36);
   if (name_rva != 0) {
     if (auto name = name_at(name_rva, "export directory")) image_.export_name = std::move(*name);
   }
@@ -412,7 +413,7 @@ void Parser::exports() {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> named;
   named.reserve(name_count);
   for (std::uint32_t i = 0; i < name_count; ++i) {
-    const std::uint16_t index = le16(ordinals.data() + 2 * i);
+    const std::uint16_t index = load_le16(ordinals.data() + 2 * i);
     if (index >= function_count) {
       problem("export name " + std::to_string(i) + " has ordinal index " + std::to_string(index) +
               " beyond the " + std::to_string(function_count) + " functions");
@@ -423,7 +424,7 @@ void Parser::exports() {
   std::sort(named.begin(), named.end());
   std::size_t next_name = 0;
   for (std::uint32_t i = 0; i < function_count; ++i) {
-    const std::uint32_t rva = le32(functions.data() + 4 * i);
+    const std::uint32_t rva = load_le32(functions.data() + 4 * i);
     PeExport entry;
     entry.ordinal = base + i;
     entry.rva = rva;
@@ -434,7 +435,7 @@ void Parser::exports() {
     bool any_name = false;
     while (next_name < named.size() && named[next_name].first == i) {
       const std::uint32_t name_index = named[next_name++].second;
-      auto name = name_at(le32(names.data() + 4 * name_index), "export name");
+      auto name = name_at(load_le32(names.data() + 4 * name_index), "export name");
       if (!name) {
         if (budget_exhausted_) return;
         continue;
@@ -467,7 +468,7 @@ void Parser::runtime_functions() {
   image_.runtime_functions.reserve(count);  // bounded by the bytes present
   for (std::uint64_t i = 0; i < count; ++i) {
     const std::byte* p = table.data() + 12 * i;
-    image_.runtime_functions.push_back({le32(p), le32(p + 4), le32(p + 8)});
+    image_.runtime_functions.push_back({load_le32(p), load_le32(p + 4), load_le32(p + 8)});
   }
 }
 
@@ -491,7 +492,7 @@ std::string pe_machine_name(std::uint16_t machine) {
 Result<PeImage> parse_pe(ByteSpan data, const PeOptions& options) {
   PeImage image;
   Parser parser(data, image);
-  if (auto ok = parser.headers(); !ok) return std::unexpected(ok.error());
+  if (auto ok = parser.headers(); !ok) return forward_error(ok);
   parser.finish(options);
   return image;
 }

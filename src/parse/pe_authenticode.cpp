@@ -284,13 +284,13 @@ void read_signature(ByteSpan data, PeImage& image, const Problem& problem) {
   std::uint64_t pos = dir.rva;
   for (std::size_t i = 0; i < kMaxWinCertificates && pos + 8 <= end; ++i) {
     const std::byte* w = data.data() + pos;
-    const std::uint32_t length = le32(w);
+    const std::uint32_t length = load_le32(w);
     if (length < 8 || length > end - pos) {
       problem("WIN_CERTIFICATE at " + hex(pos) + " has a bad length " + hex(length));
       return;
     }
-    const std::uint16_t revision = le16(w + 4);
-    const std::uint16_t type = le16(w + 6);
+    const std::uint16_t revision = load_le16(w + 4);
+    const std::uint16_t type = load_le16(w + 6);
     if (type == kWinCertTypePkcsSignedData) {
       image.signature.present = true;
       image.signature.revision = revision;

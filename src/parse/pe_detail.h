@@ -9,21 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "core/bytes.h"
 #include "parse/pe.h"
 
 namespace poolscope::parse::pe_detail {
-
-inline std::uint16_t le16(const std::byte* p) {
-  return static_cast<std::uint16_t>(static_cast<unsigned>(p[0]) |
-                                    (static_cast<unsigned>(p[1]) << 8));
-}
-inline std::uint32_t le32(const std::byte* p) {
-  return static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
-         (static_cast<std::uint32_t>(p[2]) << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
-}
-inline std::uint64_t le64(const std::byte* p) {
-  return static_cast<std::uint64_t>(le32(p)) | (static_cast<std::uint64_t>(le32(p + 4)) << 32);
-}
 
 // True if [offset, offset + length) lies within size bytes (no overflow).
 inline bool fits(std::uint64_t offset, std::uint64_t length, std::uint64_t size) {

@@ -31,15 +31,15 @@ struct VersionBlock {
 
 std::optional<VersionBlock> read_version_block(ByteSpan all, std::size_t offset, std::size_t end) {
   if (offset + 6 > end) return std::nullopt;
-  const std::uint16_t length = le16(all.data() + offset);
-  const std::uint16_t value_length = le16(all.data() + offset + 2);
+  const std::uint16_t length = load_le16(all.data() + offset);
+  const std::uint16_t value_length = load_le16(all.data() + offset + 2);
   VersionBlock block;
-  block.type = le16(all.data() + offset + 4);
+  block.type = load_le16(all.data() + offset + 4);
   if (length < 6) return std::nullopt;
   const std::size_t block_end = std::min(end, offset + length);
   block.length = length;
   std::size_t key_end = offset + 6;
-  while (key_end + 2 <= block_end && le16(all.data() + key_end) != 0) key_end += 2;
+  while (key_end + 2 <= block_end && load_le16(all.data() + key_end) != 0) key_end += 2;
   block.key = utf16_to_utf8(all.subspan(offset + 6, key_end - (offset + 6)), false);
   std::size_t value_start = std::min(block_end, align4(key_end + 2));
   std::size_t value_bytes = block.type == 1 ? std::size_t{value_length} * 2 : value_length;
@@ -83,12 +83,12 @@ void read_version(const Mapper& mapper, PeImage& image, const Problem& problem) 
     ByteSpan header = mapper.at(directory, 16);
     if (header.empty()) return std::nullopt;
     const std::uint64_t count =
-        static_cast<std::uint64_t>(le16(header.data() + 12)) + le16(header.data() + 14);
+        static_cast<std::uint64_t>(load_le16(header.data() + 12)) + load_le16(header.data() + 14);
     ByteSpan entries = mapper.from(directory + 16);
     const std::uint64_t present = std::min<std::uint64_t>(count, entries.size() / 8);
     for (std::uint64_t i = 0; i < present; ++i) {
       const std::byte* e = entries.data() + 8 * i;
-      if (accept(le32(e), le32(e + 4))) return le32(e + 4);
+      if (accept(load_le32(e), load_le32(e + 4))) return load_le32(e + 4);
     }
     return std::nullopt;
   };
@@ -113,8 +113,8 @@ void read_version(const Mapper& mapper, PeImage& image, const Problem& problem) 
             " is outside the file");
     return;
   }
-  const std::uint32_t data_rva = le32(data_entry.data());
-  const std::uint32_t data_size = std::min<std::uint32_t>(le32(data_entry.data() + 4), 0xFFFF);
+  const std::uint32_t data_rva = load_le32(data_entry.data());
+  const std::uint32_t data_size = std::min<std::uint32_t>(load_le32(data_entry.data() + 4), 0xFFFF);
   ByteSpan all = mapper.at(data_rva, data_size);
   if (all.empty()) {
     problem("version resource: data at RVA " + hex(data_rva) + " is outside the file");
@@ -126,7 +126,7 @@ void read_version(const Mapper& mapper, PeImage& image, const Problem& problem) 
     return;
   }
   PeVersionInfo info;
-  if (top->value.size() >= 52 && le32(top->value.data()) == kFixedFileInfoSignature) {
+  if (top->value.size() >= 52 && load_le32(top->value.data()) == kFixedFileInfoSignature) {
     const std::byte* v = top->value.data();
     PeFixedFileInfo fixed;
     const auto split = [](std::uint32_t ms, std::uint32_t ls) {
@@ -134,12 +134,12 @@ void read_version(const Mapper& mapper, PeImage& image, const Problem& problem) 
           static_cast<std::uint16_t>(ms >> 16), static_cast<std::uint16_t>(ms & 0xFFFF),
           static_cast<std::uint16_t>(ls >> 16), static_cast<std::uint16_t>(ls & 0xFFFF)};
     };
-    fixed.file_version = split(le32(v + 8), le32(v + 12));
-    fixed.product_version = split(le32(v + 16), le32(v + 20));
-    fixed.file_flags = le32(v + 28);
-    fixed.file_os = le32(v + 32);
-    fixed.file_type = le32(v + 36);
-    fixed.file_subtype = le32(v + 40);
+    fixed.file_version = split(load_le32(v + 8), load_le32(v + 12));
+    fixed.product_version = split(load_le32(v + 16), load_le32(v + 20));
+    fixed.file_flags = load_le32(v + 28);
+    fixed.file_os = load_le32(v + 32);
+    fixed.file_type = load_le32(v + 36);
+    fixed.file_subtype = load_le32(v + 40);
     info.fixed = fixed;
   }
   std::vector<VersionBlock> tables;
@@ -152,8 +152,8 @@ void read_version(const Mapper& mapper, PeImage& image, const Problem& problem) 
       for_each_child(all, child.children, kMaxVersionTables, [&](const VersionBlock& var) {
         if (var.key == "Translation" && var.value.size() >= 4 && translation.empty()) {
           static constexpr char kDigits[] = "0123456789abcdef";
-          const std::uint32_t lang = le16(var.value.data());
-          const std::uint32_t codepage = le16(var.value.data() + 2);
+          const std::uint32_t lang = load_le16(var.value.data());
+          const std::uint32_t codepage = load_le16(var.value.data() + 2);
           const std::uint32_t both = (lang << 16) | codepage;
           for (int shift = 28; shift >= 0; shift -= 4)
             translation += kDigits[(both >> shift) & 0xF];

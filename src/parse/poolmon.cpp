@@ -771,7 +771,7 @@ Result<std::vector<ParsedSnapshot>> run(std::string_view text, Parser& parser) {
   LineReader lines(text);
   std::string_view line;
   while (lines.next(line)) parser.line(line, lines.line_number());
-  if (!parser.recognized()) return std::unexpected(not_poolmon());
+  if (!parser.recognized()) return unexpected(not_poolmon());
   return parser.finish();
 }
 
@@ -789,7 +789,7 @@ Result<std::vector<ParsedSnapshot>> parse_poolmon_all(std::string_view text) {
 namespace {
 
 Result<ParsedSnapshot> last_snapshot(Parser& parser, Result<std::vector<ParsedSnapshot>> all) {
-  if (!all) return std::unexpected(std::move(all.error()));
+  if (!all) return unexpected(std::move(all.error()));
   ParsedSnapshot out = std::move(all->back());
   auto& earlier = parser.earlier_diagnostics();
   if (!earlier.empty()) {
@@ -834,12 +834,12 @@ std::size_t PoolmonLineParser::diagnostic_count() const {
 }
 
 Result<std::vector<ParsedSnapshot>> PoolmonLineParser::finish() {
-  if (!state_->parser.recognized()) return std::unexpected(not_poolmon());
+  if (!state_->parser.recognized()) return unexpected(not_poolmon());
   return state_->parser.finish();
 }
 
 Result<ParsedSnapshot> PoolmonLineParser::finish_last() {
-  if (!state_->parser.recognized()) return std::unexpected(not_poolmon());
+  if (!state_->parser.recognized()) return unexpected(not_poolmon());
   return last_snapshot(state_->parser, state_->parser.finish());
 }
 

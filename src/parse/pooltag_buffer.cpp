@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/bytes.h"
+#include "core/forward_error.h"
 
 namespace poolscope::parse {
 
@@ -113,7 +114,7 @@ std::string duplicate_note(const char* what, const EntrySink& sink) {
          "\"); their counts were added together";
 }
 
-std::unexpected<Error> overflow_error(const char* what) {
+unexpected<Error> overflow_error(const char* what) {
   return make_error(ErrorCode::kInput,
                     std::string(what) +
                         ": the byte counts of a tag listed twice add up to more "
@@ -187,7 +188,7 @@ Result<ParsedSnapshot> decode_pooltag_buffer(std::span<const std::byte> buffer,
                                              PointerWidth width) {
   ParsedSnapshot out;
   auto ok = decode_pooltag_into(buffer, width, out.snapshot);
-  if (!ok) return std::unexpected(ok.error());
+  if (!ok) return forward_error(ok);
   return out;
 }
 
@@ -199,7 +200,7 @@ Result<void> decode_session_pooltag_into(std::span<const std::byte> buffer, Poin
   snapshot.counter_width = CounterWidth::k32;
   if (buffer.empty()) return {};
   EntrySink sink(snapshot, 0);
-  const auto fail = [&](std::size_t offset, const std::string& what) -> std::unexpected<Error> {
+  const auto fail = [&](std::size_t offset, const std::string& what) -> unexpected<Error> {
     sink.roll_back();
     return make_error(ErrorCode::kInput, std::string(kWhat) + ": session record at offset " +
                                              std::to_string(offset) + ": " + what);

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+#include "core/forward_error.h"
+
 namespace poolscope::parse {
 
 namespace {
@@ -846,7 +848,7 @@ Result<void> parse_poolused_into(std::string_view text, Snapshot& snapshot,
 Result<ParsedSnapshot> parse_poolused(std::string_view text) {
   ParsedSnapshot out;
   auto ok = parse_poolused_into(text, out.snapshot, out.diagnostics);
-  if (!ok) return std::unexpected(ok.error());
+  if (!ok) return forward_error(ok);
   return out;
 }
 

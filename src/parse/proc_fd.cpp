@@ -35,7 +35,7 @@ constexpr std::array<TargetRule, 13> kRules = {{
     {"", false, FdKind::kOther},
 }};
 
-std::unexpected<Error> stat_error(std::string message) {
+unexpected<Error> stat_error(std::string message) {
   return make_error(ErrorCode::kInput, "/proc/PID/stat: " + std::move(message));
 }
 

@@ -9,7 +9,7 @@ namespace poolscope::parse {
 
 namespace {
 
-std::unexpected<Error> bad_buffer(std::string message, PointerWidth width) {
+unexpected<Error> bad_buffer(std::string message, PointerWidth width) {
   return make_error(ErrorCode::kInput, "SystemProcessInformation (" +
                                            std::string(width == PointerWidth::k64 ? "x64" : "x86") +
                                            " layout): " + std::move(message));

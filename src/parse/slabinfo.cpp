@@ -3,6 +3,7 @@
 
 #include <array>
 
+#include "core/forward_error.h"
 #include "core/names.h"
 
 namespace poolscope::parse {
@@ -140,7 +141,7 @@ Result<void> parse_slabinfo_into(std::string_view text, const SlabinfoOptions& o
 Result<ParsedSnapshot> parse_slabinfo(std::string_view text, const SlabinfoOptions& options) {
   ParsedSnapshot out;
   auto ok = parse_slabinfo_into(text, options, out.snapshot, out.diagnostics);
-  if (!ok) return std::unexpected(ok.error());
+  if (!ok) return forward_error(ok);
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "core/forward_error.h"
 #include "parse/poolused.h"  // windbg_command
 
 namespace poolscope::parse {
@@ -357,7 +358,7 @@ Result<void> parse_vm_into(std::string_view text, Snapshot& snapshot,
 Result<ParsedSnapshot> parse_vm(std::string_view text) {
   ParsedSnapshot out;
   auto ok = parse_vm_into(text, out.snapshot, out.diagnostics);
-  if (!ok) return std::unexpected(ok.error());
+  if (!ok) return forward_error(ok);
   return out;
 }
 

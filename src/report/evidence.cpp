@@ -6,6 +6,7 @@
 
 #include "attrib/call_sites.h"
 #include "attrib/driver_folder.h"
+#include "core/forward_error.h"
 #include "core/time_format.h"
 
 namespace poolscope::report {
@@ -67,7 +68,7 @@ Result<std::vector<OwnerEvidence>> owner_evidence(const detect::Report& report,
   std::vector<std::size_t> found_in(tags.size(), 0);
   for (const auto& dir : drivers) {
     auto files = attrib::list_driver_files(dir);
-    if (!files) return std::unexpected(files.error());
+    if (!files) return forward_error(files);
     for (const auto& path : *files) {
       auto file = attrib::read_driver_file(path);
       if (!file) continue;  // not a PE file: nothing of it can own a tag
@@ -112,29 +113,29 @@ Result<HtmlReportSummary> write_html_report(const store::Recording& recording,
                                             const std::string& out_path,
                                             const HtmlReportOptions& options) {
   auto input = load_report_input(recording);
-  if (!input) return std::unexpected(input.error());
+  if (!input) return forward_error(input);
   if (!options.file_label.empty()) input->file = options.file_label;
   input->top = options.top;
   input->version = options.version;
   input->generated_at = format_utc(std::chrono::system_clock::now());
   auto owners = owner_evidence(report, options);
-  if (!owners) return std::unexpected(owners.error());
+  if (!owners) return forward_error(owners);
   input->owners = std::move(*owners);
   if (history.samples() == 0 && input->events.empty() && input->counters.empty()) {
-    return std::unexpected(Error{ErrorCode::kInput, 0,
-                                 recording.path() +
-                                     ": the recording has no samples, events or counters yet: "
-                                     "nothing to report (poolscope record / import fill it)"});
+    return unexpected(Error{ErrorCode::kInput, 0,
+                            recording.path() +
+                                ": the recording has no samples, events or counters yet: "
+                                "nothing to report (poolscope record / import fill it)"});
   }
   const std::string html = render_report(history, report, *input);
   std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
   out.write(html.data(), static_cast<std::streamsize>(html.size()));
   out.close();
   if (!out) {
-    return std::unexpected(Error{ErrorCode::kEnvironment, 0,
-                                 "cannot write " + out_path +
-                                     " (a folder that exists and is writable, and free space; "
-                                     "choose another with -o)"});
+    return unexpected(Error{ErrorCode::kEnvironment, 0,
+                            "cannot write " + out_path +
+                                " (a folder that exists and is writable, and free space; "
+                                "choose another with -o)"});
   }
   HtmlReportSummary summary;
   summary.bytes = html.size();

@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 
+#include "core/forward_error.h"
 #include "core/time_format.h"
 #include "detect/output.h"
 #include "report/next_steps.h"
@@ -772,11 +773,11 @@ Result<ReportInput> load_report_input(const store::Recording& recording, std::si
   ReportInput in;
   in.file = recording.path();
   auto meta = recording.meta();
-  if (!meta) return std::unexpected(meta.error());
+  if (!meta) return forward_error(meta);
   if (auto it = meta->find("host"); it != meta->end()) in.host = it->second;
   if (auto it = meta->find("source"); it != meta->end()) in.source = it->second;
   auto events = recording.events();
-  if (!events) return std::unexpected(events.error());
+  if (!events) return forward_error(events);
   std::sort(events->begin(), events->end(),
             [](const store::Event& a, const store::Event& b) { return a.wall_ns < b.wall_ns; });
   const std::size_t from = events->size() > max_events ? events->size() - max_events : 0;
@@ -784,10 +785,10 @@ Result<ReportInput> load_report_input(const store::Recording& recording, std::si
     in.events.push_back(summarize_event((*events)[i]));
   }
   auto counters = recording.counters();
-  if (!counters) return std::unexpected(counters.error());
+  if (!counters) return forward_error(counters);
   for (const store::CounterInfo& info : *counters) {
     auto samples = recording.counter_samples(info.id);
-    if (!samples) return std::unexpected(samples.error());
+    if (!samples) return forward_error(samples);
     ReportCounter c{info.path, info.kind, {}};
     std::vector<Point> raw;
     raw.reserve(samples->size());

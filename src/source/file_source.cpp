@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/forward_error.h"
 #include "parse/poolmon.h"
 #include "parse/sniff.h"
 #include "source/source.h"
@@ -23,7 +24,7 @@ struct ParsedTextFile {
 
 Result<ParsedTextFile> parse_text_file(TextFile& file) {
   auto head = file.head(kTextHeadBytes);
-  if (!head) return std::unexpected(head.error());
+  if (!head) return forward_error(head);
   ParsedTextFile out;
   out.format = parse::detect_format(*head);
   head->clear();
@@ -35,7 +36,7 @@ Result<ParsedTextFile> parse_text_file(TextFile& file) {
       parser.line(line, number);
       return Result<void>{};
     });
-    if (!read) return std::unexpected(read.error());
+    if (!read) return forward_error(read);
     auto parsed = parser.finish_last();
     if (!parsed)
       return make_error(parsed.error().code, file.path() + ": " + parsed.error().message);
@@ -50,7 +51,7 @@ Result<ParsedTextFile> parse_text_file(TextFile& file) {
                                              std::string(parse::known_formats_help()));
   }
   auto text = file.read_all(kMaxWholeTextBytes);
-  if (!text) return std::unexpected(text.error());
+  if (!text) return forward_error(text);
   auto parsed = parse::parse_pool_text(*text);
   if (!parsed) return make_error(parsed.error().code, file.path() + ": " + parsed.error().message);
   out.parsed = std::move(*parsed);
@@ -63,11 +64,11 @@ Result<ParsedTextFile> parse_text_file(TextFile& file) {
 Result<std::unique_ptr<Source>> open_file_source(const std::string& path,
                                                  const FileSourceOptions& options) {
   auto file = TextFile::open(path);
-  if (!file) return std::unexpected(file.error());
+  if (!file) return forward_error(file);
   std::error_code ec;
   auto mtime = std::filesystem::last_write_time(path, ec);
   auto parsed = parse_text_file(*file);
-  if (!parsed) return std::unexpected(parsed.error());
+  if (!parsed) return forward_error(parsed);
   if (parsed->bad_lines > 0) {
     std::string msg = list_diagnostics(path, parsed->parsed.diagnostics, kMaxDiagnosticsShown);
     if (!options.allow_bad_lines) {

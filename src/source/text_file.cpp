@@ -8,6 +8,7 @@
 #include <span>
 #include <utility>
 
+#include "core/forward_error.h"
 #include "parse/encoding.h"
 
 namespace poolscope {
@@ -58,7 +59,7 @@ Result<std::uint64_t> check_regular_file(const std::string& path) {
 
 Result<TextFile> TextFile::open(const std::string& path) {
   auto size = check_regular_file(path);
-  if (!size) return std::unexpected(size.error());
+  if (!size) return forward_error(size);
   TextFile file;
   file.path_ = path;
   file.size_ = *size;
@@ -68,7 +69,7 @@ Result<TextFile> TextFile::open(const std::string& path) {
     const int err = errno;
     return make_error(ErrorCode::kInput, "cannot open " + path + ": " + std::strerror(err), err);
   }
-  if (auto ok = file.decode_utf16(); !ok) return std::unexpected(ok.error());
+  if (auto ok = file.decode_utf16(); !ok) return forward_error(ok);
   return file;
 }
 
@@ -121,7 +122,7 @@ Result<void> for_each_line(
   std::string_view line;
   for (;;) {
     auto more = file.next_line(line);
-    if (!more) return std::unexpected(more.error());
+    if (!more) return forward_error(more);
     if (!*more) return {};
     if (auto ok = on_line(line, file.line_number()); !ok) return ok;
   }
@@ -129,7 +130,7 @@ Result<void> for_each_line(
 
 Result<std::string> TextFile::head(std::size_t max) {
   while (!eof_ && buffer_.size() - buffer_start_ < max) {
-    if (auto ok = read_block(buffer_); !ok) return std::unexpected(ok.error());
+    if (auto ok = read_block(buffer_); !ok) return forward_error(ok);
   }
   return buffer_.substr(buffer_start_, max);
 }
@@ -151,7 +152,7 @@ Result<std::string> TextFile::read_all(std::uint64_t max) {
       return make_error(ErrorCode::kInput,
                         path_ + " grew past " + size_text(max) + " while read: split it first");
     }
-    if (auto ok = read_block(text); !ok) return std::unexpected(ok.error());
+    if (auto ok = read_block(text); !ok) return forward_error(ok);
   }
   return text;
 }
@@ -173,7 +174,7 @@ Result<bool> TextFile::next_line(std::string_view& line, std::size_t max_line) {
     // Keep only the unread part, then read another block after it.
     buffer_.erase(0, buffer_start_);
     buffer_start_ = 0;
-    if (auto ok = read_block(buffer_); !ok) return std::unexpected(ok.error());
+    if (auto ok = read_block(buffer_); !ok) return forward_error(ok);
   }
   return make_error(ErrorCode::kInput, path_ + ":" + std::to_string(line_number_ + 1) +
                                            ": a line longer than " + size_text(max_line) +

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/forward_error.h"
 #include "store/recording.h"
 #include "store/sqlite_stmt.h"
 
@@ -17,7 +18,7 @@ Result<SampleCursor> Recording::cursor(const CursorOptions& options) const {
             "SELECT ifnull((SELECT max(seq) FROM samples WHERE keyframe = 1 AND seq <= ?1), "
             "(SELECT min(seq) FROM samples))");
     kf.bind(1, options.from_seq);
-    if (!kf.ok() || kf.step() != SQLITE_ROW) return std::unexpected(sqlite_error("cannot seek"));
+    if (!kf.ok() || kf.step() != SQLITE_ROW) return unexpected(sqlite_error("cannot seek"));
     start = std::min(start, kf.i64(0));
     if (options.processes) {
       Stmt pkf(db_,
@@ -25,7 +26,7 @@ Result<SampleCursor> Recording::cursor(const CursorOptions& options) const {
                "seq <= ?1), ?1)");
       pkf.bind(1, options.from_seq);
       if (!pkf.ok() || pkf.step() != SQLITE_ROW) {
-        return std::unexpected(sqlite_error("cannot seek"));
+        return unexpected(sqlite_error("cannot seek"));
       }
       start = std::min(start, pkf.i64(0));
     }
@@ -37,20 +38,20 @@ Result<SampleCursor> Recording::cursor(const CursorOptions& options) const {
           : "SELECT seq, wall_ns, mono_ns, data, NULL FROM samples WHERE seq >= ?1 AND seq <= ?2 "
             "ORDER BY seq";
   Stmt s(db_, sql);
-  if (!s.ok()) return std::unexpected(sqlite_error("cannot read samples"));
+  if (!s.ok()) return unexpected(sqlite_error("cannot read samples"));
   s.bind(1, start);
   s.bind(2, options.to_seq);
   // The key ids the keys table names: a sample using another one is counted as damage.
   std::vector<char> known;
   Stmt ids(db_, "SELECT id FROM keys WHERE id >= 0 AND id < 4294967296");
-  if (!ids.ok()) return std::unexpected(sqlite_error("cannot read keys"));
+  if (!ids.ok()) return unexpected(sqlite_error("cannot read keys"));
   int rc;
   while ((rc = ids.step()) == SQLITE_ROW) {
     const auto id = static_cast<std::size_t>(ids.i64(0));
     if (id >= known.size()) known.resize(id + 1, 0);
     known[id] = 1;
   }
-  if (rc != SQLITE_DONE) return std::unexpected(sqlite_error("cannot read keys"));
+  if (rc != SQLITE_DONE) return unexpected(sqlite_error("cannot read keys"));
   return SampleCursor(s.release(), options, std::move(known), problems_);
 }
 
@@ -229,13 +230,13 @@ Result<ColumnarSeries> read_columns(const Recording& recording, const CursorOpti
                                     unsigned fields, const std::vector<std::uint32_t>& key_ids) {
   ColumnarSeries out;
   auto count = recording.count_samples(options.from_seq, options.to_seq);
-  if (!count) return std::unexpected(count.error());
+  if (!count) return forward_error(count);
   // Most keys are in every sample: reserving that much saves the regrowth copies.
   const auto samples = static_cast<std::size_t>(*count);
   out.seq.reserve(samples);
   out.wall_ns.reserve(samples);
   auto cursor = recording.cursor(options);
-  if (!cursor) return std::unexpected(cursor.error());
+  if (!cursor) return forward_error(cursor);
   // Key id -> its series (index + 1 into out.keys; 0 = not created yet, or not wanted).
   std::vector<std::uint32_t> slot;
   std::vector<char> wanted;
@@ -251,7 +252,7 @@ Result<ColumnarSeries> read_columns(const Recording& recording, const CursorOpti
     if (!more) {
       // A damaged sample is left out (counted in damage); an error that repeats (the file
       // unreadable, not one sample) ends the read.
-      if (++errors_in_a_row > 64) return std::unexpected(more.error());
+      if (++errors_in_a_row > 64) return forward_error(more);
       continue;
     }
     errors_in_a_row = 0;

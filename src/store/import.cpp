@@ -72,10 +72,10 @@ Result<std::size_t> stream_poolmon(TextFile& file,
     parser.line(line, number);
     return take(parser.take_completed());
   });
-  if (!read) return std::unexpected(read.error());
+  if (!read) return forward_error(read);
   auto rest = parser.finish();
   if (!rest) return make_error(rest.error().code, file.path() + ": " + rest.error().message);
-  if (auto ok = take(std::move(*rest)); !ok) return std::unexpected(ok.error());
+  if (auto ok = take(std::move(*rest)); !ok) return forward_error(ok);
   bad_lines = parser.diagnostic_count();
   return snapshots;
 }
@@ -107,12 +107,12 @@ Result<void> write_file(Recording& rec, const ImportedFile& file, std::size_t& s
                         std::size_t& events, std::size_t& points) {
   for (const Snapshot& s : file.snapshots) {
     auto seq = rec.append(s);
-    if (!seq) return std::unexpected(seq.error());
+    if (!seq) return forward_error(seq);
     ++samples;
   }
   if (file.streamed_snapshots > 0) {
     auto opened = TextFile::open(file.path);
-    if (!opened) return std::unexpected(opened.error());
+    if (!opened) return forward_error(opened);
     std::vector<parse::Diagnostic> diagnostics;
     std::size_t bad_lines = 0;
     auto written = stream_poolmon(
@@ -121,12 +121,12 @@ Result<void> write_file(Recording& rec, const ImportedFile& file, std::size_t& s
           if (s.wall_time == std::chrono::system_clock::time_point{}) s.wall_time = file.when;
           s.source = file.path;
           auto seq = rec.append(s);
-          if (!seq) return std::unexpected(seq.error());
+          if (!seq) return forward_error(seq);
           ++samples;
           return {};
         },
         diagnostics, bad_lines);
-    if (!written) return std::unexpected(written.error());
+    if (!written) return forward_error(written);
     if (bad_lines > 0 || *written != file.streamed_snapshots) {
       return make_error(ErrorCode::kInput, file.path + " changed while it was imported");
     }
@@ -142,7 +142,7 @@ Result<void> write_file(Recording& rec, const ImportedFile& file, std::size_t& s
     for (std::size_t c = 0; c < log.counters.size(); ++c) {
       const auto& path = log.counters[c];
       auto id = rec.add_counter(path.raw, parse::counter_kind_name(parse::counter_kind(path)));
-      if (!id) return std::unexpected(id.error());
+      if (!id) return forward_error(id);
       series.clear();
       for (std::size_t row = 0; row < log.times.size(); ++row) {
         // A missing value is absent, not zero.
@@ -175,7 +175,7 @@ Result<ImportedFile> read_import_file(const std::string& path,
   file.path = path;
   // Refuses devices and FIFOs before anything opens them.
   auto opened = TextFile::open(path);
-  if (!opened) return std::unexpected(opened.error());
+  if (!opened) return forward_error(opened);
   if (looks_like_sqlite(path)) {
     return make_error(ErrorCode::kInput,
                       path +
@@ -194,7 +194,7 @@ Result<ImportedFile> read_import_file(const std::string& path,
     return file;
   }
   auto head = opened->head(kTextHeadBytes);
-  if (!head) return std::unexpected(head.error());
+  if (!head) return forward_error(head);
   const bool pdh = looks_like_pdh(*head);
   const bool httperr = !pdh && looks_like_httperr(*head);
   const parse::TextFormat format =
@@ -213,17 +213,17 @@ Result<ImportedFile> read_import_file(const std::string& path,
     std::vector<parse::Diagnostic> diagnostics;
     std::size_t bad_lines = 0;
     auto count = stream_poolmon(*opened, {}, diagnostics, bad_lines);
-    if (!count) return std::unexpected(count.error());
-    if (bad_lines > 0) return std::unexpected(diagnostics_error(path, diagnostics, bad_lines));
+    if (!count) return forward_error(count);
+    if (bad_lines > 0) return unexpected(diagnostics_error(path, diagnostics, bad_lines));
     file.streamed_snapshots = *count;
   } else {
     auto text = opened->read_all(kMaxWholeTextBytes);
-    if (!text) return std::unexpected(text.error());
+    if (!text) return forward_error(text);
     if (pdh) {
       auto log = parse::parse_pdh_csv(*text, pdh_options);
       if (!log) return make_error(log.error().code, path + ": " + log.error().message);
       if (!log->diagnostics.empty()) {
-        return std::unexpected(diagnostics_error(path, log->diagnostics));
+        return unexpected(diagnostics_error(path, log->diagnostics));
       }
       file.format = log->log.format;
       file.notes = log->log.notes;
@@ -234,7 +234,7 @@ Result<ImportedFile> read_import_file(const std::string& path,
       auto log = parse::parse_httperr(*text);
       if (!log) return make_error(log.error().code, path + ": " + log.error().message);
       if (!log->diagnostics.empty()) {
-        return std::unexpected(diagnostics_error(path, log->diagnostics));
+        return unexpected(diagnostics_error(path, log->diagnostics));
       }
       file.format = "httperr";
       file.notes = log->log.notes;
@@ -249,7 +249,7 @@ Result<ImportedFile> read_import_file(const std::string& path,
   for (const auto& p : parsed) {
     diagnostics.insert(diagnostics.end(), p.diagnostics.begin(), p.diagnostics.end());
   }
-  if (!diagnostics.empty()) return std::unexpected(diagnostics_error(path, diagnostics));
+  if (!diagnostics.empty()) return unexpected(diagnostics_error(path, diagnostics));
 
   // Text dumps carry no date: --at, else the file's modification time.
   std::error_code ec;
@@ -282,7 +282,7 @@ Result<ImportTotals> write_imported(Recording& rec, const std::vector<ImportedFi
       rec.rollback();
       Error err = ok.error();
       err.message += "\nnothing was imported (the import is all or nothing)";
-      return std::unexpected(err);
+      return unexpected(err);
     }
     if (file.counters) totals.counters += file.counters->counters.size();
   }

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/forward_error.h"
 #include "core/names.h"
 #include "core/time_format.h"
 #include "store/process_identity.h"
@@ -277,7 +278,7 @@ Result<void> Recording::exec(const char* sql) const {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     sqlite3_free(err);
-    return std::unexpected(sqlite_error("cannot run \"" + std::string(sql).substr(0, 40) + "\""));
+    return unexpected(sqlite_error("cannot run \"" + std::string(sql).substr(0, 40) + "\""));
   }
   return {};
 }
@@ -285,17 +286,17 @@ Result<void> Recording::exec(const char* sql) const {
 Result<void> Recording::check_format() const {
   Stmt app(db_, "PRAGMA application_id");
   if (!app.ok() || app.step() != SQLITE_ROW) {
-    return std::unexpected(sqlite_error("cannot read the file header"));
+    return unexpected(sqlite_error("cannot read the file header"));
   }
   const std::int64_t application_id = app.i64(0);
   Stmt version(db_, "PRAGMA user_version");
   if (!version.ok() || version.step() != SQLITE_ROW) {
-    return std::unexpected(sqlite_error("cannot read the file header"));
+    return unexpected(sqlite_error("cannot read the file header"));
   }
   const std::int64_t user_version = version.i64(0);
   Stmt tables(db_, "SELECT count(*) FROM sqlite_schema");
   if (!tables.ok() || tables.step() != SQLITE_ROW) {
-    return std::unexpected(sqlite_error("cannot read the schema"));
+    return unexpected(sqlite_error("cannot read the schema"));
   }
   const bool empty = tables.i64(0) == 0;
   if (empty && application_id == 0) return {};  // new file, schema not written yet
@@ -331,7 +332,7 @@ Result<Recording> Recording::open_read(const std::string& path) {
   }
   if (sqlite3_open_v2(path.c_str(), &rec.db_, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
     auto err = rec.sqlite_error("cannot open");
-    return std::unexpected(err);
+    return unexpected(err);
   }
   sqlite3_busy_timeout(rec.db_, 5000);
   auto checked = rec.check_format();
@@ -343,11 +344,11 @@ Result<Recording> Recording::open_read(const std::string& path) {
     rec.db_ = nullptr;
     if (sqlite3_open_v2(file_uri(path).c_str(), &rec.db_, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
                         nullptr) != SQLITE_OK) {
-      return std::unexpected(rec.sqlite_error("cannot open"));
+      return unexpected(rec.sqlite_error("cannot open"));
     }
     checked = rec.check_format();
   }
-  if (!checked) return std::unexpected(checked.error());
+  if (!checked) return forward_error(checked);
   Stmt has_samples(rec.db_, "SELECT 1 FROM sqlite_schema WHERE name = 'samples'");
   if (!has_samples.ok() || has_samples.step() != SQLITE_ROW) {
     return make_error(ErrorCode::kInput, path + " is not a poolscope recording (no samples table)");
@@ -356,7 +357,7 @@ Result<Recording> Recording::open_read(const std::string& path) {
   // Without keys nothing can be named; without meta the samples are still read, as damage.
   for (const char* table : {"meta", "keys"}) {
     Stmt has(rec.db_, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1");
-    if (!has.ok()) return std::unexpected(rec.sqlite_error("cannot read the schema"));
+    if (!has.ok()) return unexpected(rec.sqlite_error("cannot read the schema"));
     has.bind(1, std::string_view(table));
     if (has.step() == SQLITE_ROW) continue;
     if (std::string_view(table) == "meta") {
@@ -407,7 +408,7 @@ Result<void> Recording::create_schema(const WriterOptions& options) {
     if (meta.step() != SQLITE_DONE) {
       auto err = sqlite_error("cannot write meta");
       rollback();
-      return std::unexpected(err);
+      return unexpected(err);
     }
     meta.reset();
   }
@@ -422,7 +423,7 @@ Result<void> Recording::take_writer_lock(const WriterOptions& options) {
   if (!row.ok()) {
     auto err = sqlite_error("cannot read the recorder table");
     rollback();
-    return std::unexpected(err);
+    return unexpected(err);
   }
   const ProcessIdentity& me = writer_->me;
   if (row.step() == SQLITE_ROW) {
@@ -462,7 +463,7 @@ Result<void> Recording::take_writer_lock(const WriterOptions& options) {
   if (!insert.ok() || insert.step() != SQLITE_DONE) {
     auto err = sqlite_error("cannot take the writer entry");
     rollback();
-    return std::unexpected(err);
+    return unexpected(err);
   }
   return exec("COMMIT");
 }
@@ -503,15 +504,15 @@ Result<Recording> Recording::open_write(const std::string& path, const WriterOpt
                       EROFS);
   }
   sqlite3_busy_timeout(rec.db_, 5000);
-  if (auto ok = rec.check_format(); !ok) return std::unexpected(ok.error());
-  if (auto ok = rec.create_schema(options); !ok) return std::unexpected(ok.error());
+  if (auto ok = rec.check_format(); !ok) return forward_error(ok);
+  if (auto ok = rec.create_schema(options); !ok) return forward_error(ok);
   // SQLite's default (checkpoint at 1000 WAL pages, WAL file kept at its largest) lets the WAL
   // reach ~4 MB, more than an hour of 1 Hz samples takes in the file. Checkpointing at a few
   // pages keeps file + WAL within the size goal at any moment; the checkpoint is PASSIVE (it
   // never waits for readers) and the WAL is cut back to the limit whenever it restarts.
   sqlite3_wal_autocheckpoint(rec.db_, kWalCheckpointPages);
-  if (auto ok = rec.exec(kWalSizeLimitPragma); !ok) return std::unexpected(ok.error());
-  if (auto ok = rec.exec(kWriterCachePragma); !ok) return std::unexpected(ok.error());
+  if (auto ok = rec.exec(kWalSizeLimitPragma); !ok) return forward_error(ok);
+  if (auto ok = rec.exec(kWriterCachePragma); !ok) return forward_error(ok);
   rec.writer_ = std::make_unique<Writer>();
   Writer& w = *rec.writer_;
   w.options = options;
@@ -519,7 +520,7 @@ Result<Recording> Recording::open_write(const std::string& path, const WriterOpt
   w.me = current_process_identity();
   if (auto ok = rec.take_writer_lock(options); !ok) {
     rec.writer_.reset();  // not ours: do not delete the holder's entry on close
-    return std::unexpected(ok.error());
+    return forward_error(ok);
   }
   sqlite3* db = rec.db_;
   w.insert_sample = Stmt(
@@ -536,9 +537,9 @@ Result<Recording> Recording::open_write(const std::string& path, const WriterOpt
   w.rollback = Stmt(db, "ROLLBACK");
   for (Stmt* s : {&w.insert_sample, &w.insert_process, &w.insert_key, &w.update_key, &w.check_owner,
                   &w.begin, &w.commit, &w.rollback}) {
-    if (!s->ok()) return std::unexpected(rec.sqlite_error("cannot prepare statements"));
+    if (!s->ok()) return unexpected(rec.sqlite_error("cannot prepare statements"));
   }
-  if (auto ok = rec.reload_writer_state(); !ok) return std::unexpected(ok.error());
+  if (auto ok = rec.reload_writer_state(); !ok) return forward_error(ok);
   return rec;
 }
 
@@ -548,7 +549,7 @@ Result<void> Recording::reload_writer_state() {
   w.attributes.clear();
   w.next_key_id = 1;
   Stmt keys(db_, "SELECT id, kind, name, pool, session_id, owner, aliases FROM keys");
-  if (!keys.ok()) return std::unexpected(sqlite_error("cannot read keys"));
+  if (!keys.ok()) return unexpected(sqlite_error("cannot read keys"));
   int rc;
   while ((rc = keys.step()) == SQLITE_ROW) {
     const auto id = static_cast<std::uint32_t>(keys.i64(0));
@@ -561,10 +562,10 @@ Result<void> Recording::reload_writer_state() {
     w.attributes[id] = {keys.text(5), aliases_from_json(keys.text(6))};
     w.next_key_id = std::max(w.next_key_id, id + 1);
   }
-  if (rc != SQLITE_DONE) return std::unexpected(sqlite_error("cannot read keys"));
+  if (rc != SQLITE_DONE) return unexpected(sqlite_error("cannot read keys"));
   Stmt last(db_, "SELECT ifnull(max(seq), 0) FROM samples");
   if (!last.ok() || last.step() != SQLITE_ROW) {
-    return std::unexpected(sqlite_error("cannot read samples"));
+    return unexpected(sqlite_error("cannot read samples"));
   }
   w.last_seq = last.i64(0);
   w.need_keyframe = w.need_process_keyframe = true;
@@ -656,7 +657,7 @@ Result<std::uint32_t> Recording::key_id_for(const Entry& e) {
       u.bind(1, std::int64_t{id});
       u.bind(2, e.owner);
       u.bind(3, aliases_json(e.aliases));
-      if (u.step() != SQLITE_DONE) return std::unexpected(sqlite_error("cannot update a key"));
+      if (u.step() != SQLITE_DONE) return unexpected(sqlite_error("cannot update a key"));
       attr.owner = e.owner;
       attr.aliases = e.aliases;
     }
@@ -677,7 +678,7 @@ Result<std::uint32_t> Recording::key_id_for(const Entry& e) {
   ins.bind(6, e.owner);
   ins.bind(7, aliases_json(e.aliases));
   ins.bind(8, w.last_seq + 1);
-  if (ins.step() != SQLITE_DONE) return std::unexpected(sqlite_error("cannot add a key"));
+  if (ins.step() != SQLITE_DONE) return unexpected(sqlite_error("cannot add a key"));
   ++w.next_key_id;
   w.key_ids.emplace(w.identity, id);
   if (w.attributes.size() <= id) w.attributes.resize(id + 1);
@@ -704,7 +705,7 @@ Result<std::int64_t> Recording::append_locked(const Snapshot& snapshot,
   w.cur.keys.reserve(snapshot.entries.size());
   for (const Entry& e : snapshot.entries) {
     auto id = key_id_for(e);
-    if (!id) return std::unexpected(id.error());
+    if (!id) return forward_error(id);
     w.cur.keys.push_back(key_sample_from_entry(*id, e));
   }
   std::sort(w.cur.keys.begin(), w.cur.keys.end(),
@@ -731,7 +732,7 @@ Result<std::int64_t> Recording::append_locked(const Snapshot& snapshot,
   ins.bind(3, snapshot.monotonic_ns);
   ins.bind(4, std::int64_t{keyframe ? 1 : 0});
   ins.bind_blob(5, w.blob);
-  if (ins.step() != SQLITE_DONE) return std::unexpected(sqlite_error("cannot add a sample"));
+  if (ins.step() != SQLITE_DONE) return unexpected(sqlite_error("cannot add a sample"));
 
   bool process_keyframe = false;
   if (processes) {
@@ -746,7 +747,7 @@ Result<std::int64_t> Recording::append_locked(const Snapshot& snapshot,
     p.bind(2, std::int64_t{process_keyframe ? 1 : 0});
     p.bind_blob(3, w.process_blob);
     if (p.step() != SQLITE_DONE) {
-      return std::unexpected(sqlite_error("cannot add the process facts"));
+      return unexpected(sqlite_error("cannot add the process facts"));
     }
   }
 
@@ -761,7 +762,7 @@ Result<std::int64_t> Recording::append_locked(const Snapshot& snapshot,
       meta.reset();
       meta.bind(1, key);
       meta.bind(2, value);
-      if (meta.step() != SQLITE_DONE) return std::unexpected(sqlite_error("cannot write meta"));
+      if (meta.step() != SQLITE_DONE) return unexpected(sqlite_error("cannot write meta"));
     }
   }
 
@@ -798,7 +799,7 @@ Result<std::int64_t> Recording::append(const Snapshot& snapshot, const ProcessSa
   if (w.begin.step() != SQLITE_DONE) {
     auto err = sqlite_error("cannot start a transaction");
     rollback();
-    return std::unexpected(err);
+    return unexpected(err);
   }
   auto seq = append_locked(snapshot, processes);
   if (!seq) {
@@ -809,7 +810,7 @@ Result<std::int64_t> Recording::append(const Snapshot& snapshot, const ProcessSa
   if (w.commit.step() != SQLITE_DONE) {
     auto err = sqlite_error("cannot commit a sample");
     rollback();
-    return std::unexpected(err);
+    return unexpected(err);
   }
   return seq;
 }
@@ -820,7 +821,7 @@ Result<void> Recording::add_event(std::int64_t wall_ns, std::string_view kind,
   s.bind(1, wall_ns);
   s.bind(2, kind);
   s.bind(3, detail_json);
-  if (!s.ok() || s.step() != SQLITE_DONE) return std::unexpected(sqlite_error("cannot add event"));
+  if (!s.ok() || s.step() != SQLITE_DONE) return unexpected(sqlite_error("cannot add event"));
   return {};
 }
 
@@ -829,12 +830,12 @@ Result<std::int64_t> Recording::add_counter(std::string_view path, std::string_v
   ins.bind(1, path);
   ins.bind(2, kind);
   if (!ins.ok() || ins.step() != SQLITE_DONE) {
-    return std::unexpected(sqlite_error("cannot add a counter"));
+    return unexpected(sqlite_error("cannot add a counter"));
   }
   Stmt get(db_, "SELECT id FROM counters WHERE path = ?1");
   get.bind(1, path);
   if (!get.ok() || get.step() != SQLITE_ROW) {
-    return std::unexpected(sqlite_error("cannot read a counter"));
+    return unexpected(sqlite_error("cannot read a counter"));
   }
   return get.i64(0);
 }
@@ -843,7 +844,7 @@ Result<void> Recording::add_counter_samples(std::int64_t counter_id,
                                             std::span<const CounterPoint> points) {
   Stmt s(db_,
          "INSERT OR REPLACE INTO counter_samples(counter_id, wall_ns, value) VALUES (?1, ?2, ?3)");
-  if (!s.ok()) return std::unexpected(sqlite_error("cannot add counter samples"));
+  if (!s.ok()) return unexpected(sqlite_error("cannot add counter samples"));
   for (const CounterPoint& p : points) {
     s.reset();
     s.bind(1, counter_id);
@@ -853,7 +854,7 @@ Result<void> Recording::add_counter_samples(std::int64_t counter_id,
     } else {
       s.bind_null(3);  // a missing sample in the log (NaN)
     }
-    if (s.step() != SQLITE_DONE) return std::unexpected(sqlite_error("cannot add counter samples"));
+    if (s.step() != SQLITE_DONE) return unexpected(sqlite_error("cannot add counter samples"));
   }
   return {};
 }
@@ -862,7 +863,7 @@ Result<void> Recording::set_meta(std::string_view key, std::string_view value) {
   Stmt s(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
   s.bind(1, key);
   s.bind(2, value);
-  if (!s.ok() || s.step() != SQLITE_DONE) return std::unexpected(sqlite_error("cannot write meta"));
+  if (!s.ok() || s.step() != SQLITE_DONE) return unexpected(sqlite_error("cannot write meta"));
   return {};
 }
 
@@ -870,12 +871,12 @@ Result<std::int64_t> Recording::apply_retention(std::int64_t cutoff_ns, std::int
   if (!writer_) return make_error(ErrorCode::kInternal, path_ + " is not open for writing");
   const bool own_tx = !writer_->in_batch;
   if (own_tx) {
-    if (auto ok = exec("BEGIN IMMEDIATE"); !ok) return std::unexpected(ok.error());
+    if (auto ok = exec("BEGIN IMMEDIATE"); !ok) return forward_error(ok);
   }
   auto fail = [&](const char* what) -> Result<std::int64_t> {
     auto err = sqlite_error(what);
     if (own_tx) rollback();
-    return std::unexpected(err);
+    return unexpected(err);
   };
   // Samples before the newest keyframe at or before the cutoff are not needed to decode anything
   // after it.
@@ -924,7 +925,7 @@ Result<std::int64_t> Recording::apply_retention(std::int64_t cutoff_ns, std::int
   if (own_tx) {
     if (auto ok = exec("COMMIT"); !ok) {
       rollback();
-      return std::unexpected(ok.error());
+      return forward_error(ok);
     }
   }
   return deleted;
@@ -940,7 +941,7 @@ Result<void> Recording::checkpoint() {
 Result<std::vector<KeyInfo>> Recording::keys() const {
   std::vector<KeyInfo> out;
   Stmt s(db_, "SELECT id, kind, name, pool, session_id, owner, aliases FROM keys ORDER BY id");
-  if (!s.ok()) return std::unexpected(sqlite_error("cannot read keys"));
+  if (!s.ok()) return unexpected(sqlite_error("cannot read keys"));
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) {
     KeyInfo k;
@@ -954,7 +955,7 @@ Result<std::vector<KeyInfo>> Recording::keys() const {
     k.aliases = aliases_from_json(s.text(6));
     out.push_back(std::move(k));
   }
-  if (rc != SQLITE_DONE) return std::unexpected(sqlite_error("cannot read keys"));
+  if (rc != SQLITE_DONE) return unexpected(sqlite_error("cannot read keys"));
   return out;
 }
 
@@ -967,7 +968,7 @@ Result<RecordingSummary> Recording::summary() const {
          "(SELECT count(*) FROM keys), (SELECT count(*) FROM process_samples), "
          "(SELECT count(*) FROM events), (SELECT count(*) FROM counters), "
          "(SELECT count(*) FROM counter_samples) FROM samples");
-  if (!s.ok() || s.step() != SQLITE_ROW) return std::unexpected(sqlite_error("cannot summarize"));
+  if (!s.ok() || s.step() != SQLITE_ROW) return unexpected(sqlite_error("cannot summarize"));
   RecordingSummary r;
   r.samples = s.i64(0);
   r.first_seq = s.i64(1);
@@ -991,7 +992,7 @@ Result<std::map<std::string, std::string>> Recording::meta() const {
     if (!has.ok() || has.step() != SQLITE_ROW) return out;  // counted in problems()
   }
   Stmt s(db_, "SELECT key, value FROM meta");
-  if (!s.ok()) return std::unexpected(sqlite_error("cannot read meta"));
+  if (!s.ok()) return unexpected(sqlite_error("cannot read meta"));
   while (s.step() == SQLITE_ROW) out[s.text(0)] = s.text(1);
   return out;
 }
@@ -1000,7 +1001,7 @@ Result<std::int64_t> Recording::count_samples(std::int64_t from_seq, std::int64_
   Stmt s(db_, "SELECT count(*) FROM samples WHERE seq >= ?1 AND seq <= ?2");
   s.bind(1, from_seq);
   s.bind(2, to_seq);
-  if (!s.ok() || s.step() != SQLITE_ROW) return std::unexpected(sqlite_error("cannot count"));
+  if (!s.ok() || s.step() != SQLITE_ROW) return unexpected(sqlite_error("cannot count"));
   return s.i64(0);
 }
 
@@ -1010,28 +1011,28 @@ Result<std::optional<std::int64_t>> Recording::seq_at(
                      "SELECT seq FROM samples WHERE wall_ns <= ?1 ORDER BY wall_ns DESC, seq DESC "
                      "LIMIT 1")
               : Stmt(db_, "SELECT max(seq) FROM samples");
-  if (!s.ok()) return std::unexpected(sqlite_error("cannot find a sample"));
+  if (!s.ok()) return unexpected(sqlite_error("cannot find a sample"));
   if (at) s.bind(1, to_wall_ns(*at));
   const int rc = s.step();
   if (rc == SQLITE_DONE || (rc == SQLITE_ROW && s.is_null(0))) return std::optional<std::int64_t>{};
-  if (rc != SQLITE_ROW) return std::unexpected(sqlite_error("cannot find a sample"));
+  if (rc != SQLITE_ROW) return unexpected(sqlite_error("cannot find a sample"));
   return std::optional<std::int64_t>{s.i64(0)};
 }
 
 Result<std::optional<Snapshot>> Recording::snapshot_at(
     std::optional<std::chrono::system_clock::time_point> at, ReadDamage* damage) const {
   auto seq = seq_at(at);
-  if (!seq) return std::unexpected(seq.error());
+  if (!seq) return forward_error(seq);
   if (!*seq) return std::optional<Snapshot>{};
   auto key_list = keys();
-  if (!key_list) return std::unexpected(key_list.error());
+  if (!key_list) return forward_error(key_list);
   std::vector<const KeyInfo*> by_id;
   for (const KeyInfo& k : *key_list) {
     if (by_id.size() <= k.id) by_id.resize(k.id + 1, nullptr);
     by_id[k.id] = &k;
   }
   auto cur = cursor(CursorOptions{.from_seq = **seq, .to_seq = **seq});
-  if (!cur) return std::unexpected(cur.error());
+  if (!cur) return forward_error(cur);
   auto got = cur->next();
   if (!got) {
     return make_error(ErrorCode::kInput, path_ + ": " + got.error().message +
@@ -1070,7 +1071,7 @@ Result<std::optional<Snapshot>> Recording::snapshot_at(
 Result<std::vector<Event>> Recording::events() const {
   std::vector<Event> out;
   Stmt s(db_, "SELECT id, wall_ns, kind, detail FROM events ORDER BY wall_ns, id");
-  if (!s.ok()) return std::unexpected(sqlite_error("cannot read events"));
+  if (!s.ok()) return unexpected(sqlite_error("cannot read events"));
   while (s.step() == SQLITE_ROW) out.push_back({s.i64(0), s.i64(1), s.text(2), s.text(3)});
   return out;
 }
@@ -1078,7 +1079,7 @@ Result<std::vector<Event>> Recording::events() const {
 Result<std::vector<CounterInfo>> Recording::counters() const {
   std::vector<CounterInfo> out;
   Stmt s(db_, "SELECT id, path, kind FROM counters ORDER BY id");
-  if (!s.ok()) return std::unexpected(sqlite_error("cannot read counters"));
+  if (!s.ok()) return unexpected(sqlite_error("cannot read counters"));
   while (s.step() == SQLITE_ROW) out.push_back({s.i64(0), s.text(1), s.text(2)});
   return out;
 }
@@ -1086,7 +1087,7 @@ Result<std::vector<CounterInfo>> Recording::counters() const {
 Result<std::vector<CounterPoint>> Recording::counter_samples(std::int64_t counter_id) const {
   std::vector<CounterPoint> out;
   Stmt s(db_, "SELECT wall_ns, value FROM counter_samples WHERE counter_id = ?1 ORDER BY wall_ns");
-  if (!s.ok()) return std::unexpected(sqlite_error("cannot read counter samples"));
+  if (!s.ok()) return unexpected(sqlite_error("cannot read counter samples"));
   s.bind(1, counter_id);
   while (s.step() == SQLITE_ROW) {
     out.push_back({s.i64(0), s.is_null(1) ? std::numeric_limits<double>::quiet_NaN()

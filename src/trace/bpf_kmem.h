@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/bytes.h"
 #include "core/result.h"
 #include "trace/kmem_events.h"
 
@@ -84,9 +85,7 @@ BpfRingWalk walk_bpf_ring(std::span<const std::uint8_t> bytes, Visitor&& on_reco
   BpfRingWalk walk;
   while (bytes.size() - walk.consumed >= kBpfRingHeaderBytes) {
     const std::uint8_t* at = bytes.data() + walk.consumed;
-    const std::uint32_t header =
-        static_cast<std::uint32_t>(at[0]) | static_cast<std::uint32_t>(at[1]) << 8 |
-        static_cast<std::uint32_t>(at[2]) << 16 | static_cast<std::uint32_t>(at[3]) << 24;
+    const std::uint32_t header = load_le32(at);
     if (header & kBpfRingBusyBit) {
       walk.busy = true;
       break;

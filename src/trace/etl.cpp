@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/forward_error.h"
 #include "parse/encoding.h"
 
 namespace poolscope::trace::etl {
@@ -309,7 +310,7 @@ Result<void> EtlReader::open() {
   auto header = decode_trace_header(
       std::span<const std::uint8_t>(stored_).subspan(kBufferHeaderSize + 32, size - 32),
       header_pointer_size(type));
-  if (!header) return std::unexpected(header.error());
+  if (!header) return forward_error(header);
   header_ = std::move(*header);
   return {};
 }

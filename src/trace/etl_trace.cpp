@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <fstream>
 
+#include "core/forward_error.h"
+
 namespace poolscope::trace::etl {
 
 namespace {
@@ -17,7 +19,7 @@ Result<EtlPoolTrace> read_pool_trace(ByteSource source, etw::EtwOptions options,
                                      std::uint64_t sample_interval_ns,
                                      const SampleSink& on_sample) {
   EtlReader reader(std::move(source));
-  if (auto opened = reader.open(); !opened) return std::unexpected(opened.error());
+  if (auto opened = reader.open(); !opened) return forward_error(opened);
   EtlPoolTrace out;
   out.header = reader.header();
   options.ticks_per_second = out.header.ticks_per_second();
@@ -160,7 +162,7 @@ Result<EtlSeries> read_tag_series(ByteSource source, const std::string& path,
     out.snapshots.push_back(std::move(snapshot));
   };
   auto read = read_pool_trace(std::move(source), options, 0, on_sample);
-  if (!read) return std::unexpected(read.error());
+  if (!read) return forward_error(read);
   out.trace = std::move(*read);
   for (Snapshot& snapshot : out.snapshots) {
     const auto ticks = static_cast<std::uint64_t>(snapshot.monotonic_ns.value_or(0));

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/forward_error.h"
 #include "parse/encoding.h"
 
 namespace poolscope::trace::etw {
@@ -21,8 +22,8 @@ std::uint64_t load(std::span<const std::uint8_t> data, std::size_t offset, unsig
   return value;
 }
 
-std::unexpected<Error> too_short(std::string_view what, std::size_t have, std::size_t need,
-                                 unsigned pointer_size) {
+unexpected<Error> too_short(std::string_view what, std::size_t have, std::size_t need,
+                            unsigned pointer_size) {
   return make_error(ErrorCode::kInput,
                     std::string(what) + " payload is " + std::to_string(have) +
                         " bytes, its layout needs at least " + std::to_string(need) + " (" +
@@ -208,7 +209,7 @@ Result<std::vector<std::uint32_t>> parse_tags(const std::vector<std::string>& na
   std::vector<std::uint32_t> tags;
   for (const std::string& name : names) {
     auto tag = parse_tag(name);
-    if (!tag) return std::unexpected(tag.error());
+    if (!tag) return forward_error(tag);
     tags.push_back(*tag);
   }
   return tags;

@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "core/forward_error.h"
 #include "parse/text.h"
 
 namespace poolscope::trace {
@@ -71,14 +72,13 @@ Result<KmemDecoder::Layout> KmemDecoder::layout_of(const EventFormat& format, Km
     return {};
   };
   const bool alloc = kind == KmemKind::kKmalloc || kind == KmemKind::kCacheAlloc;
-  if (auto r = get("call_site", true, false, layout.call_site); !r)
-    return std::unexpected(r.error());
-  if (auto r = get("ptr", true, false, layout.ptr); !r) return std::unexpected(r.error());
+  if (auto r = get("call_site", true, false, layout.call_site); !r) return forward_error(r);
+  if (auto r = get("ptr", true, false, layout.ptr); !r) return forward_error(r);
   if (auto r = get("bytes_alloc", alloc, false, layout.bytes_alloc); !r) {
-    return std::unexpected(r.error());
+    return forward_error(r);
   }
   if (auto r = get("name", kind == KmemKind::kCacheAlloc, true, layout.name); !r) {
-    return std::unexpected(r.error());
+    return forward_error(r);
   }
   return layout;
 }
@@ -106,7 +106,7 @@ Result<KmemDecoder> KmemDecoder::create(const KmemFormats& formats) {
       }
     }
     auto layout = layout_of(*all[i], kinds[i]);
-    if (!layout) return std::unexpected(layout.error());
+    if (!layout) return forward_error(layout);
     decoder.id_of_[i] = all[i]->id;
     decoder.layouts_[i] = *layout;
   }

@@ -7,6 +7,7 @@
 #include <istream>
 #include <nlohmann/json.hpp>
 
+#include "core/forward_error.h"
 #include "core/time_format.h"
 #include "parse/text.h"
 #include "trace/report_json.h"
@@ -235,9 +236,9 @@ Result<LoadedKmemTrace> load_saved_kmem_trace(std::istream& in, const std::strin
   TrackerOptions tracker_options;
   tracker_options.max_tracked = max_tracked;
   auto replay = replay_saved_trace(in, tracker_options);
-  if (!replay) return std::unexpected(replay.error());
+  if (!replay) return forward_error(replay);
   if (!replay->processor) {
-    return std::unexpected(Error{
+    return unexpected(Error{
         ErrorCode::kInput, 0,
         "the trace file " + name + " holds no trace pages (the saving run ended before tracing)"});
   }

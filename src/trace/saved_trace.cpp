@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/bytes.h"
+#include "core/forward_error.h"
 #include "parse/text.h"
 
 namespace poolscope::trace {
@@ -18,17 +20,6 @@ void put_u32(std::uint8_t* at, std::uint32_t value) {
 void put_u64(std::uint8_t* at, std::uint64_t value) {
   for (int i = 0; i < 8; ++i) at[i] = static_cast<std::uint8_t>(value >> (8 * i));
 }
-std::uint32_t get_u32(const std::uint8_t* at) {
-  std::uint32_t value = 0;
-  for (int i = 3; i >= 0; --i) value = (value << 8) | at[i];
-  return value;
-}
-std::uint64_t get_u64(const std::uint8_t* at) {
-  std::uint64_t value = 0;
-  for (int i = 7; i >= 0; --i) value = (value << 8) | at[i];
-  return value;
-}
-
 // Reads exactly `size` bytes; false when the stream ends first.
 bool read_exact(std::istream& in, void* to, std::size_t size) {
   in.read(static_cast<char*>(to), static_cast<std::streamsize>(size));
@@ -261,9 +252,9 @@ Result<SavedTraceReplay> replay_saved_trace(std::istream& in, TrackerOptions opt
     in.read(reinterpret_cast<char*>(header), sizeof header);
     if (in.gcount() == 0) break;                                        // the end of the file
     if (static_cast<std::size_t>(in.gcount()) != sizeof header) break;  // cut short
-    const auto kind = static_cast<SavedRecord>(get_u32(header));
-    const std::uint32_t arg = get_u32(header + 4);
-    const std::uint64_t size = get_u64(header + 8);
+    const auto kind = static_cast<SavedRecord>(load_le32(header));
+    const std::uint32_t arg = load_le32(header + 4);
+    const std::uint64_t size = load_le64(header + 8);
     if (size > kSavedRecordMax) {
       return make_error(ErrorCode::kInput, "the trace file has a record of " +
                                                std::to_string(size) +
@@ -306,7 +297,7 @@ Result<SavedTraceReplay> replay_saved_trace(std::istream& in, TrackerOptions opt
       case SavedRecord::kBpfPageRecords:
       case SavedRecord::kFlush: {
         if (!out.processor) {
-          if (auto made = make_processor(out, options); !made) return std::unexpected(made.error());
+          if (auto made = make_processor(out, options); !made) return forward_error(made);
         }
         if (kind == SavedRecord::kPages) {
           out.processor->add_pages(payload);
@@ -315,7 +306,7 @@ Result<SavedTraceReplay> replay_saved_trace(std::istream& in, TrackerOptions opt
           out.processor->add_bpf_records(payload);
           out.page_bytes += payload.size();
         } else if (payload.size() == 8) {
-          out.processor->flush(get_u64(payload.data()));
+          out.processor->flush(load_le64(payload.data()));
         }
         break;
       }

@@ -1,6 +1,7 @@
 // tracefs format, header_page and header_event parsers.
 #include "trace/tracefs_format.h"
 
+#include "core/forward_error.h"
 #include "parse/text.h"
 
 namespace poolscope::trace {
@@ -164,7 +165,7 @@ Result<EventHeaderLayout> parse_header_event(std::string_view text) {
 Result<PageLayout> parse_page_layout(std::string_view header_page, std::string_view header_event) {
   PageLayout layout;
   auto event = parse_header_event(header_event);
-  if (!event) return std::unexpected(event.error());
+  if (!event) return forward_error(event);
   layout.event = *event;
   bool have_timestamp = false, have_commit = false, have_data = false;
   parse::LineReader reader(header_page);

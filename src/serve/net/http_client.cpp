@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/forward_error.h"
 #include "serve/net/sockets.h"
 
 namespace poolscope::serve {
@@ -27,7 +28,7 @@ bool wait_for(net::Socket fd, short events, std::chrono::steady_clock::time_poin
 
 Result<HttpResponse> http_get(const HttpUrl& url, std::string_view target,
                               const GetOptions& options) {
-  if (auto up = net::startup(); !up) return std::unexpected(up.error());
+  if (auto up = net::startup(); !up) return forward_error(up);
   const std::string where = fmt::format("http://{}:{}", url.host, url.port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/forward_error.h"
 #include "serve/net/sockets.h"
 
 namespace poolscope::serve {
@@ -213,9 +214,9 @@ class SocketServer final : public HttpServer {
 }  // namespace
 
 Result<std::unique_ptr<HttpServer>> HttpServer::open(const ServerOptions& options) {
-  if (auto up = net::startup(); !up) return std::unexpected(up.error());
+  if (auto up = net::startup(); !up) return forward_error(up);
   auto hp = split_host_port(options.listen);
-  if (!hp) return std::unexpected(hp.error());
+  if (!hp) return forward_error(hp);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 
+#include "core/forward_error.h"
 #include "parse/kmem.h"
 #include "parse/slabinfo.h"
 #include "source/allocinfo_keys.h"
@@ -169,10 +170,8 @@ class LinuxSource final : public Source {
     snapshot.host = host_;
     snapshot.source = "live:linux";
     snapshot.entries.reserve(last_entry_count_);
-    if (auto ok = read_all(slab_fd_, paths_.slabinfo, slab_text_); !ok)
-      return std::unexpected(ok.error());
-    if (auto ok = read_all(mem_fd_, paths_.meminfo, mem_text_); !ok)
-      return std::unexpected(ok.error());
+    if (auto ok = read_all(slab_fd_, paths_.slabinfo, slab_text_); !ok) return forward_error(ok);
+    if (auto ok = read_all(mem_fd_, paths_.meminfo, mem_text_); !ok) return forward_error(ok);
     std::size_t unknown_caches = 0;
     parse::SlabinfoOptions options{.page_size = page_size_,
                                    .attributes = &attributes_,
@@ -336,11 +335,11 @@ class LinuxSource final : public Source {
 
 Result<std::unique_ptr<Source>> open_linux_source(const Clock& clock, const LinuxPaths& paths) {
   auto slab_fd = open_proc(paths.slabinfo);
-  if (!slab_fd) return std::unexpected(slab_fd.error());
+  if (!slab_fd) return forward_error(slab_fd);
   auto mem_fd = open_proc(paths.meminfo);
   if (!mem_fd) {
     ::close(*slab_fd);
-    return std::unexpected(mem_fd.error());
+    return forward_error(mem_fd);
   }
   return std::make_unique<LinuxSource>(clock, paths, *slab_fd, *mem_fd);
 }

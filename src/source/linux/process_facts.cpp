@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/forward_error.h"
 #include "parse/kmem.h"
 #include "parse/proc_fd.h"
 #include "parse/sock_diag.h"
@@ -469,7 +470,7 @@ Result<ProcessSample> LinuxProcessFacts::collect() {
 
 Result<std::unique_ptr<ProcessFactsCollector>> open_process_facts_collector(const Clock& clock) {
   auto collector = LinuxProcessFacts::open(clock);
-  if (!collector) return std::unexpected(collector.error());
+  if (!collector) return forward_error(collector);
   return std::unique_ptr<ProcessFactsCollector>(std::move(*collector));
 }
 

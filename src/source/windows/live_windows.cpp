@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/forward_error.h"
 #include "parse/pooltag_buffer.h"
 #include "source/source.h"
 #include "source/windows/nt_query.h"
@@ -105,7 +106,7 @@ class WindowsSource final : public Source {
   // Queries class 22 once so that a refusal is reported when the source opens.
   Result<void> probe() {
     auto bytes = query_pool_tags();
-    if (!bytes) return std::unexpected(bytes.error());
+    if (!bytes) return forward_error(bytes);
     return {};
   }
 
@@ -118,7 +119,7 @@ class WindowsSource final : public Source {
     snapshot.entries.reserve(last_entry_count_);
 
     auto bytes = query_pool_tags();
-    if (!bytes) return std::unexpected(bytes.error());
+    if (!bytes) return forward_error(bytes);
     if (auto ok = parse::decode_pooltag_into(std::span(pool_tags_).first(*bytes), kPointerWidth,
                                              snapshot);
         !ok) {
@@ -290,7 +291,7 @@ Result<std::unique_ptr<Source>> open_live_source(const Clock& clock) {
                       static_cast<std::int64_t>(::GetLastError()));
   }
   auto source = std::make_unique<WindowsSource>(clock, query);
-  if (auto ok = source->probe(); !ok) return std::unexpected(ok.error());
+  if (auto ok = source->probe(); !ok) return forward_error(ok);
   return source;
 }
 

@@ -115,7 +115,7 @@ Result<std::unique_ptr<BpfSession>> BpfSession::start(const BpfSessionOptions& o
   if (options.btf_path != kKernelBtfPath) open_options.btf_custom_path = options.btf_path.c_str();
   struct poolscope_bpf* skel = poolscope_bpf__open_opts(&open_options);
   if (skel == nullptr) {
-    return std::unexpected(bpf_error("cannot open poolscope's BPF programs", errno, log));
+    return unexpected(bpf_error("cannot open poolscope's BPF programs", errno, log));
   }
   s.skeleton_->skel = skel;
   bpf_map__set_max_entries(skel->maps.ring, static_cast<std::uint32_t>(s.ring_bytes_));
@@ -156,7 +156,7 @@ Result<std::unique_ptr<BpfSession>> BpfSession::start(const BpfSessionOptions& o
   };
   for (const auto& program : programs) bpf_program__set_autoload(program.program, program.wanted);
   if (poolscope_bpf__load(skel) != 0) {
-    return std::unexpected(bpf_error("the kernel refused poolscope's BPF programs", errno, log));
+    return unexpected(bpf_error("the kernel refused poolscope's BPF programs", errno, log));
   }
   s.ring_fd_ = bpf_map__fd(skel->maps.ring);
   s.stacks_fd_ = bpf_map__fd(skel->maps.stacks);
@@ -166,20 +166,20 @@ Result<std::unique_ptr<BpfSession>> BpfSession::start(const BpfSessionOptions& o
   s.consumer_ = ::mmap(nullptr, s.page_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, s.ring_fd_, 0);
   if (s.consumer_ == MAP_FAILED) {
     s.consumer_ = nullptr;
-    return std::unexpected(bpf_error("cannot map the BPF ring buffer", errno, log));
+    return unexpected(bpf_error("cannot map the BPF ring buffer", errno, log));
   }
   s.producer_ = ::mmap(nullptr, s.page_bytes_ + 2 * s.ring_bytes_, PROT_READ, MAP_SHARED,
                        s.ring_fd_, static_cast<off_t>(s.page_bytes_));
   if (s.producer_ == MAP_FAILED) {
     s.producer_ = nullptr;
-    return std::unexpected(bpf_error("cannot map the BPF ring buffer", errno, log));
+    return unexpected(bpf_error("cannot map the BPF ring buffer", errno, log));
   }
   // Attach last, all together, so that no allocation is traced without its free.
   for (const auto& program : programs) {
     if (!program.wanted) continue;
     bpf_link* link = bpf_program__attach(program.program);
     if (link == nullptr) {
-      return std::unexpected(bpf_error(
+      return unexpected(bpf_error(
           std::string("cannot attach the BPF program ") + bpf_program__name(program.program), errno,
           log));
     }

@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 
+#include "core/forward_error.h"
 #include "trace/linux/bpf_session.h"
 #include "trace/linux/session.h"
 #include "trace/page_sites.h"
@@ -82,7 +83,7 @@ Result<KmemRun> run_kmem_trace(const KmemRunOptions& options) {
   std::optional<SavedTraceWriter> writer;
   if (!options.save.empty()) {
     auto created = SavedTraceWriter::create(options.save);
-    if (!created) return std::unexpected(created.error());
+    if (!created) return forward_error(created);
     writer.emplace(std::move(*created));
   }
   auto give_up = [&](const Error& error) -> Result<KmemRun> {
@@ -90,7 +91,7 @@ Result<KmemRun> run_kmem_trace(const KmemRunOptions& options) {
       (void)writer->close();
       std::remove(options.save.c_str());
     }
-    return std::unexpected(error);
+    return unexpected(error);
   };
   const unsigned sample_shift = static_cast<unsigned>(std::countr_zero(options.sample));
 
@@ -260,7 +261,7 @@ Result<KmemRun> run_kmem_trace(const KmemRunOptions& options) {
     bpf.reset();
   }
   // A failure while tracing keeps what was saved: a trace that ends early still reads.
-  if (failure) return std::unexpected(*failure);
+  if (failure) return unexpected(*failure);
   if (closed) facts.notes.push_back(closed->message);
   facts.seconds = static_cast<double>(end - start) / 1e9;
   facts.stats = processor.stats();
@@ -284,7 +285,7 @@ Result<KmemRun> run_kmem_trace(const KmemRunOptions& options) {
     saved(writer->text(SavedRecord::kEnd, 0, key_values_text(end_values)));
     const std::uint64_t bytes = writer->bytes_written();
     saved(writer->close());
-    if (failure) return std::unexpected(*failure);
+    if (failure) return unexpected(*failure);
     facts.notes.push_back("raw trace saved to " + options.save + " (" + std::to_string(bytes) +
                           " bytes; report it anywhere with poolscope trace --load " + options.save +
                           ")");

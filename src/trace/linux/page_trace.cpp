@@ -6,6 +6,7 @@
 
 #include <bit>
 
+#include "core/forward_error.h"
 #include "trace/linux/bpf_session.h"
 #include "trace/page_sites.h"
 #include "trace/processor.h"
@@ -29,7 +30,7 @@ Result<PageTraceResult> trace_pages(const PageTraceOptions& options) {
   session_options.sample_shift = options.sample_shift;
   session_options.ring_bytes = options.ring_bytes;
   auto started = BpfSession::start(session_options);
-  if (!started) return std::unexpected(started.error());
+  if (!started) return forward_error(started);
   BpfSession& session = **started;  // closed (programs detached) on every return below
 
   TrackerOptions tracker_options;

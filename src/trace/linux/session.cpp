@@ -17,6 +17,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/forward_error.h"
 #include "parse/text.h"
 #include "trace/ring_buffer.h"
 
@@ -177,7 +178,7 @@ std::vector<std::string> remove_stale_instances(const fs::path& tracefs,
 Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& options) {
   std::unique_ptr<TraceSession> session(new TraceSession());
   auto root = find_or_mount_tracefs(session->mounted_here_);
-  if (!root) return std::unexpected(root.error());
+  if (!root) return forward_error(root);
   session->tracefs_ = *root;
   for (const auto& name : remove_stale_instances(*root, options.instance_prefix)) {
     session->notes_.push_back("removed the tracefs instance " + name +
@@ -187,11 +188,11 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
   // The layouts, from the top-level (read-only) files.
   const fs::path events = *root / "events";
   auto header_page = read_text(events / "header_page");
-  if (!header_page) return std::unexpected(header_page.error());
+  if (!header_page) return forward_error(header_page);
   auto header_event = read_text(events / "header_event");
-  if (!header_event) return std::unexpected(header_event.error());
+  if (!header_event) return forward_error(header_event);
   auto layout = parse_page_layout(*header_page, *header_event);
-  if (!layout) return std::unexpected(layout.error());
+  if (!layout) return forward_error(layout);
   session->layout_ = *layout;
   session->layout_texts_ = {*header_page, *header_event};
   const char* names[4] = {"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free"};
@@ -206,7 +207,7 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
     }
     session->layout_texts_.push_back(*text);
     auto format = parse_event_format(*text);
-    if (!format) return std::unexpected(format.error());
+    if (!format) return forward_error(format);
     format->system = "kmem";
     *targets[i] = std::move(*format);
   }
@@ -225,7 +226,7 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
   // From here on the destructor removes the instance whatever fails.
   session->buffer_kb_ =
       options.buffer_kb_per_cpu != 0 ? options.buffer_kb_per_cpu : default_buffer_kb_per_cpu();
-  if (auto r = write_text(instance / "tracing_on", "0"); !r) return std::unexpected(r.error());
+  if (auto r = write_text(instance / "tracing_on", "0"); !r) return forward_error(r);
   if (auto r = write_text(instance / "trace_clock", "mono"); !r) {
     return make_error(ErrorCode::kEnvironment,
                       "this kernel has no 'mono' trace clock (needed to order events across "
@@ -233,7 +234,7 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
                           r.error().message);
   }
   if (auto r = write_text(instance / "buffer_size_kb", std::to_string(session->buffer_kb_)); !r) {
-    return std::unexpected(r.error());
+    return forward_error(r);
   }
   // The reader is woken when a CPU's buffer is a quarter full (or by its own timeout), not per
   // event: few wakeups, and the buffer still holds twice what arrives between reads.
@@ -260,7 +261,7 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
                                                  r.error().message);
       }
     }
-    if (auto r = write_text(event / "enable", "1"); !r) return std::unexpected(r.error());
+    if (auto r = write_text(event / "enable", "1"); !r) return forward_error(r);
   }
 
   // One reader per CPU that has a buffer.
@@ -289,7 +290,7 @@ Result<std::unique_ptr<TraceSession>> TraceSession::start(const SessionOptions& 
                       "the tracefs instance has no per_cpu/cpuN/trace_pipe_raw to read");
   }
   session->page_.resize(session->layout_.page_size());
-  if (auto r = write_text(instance / "tracing_on", "1"); !r) return std::unexpected(r.error());
+  if (auto r = write_text(instance / "tracing_on", "1"); !r) return forward_error(r);
   return session;
 }
 

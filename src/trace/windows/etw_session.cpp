@@ -38,7 +38,7 @@ GUID to_windows(const Guid& g) {
   return out;
 }
 
-std::unexpected<Error> refused(const char* call, ULONG status) {
+unexpected<Error> refused(const char* call, ULONG status) {
   std::string why;
   switch (status) {
     case ERROR_ACCESS_DENIED:
