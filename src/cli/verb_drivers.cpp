@@ -11,7 +11,7 @@
 #include "attrib/kmdf.h"
 #include "attrib/pool_apis.h"
 #include "cli/verbs.h"
-#include "export/driver_output.h"
+#include "render/driver_output.h"
 
 namespace poolscope::cli {
 

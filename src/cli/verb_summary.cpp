@@ -2,7 +2,7 @@
 #include <cstdio>
 
 #include "cli/verbs.h"
-#include "export/snapshot_output.h"
+#include "render/snapshot_output.h"
 #include "store/recording_source.h"
 
 namespace poolscope::cli {

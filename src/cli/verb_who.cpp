@@ -9,8 +9,8 @@
 #include "attrib/slab_owner.h"
 #include "attrib/tag_database.h"
 #include "cli/verbs.h"
-#include "export/driver_output.h"
-#include "export/owner_output.h"
+#include "render/driver_output.h"
+#include "render/owner_output.h"
 #include "source/host.h"
 
 namespace poolscope::cli {

@@ -1,5 +1,5 @@
 // export/driver_output: the `drivers` and `who TAG` answers over the test drivers built with mingw.
-#include "export/driver_output.h"
+#include "render/driver_output.h"
 
 #include <gtest/gtest.h>
 

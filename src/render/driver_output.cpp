@@ -1,5 +1,5 @@
 // `drivers` and `who TAG` answers (driver_output.h).
-#include "export/driver_output.h"
+#include "render/driver_output.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -8,7 +8,7 @@
 #include "attrib/flt_context.h"
 #include "attrib/kmdf.h"
 #include "attrib/pool_apis.h"
-#include "export/owner_output.h"
+#include "render/owner_output.h"
 
 namespace poolscope {
 

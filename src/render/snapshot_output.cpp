@@ -1,5 +1,5 @@
 // Table, JSON and CSV renderings of a snapshot; the summary view.
-#include "export/snapshot_output.h"
+#include "render/snapshot_output.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -1,4 +1,4 @@
-#include "export/snapshot_output.h"
+#include "render/snapshot_output.h"
 
 #include <gtest/gtest.h>
 

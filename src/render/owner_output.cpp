@@ -1,5 +1,5 @@
 // `who`'s answers as JSON and text (see owner_output.h).
-#include "export/owner_output.h"
+#include "render/owner_output.h"
 
 #include <cstdio>
 
