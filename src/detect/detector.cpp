@@ -501,7 +501,10 @@ Report analyze(const History& h, const DetectorOptions& options) {
       }
     }
     forecast(h, f);
-    if (h.has_process_facts())
+    // A process is named only for growth above the key's noise (or a few-sample series): a suspect
+    // that only repeats its earlier levels is churn-like, and a process growing beside it cannot
+    // be said to hold its objects (seen live: kmalloc-192 pinned on an eventfd leaker).
+    if (h.has_process_facts() && (tr.above_noise || tr.sparse))
       f.processes = find_culprits(h, k, onset_bucket, last_bucket, options);
     fd_wall(h, f);
     // A process whose fds or handles grow with the key holds the new objects: that is not a
