@@ -11,9 +11,9 @@
 #include <string>
 
 #include "cli_support.h"
+#include "test_paths.h"
 #include "test_support.h"
 #include "unit/attrib/arm64_driver.h"
-#include "test_paths.h"
 
 namespace poolscope::testing {
 namespace {

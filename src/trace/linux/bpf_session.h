@@ -6,6 +6,8 @@
 // killed.
 #pragma once
 
+#include <time.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -18,6 +20,15 @@
 #include "trace/linux/session.h"
 
 namespace poolscope::trace {
+
+// CLOCK_MONOTONIC in nanoseconds: the clock of the BPF records (bpf_ktime_get_ns), so a run's
+// start, flush and end times compare with theirs.
+inline std::uint64_t bpf_clock_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
 
 inline constexpr const char* kKernelBtfPath = "/sys/kernel/btf/vmlinux";
 // 16 MiB: at 400k events/s of 48 bytes with every object traced, 0.8 s of events; the reader

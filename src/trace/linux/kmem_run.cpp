@@ -21,13 +21,6 @@ namespace poolscope::trace {
 
 namespace {
 
-std::uint64_t mono_now_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
 // comm of each pid: /proc now, else what tracefs saved when the events were recorded.
 std::map<std::int32_t, std::string> resolve_comms(const TraceReport& report,
                                                   const std::string& saved_cmdlines) {
@@ -215,14 +208,14 @@ Result<KmemRun> run_kmem_trace(const KmemRunOptions& options) {
     if (writer && !failure) saved(writer->flush(watermark));
   };
   auto stopped = [&] { return options.stop && options.stop->load(); };
-  const std::uint64_t start = mono_now_ns();
+  const std::uint64_t start = bpf_clock_ns();
   const std::uint64_t deadline = start + nanoseconds;
   // Events are held back 50 ms so that a free on one CPU never precedes its allocation on another.
   constexpr std::uint64_t kHoldBack = 50'000'000;
   // BPF: the ring holds 0.8 s of the busiest design load, so it is emptied every 100 ms.
   const std::uint64_t max_wait_ms = bpf ? 100 : 250;
   while (!stopped() && !failure) {
-    const std::uint64_t round = mono_now_ns();
+    const std::uint64_t round = bpf_clock_ns();
     if (round >= deadline) break;
     const int wait_ms =
         static_cast<int>(std::min<std::uint64_t>((deadline - round) / 1'000'000 + 1, max_wait_ms));
@@ -233,7 +226,7 @@ Result<KmemRun> run_kmem_trace(const KmemRunOptions& options) {
     flush(round > kHoldBack ? round - kHoldBack : 0);
   }
   facts.interrupted = stopped();
-  const std::uint64_t end = mono_now_ns();
+  const std::uint64_t end = bpf_clock_ns();
   if (tracefs) {
     tracefs->stop_events();
   } else {

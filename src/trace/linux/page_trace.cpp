@@ -13,17 +13,6 @@
 
 namespace poolscope::trace {
 
-namespace {
-
-std::uint64_t monotonic_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull +
-         static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-}  // namespace
-
 Result<PageTraceResult> trace_pages(const PageTraceOptions& options) {
   BpfSessionOptions session_options;
   session_options.pages = true;
@@ -51,9 +40,9 @@ Result<PageTraceResult> trace_pages(const PageTraceOptions& options) {
     return processor.add_bpf_records(sites.resolve(records));
   };
   constexpr std::uint64_t kHoldBack = 50'000'000;  // as `trace`: CPUs' records a little apart
-  const std::uint64_t start = monotonic_ns(), deadline = start + duration;
+  const std::uint64_t start = bpf_clock_ns(), deadline = start + duration;
   for (;;) {
-    const std::uint64_t now = monotonic_ns();
+    const std::uint64_t now = bpf_clock_ns();
     if (now >= deadline || (options.stop != nullptr && options.stop->load())) break;
     const std::uint64_t wait = std::min<std::uint64_t>(deadline - now, 100'000'000);
     timespec pause{static_cast<time_t>(wait / 1'000'000'000),
@@ -62,7 +51,7 @@ Result<PageTraceResult> trace_pages(const PageTraceOptions& options) {
     session.read(on_records);
     processor.flush(now > kHoldBack ? now - kHoldBack : 0);
   }
-  const std::uint64_t end = monotonic_ns();
+  const std::uint64_t end = bpf_clock_ns();
   session.detach();
   session.read(on_records);
   processor.flush(UINT64_MAX);
