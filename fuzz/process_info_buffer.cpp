@@ -1,6 +1,7 @@
 // Fuzzer for the SystemProcessInformation decoder, both layouts. The first 8 bytes are the base
 // address the buffer pretends to have had; the rest is the buffer. Besides not crashing: every
-// decoded name is valid UTF-8.
+// decoded name is valid UTF-8, and the thread arrays never claim more threads than the buffer
+// holds (64 bytes each at least).
 #include "parse/process_info_buffer.h"
 
 #include <cstdint>
@@ -26,6 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (!parse::is_valid_utf8(p.name)) std::abort();
         if (!p.handle_count || *p.handle_count > 0xFFFFFFFFu) std::abort();
       }
+    }
+    if (auto threads = parse::decode_process_threads(buffer, width)) {
+      if (threads->size() > buffer.size() / 64) std::abort();
     }
   }
   return 0;

@@ -15,6 +15,24 @@ unexpected<Error> bad_buffer(std::string message, PointerWidth width) {
                                            " layout): " + std::move(message));
 }
 
+unexpected<Error> short_record(std::span<const std::byte> buffer, std::size_t offset,
+                               const ProcessInfoLayout& layout, PointerWidth width) {
+  return bad_buffer("the record at offset " + std::to_string(offset) + " needs " +
+                        std::to_string(layout.record_size) + " bytes but the buffer has " +
+                        std::to_string(buffer.size() - offset) + " left",
+                    width);
+}
+
+unexpected<Error> bad_next(std::span<const std::byte> buffer, std::size_t offset,
+                           std::uint64_t next, const ProcessInfoLayout& layout,
+                           PointerWidth width) {
+  return bad_buffer("NextEntryOffset " + std::to_string(next) + " at offset " +
+                        std::to_string(offset) + " must be at least " +
+                        std::to_string(layout.record_size) + " and stay inside the " +
+                        std::to_string(buffer.size()) + "-byte buffer",
+                    width);
+}
+
 std::string hex(std::uint64_t value) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string text(16, '0');
@@ -59,10 +77,7 @@ Result<std::vector<ProcessFacts>> decode_process_info_buffer(std::span<const std
   std::size_t offset = 0;
   for (;;) {
     if (buffer.size() - offset < layout.record_size) {
-      return bad_buffer("the record at offset " + std::to_string(offset) + " needs " +
-                            std::to_string(layout.record_size) + " bytes but the buffer has " +
-                            std::to_string(buffer.size() - offset) + " left",
-                        width);
+      return short_record(buffer, offset, layout, width);
     }
     ProcessFacts facts;
     facts.pid = load_le(buffer, offset + layout.unique_process_id, pointer);
@@ -99,15 +114,53 @@ Result<std::vector<ProcessFacts>> decode_process_info_buffer(std::span<const std
     const std::uint64_t next = load_le(buffer, offset, 4);
     if (next == 0) break;
     if (next < layout.record_size || next > buffer.size() - offset) {
-      return bad_buffer("NextEntryOffset " + std::to_string(next) + " at offset " +
-                            std::to_string(offset) + " must be at least " +
-                            std::to_string(layout.record_size) + " and stay inside the " +
-                            std::to_string(buffer.size()) + "-byte buffer",
-                        width);
+      return bad_next(buffer, offset, next, layout, width);
     }
     offset += next;
   }
   return processes;
+}
+
+Result<std::vector<ThreadIdentity>> decode_process_threads(std::span<const std::byte> buffer,
+                                                           PointerWidth width) {
+  std::vector<ThreadIdentity> threads;
+  if (buffer.empty()) return threads;
+  const ProcessInfoLayout layout = process_info_layout(width);
+  const bool x64 = width == PointerWidth::k64;
+  const std::size_t pointer = x64 ? 8 : 4;
+  const std::size_t thread_size = x64 ? 80 : 64;
+  const std::size_t client_process = x64 ? 40 : 32;
+  const std::size_t client_thread = x64 ? 48 : 36;
+  std::size_t offset = 0;
+  for (;;) {
+    if (buffer.size() - offset < layout.record_size) {
+      return short_record(buffer, offset, layout, width);
+    }
+    const std::uint64_t next = load_le(buffer, offset, 4);
+    if (next != 0 && (next < layout.record_size || next > buffer.size() - offset)) {
+      return bad_next(buffer, offset, next, layout, width);
+    }
+    const std::uint64_t pid = load_le(buffer, offset + layout.unique_process_id, pointer);
+    const std::uint64_t count = load_le(buffer, offset + 4, 4);
+    const std::size_t room = (next != 0 ? next : buffer.size() - offset) - layout.record_size;
+    if (count > room / thread_size) {
+      return bad_buffer("pid " + std::to_string(pid) + ": NumberOfThreads " +
+                            std::to_string(count) + " (" + std::to_string(thread_size) +
+                            " bytes each) does not fit in the " + std::to_string(room) +
+                            " bytes after the record",
+                        width);
+    }
+    for (std::uint64_t i = 0; i < count; ++i) {
+      const std::size_t at =
+          offset + layout.record_size + static_cast<std::size_t>(i) * thread_size;
+      threads.push_back(ThreadIdentity{.pid = load_le(buffer, at + client_process, pointer),
+                                       .tid = load_le(buffer, at + client_thread, pointer),
+                                       .create_time = load_le(buffer, at + 16, 8)});
+    }
+    if (next == 0) break;
+    offset += next;
+  }
+  return threads;
 }
 
 }  // namespace poolscope::parse

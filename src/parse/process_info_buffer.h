@@ -56,4 +56,25 @@ Result<std::vector<ProcessFacts>> decode_process_info_buffer(std::span<const std
                                                              PointerWidth width,
                                                              std::uint64_t base_address);
 
+// SYSTEM_THREAD_INFORMATION (phnt ntexapi.h), NumberOfThreads of them right after each
+// SYSTEM_PROCESS_INFORMATION record:
+//                      x64   x86
+//   CreateTime          16    16   LARGE_INTEGER
+//   ClientId.UniqueProcess  40  32 HANDLE
+//   ClientId.UniqueThread   48  36 HANDLE
+//   sizeof              80    64
+struct ThreadIdentity {
+  std::uint64_t pid = 0;
+  std::uint64_t tid = 0;
+  std::uint64_t create_time = 0;  // with the tid, names one thread across samples
+
+  friend bool operator==(const ThreadIdentity&, const ThreadIdentity&) = default;
+};
+
+// Every thread of every record, in buffer order. The same record checks as
+// decode_process_info_buffer, and: a thread array that does not fit between its record and the
+// next one (or the buffer's end) is ErrorCode::kInput, nothing returned.
+Result<std::vector<ThreadIdentity>> decode_process_threads(std::span<const std::byte> buffer,
+                                                           PointerWidth width);
+
 }  // namespace poolscope::parse

@@ -169,9 +169,11 @@ std::string status_text(NtStatus status) {
 }
 
 // The handle census of one sample: per process handle counts by type and references to exited
-// processes (docs/windows.md). Holds one PROCESS_QUERY_LIMITED_INFORMATION handle per live
-// process (its probes: they name the live processes' objects in the handle table), closed when
-// the process leaves the list, so it never keeps an exited process's object alive past a sample.
+// processes and threads (docs/windows.md). Holds one PROCESS_QUERY_LIMITED_INFORMATION handle per
+// live process and one THREAD_QUERY_LIMITED_INFORMATION handle per live thread (its probes: they
+// name the live objects in the handle table), each closed when its process or thread leaves the
+// list, so it never keeps an exited object alive past a sample. Thread probes stop above
+// kMaxThreadProbes live threads (exited-thread references are then not recorded, with a note).
 class HandleCensusCollector {
  public:
   HandleCensusCollector(NtQuerySystemInformationFn query, NtQueryObjectFn query_object)
@@ -180,21 +182,25 @@ class HandleCensusCollector {
     for (auto& [identity, handle] : probes_) {
       if (handle) ::CloseHandle(handle);
     }
+    close_thread_probes();
   }
   HandleCensusCollector(const HandleCensusCollector&) = delete;
   HandleCensusCollector& operator=(const HandleCensusCollector&) = delete;
 
   // Adds handle_kinds and exited_process_handles to the processes (sorted by pid). A refusal is
   // a note (once), not an error: the other facts stand.
-  void add_to(ProcessSample& sample) {
+  // `threads` is every live thread of the process list (nullptr: the list's thread arrays could not
+  // be read, so references to exited threads are not known).
+  void add_to(ProcessSample& sample, const std::vector<parse::ThreadIdentity>* threads) {
     if (refused_) return;
-    // The recorder's CPU budget: when no process started, ended or changed its HandleCount,
-    // nothing can have moved but a handle's type swapped for another's, so the last census
-    // stands and neither the handle table nor the probes are touched.
-    std::vector<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>> counts;
+    // The recorder's CPU budget: when no process started, ended or changed its HandleCount or
+    // its number of threads, nothing can have moved but a handle's type swapped for another's
+    // (or a thread replaced by another in one interval), so the last census stands and neither
+    // the handle table nor the probes are touched.
+    std::vector<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t>> counts;
     counts.reserve(sample.processes.size());
     for (const ProcessFacts& p : sample.processes) {
-      counts.emplace_back(p.pid, p.start_time, p.handle_count.value_or(0));
+      counts.emplace_back(p.pid, p.start_time, p.handle_count.value_or(0), p.threads.value_or(0));
     }
     if (have_census_ && counts == last_counts_) {
       parse::apply_handle_census(census_, sample.processes);
@@ -213,6 +219,21 @@ class HandleCensusCollector {
     live.processes_not_opened = not_opened;
     for (const auto& [identity, handle] : probes_) {
       if (handle) live.own_process_handles.push_back(reinterpret_cast<std::uintptr_t>(handle));
+    }
+    if (threads && threads->size() <= kMaxThreadProbes) {
+      live.threads_known = true;
+      live.threads_not_opened = update_thread_probes(*threads);
+      for (const auto& [identity, handle] : thread_probes_) {
+        if (handle) live.own_thread_handles.push_back(reinterpret_cast<std::uintptr_t>(handle));
+      }
+    } else {
+      close_thread_probes();
+      if (threads && !told_too_many_threads_) {
+        told_too_many_threads_ = true;
+        sample.notes.push_back(
+            std::to_string(threads->size()) + " live threads are more than poolscope probes (" +
+            std::to_string(kMaxThreadProbes) + "): references to exited threads are not recorded");
+      }
     }
     std::size_t length = 0;
     const NtStatus status = nt::query_growing(
@@ -259,6 +280,13 @@ class HandleCensusCollector {
           "without SeDebugPrivilege; run elevated): handle counts by type are recorded, "
           "references to exited processes are not");
     }
+    if (census_.exited_threads_known && live.threads_not_opened > 0 && !told_threads_not_opened_) {
+      told_threads_not_opened_ = true;
+      sample.notes.push_back(
+          std::to_string(live.threads_not_opened) +
+          " live threads could not be opened (THREAD_QUERY_LIMITED_INFORMATION; run elevated): "
+          "handles to them count as references to exited threads");
+    }
     if (census_.exited_processes_known && not_opened > 0 && !told_not_opened_) {
       told_not_opened_ = true;
       sample.notes.push_back(
@@ -274,6 +302,9 @@ class HandleCensusCollector {
  private:
   static constexpr std::size_t kInitialHandleBuffer = std::size_t{1} << 20;
   static constexpr std::size_t kKeepHandleBuffer = std::size_t{16} << 20;
+  // One handle each: 64 Ki handles are about 1 MiB of our handle table, the most poolscope adds
+  // to the paged pool it is diagnosing.
+  static constexpr std::size_t kMaxThreadProbes = 65536;
 
   void refuse(ProcessSample& sample, std::string why) {
     refused_ = true;
@@ -309,43 +340,72 @@ class HandleCensusCollector {
     return true;
   }
 
-  // Opens a probe for every process not probed yet and closes those of processes that left.
-  // Returns how many live processes have no probe.
-  std::uint64_t update_probes(const std::vector<ProcessFacts>& processes) {
-    std::map<std::pair<std::uint64_t, std::uint64_t>, HANDLE> next;
+  using Probes = std::map<std::pair<std::uint64_t, std::uint64_t>, HANDLE>;
+
+  // Keeps the probes of the objects still listed (keyed by id and creation time, so a reused id
+  // is a new object), opens one for each new object and closes the rest. Objects of the idle
+  // process (pid 0) are no objects anyone holds. Returns how many live objects have no probe.
+  template <typename Item, typename Identity, typename Open>
+  static std::uint64_t update(Probes& probes, const std::vector<Item>& items, Identity identity_of,
+                              Open open) {
+    Probes next;
     std::uint64_t not_opened = 0;
-    for (const ProcessFacts& p : processes) {
-      if (p.pid == 0) continue;  // the idle process is no object anyone holds
-      const auto identity = std::make_pair(p.pid, p.start_time);
-      auto it = probes_.find(identity);
+    for (const Item& item : items) {
+      if (item.pid == 0) continue;
+      const auto identity = identity_of(item);
+      auto it = probes.find(identity);
       HANDLE handle = nullptr;
-      if (it != probes_.end()) {
+      if (it != probes.end()) {
         handle = it->second;
-        probes_.erase(it);
+        probes.erase(it);
       } else {
-        handle = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, static_cast<DWORD>(p.pid));
+        handle = open(static_cast<DWORD>(identity.first));
       }
       if (!handle) ++not_opened;
       next.emplace(identity, handle);
     }
-    for (auto& [identity, handle] : probes_) {
+    for (auto& [identity, handle] : probes) {
       if (handle) ::CloseHandle(handle);
     }
-    probes_ = std::move(next);
+    probes = std::move(next);
     return not_opened;
+  }
+
+  std::uint64_t update_probes(const std::vector<ProcessFacts>& processes) {
+    return update(
+        probes_, processes,
+        [](const ProcessFacts& p) { return std::make_pair(p.pid, p.start_time); },
+        [](DWORD pid) { return ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid); });
+  }
+
+  std::uint64_t update_thread_probes(const std::vector<parse::ThreadIdentity>& threads) {
+    return update(
+        thread_probes_, threads,
+        [](const parse::ThreadIdentity& t) { return std::make_pair(t.tid, t.create_time); },
+        [](DWORD tid) { return ::OpenThread(THREAD_QUERY_LIMITED_INFORMATION, FALSE, tid); });
+  }
+
+  void close_thread_probes() {
+    for (auto& [identity, handle] : thread_probes_) {
+      if (handle) ::CloseHandle(handle);
+    }
+    thread_probes_.clear();
   }
 
   NtQuerySystemInformationFn query_;
   NtQueryObjectFn query_object_;
   parse::ObjectTypeTable types_;
   std::vector<std::byte> buffer_;
-  std::map<std::pair<std::uint64_t, std::uint64_t>, HANDLE> probes_;  // (pid, start) -> handle
+  Probes probes_;         // (pid, start) -> handle
+  Probes thread_probes_;  // (tid, start) -> handle
   parse::HandleCensus census_;
   bool have_census_ = false;
-  std::vector<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>> last_counts_;
+  std::vector<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t>> last_counts_;
   bool refused_ = false;
   bool shift_checked_ = false;  // types_ matched to the table's indexes
   bool told_not_opened_ = false;
+  bool told_threads_not_opened_ = false;
+  bool told_too_many_threads_ = false;
   bool told_hidden_ = false;
   std::uint64_t unknown_at_load_ = 0;
 };
@@ -389,7 +449,15 @@ class WindowsProcessFacts final : public ProcessFactsCollector {
     sample.processes = std::move(*processes);
     std::sort(sample.processes.begin(), sample.processes.end(),
               [](const ProcessFacts& a, const ProcessFacts& b) { return a.pid < b.pid; });
-    handles_.add_to(sample);
+    // The thread arrays name the live threads for the exited-thread rule; a list whose arrays do
+    // not decode still gives every other fact.
+    auto threads = parse::decode_process_threads(std::span(buffer_).first(length), kPointerWidth);
+    if (!threads && !told_threads_) {
+      told_threads_ = true;
+      sample.notes.push_back(threads.error().message +
+                             "; references to exited threads are not recorded");
+    }
+    handles_.add_to(sample, threads ? &*threads : nullptr);
     return sample;
   }
 
@@ -398,6 +466,7 @@ class WindowsProcessFacts final : public ProcessFactsCollector {
   NtQuerySystemInformationFn query_;
   std::vector<std::byte> buffer_;
   HandleCensusCollector handles_;
+  bool told_threads_ = false;
 };
 
 }  // namespace

@@ -37,6 +37,14 @@ class ProcessBuffer {
     last_ = start;
     bytes_.resize(start + layout_.record_size + p.threads * thread_size);
     put(start + 4, p.threads, 4);
+    // Each thread: ClientId (this pid, tid = pid * 1000 + i) and CreateTime (the process's + i).
+    for (std::uint32_t i = 0; i < p.threads; ++i) {
+      const std::size_t at = start + layout_.record_size + i * thread_size;
+      const bool x64 = width_ == PointerWidth::k64;
+      put(at + 16, p.create_time + i, 8);
+      put(at + (x64 ? 40 : 32), p.pid, pointer());
+      put(at + (x64 ? 48 : 36), p.pid * 1000 + i, pointer());
+    }
     put(start + layout_.create_time, p.create_time, 8);
     put(start + layout_.unique_process_id, p.pid, pointer());
     put(start + layout_.inherited_from_process_id, p.parent, pointer());
@@ -227,6 +235,63 @@ TEST(ProcessInfoBuffer, X86NamePointerBelowTheBaseWrapsAndIsRefused) {
   const std::size_t second = 184 + 4 * 64;
   buffer.put(second + layout.image_name_buffer, kBase32 - 2, 4);
   EXPECT_FALSE(decode_process_info_buffer(buffer.span(), PointerWidth::k32, kBase32));
+}
+
+void expect_threads_of_three(const std::vector<ThreadIdentity>& threads) {
+  ASSERT_EQ(threads.size(), 4u + 150u + 3u);
+  EXPECT_EQ(threads[0], (ThreadIdentity{.pid = 0, .tid = 0, .create_time = 0}));
+  EXPECT_EQ(threads[3], (ThreadIdentity{.pid = 0, .tid = 3, .create_time = 3}));
+  EXPECT_EQ(threads[4],
+            (ThreadIdentity{.pid = 4, .tid = 4000, .create_time = 133400000000000000ull}));
+  EXPECT_EQ(threads[153],
+            (ThreadIdentity{.pid = 4, .tid = 4149, .create_time = 133400000000000149ull}));
+  EXPECT_EQ(threads[156],
+            (ThreadIdentity{.pid = 7812, .tid = 7812002, .create_time = 133401234567890125ull}));
+}
+
+TEST(ProcessThreads, DecodesTheThreadArraysOfX64AndX86) {
+  ProcessBuffer x64(PointerWidth::k64, kBase64);
+  add_three(x64);
+  auto threads = decode_process_threads(x64.span(), PointerWidth::k64);
+  ASSERT_TRUE(threads.has_value()) << threads.error().message;
+  expect_threads_of_three(*threads);
+  ProcessBuffer x86(PointerWidth::k32, kBase32);
+  add_three(x86);
+  threads = decode_process_threads(x86.span(), PointerWidth::k32);
+  ASSERT_TRUE(threads.has_value()) << threads.error().message;
+  expect_threads_of_three(*threads);
+}
+
+TEST(ProcessThreads, AThreadCountThatOverrunsTheNextRecordIsRefused) {
+  for (const PointerWidth width : {PointerWidth::k64, PointerWidth::k32}) {
+    ProcessBuffer buffer(width, width == PointerWidth::k64 ? kBase64 : kBase32);
+    add_three(buffer);
+    // The System record (the second) claims one thread more than lies before the third record.
+    const std::uint64_t first_next = static_cast<std::uint64_t>(buffer.bytes()[0]) |
+                                     static_cast<std::uint64_t>(buffer.bytes()[1]) << 8 |
+                                     static_cast<std::uint64_t>(buffer.bytes()[2]) << 16;
+    buffer.put(first_next + 4, 151, 4);
+    const auto threads = decode_process_threads(buffer.span(), width);
+    ASSERT_FALSE(threads.has_value());
+    EXPECT_NE(threads.error().message.find("pid 4: NumberOfThreads 151"), std::string::npos)
+        << threads.error().message;
+    // The last record's threads must fit before the buffer's end.
+    ProcessBuffer last(width, width == PointerWidth::k64 ? kBase64 : kBase32);
+    last.add({.pid = 8, .threads = 2});
+    last.put(4, 3, 4);
+    EXPECT_FALSE(decode_process_threads(last.span(), width).has_value());
+    // A huge count is refused without reserving or reading anything.
+    last.put(4, 0xFFFFFFFFu, 4);
+    EXPECT_FALSE(decode_process_threads(last.span(), width).has_value());
+  }
+}
+
+TEST(ProcessThreads, EmptyBufferIsNoThreadsAndAShortOneAnError) {
+  auto threads = decode_process_threads({}, PointerWidth::k64);
+  ASSERT_TRUE(threads.has_value());
+  EXPECT_TRUE(threads->empty());
+  std::vector<std::byte> short_buffer(100);
+  EXPECT_FALSE(decode_process_threads(short_buffer, PointerWidth::k64).has_value());
 }
 
 TEST(Utf16, SurrogatesAndOddBytes) {

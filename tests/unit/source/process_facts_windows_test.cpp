@@ -43,6 +43,12 @@ TEST(ProcessFactsWindows, FindsThisProcessWithHandlesAndQuota) {
 
   // Opening handles moves the count (Wine reports its handle table in steps of 32, so only the
   // direction is checked).
+  // A thread that ends at once; this process keeps its handle too.
+  HANDLE ended = ::CreateThread(
+      nullptr, 0, [](LPVOID) -> DWORD { return 0; }, nullptr, 0, nullptr);
+  ASSERT_NE(ended, nullptr);
+  ASSERT_EQ(::WaitForSingleObject(ended, 60000), WAIT_OBJECT_0);
+
   std::vector<HANDLE> events;
   for (int i = 0; i < 50; ++i) events.push_back(::CreateEventW(nullptr, FALSE, FALSE, nullptr));
   auto later = (*collector)->collect();
@@ -92,16 +98,47 @@ TEST(ProcessFactsWindows, HandleTypesAndExitedProcessesOrTheNtstatus) {
   ::CloseHandle(child.hThread);
   ASSERT_EQ(::WaitForSingleObject(child.hProcess, 60000), WAIT_OBJECT_0);
 
+  // A thread that ends at once; this process keeps its handle too.
+  HANDLE ended = ::CreateThread(
+      nullptr, 0, [](LPVOID) -> DWORD { return 0; }, nullptr, 0, nullptr);
+  ASSERT_NE(ended, nullptr);
+  ASSERT_EQ(::WaitForSingleObject(ended, 60000), WAIT_OBJECT_0);
+
+  // And one that waits until the census is taken: this process's thread count moves, which
+  // makes the collector read the handle table again (Wine reports every HandleCount as 128, so a
+  // handle count alone would not).
+  HANDLE release = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+  ASSERT_NE(release, nullptr);
+  HANDLE parked = ::CreateThread(
+      nullptr, 0,
+      [](LPVOID event) -> DWORD {
+        return ::WaitForSingleObject(static_cast<HANDLE>(event), 60000);
+      },
+      release, 0, nullptr);
+  ASSERT_NE(parked, nullptr);
+
   std::vector<HANDLE> events;
   for (int i = 0; i < 50; ++i) events.push_back(::CreateEventW(nullptr, FALSE, FALSE, nullptr));
   auto after = (*collector)->collect();
+  ::SetEvent(release);
+  ::WaitForSingleObject(parked, 60000);
   ASSERT_TRUE(after.has_value()) << after.error().message;
   const ProcessFacts* me_after = me_in(*after);
   ASSERT_NE(me_after, nullptr);
   ASSERT_TRUE(me_after->handle_kinds);
   const auto events_before = (*me->handle_kinds)[HandleKind::kEvent];
   const auto events_after = (*me_after->handle_kinds)[HandleKind::kEvent];
-  EXPECT_GE(events_after, events_before + 50);
+  EXPECT_GE(events_after, events_before + 51);  // the 50 and `release`
+  // The collector's own probes (one per live process and thread) are not counted as this
+  // process's handles: two Thread handles more (the ended and the parked thread's), not one per
+  // thread.
+  const auto threads_before = (*me->handle_kinds)[HandleKind::kThread];
+  const auto threads_after = (*me_after->handle_kinds)[HandleKind::kThread];
+  EXPECT_GE(threads_after, threads_before + 2);
+  EXPECT_LE(threads_after, threads_before + 4);
+  if (me_after->exited_thread_handles) {
+    EXPECT_GE(*me_after->exited_thread_handles, 1u);
+  }
   std::string exited;
   if (me_after->exited_process_handles) {
     EXPECT_GE(*me_after->exited_process_handles, 1u);
@@ -113,10 +150,16 @@ TEST(ProcessFactsWindows, HandleTypesAndExitedProcessesOrTheNtstatus) {
     EXPECT_NE(notes.find("shows no object addresses"), std::string::npos) << notes;
     exited = "not known (the table shows no object addresses)";
   }
-  std::printf("handle census: read: Event handles %llu -> %llu, handles to exited processes %s\n",
-              static_cast<unsigned long long>(events_before),
-              static_cast<unsigned long long>(events_after), exited.c_str());
+  std::printf(
+      "handle census: read: Event handles %llu -> %llu, Thread handles %llu -> %llu, handles to "
+      "exited processes %s\n",
+      static_cast<unsigned long long>(events_before), static_cast<unsigned long long>(events_after),
+      static_cast<unsigned long long>(threads_before),
+      static_cast<unsigned long long>(threads_after), exited.c_str());
   for (HANDLE h : events) ::CloseHandle(h);
+  ::CloseHandle(ended);
+  ::CloseHandle(parked);
+  ::CloseHandle(release);
   ::CloseHandle(child.hProcess);
 }
 
