@@ -1,12 +1,16 @@
-// `poolscope leaks --prometheus URL`: the detector over what Prometheus scraped from `poolscope
-// serve`, one report per host (instance label).
+// `poolscope leaks --prometheus`: the detector over what Prometheus scraped from `poolscope
+// serve`. The hosts (instance label values) are listed first, then read and analysed a few at a
+// time: each host's report is written as soon as it is known, memory stays bounded by one batch,
+// and the fleet summary (which keys leak on how many hosts) comes last.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli/verbs.h"
+#include "core/forward_error.h"
 #include "core/units.h"
 #include "detect/output.h"
 #include "serve/http_client.h"
@@ -26,7 +30,123 @@ void add_prometheus_leaks_options(CLI::App& verb, PrometheusLeaksOptions& option
   verb.add_option("--step", options.step,
                   "with --prometheus: resolution of the series (default: --since / 2048, at "
                   "least 15s)");
+  verb.add_option("--hosts-per-query", options.hosts_per_query,
+                  "with --prometheus: hosts read per query (halved when Prometheus refuses a "
+                  "query as too big; 0: all hosts in one query per metric)")
+      ->default_val(10);
 }
+
+namespace {
+
+// The metrics one host's History is made of, one query_range each.
+struct Metric {
+  const char* name;
+  std::vector<serve::PromSeries> serve::PromData::*into;
+};
+constexpr Metric kMetrics[] = {
+    {"poolscope_key_outstanding_objects", &serve::PromData::outstanding},
+    {"poolscope_key_bytes", &serve::PromData::bytes},
+    {"poolscope_pool_used_bytes", &serve::PromData::pool_used},
+    {"poolscope_pool_limit_bytes", &serve::PromData::pool_limit},
+    {"poolscope_memory_available_bytes", &serve::PromData::memory_available},
+    {"poolscope_memory_total_bytes", &serve::PromData::memory_total},
+};
+
+// What Prometheus says when an answer would be too big: the batch is halved and read again.
+bool too_big(const Error& error) {
+  return error.message.find("too many samples") != std::string::npos ||
+         error.message.find("exceeded maximum resolution") != std::string::npos ||
+         error.message.find("response larger than") != std::string::npos ||
+         error.message.find("bigger than") != std::string::npos;
+}
+
+class PrometheusReader {
+ public:
+  PrometheusReader(const serve::HttpUrl& url, std::string display_url, std::string match,
+                   double start, double end, double step)
+      : url_(url),
+        display_url_(std::move(display_url)),
+        match_(std::move(match)),
+        start_(start),
+        end_(end),
+        step_(step) {}
+
+  // The instance label values of the hosts that have poolscope series in the window.
+  Result<std::vector<std::string>> instances() const {
+    std::string query = "{__name__=~\"poolscope_key_bytes|poolscope_pool_used_bytes\"";
+    if (auto user = serve::with_matchers("", match_); user && !user->empty()) {
+      query += "," + user->substr(1, user->size() - 2);
+    } else if (!user) {
+      return forward_error(user);
+    }
+    query += "}";
+    const std::string target =
+        fmt::format("/api/v1/label/instance/values?match[]={}&start={:.3f}&end={:.3f}",
+                    serve::url_encode(query), start_, end_);
+    auto body = get(target);
+    if (!body) return forward_error(body);
+    return serve::parse_label_values(*body);
+  }
+
+  // The series of these hosts (all hosts when `instances` is empty).
+  Result<serve::PromData> read(const std::vector<std::string>& instances) const {
+    const std::string extra = instances.empty() ? "" : serve::instance_matcher(instances);
+    serve::PromData data;
+    for (const Metric& metric : kMetrics) {
+      auto query = serve::with_matchers(metric.name, match_, extra);
+      if (!query) return forward_error(query);
+      const std::string target =
+          fmt::format("/api/v1/query_range?query={}&start={:.3f}&end={:.3f}&step={}",
+                      serve::url_encode(*query), start_, end_, step_);
+      auto body = get(target);
+      if (!body) return forward_error(body);
+      auto series = serve::parse_query_range(*body);
+      if (!series) return forward_error(series);
+      data.*metric.into = std::move(*series);
+    }
+    return data;
+  }
+
+ private:
+  Result<std::string> get(const std::string& target) const {
+    auto response = serve::http_get(url_, target);
+    if (!response) return forward_error(response);
+    if (response->status != 200 && response->status != 400 && response->status != 422 &&
+        response->status != 503) {
+      return make_error(ErrorCode::kEnvironment,
+                        fmt::format("{} answered HTTP {} to {}; is it a Prometheus server?",
+                                    display_url_, response->status, target));
+    }
+    return std::move(response->body);
+  }
+
+  serve::HttpUrl url_;
+  std::string display_url_, match_;
+  double start_, end_, step_;
+};
+
+// Progress on a terminal only (stderr), one line rewritten in place.
+class Progress {
+ public:
+  explicit Progress(std::size_t total) : total_(total), shown_(::isatty(2) == 1 && total > 1) {}
+  ~Progress() {
+    if (shown_) std::fputs("\r\033[K", stderr);
+  }
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+  void update(std::size_t done, std::size_t leaking) const {
+    if (!shown_) return;
+    std::fprintf(stderr, "\r\033[Kpoolscope: %zu of %zu hosts analysed, %zu with a leak", done,
+                 total_, leaking);
+    std::fflush(stderr);
+  }
+
+ private:
+  std::size_t total_;
+  bool shown_;
+};
+
+}  // namespace
 
 int run_prometheus_leaks(const PrometheusLeaksOptions& options,
                          const detect::DetectorOptions& detector, const std::string& format,
@@ -55,40 +175,64 @@ int run_prometheus_leaks(const PrometheusLeaksOptions& options,
                                              .count()) /
                      1000.0;
   const double start = end - std::chrono::duration<double>(*since).count();
-  const double step_s = std::chrono::duration<double>(step).count();
-  auto fetch = [&](std::string_view metric,
-                   std::vector<serve::PromSeries>& into) -> std::optional<Error> {
-    auto query = serve::with_matchers(metric, options.match);
-    if (!query) return query.error();
-    const std::string target =
-        fmt::format("/api/v1/query_range?query={}&start={:.3f}&end={:.3f}&step={}",
-                    serve::url_encode(*query), start, end, step_s);
-    auto response = serve::http_get(*url, target);
-    if (!response) return response.error();
-    if (response->status != 200 && response->status != 400 && response->status != 422) {
-      return Error{ErrorCode::kEnvironment, 0,
-                   fmt::format("{} answered HTTP {} to {}; is it a Prometheus server?", options.url,
-                               response->status, target)};
+  const PrometheusReader reader(*url, options.url, options.match, start, end,
+                                std::chrono::duration<double>(step).count());
+
+  auto instances = reader.instances();
+  if (!instances) return report_error(instances.error());
+  // Series without an instance label (backfilled data, a federation without it) are one host:
+  // read them all at once, as before.
+  const bool by_instance = !instances->empty() && options.hosts_per_query != 0;
+  std::size_t batch = options.hosts_per_query;
+
+  const bool json = format == "json";
+  serve::FleetSummary fleet;
+  bool leak = false, any = false, opened = false;
+  const Progress progress(instances->size());
+  auto emit = [&](const std::string& instance, const detect::History& history) {
+    const detect::Report report = detect::analyze(history, detector);
+    fleet.add(instance, report);
+    for (const auto& f : report.findings) leak = leak || f.verdict == detect::Verdict::kLeak;
+    if (json) {
+      const nlohmann::ordered_json entry = {{"instance", instance},
+                                            {"report", detect::report_json(report)}};
+      std::printf("%s%s", opened ? ",\n" : "{\"hosts\": [\n", entry.dump(2).c_str());
+      opened = true;
+    } else {
+      const std::string text =
+          fmt::format("== {} ==\n{}\n", instance.empty() ? "(no instance label)" : instance,
+                      detect::report_text(report));
+      std::fwrite(text.data(), 1, text.size(), stdout);
     }
-    auto series = serve::parse_query_range(response->body);
-    if (!series) return series.error();
-    into = std::move(*series);
-    return std::nullopt;
+    std::fflush(stdout);
+    any = true;
   };
-  serve::PromData data;
-  const std::pair<const char*, std::vector<serve::PromSeries>*> queries[] = {
-      {"poolscope_key_outstanding_objects", &data.outstanding},
-      {"poolscope_key_bytes", &data.bytes},
-      {"poolscope_pool_used_bytes", &data.pool_used},
-      {"poolscope_pool_limit_bytes", &data.pool_limit},
-      {"poolscope_memory_available_bytes", &data.memory_available},
-      {"poolscope_memory_total_bytes", &data.memory_total},
-  };
-  for (const auto& [metric, into] : queries) {
-    if (auto error = fetch(metric, *into)) return report_error(*error);
+
+  std::size_t next = 0;
+  while (by_instance ? next < instances->size() : !any) {
+    std::vector<std::string> chosen;
+    if (by_instance) {
+      const std::size_t n = std::min(batch, instances->size() - next);
+      chosen.assign(instances->begin() + static_cast<std::ptrdiff_t>(next),
+                    instances->begin() + static_cast<std::ptrdiff_t>(next + n));
+    }
+    auto data = reader.read(chosen);
+    if (!data) {
+      if (by_instance && batch > 1 && too_big(data.error())) {
+        batch = std::max<std::size_t>(1, batch / 2);
+        continue;
+      }
+      if (opened) std::printf("\n]}\n");
+      return report_error(data.error());
+    }
+    for (const auto& [instance, history] : serve::histories_from_prometheus(*data, max_buckets)) {
+      emit(instance, history);
+    }
+    if (!by_instance) break;
+    next += chosen.size();
+    progress.update(next, fleet.hosts_with_leak());
   }
-  const auto histories = serve::histories_from_prometheus(data, max_buckets);
-  if (histories.empty()) {
+  if (!any) {
     return report_error(
         make_error(ErrorCode::kInput,
                    fmt::format("{} has no poolscope series{} in the last {}; is `poolscope "
@@ -97,21 +241,12 @@ int run_prometheus_leaks(const PrometheusLeaksOptions& options,
                                options.since))
             .error());
   }
-  bool leak = false;
-  nlohmann::ordered_json all = nlohmann::ordered_json::array();
-  for (const auto& [instance, history] : histories) {
-    const detect::Report report = detect::analyze(history, detector);
-    for (const auto& f : report.findings) leak = leak || f.verdict == detect::Verdict::kLeak;
-    if (format == "json") {
-      all.push_back({{"instance", instance}, {"report", detect::report_json(report)}});
-    } else {
-      const std::string text =
-          fmt::format("== {} ==\n{}\n", instance.empty() ? "(no instance label)" : instance,
-                      detect::report_text(report));
-      std::fwrite(text.data(), 1, text.size(), stdout);
-    }
+  if (json) {
+    std::printf("\n], \"fleet\": %s}\n", fleet.json().dump(2).c_str());
+  } else if (fleet.hosts() > 1) {
+    const std::string text = fleet.text();
+    std::fwrite(text.data(), 1, text.size(), stdout);
   }
-  if (format == "json") std::printf("%s\n", all.dump(2).c_str());
   return fail_on_leak && leak ? kExitFindings : kExitOk;
 }
 

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "core/kernel_memory.h"
+#include "detect/output.h"
 
 namespace poolscope::serve {
 
@@ -231,6 +232,157 @@ Result<std::string> with_matchers(std::string_view metric, std::string_view sele
                                   selector));
   }
   return fmt::format("{}{{{}}}", metric, s);
+}
+
+Result<std::string> with_matchers(std::string_view metric, std::string_view selector,
+                                  std::string_view extra) {
+  auto query = with_matchers(metric, selector);
+  if (!query) return query;
+  if (extra.empty()) return query;
+  if (query->back() != '}') return fmt::format("{}{{{}}}", *query, extra);
+  query->insert(query->size() - 1, "," + std::string(extra));
+  return query;
+}
+
+Result<std::vector<std::string>> parse_label_values(std::string_view json) {
+  auto fail = [](const std::string& why) {
+    return make_error(ErrorCode::kInput,
+                      "unexpected answer from Prometheus' label values API: " + why);
+  };
+  const nlohmann::json doc = nlohmann::json::parse(json, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return fail("not a JSON object");
+  const auto status = doc.find("status");
+  if (status == doc.end() || !status->is_string()) return fail("no status");
+  if (*status != "success") {
+    std::string message = "Prometheus refused the query";
+    const auto error = doc.find("error");
+    if (error != doc.end() && error->is_string()) message += ": " + error->get<std::string>();
+    return make_error(ErrorCode::kUsage, message + "; check --match");
+  }
+  const auto data = doc.find("data");
+  if (data == doc.end() || !data->is_array()) return fail("no data array");
+  std::vector<std::string> values;
+  values.reserve(data->size());
+  for (const auto& v : *data) {
+    if (!v.is_string()) return fail("a value is not a string");
+    values.push_back(v.get<std::string>());
+  }
+  return values;
+}
+
+std::string instance_matcher(const std::vector<std::string>& instances) {
+  // PromQL double-quoted strings take Go escapes: a backslash and a quote need one.
+  auto quoted = [](std::string_view text) {
+    std::string out;
+    for (char c : text) {
+      if (c == '\\' || c == '"') out += '\\';
+      out += c;
+    }
+    return out;
+  };
+  if (instances.size() == 1) return "instance=\"" + quoted(instances[0]) + "\"";
+  std::string regex;
+  for (const std::string& instance : instances) {
+    if (!regex.empty()) regex += '|';
+    for (char c : instance) {
+      if (std::string_view("\\.+*?()|[]{}^$").find(c) != std::string_view::npos) regex += '\\';
+      regex += c;
+    }
+  }
+  return "instance=~\"" + quoted(regex) + "\"";
+}
+
+void FleetSummary::add(std::string_view instance, const detect::Report& report) {
+  ++hosts_;
+  bool leak = false, suspect = false;
+  for (const detect::Finding& f : report.findings) {
+    const bool is_leak = f.verdict == detect::Verdict::kLeak;
+    leak = leak || is_leak;
+    suspect = suspect || !is_leak;
+    const std::string key = display_key(f.key);
+    const std::string pool(pool_kind_name(f.pool));
+    KeyHosts& k = keys_[{key, pool}];
+    if (k.key.empty()) {
+      k.key = key;
+      k.pool = pool;
+    }
+    (is_leak ? k.leak_hosts : k.suspect_hosts) += 1;
+    if (f.rate_bytes_per_hour) k.rates.push_back(*f.rate_bytes_per_hour);
+    auto& examples = is_leak ? k.leak_examples : k.suspect_examples;
+    if (examples.size() < kExampleHosts) {
+      examples.push_back(instance.empty() ? "(no instance label)" : std::string(instance));
+    }
+  }
+  if (leak) ++hosts_with_leak_;
+  if (!leak && suspect) ++hosts_with_suspect_only_;
+}
+
+std::vector<std::string> FleetSummary::KeyHosts::examples() const {
+  std::vector<std::string> out = leak_examples;
+  for (const std::string& host : suspect_examples) {
+    if (out.size() == kExampleHosts) break;
+    out.push_back(host);
+  }
+  return out;
+}
+
+std::vector<const FleetSummary::KeyHosts*> FleetSummary::ordered() const {
+  std::vector<const KeyHosts*> out;
+  for (const auto& [id, k] : keys_) out.push_back(&k);
+  std::stable_sort(out.begin(), out.end(), [](const KeyHosts* a, const KeyHosts* b) {
+    return std::tie(b->leak_hosts, b->suspect_hosts) < std::tie(a->leak_hosts, a->suspect_hosts);
+  });
+  return out;
+}
+
+namespace {
+
+std::optional<double> median(std::vector<double> values) {
+  if (values.empty()) return std::nullopt;
+  const auto middle = values.begin() + static_cast<std::ptrdiff_t>(values.size() / 2);
+  std::nth_element(values.begin(), middle, values.end());
+  return *middle;
+}
+
+}  // namespace
+
+std::string FleetSummary::text() const {
+  std::string out = fmt::format("== fleet: {} host(s), {} with a leak, {} with a suspect only ==\n",
+                                hosts_, hosts_with_leak_, hosts_with_suspect_only_);
+  const auto keys = ordered();
+  if (keys.empty()) return out + "No key grows on any host.\n";
+  out += fmt::format("{:<24} {:<14} {:>10} {:>13} {:>14}  {}\n", "Key", "Pool", "Leak hosts",
+                     "Suspect hosts", "Median rate", "Hosts");
+  for (const KeyHosts* k : keys) {
+    const auto examples = k->examples();
+    std::string hosts;
+    for (const std::string& h : examples) hosts += (hosts.empty() ? "" : ", ") + h;
+    const std::size_t shown = examples.size();
+    if (k->leak_hosts + k->suspect_hosts > shown) {
+      hosts += fmt::format(" (+{} more)", k->leak_hosts + k->suspect_hosts - shown);
+    }
+    out += fmt::format("{:<24} {:<14} {:>10} {:>13} {:>14}  {}\n", k->key, k->pool, k->leak_hosts,
+                       k->suspect_hosts, detect::rate_text(median(k->rates), "B"), hosts);
+  }
+  return out;
+}
+
+nlohmann::ordered_json FleetSummary::json() const {
+  nlohmann::ordered_json keys = nlohmann::ordered_json::array();
+  for (const KeyHosts* k : ordered()) {
+    nlohmann::ordered_json entry = {{"key", k->key},
+                                    {"pool", k->pool},
+                                    {"leak_hosts", k->leak_hosts},
+                                    {"suspect_hosts", k->suspect_hosts},
+                                    {"median_rate_bytes_per_hour", nullptr},
+                                    {"example_hosts", k->examples()}};
+    if (const auto m = median(k->rates)) entry["median_rate_bytes_per_hour"] = *m;
+    keys.push_back(std::move(entry));
+  }
+  return {{"hosts", hosts_},
+          {"hosts_with_leak", hosts_with_leak_},
+          {"hosts_with_suspect_only", hosts_with_suspect_only_},
+          {"keys", std::move(keys)}};
 }
 
 }  // namespace poolscope::serve

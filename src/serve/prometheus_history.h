@@ -5,12 +5,14 @@
 
 #include <cstddef>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "core/result.h"
+#include "detect/detector.h"
 #include "detect/history.h"
 
 namespace poolscope::serve {
@@ -42,5 +44,45 @@ std::vector<std::pair<std::string, detect::History>> histories_from_prometheus(
 // The metric with the user's matchers: ("m", "{job=\"a\"}") and ("m", "job=\"a\"") give
 // m{job="a"}; ("m", "") gives m. A selector naming a metric is refused.
 Result<std::string> with_matchers(std::string_view metric, std::string_view selector);
+// The same with one more matcher of poolscope's own (e.g. instance_matcher's): m{user,extra}.
+Result<std::string> with_matchers(std::string_view metric, std::string_view selector,
+                                  std::string_view extra);
+
+// The body of /api/v1/label/<name>/values: the values, as Prometheus sends them (sorted). An
+// error answer becomes an error with Prometheus' own message.
+Result<std::vector<std::string>> parse_label_values(std::string_view json);
+
+// A PromQL matcher choosing exactly these instances: instance="a" for one, instance=~"a|b" for
+// several (PromQL regexes are anchored; each value's regex metacharacters are escaped, and the
+// string is escaped for PromQL's double quotes).
+std::string instance_matcher(const std::vector<std::string>& instances);
+
+// Which keys leak on how many hosts: the fleet-wide view of `leaks --prometheus`, built one host
+// report at a time (memory: one entry per key with a finding on some host, a few example hosts
+// and one rate per host each).
+class FleetSummary {
+ public:
+  void add(std::string_view instance, const detect::Report& report);
+  std::size_t hosts() const { return hosts_; }
+  std::size_t hosts_with_leak() const { return hosts_with_leak_; }
+  std::string text() const;
+  nlohmann::ordered_json json() const;
+
+  static constexpr std::size_t kExampleHosts = 5;
+
+ private:
+  struct KeyHosts {
+    std::string key, pool;
+    std::size_t leak_hosts = 0, suspect_hosts = 0;
+    // The first kExampleHosts hosts of each verdict; shown leaks first, kExampleHosts in all.
+    std::vector<std::string> leak_examples, suspect_examples;
+    std::vector<std::string> examples() const;
+    std::vector<double> rates;  // bytes per hour, one per host that gave one
+  };
+  std::vector<const KeyHosts*> ordered() const;  // most leak hosts first
+
+  std::map<std::pair<std::string, std::string>, KeyHosts> keys_;
+  std::size_t hosts_ = 0, hosts_with_leak_ = 0, hosts_with_suspect_only_ = 0;
+};
 
 }  // namespace poolscope::serve

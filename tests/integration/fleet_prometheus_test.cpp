@@ -3,17 +3,19 @@
 // series are there, the shipped leak alert fires for an eventfd leak made by poolscope-leaker, and
 // `leaks --prometheus` finds the leak in Prometheus' data. Everything runs on loopback in a temp
 // folder, is bounded in time and is ended by pid.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 #include "integration/cli_support.h"
 #include "integration/fleet_support.h"
-#include "test_support.h"
 #include "test_paths.h"
+#include "test_support.h"
 
 namespace poolscope::testing {
 namespace {
@@ -108,6 +110,120 @@ nlohmann::json wait_for(int port, const std::string& promql, int seconds) {
   return nlohmann::json::array();
 }
 
+// A fleet of hosts backfilled into a real Prometheus (promtool tsdb create-blocks-from
+// openmetrics): 2 h at 15 s, 6 caches per host. host-00, host-03, host-07 leak cache_c and
+// webx1 leaks cache_f; "web.1" is flat (its dot must not match webx1 in a batch's regex).
+std::string fleet_openmetrics(const std::vector<std::string>& hosts, double end) {
+  std::string out;
+  const char* caches[] = {"cache_a", "cache_b", "cache_c", "cache_d", "cache_e", "cache_f"};
+  const int points = 480;  // 2 h at 15 s
+  for (const char* metric : {"poolscope_key_outstanding_objects", "poolscope_key_bytes"}) {
+    out += fmt::format("# TYPE {} gauge\n", metric);
+    const bool bytes = std::string_view(metric) == "poolscope_key_bytes";
+    for (std::size_t h = 0; h < hosts.size(); ++h) {
+      for (int c = 0; c < 6; ++c) {
+        const bool leaks =
+            (c == 2 && (h == 0 || h == 3 || h == 7)) || (c == 5 && hosts[h] == "webx1:9100");
+        for (int i = 0; i < points; ++i) {
+          // Flat series wobble by a few objects; a leak adds 1,000 objects an hour.
+          double objects = 10000 + static_cast<double>((i * 7919 + h * 31 + c * 17) % 13);
+          if (leaks) objects += 1000.0 * i / 240.0;
+          out += fmt::format(
+              "{}{{instance=\"{}\",job=\"poolscope\",key=\"{}\",pool=\"unreclaimable\"}} {} "
+              "{:.3f}\n",
+              metric, hosts[h], caches[c], bytes ? objects * 256 : objects,
+              end - (points - 1 - i) * 15.0);
+        }
+      }
+    }
+  }
+  return out + "# EOF\n";
+}
+
+// (host, key) of every leak finding in a `leaks --prometheus --format json` answer.
+std::set<std::pair<std::string, std::string>> leak_findings(const nlohmann::json& j) {
+  std::set<std::pair<std::string, std::string>> out;
+  for (const auto& host : j["hosts"]) {
+    for (const auto& f : host["report"]["findings"]) {
+      if (f["verdict"] == "leak") out.emplace(host["instance"], f["key"]);
+    }
+  }
+  return out;
+}
+
+TEST(FleetPrometheus, ABackfilledFleetIsReadInBatchesWithTheFindingsOfOneHostAtATime) {
+  if (!have_program(kPrometheus) || !have_program(kPromtool)) {
+    GTEST_SKIP() << "prometheus/promtool not installed (apt install prometheus)";
+  }
+  TempDir dir;
+  std::vector<std::string> hosts;
+  for (int h = 0; h < 10; ++h) hosts.push_back(fmt::format("host-{:02}:9100", h));
+  hosts.push_back("web.1:9100");
+  hosts.push_back("webx1:9100");
+  const double end = static_cast<double>(::time(nullptr)) - 60;
+  std::ofstream(dir.path / "fleet.om") << fleet_openmetrics(hosts, end);
+  const RunResult blocks =
+      run_shell(std::string(kPromtool) + " tsdb create-blocks-from openmetrics " +
+                (dir.path / "fleet.om").string() + " " + (dir.path / "data").string());
+  ASSERT_EQ(blocks.exit_code, 0) << blocks.out;
+
+  // At most 5,000 samples per query: one host (6 keys x 481 points) fits, two do not.
+  const int prom_port = free_loopback_port();
+  std::ofstream(dir.path / "prometheus.yml") << "global:\n  scrape_interval: 1m\n";
+  LoggedChild prometheus({kPrometheus, "--config.file=" + (dir.path / "prometheus.yml").string(),
+                          "--storage.tsdb.path=" + (dir.path / "data").string(),
+                          "--web.listen-address=127.0.0.1:" + std::to_string(prom_port),
+                          "--query.max-samples=5000", "--log.level=warn"},
+                         (dir.path / "prometheus.log").string());
+  ASSERT_FALSE(wait_for(prom_port, "count(poolscope_key_bytes)", 60).empty())
+      << read_file(dir.path / "prometheus.log");
+  const std::string base = "leaks --prometheus http://127.0.0.1:" + std::to_string(prom_port) +
+                           " --since 2h --step 15s --format json";
+
+  // In batches of 4 hosts, halved to 1 as Prometheus refuses the bigger ones.
+  const RunResult batched = run_poolscope(base + " --hosts-per-query 4");
+  ASSERT_EQ(batched.exit_code, 0) << batched.out;
+  const auto j = nlohmann::json::parse(batched.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << batched.out;
+  ASSERT_EQ(j["hosts"].size(), hosts.size()) << batched.out;
+  const auto found = leak_findings(j);
+  const std::set<std::pair<std::string, std::string>> truth = {{"host-00:9100", "cache_c"},
+                                                               {"host-03:9100", "cache_c"},
+                                                               {"host-07:9100", "cache_c"},
+                                                               {"webx1:9100", "cache_f"}};
+  EXPECT_EQ(found, truth) << batched.out;
+  EXPECT_EQ(j["fleet"]["hosts"], hosts.size());
+  EXPECT_EQ(j["fleet"]["hosts_with_leak"], 4);
+  ASSERT_FALSE(j["fleet"]["keys"].empty());
+  EXPECT_EQ(j["fleet"]["keys"][0]["key"], "cache_c");
+  EXPECT_EQ(j["fleet"]["keys"][0]["leak_hosts"], 3);
+
+  // One host at a time (--match on its instance) finds the same.
+  std::set<std::pair<std::string, std::string>> one_by_one;
+  for (const std::string& host : hosts) {
+    const RunResult one = run_poolscope(base + " --match '{instance=\"" + host + "\"}'");
+    ASSERT_EQ(one.exit_code, 0) << one.out;
+    const auto oj = nlohmann::json::parse(one.out, nullptr, false);
+    ASSERT_TRUE(oj.is_object() && oj["hosts"].size() == 1) << one.out;
+    const auto f = leak_findings(oj);
+    one_by_one.insert(f.begin(), f.end());
+  }
+  EXPECT_EQ(one_by_one, found);
+
+  // Everything in one query per metric (the old way) is what Prometheus refuses.
+  const RunResult at_once = run_poolscope(base + " --hosts-per-query 0");
+  EXPECT_NE(at_once.exit_code, 0) << at_once.out;
+  EXPECT_NE(at_once.out.find("too many samples"), std::string::npos) << at_once.out;
+
+  // The text output ends with the fleet view.
+  const RunResult text =
+      run_poolscope("leaks --prometheus http://127.0.0.1:" + std::to_string(prom_port) +
+                    " --since 2h --step 15s");
+  EXPECT_EQ(text.exit_code, 0) << text.out;
+  EXPECT_NE(text.out.find("== fleet: 12 host(s), 4 with a leak"), std::string::npos) << text.out;
+  prometheus.stop();
+}
+
 TEST(FleetPrometheus, ScrapedSeriesAndTheShippedLeakAlertFireForALiveLeak) {
   if (!is_root()) GTEST_SKIP() << "needs root to read /proc/slabinfo";
   if (!have_program(kPrometheus)) {
@@ -182,10 +298,19 @@ TEST(FleetPrometheus, ScrapedSeriesAndTheShippedLeakAlertFireForALiveLeak) {
                           " --match '{job=\"poolscope\"}' --since 10m --step 1s --format json");
     ASSERT_EQ(leaks.exit_code, 0) << leaks.out;
     const auto j = nlohmann::json::parse(leaks.out, nullptr, false);
-    ASSERT_TRUE(j.is_array() && j.size() == 1) << leaks.out;
-    EXPECT_EQ(j[0]["instance"], "127.0.0.1:" + std::to_string(serve_port));
-    for (const auto& f : j[0]["report"]["findings"]) {
+    ASSERT_TRUE(j.is_object() && j["hosts"].is_array() && j["hosts"].size() == 1) << leaks.out;
+    EXPECT_EQ(j["hosts"][0]["instance"], "127.0.0.1:" + std::to_string(serve_port));
+    for (const auto& f : j["hosts"][0]["report"]["findings"]) {
       found = found || (f["key"] == key && f["verdict"] == "leak");
+    }
+    // The fleet view agrees: one host, and the key among those leaking on it.
+    EXPECT_EQ(j["fleet"]["hosts"], 1) << leaks.out;
+    if (found) {
+      bool in_fleet = false;
+      for (const auto& k : j["fleet"]["keys"]) {
+        in_fleet = in_fleet || (k["key"] == key && k["leak_hosts"] == 1);
+      }
+      EXPECT_TRUE(in_fleet) << leaks.out;
     }
   }
   EXPECT_TRUE(found) << leaks.out;

@@ -110,5 +110,85 @@ TEST(PrometheusClient, ErrorAnswersSayWhatPrometheusSaid) {
   EXPECT_FALSE(parse_query_range(R"({"status":"success","data":{"resultType":"vector"}})"));
 }
 
+TEST(PrometheusFleet, InstancesAreListedFromTheLabelValuesApi) {
+  auto values = parse_label_values(R"({"status":"success","data":["web1:9100","web2:9100"]})");
+  ASSERT_TRUE(values.has_value()) << values.error().message;
+  EXPECT_EQ(*values, (std::vector<std::string>{"web1:9100", "web2:9100"}));
+  auto refused = parse_label_values(R"({"status":"error","error":"bad matcher"})");
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("bad matcher"), std::string::npos);
+  EXPECT_FALSE(parse_label_values(R"({"status":"success","data":[1]})").has_value());
+  EXPECT_FALSE(parse_label_values("not json").has_value());
+}
+
+TEST(PrometheusFleet, InstanceMatchersEscapeRegexAndQuotes) {
+  EXPECT_EQ(instance_matcher({"web1:9100"}), R"(instance="web1:9100")");
+  // Dots and other metacharacters match only themselves: "web1.a" must not match "web1xa".
+  // In PromQL's double quotes the regex's backslashes are doubled.
+  EXPECT_EQ(instance_matcher({"web1.a:9100", "db(2)"}),
+            R"x(instance=~"web1\\.a:9100|db\\(2\\)")x");
+  EXPECT_EQ(instance_matcher({"a\"b"}), R"x(instance="a\"b")x");
+  auto query = with_matchers("m", "{job=\"p\"}", instance_matcher({"h:1"}));
+  ASSERT_TRUE(query.has_value());
+  EXPECT_EQ(*query, R"(m{job="p",instance="h:1"})");
+  query = with_matchers("m", "", instance_matcher({"h:1"}));
+  ASSERT_TRUE(query.has_value());
+  EXPECT_EQ(*query, R"(m{instance="h:1"})");
+  query = with_matchers("m", "{job=\"p\"}", "");
+  ASSERT_TRUE(query.has_value());
+  EXPECT_EQ(*query, R"(m{job="p"})");
+}
+
+detect::Report report_with(std::vector<std::pair<std::string, detect::Verdict>> keys) {
+  detect::Report report;
+  for (const auto& [name, verdict] : keys) {
+    detect::Finding f;
+    f.key = slab_cache(name);
+    f.pool = PoolKind::kUnreclaimable;
+    f.verdict = verdict;
+    f.rate_bytes_per_hour = verdict == detect::Verdict::kLeak ? 3600.0 * 1024 : 1024.0;
+    report.findings.push_back(f);
+  }
+  return report;
+}
+
+TEST(PrometheusFleet, TheSummaryCountsHostsPerLeakingKey) {
+  FleetSummary fleet;
+  fleet.add("a",
+            report_with({{"filp", detect::Verdict::kLeak}, {"dentry", detect::Verdict::kSuspect}}));
+  fleet.add("b", report_with({{"filp", detect::Verdict::kLeak}}));
+  fleet.add("c", report_with({}));
+  fleet.add("d", report_with({{"dentry", detect::Verdict::kSuspect}}));
+  EXPECT_EQ(fleet.hosts(), 4u);
+  EXPECT_EQ(fleet.hosts_with_leak(), 2u);
+  const auto j = fleet.json();
+  EXPECT_EQ(j["hosts_with_suspect_only"], 1);
+  ASSERT_EQ(j["keys"].size(), 2u);
+  EXPECT_EQ(j["keys"][0]["key"], "filp");
+  EXPECT_EQ(j["keys"][0]["leak_hosts"], 2);
+  EXPECT_EQ(j["keys"][0]["suspect_hosts"], 0);
+  EXPECT_EQ(j["keys"][0]["median_rate_bytes_per_hour"], 3600.0 * 1024);
+  EXPECT_EQ(j["keys"][0]["example_hosts"], (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(j["keys"][1]["key"], "dentry");
+  EXPECT_EQ(j["keys"][1]["suspect_hosts"], 2);
+  const std::string text = fleet.text();
+  EXPECT_NE(text.find("== fleet: 4 host(s), 2 with a leak, 1 with a suspect only =="),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("3.5 MiB/h"), std::string::npos) << text;
+}
+
+TEST(PrometheusFleet, LeakingHostsAreTheExamplesShownFirst) {
+  FleetSummary fleet;
+  for (int i = 0; i < 7; ++i) {
+    fleet.add("s" + std::to_string(i), report_with({{"filp", detect::Verdict::kSuspect}}));
+  }
+  fleet.add("leaker", report_with({{"filp", detect::Verdict::kLeak}}));
+  const auto j = fleet.json();
+  ASSERT_EQ(j["keys"][0]["example_hosts"].size(), FleetSummary::kExampleHosts);
+  EXPECT_EQ(j["keys"][0]["example_hosts"][0], "leaker");
+  EXPECT_NE(fleet.text().find("(+3 more)"), std::string::npos) << fleet.text();
+}
+
 }  // namespace
 }  // namespace poolscope::serve
