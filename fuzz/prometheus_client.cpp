@@ -1,8 +1,10 @@
 // Fuzzer for what `leaks --prometheus` parses: the URL, the HTTP response and the query_range
-// JSON, then the histories built from it. Besides not crashing: a parsed URL has a host and a
-// port; decoded bodies are no longer than the input; every history has samples.
+// and label-values JSON, then the histories built from it. Besides not crashing: a parsed URL has a
+// host and a port; decoded bodies are no longer than the input; every history has samples; the
+// instance matcher of the decoded label values names each of them once.
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "serve/http_client.h"
@@ -28,6 +30,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (history.samples() <= 0) std::abort();
     }
   }
+  if (auto values = serve::parse_label_values(text)) {
+    if (!values->empty()) {
+      const std::string matcher = serve::instance_matcher(*values);
+      if (matcher.rfind("instance=", 0) != 0) std::abort();
+      if (auto query = serve::with_matchers("m", "", matcher); !query) std::abort();
+    }
+  }
   (void)serve::with_matchers("poolscope_key_bytes", text);
+  (void)serve::with_matchers("poolscope_key_bytes", text, "instance=\"a\"");
   return 0;
 }
