@@ -94,6 +94,11 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
     any_link = any_link || linked[m];
   }
   if (!any_link) return out;
+  // A generic cache's own floor of objects per unit (links.h), tighter than the general 1/8.
+  double min_per_unit = 1.0 / options.max_objects_per_unit;
+  if (const ProcessLink* link = process_link(key.key); link && link->min_objects_per_unit > 0) {
+    min_per_unit = std::max(min_per_unit, link->min_objects_per_unit);
+  }
   // A tag that is an object type's bodies (Even <-> Event, links.h) is compared with that type
   // first: a process whose handles were recorded by type is not compared through its total handle
   // count or pool quota, which another type's churn (a backup opening files) moves.
@@ -150,7 +155,7 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       if (count_metric && key.seen_outstanding &&
           (growth < options.min_metric_growth ||
            key_growth > options.max_objects_per_unit * growth ||
-           key_growth * options.max_objects_per_unit < growth)) {
+           key_growth < min_per_unit * growth)) {
         continue;
       }
       // Sustained growth that matches the key's, not a one-off burst (a compiler opening its

@@ -19,10 +19,12 @@ constexpr std::string_view kKmallocFd =
 constexpr std::array kLinks{
     ProcessLink{kSlab, "filp", kAnyFd, "struct file: one per open file description"},
     ProcessLink{kSlab, "lsm_file_cache", kAnyFd, "the LSM blob of every struct file"},
+    // At least one context per fd, or a pipe's buffer array shared by its two fds: 1/2.
     ProcessLink{kSlab, "kmalloc-*", kKmallocFd,
                 "anon-inode contexts (eventfd_ctx 48 B, timerfd_ctx, signalfd_ctx ...), pipe "
-                "and socket buffers"},
-    ProcessLink{kSlab, "kmalloc-cg-*", kKmallocFd, "the same, memcg-accounted"},
+                "and socket buffers",
+                std::nullopt, 0.5},
+    ProcessLink{kSlab, "kmalloc-cg-*", kKmallocFd, "the same, memcg-accounted", std::nullopt, 0.5},
     ProcessLink{kSlab, "eventpoll_*", "epoll fds", "epoll items and wait queues"},
     ProcessLink{kSlab, "inotify_inode_mark", "inotify fds", "inotify watches"},
     ProcessLink{kSlab, "pid", "pidfd threads fds",

@@ -28,6 +28,10 @@ struct ProcessLink {
   // through that type (or its references to exited processes/threads, or its threads), never
   // through its total handle count or pool quota, which another type's churn moves.
   std::optional<HandleKind> handle_type = std::nullopt;
+  // The fewest of the key's new objects one unit of the metric can account for, where the
+  // detector's general 1/8 is too loose: a generic cache (kmalloc-192) that a busy machine moves
+  // by a few dozen objects must not be pinned on a leaker at 0.15 objects per fd. 0: the general.
+  double min_objects_per_unit = 0;
 };
 std::span<const ProcessLink> process_links();
 // The row for a key, or nullptr.
