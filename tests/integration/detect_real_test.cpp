@@ -3,6 +3,7 @@
 // largest consumers.
 #include <fmt/format.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "integration/cli_support.h"
@@ -21,17 +22,35 @@ testing::RunResult run(const std::vector<std::string>& args) {
   return testing::run_poolscope(line);
 }
 
+// `leaks DB --format json`, parsed (discarded, not an object, when leaks printed no JSON).
+json leaks_json(const std::string& db) {
+  return json::parse(run({"leaks", db, "--format", "json"}).out, nullptr, false);
+}
+
 const char* const kBefore = "poolmon/03_msdocs_example4_drsd_printer_leak_before.txt";
 const char* const kAfter = "poolmon/04_msdocs_example4_drsd_printer_leak_after.txt";
+
+// The Drsd screens before and after one print job, taken as 5 minutes apart (the example gives no
+// times), imported into db.
+testing::RunResult import_drsd_job(const std::string& db, std::vector<std::string> more = {}) {
+  std::vector<std::string> args{"import",
+                                "--into",
+                                db,
+                                testing::shared_data(kBefore),
+                                testing::shared_data(kAfter),
+                                "--at",
+                                "2025-11-12T10:00:00Z",
+                                "--at",
+                                "2025-11-12T10:05:00Z"};
+  args.insert(args.end(), more.begin(), more.end());
+  return run(args);
+}
 
 TEST(DetectReal, DrsdBeforeAndAfterOnePrintJobIsALeakOfSixBlocks) {
   POOLSCOPE_REQUIRE_SHARED(kBefore);
   testing::TempDir dir;
   const std::string db = dir.file("drsd.db");
-  // The example gives no times: one print job, taken here as 5 minutes apart.
-  auto imported =
-      run({"import", "--into", db, testing::shared_data(kBefore), testing::shared_data(kAfter),
-           "--at", "2025-11-12T10:00:00Z", "--at", "2025-11-12T10:05:00Z"});
+  auto imported = import_drsd_job(db);
   ASSERT_EQ(imported.exit_code, 0) << imported.out;
   auto leaks = run({"leaks", db, "--format", "json", "--fail-on-leak"});
   EXPECT_EQ(leaks.exit_code, 0) << "two samples are a suspect, not a leak\n" << leaks.out;
@@ -71,8 +90,15 @@ TEST(DetectReal, OneSnapshotGivesTheLargestConsumersAndNeverALeak) {
   POOLSCOPE_REQUIRE_SHARED(kAfter);
   testing::TempDir dir;
   const std::string db = dir.file("one.db");
-  auto imported =
-      run({"import", "--into", db, testing::shared_data(kAfter), "--at", "2025-11-12T10:05:00Z"});
+  // A screen without ( delta ) columns (its deltas, all 0, would be a second sample): the rows
+  // of the after screen.
+  std::string text = testing::read_file(testing::shared_data(kAfter));
+  for (std::size_t open = text.find('('); open != std::string::npos; open = text.find('(')) {
+    text.erase(open, text.find(')', open) - open + 1);
+  }
+  const std::string screen = dir.file("screen.txt");
+  std::ofstream(screen, std::ios::binary) << text;
+  auto imported = run({"import", "--into", db, screen, "--at", "2025-11-12T10:05:00Z"});
   ASSERT_EQ(imported.exit_code, 0) << imported.out;
   auto leaks = run({"leaks", db, "--format", "json", "--fail-on-leak"});
   EXPECT_EQ(leaks.exit_code, 0) << leaks.out;
@@ -88,6 +114,75 @@ TEST(DetectReal, OneSnapshotGivesTheLargestConsumersAndNeverALeak) {
   auto table = run({"leaks", db});
   EXPECT_NE(table.out.find("No leak found"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("Drsd"), std::string::npos) << table.out;
+
+  // The screen as printed: its previous refresh (deltas all 0) is a second sample at the same
+  // time, which shows no growth, and the note says what two samples at one time can show.
+  const std::string with_deltas = dir.file("deltas.db");
+  imported = run({"import", "--into", with_deltas, testing::shared_data(kAfter), "--at",
+                  "2025-11-12T10:05:00Z"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.out;
+  const json two = leaks_json(with_deltas);
+  ASSERT_TRUE(two.is_object());
+  EXPECT_TRUE(two["findings"].empty()) << two.dump(2);
+  EXPECT_EQ(two["samples"], 2);
+  ASSERT_EQ(two["notes"].size(), 1u) << two.dump(2);
+  EXPECT_NE(two["notes"][0].get<std::string>().find("same time"), std::string::npos);
+}
+
+// Issue 17 item 7: one poolmon screen with ( delta ) columns said "No leak found" although the
+// screen itself shows Drsd up by 6 since poolmon's previous refresh. Imported alone it is two
+// samples: growth without a rate (poolmon does not print its refresh interval), and with
+// --refresh-interval a rate.
+TEST(DetectReal, OnePoolmonScreenWithDeltaColumnsShowsItsGrowth) {
+  POOLSCOPE_REQUIRE_SHARED(kBefore);
+  testing::TempDir dir;
+  const std::string db = dir.file("one-screen.db");
+  auto imported =
+      run({"import", "--into", db, testing::shared_data(kBefore), "--at", "2025-11-12T10:00:00Z"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.out;
+  EXPECT_NE(imported.out.find("2 sample(s)"), std::string::npos) << imported.out;
+  EXPECT_NE(imported.out.find("no rate"), std::string::npos) << imported.out;
+  const json report = leaks_json(db);
+  ASSERT_TRUE(report.is_object());
+  ASSERT_EQ(report["findings"].size(), 1u) << report.dump(2);
+  const json& f = report["findings"][0];
+  EXPECT_EQ(f["key"], "Drsd");
+  EXPECT_EQ(f["verdict"], "suspect");
+  EXPECT_EQ(f["start"], 15);
+  EXPECT_EQ(f["end"], 21);
+  EXPECT_TRUE(f["rate_objects_per_hour"].is_null()) << f.dump(2);
+  EXPECT_NE(f["explanation"].get<std::string>().find("no rate"), std::string::npos);
+
+  // Known interval: the previous refresh 5 s before, 6 blocks in 5 s.
+  const std::string timed = dir.file("timed.db");
+  imported = run({"import", "--into", timed, testing::shared_data(kBefore), "--at",
+                  "2025-11-12T10:00:00Z", "--refresh-interval", "5s"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.out;
+  const json timed_report = leaks_json(timed);
+  ASSERT_TRUE(timed_report.is_object());
+  ASSERT_EQ(timed_report["findings"].size(), 1u) << timed_report.dump(2);
+  const json& t = timed_report["findings"][0];
+  EXPECT_DOUBLE_EQ(t["rate_objects_per_hour"].get<double>(), 6 * 720);
+  EXPECT_DOUBLE_EQ(t["rate_bytes_per_hour"].get<double>(), 4992 * 720);
+  EXPECT_EQ(t["onset"], "2025-11-12T09:59:55Z");
+}
+
+// Several screens, no interval: an untimed previous refresh would fold the series, so the ( delta )
+// columns are left out and the import says so.
+TEST(DetectReal, DeltaColumnsOfSeveralScreensNeedTheRefreshInterval) {
+  POOLSCOPE_REQUIRE_SHARED(kBefore);
+  testing::TempDir dir;
+  const std::string db = dir.file("two.db");
+  auto imported = import_drsd_job(db);
+  ASSERT_EQ(imported.exit_code, 0) << imported.out;
+  EXPECT_NE(imported.out.find("imported 2 file(s) into"), std::string::npos) << imported.out;
+  EXPECT_NE(imported.out.find(": 2 sample(s)"), std::string::npos) << imported.out;
+  EXPECT_NE(imported.out.find("--refresh-interval"), std::string::npos) << imported.out;
+  // With it: each screen's previous refresh 1 s before it, four samples.
+  const std::string timed = dir.file("timed.db");
+  imported = import_drsd_job(timed, {"--refresh-interval", "1"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.out;
+  EXPECT_NE(imported.out.find(": 4 sample(s)"), std::string::npos) << imported.out;
 }
 
 // microsoft/WSL#40804 (shared poolmon file 15): eight tags moving in lockstep over 4.91 days,
