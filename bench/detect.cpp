@@ -22,6 +22,7 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,7 +38,9 @@
 #include <string>
 #include <vector>
 
+#include "detect/census.h"
 #include "detect/detector.h"
+#include "detect/load.h"
 #include "detect/trend.h"
 #include "store/recording.h"
 #include "week_recording.h"
@@ -384,6 +387,65 @@ void BM_LeaksOnAWeekOf300Keys(benchmark::State& state) {
   state.counters["goal_rss_MiB"] = 1024;
 }
 BENCHMARK(BM_LeaksOnAWeekOf300Keys)->UseManualTime()->Iterations(3)->Unit(benchmark::kSecond);
+
+// Issue 17's cost inside `leaks` on the same week: the history is loaded once through the real
+// store, then analyze runs whole, and the issue's additions run again on a copy of its report: the
+// census (add_census), the one-snapshot evidence (add_snapshot_evidence) and the incidents
+// (group_incidents). CPU time of this thread, medians over the iterations; the share is of
+// load + analyze, which is what `leaks` spends besides printing.
+double thread_cpu_s() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+void BM_IncidentsAndCensusCostOnAWeekOf300Keys(benchmark::State& state) {
+  auto rec = store::Recording::open_read(week_recording());
+  if (!rec) {
+    state.SkipWithError(rec.error().message.c_str());
+    return;
+  }
+  std::vector<double> load_s, analyze_s, census_s, snapshot_s, incidents_s;
+  std::size_t findings = 0, incidents = 0;
+  for (auto _ : state) {
+    double t0 = thread_cpu_s();
+    auto h = load_history(*rec);
+    if (!h) {
+      state.SkipWithError(h.error().message.c_str());
+      return;
+    }
+    double t1 = thread_cpu_s();
+    const Report whole = analyze(*h);
+    double t2 = thread_cpu_s();
+    load_s.push_back(t1 - t0);
+    analyze_s.push_back(t2 - t1);
+    Report again = whole;
+    t0 = thread_cpu_s();
+    add_census(*h, again);
+    t1 = thread_cpu_s();
+    add_snapshot_evidence(*h, again);
+    t2 = thread_cpu_s();
+    group_incidents(again);
+    const double t3 = thread_cpu_s();
+    census_s.push_back(t1 - t0);
+    snapshot_s.push_back(t2 - t1);
+    incidents_s.push_back(t3 - t2);
+    findings = whole.findings.size();
+    incidents = whole.incidents.size();
+  }
+  const double leaks_s = median(load_s) + median(analyze_s);
+  const double added = median(census_s) + median(snapshot_s) + median(incidents_s);
+  state.counters["load_cpu_s"] = median(load_s);
+  state.counters["analyze_cpu_s"] = median(analyze_s);
+  state.counters["census_ms"] = median(census_s) * 1000;
+  state.counters["snapshot_evidence_ms"] = median(snapshot_s) * 1000;
+  state.counters["incidents_ms"] = median(incidents_s) * 1000;
+  state.counters["share_of_leaks_pct"] = added / leaks_s * 100;
+  state.counters["goal_pct"] = 10;
+  state.counters["findings"] = static_cast<double>(findings);
+  state.counters["incidents"] = static_cast<double>(incidents);
+}
+BENCHMARK(BM_IncidentsAndCensusCostOnAWeekOf300Keys)->Iterations(5)->Unit(benchmark::kSecond);
 
 // CPU per sample: `watch` (sampling, process facts and the detector every 30 s of samples) against
 // `record` (sampling, process facts and the store), same interval, same duration, and the same

@@ -8,6 +8,7 @@
 
 #include "integration/cli_support.h"
 #include "integration/store_support.h"
+#include "store/recording.h"
 #include "test_support.h"
 
 namespace poolscope {
@@ -226,6 +227,100 @@ TEST(DetectReal, TheWcscFamilyIsOneIncidentWhoseSourceIsWcsc) {
   auto table = run({"leaks", db});
   EXPECT_NE(table.out.find("incident 1: leak in 8 keys, source WCsc"), std::string::npos)
       << table.out;
+}
+
+// Windows-Dev-Performance#137 (shared poolmon file 16): the Proc tag held 2,655 objects against 228
+// live processes at 1m15s of uptime and 39,511 against 284 at 18h05m; 312 against 285 after the
+// driver update. Only a unit test (a History built in code) covered the census; here it goes
+// through a recording written with the store API, as `record` writes one on Windows (a pool sample
+// and the process list together), and `leaks` reads it. The two real points are the ends; the
+// samples between are on the straight line joining them (the issue gives no others).
+void write_proc_census_recording(const std::string& path, const std::vector<int>& uptimes,
+                                 const std::vector<std::uint64_t>& objects,
+                                 const std::vector<std::uint64_t>& processes) {
+  auto rec = store::Recording::open_write(path);
+  ASSERT_TRUE(rec) << rec.error().message;
+  const std::int64_t boot = 1'786'000'000;  // 2026-08-06
+  for (std::size_t i = 0; i < uptimes.size(); ++i) {
+    const auto when =
+        std::chrono::system_clock::time_point(std::chrono::seconds(boot + uptimes[i]));
+    Snapshot s;
+    s.host = "amd-desktop";
+    s.source = "live:windows";
+    s.format = "live:windows";
+    s.counter_width = CounterWidth::k32;
+    s.wall_time = when;
+    s.monotonic_ns = static_cast<std::int64_t>(uptimes[i]) * 1'000'000'000;
+    Entry proc;
+    proc.key = tag_from_text("Proc");
+    proc.pool = PoolKind::kNonPaged;
+    proc.counters.outstanding = objects[i];
+    s.entries.push_back(proc);
+    ProcessSample ps;
+    ps.time = when;
+    ps.monotonic_ns = s.monotonic_ns;
+    for (std::uint64_t p = 0; p < processes[i]; ++p) {
+      ProcessFacts f{.pid = 4 + 4 * p, .start_time = 1, .name = "p" + std::to_string(p)};
+      f.handle_count = 100;
+      ps.processes.push_back(f);
+    }
+    auto seq = rec->append(s, &ps);
+    ASSERT_TRUE(seq) << seq.error().message;
+  }
+}
+
+TEST(DetectReal, ProcObjectsOutlivingTheirProcessesAreACensusFindingFromARecording) {
+  testing::TempDir dir;
+  const std::string db = dir.file("proc.db");
+  std::vector<int> uptimes;
+  std::vector<std::uint64_t> objects, processes;
+  const int first = 75, last = 18 * 3600 + 5 * 60;
+  for (int i = 0; i <= 12; ++i) {
+    uptimes.push_back(first + (last - first) * i / 12);
+    objects.push_back(static_cast<std::uint64_t>(2655 + (39511 - 2655) * i / 12));
+    processes.push_back(static_cast<std::uint64_t>(228 + (284 - 228) * i / 12));
+  }
+  write_proc_census_recording(db, uptimes, objects, processes);
+  const json report = leaks_json(db);
+  ASSERT_TRUE(report.is_object());
+  ASSERT_EQ(report["findings"].size(), 1u) << report.dump(2);
+  const json& f = report["findings"][0];
+  EXPECT_EQ(f["key"], "Proc");
+  EXPECT_EQ(f["verdict"], "leak");
+  EXPECT_TRUE(report["process_facts"].get<bool>());
+  const json& census = f["census"];
+  ASSERT_TRUE(census.is_object()) << f.dump(2);
+  EXPECT_EQ(census["owner_kind"], "processes");
+  EXPECT_EQ(census["objects"], 39511);
+  EXPECT_EQ(census["owners"], 284);
+  EXPECT_EQ(census["gap"], 39227);
+  // The gap grew from 2,427 to 39,227 in 18 h 3 min 45 s: 2,036 an hour.
+  EXPECT_NEAR(census["gap_rate_per_hour"].get<double>(), (39227.0 - 2427) / (last - first) * 3600,
+              20);
+  EXPECT_NE(
+      f["explanation"].get<std::string>().find("39,227 process objects outlive their processes"),
+      std::string::npos)
+      << f["explanation"];
+  // No process is named: the gap, not a process's handles, is the evidence.
+  EXPECT_TRUE(f["processes"].empty()) << f.dump(2);
+  auto table = run({"leaks", db});
+  EXPECT_NE(table.out.find("39,227 process objects outlive their processes"), std::string::npos)
+      << table.out;
+
+  // After the driver update, one sample: 312 against 285 is no finding.
+  const std::string fixed = dir.file("fixed.db");
+  write_proc_census_recording(fixed, {600}, {312}, {285});
+  const json after = leaks_json(fixed);
+  ASSERT_TRUE(after.is_object());
+  EXPECT_TRUE(after["findings"].empty()) << after.dump(2);
+  // Still leaking, one sample at 18h05m: the gap alone makes a suspect.
+  const std::string one = dir.file("one.db");
+  write_proc_census_recording(one, {last}, {39511}, {284});
+  const json single = leaks_json(one);
+  ASSERT_TRUE(single.is_object());
+  ASSERT_EQ(single["findings"].size(), 1u) << single.dump(2);
+  EXPECT_EQ(single["findings"][0]["verdict"], "suspect");
+  EXPECT_EQ(single["findings"][0]["census"]["gap"], 39227);
 }
 
 // windbg/poolused_01: one !poolused where amda holds 5,768,754 allocations (1.8 GB) and IoWI
