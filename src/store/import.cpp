@@ -5,12 +5,15 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/forward_error.h"
 #include "core/time_format.h"
 #include "parse/poolmon.h"
 #include "parse/sniff.h"
+#include "parse/tasklist.h"
 #include "source/text_file.h"
 #include "trace/etl_trace.h"
 
@@ -103,6 +106,17 @@ std::string event_detail(const parse::HttpErrEvent& e, const std::string& path) 
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
+// Text dumps carry no date: --at, else the file's modification time.
+std::chrono::system_clock::time_point text_time(
+    const std::string& path, std::optional<std::chrono::system_clock::time_point> at) {
+  if (at) return *at;
+  std::error_code ec;
+  auto mtime = std::filesystem::last_write_time(path, ec);
+  if (ec) return {};
+  return std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+      std::chrono::file_clock::to_sys(mtime));
+}
+
 std::string seconds_text(double seconds) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g s", seconds);
@@ -112,11 +126,20 @@ std::string seconds_text(double seconds) {
 // How a screen's "( delta)" columns become a sample (ImportedFile::screens_with_changes).
 enum class PreviousRefresh { kSkip, kAtInterval, kSameTime };
 
+// Process lists by time: each goes with the pool samples of its time.
+using ProcessLists = std::map<std::chrono::system_clock::time_point, const ProcessSample*>;
+
+const ProcessSample* processes_at(const ProcessLists& lists,
+                                  std::chrono::system_clock::time_point t) {
+  auto it = lists.find(t);
+  return it == lists.end() ? nullptr : it->second;
+}
+
 Result<void> write_file(Recording& rec, const ImportedFile& file, PreviousRefresh previous,
-                        double refresh_seconds, std::size_t& samples, std::size_t& events,
-                        std::size_t& points) {
+                        double refresh_seconds, const ProcessLists& lists, std::size_t& samples,
+                        std::size_t& events, std::size_t& points) {
   for (const Snapshot& s : file.snapshots) {
-    auto seq = rec.append(s);
+    auto seq = rec.append(s, processes_at(lists, s.wall_time));
     if (!seq) return forward_error(seq);
     ++samples;
   }
@@ -157,7 +180,7 @@ Result<void> write_file(Recording& rec, const ImportedFile& file, PreviousRefres
             }
           }
           last_written = s.wall_time;
-          auto seq = rec.append(s);
+          auto seq = rec.append(s, processes_at(lists, s.wall_time));
           if (!seq) return forward_error(seq);
           ++samples;
           return {};
@@ -202,7 +225,9 @@ std::string import_formats_help() {
          "\"(PDH-CSV 4.0)\")\n"
          "  - HTTP.sys error logs (httperr*.log: \"#Software: Microsoft HTTP API\" / "
          "\"#Fields:\")\n"
-         "  - Windows pool traces (.etl from xperf/WPR with POOL): outstanding per tag over time\n";
+         "  - Windows pool traces (.etl from xperf/WPR with POOL): outstanding per tag over time\n"
+         "  - Windows process lists (tasklist, tasklist /FO CSV): stored with the pool samples of "
+         "the same --at time\n";
 }
 
 Result<ImportedFile> read_import_file(const std::string& path,
@@ -234,11 +259,12 @@ Result<ImportedFile> read_import_file(const std::string& path,
   if (!head) return forward_error(head);
   const bool pdh = looks_like_pdh(*head);
   const bool httperr = !pdh && looks_like_httperr(*head);
+  const bool tasklist = !pdh && !httperr && parse::looks_like_tasklist(*head);
   const parse::TextFormat format =
-      pdh || httperr ? parse::TextFormat::kUnknown : parse::detect_format(*head);
+      pdh || httperr || tasklist ? parse::TextFormat::kUnknown : parse::detect_format(*head);
   head->clear();
   head->shrink_to_fit();
-  if (!pdh && !httperr && format == parse::TextFormat::kUnknown) {
+  if (!pdh && !httperr && !tasklist && format == parse::TextFormat::kUnknown) {
     return make_error(
         ErrorCode::kInput,
         path + ": not a format poolscope can import. Known formats:\n" + import_formats_help());
@@ -284,6 +310,16 @@ Result<ImportedFile> read_import_file(const std::string& path,
       file.events = std::move(log->log.events);
       return file;
     }
+    if (tasklist) {
+      auto list = parse::parse_tasklist(*text);
+      if (!list) return make_error(list.error().code, path + ": " + list.error().message);
+      if (!list->diagnostics.empty()) return unexpected(diagnostics_error(path, list->diagnostics));
+      file.format = "tasklist";
+      file.when = text_time(path, at);
+      file.processes = std::move(list->sample);
+      file.processes->time = file.when;
+      return file;
+    }
     auto one = parse::parse_pool_text(*text);
     if (!one) return make_error(one.error().code, path + ": " + one.error().message);
     parsed.push_back(std::move(*one));
@@ -294,18 +330,7 @@ Result<ImportedFile> read_import_file(const std::string& path,
   }
   if (!diagnostics.empty()) return unexpected(diagnostics_error(path, diagnostics));
 
-  // Text dumps carry no date: --at, else the file's modification time.
-  std::error_code ec;
-  std::chrono::system_clock::time_point when{};
-  if (at) {
-    when = *at;
-  } else {
-    auto mtime = std::filesystem::last_write_time(path, ec);
-    if (!ec) {
-      when = std::chrono::time_point_cast<std::chrono::system_clock::duration>(
-          std::chrono::file_clock::to_sys(mtime));
-    }
-  }
+  const auto when = text_time(path, at);
   file.format = std::string(parse::text_format_name(format));
   file.when = when;
   for (auto& p : parsed) {
@@ -340,10 +365,30 @@ Result<ImportTotals> write_imported(Recording& rec, std::vector<ImportedFile>& f
           "growth, but no rate (--refresh-interval gives one)");
     }
   }
+  // Each process list goes with the pool samples of its time; one that has none is refused.
+  std::set<std::chrono::system_clock::time_point> pool_times;
+  for (const auto& file : files) {
+    if (file.streamed_snapshots > 0) pool_times.insert(file.when);
+    for (const Snapshot& s : file.snapshots) pool_times.insert(s.wall_time);
+  }
+  ProcessLists lists;
+  for (const auto& file : files) {
+    if (!file.processes) continue;
+    if (!pool_times.contains(file.when)) {
+      return make_error(ErrorCode::kInput,
+                        file.path + ": the process list at " + format_utc(file.when) +
+                            " has no pool sample of the same time to go with; give it the same "
+                            "--at as the poolmon screen it was taken with");
+    }
+    if (!lists.emplace(file.when, &*file.processes).second) {
+      return make_error(ErrorCode::kInput, file.path + ": a second process list at " +
+                                               format_utc(file.when) + "; one per time");
+    }
+  }
   if (auto ok = rec.begin(); !ok) return forward_error(ok);
   ImportTotals totals;
   for (const auto& file : files) {
-    if (auto ok = write_file(rec, file, previous, options.refresh_seconds.value_or(0),
+    if (auto ok = write_file(rec, file, previous, options.refresh_seconds.value_or(0), lists,
                              totals.samples, totals.events, totals.points);
         !ok) {
       rec.rollback();
@@ -370,6 +415,10 @@ std::string describe_imported(const ImportedFile& file) {
     }
   }
   if (!file.events.empty()) out += ", " + std::to_string(file.events.size()) + " event(s)";
+  if (file.processes) {
+    out += ", " + std::to_string(file.processes->processes.size()) + " process(es) at " +
+           format_utc(file.when);
+  }
   if (file.counters) {
     out += ", " + std::to_string(file.counters->counters.size()) + " counter(s) x " +
            std::to_string(file.counters->times.size()) + " row(s)";

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/pool.h"
+#include "core/process.h"
 #include "core/result.h"
 #include "parse/httperr.h"
 #include "parse/pdh_csv.h"
@@ -30,6 +31,9 @@ struct ImportedFile {
   std::chrono::system_clock::time_point when{};
   std::vector<parse::HttpErrEvent> events;
   std::optional<parse::CounterLog> counters;
+  // A process list (tasklist): stored with the pool samples of the same time (`when`), so the
+  // census can compare Proc with the live processes.
+  std::optional<ProcessSample> processes;
   std::vector<std::string> notes;
 };
 
