@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <string>
 
+#include "core/names.h"
+
 namespace poolscope::parse {
 
 namespace {
@@ -126,7 +128,10 @@ Result<ParsedTasklist> parse_tasklist(std::string_view text) {
           {number, "the PID column holds \"" + std::string(pid) + "\", not a number"});
       continue;
     }
-    out.sample.processes.push_back(ProcessFacts{.pid = *value, .name = std::string(image)});
+    ProcessFacts& f = out.sample.processes.emplace_back();
+    f.pid = *value;
+    f.name.assign(image);
+    cap_name(f.name, kMaxProcessNameBytes);
   }
   if (kind == Kind::kUnknown || kind == Kind::kHeader) {
     return make_error(ErrorCode::kInput,

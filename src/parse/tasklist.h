@@ -18,7 +18,7 @@ namespace poolscope::parse {
 // - CSV: a header whose first two fields are "Image Name" and "PID" (quoted), then one process
 //   per line.
 // - ProcessFacts get pid and name; start_time is 0 (tasklist does not print it). A row whose PID
-//   is not a number is a Diagnostic.
+//   is not a number is a Diagnostic. A name longer than kMaxProcessNameBytes is cut (cap_name).
 struct ParsedTasklist {
   ProcessSample sample;  // processes sorted by pid; no time
   std::vector<Diagnostic> diagnostics;

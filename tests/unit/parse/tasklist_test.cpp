@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/names.h"
+
 namespace poolscope::parse {
 namespace {
 
@@ -46,6 +48,13 @@ TEST(Tasklist, TheCsvFormIsReadAndABadPidIsNamed) {
   ASSERT_EQ(parsed.diagnostics.size(), 1u);
   EXPECT_EQ(parsed.diagnostics[0].line, 4u);
   EXPECT_NE(parsed.diagnostics[0].message.find("x12"), std::string::npos);
+}
+
+TEST(Tasklist, AHugeImageNameIsCutWhereItEnters) {
+  const std::string text = "\"Image Name\",\"PID\"\n\"" + std::string(100000, 'a') + "\",\"4\"\n";
+  const ParsedTasklist parsed = parse_ok(text);
+  ASSERT_EQ(parsed.sample.processes.size(), 1u);
+  EXPECT_EQ(parsed.sample.processes[0].name.size(), kMaxProcessNameBytes);
 }
 
 TEST(Tasklist, OtherTextIsNotTasklist) {
