@@ -25,6 +25,7 @@ void add_import_verb(CLI::App& app, VerbMain& run) {
     std::vector<std::string> at;
     std::optional<std::int32_t> bias;
     std::string encoding = "auto";
+    std::optional<double> refresh;
   };
   auto options = std::make_shared<Options>();
   CLI::App* verb = app.add_subcommand(
@@ -46,6 +47,12 @@ void add_import_verb(CLI::App& app, VerbMain& run) {
                    "cp1251; UTF-16 with a byte order mark is always recognised")
       ->check(CLI::IsMember({"auto", "utf-8", "cp1251"}))
       ->default_val("auto");
+  verb->add_option("--refresh-interval", options->refresh,
+                   "poolmon's refresh interval (2, 500ms, 1m), when known: each screen's "
+                   "( delta ) columns then add its previous refresh as a sample this long "
+                   "before it. Without it, only a single screen's are used, with no rate")
+      ->transform(duration_in_seconds())
+      ->check(CLI::Range(0.001, 86400.0 * 365));
   verb->callback([&run, options] {
     run = [options]() -> int {
       const auto& paths = options->paths;
@@ -88,7 +95,8 @@ void add_import_verb(CLI::App& app, VerbMain& run) {
       if (!rec->takeover_note().empty()) {
         std::fprintf(stderr, "poolscope: note: %s\n", rec->takeover_note().c_str());
       }
-      auto totals = store::write_imported(*rec, files);
+      auto totals = store::write_imported(
+          *rec, files, store::ImportOptions{.refresh_seconds = options->refresh});
       if (!totals) return report_error(totals.error());
       for (const auto& file : files) {
         for (const auto& note : file.notes) {

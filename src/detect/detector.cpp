@@ -572,6 +572,12 @@ Report analyze(const History& h, const DetectorOptions& options) {
         "pairs of near-equal huge counts, a key holding most of its pool, objects far beyond "
         "their owners), not what grows: a leak needs a second sample in time (record, or import "
         "a second snapshot)");
+  } else if (h.samples() > 1 && report.seconds <= 0) {
+    report.notes.push_back(fmt::format(
+        "the {} samples have the same time: growth shows, but no rate and no forecast (one "
+        "poolmon screen and the previous refresh its ( delta ) columns give, when poolmon's "
+        "refresh interval is not known: import --refresh-interval)",
+        h.samples()));
   }
   return report;
 }

@@ -360,6 +360,7 @@ class Parser {
   void new_snapshot(std::size_t first_line);
   void close_snapshot();
   void add_row(const PoolmonRow& row);
+  void add_previous_row(const PoolmonRow& row, const Entry& now);
   void add_tracker_row(const TrackerRow& row);
   void memory_line(std::string_view t, std::size_t number);
   void commit_line(std::string_view t, std::size_t number);
@@ -530,6 +531,7 @@ void Parser::add_row(const PoolmonRow& row) {
     if (row.bytes_change >= 0) c.bytes = static_cast<std::uint64_t>(row.bytes_change);
   }
   if (!row.owner.empty()) e.owner.assign(row.owner);
+  if (row.has_changes) add_previous_row(row, e);
   if (row.printed_negative) ++negative_rows_;
   if (((row.allocs - row.frees) & kMask32) != (row.outstanding & kMask32)) {
     if (diff_mismatches_++ == 0) {
@@ -538,6 +540,37 @@ void Parser::add_row(const PoolmonRow& row) {
                         " = " + std::to_string(row.allocs - row.frees) + ", Diff " +
                         std::to_string(row.outstanding);
     }
+  }
+}
+
+// The row as poolmon's previous refresh showed it: each count minus its change, modulo 2^32
+// (SYSTEM_POOLTAG's counts are ULONG and wrap); Diff minus (allocs change - frees change); Bytes
+// minus its change, left out when the change is larger than Bytes (no wrap: SIZE_T). A tag with no
+// allocations or frees then was not there yet.
+void Parser::add_previous_row(const PoolmonRow& row, const Entry& now) {
+  const auto minus = [](std::uint64_t value, std::int64_t change) {
+    return (value - static_cast<std::uint64_t>(change)) & kMask32;
+  };
+  const std::uint64_t allocs = minus(row.allocs, row.allocs_change);
+  const std::uint64_t frees = minus(row.frees, row.frees_change);
+  if (allocs == 0 && frees == 0) return;
+  if (!cur_.previous_refresh) {
+    cur_.previous_refresh.emplace();
+    cur_.previous_refresh->format = "poolmon";
+    cur_.previous_refresh->counter_width = CounterWidth::k32;
+  }
+  Snapshot& prev = *cur_.previous_refresh;
+  Entry& e = prev.entries.emplace_back();
+  e.key = now.key;
+  e.pool = now.pool;
+  e.session_id = now.session_id;
+  e.owner = now.owner;
+  e.counters.allocs = allocs;
+  e.counters.frees = frees;
+  e.counters.outstanding = minus(row.outstanding, row.allocs_change - row.frees_change);
+  if (row.bytes_change <= 0 || static_cast<std::uint64_t>(row.bytes_change) <= row.bytes) {
+    e.counters.bytes = row.bytes - static_cast<std::uint64_t>(row.bytes_change);
+    if (*e.counters.outstanding > 0) e.object_size = *e.counters.bytes / *e.counters.outstanding;
   }
 }
 

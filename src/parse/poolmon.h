@@ -30,6 +30,10 @@ namespace poolscope::parse {
 // - change holds the "( delta)" columns (change since poolmon's previous refresh). The model's
 //   counters are unsigned, so a negative delta (Bytes shrank: "( -184)") leaves that one field
 //   empty; the others are kept. parse_poolmon_row gives the signed values.
+// - A screen with "( delta)" columns is two samples: ParsedSnapshot::previous_refresh holds its
+//   rows as poolmon's previous refresh showed them (signed deltas, counts modulo 2^32; a tag with
+//   no allocations or frees then is left out). poolmon does not print its refresh interval, so
+//   the previous screen has no time: import places it (--refresh-interval, docs/detection.md).
 // - 32-bit poolmon prints its ULONG Allocs/Frees/Diff with %ld, so counts >= 2^31 appear negative;
 //   they are read back modulo 2^32 and a note says so. counter_width is k32.
 // - Mapped_Driver text goes to owner as printed, leading blanks removed and trailing ones kept (a

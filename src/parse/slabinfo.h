@@ -46,6 +46,9 @@ struct SlabinfoOptions {
 struct ParsedSnapshot {
   Snapshot snapshot;
   std::vector<Diagnostic> diagnostics;  // malformed lines; the caller decides if fatal
+  // A poolmon screen with "( delta)" columns: the same rows as poolmon's previous refresh showed
+  // them (current - delta), with no time and no totals. Empty for every other text.
+  std::optional<Snapshot> previous_refresh;
 };
 
 // Returns an error when the text is not slabinfo at all (no "slabinfo - version:" header).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/pool.h"
+#include "core/process.h"
 #include "core/result.h"
 #include "parse/httperr.h"
 #include "parse/pdh_csv.h"
@@ -23,9 +24,16 @@ struct ImportedFile {
   std::vector<Snapshot> snapshots;
   // A poolmon log is streamed again when written: how many screens it holds, and their time.
   std::size_t streamed_snapshots = 0;
+  // Screens with poolmon's "( delta)" columns: each is also the previous refresh (current -
+  // delta), written as a sample before it when its time is known (ImportOptions::refresh_seconds)
+  // or the import is that one screen alone (then at the screen's own time: no rate).
+  std::size_t screens_with_changes = 0;
   std::chrono::system_clock::time_point when{};
   std::vector<parse::HttpErrEvent> events;
   std::optional<parse::CounterLog> counters;
+  // A process list (tasklist): stored with the pool samples of the same time (`when`), so the
+  // census can compare Proc with the live processes.
+  std::optional<ProcessSample> processes;
   std::vector<std::string> notes;
 };
 
@@ -46,9 +54,16 @@ struct ImportTotals {
   std::size_t points = 0;
 };
 
+struct ImportOptions {
+  // poolmon's refresh interval, when the user knows it: a screen's "( delta)" columns are then a
+  // sample this long before it. poolmon does not print it.
+  std::optional<double> refresh_seconds;
+};
+
 // Writes every file into rec in one transaction; on failure nothing is kept and the error says
-// so.
-Result<ImportTotals> write_imported(Recording& rec, const std::vector<ImportedFile>& files);
+// so. A single poolmon screen with "( delta)" columns gives two samples (ImportedFile).
+Result<ImportTotals> write_imported(Recording& rec, std::vector<ImportedFile>& files,
+                                    const ImportOptions& options = {});
 
 // "PATH: FORMAT, N sample(s) at TIME, N event(s), ..." for the summary printed after an import.
 std::string describe_imported(const ImportedFile& file);

@@ -85,6 +85,50 @@ TEST(PoolmonReal, ServerfaultCollapsedRowsBetweenProse) {
   EXPECT_TRUE(p.snapshot.totals.empty());
 }
 
+// Issue 17 item 7: a poolmon screen's ( delta ) columns are a second sample. They were parsed and
+// then dropped: one screen could never show growth.
+TEST(PoolmonReal, AScreensDeltaColumnsAreItsPreviousRefresh) {
+  POOLSCOPE_REQUIRE_SHARED("poolmon/03_msdocs_example4_drsd_printer_leak_before.txt");
+  POOLSCOPE_REQUIRE_SHARED("poolmon/10_aomf_notes_poolmon_b_win7_tabbed.txt");
+  auto drsd = parse_ok(real("03_msdocs_example4_drsd_printer_leak_before.txt"));
+  ASSERT_TRUE(drsd.previous_refresh.has_value());
+  // 560 ( 177) 539 ( 171) 21 17472 ( 4992): 383 allocs, 368 frees, 15 held in 12,480 bytes.
+  const Entry* before = find(*drsd.previous_refresh, "Drsd", PoolKind::kPaged);
+  expect_counts(before, 383, 368, 15, 12480);
+  EXPECT_EQ(before->object_size, 832u);
+  EXPECT_EQ(drsd.previous_refresh->counter_width, CounterWidth::k32);
+  EXPECT_TRUE(drsd.previous_refresh->totals.empty());  // the pool totals then are not shown
+
+  // A negative delta: MmSt's bytes shrank by 184, its Diff by one (16 allocs, 17 frees).
+  auto tabbed = parse_ok(real("10_aomf_notes_poolmon_b_win7_tabbed.txt"));
+  ASSERT_TRUE(tabbed.previous_refresh.has_value());
+  ASSERT_EQ(tabbed.previous_refresh->entries.size(), 3u);
+  expect_counts(find(*tabbed.previous_refresh, "MmSt", PoolKind::kPaged), 673600, 656032, 17568,
+                28286856);
+  expect_counts(find(*tabbed.previous_refresh, "CM31", PoolKind::kPaged), 169392, 153744, 15648,
+                74838016);
+
+  // A poolmon -n log has no delta columns: no previous refresh.
+  auto log = parse_ok(real("01_intel_mfd_poolsnap_n_log.txt"));
+  EXPECT_FALSE(log.previous_refresh.has_value());
+}
+
+TEST(Poolmon, ATagNewSinceThePreviousRefreshIsNotInIt) {
+  const std::string text =
+      "Tag  Type        Allocs           Frees           Diff  Bytes           Per Alloc\n"
+      "Drsd Paged       560 ( 177)       539 ( 171)       21   17472 (  4992)    832\n"
+      "Newt Nonp          3 (   3)         1 (   1)        2     128 (   128)     64\n"
+      "Wrap Nonp          5 (  10)         0 (   0)        5     320 (   640)     64\n";
+  auto p = parse_ok(text);
+  ASSERT_TRUE(p.previous_refresh.has_value());
+  EXPECT_EQ(find(*p.previous_refresh, "Newt", PoolKind::kNonPaged), nullptr);
+  // The 32-bit Allocs wrapped since: 5 - 10 modulo 2^32; Bytes cannot be 320 - 640.
+  const Entry* wrap = find(*p.previous_refresh, "Wrap", PoolKind::kNonPaged);
+  ASSERT_NE(wrap, nullptr);
+  EXPECT_EQ(wrap->counters.allocs, 0xFFFFFFFBu);
+  EXPECT_FALSE(wrap->counters.bytes.has_value());
+}
+
 TEST(PoolmonReal, DrsdPrinterLeakBeforeAndAfter) {
   POOLSCOPE_REQUIRE_SHARED("poolmon/03_msdocs_example4_drsd_printer_leak_before.txt");
   POOLSCOPE_REQUIRE_SHARED("poolmon/04_msdocs_example4_drsd_printer_leak_after.txt");
