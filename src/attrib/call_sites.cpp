@@ -16,6 +16,7 @@
 
 #include "attrib/code_decode.h"
 #include "attrib/flt_context.h"
+#include "attrib/kmdf.h"
 
 namespace poolscope::attrib {
 
@@ -95,6 +96,11 @@ class Scanner {
   const PoolImport* import_at_slot(std::uint32_t slot_rva) const;
   const PoolImport* import_or_pointer(std::uint32_t slot_rva) const;
   const PoolImport* call_target_import(std::size_t index) const;
+  // A KMDF driver's call through its WdfFunctions table (`call [reg+8*k]`, `call reg` after
+  // `mov reg, [reg2+8*k]`, or a CFG dispatch of rax so loaded, reg2 loaded from WdfFunctions) of
+  // a function in wdf_pool_apis(); nullptr otherwise.
+  const PoolApi* wdf_table_call(std::size_t index) const;
+  const PoolApi* wdf_table_entry(std::size_t index, const Location& table, std::int64_t disp) const;
   // tail: the API is jumped to, so the return address is already on the stack. api (nullptr for
   // a wrapper's parameter) tells the x86 stack slots of 64-bit arguments.
   Location argument_location(int argument, bool tail = false, const PoolApi* api = nullptr) const;
@@ -135,6 +141,7 @@ class Scanner {
   // global RVA -> imports_ index.
   std::unordered_map<std::uint32_t, std::size_t> pointer_globals_;
   std::unordered_set<std::uint32_t> all_import_slots_;  // of every import, pool API or not
+  std::optional<WdfFunctionTable> wdf_table_;           // a KMDF driver's WdfFunctions global
   void find_pointer_globals();
   bool names_pool_slot(const Slim& slim, const std::uint8_t* bytes) const;
   bool pool_slot_load_before(std::size_t index) const;
@@ -654,6 +661,67 @@ const PoolImport* Scanner::call_target_import(std::size_t index) const {
   return nullptr;
 }
 
+const PoolApi* Scanner::wdf_table_entry(std::size_t index, const Location& table,
+                                        std::int64_t disp) const {
+  const std::int64_t pointer = x64_ ? 8 : 4;
+  if (disp < 0 || disp % pointer != 0) return nullptr;
+  const Value v = walk_back(index, table, 0, 0);
+  if (v.kind != Value::Kind::kSlot || v.slot_rva != wdf_table_->global_rva) return nullptr;
+  return find_wdf_pool_api(disp / pointer);
+}
+
+const PoolApi* Scanner::wdf_table_call(std::size_t index) const {
+  if (!wdf_table_) return nullptr;
+  const Insn& call = complete(index);
+  const Operand& op = call.op[0];
+  const auto plain_base = [](const Operand& m) {
+    return m.type == ZYDIS_OPERAND_TYPE_MEMORY && m.base >= 0 && m.base != kRip && m.base != kRsp &&
+           m.index == kNoReg;
+  };
+  Location target;
+  if (plain_base(op)) {  // call [reg + 8k]: reg holds the table
+    Location table;
+    table.reg = op.base;
+    return wdf_table_entry(index, table, op.disp);
+  }
+  if (op.type == ZYDIS_OPERAND_TYPE_REGISTER && op.reg >= 0) {
+    target.reg = op.reg;
+  } else if (x64_ && op.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+    // Control Flow Guard: `call [__guard_dispatch_icall_fptr]` calls rax.
+    const Value slot = slot_of_memory(call, op);
+    if (slot.kind != Value::Kind::kSlot || all_import_slots_.contains(slot.slot_rva)) {
+      return nullptr;
+    }
+    target.reg = 0;
+  } else {
+    return nullptr;
+  }
+  // The load of the target register from the table: `mov reg, [reg2 + 8k]`, through moves.
+  const auto& insns = code_.insns;
+  for (std::size_t i = index, steps = 0; i > 0 && steps < options_.window; ++steps) {
+    if (is_jump_target(insns[i].rva)) return nullptr;
+    --i;
+    const Insn& insn = complete(i);
+    if (is_block_end(insn) || is_call(insn)) return nullptr;
+    if (!(insn.gpr_writes & (1u << target.reg))) continue;
+    const Operand& dst = insn.op[0];
+    const Operand& src = insn.op[1];
+    if (insn.mnemonic != ZYDIS_MNEMONIC_MOV || dst.type != ZYDIS_OPERAND_TYPE_REGISTER ||
+        dst.reg != target.reg || dst.reg_bits != (x64_ ? 64 : 32)) {
+      return nullptr;
+    }
+    if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0) {
+      target.reg = src.reg;
+      continue;
+    }
+    if (!plain_base(src)) return nullptr;
+    Location table;
+    table.reg = src.base;
+    return wdf_table_entry(i, table, src.disp);
+  }
+  return nullptr;
+}
+
 void Scanner::add_site(std::size_t call_index, const PoolApi* api, std::vector<std::uint32_t> via,
                        const Value& tag, std::size_t outer_index, const std::string& wrapper_note) {
   if (tag.alternative) {
@@ -691,6 +759,13 @@ void Scanner::add_site(std::size_t call_index, const PoolApi* api, std::vector<s
                 "; its callers' tags are listed with this call in `via`";
   } else {
     site.note = "tag argument is not a constant at this call";
+  }
+  if (api->wdf_table_index >= 0 && wdf_table_) {
+    site.note += (site.note.empty() ? "" : "; ") +
+                 std::string("called through the KMDF function table (WdfFunctions[") +
+                 std::to_string(api->wdf_table_index) + "], WdfFunctions at RVA 0x" +
+                 hex(wdf_table_->global_rva) + " from the WDF_BIND_INFO at RVA 0x" +
+                 hex(wdf_table_->bind_info_rva) + ")";
   }
   for (const std::string* extra : {&tag.note, &wrapper_note}) {
     if (!extra->empty() && site.note.find(*extra) == std::string::npos) {
@@ -794,7 +869,9 @@ CallSiteScan Scanner::run() {
     return std::move(scan_);
   }
   imports_ = pool_imports(image_);
-  if (imports_.empty()) return std::move(scan_);
+  // A KMDF driver allocates through its WdfFunctions table too (WdfMemoryCreate...).
+  if (imports_wdf(image_)) wdf_table_ = wdf_function_table(image_, data_);
+  if (imports_.empty() && !wdf_table_) return std::move(scan_);
   for (std::size_t k = 0; k < imports_.size(); ++k) {
     import_by_slot_.emplace(imports_[k].function->iat_rva, k);
   }
@@ -837,6 +914,7 @@ CallSiteScan Scanner::run() {
     // (call/jmp [rip+d], mov reg, [rip+d]): only the blocks holding such bytes are decoded.
     std::vector<std::uint32_t> slots;
     for (const auto& [slot, index] : import_by_slot_) slots.push_back(slot);
+    if (wdf_table_) slots.push_back(wdf_table_->global_rva);  // mov rax, [rip+WdfFunctions]
     decode_blocks(blocks_reaching(slots, false));
   } else {
     add_decoded(decode_code(decoder_, ranges, x64_, resync, options_.quick_decoder));
@@ -895,8 +973,8 @@ CallSiteScan Scanner::run() {
                       !thunks_.contains(insn.rva);
     if (!call && !tail) continue;
     const PoolImport* import = call_target_import(i);
-    if (import == nullptr) continue;
-    const PoolApi* api = import->api;
+    const PoolApi* api = import != nullptr ? import->api : wdf_table_call(i);
+    if (api == nullptr) continue;
     Value tag;
     if (api->tag_struct_offset >= 0) {
       tag =
@@ -1056,7 +1134,7 @@ std::optional<DriverTag> find_tag_in_driver(const parse::PeImage& image, parse::
   out.byte_offsets = find_tag_bytes(data, tag);
   const bool none = tag == tag_from_text("None");
   const bool decode = none ? !untagged_pool_imports(image).empty() : !out.byte_offsets.empty();
-  if (decode && !pool_imports(image).empty()) {
+  if (decode && (!pool_imports(image).empty() || imports_wdf(image))) {
     const auto scan = scan_call_sites(image, data, options);
     for (const auto& site : scan.sites) {
       if (site.tag == tag) out.call_sites.push_back(site);
