@@ -108,6 +108,10 @@ class Scanner {
     return std::binary_search(jump_targets_.begin(), jump_targets_.end(), rva);
   }
   void collect_jump_targets();
+  // The index of the one forward jump into the block starting at insns[i] when nothing else can
+  // enter it: no other relative jump, no call, and no fall-through (the instruction before it,
+  // padding aside, is a ret or jmp). A walk back may go on from that jump. nullopt otherwise.
+  std::optional<std::size_t> sole_jump_into(std::size_t i) const;
   // code_.insns[i] with its operands, decoded by Zydis the first time a walk reads them.
   const Insn& complete(std::size_t i) const;
   void add_decoded(Decoded&& more);
@@ -151,6 +155,8 @@ class Scanner {
   // Targets of relative jumps (jmp, jcc, loop): another path enters there, so the backward walk
   // for an argument stops at them. Sorted.
   std::vector<std::uint32_t> jump_targets_;
+  // Jump target RVA -> the RVA of the jump to it, for targets with exactly one relative jump.
+  std::unordered_map<std::uint32_t, std::uint32_t> sole_jump_;
   Decoded code_;
   // The instructions complete() decoded, by RVA (references stay valid as it grows).
   mutable std::unordered_map<std::uint32_t, Insn> completed_;
@@ -306,12 +312,51 @@ Location Scanner::argument_location(int argument, bool tail, const PoolApi* api)
 
 void Scanner::collect_jump_targets() {
   jump_targets_.clear();
+  sole_jump_.clear();
+  std::unordered_set<std::uint32_t> several;
   for (const auto& insn : code_.insns) {
     if (!insn.relative || is_call(insn)) continue;
-    jump_targets_.push_back(static_cast<std::uint32_t>(insn.target_rva()));
+    const auto target = static_cast<std::uint32_t>(insn.target_rva());
+    jump_targets_.push_back(target);
+    if (several.contains(target)) continue;
+    if (!sole_jump_.emplace(target, insn.rva).second) {
+      sole_jump_.erase(target);
+      several.insert(target);
+    }
   }
   std::sort(jump_targets_.begin(), jump_targets_.end());
   jump_targets_.erase(std::unique(jump_targets_.begin(), jump_targets_.end()), jump_targets_.end());
+}
+
+std::optional<std::size_t> Scanner::sole_jump_into(std::size_t i) const {
+  const auto& insns = code_.insns;
+  const std::uint32_t target = insns[i].rva;
+  auto sole = sole_jump_.find(target);
+  if (sole == sole_jump_.end() || sole->second >= target || is_function_start(target)) {
+    return std::nullopt;  // several ways in, a backward jump (a loop), or a call target
+  }
+  // No fall-through: the previous instruction, alignment padding aside, ends with ret or jmp.
+  std::size_t k = i;
+  std::uint32_t next = target;
+  while (k > 0) {
+    const Slim& prev = insns[k - 1];
+    if (prev.rva + prev.length != next) return std::nullopt;  // not decoded next to it: unknown
+    if (prev.mnemonic == ZYDIS_MNEMONIC_NOP || prev.mnemonic == ZYDIS_MNEMONIC_INT3) {
+      --k;
+      next = prev.rva;
+      continue;
+    }
+    if (prev.mnemonic != ZYDIS_MNEMONIC_RET && prev.mnemonic != ZYDIS_MNEMONIC_JMP) {
+      return std::nullopt;
+    }
+    break;
+  }
+  if (k == 0) return std::nullopt;
+  const auto from =
+      std::lower_bound(insns.begin(), insns.end(), sole->second,
+                       [](const Slim& insn, std::uint32_t rva) { return insn.rva < rva; });
+  if (from == insns.end() || from->rva != sole->second) return std::nullopt;
+  return static_cast<std::size_t>(from - insns.begin());
 }
 
 // Walks back from the call at call_index to find what `where` holds there, within the basic
@@ -496,8 +541,14 @@ Value Scanner::walk_back(std::size_t i, Location where, std::size_t steps, int d
   };
   if (depth > 4) return unknown;  // nested conditional moves: enough
   while (i > 0 && steps < options_.window) {
-    // Another path enters at insns[i]: what was set before it holds on one path only.
-    if (is_jump_target(insns[i].rva)) return unknown;
+    // Another path enters at insns[i]: what was set before it holds on one path only, unless
+    // the block is entered by one forward jump alone (`jne L; ...; ret; L:`, as compilers lay out
+    // an if): then the walk goes on before that jump.
+    if (is_jump_target(insns[i].rva)) {
+      const auto from = sole_jump_into(i);
+      if (!from || is_jump_target(insns[*from].rva)) return unknown;
+      i = *from;
+    }
     --i;
     ++steps;
     const Insn& insn = complete(i);
@@ -597,6 +648,23 @@ Value Scanner::walk_back(std::size_t i, Location where, std::size_t steps, int d
                  src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
         const auto amount = static_cast<std::int64_t>(static_cast<std::int32_t>(src.imm));
         disp += insn.mnemonic == ZYDIS_MNEMONIC_ADD ? amount : -amount;
+      } else if (x64_ && insn.mnemonic == ZYDIS_MNEMONIC_MOV && insn.writes_memory &&
+                 dst.type == ZYDIS_OPERAND_TYPE_MEMORY && dst.base == kRsp && dst.index == kNoReg &&
+                 dst.size_bits == 64 && dst.disp + 4 == disp) {
+        // The slot is the upper half of a 64-bit store: two 32-bit fields written at once
+        // (`movabs rax, 0x6c50624e000c0180; mov [rsp+40h], rax` fills a header and PoolTag).
+        Value whole;
+        if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+          whole = constant(src.imm, insn);
+        } else if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0 && src.reg_bits == 64) {
+          Location from;
+          from.reg = src.reg;
+          whole = walk_back(i, from, steps, depth + 1);
+        }
+        if (whole.kind != Value::Kind::kConstant || crossed_call) return unknown;
+        whole.constant >>= 32;
+        if (whole.imm_rva) *whole.imm_rva += 4;  // the upper 4 of the 8 immediate bytes
+        return whole;
       } else if (stores_here) {
         const bool wide = x64_ && dst.size_bits == 64;
         if (insn.mnemonic != ZYDIS_MNEMONIC_MOV || (dst.size_bits != 32 && !wide)) return unknown;
