@@ -85,6 +85,16 @@ class Scanner {
  private:
   Value resolve(std::size_t call_index, Location where) const;
   Value walk_back(std::size_t i, Location where, std::size_t steps, int depth) const;
+  // An arithmetic step on the register the walk follows (`shl r8d, 8`, `or r8d, 'a'`, `or r8d,
+  // ecx`), applied to the value found before it: a tag built from constant bytes at run time.
+  struct Fold {
+    std::uint16_t op;  // ZydisMnemonic
+    std::uint64_t operand;
+    int bits;
+    std::uint32_t rva;
+  };
+  Value walk_back_folding(std::size_t i, Location where, std::size_t steps, int depth,
+                          std::vector<Fold>& folds) const;
   Value either_source(std::size_t i, const Insn& cmov, Location kept, std::size_t steps,
                       int depth) const;
   Value parameter_at(const Location& at, std::uint32_t function_rva) const;
@@ -503,6 +513,44 @@ Value Scanner::either_source(std::size_t i, const Insn& cmov, Location kept, std
 }
 
 Value Scanner::walk_back(std::size_t i, Location where, std::size_t steps, int depth) const {
+  std::vector<Fold> folds;
+  Value v = walk_back_folding(i, where, steps, depth, folds);
+  if (folds.empty()) return v;
+  // A parameter changed on the way is not the caller's tag any more; a constant is folded, the
+  // earliest step (found last) first.
+  if (v.kind != Value::Kind::kConstant) return Value{};
+  for (auto it = folds.rbegin(); it != folds.rend(); ++it) {
+    const std::uint64_t x = v.constant, y = it->operand;
+    switch (it->op) {
+      case ZYDIS_MNEMONIC_SHL:
+        v.constant = x << (y & 63);
+        break;
+      case ZYDIS_MNEMONIC_OR:
+        v.constant = x | y;
+        break;
+      case ZYDIS_MNEMONIC_ADD:
+        v.constant = x + y;
+        break;
+      case ZYDIS_MNEMONIC_AND:
+        v.constant = x & y;
+        break;
+      case ZYDIS_MNEMONIC_XOR:
+        v.constant = x ^ y;
+        break;
+      default:
+        return Value{};
+    }
+    if (it->bits == 32) v.constant &= 0xFFFFFFFFu;
+  }
+  v.imm_rva.reset();  // the tag's 4 bytes are nowhere in the file
+  v.alternative.reset();
+  v.note = "tag computed at run time from constants (shl/or/add ending at RVA 0x" +
+           hex(folds.front().rva) + ")";
+  return v;
+}
+
+Value Scanner::walk_back_folding(std::size_t i, Location where, std::size_t steps, int depth,
+                                 std::vector<Fold>& folds) const {
   const auto& insns = code_.insns;
   const std::uint16_t volatile_regs = x64_ ? kX64Volatile : kX86Volatile;
   const std::int64_t slot = x64_ ? 8 : 4;
@@ -619,6 +667,25 @@ Value Scanner::walk_back(std::size_t i, Location where, std::size_t steps, int d
             }
             return memory;  // an IAT slot load (call reg) or unknown memory
           }
+        } else if ((insn.mnemonic == ZYDIS_MNEMONIC_SHL || insn.mnemonic == ZYDIS_MNEMONIC_OR ||
+                    insn.mnemonic == ZYDIS_MNEMONIC_ADD || insn.mnemonic == ZYDIS_MNEMONIC_AND ||
+                    insn.mnemonic == ZYDIS_MNEMONIC_XOR) &&
+                   insn.operand_count >= 2 && folds.size() < 16) {
+          // Built from bytes: the value before this step, then the step.
+          Fold fold{insn.mnemonic, 0, dst.reg_bits, insn.rva};
+          if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+            fold.operand = src.imm;
+          } else if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0 &&
+                     src.reg != where.reg) {
+            Location other;
+            other.reg = src.reg;
+            const Value operand = walk_back(i, other, steps, depth + 1);
+            if (operand.kind != Value::Kind::kConstant) return unknown;
+            fold.operand = operand.constant;
+          } else {
+            return unknown;
+          }
+          folds.push_back(fold);
         } else if (insn.mnemonic == ZYDIS_MNEMONIC_LEA && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
                    src.base == kNoReg && src.index == kNoReg) {
           Value v;
