@@ -129,6 +129,25 @@ TEST(WhoCli, KmdfServiceNameTagIsMediumWithTheReason) {
   EXPECT_NE(table.out.find("amdacpbus2.sys               medium"), std::string::npos) << table.out;
 }
 
+// Issue 16: a tag passed to WdfMemoryCreate through the KMDF function table was not found.
+TEST(WhoCli, WdfMemoryCreateTagIsHighWithTheTableCallSite) {
+  const auto dir =
+      std::filesystem::path(POOLSCOPE_BINARY).parent_path().parent_path().parent_path() /
+      "test_drivers" / "kmdf";
+  if (!std::filesystem::exists(dir / "wdfsample.sys")) {
+    GTEST_SKIP() << "KMDF test driver not built (needs x86_64-w64-mingw32-gcc)";
+  }
+  const auto j = run_json("who KMem --drivers " + dir.string() + " --format json");
+  ASSERT_EQ(j["owners"].size(), 1u) << j.dump(2);
+  EXPECT_EQ(j["owners"][0]["confidence"], "high");
+  ASSERT_EQ(j["owners"][0]["call_sites"].size(), 1u) << j.dump(2);
+  EXPECT_EQ(j["owners"][0]["call_sites"][0]["api"], "WdfMemoryCreate");
+  EXPECT_EQ(j["owners"][0]["call_sites"][0]["size"], 256);
+  const auto table = run_poolscope("drivers " + dir.string());
+  EXPECT_NE(table.out.find("KCfg KLsd KMem KWr2 KWrp KTag(KMDF DriverPoolTag)"), std::string::npos)
+      << table.out;
+}
+
 TEST(WhoCli, WinPmemDriversOwnPmemAndFspt) {
   POOLSCOPE_REQUIRE_SHARED("drivers/winpmem/winpmem_x86.sys");
   for (const char* tag : {"PMEM", "FSPT"}) {
