@@ -113,11 +113,14 @@ TEST(DriversCli, EmptyFolderSaysWhatWasSearched) {
 
 // poolused_01: 1.9 GB under 'amda', owned by amdacpbus2.sys, a KMDF driver whose framework
 // objects carry its service-name tag; a test driver of that name stands in for it.
+// The KMDF test drivers' folder: built beside the binary's build tree (tests/CMakeLists.txt).
+std::filesystem::path kmdf_test_drivers() {
+  return std::filesystem::path(POOLSCOPE_BINARY).parent_path().parent_path().parent_path() /
+         "test_drivers" / "kmdf";
+}
+
 TEST(WhoCli, KmdfServiceNameTagIsMediumWithTheReason) {
-  // The test drivers are built beside the binary's build tree (tests/CMakeLists.txt).
-  const auto dir =
-      std::filesystem::path(POOLSCOPE_BINARY).parent_path().parent_path().parent_path() /
-      "test_drivers" / "kmdf";
+  const auto dir = kmdf_test_drivers();
   if (!std::filesystem::exists(dir / "amdacpbus2.sys")) {
     GTEST_SKIP() << "KMDF test driver not built (needs x86_64-w64-mingw32-gcc)";
   }
@@ -131,9 +134,7 @@ TEST(WhoCli, KmdfServiceNameTagIsMediumWithTheReason) {
 
 // Issue 16: a tag passed to WdfMemoryCreate through the KMDF function table was not found.
 TEST(WhoCli, WdfMemoryCreateTagIsHighWithTheTableCallSite) {
-  const auto dir =
-      std::filesystem::path(POOLSCOPE_BINARY).parent_path().parent_path().parent_path() /
-      "test_drivers" / "kmdf";
+  const auto dir = kmdf_test_drivers();
   if (!std::filesystem::exists(dir / "wdfsample.sys")) {
     GTEST_SKIP() << "KMDF test driver not built (needs x86_64-w64-mingw32-gcc)";
   }
