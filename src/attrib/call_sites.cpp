@@ -165,8 +165,8 @@ class Scanner {
   // Targets of relative jumps (jmp, jcc, loop): another path enters there, so the backward walk
   // for an argument stops at them. Sorted.
   std::vector<std::uint32_t> jump_targets_;
-  // Jump target RVA -> the RVA of the jump to it, for targets with exactly one relative jump.
-  std::unordered_map<std::uint32_t, std::uint32_t> sole_jump_;
+  // (target RVA, jump RVA) of every relative jump, sorted: a target's jumps are adjacent.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> jumps_;
   Decoded code_;
   // The instructions complete() decoded, by RVA (references stay valid as it grows).
   mutable std::unordered_map<std::uint32_t, Insn> completed_;
@@ -322,27 +322,24 @@ Location Scanner::argument_location(int argument, bool tail, const PoolApi* api)
 
 void Scanner::collect_jump_targets() {
   jump_targets_.clear();
-  sole_jump_.clear();
-  std::unordered_set<std::uint32_t> several;
+  jumps_.clear();
   for (const auto& insn : code_.insns) {
     if (!insn.relative || is_call(insn)) continue;
-    const auto target = static_cast<std::uint32_t>(insn.target_rva());
-    jump_targets_.push_back(target);
-    if (several.contains(target)) continue;
-    if (!sole_jump_.emplace(target, insn.rva).second) {
-      sole_jump_.erase(target);
-      several.insert(target);
-    }
+    jumps_.emplace_back(static_cast<std::uint32_t>(insn.target_rva()), insn.rva);
   }
-  std::sort(jump_targets_.begin(), jump_targets_.end());
-  jump_targets_.erase(std::unique(jump_targets_.begin(), jump_targets_.end()), jump_targets_.end());
+  std::sort(jumps_.begin(), jumps_.end());
+  for (const auto& [target, from] : jumps_) {
+    if (jump_targets_.empty() || jump_targets_.back() != target) jump_targets_.push_back(target);
+  }
 }
 
 std::optional<std::size_t> Scanner::sole_jump_into(std::size_t i) const {
   const auto& insns = code_.insns;
   const std::uint32_t target = insns[i].rva;
-  auto sole = sole_jump_.find(target);
-  if (sole == sole_jump_.end() || sole->second >= target || is_function_start(target)) {
+  const auto sole = std::lower_bound(jumps_.begin(), jumps_.end(), std::pair{target, 0u});
+  const bool one = sole != jumps_.end() && sole->first == target &&
+                   (sole + 1 == jumps_.end() || (sole + 1)->first != target);
+  if (!one || sole->second >= target || is_function_start(target)) {
     return std::nullopt;  // several ways in, a backward jump (a loop), or a call target
   }
   // No fall-through: the previous instruction, alignment padding aside, ends with ret or jmp.
