@@ -1100,8 +1100,12 @@ CallSiteScan Scanner::run() {
   for (std::size_t i = 0; i < insns.size(); ++i) {
     const Slim& insn = insns[i];
     const bool call = is_call(insn);
+    // A tail call: `jmp [__imp_X]`, `jmp [reg+8k]`, or `jmp reg` with reg loaded from an IAT
+    // slot, a function-pointer global or the WdfFunctions table (a switch's `jmp reg` resolves
+    // to none of them).
     const bool tail = insn.mnemonic == ZYDIS_MNEMONIC_JMP && !insn.relative &&
-                      complete(i).op[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+                      (complete(i).op[0].type == ZYDIS_OPERAND_TYPE_MEMORY ||
+                       complete(i).op[0].type == ZYDIS_OPERAND_TYPE_REGISTER) &&
                       !thunks_.contains(insn.rva);
     if (!call && !tail) continue;
     const PoolImport* import = call_target_import(i);

@@ -10,6 +10,7 @@
  *  - SpillAlloc: the tag parameter spilled to its home slot, a call, then reloaded; "Spil".
  *  - TableAlloc: the tag read from a constant table in .rdata (entry 1: "Rdt2").
  *  - TailAlloc: a tail call, `jmp [__imp_ExAllocatePoolWithTag]`; "Tail".
+ *  - TailRegAlloc: a tail call through a register, `mov rax, [__imp_X]; jmp rax`; "TlRg".
  *  - CfgAlloc: a CFG-guarded call, the target in rax, `call [guard_dispatch]`; "Cfg1".
  *  - ShlOrAlloc: the tag built from its bytes at run time, `mov r8d, 'r'; shl r8d, 8; or r8d,
  *    'O'; ...` (an unoptimised TAG(a, b, c, d) macro), one byte from another register; "ShOr",
@@ -39,6 +40,7 @@ void* TableAlloc(void);
 void* TailAlloc(void);
 void* CfgAlloc(void);
 void* ShlOrAlloc(void);
+void* TailRegAlloc(void);
 void* PointerAlloc(void);
 
 #define OVERRIDE_HELPER(name, section)                                                    \
@@ -102,6 +104,14 @@ __asm__(
     "  movl $512, %ecx\n"
     "  jmp *__imp_ExAllocatePoolWithTag(%rip)\n"
 
+    ".globl TailRegAlloc\n"
+    "TailRegAlloc:\n"
+    "  movq __imp_ExAllocatePoolWithTag(%rip), %rax\n"
+    "  movl $0x67526c54, %r8d\n" /* TlRg */
+    "  movl $40, %edx\n"
+    "  movl $512, %ecx\n"
+    "  jmp *%rax\n"
+
     ".globl ShlOrAlloc\n"
     "ShlOrAlloc:\n"
     "  subq $40, %rsp\n"
@@ -154,6 +164,7 @@ long DriverEntry(void* driver, void* registry) {
   sink = TailAlloc();
   sink = CfgAlloc();
   sink = ShlOrAlloc();
+  sink = TailRegAlloc();
   sink = pool2_pointer(0x40, 8, 0x31477046); /* FpG1 */
   sink = PointerAlloc();
   ExFreePoolWithTag(sink, 0x32477046);

@@ -497,6 +497,15 @@ TEST_F(PatternDriver, TailCallCfgDispatchAndFunctionPointerGlobal) {
   }
 }
 
+// Issue 16: a tail call through a register (`mov rax, [__imp_X]; jmp rax`) was not a pool call.
+TEST_F(PatternDriver, TailCallThroughARegisterIsFollowed) {
+  const auto sites = sites_with("TlRg");
+  ASSERT_EQ(sites.size(), 1u);
+  EXPECT_EQ(sites[0]->api->name, "ExAllocatePoolWithTag");
+  EXPECT_EQ(sites[0]->size, 40u);
+  EXPECT_EQ(sites[0]->pool_type, 512u);
+}
+
 // Issue 16: a tag built from its bytes with shl/or (one byte from another register) was "not a
 // constant at this call".
 TEST_F(PatternDriver, TagBuiltFromBytesWithShlAndOrIsFolded) {
@@ -527,7 +536,7 @@ TEST_F(PatternDriver, EveryTagIsHighAndNoOtherTagIsClaimed) {
     names.insert(display_key(tag.tag));
   }
   EXPECT_EQ(names, (std::set<std::string>{"Cfg1", "DfC1", "Dflt", "FpG1", "FpG2", "Ovr1", "Ovr2",
-                                          "Ovr3", "Rdt2", "ShOr", "Spil", "Tail"}));
+                                          "Ovr3", "Rdt2", "ShOr", "Spil", "Tail", "TlRg"}));
 }
 
 TEST(CallSites, Arm64IsNotDecodedAndSaysSo) {
