@@ -16,6 +16,7 @@
 
 #include "attrib/code_decode.h"
 #include "attrib/flt_context.h"
+#include "attrib/kmdf.h"
 
 namespace poolscope::attrib {
 
@@ -84,6 +85,16 @@ class Scanner {
  private:
   Value resolve(std::size_t call_index, Location where) const;
   Value walk_back(std::size_t i, Location where, std::size_t steps, int depth) const;
+  // An arithmetic step on the register the walk follows (`shl r8d, 8`, `or r8d, 'a'`, `or r8d,
+  // ecx`), applied to the value found before it: a tag built from constant bytes at run time.
+  struct Fold {
+    std::uint16_t op;  // ZydisMnemonic
+    std::uint64_t operand;
+    int bits;
+    std::uint32_t rva;
+  };
+  Value walk_back_folding(std::size_t i, Location where, std::size_t steps, int depth,
+                          std::vector<Fold>& folds) const;
   Value either_source(std::size_t i, const Insn& cmov, Location kept, std::size_t steps,
                       int depth) const;
   Value parameter_at(const Location& at, std::uint32_t function_rva) const;
@@ -95,6 +106,11 @@ class Scanner {
   const PoolImport* import_at_slot(std::uint32_t slot_rva) const;
   const PoolImport* import_or_pointer(std::uint32_t slot_rva) const;
   const PoolImport* call_target_import(std::size_t index) const;
+  // A KMDF driver's call through its WdfFunctions table (`call [reg+8*k]`, `call reg` after
+  // `mov reg, [reg2+8*k]`, or a CFG dispatch of rax so loaded, reg2 loaded from WdfFunctions) of
+  // a function in wdf_pool_apis(); nullptr otherwise.
+  const PoolApi* wdf_table_call(std::size_t index) const;
+  const PoolApi* wdf_table_entry(std::size_t index, const Location& table, std::int64_t disp) const;
   // tail: the API is jumped to, so the return address is already on the stack. api (nullptr for
   // a wrapper's parameter) tells the x86 stack slots of 64-bit arguments.
   Location argument_location(int argument, bool tail = false, const PoolApi* api = nullptr) const;
@@ -102,6 +118,10 @@ class Scanner {
     return std::binary_search(jump_targets_.begin(), jump_targets_.end(), rva);
   }
   void collect_jump_targets();
+  // The index of the one forward jump into the block starting at insns[i] when nothing else can
+  // enter it: no other relative jump, no call, and no fall-through (the instruction before it,
+  // padding aside, is a ret or jmp). A walk back may go on from that jump. nullopt otherwise.
+  std::optional<std::size_t> sole_jump_into(std::size_t i) const;
   // code_.insns[i] with its operands, decoded by Zydis the first time a walk reads them.
   const Insn& complete(std::size_t i) const;
   void add_decoded(Decoded&& more);
@@ -135,6 +155,7 @@ class Scanner {
   // global RVA -> imports_ index.
   std::unordered_map<std::uint32_t, std::size_t> pointer_globals_;
   std::unordered_set<std::uint32_t> all_import_slots_;  // of every import, pool API or not
+  std::optional<WdfFunctionTable> wdf_table_;           // a KMDF driver's WdfFunctions global
   void find_pointer_globals();
   bool names_pool_slot(const Slim& slim, const std::uint8_t* bytes) const;
   bool pool_slot_load_before(std::size_t index) const;
@@ -144,6 +165,8 @@ class Scanner {
   // Targets of relative jumps (jmp, jcc, loop): another path enters there, so the backward walk
   // for an argument stops at them. Sorted.
   std::vector<std::uint32_t> jump_targets_;
+  // (target RVA, jump RVA) of every relative jump, sorted: a target's jumps are adjacent.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> jumps_;
   Decoded code_;
   // The instructions complete() decoded, by RVA (references stay valid as it grows).
   mutable std::unordered_map<std::uint32_t, Insn> completed_;
@@ -299,12 +322,48 @@ Location Scanner::argument_location(int argument, bool tail, const PoolApi* api)
 
 void Scanner::collect_jump_targets() {
   jump_targets_.clear();
+  jumps_.clear();
   for (const auto& insn : code_.insns) {
     if (!insn.relative || is_call(insn)) continue;
-    jump_targets_.push_back(static_cast<std::uint32_t>(insn.target_rva()));
+    jumps_.emplace_back(static_cast<std::uint32_t>(insn.target_rva()), insn.rva);
   }
-  std::sort(jump_targets_.begin(), jump_targets_.end());
-  jump_targets_.erase(std::unique(jump_targets_.begin(), jump_targets_.end()), jump_targets_.end());
+  std::sort(jumps_.begin(), jumps_.end());
+  for (const auto& [target, from] : jumps_) {
+    if (jump_targets_.empty() || jump_targets_.back() != target) jump_targets_.push_back(target);
+  }
+}
+
+std::optional<std::size_t> Scanner::sole_jump_into(std::size_t i) const {
+  const auto& insns = code_.insns;
+  const std::uint32_t target = insns[i].rva;
+  const auto sole = std::lower_bound(jumps_.begin(), jumps_.end(), std::pair{target, 0u});
+  const bool one = sole != jumps_.end() && sole->first == target &&
+                   (sole + 1 == jumps_.end() || (sole + 1)->first != target);
+  if (!one || sole->second >= target || is_function_start(target)) {
+    return std::nullopt;  // several ways in, a backward jump (a loop), or a call target
+  }
+  // No fall-through: the previous instruction, alignment padding aside, ends with ret or jmp.
+  std::size_t k = i;
+  std::uint32_t next = target;
+  while (k > 0) {
+    const Slim& prev = insns[k - 1];
+    if (prev.rva + prev.length != next) return std::nullopt;  // not decoded next to it: unknown
+    if (prev.mnemonic == ZYDIS_MNEMONIC_NOP || prev.mnemonic == ZYDIS_MNEMONIC_INT3) {
+      --k;
+      next = prev.rva;
+      continue;
+    }
+    if (prev.mnemonic != ZYDIS_MNEMONIC_RET && prev.mnemonic != ZYDIS_MNEMONIC_JMP) {
+      return std::nullopt;
+    }
+    break;
+  }
+  if (k == 0) return std::nullopt;
+  const auto from =
+      std::lower_bound(insns.begin(), insns.end(), sole->second,
+                       [](const Slim& insn, std::uint32_t rva) { return insn.rva < rva; });
+  if (from == insns.end() || from->rva != sole->second) return std::nullopt;
+  return static_cast<std::size_t>(from - insns.begin());
 }
 
 // Walks back from the call at call_index to find what `where` holds there, within the basic
@@ -451,6 +510,44 @@ Value Scanner::either_source(std::size_t i, const Insn& cmov, Location kept, std
 }
 
 Value Scanner::walk_back(std::size_t i, Location where, std::size_t steps, int depth) const {
+  std::vector<Fold> folds;
+  Value v = walk_back_folding(i, where, steps, depth, folds);
+  if (folds.empty()) return v;
+  // A parameter changed on the way is not the caller's tag any more; a constant is folded, the
+  // earliest step (found last) first.
+  if (v.kind != Value::Kind::kConstant) return Value{};
+  for (auto it = folds.rbegin(); it != folds.rend(); ++it) {
+    const std::uint64_t x = v.constant, y = it->operand;
+    switch (it->op) {
+      case ZYDIS_MNEMONIC_SHL:
+        v.constant = x << (y & 63);
+        break;
+      case ZYDIS_MNEMONIC_OR:
+        v.constant = x | y;
+        break;
+      case ZYDIS_MNEMONIC_ADD:
+        v.constant = x + y;
+        break;
+      case ZYDIS_MNEMONIC_AND:
+        v.constant = x & y;
+        break;
+      case ZYDIS_MNEMONIC_XOR:
+        v.constant = x ^ y;
+        break;
+      default:
+        return Value{};
+    }
+    if (it->bits == 32) v.constant &= 0xFFFFFFFFu;
+  }
+  v.imm_rva.reset();  // the tag's 4 bytes are nowhere in the file
+  v.alternative.reset();
+  v.note = "tag computed at run time from constants (shl/or/add ending at RVA 0x" +
+           hex(folds.front().rva) + ")";
+  return v;
+}
+
+Value Scanner::walk_back_folding(std::size_t i, Location where, std::size_t steps, int depth,
+                                 std::vector<Fold>& folds) const {
   const auto& insns = code_.insns;
   const std::uint16_t volatile_regs = x64_ ? kX64Volatile : kX86Volatile;
   const std::int64_t slot = x64_ ? 8 : 4;
@@ -489,8 +586,14 @@ Value Scanner::walk_back(std::size_t i, Location where, std::size_t steps, int d
   };
   if (depth > 4) return unknown;  // nested conditional moves: enough
   while (i > 0 && steps < options_.window) {
-    // Another path enters at insns[i]: what was set before it holds on one path only.
-    if (is_jump_target(insns[i].rva)) return unknown;
+    // Another path enters at insns[i]: what was set before it holds on one path only, unless
+    // the block is entered by one forward jump alone (`jne L; ...; ret; L:`, as compilers lay out
+    // an if): then the walk goes on before that jump.
+    if (is_jump_target(insns[i].rva)) {
+      const auto from = sole_jump_into(i);
+      if (!from || is_jump_target(insns[*from].rva)) return unknown;
+      i = *from;
+    }
     --i;
     ++steps;
     const Insn& insn = complete(i);
@@ -561,6 +664,25 @@ Value Scanner::walk_back(std::size_t i, Location where, std::size_t steps, int d
             }
             return memory;  // an IAT slot load (call reg) or unknown memory
           }
+        } else if ((insn.mnemonic == ZYDIS_MNEMONIC_SHL || insn.mnemonic == ZYDIS_MNEMONIC_OR ||
+                    insn.mnemonic == ZYDIS_MNEMONIC_ADD || insn.mnemonic == ZYDIS_MNEMONIC_AND ||
+                    insn.mnemonic == ZYDIS_MNEMONIC_XOR) &&
+                   insn.operand_count >= 2 && folds.size() < 16) {
+          // Built from bytes: the value before this step, then the step.
+          Fold fold{insn.mnemonic, 0, dst.reg_bits, insn.rva};
+          if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+            fold.operand = src.imm;
+          } else if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0 &&
+                     src.reg != where.reg) {
+            Location other;
+            other.reg = src.reg;
+            const Value operand = walk_back(i, other, steps, depth + 1);
+            if (operand.kind != Value::Kind::kConstant) return unknown;
+            fold.operand = operand.constant;
+          } else {
+            return unknown;
+          }
+          folds.push_back(fold);
         } else if (insn.mnemonic == ZYDIS_MNEMONIC_LEA && src.type == ZYDIS_OPERAND_TYPE_MEMORY &&
                    src.base == kNoReg && src.index == kNoReg) {
           Value v;
@@ -590,6 +712,23 @@ Value Scanner::walk_back(std::size_t i, Location where, std::size_t steps, int d
                  src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
         const auto amount = static_cast<std::int64_t>(static_cast<std::int32_t>(src.imm));
         disp += insn.mnemonic == ZYDIS_MNEMONIC_ADD ? amount : -amount;
+      } else if (x64_ && insn.mnemonic == ZYDIS_MNEMONIC_MOV && insn.writes_memory &&
+                 dst.type == ZYDIS_OPERAND_TYPE_MEMORY && dst.base == kRsp && dst.index == kNoReg &&
+                 dst.size_bits == 64 && dst.disp + 4 == disp) {
+        // The slot is the upper half of a 64-bit store: two 32-bit fields written at once
+        // (`movabs rax, 0x6c50624e000c0180; mov [rsp+40h], rax` fills a header and PoolTag).
+        Value whole;
+        if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
+          whole = constant(src.imm, insn);
+        } else if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0 && src.reg_bits == 64) {
+          Location from;
+          from.reg = src.reg;
+          whole = walk_back(i, from, steps, depth + 1);
+        }
+        if (whole.kind != Value::Kind::kConstant || crossed_call) return unknown;
+        whole.constant >>= 32;
+        if (whole.imm_rva) *whole.imm_rva += 4;  // the upper 4 of the 8 immediate bytes
+        return whole;
       } else if (stores_here) {
         const bool wide = x64_ && dst.size_bits == 64;
         if (insn.mnemonic != ZYDIS_MNEMONIC_MOV || (dst.size_bits != 32 && !wide)) return unknown;
@@ -654,6 +793,67 @@ const PoolImport* Scanner::call_target_import(std::size_t index) const {
   return nullptr;
 }
 
+const PoolApi* Scanner::wdf_table_entry(std::size_t index, const Location& table,
+                                        std::int64_t disp) const {
+  const std::int64_t pointer = x64_ ? 8 : 4;
+  if (disp < 0 || disp % pointer != 0) return nullptr;
+  const Value v = walk_back(index, table, 0, 0);
+  if (v.kind != Value::Kind::kSlot || v.slot_rva != wdf_table_->global_rva) return nullptr;
+  return find_wdf_pool_api(disp / pointer);
+}
+
+const PoolApi* Scanner::wdf_table_call(std::size_t index) const {
+  if (!wdf_table_) return nullptr;
+  const Insn& call = complete(index);
+  const Operand& op = call.op[0];
+  const auto plain_base = [](const Operand& m) {
+    return m.type == ZYDIS_OPERAND_TYPE_MEMORY && m.base >= 0 && m.base != kRip && m.base != kRsp &&
+           m.index == kNoReg;
+  };
+  Location target;
+  if (plain_base(op)) {  // call [reg + 8k]: reg holds the table
+    Location table;
+    table.reg = op.base;
+    return wdf_table_entry(index, table, op.disp);
+  }
+  if (op.type == ZYDIS_OPERAND_TYPE_REGISTER && op.reg >= 0) {
+    target.reg = op.reg;
+  } else if (x64_ && op.type == ZYDIS_OPERAND_TYPE_MEMORY) {
+    // Control Flow Guard: `call [__guard_dispatch_icall_fptr]` calls rax.
+    const Value slot = slot_of_memory(call, op);
+    if (slot.kind != Value::Kind::kSlot || all_import_slots_.contains(slot.slot_rva)) {
+      return nullptr;
+    }
+    target.reg = 0;
+  } else {
+    return nullptr;
+  }
+  // The load of the target register from the table: `mov reg, [reg2 + 8k]`, through moves.
+  const auto& insns = code_.insns;
+  for (std::size_t i = index, steps = 0; i > 0 && steps < options_.window; ++steps) {
+    if (is_jump_target(insns[i].rva)) return nullptr;
+    --i;
+    const Insn& insn = complete(i);
+    if (is_block_end(insn) || is_call(insn)) return nullptr;
+    if (!(insn.gpr_writes & (1u << target.reg))) continue;
+    const Operand& dst = insn.op[0];
+    const Operand& src = insn.op[1];
+    if (insn.mnemonic != ZYDIS_MNEMONIC_MOV || dst.type != ZYDIS_OPERAND_TYPE_REGISTER ||
+        dst.reg != target.reg || dst.reg_bits != (x64_ ? 64 : 32)) {
+      return nullptr;
+    }
+    if (src.type == ZYDIS_OPERAND_TYPE_REGISTER && src.reg >= 0) {
+      target.reg = src.reg;
+      continue;
+    }
+    if (!plain_base(src)) return nullptr;
+    Location table;
+    table.reg = src.base;
+    return wdf_table_entry(i, table, src.disp);
+  }
+  return nullptr;
+}
+
 void Scanner::add_site(std::size_t call_index, const PoolApi* api, std::vector<std::uint32_t> via,
                        const Value& tag, std::size_t outer_index, const std::string& wrapper_note) {
   if (tag.alternative) {
@@ -691,6 +891,13 @@ void Scanner::add_site(std::size_t call_index, const PoolApi* api, std::vector<s
                 "; its callers' tags are listed with this call in `via`";
   } else {
     site.note = "tag argument is not a constant at this call";
+  }
+  if (api->wdf_table_index >= 0 && wdf_table_) {
+    site.note += (site.note.empty() ? "" : "; ") +
+                 std::string("called through the KMDF function table (WdfFunctions[") +
+                 std::to_string(api->wdf_table_index) + "], WdfFunctions at RVA 0x" +
+                 hex(wdf_table_->global_rva) + " from the WDF_BIND_INFO at RVA 0x" +
+                 hex(wdf_table_->bind_info_rva) + ")";
   }
   for (const std::string* extra : {&tag.note, &wrapper_note}) {
     if (!extra->empty() && site.note.find(*extra) == std::string::npos) {
@@ -794,7 +1001,9 @@ CallSiteScan Scanner::run() {
     return std::move(scan_);
   }
   imports_ = pool_imports(image_);
-  if (imports_.empty()) return std::move(scan_);
+  // A KMDF driver allocates through its WdfFunctions table too (WdfMemoryCreate...).
+  if (imports_wdf(image_)) wdf_table_ = wdf_function_table(image_, data_);
+  if (imports_.empty() && !wdf_table_) return std::move(scan_);
   for (std::size_t k = 0; k < imports_.size(); ++k) {
     import_by_slot_.emplace(imports_[k].function->iat_rva, k);
   }
@@ -837,6 +1046,7 @@ CallSiteScan Scanner::run() {
     // (call/jmp [rip+d], mov reg, [rip+d]): only the blocks holding such bytes are decoded.
     std::vector<std::uint32_t> slots;
     for (const auto& [slot, index] : import_by_slot_) slots.push_back(slot);
+    if (wdf_table_) slots.push_back(wdf_table_->global_rva);  // mov rax, [rip+WdfFunctions]
     decode_blocks(blocks_reaching(slots, false));
   } else {
     add_decoded(decode_code(decoder_, ranges, x64_, resync, options_.quick_decoder));
@@ -890,13 +1100,17 @@ CallSiteScan Scanner::run() {
   for (std::size_t i = 0; i < insns.size(); ++i) {
     const Slim& insn = insns[i];
     const bool call = is_call(insn);
+    // A tail call: `jmp [__imp_X]`, `jmp [reg+8k]`, or `jmp reg` with reg loaded from an IAT
+    // slot, a function-pointer global or the WdfFunctions table (a switch's `jmp reg` resolves
+    // to none of them).
     const bool tail = insn.mnemonic == ZYDIS_MNEMONIC_JMP && !insn.relative &&
-                      complete(i).op[0].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+                      (complete(i).op[0].type == ZYDIS_OPERAND_TYPE_MEMORY ||
+                       complete(i).op[0].type == ZYDIS_OPERAND_TYPE_REGISTER) &&
                       !thunks_.contains(insn.rva);
     if (!call && !tail) continue;
     const PoolImport* import = call_target_import(i);
-    if (import == nullptr) continue;
-    const PoolApi* api = import->api;
+    const PoolApi* api = import != nullptr ? import->api : wdf_table_call(i);
+    if (api == nullptr) continue;
     Value tag;
     if (api->tag_struct_offset >= 0) {
       tag =
@@ -1056,7 +1270,7 @@ std::optional<DriverTag> find_tag_in_driver(const parse::PeImage& image, parse::
   out.byte_offsets = find_tag_bytes(data, tag);
   const bool none = tag == tag_from_text("None");
   const bool decode = none ? !untagged_pool_imports(image).empty() : !out.byte_offsets.empty();
-  if (decode && !pool_imports(image).empty()) {
+  if (decode && (!pool_imports(image).empty() || imports_wdf(image))) {
     const auto scan = scan_call_sites(image, data, options);
     for (const auto& site : scan.sites) {
       if (site.tag == tag) out.call_sites.push_back(site);

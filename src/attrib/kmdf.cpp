@@ -90,6 +90,53 @@ std::optional<KmdfPoolTag> kmdf_driver_pool_tag(const parse::PeImage& image, par
   return std::nullopt;
 }
 
+std::optional<WdfFunctionTable> wdf_function_table(const parse::PeImage& image,
+                                                   parse::ByteSpan data) {
+  const bool x64 = image.machine == parse::kMachineAmd64;
+  if (!x64 && image.machine != parse::kMachineI386) return std::nullopt;
+  const std::size_t pointer = x64 ? 8 : 4;
+  const std::uint32_t size = x64 ? 48 : 32;  // sizeof(WDF_BIND_INFO)
+  const std::size_t component_at = pointer, version_at = 2 * pointer;
+  const std::size_t count_at = version_at + 12, table_at = x64 ? 32 : 24;
+  // A pointer field as an RVA inside the image (the preferred base is what the file holds).
+  const auto rva_of = [&](parse::ByteSpan bytes, std::size_t at) -> std::optional<std::uint32_t> {
+    const std::uint64_t va = load_le(bytes, at, pointer);
+    if (va <= image.image_base || va - image.image_base > 0xFFFFFFFFu) return std::nullopt;
+    const auto rva = static_cast<std::uint32_t>(va - image.image_base);
+    if (parse::pe_section_for_rva(image, rva) == nullptr) return std::nullopt;
+    return rva;
+  };
+  static constexpr char kComponent[] = "KmdfLibrary";
+  const auto names_kmdf = [&](std::uint32_t rva) {
+    const auto offset = parse::pe_rva_to_offset(image, rva, 2 * sizeof kComponent);
+    if (!offset || *offset + 2 * sizeof kComponent > data.size()) return false;
+    for (std::size_t k = 0; k < sizeof kComponent; ++k) {  // UTF-16 LE, with its terminator
+      if (data[*offset + 2 * k] != static_cast<std::byte>(kComponent[k]) ||
+          data[*offset + 2 * k + 1] != std::byte{0}) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (const auto& section : image.sections) {
+    if (parse::pe_section_is_code(section)) continue;
+    const parse::ByteSpan bytes = parse::pe_section_bytes(section, data);
+    for (std::size_t at = 0; at + size <= bytes.size(); at += pointer) {
+      if (load_le32(bytes, at) != size || load_le32(bytes, version_at + at) != 1) continue;
+      const std::uint32_t count = load_le32(bytes, at + count_at);
+      if (count == 0 || count > 4096) continue;
+      const auto component = rva_of(bytes, at + component_at);
+      const auto table = rva_of(bytes, at + table_at);
+      if (!component || !table || !names_kmdf(*component)) continue;
+      return WdfFunctionTable{
+          .global_rva = *table,
+          .bind_info_rva = static_cast<std::uint32_t>(section.virtual_address + at),
+          .function_count = count};
+    }
+  }
+  return std::nullopt;
+}
+
 bool imports_wdf(const parse::PeImage& image) {
   for (const auto& module : image.imports) {
     if (!parse::equals_ignore_case(module.dll, "wdfldr.sys")) continue;

@@ -33,6 +33,20 @@ struct KmdfPoolTag {
 };
 std::optional<KmdfPoolTag> kmdf_driver_pool_tag(const parse::PeImage& image, parse::ByteSpan data);
 
+// The driver's WdfFunctions global (the pointer the framework fills with its function table),
+// from the WDF_BIND_INFO the driver passes to WdfVersionBind (fxldr.h: Size, Component, Version
+// {Major, Minor, Build}, FuncCount, FuncTable = &WdfFunctions, Module; 48 bytes on x64, 32 on
+// x86). The structure is found by its shape in the data: Size, Component pointing to
+// L"KmdfLibrary" inside the image, Major 1, a FuncCount of 1..4096 and FuncTable inside the
+// image. nullopt when there is none.
+struct WdfFunctionTable {
+  std::uint32_t global_rva = 0;     // of WdfFunctions
+  std::uint32_t bind_info_rva = 0;  // of the WDF_BIND_INFO
+  std::uint32_t function_count = 0;
+};
+std::optional<WdfFunctionTable> wdf_function_table(const parse::PeImage& image,
+                                                   parse::ByteSpan data);
+
 // The tag a KMDF driver's framework objects are charged to: its DriverPoolTag when the code sets
 // one (high, with the store's RVA), else the service-name rule (below). nullopt for a driver that
 // does not import WdfVersionBind.

@@ -54,6 +54,20 @@ constexpr std::array<PoolApi, 24> kApis = {{
     {"ndis.sys", "NdisFreeMemoryWithTag", PoolApiKind::kFree, 1, -1, -1},
 }};
 
+// KMDF functions called through the WdfFunctions table. Indexes: WDFFUNCENUM in wdffuncenum.h
+// of the public KMDF headers (microsoft/Windows-Driver-Frameworks,
+// src/publicinc/wdf/kmdf/1.31/wdffuncenum.h: WdfMemoryCreateTableIndex = 192,
+// WdfLookasideListCreateTableIndex = 198; the enum only grows at its end between versions).
+// WdfMemoryCreate(DriverGlobals, Attributes, PoolType, PoolTag, BufferSize, Memory, Buffer);
+// WdfLookasideListCreate(DriverGlobals, LookasideAttributes, BufferSize, PoolType,
+// MemoryAttributes, PoolTag, Lookaside) (wdfmemory.h). WdfMemoryCreatePreallocated (193) takes no
+// tag: the buffer is the caller's.
+constexpr std::string_view kWdf = "Wdf01000.sys";
+constexpr std::array<PoolApi, 2> kWdfApis = {{
+    {kWdf, "WdfMemoryCreate", PoolApiKind::kAllocate, 3, 2, 4, -1, 192},
+    {kWdf, "WdfLookasideListCreate", PoolApiKind::kLookasideInit, 5, 3, 2, -1, 198},
+}};
+
 using parse::ascii_lower;
 using parse::equals_ignore_case;
 }  // namespace
@@ -65,6 +79,17 @@ std::span<const PoolApi> pool_apis() {
 const PoolApi* find_pool_api(std::string_view dll, std::string_view name) {
   for (const auto& api : kApis) {
     if (api.name == name && equals_ignore_case(api.dll, dll)) return &api;
+  }
+  return nullptr;
+}
+
+std::span<const PoolApi> wdf_pool_apis() {
+  return kWdfApis;
+}
+
+const PoolApi* find_wdf_pool_api(std::int64_t table_index) {
+  for (const auto& api : kWdfApis) {
+    if (api.wdf_table_index == table_index) return &api;
   }
   return nullptr;
 }

@@ -2,6 +2,7 @@
 // argument carries the tag, and which allocate without one (counted under the tag 'None').
 #pragma once
 
+#include <cstdint>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,9 @@ struct PoolApi {
   // >= 0: tag_argument points to a parameters structure and the tag is the ULONG at this offset
   // (NdisAllocateNetBufferListPool's NET_BUFFER_LIST_POOL_PARAMETERS.PoolTag).
   int tag_struct_offset = -1;
+  // >= 0: not an import but a KMDF function, called through the driver's WdfFunctions table at
+  // this index (wdffuncenum.h's WDFFUNCENUM); argument 0 is the driver globals.
+  int wdf_table_index = -1;
 };
 
 // Every known pool API, allocation functions first.
@@ -34,6 +38,13 @@ std::span<const PoolApi> pool_apis();
 
 // The entry for dll!name (dll compared ignoring ASCII case); nullptr when not a pool API.
 const PoolApi* find_pool_api(std::string_view dll, std::string_view name);
+
+// The KMDF functions that allocate with a tag the driver passes (WdfMemoryCreate,
+// WdfLookasideListCreate), reached through the WdfFunctions table rather than imported.
+std::span<const PoolApi> wdf_pool_apis();
+
+// The entry at that WdfFunctions table index; nullptr when the function there is not one of them.
+const PoolApi* find_wdf_pool_api(std::int64_t table_index);
 
 struct PoolImport {
   const PoolApi* api = nullptr;

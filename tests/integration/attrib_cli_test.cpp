@@ -113,11 +113,14 @@ TEST(DriversCli, EmptyFolderSaysWhatWasSearched) {
 
 // poolused_01: 1.9 GB under 'amda', owned by amdacpbus2.sys, a KMDF driver whose framework
 // objects carry its service-name tag; a test driver of that name stands in for it.
+// The KMDF test drivers' folder: built beside the binary's build tree (tests/CMakeLists.txt).
+std::filesystem::path kmdf_test_drivers() {
+  return std::filesystem::path(POOLSCOPE_BINARY).parent_path().parent_path().parent_path() /
+         "test_drivers" / "kmdf";
+}
+
 TEST(WhoCli, KmdfServiceNameTagIsMediumWithTheReason) {
-  // The test drivers are built beside the binary's build tree (tests/CMakeLists.txt).
-  const auto dir =
-      std::filesystem::path(POOLSCOPE_BINARY).parent_path().parent_path().parent_path() /
-      "test_drivers" / "kmdf";
+  const auto dir = kmdf_test_drivers();
   if (!std::filesystem::exists(dir / "amdacpbus2.sys")) {
     GTEST_SKIP() << "KMDF test driver not built (needs x86_64-w64-mingw32-gcc)";
   }
@@ -127,6 +130,23 @@ TEST(WhoCli, KmdfServiceNameTagIsMediumWithTheReason) {
   EXPECT_NE(j["owners"][0]["note"].get<std::string>().find("KMDF driver"), std::string::npos);
   const auto table = run_poolscope("who amda --drivers " + dir.string());
   EXPECT_NE(table.out.find("amdacpbus2.sys               medium"), std::string::npos) << table.out;
+}
+
+// Issue 16: a tag passed to WdfMemoryCreate through the KMDF function table was not found.
+TEST(WhoCli, WdfMemoryCreateTagIsHighWithTheTableCallSite) {
+  const auto dir = kmdf_test_drivers();
+  if (!std::filesystem::exists(dir / "wdfsample.sys")) {
+    GTEST_SKIP() << "KMDF test driver not built (needs x86_64-w64-mingw32-gcc)";
+  }
+  const auto j = run_json("who KMem --drivers " + dir.string() + " --format json");
+  ASSERT_EQ(j["owners"].size(), 1u) << j.dump(2);
+  EXPECT_EQ(j["owners"][0]["confidence"], "high");
+  ASSERT_EQ(j["owners"][0]["call_sites"].size(), 1u) << j.dump(2);
+  EXPECT_EQ(j["owners"][0]["call_sites"][0]["api"], "WdfMemoryCreate");
+  EXPECT_EQ(j["owners"][0]["call_sites"][0]["size"], 256);
+  const auto table = run_poolscope("drivers " + dir.string());
+  EXPECT_NE(table.out.find("KCfg KLsd KMem KWr2 KWrp KTag(KMDF DriverPoolTag)"), std::string::npos)
+      << table.out;
 }
 
 TEST(WhoCli, WinPmemDriversOwnPmemAndFspt) {

@@ -10,7 +10,11 @@
  *  - SpillAlloc: the tag parameter spilled to its home slot, a call, then reloaded; "Spil".
  *  - TableAlloc: the tag read from a constant table in .rdata (entry 1: "Rdt2").
  *  - TailAlloc: a tail call, `jmp [__imp_ExAllocatePoolWithTag]`; "Tail".
+ *  - TailRegAlloc: a tail call through a register, `mov rax, [__imp_X]; jmp rax`; "TlRg".
  *  - CfgAlloc: a CFG-guarded call, the target in rax, `call [guard_dispatch]`; "Cfg1".
+ *  - ShlOrAlloc: the tag built from its bytes at run time, `mov r8d, 'r'; shl r8d, 8; or r8d,
+ *    'O'; ...` (an unoptimised TAG(a, b, c, d) macro), one byte from another register; "ShOr",
+ *    whose 4 bytes are nowhere in the file.
  *  - a function pointer global set to ExAllocatePool2, called from C ("FpG1") and from assembly
  *    (`call [rip+global]`, "FpG2"). */
 typedef __SIZE_TYPE__ SIZE_T;
@@ -35,6 +39,8 @@ void* SpillAlloc(SIZE_T size, ULONG tag);
 void* TableAlloc(void);
 void* TailAlloc(void);
 void* CfgAlloc(void);
+void* ShlOrAlloc(void);
+void* TailRegAlloc(void);
 void* PointerAlloc(void);
 
 #define OVERRIDE_HELPER(name, section)                                                    \
@@ -98,6 +104,31 @@ __asm__(
     "  movl $512, %ecx\n"
     "  jmp *__imp_ExAllocatePoolWithTag(%rip)\n"
 
+    ".globl TailRegAlloc\n"
+    "TailRegAlloc:\n"
+    "  movq __imp_ExAllocatePoolWithTag(%rip), %rax\n"
+    "  movl $0x67526c54, %r8d\n" /* TlRg */
+    "  movl $40, %edx\n"
+    "  movl $512, %ecx\n"
+    "  jmp *%rax\n"
+
+    ".globl ShlOrAlloc\n"
+    "ShlOrAlloc:\n"
+    "  subq $40, %rsp\n"
+    "  movl $0x72, %r8d\n" /* 'r' */
+    "  shll $8, %r8d\n"
+    "  orl $0x4f, %r8d\n" /* 'O' */
+    "  shll $8, %r8d\n"
+    "  movl $0x68, %eax\n" /* 'h', from another register */
+    "  orl %eax, %r8d\n"
+    "  shll $8, %r8d\n"
+    "  orl $0x53, %r8d\n" /* 'S' */
+    "  movl $24, %edx\n"
+    "  movl $512, %ecx\n"
+    "  call *__imp_ExAllocatePoolWithTag(%rip)\n"
+    "  addq $40, %rsp\n"
+    "  ret\n"
+
     ".globl CfgAlloc\n"
     "CfgAlloc:\n"
     "  subq $40, %rsp\n"
@@ -132,6 +163,8 @@ long DriverEntry(void* driver, void* registry) {
   sink = TableAlloc();
   sink = TailAlloc();
   sink = CfgAlloc();
+  sink = ShlOrAlloc();
+  sink = TailRegAlloc();
   sink = pool2_pointer(0x40, 8, 0x31477046); /* FpG1 */
   sink = PointerAlloc();
   ExFreePoolWithTag(sink, 0x32477046);

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "attrib/driver_file.h"
+#include "test_paths.h"
 #include "test_support.h"
 #include "unit/attrib/arm64_driver.h"
-#include "test_paths.h"
 
 namespace poolscope::attrib {
 namespace {
@@ -497,6 +497,28 @@ TEST_F(PatternDriver, TailCallCfgDispatchAndFunctionPointerGlobal) {
   }
 }
 
+// Issue 16: a tail call through a register (`mov rax, [__imp_X]; jmp rax`) was not a pool call.
+TEST_F(PatternDriver, TailCallThroughARegisterIsFollowed) {
+  const auto sites = sites_with("TlRg");
+  ASSERT_EQ(sites.size(), 1u);
+  EXPECT_EQ(sites[0]->api->name, "ExAllocatePoolWithTag");
+  EXPECT_EQ(sites[0]->size, 40u);
+  EXPECT_EQ(sites[0]->pool_type, 512u);
+}
+
+// Issue 16: a tag built from its bytes with shl/or (one byte from another register) was "not a
+// constant at this call".
+TEST_F(PatternDriver, TagBuiltFromBytesWithShlAndOrIsFolded) {
+  const auto sites = sites_with("ShOr");
+  ASSERT_EQ(sites.size(), 1u);
+  EXPECT_EQ(sites[0]->confidence, Confidence::kHigh);
+  EXPECT_EQ(sites[0]->size, 24u);
+  EXPECT_FALSE(sites[0]->tag_file_offset);  // no immediate holds the 4 bytes
+  EXPECT_NE(sites[0]->note.find("tag computed at run time from constants"), std::string::npos)
+      << sites[0]->note;
+  EXPECT_TRUE(find_tag_bytes(file_.bytes, tag_from_text("ShOr")).empty());
+}
+
 // Issue 21 item 3: decoding is bounded per file, and a file cut short says so.
 TEST_F(PatternDriver, CodeCapCutsTheScanShortWithANote) {
   CallSiteOptions options;
@@ -514,7 +536,7 @@ TEST_F(PatternDriver, EveryTagIsHighAndNoOtherTagIsClaimed) {
     names.insert(display_key(tag.tag));
   }
   EXPECT_EQ(names, (std::set<std::string>{"Cfg1", "DfC1", "Dflt", "FpG1", "FpG2", "Ovr1", "Ovr2",
-                                          "Ovr3", "Rdt2", "Spil", "Tail"}));
+                                          "Ovr3", "Rdt2", "ShOr", "Spil", "Tail", "TlRg"}));
 }
 
 TEST(CallSites, Arm64IsNotDecodedAndSaysSo) {

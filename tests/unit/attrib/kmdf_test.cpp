@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "attrib/driver_file.h"
 #include "parse/poolused.h"
@@ -106,6 +109,127 @@ TEST(KmdfDriverPoolTag, AbsentMeansTheServiceNameRuleAndNoFrameworkMeansNothing)
   auto other = read_driver_file(plain);
   ASSERT_TRUE(other);
   EXPECT_FALSE(kmdf_tag(other->image, other->bytes, "pool_driver", true));
+}
+
+// Issue 16: a KMDF driver's WdfMemoryCreate / WdfLookasideListCreate calls go through its
+// WdfFunctions table (indexes 192 / 198), not an import: the tags they pass were not found.
+const CallSite* site_with_tag(const CallSiteScan& scan, std::string_view tag) {
+  for (const auto& site : scan.sites) {
+    if (site.tag && display_key(*site.tag) == tag) return &site;
+  }
+  return nullptr;
+}
+
+// A test driver under build/test_drivers, read and scanned; nullopt when it was not built (the
+// test then skips, saying so).
+struct ScannedDriver {
+  DriverFile file;
+  CallSiteScan scan;
+};
+std::optional<ScannedDriver> scanned_test_driver(const std::filesystem::path& relative) {
+  const auto path = std::filesystem::path(POOLSCOPE_TEST_DRIVERS) / relative;
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  auto file = read_driver_file(path);
+  if (!file) return std::nullopt;
+  ScannedDriver out{std::move(*file), {}};
+  out.scan = scan_call_sites(out.file.image, out.file.bytes);
+  return out;
+}
+
+TEST(WdfTableAllocations, FunctionTableGlobalIsFoundFromTheBindInfo) {
+  const auto driver = std::filesystem::path(POOLSCOPE_TEST_DRIVERS) / "kmdf" / "wdfsample.sys";
+  const auto plain = std::filesystem::path(POOLSCOPE_TEST_DRIVERS) / "kmdf" / "amdacpbus2.sys";
+  if (!std::filesystem::exists(driver) || !std::filesystem::exists(plain)) {
+    GTEST_SKIP() << "test drivers not built";
+  }
+  auto file = read_driver_file(driver);
+  ASSERT_TRUE(file);
+  const auto table = wdf_function_table(file->image, file->bytes);
+  ASSERT_TRUE(table);
+  EXPECT_EQ(table->function_count, 444u);
+  EXPECT_NE(table->global_rva, 0u);
+  // A bind info without L"KmdfLibrary" (amdacpbus2's is a bare buffer) is not taken.
+  auto other = read_driver_file(plain);
+  ASSERT_TRUE(other);
+  EXPECT_FALSE(wdf_function_table(other->image, other->bytes));
+}
+
+TEST(WdfTableAllocations, MemoryCreateAndLookasideTagsAreHighWithTheirCallSites) {
+  const auto driver = scanned_test_driver("kmdf/wdfsample.sys");
+  if (!driver) GTEST_SKIP() << "test driver not built: kmdf/wdfsample.sys";
+  const auto& scan = driver->scan;
+  const CallSite* memory = site_with_tag(scan, "KMem");
+  ASSERT_NE(memory, nullptr);
+  EXPECT_EQ(memory->api->name, "WdfMemoryCreate");
+  EXPECT_EQ(memory->confidence, Confidence::kHigh);
+  EXPECT_NE(memory->rva, 0u);
+  EXPECT_EQ(memory->size, 256u);
+  EXPECT_EQ(memory->pool_type, 0u);
+  EXPECT_TRUE(memory->via.empty());
+  const CallSite* lookaside = site_with_tag(scan, "KLsd");
+  ASSERT_NE(lookaside, nullptr);
+  EXPECT_EQ(lookaside->api->name, "WdfLookasideListCreate");
+  EXPECT_EQ(lookaside->size, 512u);
+  // WdfDriverCreate (index 116) is no allocation: nothing reported for it.
+  for (const auto& site : scan.sites) {
+    EXPECT_TRUE(site.api->name == "WdfMemoryCreate" || site.api->name == "WdfLookasideListCreate")
+        << site.api->name;
+  }
+}
+
+TEST(WdfTableAllocations, WrapperOfWdfMemoryCreateGivesEachCallersTag) {
+  const auto driver = scanned_test_driver("kmdf/wdfsample.sys");
+  if (!driver) GTEST_SKIP() << "test driver not built: kmdf/wdfsample.sys";
+  const auto& scan = driver->scan;
+  for (const char* tag : {"KWrp", "KWr2"}) {
+    const CallSite* site = site_with_tag(scan, tag);
+    ASSERT_NE(site, nullptr) << tag;
+    EXPECT_EQ(site->api->name, "WdfMemoryCreate");
+    EXPECT_EQ(site->via.size(), 2u) << tag;  // the caller's call, then the table call
+  }
+  ASSERT_EQ(scan.wrappers.size(), 1u);
+  EXPECT_EQ(scan.wrappers[0].parameter, 0);
+  EXPECT_EQ(scan.wrappers[0].api->name, "WdfMemoryCreate");
+}
+
+TEST(WdfTableAllocations, CfgDispatchOfATableEntryIsFollowed) {
+  const auto driver = scanned_test_driver("kmdf/wdfsample.sys");
+  if (!driver) GTEST_SKIP() << "test driver not built: kmdf/wdfsample.sys";
+  const auto& scan = driver->scan;
+  const CallSite* site = site_with_tag(scan, "KCfg");
+  ASSERT_NE(site, nullptr);
+  EXPECT_EQ(site->api->name, "WdfMemoryCreate");
+  EXPECT_EQ(site->size, 128u);
+  // And `who KCfg` finds it in this driver at high confidence.
+  const auto found =
+      find_tag_in_driver(driver->file.image, driver->file.bytes, tag_from_text("KCfg"));
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->confidence, Confidence::kHigh);
+  EXPECT_EQ(found->call_sites.size(), 1u);
+}
+
+TEST(WdfTableAllocations, X86TableCallsWithStackArgumentsGiveTheSameTags) {
+  const auto driver = scanned_test_driver("kmdf_x86/wdfsample_x86.sys");
+  if (!driver) GTEST_SKIP() << "x86 test driver not built (needs i686-w64-mingw32-gcc)";
+  const auto table = wdf_function_table(driver->file.image, driver->file.bytes);
+  ASSERT_TRUE(table);
+  EXPECT_EQ(table->function_count, 444u);
+  const auto& scan = driver->scan;
+  std::vector<std::string> tags;
+  for (const auto& tag : driver_tags(scan)) tags.push_back(display_key(tag.tag));
+  EXPECT_EQ(tags, (std::vector<std::string>{"KLsd", "KMem", "KWr2", "KWrp"}));
+  const CallSite* lookaside = site_with_tag(scan, "KLsd");
+  ASSERT_NE(lookaside, nullptr);
+  EXPECT_EQ(lookaside->api->name, "WdfLookasideListCreate");
+  EXPECT_EQ(lookaside->size, 512u);
+}
+
+// The same table offsets in a driver that does not bind to the framework are not WDF calls.
+TEST(WdfTableAllocations, NoFrameworkBindMeansNoTableCalls) {
+  const auto driver = scanned_test_driver("pattern_driver.sys");
+  if (!driver) GTEST_SKIP() << "test driver not built: pattern_driver.sys";
+  EXPECT_FALSE(imports_wdf(driver->file.image));
+  for (const auto& site : driver->scan.sites) EXPECT_EQ(site.api->wdf_table_index, -1);
 }
 
 }  // namespace
