@@ -318,13 +318,14 @@ TEST(SampleCodec, DamagedBlobsAreErrorsNotCrashes) {
     (void)decoder.apply(bad);
   }
   std::vector<unsigned char> newer = bytes_of(base);
-  newer[0] = 2;
+  newer[0] = 3;
   PoolDecoder decoder;
   auto err = decoder.apply(newer);
   ASSERT_FALSE(err.has_value());
   // The file header says which poolscope wrote it (checked at open): a sample in another format
   // inside a readable file is damage, not "a newer poolscope (format 208)" (issue 21 item 8).
-  EXPECT_NE(err.error().message.find("damaged sample: unknown format byte 2"), std::string::npos)
+  EXPECT_NE(err.error().message.find("damaged sample: unknown format byte 3 (expected 1 to 2)"),
+            std::string::npos)
       << err.error().message;
 }
 
