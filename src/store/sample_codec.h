@@ -122,7 +122,8 @@ struct PoolState {
 
 // Blob layout version written into every sample (first byte): 2 when the state has a total of
 // the kernel, tcp or udp pools (now or in the sample before), else 1, so recordings without them
-// (Windows, imports) stay byte for byte what poolscope wrote before format 2. Both are read.
+// (Windows, slabinfo and Windows pool imports) stay byte for byte what poolscope wrote before
+// format 2. Both are read.
 inline constexpr std::uint8_t kSampleFormatVersion = 2;
 
 // Encodes cur as a change set against prev; prev == nullptr writes a keyframe (a change set
