@@ -209,8 +209,13 @@ struct ProcessFacts {
   std::optional<std::uint64_t> socket_queue_bytes;
   std::optional<std::uint64_t> bpf_memlock_bytes;
   std::optional<std::uint64_t> dmabuf_bytes;
+  // Linux: its pipes, counted by inode (the fd kind `pipe` counts both ends of each), and the
+  // bytes unread in them (FIONREAD on a pidfd_getfd duplicate; root with CAP_SYS_PTRACE), read
+  // where its pipe count moved (docs/kernel-memory.md).
+  std::optional<std::uint64_t> pipes;
+  std::optional<std::uint64_t> pipe_unread_bytes;
   // Linux: the soft RLIMIT_NOFILE (/proc/PID/limits), read with the stat: the fd count at which
-  // the process's own opens fail. Live only: a recording does not keep it yet.
+  // the process's own opens fail. Recorded since process format 4 (docs/store-format.md).
   std::optional<std::uint64_t> fd_limit;
   // Windows, from the system handle table (class 64): handles by object type; sums to about
   // handle_count (the two calls are not atomic).
@@ -232,7 +237,7 @@ struct ProcessSample {
   std::uint64_t fd_kinds_unreadable = 0;
   // Linux, system-wide, read with every collection (census owners, docs/detection.md): allocated
   // file handles and fs.file-max (/proc/sys/fs/file-nr), IPv4 TCP and UDP sockets in use
-  // (/proc/net/sockstat). Live only: a recording does not keep them yet.
+  // (/proc/net/sockstat). Recorded since process format 4 (docs/store-format.md).
   std::optional<std::uint64_t> open_files, open_files_max, tcp_sockets, udp_sockets;
   // Things worth telling the user once (e.g. "run as root to see fd kinds of N processes"); a
   // collector does not repeat a note in later samples.

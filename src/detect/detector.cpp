@@ -70,6 +70,12 @@ bool metric_can_hold(std::size_t metric, const PoolKey& key) {
       return name == kVmallocUsedKey || name.starts_with(kVmallocPrefix) || name == kUnaccountedKey;
     case ProcessMetric::kDmabufBytes:
       return name.starts_with(kDmabufPrefix) || name == kUnaccountedKey;
+    // A pipe's buffers are pages (unaccounted); its pipe_buffer array a kmalloc, large once
+    // resized past 64 slots (F_SETPIPE_SZ).
+    case ProcessMetric::kPipes:
+      return name == kUnaccountedKey || name == kLargeKmallocKey;
+    case ProcessMetric::kPipeUnreadBytes:
+      return name == kUnaccountedKey;
     default:
       return false;
   }
@@ -178,10 +184,14 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
       e.seconds = ts.back() - ts.front();
       e.correlation = corr;
       e.objects_per_unit = (ys.back() - ys.front()) / growth;
-      // The specific fd kind beats the total, and references to exited processes/threads beat
-      // all handles of their type, when they explain the key about as well.
-      const bool specific = m < kFdKindCount || m == type_exited;
-      const std::string general = m == type_exited ? process_metric_name(type_metric) : "fds";
+      // The specific fd kind beats the total, pipes (inodes) beat pipe fds (both ends), and
+      // references to exited processes/threads beat all handles of their type, when they
+      // explain the key about as well.
+      const bool pipes = m == static_cast<std::size_t>(ProcessMetric::kPipes);
+      const bool specific = m < kFdKindCount || m == type_exited || pipes;
+      const std::string general = m == type_exited ? process_metric_name(type_metric)
+                                  : pipes          ? std::string(fd_kind_name(FdKind::kPipe))
+                                                   : "fds";
       if (!best || corr > best->correlation + 0.02 ||
           (specific && corr > best->correlation - 0.02 && best->metric == general)) {
         best = e;
@@ -219,6 +229,18 @@ std::vector<ProcessEvidence> find_culprits(const History& h, const KeyTrack& key
                     best->pid, grouped(best->growth), metric_plural(best->metric, best->growth),
                     duration_text(best->seconds), best->correlation, key_name,
                     key.seen_outstanding ? "outstanding" : "bytes", per_unit);
+    // What its pipes hold, where the collector could read it (pidfd_getfd + FIONREAD).
+    const auto unread = p.value_at(static_cast<std::size_t>(ProcessMetric::kPipeUnreadBytes), b);
+    if (unread && (best->metric == "pipes" || best->metric == "pipe")) {
+      const auto first = p.value_at(static_cast<std::size_t>(ProcessMetric::kPipeUnreadBytes), a);
+      best->evidence +=
+          fmt::format("; {} unread in its pipes", human_bytes(static_cast<std::uint64_t>(*unread)));
+      if (first && *unread > *first) {
+        best->evidence +=
+            fmt::format(" (+{} in {})", human_bytes(static_cast<std::uint64_t>(*unread - *first)),
+                        duration_text(best->seconds));
+      }
+    }
     if (best->fd_limit_eta_seconds) {
       best->evidence +=
           fmt::format("; its open-file limit ({} fds, RLIMIT_NOFILE) is reached in {}",
@@ -261,8 +283,8 @@ void forecast(const History& h, Finding& f) {
   }
   const double per_s = *f.rate_bytes_per_hour / 3600;
   const bool socket = f.pool == PoolKind::kTcp || f.pool == PoolKind::kUdp;
-  // Recordings keep the totals of the first five pools only: socket memory read from one has no
-  // limit, and is forecast against MemAvailable like other kernel memory.
+  // Recordings before sample format 2 kept the totals of the first five pools only: socket memory
+  // read from one has no limit, and is forecast against MemAvailable like other kernel memory.
   if (has_own_limit(f.pool) && (!socket || h.pool_limit(f.pool))) {
     const auto limit = h.pool_limit(f.pool);
     const auto used = h.pool_used_last(f.pool);

@@ -117,6 +117,10 @@ std::string process_metric_name(std::size_t metric) {
       return "BPF memlock bytes";
     case ProcessMetric::kDmabufBytes:
       return "DMA-BUF bytes";
+    case ProcessMetric::kPipes:
+      return "pipes";
+    case ProcessMetric::kPipeUnreadBytes:
+      return "pipe unread bytes";
     case ProcessMetric::kExitedProcessHandles:
       return "handles to exited processes";
     case ProcessMetric::kExitedThreadHandles:
@@ -137,6 +141,9 @@ std::string metric_plural(const std::string& metric, double count) {
   const bool one = std::fabs(count) == 1;
   if (metric == "threads") return one ? "thread" : "threads";
   if (metric == "fds") return one ? "fd" : "fds";
+  // The fd kind "pipe" counts both ends of a pipe; the metric "pipes" counts pipes (inodes).
+  if (metric == "pipes") return one ? "pipe" : "pipes";
+  if (metric == "pipe") return one ? "pipe fd" : "pipe fds";
   if (metric == "handles" || metric.ends_with("bytes")) return metric;
   if (const std::size_t at = metric.find("handles"); at != std::string::npos) {
     return one ? std::string(metric).erase(at + 6, 1) : metric;  // "Event handle"
@@ -147,6 +154,7 @@ std::string metric_plural(const std::string& metric, double count) {
 bool is_count_metric(std::size_t metric) {
   return metric < static_cast<std::size_t>(ProcessMetric::kPagedQuotaBytes) ||
          metric == static_cast<std::size_t>(ProcessMetric::kThreads) ||
+         metric == static_cast<std::size_t>(ProcessMetric::kPipes) ||
          metric >= static_cast<std::size_t>(ProcessMetric::kHandleKindFirst);
 }
 
@@ -286,13 +294,14 @@ void History::flush_open_bucket() const {
 }
 
 void History::add_pool_total(PoolKind pool, std::optional<double> used, std::optional<double> limit,
-                             std::optional<double> failures) {
+                             std::optional<double> failures, std::optional<double> pressure) {
   if (used) {
     pool_used_[pool].add(current_bucket(), *used);
     pool_used_last_[pool] = *used;
   }
   if (limit) pool_limit_[pool] = *limit;
   if (failures) pool_failures_[pool] = *failures;
+  if (pressure) pool_pressure_[pool] = *pressure;
 }
 
 void History::add_memory(std::optional<double> total, std::optional<double> available) {
@@ -335,6 +344,12 @@ std::optional<double> metric_value(const ProcessFacts& p, std::size_t metric) {
       break;
     case ProcessMetric::kDmabufBytes:
       v = p.dmabuf_bytes;
+      break;
+    case ProcessMetric::kPipes:
+      v = p.pipes;
+      break;
+    case ProcessMetric::kPipeUnreadBytes:
+      v = p.pipe_unread_bytes;
       break;
     case ProcessMetric::kExitedProcessHandles:
       v = p.exited_process_handles;
@@ -486,9 +501,8 @@ void History::add_snapshot(const Snapshot& snapshot, const ProcessSample* proces
       if (!v) return std::nullopt;
       return static_cast<double>(*v);
     };
-    add_pool_total(t.pool, as_double(t.used_bytes), as_double(t.limit_bytes),
-                   as_double(t.failures));
-    if (t.pressure_bytes) pool_pressure_[t.pool] = static_cast<double>(*t.pressure_bytes);
+    add_pool_total(t.pool, as_double(t.used_bytes), as_double(t.limit_bytes), as_double(t.failures),
+                   as_double(t.pressure_bytes));
   }
   auto as_double = [](std::optional<std::uint64_t> v) -> std::optional<double> {
     if (!v) return std::nullopt;

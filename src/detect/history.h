@@ -79,6 +79,8 @@ enum class ProcessMetric : std::uint8_t {
   kSocketQueueBytes,    // Linux: bytes queued on its sockets
   kBpfMemlockBytes,     // Linux: memlock of its BPF maps and programs
   kDmabufBytes,         // Linux: sizes of its DMA-BUFs
+  kPipes,               // Linux: its pipes (unique pipe inodes; the fd kind counts both ends)
+  kPipeUnreadBytes,     // Linux: bytes unread in its pipes (FIONREAD)
   kHandleKindFirst,     // kHandleKindFirst + HandleKind: handle counts by type (Windows)
   kExitedProcessHandles = kHandleKindFirst + kHandleKindCount,  // handles to exited processes
   kExitedThreadHandles,                                         // ... and threads
@@ -105,7 +107,7 @@ struct ProcessTrack {
   std::array<std::optional<double>, kProcessMetricCount> first_value{};
   std::vector<std::pair<std::size_t, Series>> moved;  // (metric, series), in order of first change
   bool alive = true;
-  std::optional<double> fd_limit;  // the newest soft RLIMIT_NOFILE seen (live only)
+  std::optional<double> fd_limit;  // the newest soft RLIMIT_NOFILE seen
   bool changed() const { return !moved.empty(); }
   // The metric's series; empty when its value never changed.
   const Series& series(std::size_t metric) const;
@@ -138,7 +140,8 @@ class History {
   void add_key_value(std::size_t index, std::optional<std::uint64_t> outstanding,
                      std::optional<std::uint64_t> bytes, CounterWidth width);
   void add_pool_total(PoolKind pool, std::optional<double> used, std::optional<double> limit,
-                      std::optional<double> failures);
+                      std::optional<double> failures,
+                      std::optional<double> pressure = std::nullopt);
   void add_memory(std::optional<double> total, std::optional<double> available);
   void add_processes(const std::vector<ProcessFacts>& processes);
   // The system-wide counts a process sample carries (Linux: file-nr, sockstat): census owners
@@ -172,7 +175,8 @@ class History {
   }
   const std::map<PoolKind, Series>& pool_used() const { return pool_used_; }
   std::optional<double> pool_limit(PoolKind pool) const;
-  // Socket memory's pressure threshold (PoolTotal::pressure_bytes), live sources only.
+  // Socket memory's pressure threshold (PoolTotal::pressure_bytes): live, and recordings of
+  // sample format 2.
   std::optional<double> pool_pressure(PoolKind pool) const;
   std::optional<double> pool_used_last(PoolKind pool) const;
   std::optional<double> pool_failures_last(PoolKind pool) const;

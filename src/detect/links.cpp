@@ -39,7 +39,7 @@ constexpr std::array kLinks{
     ProcessLink{kSlab, "PING*", "socket fds", "ping sockets"},
     ProcessLink{kSlab, "NETLINK*", "socket fds", "netlink sockets"},
     ProcessLink{kSlab, "skbuff_*", "socket fds", "socket buffers queued on open sockets"},
-    ProcessLink{kSlab, "pipe_inode_info", "pipe fds", "one per pipe"},
+    ProcessLink{kSlab, "pipe_inode_info", "pipes pipe fds", "one per pipe"},
     ProcessLink{kSlab, "io_kiocb", "io_uring fds", "io_uring requests"},
     // No fd holds these: time-wait sockets outlive their fds; maple_node/vm_area_struct follow
     // mappings; bio-* follows block I/O. No process is named for them through fds.

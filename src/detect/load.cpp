@@ -84,13 +84,14 @@ Result<History> load_history(const store::Recording& recording, const LoadOption
     for (std::size_t pool = 0; pool < store::kPoolKinds; ++pool) {
       const auto kind = static_cast<PoolKind>(pool);
       if (!extras.has_pool(kind)) continue;
-      history.add_pool_total(kind, as_double(extras.pool_used(kind)),
-                             as_double(extras.pool_limit(kind)),
-                             as_double(extras.pool_failures(kind)));
+      history.add_pool_total(
+          kind, as_double(extras.pool_used(kind)), as_double(extras.pool_limit(kind)),
+          as_double(extras.pool_failures(kind)), as_double(extras.pool_pressure(kind)));
     }
     history.add_memory(as_double(extras.memory_total()), as_double(extras.memory_available()));
     if (const store::ProcessState* procs = cursor->processes()) {
       history.add_processes(procs->processes);
+      history.add_system_counts(store::system_counts_of(*procs));
     }
     history.end_sample();
   }

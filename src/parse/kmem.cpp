@@ -325,10 +325,22 @@ Fdinfo parse_fdinfo(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// The number in "PREFIX[N]".
+std::optional<std::uint64_t> bracketed_inode(std::string_view target, std::string_view prefix) {
+  if (!target.starts_with(prefix) || !target.ends_with("]")) return std::nullopt;
+  return parse_u64(target.substr(prefix.size(), target.size() - prefix.size() - 1));
+}
+
+}  // namespace
+
 std::optional<std::uint64_t> socket_inode(std::string_view target) {
-  constexpr std::string_view kPrefix = "socket:[";
-  if (!target.starts_with(kPrefix) || !target.ends_with("]")) return std::nullopt;
-  return parse_u64(target.substr(kPrefix.size(), target.size() - kPrefix.size() - 1));
+  return bracketed_inode(target, "socket:[");
+}
+
+std::optional<std::uint64_t> pipe_inode(std::string_view target) {
+  return bracketed_inode(target, "pipe:[");
 }
 
 bool is_bpf_target(std::string_view target) {

@@ -124,6 +124,8 @@ Fdinfo parse_fdinfo(std::string_view text);
 // Per-process facts (docs/kernel-memory.md).
 // The inode of "socket:[12345]"; nullopt for any other fd target.
 std::optional<std::uint64_t> socket_inode(std::string_view fd_target);
+// The inode of "pipe:[12345]" (both ends of a pipe show the same one); nullopt otherwise.
+std::optional<std::uint64_t> pipe_inode(std::string_view fd_target);
 // fd targets whose fdinfo sizes kernel memory: BPF maps and programs ("anon_inode:bpf-map",
 // "anon_inode:bpf-prog") and DMA-BUFs ("/dmabuf:NAME", "anon_inode:dmabuf" on older kernels).
 bool is_bpf_target(std::string_view fd_target);

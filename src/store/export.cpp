@@ -90,6 +90,9 @@ nlohmann::ordered_json process_json(const ProcessFacts& p) {
   if (p.socket_queue_bytes) j["socket_queue_bytes"] = *p.socket_queue_bytes;
   if (p.bpf_memlock_bytes) j["bpf_memlock_bytes"] = *p.bpf_memlock_bytes;
   if (p.dmabuf_bytes) j["dmabuf_bytes"] = *p.dmabuf_bytes;
+  if (p.fd_limit) j["fd_limit"] = *p.fd_limit;
+  if (p.pipes) j["pipes"] = *p.pipes;
+  if (p.pipe_unread_bytes) j["pipe_unread_bytes"] = *p.pipe_unread_bytes;
   if (p.handle_kinds) {
     nlohmann::ordered_json kinds = nlohmann::ordered_json::object();
     for (std::size_t k = 0; k < kHandleKindCount; ++k) {

@@ -17,7 +17,8 @@ constexpr std::uint8_t kFlagUnreadable = 1 << 2;
 // Readers of the first version refuse the unknown flag and so skip to the next keyframe instead
 // of applying the change set onto the wrong sample.
 constexpr std::uint8_t kFlagAfterGap = 1 << 3;
-constexpr std::uint8_t kKnownFlags = 0x0F;
+constexpr std::uint8_t kFlagSystem = 1 << 4;  // format 4: the system-wide counts changed
+constexpr std::uint8_t kKnownFlags = 0x1F;
 
 // Record tag bits.
 constexpr std::uint8_t kTagIdentity = 1 << 0;  // start time and name follow
@@ -29,16 +30,20 @@ constexpr std::uint8_t kKnownTags = 0x0F;
 // Numeric slots: 0 parent pid, 1 handle count, 2 paged quota, 3 nonpaged quota, 4 fd total,
 // 5.. fd counts by FdKind, then (format 2) threads, page-table bytes, socket queue bytes, BPF
 // memlock bytes, DMA-BUF bytes, then (format 3) Windows handle counts by HandleKind, handles to
-// exited processes, handles to exited threads. Presence bits 0-4 are per slot, bit 5 covers all
+// exited processes, handles to exited threads, then (format 4) the soft RLIMIT_NOFILE, the pipes
+// (unique pipe inodes) and their unread bytes. Presence bits 0-4 are per slot, bit 5 covers all
 // fd kinds (fds is one optional), bits 6-10 the format-2 slots, bit 11 all handle kinds, bits 12
-// and 13 the two exited counts. Each format's slots and bits extend the one before, so the
-// decoder's state carries across blobs of different formats.
+// and 13 the two exited counts, bits 14-16 the format-4 slots. Each format's slots and bits extend
+// the one before, so the decoder's state carries across blobs of different formats.
 constexpr std::size_t kFirstKernelSlot = 5 + kFdKindCount;
 constexpr std::size_t kKernelSlots = 5;
 constexpr std::size_t kFirstHandleSlot = kFirstKernelSlot + kKernelSlots;
 constexpr std::size_t kExitedProcessSlot = kFirstHandleSlot + kHandleKindCount;
 constexpr std::size_t kExitedThreadSlot = kExitedProcessSlot + 1;
-constexpr std::size_t kSlots = kExitedThreadSlot + 1;
+constexpr std::size_t kFdLimitSlot = kExitedThreadSlot + 1;
+constexpr std::size_t kPipesSlot = kFdLimitSlot + 1;
+constexpr std::size_t kPipeUnreadSlot = kPipesSlot + 1;
+constexpr std::size_t kSlots = kPipeUnreadSlot + 1;
 static_assert(kSlots <= 64);
 constexpr std::uint32_t kFdsPresent = 1 << 5;
 constexpr std::uint32_t kHandleKindsPresent = 1 << 11;
@@ -51,7 +56,8 @@ struct FormatLimits {
 constexpr FormatLimits limits_of(std::uint8_t version) {
   if (version == 1) return {kFirstKernelSlot, 0x3F};
   if (version == 2) return {kFirstHandleSlot, 0x7FF};
-  return {kSlots, 0x3FFF};
+  if (version == 3) return {kFdLimitSlot, 0x3FFF};
+  return {kSlots, 0x1FFFF};
 }
 
 struct Numbers {
@@ -68,7 +74,7 @@ auto scalars_of(Facts& p) {
     std::size_t slot;
     std::uint32_t bit;
   };
-  return std::array<Scalar, 12>{{{&p.parent_pid, 0, 1u << 0},
+  return std::array<Scalar, 15>{{{&p.parent_pid, 0, 1u << 0},
                                  {&p.handle_count, 1, 1u << 1},
                                  {&p.paged_pool_quota_bytes, 2, 1u << 2},
                                  {&p.nonpaged_pool_quota_bytes, 3, 1u << 3},
@@ -79,7 +85,10 @@ auto scalars_of(Facts& p) {
                                  {&p.bpf_memlock_bytes, kFirstKernelSlot + 3, 1u << 9},
                                  {&p.dmabuf_bytes, kFirstKernelSlot + 4, 1u << 10},
                                  {&p.exited_process_handles, kExitedProcessSlot, 1u << 12},
-                                 {&p.exited_thread_handles, kExitedThreadSlot, 1u << 13}}};
+                                 {&p.exited_thread_handles, kExitedThreadSlot, 1u << 13},
+                                 {&p.fd_limit, kFdLimitSlot, 1u << 14},
+                                 {&p.pipes, kPipesSlot, 1u << 15},
+                                 {&p.pipe_unread_bytes, kPipeUnreadSlot, 1u << 16}}};
 }
 
 Numbers numbers_of(const ProcessFacts& p) {
@@ -138,6 +147,22 @@ bool needs_format3(const ProcessFacts& p) {
   return p.handle_kinds || p.exited_process_handles || p.exited_thread_handles;
 }
 
+// True when the facts need format 4 (the fd limit, pipes, their unread bytes).
+bool needs_format4(const ProcessFacts& p) {
+  return p.fd_limit || p.pipes || p.pipe_unread_bytes;
+}
+
+// The system-wide counts in slot order: open files, fs.file-max, TCP sockets, UDP sockets.
+template <class State>
+auto system_slots(State& s) {
+  return std::array{&s.open_files, &s.open_files_max, &s.tcp_sockets, &s.udp_sockets};
+}
+
+bool has_system_counts(const ProcessState& s) {
+  const auto slots = system_slots(s);
+  return std::any_of(slots.begin(), slots.end(), [](const auto* v) { return v->has_value(); });
+}
+
 // Writes the record for cur (before == nullptr: new process). Returns false when nothing changed.
 bool encode_record(const ProcessFacts* before, const ProcessFacts& cur, std::uint64_t pid_gap,
                    std::string& out) {
@@ -181,7 +206,18 @@ const ProcessState& empty_process_state() {
 }  // namespace
 
 ProcessState process_state_of(const ProcessSample& sample) {
-  return ProcessState{sample.processes, sample.fd_kinds_unreadable, sample.notes};
+  return ProcessState{sample.processes,  sample.fd_kinds_unreadable, sample.notes,
+                      sample.open_files, sample.open_files_max,      sample.tcp_sockets,
+                      sample.udp_sockets};
+}
+
+ProcessSample system_counts_of(const ProcessState& state) {
+  ProcessSample sample;
+  sample.open_files = state.open_files;
+  sample.open_files_max = state.open_files_max;
+  sample.tcp_sockets = state.tcp_sockets;
+  sample.udp_sockets = state.udp_sockets;
+  return sample;
 }
 
 void encode_process_sample(const ProcessState* prev_state, const ProcessState& cur,
@@ -213,13 +249,21 @@ void encode_process_sample(const ProcessState* prev_state, const ProcessState& c
   }
   while (i < pp.size()) exits.push_back(pp[i++].pid);
 
-  // Format 2 unless a process has Windows handle facts (now or in the sample before, whose
-  // presence bits the change set clears): recordings without them stay byte for byte what
-  // poolscope versions before format 3 write and read.
-  const bool format3 = std::any_of(cur.processes.begin(), cur.processes.end(), needs_format3) ||
-                       std::any_of(pp.begin(), pp.end(), needs_format3);
+  // The lowest format that holds the facts of this sample and of the one before (whose presence
+  // bits the change set may clear): format 2 without Windows handle facts, fd limits or system
+  // counts, so such recordings stay byte for byte what poolscope before format 3 wrote.
+  auto any = [&](auto needs) {
+    return std::any_of(cur.processes.begin(), cur.processes.end(), needs) ||
+           std::any_of(pp.begin(), pp.end(), needs);
+  };
+  const bool format4 = any(needs_format4) || has_system_counts(cur) || has_system_counts(prev);
+  const bool format3 = any(needs_format3);
+  if (format4 && (cur.open_files != prev.open_files || cur.open_files_max != prev.open_files_max ||
+                  cur.tcp_sockets != prev.tcp_sockets || cur.udp_sockets != prev.udp_sockets)) {
+    flags |= kFlagSystem;
+  }
   out.clear();
-  out.push_back(static_cast<char>(format3 ? kProcessFormatVersion : 2));
+  out.push_back(static_cast<char>(format4 ? 4 : format3 ? 3 : 2));
   out.push_back(static_cast<char>(flags));
   put_varint(out, exits.size());
   std::uint64_t prev_exit = 0;
@@ -230,6 +274,23 @@ void encode_process_sample(const ProcessState* prev_state, const ProcessState& c
   put_varint(out, count);
   out += records;
   if (flags & kFlagUnreadable) put_varint(out, cur.fd_kinds_unreadable);
+  if (flags & kFlagSystem) {
+    // Presence bits, the mask of changed values, zz(difference) each.
+    const auto before = system_slots(prev);
+    const auto after = system_slots(cur);
+    std::uint64_t present = 0, changed = 0;
+    for (std::size_t s = 0; s < after.size(); ++s) {
+      if (after[s]->has_value()) present |= 1u << s;
+      if (after[s]->value_or(0) != before[s]->value_or(0)) changed |= 1u << s;
+    }
+    put_varint(out, present);
+    put_varint(out, changed);
+    for (std::size_t s = 0; s < after.size(); ++s) {
+      if (changed & (1u << s)) {
+        put_varint(out, zigzag_delta(before[s]->value_or(0), after[s]->value_or(0)));
+      }
+    }
+  }
   if (flags & kFlagNotes) {
     put_varint(out, cur.notes.size());
     for (const auto& note : cur.notes) put_string(out, note);
@@ -260,6 +321,7 @@ Result<void> ProcessDecoder::apply(std::span<const unsigned char> blob) {
   const FormatLimits limits = limits_of(version);
   const std::uint8_t flags = blob[1];
   if (flags & ~kKnownFlags) return damaged("unknown flags");
+  if ((flags & kFlagSystem) && version < 4) return damaged("system counts before format 4");
   if (flags & kFlagKeyframe) state_ = ProcessState{};
   ByteReader in(blob.data() + 2, blob.size() - 2);
 
@@ -343,6 +405,23 @@ Result<void> ProcessDecoder::apply(std::span<const unsigned char> blob) {
   state_.processes.swap(scratch_);
 
   if (flags & kFlagUnreadable) state_.fd_kinds_unreadable = in.varint();
+  if (flags & kFlagSystem) {
+    const std::uint64_t present = in.varint();
+    const std::uint64_t changed = in.varint();
+    const auto slots = system_slots(state_);
+    if (!in.ok() || (present >> slots.size()) != 0 || (changed >> slots.size()) != 0) {
+      return damaged("bad system counts");
+    }
+    for (std::size_t s = 0; s < slots.size(); ++s) {
+      std::uint64_t v = slots[s]->value_or(0);
+      if (changed & (1u << s)) v = apply_zigzag(v, in.varint());
+      if (present & (1u << s)) {
+        *slots[s] = v;
+      } else {
+        slots[s]->reset();
+      }
+    }
+  }
   state_.notes.clear();
   if (flags & kFlagNotes) {
     const std::uint64_t n = in.varint();

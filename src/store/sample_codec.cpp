@@ -33,7 +33,28 @@ constexpr std::uint8_t kShortTags[4] = {
     (1 << kAllocs) | (1 << kFrees) | (1 << kBytes),  // Windows: as many allocs as frees
 };
 
-constexpr std::uint32_t kPoolsShift = kScalarSlots;  // pools_present bits above the scalar bits
+// What each format holds: scalar slots (the totals' presence has the pools' bits above them),
+// pools, strings.
+struct FormatLimits {
+  std::size_t slots, pools, strings;
+};
+constexpr FormatLimits limits_of(std::uint8_t version) {
+  if (version == 1) return {kFormat1ScalarSlots, kFormat1PoolKinds, kFormat1StringSlots};
+  return {kScalarSlots, kPoolKinds, kStringSlots};
+}
+
+// Format 1 can hold the extras: no total beyond the first five pools, no string beyond theirs.
+bool fits_format1(const SampleExtras& e) {
+  if ((e.pools_present >> kFormat1PoolKinds) != 0) return false;
+  if ((e.scalars_present >> kFormat1ScalarSlots) != 0) return false;
+  for (std::size_t s = kFormat1ScalarSlots; s < kScalarSlots; ++s) {
+    if (e.scalars[s] != 0) return false;
+  }
+  for (std::size_t s = kFormat1StringSlots; s < kStringSlots; ++s) {
+    if (!e.strings[s].empty()) return false;
+  }
+  return true;
+}
 
 const PoolState& empty_state() {
   static const PoolState empty;
@@ -135,8 +156,12 @@ void PoolEncoder::encode(const PoolState* prev_state, const PoolState& cur, std:
   if (ce.strings != pe.strings) flags |= kFlagStrings;
   if (ce.notes != pe.notes) flags |= kFlagNotes;
 
+  // Format 1 unless the kernel, tcp or udp pools have a total now or had one before (the change
+  // set then clears it): recordings without them stay what poolscope before format 2 wrote.
+  const std::uint8_t version = fits_format1(ce) && fits_format1(pe) ? 1 : kSampleFormatVersion;
+  const FormatLimits limits = limits_of(version);
   out.clear();
-  out.push_back(static_cast<char>(kSampleFormatVersion));
+  out.push_back(static_cast<char>(version));
   out.push_back(static_cast<char>(flags));
 
   // Key set change and value changes in one merge walk over both ascending lists.
@@ -171,24 +196,24 @@ void PoolEncoder::encode(const PoolState* prev_state, const PoolState& cur, std:
 
   if (flags & kFlagScalars) {
     if (flags & kFlagTotalsPresence) {
-      put_varint(out, ce.scalars_present | (std::uint64_t{ce.pools_present} << kPoolsShift));
+      put_varint(out, ce.scalars_present | (std::uint64_t{ce.pools_present} << limits.slots));
     }
     std::uint32_t changed = 0;
-    for (std::size_t s = 0; s < kScalarSlots; ++s) {
+    for (std::size_t s = 0; s < limits.slots; ++s) {
       if (ce.scalars[s] != pe.scalars[s]) changed |= 1u << s;
     }
     put_varint(out, changed);
-    for (std::size_t s = 0; s < kScalarSlots; ++s) {
+    for (std::size_t s = 0; s < limits.slots; ++s) {
       if (changed & (1u << s)) put_varint(out, zigzag_delta(pe.scalars[s], ce.scalars[s]));
     }
   }
   if (flags & kFlagStrings) {
     std::uint32_t changed = 0;
-    for (std::size_t s = 0; s < kStringSlots; ++s) {
+    for (std::size_t s = 0; s < limits.strings; ++s) {
       if (ce.strings[s] != pe.strings[s]) changed |= 1u << s;
     }
     put_varint(out, changed);
-    for (std::size_t s = 0; s < kStringSlots; ++s) {
+    for (std::size_t s = 0; s < limits.strings; ++s) {
       if (changed & (1u << s)) put_string(out, ce.strings[s]);
     }
   }
@@ -207,13 +232,15 @@ Result<void> PoolDecoder::apply(std::span<const unsigned char> blob) {
     return make_error(ErrorCode::kInput, std::string("damaged sample: ") + what);
   };
   if (blob.size() < 2) return damaged("shorter than its header");
-  if (blob[0] != kSampleFormatVersion) {
+  const std::uint8_t version = blob[0];
+  if (version == 0 || version > kSampleFormatVersion) {
     // The file header's format was checked when the recording was opened: a sample in another
     // format inside it is damage, not a newer poolscope (issue 21).
-    return damaged(("unknown format byte " + std::to_string(blob[0]) + " (expected " +
+    return damaged(("unknown format byte " + std::to_string(version) + " (expected 1 to " +
                     std::to_string(kSampleFormatVersion) + ")")
                        .c_str());
   }
+  const FormatLimits limits = limits_of(version);
   const std::uint8_t flags = blob[1];
   if (flags & ~kKnownFlags) return damaged("unknown flags");
   if (flags & kFlagKeyframe) state_ = PoolState{};
@@ -279,20 +306,23 @@ Result<void> PoolDecoder::apply(std::span<const unsigned char> blob) {
   if (flags & kFlagScalars) {
     if (flags & kFlagTotalsPresence) {
       const std::uint64_t presence = in.varint();
-      if (!in.ok() || (presence >> (kPoolsShift + kPoolKinds)) != 0) return damaged("bad totals");
-      extras.scalars_present = static_cast<std::uint32_t>(presence & ((1u << kScalarSlots) - 1));
-      extras.pools_present = static_cast<std::uint32_t>(presence >> kPoolsShift);
+      if (!in.ok() || (presence >> (limits.slots + limits.pools)) != 0) {
+        return damaged("bad totals");
+      }
+      extras.scalars_present =
+          static_cast<std::uint32_t>(presence & ((std::uint64_t{1} << limits.slots) - 1));
+      extras.pools_present = static_cast<std::uint32_t>(presence >> limits.slots);
     }
     const std::uint64_t changed = in.varint();
-    if (!in.ok() || (changed >> kScalarSlots) != 0) return damaged("bad totals");
-    for (std::size_t s = 0; s < kScalarSlots; ++s) {
+    if (!in.ok() || (changed >> limits.slots) != 0) return damaged("bad totals");
+    for (std::size_t s = 0; s < limits.slots; ++s) {
       if (changed & (1u << s)) extras.scalars[s] = apply_zigzag(extras.scalars[s], in.varint());
     }
   }
   if (flags & kFlagStrings) {
     const std::uint64_t changed = in.varint();
-    if (!in.ok() || (changed >> kStringSlots) != 0) return damaged("bad strings");
-    for (std::size_t s = 0; s < kStringSlots; ++s) {
+    if (!in.ok() || (changed >> limits.strings) != 0) return damaged("bad strings");
+    for (std::size_t s = 0; s < limits.strings; ++s) {
       if ((changed & (1u << s)) && !in.string(extras.strings[s])) return damaged("bad string");
     }
   }
@@ -321,9 +351,10 @@ SampleExtras extras_from_snapshot(const Snapshot& snapshot) {
     const auto pool = static_cast<std::size_t>(t.pool);
     if (pool >= kPoolKinds) continue;
     e.pools_present |= 1u << pool;
-    set(pool * 3 + 0, t.used_bytes);
-    set(pool * 3 + 1, t.limit_bytes);
-    set(pool * 3 + 2, t.failures);
+    set(pool_scalar_slot(t.pool, 0), t.used_bytes);
+    set(pool_scalar_slot(t.pool, 1), t.limit_bytes);
+    set(pool_scalar_slot(t.pool, 2), t.failures);
+    if (const auto slot = pool_pressure_slot(t.pool)) set(*slot, t.pressure_bytes);
     e.strings[kLimitNote0 + pool] = t.limit_note;
   }
   set(kMemoryTotalSlot, snapshot.memory_total_bytes);
@@ -346,9 +377,10 @@ void apply_extras(const SampleExtras& e, Snapshot& snapshot) {
     if (!(e.pools_present & (1u << pool))) continue;
     PoolTotal t;
     t.pool = static_cast<PoolKind>(pool);
-    t.used_bytes = get(pool * 3 + 0);
-    t.limit_bytes = get(pool * 3 + 1);
-    t.failures = get(pool * 3 + 2);
+    t.used_bytes = get(pool_scalar_slot(t.pool, 0));
+    t.limit_bytes = get(pool_scalar_slot(t.pool, 1));
+    t.failures = get(pool_scalar_slot(t.pool, 2));
+    if (const auto slot = pool_pressure_slot(t.pool)) t.pressure_bytes = get(*slot);
     t.limit_note = e.strings[kLimitNote0 + pool];
     snapshot.totals.push_back(std::move(t));
   }

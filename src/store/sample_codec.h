@@ -40,14 +40,42 @@ struct KeySample {
   friend bool operator==(const KeySample&, const KeySample&) = default;
 };
 
-// Pool totals as numbered scalar slots: slot pool * 3 + {0 used, 1 limit, 2 failures}, then the
-// machine's memory total and available bytes.
-inline constexpr std::size_t kPoolKinds = 5;
-inline constexpr std::size_t kScalarSlots = kPoolKinds * 3 + 2;
-inline constexpr std::size_t kMemoryTotalSlot = kPoolKinds * 3;
-inline constexpr std::size_t kMemoryAvailableSlot = kPoolKinds * 3 + 1;
-// Strings that rarely change: host, source, format, then each pool's limit note.
-enum StringSlot : unsigned { kHost = 0, kSource, kFormat, kLimitNote0, kStringSlots = 3 + 5 };
+// Pool totals as numbered scalar slots. Format 1 (poolscope before the recordings kept socket
+// limits): slot pool * 3 + {0 used, 1 limit, 2 failures} for the first five pools (paged ...
+// reclaimable), then the machine's memory total and available bytes: 17 slots. Format 2 appends
+// the same three slots for kernel, tcp and udp, then tcp's and udp's pressure threshold
+// (tcp_mem / udp_mem's second number): 28 slots. Format 1's slots keep their numbers, so one
+// state carries across blobs of both formats.
+inline constexpr std::size_t kPoolKinds = 8;
+inline constexpr std::size_t kFormat1PoolKinds = 5;
+inline constexpr std::size_t kFormat1ScalarSlots = kFormat1PoolKinds * 3 + 2;
+inline constexpr std::size_t kMemoryTotalSlot = kFormat1PoolKinds * 3;
+inline constexpr std::size_t kMemoryAvailableSlot = kFormat1PoolKinds * 3 + 1;
+inline constexpr std::size_t kTcpPressureSlot = kFormat1ScalarSlots + (kPoolKinds - 5) * 3;
+inline constexpr std::size_t kUdpPressureSlot = kTcpPressureSlot + 1;
+inline constexpr std::size_t kScalarSlots = kUdpPressureSlot + 1;
+static_assert(kScalarSlots == 28);
+// The slot of a pool's used (0), limit (1) or failures (2).
+constexpr std::size_t pool_scalar_slot(PoolKind pool, std::size_t i) {
+  const auto p = static_cast<std::size_t>(pool);
+  return p < kFormat1PoolKinds ? p * 3 + i : kFormat1ScalarSlots + (p - kFormat1PoolKinds) * 3 + i;
+}
+// The slot of a pool's pressure threshold; none for pools without one.
+constexpr std::optional<std::size_t> pool_pressure_slot(PoolKind pool) {
+  if (pool == PoolKind::kTcp) return kTcpPressureSlot;
+  if (pool == PoolKind::kUdp) return kUdpPressureSlot;
+  return std::nullopt;
+}
+// Strings that rarely change: host, source, format, then each pool's limit note (format 1: the
+// first five pools' only).
+enum StringSlot : unsigned {
+  kHost = 0,
+  kSource,
+  kFormat,
+  kLimitNote0,
+  kFormat1StringSlots = 3 + 5,
+  kStringSlots = 3 + 8
+};
 
 // Everything of a snapshot besides the key values.
 struct SampleExtras {
@@ -69,6 +97,10 @@ struct SampleExtras {
   std::optional<std::uint64_t> pool_used(PoolKind pool) const { return pool_slot(pool, 0); }
   std::optional<std::uint64_t> pool_limit(PoolKind pool) const { return pool_slot(pool, 1); }
   std::optional<std::uint64_t> pool_failures(PoolKind pool) const { return pool_slot(pool, 2); }
+  std::optional<std::uint64_t> pool_pressure(PoolKind pool) const {
+    const auto slot = pool_pressure_slot(pool);
+    return slot ? scalar(*slot) : std::nullopt;
+  }
   std::optional<std::uint64_t> memory_total() const { return scalar(kMemoryTotalSlot); }
   std::optional<std::uint64_t> memory_available() const { return scalar(kMemoryAvailableSlot); }
 
@@ -76,7 +108,7 @@ struct SampleExtras {
 
  private:
   std::optional<std::uint64_t> pool_slot(PoolKind pool, std::size_t i) const {
-    return scalar(static_cast<std::size_t>(pool) * 3 + i);
+    return scalar(pool_scalar_slot(pool, i));
   }
 };
 
@@ -88,8 +120,11 @@ struct PoolState {
   friend bool operator==(const PoolState&, const PoolState&) = default;
 };
 
-// Blob layout version written into every sample (first byte).
-inline constexpr std::uint8_t kSampleFormatVersion = 1;
+// Blob layout version written into every sample (first byte): 2 when the state has a total of
+// the kernel, tcp or udp pools (now or in the sample before), else 1, so recordings without them
+// (Windows, slabinfo and Windows pool imports) stay byte for byte what poolscope wrote before
+// format 2. Both are read.
+inline constexpr std::uint8_t kSampleFormatVersion = 2;
 
 // Encodes cur as a change set against prev; prev == nullptr writes a keyframe (a change set
 // against the empty state), which a reader can decode without anything before it.

@@ -3,11 +3,14 @@
 // not read the pools.
 #include <pwd.h>
 
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "integration/store_support.h"
 #include "store/recording.h"
 #include "test_paths.h"
+#include "test_support.h"
 
 namespace poolscope {
 namespace {
@@ -131,6 +134,37 @@ TEST(StoreRecord, RetentionDeletesOldSamplesButKeepsTheChainReadable) {
   EXPECT_EQ(
       sql_value(db, "SELECT min(seq) >= " + std::to_string(first - 5) + " FROM process_samples"),
       "1");
+}
+
+// Recordings from before sample format 2 (and process format 4) keep no socket pool totals and
+// no system counts: tests/data/store/linux_tcp_leak_format1.db is one, written by poolscope
+// e4f1fc8 while `poolscope-leaker --kind tcp-data --rate 50` ran (16 samples at 0.5 s; VACUUMed
+// to 512-byte pages, the blobs as written). It still reads whole, and `leaks` forecasts its
+// socket leak against MemAvailable, saying that the data has no tcp_mem limit.
+TEST(StoreRecord, RecordingFromBeforeSocketLimitsWereKeptStillReads) {
+  testing::TempDir dir;
+  const std::string db = dir.file("old.db");
+  std::filesystem::copy_file(testing::test_data("store/linux_tcp_leak_format1.db"), db);
+  Child leaks({"leaks", db, "--format", "json"});
+  ASSERT_EQ(leaks.wait_for(30s), 0) << leaks.err();
+  EXPECT_EQ(leaks.err().find("could not be decoded"), std::string::npos) << leaks.err();
+  const auto report = nlohmann::json::parse(leaks.out(), nullptr, false);
+  ASSERT_TRUE(report.is_object()) << leaks.out();
+  const nlohmann::json* tcp = nullptr;
+  for (const auto& f : report["findings"]) {
+    if (f.value("key", "") == "sock:TCP") tcp = &f;
+  }
+  ASSERT_NE(tcp, nullptr) << leaks.out();
+  EXPECT_EQ(tcp->value("verdict", ""), "leak");
+  EXPECT_NE(tcp->value("exhaustion_note", "").find("no net.ipv4.tcp_mem limit in this data"),
+            std::string::npos)
+      << tcp->dump(2);
+  EXPECT_FALSE(tcp->contains("pressure_eta_seconds")) << tcp->dump(2);
+  ASSERT_FALSE(tcp->value("processes", nlohmann::json::array()).empty()) << tcp->dump(2);
+  EXPECT_EQ((*tcp)["processes"][0].value("pid", 0), 14527) << tcp->dump(2);
+  Child procs({"export", db, "--kind", "process"});
+  ASSERT_EQ(procs.wait_for(30s), 0) << procs.err();
+  EXPECT_NE(procs.out().find("\"pid\":14527"), std::string::npos);
 }
 
 TEST(StoreRecord, NoProcessesRecordsPoolsOnly) {

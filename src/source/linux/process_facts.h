@@ -39,6 +39,11 @@ struct LinuxProcessFactsOptions {
   // pid), and at every collection while its VmPTE keeps moving. false: none of them (baseline).
   bool kernel_memory = true;
   std::uint32_t status_every = 10;
+  // The bytes unread in each process's pipes (pidfd_getfd + FIONREAD, then close: a transient
+  // duplicate of the fd, nothing else), measured where its pipe count moved or a refresh is due,
+  // at most pipe_budget pipes per collection. Needs CAP_SYS_PTRACE; off after the first refusal.
+  bool pipe_unread = true;
+  std::size_t pipe_budget = 4096;
 };
 
 class LinuxProcessFacts final : public ProcessFactsCollector {
@@ -60,6 +65,7 @@ class LinuxProcessFacts final : public ProcessFactsCollector {
     std::uint64_t vanished = 0;    // exited while being read: left out
     std::uint64_t denied = 0;      // fd kinds unreadable (permission)
     std::uint64_t stat_reads = 0;  // processes whose /proc/PID/stat was read
+    std::uint64_t pipe_reads = 0;  // processes whose pipes' unread bytes were measured
   };
   const Stats& last_stats() const { return stats_; }
   FdCountMethod fd_count_method() const { return method_; }
@@ -88,12 +94,17 @@ class LinuxProcessFacts final : public ProcessFactsCollector {
     // Kernel memory facts, from the last classify (fdinfo, socket inodes) or status read.
     std::vector<std::uint64_t> socket_inodes;
     std::optional<std::uint64_t> bpf_memlock, dmabuf, vm_pte;
+    std::vector<std::pair<std::uint64_t, int>> pipe_fds;  // (inode, an fd on it), one per pipe
+    std::optional<std::uint64_t> pipe_unread;             // as of the last measurement
+    std::size_t pipes_measured = 0;                       // pipes at that measurement
     std::uint64_t status_at = 0;  // collection number of the next /proc/PID/status read
   };
   enum class Outcome { kOk, kVanished, kDenied };
   Outcome count_entries(const char* fd_dir, std::uint64_t& count);
   Outcome classify(std::uint64_t pid, const char* fd_dir, FdCounts& fds, Known& known);
   void read_status(std::uint64_t pid, Known& known);
+  // The unread bytes of its pipes, where their number moved (or due), within the budget.
+  void measure_pipes(std::uint64_t pid, Known& known, bool due);
   // inode -> rx + tx queue bytes of every TCP/UDP/raw socket in our network namespace, and the
   // unread bytes of every unix socket (sock_diag).
   void read_socket_queues();
@@ -112,6 +123,9 @@ class LinuxProcessFacts final : public ProcessFactsCollector {
   Stats stats_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> socket_queues_;  // sorted by inode
   std::string text_;                                                    // reused read buffer
+  std::size_t pipes_examined_ = 0, pipes_skipped_ = 0;                  // this collection
+  bool pipe_budget_reported_ = false, pipe_reads_off_ = false;
+  std::string pipe_note_;  // said once, in the next sample
 };
 
 }  // namespace poolscope

@@ -10,7 +10,7 @@ namespace poolscope::detect {
 namespace {
 
 // tcp_limits: the tcp pool's total with tcp_mem's pressure (1.5 GB) and hard limit (2 GB), as the
-// live source gives it; a recording keeps no tcp total (store-format.md: the first five pools).
+// live source and recordings give it; recordings from before sample format 2 have none.
 Snapshot kernel(double t, std::uint64_t unaccounted, std::uint64_t tcp, std::uint64_t cache,
                 bool tcp_limits = true) {
   Snapshot s;
@@ -43,14 +43,21 @@ Snapshot kernel(double t, std::uint64_t unaccounted, std::uint64_t tcp, std::uin
   return s;
 }
 
-ProcessSample processes(std::uint64_t pipes, std::uint64_t compiler_pte) {
+// pipe_facts: the collector's pipes (inodes: half the pipe fds, both ends held) and their unread
+// bytes (64 KiB each), as it reads them since pipes are counted by inode.
+ProcessSample processes(std::uint64_t pipe_fds, std::uint64_t compiler_pte,
+                        bool pipe_facts = false) {
   ProcessSample sample;
   ProcessFacts leaker;
   leaker.pid = 4242;
   leaker.name = "leaker";
   leaker.fds = FdCounts{};
-  leaker.fds->pipe = pipes;
-  leaker.fd_total = pipes;
+  leaker.fds->pipe = pipe_fds;
+  leaker.fd_total = pipe_fds;
+  if (pipe_facts) {
+    leaker.pipes = pipe_fds / 2;
+    leaker.pipe_unread_bytes = pipe_fds / 2 * 65536;
+  }
   sample.processes.push_back(leaker);
   ProcessFacts compiler;
   compiler.pid = 5000;
@@ -86,8 +93,9 @@ TEST(KernelMemoryDetect, PipePagesInUnaccountedNameThePipesAndTheirSize) {
   EXPECT_NEAR(*unaccounted->rate_bytes_per_hour / 3600, 655360, 655360 * 0.05);
   ASSERT_FALSE(unaccounted->processes.empty());
   EXPECT_EQ(unaccounted->processes[0].pid, 4242u);
+  // Without the pipes fact (an older recording) the evidence is the pipe fds, both ends counted.
   EXPECT_EQ(unaccounted->processes[0].metric, "pipe");
-  EXPECT_NE(unaccounted->processes[0].evidence.find("32.0 KiB per pipe"), std::string::npos)
+  EXPECT_NE(unaccounted->processes[0].evidence.find("32.0 KiB per pipe fd"), std::string::npos)
       << unaccounted->processes[0].evidence;
   // The compiler's page tables grow too, but they cannot hold pages of pipes nor slab objects.
   for (const auto& p : unaccounted->processes) EXPECT_NE(p.pid, 5000u);
@@ -106,8 +114,32 @@ TEST(KernelMemoryDetect, PipePagesInUnaccountedNameThePipesAndTheirSize) {
       << tcp->exhaustion_note;
 }
 
-// A recording keeps no socket pool total: socket memory read back from one is forecast against
-// MemAvailable, and the note says where the limit would come from.
+// The evidence said "32 KiB per pipe" for pipes holding 64 KiB each: the fd kind `pipe` counts
+// both ends. Pipes counted by inode give the true size per pipe, and the bytes unread in them.
+TEST(KernelMemoryDetect, PipeEvidenceCountsPipesByInodeNotBothEnds) {
+  History h;
+  for (int i = 0; i < 120; ++i) {
+    const ProcessSample procs = processes(20 * i, 4096 * i, true);
+    h.add_snapshot(kernel(i, (100u << 20) + i * 10 * 65536ull, 1'000'000, 30000), &procs, i);
+  }
+  const Report r = analyze(h);
+  const Finding* unaccounted = nullptr;
+  for (const Finding& f : r.findings) {
+    if (f.key.name == kUnaccountedKey) unaccounted = &f;
+  }
+  ASSERT_NE(unaccounted, nullptr);
+  ASSERT_FALSE(unaccounted->processes.empty());
+  const ProcessEvidence& p = unaccounted->processes[0];
+  EXPECT_EQ(p.pid, 4242u);
+  EXPECT_EQ(p.metric, "pipes");
+  EXPECT_NE(p.evidence.find("+1,190 pipes in"), std::string::npos) << p.evidence;
+  EXPECT_NE(p.evidence.find("64.0 KiB per pipe;"), std::string::npos) << p.evidence;
+  EXPECT_NE(p.evidence.find("74.4 MiB unread in its pipes (+74.4 MiB in"), std::string::npos)
+      << p.evidence;
+}
+
+// A recording from before sample format 2 keeps no socket pool total: socket memory read back
+// from one is forecast against MemAvailable, and the note says where the limit would come from.
 TEST(KernelMemoryDetect, SocketMemoryWithoutItsLimitFallsBackToMemAvailable) {
   History h;
   for (int i = 0; i < 120; ++i) {

@@ -218,5 +218,15 @@ TEST(KernelMemory, PageTraceIsForPageBackedKeysOnly) {
   EXPECT_FALSE(wants_page_trace(tag_from_text("Proc")));
 }
 
+// Pipes are counted by inode: both ends of one pipe show the same "pipe:[N]".
+TEST(Fdinfo, PipeInodeOfEitherEndIsThePipe) {
+  EXPECT_EQ(pipe_inode("pipe:[123456]"), 123456u);
+  EXPECT_EQ(socket_inode("socket:[77]"), 77u);
+  EXPECT_FALSE(pipe_inode("socket:[77]").has_value());
+  EXPECT_FALSE(pipe_inode("pipe:[12").has_value());
+  EXPECT_FALSE(pipe_inode("pipe:[]").has_value());
+  EXPECT_FALSE(pipe_inode("/tmp/pipe:[1]").has_value());
+}
+
 }  // namespace
 }  // namespace poolscope::parse

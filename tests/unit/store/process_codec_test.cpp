@@ -209,10 +209,10 @@ TEST(ProcessCodec, WithoutHandleFactsTheBlobIsFormat2ByteForByte) {
   ASSERT_FALSE(refused.has_value());
   EXPECT_NE(refused.error().message.find("bad presence"), std::string::npos);
   auto newer = written;
-  newer[0] = 4;
+  newer[0] = 5;
   refused = decoder.apply(newer);
   ASSERT_FALSE(refused.has_value());
-  EXPECT_NE(refused.error().message.find("unknown format byte 4 (expected 1 to 3)"),
+  EXPECT_NE(refused.error().message.find("unknown format byte 5 (expected 1 to 4)"),
             std::string::npos)
       << refused.error().message;
 }
@@ -259,6 +259,58 @@ TEST(ProcessCodec, KernelMemoryFactsRoundTripAndFormatOneStillReads) {
   ASSERT_TRUE(p.fds.has_value());
   EXPECT_EQ(p.fds->file, 3u);
   EXPECT_FALSE(p.threads.has_value());
+}
+
+}  // namespace
+}  // namespace poolscope::store
+
+namespace poolscope::store {
+namespace {
+
+// Before process format 4 the recording dropped each process's RLIMIT_NOFILE and the sample's
+// file-nr, fs.file-max and sockstat socket counts: the census and the fd wall worked live only.
+TEST(ProcessCodec, FdLimitsAndSystemCountsAreRecordedAsFormat4) {
+  ProcessState a;
+  a.processes.push_back(linux_process(7, 70, "leaker", 1, 2));
+  a.processes[0].fd_limit = 1024;
+  a.open_files = 5000;
+  a.open_files_max = 9223372036854775807ull;
+  a.tcp_sockets = 12;
+  ProcessState b = a;
+  b.processes[0].fd_limit = 4096;
+  b.open_files = 5600;
+  b.tcp_sockets.reset();
+  b.udp_sockets = 3;
+  std::string key, delta, same;
+  encode_process_sample(nullptr, a, key);
+  encode_process_sample(&a, b, delta);
+  encode_process_sample(&b, b, same);
+  EXPECT_EQ(static_cast<unsigned char>(key[0]), 4);
+  EXPECT_EQ(static_cast<unsigned char>(delta[0]), 4);
+  // Nothing changed: header, no exits, no records.
+  EXPECT_EQ(bytes_of(same), (std::vector<unsigned char>{4, 0, 0, 0}));
+  ProcessDecoder decoder;
+  ASSERT_TRUE(decoder.apply(bytes_of(key)).has_value());
+  EXPECT_EQ(decoder.state(), a);
+  ASSERT_TRUE(decoder.apply(bytes_of(delta)).has_value());
+  EXPECT_EQ(decoder.state(), b);
+  ASSERT_TRUE(decoder.apply(bytes_of(same)).has_value());
+  EXPECT_EQ(decoder.state(), b);
+  const ProcessSample counts = system_counts_of(decoder.state());
+  EXPECT_EQ(counts.open_files, 5600u);
+  EXPECT_EQ(counts.open_files_max, 9223372036854775807ull);
+  EXPECT_FALSE(counts.tcp_sockets.has_value());
+  EXPECT_EQ(counts.udp_sockets, 3u);
+
+  // The system-counts flag in an older format is damage.
+  auto old = bytes_of(delta);
+  old[0] = 3;
+  ProcessDecoder other;
+  ASSERT_TRUE(other.apply(bytes_of(key)).has_value());
+  auto refused = other.apply(old);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("system counts before format 4"), std::string::npos)
+      << refused.error().message;
 }
 
 }  // namespace

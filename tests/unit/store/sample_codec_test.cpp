@@ -164,6 +164,72 @@ TEST(SampleCodec, TotalsStringsAndNotesRoundTrip) {
   EXPECT_EQ(back.counter_width, CounterWidth::k32);
 }
 
+// Before sample format 2 the store kept the totals of the first five pools only: a recording of
+// a socket leak had no tcp_mem limit or pressure threshold, so `leaks` forecast it against
+// MemAvailable. Format 2 keeps the kernel, tcp and udp totals and the pressure thresholds.
+TEST(SampleCodec, RecordingKeepsTheSocketPoolsLimitAndPressure) {
+  Snapshot snap;
+  snap.source = "live:linux";
+  snap.totals.push_back(PoolTotal{PoolKind::kUnreclaimable, 300 << 20});
+  snap.totals.push_back(
+      PoolTotal{PoolKind::kKernel, 900 << 20, 8ull << 30, std::nullopt, "MemTotal"});
+  snap.totals.push_back(PoolTotal{PoolKind::kTcp, 40 << 20, 1200ull << 20, std::nullopt,
+                                  "net.ipv4.tcp_mem hard limit", 800ull << 20});
+  snap.totals.push_back(PoolTotal{PoolKind::kUdp, 4096, 1300ull << 20, std::nullopt,
+                                  "net.ipv4.udp_mem hard limit", 900ull << 20});
+  PoolState a;
+  a.extras = extras_from_snapshot(snap);
+  PoolEncoder encoder;
+  std::string blob;
+  encoder.encode(nullptr, a, blob);
+  EXPECT_EQ(static_cast<unsigned char>(blob[0]), 2);
+  PoolDecoder decoder;
+  ASSERT_TRUE(decoder.apply(bytes_of(blob)).has_value());
+  Snapshot back;
+  apply_extras(decoder.state().extras, back);
+  ASSERT_EQ(back.totals.size(), 4u);
+  const PoolTotal* tcp = find_total(back, PoolKind::kTcp);
+  ASSERT_NE(tcp, nullptr);
+  EXPECT_EQ(tcp->used_bytes, 40u << 20);
+  EXPECT_EQ(tcp->limit_bytes, 1200ull << 20);
+  EXPECT_EQ(tcp->pressure_bytes, 800ull << 20);
+  EXPECT_EQ(tcp->limit_note, "net.ipv4.tcp_mem hard limit");
+  EXPECT_EQ(find_total(back, PoolKind::kUdp)->pressure_bytes, 900ull << 20);
+  EXPECT_EQ(find_total(back, PoolKind::kKernel)->limit_bytes, 8ull << 30);
+  EXPECT_FALSE(find_total(back, PoolKind::kKernel)->pressure_bytes.has_value());
+  EXPECT_EQ(find_total(back, PoolKind::kUnreclaimable)->used_bytes, 300u << 20);
+
+  // The pools leave (a source without sockstat): the change set that clears them is format 2,
+  // the samples after it format 1 again, and the state carries across both.
+  PoolState b;
+  snap.totals.resize(1);
+  snap.totals[0].used_bytes = 301 << 20;
+  b.extras = extras_from_snapshot(snap);
+  expect_round_trip(a, b);
+  expect_round_trip(b, a);
+  encoder.encode(&a, b, blob);
+  EXPECT_EQ(static_cast<unsigned char>(blob[0]), 2);
+  ASSERT_TRUE(decoder.apply(bytes_of(blob)).has_value());
+  PoolState c = b;
+  c.extras.scalars[0] += 4096;
+  encoder.encode(&b, c, blob);
+  EXPECT_EQ(static_cast<unsigned char>(blob[0]), 1);
+  ASSERT_TRUE(decoder.apply(bytes_of(blob)).has_value());
+  EXPECT_EQ(decoder.state(), c);
+
+  // A format-1 blob cannot name a slot or pool of format 2.
+  const std::vector<unsigned char> v1_with_tcp = {
+      // version 1, flags keyframe | totals | totals' presence, no keys, no changes;
+      0x01, 0x25, 0x00, 0x00, 0x00,
+      // presence: pool 6 (tcp) at bit 17 + 6, no slot changed.
+      0x80, 0x80, 0x80, 0x04, 0x00};
+  PoolDecoder old;
+  auto refused = old.apply(v1_with_tcp);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("bad totals"), std::string::npos)
+      << refused.error().message;
+}
+
 TEST(SampleCodec, RandomWalksRoundTrip) {
   std::mt19937_64 rng(42);
   PoolState prev;
@@ -252,13 +318,14 @@ TEST(SampleCodec, DamagedBlobsAreErrorsNotCrashes) {
     (void)decoder.apply(bad);
   }
   std::vector<unsigned char> newer = bytes_of(base);
-  newer[0] = 2;
+  newer[0] = 3;
   PoolDecoder decoder;
   auto err = decoder.apply(newer);
   ASSERT_FALSE(err.has_value());
   // The file header says which poolscope wrote it (checked at open): a sample in another format
   // inside a readable file is damage, not "a newer poolscope (format 208)" (issue 21 item 8).
-  EXPECT_NE(err.error().message.find("damaged sample: unknown format byte 2"), std::string::npos)
+  EXPECT_NE(err.error().message.find("damaged sample: unknown format byte 3 (expected 1 to 2)"),
+            std::string::npos)
       << err.error().message;
 }
 
