@@ -31,7 +31,11 @@ bool cap_name(std::string& name, std::size_t max_bytes) {
   std::uint32_t hash = 2166136261u;  // FNV-1a
   for (char c : name) hash = (hash ^ static_cast<unsigned char>(c)) * 16777619u;
   static constexpr char kHex[] = "0123456789abcdef";
-  name.resize(max_bytes - kSuffix);
+  // Cut at a character boundary: a UTF-8 name stays valid UTF-8 (issue 21, found by fuzzing a
+  // Windows process name). Other bytes are kept as they are.
+  std::size_t keep = max_bytes - kSuffix;
+  while (keep > 0 && (static_cast<unsigned char>(name[keep]) & 0xC0) == 0x80) --keep;
+  name.resize(keep);
   name += '~';
   for (int shift = 28; shift >= 0; shift -= 4) name += kHex[(hash >> shift) & 0xF];
   return true;
