@@ -100,7 +100,7 @@ TEST(DamagedRecording, ManyDamagedSamplesAreOneSummaryLine) {
              "--keyframe-interval", "2", "--no-owner"});
   ASSERT_EQ(rec.wait_for(30s), 0) << rec.err();
   const int total = std::stoi(testing::sql_value(db, "SELECT count(*) FROM samples"));
-  ASSERT_GE(total, 12);
+  ASSERT_GE(total, 9);  // a loaded machine may take fewer samples; 2, 4, 6, 8 suffice
   // Every change set overwritten (samples 2, 4, 6, ...): each one is a damaged sample of its own.
   ASSERT_EQ(testing::sql_value(db,
                                "SELECT group_concat(seq) FROM samples WHERE keyframe = 0 AND "
