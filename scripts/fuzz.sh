@@ -42,7 +42,9 @@ fuzz_one() {
   mkdir -p "$work"
   cp -n "$root/fuzz/corpus/$name/"* "$work/" 2>/dev/null || true
   start=$(date +%s)
-  "$dir/fuzz/fuzz_$name" -runs="$runs" -max_total_time="$seconds" -print_final_stats=1 \
+  # -timeout: one input running longer is a hang, reported and saved like a crash (the time cap is
+  # only checked between inputs).
+  "$dir/fuzz/fuzz_$name" -runs="$runs" -max_total_time="$seconds" -timeout=60 -print_final_stats=1 \
     -artifact_prefix="$root/fuzz/artifacts/$name-" "$work" >"$log" 2>&1 || status=$?
   end=$(date +%s)
   local execs
