@@ -1,11 +1,31 @@
 // Fuzzer for the kernel-memory parsers: meminfo categories, vmallocinfo, sockstat and the socket
-// limits, DMA-BUF bufinfo, fdinfo.
+// limits, DMA-BUF bufinfo, fdinfo. Besides not crashing: every vmallocinfo line with a word is an
+// area counted under its caller, an excluded area or a diagnostic.
 #include "parse/kmem.h"
 
 #include <cstdint>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "line_accounting.h"
+
+namespace {
+
+namespace fuzz = poolscope::fuzz;
+
+void check_vmallocinfo_lines(std::string_view text, const poolscope::parse::ParsedVmallocinfo& v) {
+  const std::size_t worded = fuzz::count_lines_if(text, [](std::string_view line) {
+    bool any = false;
+    fuzz::for_each_word(line, [&](std::string_view) { return !(any = true); });
+    return any;
+  });
+  std::uint64_t accounted = v.excluded_areas + v.diagnostics.size();
+  for (const auto& caller : v.callers) accounted += caller.areas;
+  fuzz::require(accounted == worded);
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   namespace parse = poolscope::parse;
@@ -15,8 +35,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)parse::unaccounted_kernel_bytes(*m, false);
     parse::apply_kernel_memory(*m, {}, s);
   }
-  parse::apply_vmalloc_callers(parse::parse_vmallocinfo(text, 4096), s);
-  (void)parse::parse_vmallocinfo(text, 0);
+  const auto vmalloc = parse::parse_vmallocinfo(text, 4096);
+  check_vmallocinfo_lines(text, vmalloc);
+  parse::apply_vmalloc_callers(vmalloc, s);
+  check_vmallocinfo_lines(text, parse::parse_vmallocinfo(text, 0));
   parse::Sockstat sockstat;
   if (parse::parse_sockstat(text, sockstat)) {
     parse::apply_sockets(

@@ -566,8 +566,8 @@ Value Scanner::walk_back_folding(std::size_t i, Location where, std::size_t step
   };
   // The value of a source operand (of a push or a store): a constant, or where to look next.
   // Returns false when it is neither.
-  const auto follow = [this, &constant](const Insn& insn, const Operand& src, bool wide,
-                                        Location& next, Value& found) {
+  const auto follow = [&constant](const Insn& insn, const Operand& src, bool wide, Location& next,
+                                  Value& found) {
     if (src.type == ZYDIS_OPERAND_TYPE_IMMEDIATE) {
       found = constant(wide ? src.imm : (src.imm & 0xFFFFFFFFu), insn);
       return found.kind == Value::Kind::kConstant;

@@ -7,6 +7,7 @@
 #include "cli/cli_docs.h"
 #include "cli/verbs.h"
 #include "cli/version.h"
+#include "core/names.h"
 
 namespace {
 
@@ -86,5 +87,10 @@ int main(int argc, char** argv) {
     std::fputs(app.help().c_str(), stderr);
     return kExitUsage;
   }
-  return run();
+  const int code = run();
+  // Names cut at their format's maximum where they entered (issue 21): said once per run.
+  for (const std::string& note : name_cut_notes()) {
+    std::fprintf(stderr, "poolscope: note: %s\n", note.c_str());
+  }
+  return code;
 }

@@ -57,13 +57,9 @@ void add_export_verb(CLI::App& app, VerbMain& run) {
                                      .from_ns = from,
                                      .to_ns = to,
                                      .kinds = options->kinds};
-      auto result = store::export_recording(
-          *rec, exporting,
-          [](std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); },
-          [&](const std::string& message) {
-            std::fprintf(stderr, "poolscope: warning: %s: %s\n", options->file.c_str(),
-                         message.c_str());
-          });
+      auto result = store::export_recording(*rec, exporting, [](std::string_view text) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+      });
       if (!result) return report_error(result.error());
       if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
         return report_error(Error{ErrorCode::kEnvironment, 0, "cannot write the export"});

@@ -9,7 +9,7 @@ namespace poolscope {
 
 PoolKey kernel_memory_key(std::string_view name) {
   PoolKey key{KeyKind::kKernelMemory, std::string(name)};
-  cap_name(key.name, kMaxKernelMemoryNameBytes);  // a hostile file's caller (issue 21)
+  cap_counted_name(key.name, CutName::kKernelMemory);  // a hostile file's caller (issue 21)
   return key;
 }
 

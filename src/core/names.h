@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/pool.h"
 
@@ -22,5 +24,15 @@ std::size_t max_key_name_bytes(KeyKind kind);
 // whole name (two long names stay two names), max_bytes in all (a tag: its first 4 bytes). True if
 // it was cut.
 bool cap_name(std::string& name, std::size_t max_bytes);
+
+// Names cut where they enter without a line of their own to blame (process names, kernel-memory
+// names): cap_counted_name cuts like cap_name and counts the cut for the whole run (thread-safe),
+// so the verb says once how many distinct names were cut (issue 21), not silently.
+enum class CutName : std::uint8_t { kProcess, kKernelMemory };
+bool cap_counted_name(std::string& name, CutName what);
+std::uint64_t names_cut(CutName what);
+// One note per kind with cuts, e.g. "3 process name(s) longer than 780 bytes were cut to 780 bytes
+// (their start, '~' and a hash of the whole name)"; empty when nothing was cut.
+std::vector<std::string> name_cut_notes();
 
 }  // namespace poolscope

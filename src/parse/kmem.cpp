@@ -11,7 +11,7 @@ namespace {
 
 void add_entry(Snapshot& snapshot, std::string name, PoolKind pool, std::uint64_t bytes) {
   Entry entry;
-  entry.key = PoolKey{KeyKind::kKernelMemory, std::move(name)};
+  entry.key = kernel_memory_key(name);  // cut (and counted) when a hostile file's is too long
   entry.pool = pool;
   entry.counters.bytes = bytes;
   snapshot.entries.push_back(std::move(entry));

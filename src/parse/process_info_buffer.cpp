@@ -3,6 +3,7 @@
 #include "parse/process_info_buffer.h"
 
 #include "core/bytes.h"
+#include "core/names.h"
 #include "parse/encoding.h"
 
 namespace poolscope::parse {
@@ -108,6 +109,7 @@ Result<std::vector<ProcessFacts>> decode_process_info_buffer(std::span<const std
                           width);
       }
       facts.name = utf16le_to_utf8(buffer.subspan(name_offset, name_length));
+      cap_counted_name(facts.name, CutName::kProcess);  // ImageName may be 32767 units long
     }
     processes.push_back(std::move(facts));
 

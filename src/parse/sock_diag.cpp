@@ -84,7 +84,9 @@ Result<bool> add_unix_socket_queues(
       const auto inode = read<std::uint32_t>(message, 4);
       // The attributes (rtattr: len u16, type u16, payload, aligned to 4).
       std::size_t a = kUnixDiagMsg;
-      while (message.size() - a >= 4) {
+      // a may pass the end after an attribute's padding: compared without underflow (issue 21,
+      // found by fuzzing).
+      while (a <= message.size() && message.size() - a >= 4) {
         const auto attr_length = read<std::uint16_t>(message, a);
         const auto attr_type = read<std::uint16_t>(message, a + 2);
         if (attr_length < 4 || attr_length > message.size() - a) break;

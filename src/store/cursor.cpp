@@ -81,10 +81,22 @@ std::string describe_damage(const ReadDamage& d) {
   if (d.samples_skipped) {
     out += "; " + std::to_string(d.samples_skipped) +
            " could not be decoded (damaged, or after a damaged or missing one up to the next "
-           "keyframe)";
+           "keyframe";
+    for (std::size_t i = 0; i < d.first_skipped.size(); ++i) {
+      out += i == 0 ? "; the first: \"" : ", \"";
+      out += d.first_skipped[i];
+      out += '"';
+    }
+    if (d.first_skipped.size() == kShownDamagedSamples &&
+        d.samples_skipped > static_cast<std::int64_t>(kShownDamagedSamples)) {
+      out += ", ...";
+    }
+    out += ')';
   }
   if (d.samples_missing) {
-    out += "; " + std::to_string(d.samples_missing) + " missing (gaps in the sequence numbers)";
+    out += "; " + std::to_string(d.samples_missing) + " missing (gaps in the sequence numbers";
+    if (d.first_gap_after) out += ", the first after sample " + std::to_string(*d.first_gap_after);
+    out += ')';
   }
   if (d.process_samples_skipped) {
     out += "; the process facts of " + std::to_string(d.process_samples_skipped) +
@@ -141,6 +153,16 @@ SampleCursor& SampleCursor::operator=(SampleCursor&& o) noexcept {
   return *this;
 }
 
+Result<bool> SampleCursor::leave_out(std::string message) {
+  if (damage_.first_skipped.size() < kShownDamagedSamples) {
+    // A malformed blob's message is short, but keep the summary line short whatever it says.
+    constexpr std::size_t kMaxShown = 160;
+    damage_.first_skipped.push_back(
+        message.size() > kMaxShown ? message.substr(0, kMaxShown) + "..." : message);
+  }
+  return make_error(ErrorCode::kInput, std::move(message));
+}
+
 Result<bool> SampleCursor::next() {
   while (!done_) {
     const int rc = sqlite3_step(stmt_);
@@ -150,8 +172,13 @@ Result<bool> SampleCursor::next() {
     }
     if (rc != SQLITE_ROW) {
       done_ = true;
-      return make_error(ErrorCode::kInput, std::string("cannot read samples: ") +
-                                               sqlite3_errmsg(sqlite3_db_handle(stmt_)));
+      // Counted too: a reader that goes on after an error still reports it.
+      std::string message =
+          std::string("cannot read samples: ") + sqlite3_errmsg(sqlite3_db_handle(stmt_));
+      if (last_row_seq_ != INT64_MIN)
+        message += " (after sample " + std::to_string(last_row_seq_) + ")";
+      damage_.problems.push_back(message);
+      return make_error(ErrorCode::kInput, std::move(message));
     }
     const std::int64_t seq = sqlite3_column_int64(stmt_, 0);
     const auto* data = static_cast<const unsigned char*>(sqlite3_column_blob(stmt_, 3));
@@ -162,6 +189,7 @@ Result<bool> SampleCursor::next() {
     if (wanted && last_row_seq_ != INT64_MIN && seq > last_row_seq_ + 1 &&
         last_row_seq_ >= options_.from_seq) {
       damage_.samples_missing += seq - last_row_seq_ - 1;
+      if (!damage_.first_gap_after) damage_.first_gap_after = last_row_seq_;
     }
     last_row_seq_ = seq;
 
@@ -172,18 +200,18 @@ Result<bool> SampleCursor::next() {
       proc_chain_ok_ = false;  // this row's process facts, if any, are not applied either
       if (wanted) ++damage_.samples_skipped;
       if (was_ok && wanted) {
-        return make_error(ErrorCode::kInput, "sample " + std::to_string(seq) +
-                                                 " follows a missing sample; skipped up to the "
-                                                 "next keyframe");
+        return leave_out("sample " + std::to_string(seq) +
+                         " follows a missing sample; skipped up to the next keyframe");
       }
       continue;
     }
     if (auto ok = pools_.apply(blob); !ok) {
       pool_chain_ok_ = false;
       proc_chain_ok_ = false;
-      if (wanted) ++damage_.samples_skipped;
-      return make_error(ErrorCode::kInput,
-                        "sample " + std::to_string(seq) + ": " + ok.error().message);
+      std::string message = "sample " + std::to_string(seq) + ": " + ok.error().message;
+      if (!wanted) return make_error(ErrorCode::kInput, std::move(message));
+      ++damage_.samples_skipped;
+      return leave_out(std::move(message));
     }
     pool_chain_ok_ = true;
     last_seq_ = seq;

@@ -25,9 +25,9 @@ struct ExportResult {
 };
 
 // Hands the text to `write` in chunks of about 1 MiB (the last one on return, also after an
-// error). A damaged sample is skipped, its message passed to `warn`, the rest still exported.
+// error). A damaged sample is skipped and counted in the result's damage (the caller says it
+// once), the rest still exported.
 Result<ExportResult> export_recording(const Recording& recording, const ExportOptions& options,
-                                      const std::function<void(std::string_view)>& write,
-                                      const std::function<void(const std::string&)>& warn);
+                                      const std::function<void(std::string_view)>& write);
 
 }  // namespace poolscope::store

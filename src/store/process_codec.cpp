@@ -379,7 +379,7 @@ Result<void> ProcessDecoder::apply(std::span<const unsigned char> blob) {
     if (tag & kTagIdentity) {
       p.start_time = in.varint();
       if (!in.string(p.name)) return damaged("bad process name");
-      cap_name(p.name, kMaxProcessNameBytes);  // a hostile recording's (issue 21)
+      cap_counted_name(p.name, CutName::kProcess);  // a hostile recording's (issue 21)
     }
     if (tag & kTagPresence) {
       // Format 1: one byte, bits 0-5; formats 2 and 3: a varint.

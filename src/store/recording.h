@@ -97,9 +97,15 @@ struct ReadDamage {
   std::int64_t process_samples_skipped = 0;  // process facts present but not decodable
   std::int64_t unknown_keys = 0;             // key ids samples use that the keys table lacks
   std::vector<std::string> problems;         // of the whole file: a missing meta table, ...
+  // Where: what the first few samples left out said ("sample 3: ..."), and the sample the first
+  // gap follows. The counts above are the totals.
+  std::vector<std::string> first_skipped;  // at most kShownDamagedSamples
+  std::optional<std::int64_t> first_gap_after;
 };
+inline constexpr std::size_t kShownDamagedSamples = 3;
 bool is_damaged(const ReadDamage& damage);
-// "464 of 483 samples read; 19 could not be decoded; ..."; empty when nothing was damaged.
+// One line: "464 of 483 samples read; 19 could not be decoded (...; the first: \"sample 7: ...\",
+// ...); ..."; empty when nothing was damaged.
 std::string describe_damage(const ReadDamage& damage);
 
 class Recording;
@@ -133,6 +139,8 @@ class SampleCursor {
   SampleCursor(sqlite3_stmt* stmt, CursorOptions options, std::vector<char> known_keys,
                std::vector<std::string> problems);
   void count_unknown_keys();
+  // Notes a sample left out (its message kept among the first few) and returns its error.
+  Result<bool> leave_out(std::string message);
   sqlite3_stmt* stmt_ = nullptr;
   CursorOptions options_;
   SampleInfo info_;

@@ -57,7 +57,15 @@ Result<EtlPoolTrace> read_pool_trace(ByteSource source, etw::EtwOptions options,
     if (next_sample == 0) next_sample = record.timestamp + interval_ticks;
     // Per-CPU buffers reach the file out of order: a sample is taken one interval late, so that
     // the events before it have arrived.
-    while (latest >= next_sample + interval_ticks) {
+    // A timestamp far ahead (a damaged record) took one sample per interval up to it: billions
+    // of flushes, a hang (issue 21, found by fuzzing). Past kMaxCatchUp samples in one jump the
+    // rest of the gap, where no event arrived, is stepped over. No overflow near UINT64_MAX.
+    constexpr std::uint64_t kMaxCatchUp = 16;
+    std::uint64_t taken = 0;
+    while (latest >= next_sample && latest - next_sample >= interval_ticks) {
+      if (++taken == kMaxCatchUp) {
+        next_sample += ((latest - next_sample) / interval_ticks - 1) * interval_ticks;
+      }
       processor.flush(next_sample);
       on_sample(next_sample, processor);
       next_sample += interval_ticks;

@@ -23,7 +23,9 @@ template <class Key>
 void merge_groups(std::vector<std::pair<Key, CountAndBytes>>& into,
                   const std::vector<std::pair<Key, CountAndBytes>>& from) {
   for (const auto& [key, counts] : from) {
-    auto it = std::find_if(into.begin(), into.end(), [&](const auto& g) { return g.first == key; });
+    // A copy: clang 14 (the fuzz build) cannot capture a structured binding.
+    auto it = std::find_if(into.begin(), into.end(),
+                           [&, wanted = key](const auto& g) { return g.first == wanted; });
     if (it == into.end()) {
       into.emplace_back(key, counts);
     } else {

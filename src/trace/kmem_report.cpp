@@ -84,6 +84,15 @@ std::vector<std::string> report_notes(const TraceReport& report, const SiteNamer
         "allocations show as outstanding that are not; trace fewer caches or raise "
         "--buffer-kb");
   }
+  if (facts.stats.truncated_pages > 0) {
+    // Issue 21: a damaged page (random bytes, a commit or record past its end) ended early and
+    // lost the rest of its events without a word.
+    notes.push_back(
+        std::to_string(facts.stats.truncated_pages) +
+        " trace page(s) were damaged (a record or the commit runs past the page's end): "
+        "the rest of each was not decoded, so events may be missing and some "
+        "allocations show as outstanding that are not");
+  }
   if (!namer.has_symbols()) {
     notes.push_back("call sites are addresses: kernel symbols could not be read");
   }
@@ -149,7 +158,8 @@ std::string render_kmem_report(const KmemReportOptions& options, const TraceRepo
                  {"dropped", facts.lost.dropped},
                  {"commit_overrun", facts.lost.commit_overrun},
                  {"nested", facts.lost.nested},
-                 {"pages_with_missed_events", facts.stats.missed_pages}};
+                 {"pages_with_missed_events", facts.stats.missed_pages},
+                 {"damaged_pages", facts.stats.truncated_pages}};
     j["cap"] = cap_json(totals);
     j["min_age_s"] = options.min_age_s;
     j["sample_rate"] = totals.sample_rate;

@@ -2,8 +2,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -219,6 +221,42 @@ TEST(DriversCli, Arm64DriverImportsAndByteSearchWorkAndCallSitesSaySo) {
   EXPECT_EQ(tag["owners"][0]["byte_offsets"], nlohmann::json::array({driver.tag_file_offset}));
   EXPECT_NE(tag["owners"][0]["note"].get<std::string>().find("arm64 code was not decoded"),
             std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+// Issue 21 item 6: a corrupted import table (the import directory outside the file) read as "0
+// tags, 0 sites" with no note. The driver is now said to be damaged, with what was still done.
+TEST(DriversCli, CorruptedImportTableSaysDamagedNotZeroTags) {
+  const auto built =
+      std::filesystem::path(POOLSCOPE_BINARY).parent_path().parent_path().parent_path() /
+      "test_drivers" / "pool_driver.sys";
+  if (!std::filesystem::exists(built)) {
+    GTEST_SKIP() << "test driver not built (needs x86_64-w64-mingw32-gcc)";
+  }
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("poolscope-damaged-imports-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string bytes;
+  {
+    std::ifstream in(built, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::uint32_t pe = 0;
+  std::memcpy(&pe, bytes.data() + 0x3C, 4);
+  ASSERT_EQ(bytes.substr(pe, 4), std::string("PE\0\0", 4));
+  ASSERT_EQ(static_cast<unsigned char>(bytes[pe + 24 + 1]), 0x02u);  // PE32+ optional header
+  // Data directory 1 (imports) of a PE32+ optional header: RVA at +120, size at +124.
+  const std::uint32_t outside = 0x7FFF0000;
+  std::memcpy(bytes.data() + pe + 24 + 120, &outside, 4);
+  std::ofstream(dir / "damaged.sys", std::ios::binary) << bytes;
+
+  const auto drivers = run_json("drivers " + dir.string() + " --format json")["drivers"];
+  ASSERT_EQ(drivers.size(), 1u) << drivers.dump();
+  const std::string damage = drivers[0].value("damage", "");
+  EXPECT_NE(damage.find("the file is damaged: "), std::string::npos) << drivers.dump(2);
+  EXPECT_NE(damage.find("still done: "), std::string::npos) << damage;
+  const auto table = run_poolscope("drivers " + dir.string());
+  EXPECT_NE(table.out.find("the file is damaged"), std::string::npos) << table.out;
   std::filesystem::remove_all(dir);
 }
 

@@ -91,6 +91,36 @@ TEST(DamagedRecording, MalformedSampleBlobsAreCountedAndExitTwo) {
   EXPECT_EQ(shown.code, 2) << shown.err;
 }
 
+// `export` printed one warning per damaged sample (thousands for a badly damaged file) before its
+// count. Now every reader says it in one line: the counted total, where the first few are.
+TEST(DamagedRecording, ManyDamagedSamplesAreOneSummaryLine) {
+  testing::TempDir dir;
+  const std::string db = dir.file("rec.db");
+  Child rec({"record", "--out", db, "--interval", "0.05", "--duration", "1.5s", "--no-processes",
+             "--keyframe-interval", "2", "--no-owner"});
+  ASSERT_EQ(rec.wait_for(30s), 0) << rec.err();
+  const int total = std::stoi(testing::sql_value(db, "SELECT count(*) FROM samples"));
+  ASSERT_GE(total, 9);  // a loaded machine may take fewer samples; 2, 4, 6, 8 suffice
+  // Every change set overwritten (samples 2, 4, 6, ...): each one is a damaged sample of its own.
+  ASSERT_EQ(testing::sql_value(db,
+                               "SELECT group_concat(seq) FROM samples WHERE keyframe = 0 AND "
+                               "seq <= 8"),
+            "2,4,6,8");
+  ASSERT_TRUE(damage(db, "UPDATE samples SET data = X'01FFFFFFFF' WHERE keyframe = 0"));
+  for (const auto& args : readers(dir, db)) {
+    if (args[0] == "snapshot" || args[0] == "summary") continue;  // they read one sample
+    auto r = run_verb(with_allow(args));
+    EXPECT_EQ(r.code, 0) << args[0] << "\n" << r.err;
+    EXPECT_EQ(testing::count_lines(r.err, "could not be decoded"), 1u) << args[0] << "\n" << r.err;
+    EXPECT_EQ(testing::count_lines(r.err, "sample 4:"), 1u) << args[0] << "\n" << r.err;
+    EXPECT_TRUE(has(r.err, " of " + std::to_string(total) + " samples read; ")) << r.err;
+    EXPECT_TRUE(has(r.err, "the first: \"sample 2: ")) << args[0] << "\n" << r.err;
+    EXPECT_TRUE(has(r.err, "\"sample 6: ")) << args[0] << "\n" << r.err;
+    EXPECT_TRUE(has(r.err, "\", ...)")) << args[0] << "\n" << r.err;  // more than 3
+    EXPECT_FALSE(has(r.err, "\"sample 8: ")) << args[0] << "\n" << r.err;
+  }
+}
+
 // An emptied keys table gave an empty export, no warning, exit 0.
 TEST(DamagedRecording, EmptiedKeysTableIsCountedNotAnEmptyExport) {
   testing::TempDir dir;
@@ -123,14 +153,15 @@ TEST(DamagedRecording, UndecodableProcessSampleIsCounted) {
   EXPECT_EQ(run_verb({"export", db, "--kind", "pool"}).code, 0);
 }
 
-// Rows missing from the sequence were not counted anywhere.
+// Rows missing from the sequence were not counted anywhere; the count says where the first gap is.
 TEST(DamagedRecording, SequenceGapIsCountedAsMissingSamples) {
   testing::TempDir dir;
   const std::string db = record_small(dir);
   ASSERT_TRUE(damage(db, "DELETE FROM samples WHERE seq IN (7, 8)"));  // 9 is a keyframe
   auto r = run_verb({"export", db, "--kind", "pool"});
   EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_TRUE(has(r.err, "2 missing (gaps in the sequence numbers)")) << r.err;
+  EXPECT_TRUE(has(r.err, "2 missing (gaps in the sequence numbers, the first after sample 6)"))
+      << r.err;
 }
 
 // Without its meta table a recording exited 70 ("a bug in poolscope"); now the samples are still

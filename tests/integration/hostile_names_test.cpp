@@ -4,8 +4,11 @@
 #include <string>
 #include <vector>
 
+#include "core/names.h"
 #include "integration/store_support.h"
 #include "integration/verb_run.h"
+#include "parse/kmem.h"
+#include "store/recording.h"
 #include "test_support.h"
 
 namespace poolscope {
@@ -81,6 +84,71 @@ TEST(HostileNames, ExportOfRecordingWithMegabyteKeyNameStaysSmall) {
   EXPECT_LT(hostile.out.size(), intact.out.size() * 2) << intact.out.size();
   EXPECT_TRUE(has(hostile.err, "1 key name(s) longer than their format allows")) << hostile.err;
   EXPECT_EQ(run_verb({"export", db}).code, 2);
+}
+
+// A recording whose process samples hold names longer than a process name can be (two distinct
+// ones, each in every sample): they are cut on reading, and each verb says so once, with the count
+// of distinct names and the cap, instead of silently.
+TEST(HostileNames, CutProcessNamesAreNotedOncePerRun) {
+  testing::TempDir dir;
+  const std::string db = dir.file("procs.db");
+  {
+    auto rec = store::Recording::open_write(db, {.keyframe_interval = 2});
+    ASSERT_TRUE(rec) << rec.error().message;
+    for (std::int64_t i = 1; i <= 6; ++i) {
+      Snapshot s;
+      s.wall_time = std::chrono::system_clock::time_point(std::chrono::seconds(1000 + i));
+      s.monotonic_ns = i * 1'000'000'000;
+      s.host = "testhost";
+      s.source = "live:linux";
+      s.format = "slabinfo";
+      Entry e;
+      e.key = slab_cache("kmalloc-64");
+      e.pool = PoolKind::kUnreclaimable;
+      e.counters.outstanding = static_cast<std::uint64_t>(100 + i);
+      e.counters.bytes = static_cast<std::uint64_t>(6400 + 64 * i);
+      s.entries.push_back(e);
+      ProcessSample processes;
+      processes.processes.push_back(
+          ProcessFacts{.pid = 7, .start_time = 70, .name = std::string(5000, 'p'), .fd_total = 3});
+      processes.processes.push_back(
+          ProcessFacts{.pid = 8, .start_time = 80, .name = std::string(5000, 'q'), .fd_total = 4});
+      processes.processes.push_back(ProcessFacts{.pid = 9, .start_time = 90, .name = "short"});
+      ASSERT_TRUE(rec->append(s, &processes));
+    }
+  }
+  const std::string note =
+      "poolscope: note: 2 process name(s) longer than 780 bytes were cut to 780 bytes";
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"export", db},
+                                               {"export", db, "--kind", "process"},
+                                               {"leaks", db}}) {
+    auto run = run_verb(args);
+    EXPECT_EQ(run.code, 0) << args[0] << ": " << run.err.substr(0, 500);
+    EXPECT_EQ(testing::count_lines(run.err, note), 1u) << args[0] << ": " << run.err;
+    EXPECT_FALSE(has(run.out, std::string(781, 'p'))) << args[0];
+  }
+  auto exported = run_verb({"export", db, "--kind", "process"});
+  EXPECT_TRUE(has(exported.out, std::string(771, 'p') + "~")) << exported.out.substr(0, 300);
+  EXPECT_TRUE(has(exported.out, "short"));
+}
+
+// Kernel-memory names come from files the kernel writes (vmallocinfo, DMA-BUF bufinfo) and from a
+// Prometheus server: a caller named with more than 640 bytes is cut and counted for the run's note.
+TEST(HostileNames, CutKernelMemoryNamesAreCountedForTheNote) {
+  const std::uint64_t before = names_cut(CutName::kKernelMemory);
+  const std::string caller(3000, 'f');
+  const std::string text = "0xffffa000-0xffffc000 8192 " + caller + "+0x10/0x20 pages=1 vmalloc\n" +
+                           "0xffffc000-0xffffe000 8192 " + caller + "+0x10/0x20 pages=1 vmalloc\n";
+  Snapshot s;
+  parse::apply_vmalloc_callers(parse::parse_vmallocinfo(text, 4096), s);
+  ASSERT_EQ(s.entries.size(), 1u);
+  EXPECT_EQ(s.entries[0].key.name.size(), kMaxKernelMemoryNameBytes);
+  EXPECT_EQ(names_cut(CutName::kKernelMemory), before + 1);  // one distinct name
+  bool noted = false;
+  for (const auto& n : name_cut_notes()) {
+    noted |= has(n, "kernel-memory name(s) longer than 640 bytes were cut to 640 bytes");
+  }
+  EXPECT_TRUE(noted);
 }
 
 }  // namespace

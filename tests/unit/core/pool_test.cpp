@@ -2,11 +2,27 @@
 
 #include <gtest/gtest.h>
 
+#include "core/names.h"
 #include "core/select.h"
 #include "core/time_format.h"
+#include "parse/encoding.h"
 
 namespace poolscope {
 namespace {
+
+// Found by fuzzing (issue 21): a long Windows image name cut in the middle of a UTF-8 character
+// was no longer valid UTF-8. The cut backs off to a character boundary.
+TEST(NameCap, CutUtf8NameStaysValidUtf8) {
+  for (std::size_t offset = 0; offset < 3; ++offset) {
+    std::string name(offset, 'a');
+    for (int i = 0; i < 1000; ++i) name += "\xE2\x82\xAC";  // the euro sign, 3 bytes
+    ASSERT_TRUE(cap_name(name, kMaxProcessNameBytes));
+    EXPECT_LE(name.size(), kMaxProcessNameBytes);
+    EXPECT_GE(name.size(), kMaxProcessNameBytes - 2);
+    EXPECT_TRUE(parse::is_valid_utf8(name)) << offset;
+    EXPECT_EQ(name[name.size() - 9], '~');
+  }
+}
 
 TEST(PoolTag, CSourceMultiCharConstantIsShownInMemoryOrder) {
   // 'viDW' in C source is 0x76694457; little-endian memory holds "WDiv".

@@ -81,10 +81,12 @@ Report record_and_analyze(const char* tag, Outstanding outstanding, Processes pr
   if (exported) {
     store::ExportOptions options;
     options.kinds = {"process"};
-    auto done = store::export_recording(
-        *rec, options, [&](std::string_view text) { exported->append(text); },
-        [](const std::string& warning) { ADD_FAILURE() << warning; });
+    auto done = store::export_recording(*rec, options,
+                                        [&](std::string_view text) { exported->append(text); });
     EXPECT_TRUE(done) << done.error().message;
+    if (done) {
+      EXPECT_FALSE(store::is_damaged(done->damage)) << store::describe_damage(done->damage);
+    }
   }
   auto history = load_history(*rec);
   EXPECT_TRUE(history) << history.error().message;

@@ -89,5 +89,40 @@ TEST(UnixSockDiag, ErrorAndTruncatedMessagesAreInputErrors) {
   EXPECT_FALSE(*empty);
 }
 
+// Found by fuzzing (issue 21): an attribute whose length is not a multiple of 4 ends the message;
+// its padding took the read position past the end, and the next check underflowed and read past
+// the datagram. The message is read up to there, and the next one still is.
+TEST(UnixSockDiag, AttributePaddingPastTheMessageEndIsNotReadPast) {
+  std::vector<std::uint8_t> datagram;
+  auto put32 = [&](std::uint32_t v) {
+    const auto at = datagram.size();
+    datagram.resize(at + 4);
+    std::memcpy(datagram.data() + at, &v, 4);
+  };
+  auto put16 = [&](std::uint16_t v) {
+    const auto at = datagram.size();
+    datagram.resize(at + 2);
+    std::memcpy(datagram.data() + at, &v, 2);
+  };
+  // nlmsghdr (16) + unix_diag_msg (16) + a 5-byte attribute: 37 bytes, the last message.
+  put32(37);
+  put16(20);  // SOCK_DIAG_BY_FAMILY
+  put16(2);
+  put32(1);
+  put32(0);
+  datagram.insert(datagram.end(), {1, 1, 1, 0});  // AF_UNIX, SOCK_STREAM, established
+  put32(12345);                                   // inode
+  put32(0);
+  put32(0);
+  put16(5);  // rtattr of 5 bytes: padded to 8, past the message's end
+  put16(6);
+  datagram.push_back(0);
+  Queues queues;
+  auto read = add_unix_socket_queues(datagram, queues);
+  ASSERT_TRUE(read.has_value()) << read.error().message;
+  EXPECT_FALSE(*read);
+  EXPECT_TRUE(queues.empty());
+}
+
 }  // namespace
 }  // namespace poolscope::parse

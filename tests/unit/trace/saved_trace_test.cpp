@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -243,6 +244,28 @@ TEST(KmemReport, SavedTraceLoadsAndRendersItsCallSiteWithTheLeakersComm) {
   EXPECT_NE(json.find("\"symbol\": \"d_alloc\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"address\": \"0xffffffff81000110\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"call_sites_total\": 1"), std::string::npos) << json;
+}
+
+// Issue 21 item 8: a page of random bytes lost its events without a note. A page whose commit
+// runs past its end (what random bytes look like) is decoded as far as it goes, and said.
+TEST(KmemReport, DamagedTracePageIsNotedNotSilentlyLost) {
+  TwoCpuTrace trace;
+  const std::uint64_t past_the_end = 0x3fffffff;
+  std::memcpy(trace.cpu1.data() + 8, &past_the_end, sizeof past_the_end);
+  TempFile file;
+  ASSERT_NO_FATAL_FAILURE(trace.save(file.path, true));
+  std::ifstream in(file.path, std::ios::binary);
+  auto loaded = load_saved_kmem_trace(in, "t.trace", 1000, 0);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_EQ(loaded->facts.stats.truncated_pages, 1u);
+  const std::string table =
+      render_kmem_report({}, loaded->report, loaded->replay.processor->decoder(), d_alloc_namer(),
+                         loaded->facts, loaded->comms);
+  EXPECT_NE(table.find("1 trace page(s) were damaged"), std::string::npos) << table;
+  const std::string json =
+      render_kmem_report({.format = "json"}, loaded->report, loaded->replay.processor->decoder(),
+                         d_alloc_namer(), loaded->facts, loaded->comms);
+  EXPECT_NE(json.find("\"damaged_pages\": 1"), std::string::npos) << json;
 }
 
 TEST(KmemReport, WithoutSymbolsCallSitesAreAddresses) {
