@@ -99,10 +99,13 @@ int run_prometheus_leaks(const PrometheusLeaksOptions& options,
   }
   bool leak = false;
   nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();  // --format csv
   for (const auto& [instance, history] : histories) {
     const detect::Report report = detect::analyze(history, detector);
     for (const auto& f : report.findings) leak = leak || f.verdict == detect::Verdict::kLeak;
-    if (format == "json") {
+    if (format == "csv") {
+      append_leak_rows(report, instance, rows);
+    } else if (format == "json") {
       all.push_back({{"instance", instance}, {"report", detect::report_json(report)}});
     } else {
       const std::string text =
@@ -112,6 +115,7 @@ int run_prometheus_leaks(const PrometheusLeaksOptions& options,
     }
   }
   if (format == "json") std::printf("%s\n", all.dump(2).c_str());
+  if (format == "csv") std::fputs(leak_rows_csv(rows, true).c_str(), stdout);
   return fail_on_leak && leak ? kExitFindings : kExitOk;
 }
 

@@ -225,6 +225,7 @@ std::string render_kmem_report(const KmemReportOptions& options, const TraceRepo
     if (site.pids.size() > 2) row.pids += ", ...";
     rows.push_back(std::move(row));
   }
+  if (options.format == "csv") return site_csv(rows, facts.pages ? "Order" : "Cache");
   out += site_table(rows, facts.pages ? "Order" : "Cache", 18, report.call_sites.size());
   for (const auto& note : notes) out += "note: " + note + "\n";
   return out;
