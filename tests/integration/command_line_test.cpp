@@ -193,17 +193,10 @@ TEST(TraceCli, NonRootTraceSaidTracefsNotMountedWhenItWas) {
     if (std::system("command -v setpriv >/dev/null 2>&1") != 0) GTEST_SKIP() << "needs setpriv";
     prefix = "--reuid=65534 --regid=65534 --clear-groups ";
   }
-  const std::string cmd =
-      prefix.empty() ? std::string(POOLSCOPE_BINARY) + " trace --duration 1s 2>&1"
-                     : "setpriv " + prefix + POOLSCOPE_BINARY + " trace --duration 1s 2>&1";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = ::pclose(pipe);
-  EXPECT_EQ(WEXITSTATUS(status), 3) << out;
+  const auto r = run_command((prefix.empty() ? "" : "setpriv " + prefix) + POOLSCOPE_BINARY +
+                             " trace --duration 1s 2>&1");
+  const std::string& out = r.out;
+  EXPECT_EQ(r.exit_code, 3) << out;
   EXPECT_EQ(out.find("not mounted"), std::string::npos) << out;
   EXPECT_NE(out.find("tracefs is mounted on " + point + " but this user cannot open it"),
             std::string::npos)
