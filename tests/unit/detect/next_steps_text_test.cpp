@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "detect/detector.h"
+#include "detect/output.h"
 
 namespace poolscope::detect {
 namespace {
@@ -61,6 +62,19 @@ TEST(NextStepsText, OwnerDriverIsTheFirstSysFileTheOwnerTextNames) {
   EXPECT_EQ(owner_driver("[nt!io  -  File objects]"), "");
   EXPECT_EQ(owner_driver(".sys"), "");
   EXPECT_EQ(owner_driver(""), "");
+}
+
+// Issue 20, numbers for humans: the keys table printed "4307/h" beside "1.3 MiB/h".
+TEST(NextStepsText, ObjectRateOfTheKeysTableHadNoThousandsSeparators) {
+  Report r;
+  r.samples = 8;
+  Finding f = finding(KeyKind::kPoolTag, "NtfC");
+  f.rate_objects_per_hour = 4306.84;
+  f.rate_bytes_per_hour = 1378189.5;
+  r.findings.push_back(f);
+  const std::string text = report_text(r);
+  EXPECT_NE(text.find("4,307/h"), std::string::npos) << text;
+  EXPECT_EQ(text.find("4307/h"), std::string::npos) << text;
 }
 
 }  // namespace
