@@ -487,20 +487,17 @@ SlabOwner slab_owner(std::string_view cache, const SlabFacts& facts, const Kerne
                           facts.callers_path + " were not understood and are left out");
     }
   } else {
-    out.callers_note =
-        "not recorded: SLUB user tracking is off for this cache. To record who allocates, boot "
-        "with slub_debug=U," +
-        std::string(cache) + " (a reboot), mount debugfs and read " + facts.callers_path;
+    out.callers_note = "not recorded: SLUB user tracking is off for this cache. ";
     if (out.generic_kmalloc) {
-      // The kmem:kmalloc tracepoint names each caller (call_site) and the size class it was
-      // served from (bytes_alloc): no reboot needed.
-      const auto size = kmalloc_cache_size(cache);
-      out.callers_note +=
-          "; or, without a reboot, trace its allocations for a while: perf record "
-          "-a -e kmem:kmalloc --filter 'bytes_alloc == " +
-          (size ? std::to_string(*size) : std::string("OBJECT_SIZE")) +
-          "' -- sleep 30 && perf script (call_site names the caller)";
+      // poolscope's own trace first: the kmalloc tracepoints name each caller, no reboot needed.
+      out.callers_note += "Without a reboot, `poolscope trace --cache " + std::string(cache) +
+                          "` (root) names the call sites that hold its objects; to have the "
+                          "kernel record them instead, boot";
+    } else {
+      out.callers_note += "To record who allocates, boot";
     }
+    out.callers_note += " with slub_debug=U," + std::string(cache) +
+                        " (a reboot), mount debugfs and read " + facts.callers_path;
   }
 
   // The owner, from the strongest evidence.

@@ -244,7 +244,8 @@ void add_trace_report_options(CLI::App& verb, std::string& duration, double& min
                   "show only allocations at least this old at the end (30s, 2m; 0: all)")
       ->transform(duration_in_seconds())
       ->default_val(0);
-  add_format_option(verb, format, {"table", "json"}, "table or json");
+  add_format_option(verb, format, kTableFormats,
+                    "table (or text), json or csv (the call-site rows)");
   verb.add_option("--top", top, "call sites shown (0: all)")->default_val(20);
   verb.add_option("--max-tracked", max_tracked,
                   "allocations tracked at once (64 bytes each; rounded up to a power of two)")

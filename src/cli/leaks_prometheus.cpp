@@ -193,7 +193,14 @@ int run_prometheus_leaks(const PrometheusLeaksOptions& options,
     const detect::Report report = detect::analyze(history, detector);
     fleet.add(instance, report);
     for (const auto& f : report.findings) leak = leak || f.verdict == detect::Verdict::kLeak;
-    if (json) {
+    if (format == "csv") {
+      // One header, then each host's rows as they come.
+      nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+      append_leak_rows(report, instance, rows);
+      std::string csv = leak_rows_csv(rows, true);
+      if (any) csv.erase(0, csv.find('\n') + 1);
+      std::fwrite(csv.data(), 1, csv.size(), stdout);
+    } else if (json) {
       const nlohmann::ordered_json entry = {{"instance", instance},
                                             {"report", detect::report_json(report)}};
       std::printf("%s%s", opened ? ",\n" : "{\"hosts\": [\n", entry.dump(2).c_str());
@@ -243,7 +250,7 @@ int run_prometheus_leaks(const PrometheusLeaksOptions& options,
   }
   if (json) {
     std::printf("\n], \"fleet\": %s}\n", fleet.json().dump(2).c_str());
-  } else if (fleet.hosts() > 1) {
+  } else if (format != "csv" && fleet.hosts() > 1) {
     const std::string text = fleet.text();
     std::fwrite(text.data(), 1, text.size(), stdout);
   }

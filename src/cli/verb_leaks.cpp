@@ -5,6 +5,7 @@
 #include "cli/verbs.h"
 #include "detect/load.h"
 #include "detect/output.h"
+#include "render/csv_table.h"
 
 namespace poolscope::cli {
 
@@ -17,9 +18,54 @@ void add_detector_options(CLI::App& verb, detect::DetectorOptions& options) {
       ->default_val(0.999);
 }
 
+void append_leak_rows(const detect::Report& report, const std::string& instance,
+                      nlohmann::ordered_json& rows) {
+  const nlohmann::ordered_json j = detect::report_json(report);
+  for (const auto& [kind, list] : {std::pair{"finding", "findings"},
+                                   {"reclaimable_growth", "reclaimable_growth"},
+                                   {"top_consumer", "top_consumers"}}) {
+    if (!j.contains(list)) continue;
+    for (const auto& record : j[list]) {
+      nlohmann::ordered_json row{{"instance", instance}, {"kind", kind}};
+      row.update(record);
+      rows.push_back(std::move(row));
+    }
+  }
+}
+
+std::string leak_rows_csv(const nlohmann::ordered_json& rows, bool with_instance) {
+  std::vector<std::string> columns{"kind",
+                                   "key",
+                                   "pool",
+                                   "verdict",
+                                   "incident",
+                                   "owner",
+                                   "rate_bytes_per_hour",
+                                   "rate_objects_per_hour",
+                                   "confidence",
+                                   "onset",
+                                   "exhaustion_eta_seconds",
+                                   "unit",
+                                   "start",
+                                   "end",
+                                   "window_seconds",
+                                   "outstanding",
+                                   "bytes",
+                                   "explanation"};
+  if (with_instance) columns.insert(columns.begin(), "instance");
+  return csv_of_records(rows, columns);
+}
+
 int print_report(const detect::Report& report, const std::string& format) {
-  std::string out =
-      format == "json" ? detect::report_json(report).dump(2) + "\n" : detect::report_text(report);
+  std::string out;
+  if (format == "csv") {
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    append_leak_rows(report, "", rows);
+    out = leak_rows_csv(rows, false);
+  } else {
+    out =
+        format == "json" ? detect::report_json(report).dump(2) + "\n" : detect::report_text(report);
+  }
   std::fwrite(out.data(), 1, out.size(), stdout);
   return kExitOk;
 }
@@ -49,7 +95,9 @@ void add_leaks_verb(CLI::App& app, VerbMain& run) {
       "find the keys that leak in a recording: rate, onset, confidence, when the pool "
       "runs out, which process");
   verb->add_option("file", options->file, "a recording (poolscope record / import)");
-  add_format_option(*verb, options->format, {"table", "json"}, "table or json");
+  add_format_option(*verb, options->format, kTableFormats,
+                    "table (or text), json or csv (one row per finding, reclaimable growth and "
+                    "largest consumer: column kind)");
   verb->add_flag("--fail-on-leak", options->fail_on_leak,
                  "exit 1 when a leak is found (for monitoring)");
   verb->add_flag("--no-processes", options->no_processes,

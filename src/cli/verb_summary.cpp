@@ -19,7 +19,7 @@ void add_summary_verb(CLI::App& app, VerbMain& run) {
       "summary",
       "pool usage against its limit with a verdict (!vm's view), failures, top consumers");
   add_source_options(*verb, options->source);
-  add_format_option(*verb, options->format, {"table", "json"}, "table (or text) or json");
+  add_format_option(*verb, options->format, kTableFormats, "table (or text), json or csv");
   verb->add_option("--top", options->top, "how many of the largest consumers to list")
       ->default_val(5);
   verb->add_flag(
@@ -35,10 +35,14 @@ void add_summary_verb(CLI::App& app, VerbMain& run) {
       auto snapshot = (*source)->sample();
       if (!snapshot) return report_error(snapshot.error());
       auto verdicts = judge_pools(*snapshot);
-      std::string out = options->format == "json"
-                            ? render_summary_json(*snapshot, verdicts, options->top)
-                            : render_summary_text(*snapshot, verdicts, options->top);
+      std::string out =
+          options->format == "json"  ? render_summary_json(*snapshot, verdicts, options->top)
+          : options->format == "csv" ? render_summary_csv(*snapshot, verdicts, options->top)
+                                     : render_summary_text(*snapshot, verdicts, options->top);
       std::fwrite(out.data(), 1, out.size(), stdout);
+      if (options->format == "csv") {  // the table's notes; csv holds only rows
+        for (const auto& note : snapshot->notes) std::fprintf(stderr, "note: %s\n", note.c_str());
+      }
       auto checked = [&] {
         if (!options->check) return kExitOk;
         if (auto kernel = summarize_kernel_memory(*snapshot); kernel && kernel->excessive) {

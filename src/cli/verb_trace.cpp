@@ -2,7 +2,9 @@
 // a saved or .etl trace's replay, or /proc/allocinfo; the report is trace/kmem_report.h's.
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -122,6 +124,24 @@ int run_allocinfo(const Options& options) {
   return kExitOk;
 }
 
+// What to run when tracing was refused for want of privileges: the same trace as root, and what
+// answers without root on this machine (/proc/allocinfo only where the kernel has it).
+std::string without_root_advice() {
+  std::error_code ec;
+  const bool allocinfo = std::filesystem::exists("/proc/allocinfo", ec);
+  return std::string(
+             ".\nRun the trace as root: sudo poolscope trace ... (the BPF backend also runs "
+             "with CAP_BPF and CAP_PERFMON, and names call sites with CAP_SYSLOG: sudo setcap "
+             "cap_bpf,cap_perfmon,cap_syslog+ep $(command -v poolscope)). Without root: `poolscope "
+             "who CACHE` names a cache's owner "
+             "from the kernel's symbols; `poolscope watch` shows which cache grows") +
+         (allocinfo ? "; `poolscope trace --allocinfo` reads the kernel's own bytes per call site "
+                      "(/proc/allocinfo)"
+                    : "; /proc/allocinfo (the kernel's own bytes per call site, `poolscope trace "
+                      "--allocinfo`) is not on this kernel: it needs Linux 6.10+ with "
+                      "CONFIG_MEM_ALLOC_PROFILING");
+}
+
 int run_trace(const Options& options) {
   if (options.min_age_s < 0) {
     return report_error(Error{ErrorCode::kUsage, 0, "--min-age must be 0 or more seconds"});
@@ -171,7 +191,11 @@ int run_trace(const Options& options) {
   run_options.stop = &stop.flag();
   run_options.namer = &namer;
   auto run = trace::run_kmem_trace(run_options);
-  if (!run) return report_error(run.error());
+  if (!run) {
+    Error error = run.error();
+    if (error.os_code == EPERM || error.os_code == EACCES) error.message += without_root_advice();
+    return report_error(error);
+  }
   const std::string report =
       trace::render_kmem_report(report_options(options), run->report, run->processor->decoder(),
                                 namer, run->facts, run->comms);

@@ -9,6 +9,7 @@
 #include "attrib/slab_owner.h"
 #include "attrib/tag_database.h"
 #include "cli/verbs.h"
+#include "render/csv_table.h"
 #include "render/driver_output.h"
 #include "render/owner_output.h"
 #include "source/host.h"
@@ -29,6 +30,55 @@ bool is_slab_cache_argument(const std::string& name, bool force_cache, bool asks
   std::error_code ec;
   return name.find('/') == std::string::npos && name != "." && name != ".." &&
          std::filesystem::exists(paths.sys_slab / name, ec);
+}
+
+// `who CACHE --format csv`: one row for the cache (owner, confidence, evidence), one per cache
+// pointer symbol, the constructor and each recorded caller (column kind).
+std::string cache_owner_csv(const nlohmann::ordered_json& j) {
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  nlohmann::ordered_json cache_row = j;
+  cache_row["kind"] = "cache";
+  rows.push_back(std::move(cache_row));
+  for (const auto& pointer : j.value("cache_pointers", nlohmann::ordered_json::array())) {
+    nlohmann::ordered_json row = pointer;
+    row["kind"] = "cache_pointer";
+    row["cache"] = j["cache"];
+    rows.push_back(std::move(row));
+  }
+  if (j.contains("constructor") && j["constructor"].is_object()) {
+    nlohmann::ordered_json row = j["constructor"];
+    row["kind"] = "constructor";
+    row["cache"] = j["cache"];
+    rows.push_back(std::move(row));
+  }
+  for (const auto& site : j["callers"].value("sites", nlohmann::ordered_json::array())) {
+    nlohmann::ordered_json row = site;
+    row["kind"] = "caller";
+    row["cache"] = j["cache"];
+    row["name"] = site["function"];
+    rows.push_back(std::move(row));
+  }
+  return csv_of_records(rows, {"kind", "cache", "explanation", "owner", "confidence", "evidence",
+                               "name", "module", "offset", "count", "details"});
+}
+
+// `who TAG --format csv`: one row per pooltag.txt line and near miss (kind pooltag, near_miss)
+// and per driver that holds the tag (kind owner, its call sites counted).
+std::string tag_owner_csv(const nlohmann::ordered_json& j) {
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (const auto& [kind, list] :
+       {std::pair{"pooltag", "pooltag"}, {"near_miss", "near_misses"}, {"owner", "owners"}}) {
+    for (const auto& record : j.value(list, nlohmann::ordered_json::array())) {
+      nlohmann::ordered_json row{{"kind", kind}, {"tag", j["tag"]}};
+      row.update(record);
+      if (row.contains("call_sites") && row["call_sites"].is_array())
+        row["call_sites"] = row["call_sites"].size();
+      rows.push_back(std::move(row));
+    }
+  }
+  return csv_of_records(rows,
+                        {"kind", "tag", "pattern", "match", "binary", "description", "line", "file",
+                         "confidence", "call_sites", "machine", "version.file_version", "signer"});
 }
 
 // `who CACHE`: what the kernel's symbols and /sys/kernel/slab say about a slab cache.
@@ -68,12 +118,18 @@ int run_who_cache(const std::string& cache, const std::string& kallsyms_path,
     message.insert(message.size() - 1, "; --kallsyms FILE asks about another machine");
     return report_error(Error{ErrorCode::kUsage, 0, message});
   }
-  const std::string text =
-      format != "json"
-          ? cache_owner_text(owner, notes)
-          : cache_owner_json(owner, facts, symbols ? &*symbols : nullptr, notes)
-                    .dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
-                "\n";
+  std::string text;
+  if (format == "table") {
+    text = cache_owner_text(owner, notes);
+  } else {
+    const auto j = cache_owner_json(owner, facts, symbols ? &*symbols : nullptr, notes);
+    text = format == "csv"
+               ? cache_owner_csv(j)
+               : j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+    if (format == "csv") {
+      for (const auto& note : notes) std::fprintf(stderr, "note: %s\n", note.c_str());
+    }
+  }
   std::fwrite(text.data(), 1, text.size(), stdout);
   return kExitOk;
 }
@@ -107,7 +163,7 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
                    "%SystemRoot%\\System32\\drivers");
   verb->add_option("--pooltag", options->pooltag,
                    "pooltag.txt of the Debugging Tools (found automatically on Windows)");
-  add_format_option(*verb, options->format, {"table", "json"}, "table or json");
+  add_format_option(*verb, options->format, kTableFormats, "table (or text), json or csv");
   verb->add_flag("--allow-bad-lines", options->allow_bad_lines,
                  "skip malformed pooltag.txt lines instead of failing");
   verb->callback([&run, options] {
@@ -167,7 +223,8 @@ void add_who_verb(CLI::App& app, VerbMain& run) {
         search.groups.emplace_back("the loaded kernel modules", std::move(loaded));
       }
       for (const auto& note : defaults.notes) search.searched.push_back(note);
-      const std::string text = who_tag_report(tag, database, search, options->format == "json");
+      std::string text = who_tag_report(tag, database, search, options->format != "table");
+      if (options->format == "csv") text = tag_owner_csv(nlohmann::ordered_json::parse(text));
       std::fwrite(text.data(), 1, text.size(), stdout);
       return kExitOk;
     };

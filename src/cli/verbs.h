@@ -80,6 +80,13 @@ int run_prometheus_leaks(const PrometheusLeaksOptions& options,
                          const detect::DetectorOptions& detector, const std::string& format,
                          std::size_t max_buckets, bool fail_on_leak);
 
+// `leaks --format csv` (verb_leaks.cpp): a report's findings, reclaimable growth and largest
+// consumers as rows (column kind; instance: the Prometheus instance, "" for a recording) ...
+void append_leak_rows(const detect::Report& report, const std::string& instance,
+                      nlohmann::ordered_json& rows);
+// ... and their CSV (with an instance column for --prometheus).
+std::string leak_rows_csv(const nlohmann::ordered_json& rows, bool with_instance);
+
 // Shared by leaks, watch and diagnose (verb_leaks.cpp).
 void add_detector_options(CLI::App& verb, detect::DetectorOptions& options);
 

@@ -134,6 +134,10 @@ std::vector<std::string> finding_next_steps(const Finding& finding,
                                             const std::string& recording_path);
 std::vector<std::string> incident_next_steps(const Report& report, const Incident& incident,
                                              const std::string& recording_path);
+// The driver a pool tag's owner text names ("[ntfs.sys  -  FCB]", "wdivnear.sys, x.sys" ->
+// "ntfs.sys", "wdivnear.sys"): the first word ending in ".sys"; empty when it names none
+// (poolmon's "Unknown Driver", "nt!io", no owner).
+std::string owner_driver(const std::string& owner);
 
 // Only keys whose floor grew at all are assessed in full: what `watch` calls per sample costs
 // little on flat keys.

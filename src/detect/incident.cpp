@@ -255,22 +255,52 @@ std::vector<std::string> finding_next_steps(const Finding& f, const std::string&
   if (f.key.kind == KeyKind::kSlabCache) {
     if (f.key.name.starts_with("kmalloc-") || f.key.name.starts_with("dma-kmalloc-")) {
       out.push_back(key +
-                    " is a generic kmalloc cache shared by many callers: find the call site with "
-                    "an allocation trace (the kmem:kmalloc tracepoints), or boot with "
-                    "slub_debug=U," +
-                    f.key.name + " and read /sys/kernel/slab/" + f.key.name + "/alloc_calls.");
+                    " is a generic kmalloc cache shared by many callers: `poolscope trace "
+                    "--cache " +
+                    f.key.name +
+                    "` as root names the call sites that hold its objects. Without tracing: "
+                    "boot with slub_debug=U," +
+                    f.key.name +
+                    " (SLUB user tracking, a reboot) and read /sys/kernel/debug/slab/" +
+                    f.key.name + "/alloc_traces (debugfs, Linux 5.14+; /sys/kernel/slab/" +
+                    f.key.name + "/alloc_calls before 5.14).");
     } else {
       out.push_back(key + ": `poolscope who " + f.key.name +
                     "` names the module that owns it; a kernel or module update is the fix, "
                     "unloading the module frees it.");
     }
   } else {
-    out.push_back(key + ": `poolscope who " + key +
-                  " --drivers C:\\Windows\\System32\\drivers` names the driver; update or "
-                  "remove it and send its vendor this report. Confirm with Driver Verifier "
-                  "(pool tracking) or an xperf pool trace of the tag.");
+    // poolscope's own trace first: the ETW pool events of this tag, by call site and driver.
+    const std::string confirm = "`poolscope trace --tag " + key +
+                                " --duration 60s` as Administrator on the leaking machine shows "
+                                "the call sites still holding its allocations";
+    const std::string driver = owner_driver(f.owner);
+    if (!driver.empty()) {
+      out.push_back(key + " is " + driver + "'s (the owner above): " + confirm +
+                    "; update or remove " + driver +
+                    " and send its vendor this report. Driver Verifier's pool tracking "
+                    "(verifier /flags 0x8 /driver " +
+                    driver + ") confirms it too.");
+    } else {
+      out.push_back(key + ": `poolscope who " + key +
+                    "` on that Windows machine names the driver (it searches the loaded drivers "
+                    "and System32\\drivers; elsewhere add --drivers DIR with a copy of them); " +
+                    confirm + ". Update or remove the driver and send its vendor this report.");
+    }
   }
   return out;
+}
+
+std::string owner_driver(const std::string& owner) {
+  std::size_t begin = 0;
+  while (begin < owner.size()) {
+    const std::size_t end = owner.find_first_of(" ,;[]()\t", begin);
+    const std::string word = owner.substr(begin, end == std::string::npos ? end : end - begin);
+    if (word.size() > 4 && word.ends_with(".sys")) return word;
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  return {};
 }
 
 std::vector<std::string> incident_next_steps(const Report& r, const Incident& in,

@@ -90,7 +90,10 @@ std::string rate_text(const std::optional<double>& per_hour, const char* unit) {
     if (a >= 1024.0) return fmt::format("{}{:.1f} KiB/h", sign, a / 1024.0);
     return fmt::format("{}{:.0f} B/h", sign, v);
   }
-  return fmt::format("{:.0f}/h", v);
+  // Objects per hour with thousands separators, like every count in a table ("4,307/h").
+  const auto rounded = std::llround(std::fabs(v));
+  if (rounded == 0) return "0/h";
+  return (v < 0 ? "-" : "") + thousands(static_cast<std::uint64_t>(rounded)) + "/h";
 }
 
 nlohmann::ordered_json finding_json(const Finding& f) {

@@ -3,6 +3,8 @@
 
 #include <cstdio>
 
+#include "attrib/cache_explanations.h"
+
 namespace poolscope {
 
 namespace {
@@ -39,6 +41,8 @@ nlohmann::ordered_json cache_owner_json(const attrib::SlabOwner& owner,
   nlohmann::ordered_json out;
   out["cache"] = owner.cache;
   out["kind"] = "slab_cache";
+  auto what = attrib::explain_cache(owner.cache);
+  out["explanation"] = what ? nlohmann::ordered_json(*what) : nlohmann::ordered_json(nullptr);
   out["exists"] = owner.exists;
   out["aliases"] = owner.aliases;
   out["generic_kmalloc"] = owner.generic_kmalloc;
@@ -88,6 +92,7 @@ nlohmann::ordered_json cache_owner_json(const attrib::SlabOwner& owner,
 std::string cache_owner_text(const attrib::SlabOwner& owner,
                              const std::vector<std::string>& notes) {
   std::string text = "cache " + owner.cache + " (Linux slab cache)\n";
+  if (auto what = attrib::explain_cache(owner.cache)) text += "what: " + *what + "\n";
   if (!owner.aliases.empty()) {
     text += "merged with:";
     for (const auto& alias : owner.aliases) text += " " + alias;

@@ -7,9 +7,11 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/csv.h"
 #include "core/kernel_memory.h"
 #include "core/select.h"
 #include "core/time_format.h"
+#include "render/csv_table.h"
 
 namespace poolscope {
 
@@ -68,16 +70,6 @@ std::string totals_line(const Snapshot& snapshot) {
     out += "\n";
   }
   return out;
-}
-
-std::string csv_field(std::string_view s) {
-  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
 }
 
 nlohmann::ordered_json optional_json(const std::optional<std::uint64_t>& v) {
@@ -460,6 +452,38 @@ std::string render_summary_json(const Snapshot& snapshot, const std::vector<Pool
   j["largest"] = std::move(top);
   if (!snapshot.notes.empty()) j["notes"] = snapshot.notes;
   return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+std::string render_summary_csv(const Snapshot& snapshot, const std::vector<PoolVerdict>& verdicts,
+                               std::size_t top_consumers) {
+  const auto j =
+      nlohmann::ordered_json::parse(render_summary_json(snapshot, verdicts, top_consumers));
+  const auto& totals = j["totals"];
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (auto pool : j["pools"]) {
+    const std::string name = pool["pool"];
+    pool["kind"] = "pool";
+    for (const char* field : {"bytes", "limit_bytes", "failures"}) {
+      if (totals.contains(name + "_" + field)) pool[field] = totals[name + "_" + field];
+    }
+    rows.push_back(std::move(pool));
+  }
+  for (const auto& failure : j.value("other_failures", nlohmann::ordered_json::array())) {
+    rows.push_back({{"kind", "failure"}, {"detail", failure}});
+  }
+  if (j.contains("kernel_memory")) {
+    for (auto category : j["kernel_memory"]["categories"]) {
+      category["kind"] = "kernel_memory";
+      rows.push_back(std::move(category));
+    }
+  }
+  for (auto entry : j["largest"]) {
+    entry["kind"] = "largest";
+    rows.push_back(std::move(entry));
+  }
+  return csv_of_records(
+      rows, {"kind", "pool", "key", "category", "bytes", "limit_bytes", "used_fraction", "failures",
+             "excessive", "verdict", "outstanding", "object_size", "detail"});
 }
 
 }  // namespace poolscope

@@ -53,5 +53,9 @@ std::string render_summary_text(const Snapshot& snapshot, const std::vector<Pool
                                 std::size_t top_consumers);
 std::string render_summary_json(const Snapshot& snapshot, const std::vector<PoolVerdict>& verdicts,
                                 std::size_t top_consumers);
+// `summary --format csv`: one row per pool (used, limit, failures, verdict), per failure the
+// source reports beyond them (kind failure) and per largest consumer (kind largest); raw numbers.
+std::string render_summary_csv(const Snapshot& snapshot, const std::vector<PoolVerdict>& verdicts,
+                               std::size_t top);
 
 }  // namespace poolscope

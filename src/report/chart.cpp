@@ -216,12 +216,44 @@ std::vector<std::string> tick_labels(const std::vector<double>& ticks, Unit unit
   return labels;
 }
 
+// Spans of months and years (imported events years before the samples): ticks on the first of a
+// month, every `months`, labelled "YYYY-MM", or "YYYY" from a year up.
+std::vector<TimeTick> calendar_ticks(double t0, double t1, int target) {
+  using namespace std::chrono;
+  static constexpr std::array<int, 10> kMonths = {1, 2, 3, 6, 12, 24, 60, 120, 240, 600};
+  const double month_seconds = 30.436875 * 86400;
+  int months = kMonths.back();
+  for (int m : kMonths) {
+    if ((t1 - t0) / (m * month_seconds) <= target) {
+      months = m;
+      break;
+    }
+  }
+  const auto first_day =
+      year_month_day{floor<days>(sys_seconds{seconds{static_cast<long long>(std::floor(t0))}})};
+  long long index = static_cast<long long>(int(first_day.year())) * 12 +
+                    static_cast<long long>(unsigned(first_day.month())) - 1;
+  index = (index + months - 1) / months * months;  // the first boundary on or after t0's month
+  std::vector<TimeTick> ticks;
+  for (; ticks.size() < 64; index += months) {
+    const year_month_day day{year{static_cast<int>(index / 12)},
+                             month{static_cast<unsigned>(index % 12 + 1)}, std::chrono::day{1}};
+    const double t = static_cast<double>(sys_days{day}.time_since_epoch() / seconds{1});
+    if (t < t0) continue;
+    if (t > t1) break;
+    const std::string utc = utc_text(t);
+    ticks.push_back({t, months >= 12 ? utc.substr(0, 4) : utc.substr(0, 7)});
+  }
+  return ticks;
+}
+
 std::vector<TimeTick> time_ticks(double t0, double t1, int target) {
   static constexpr std::array<double, 21> kSteps = {
       1,    2,    5,    10,    15,    30,    60,    120,    300,    600,    900,
       1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2419200};
   std::vector<TimeTick> ticks;
   if (!std::isfinite(t0) || !std::isfinite(t1) || t1 <= t0 || target < 1) return ticks;
+  if ((t1 - t0) / kSteps.back() > target) return calendar_ticks(t0, t1, target);
   double step = kSteps.back();
   for (double s : kSteps) {
     if ((t1 - t0) / s <= target) {
@@ -229,18 +261,21 @@ std::vector<TimeTick> time_ticks(double t0, double t1, int target) {
       break;
     }
   }
-  std::string previous_date;
+  std::string previous_date, previous_year;
   for (double t = std::ceil(t0 / step) * step; t <= t1 && ticks.size() < 64; t += step) {
     const std::string utc = utc_text(t);  // YYYY-MM-DDTHH:MM:SSZ
     const std::string date = utc.substr(5, 5);
+    const std::string year = utc.substr(0, 4);
     std::string label;
     if (step >= 86400) {
-      label = date;
+      // The year where it changes between two ticks (a span across New Year).
+      label = !previous_year.empty() && year != previous_year ? year + "-" + date : date;
     } else {
       label = step < 60 ? utc.substr(11, 8) : utc.substr(11, 5);
       if (date != previous_date) label = date + " " + label;
     }
     previous_date = date;
+    previous_year = year;
     ticks.push_back({t, label});
   }
   return ticks;

@@ -70,21 +70,27 @@ std::vector<Guidance> guidance(const detect::Report& report, const std::string& 
                         ": restarting it gives the pool back; its vendor must fix the handle "
                         "leak.");
       }
+      const std::string driver = detect::owner_driver(f.owner);
       g.fix.push_back(
-          (f.owner.empty() ? std::string("Find the driver: poolscope who ") + key +
-                                 " --drivers C:\\Windows\\System32\\drivers. "
-                           : "The owner is " + f.owner + " (evidence above). ") +
+          (driver.empty() ? std::string("Find the driver: poolscope who ") + key +
+                                " on that Windows machine (it searches the loaded drivers and "
+                                "System32\\drivers; elsewhere add --drivers DIR with a copy). "
+                          : "The owner is " + driver + " (" + f.owner + ", evidence above). ") +
           "Update the driver to the vendor's latest version; if no version fixes it, remove or "
           "disable the driver (or the software that installed it). A reboot only postpones the "
           "exhaustion.");
+      g.confirm.push_back("poolscope trace --tag " + key +
+                          " --duration 60s, as Administrator on the leaking machine: the call "
+                          "sites (driver+offset) still holding the tag's allocations (ETW pool "
+                          "events).");
       g.confirm.push_back(
           "Pool trace (Windows Performance Toolkit, as Administrator): xperf -on "
           "PROC_THREAD+LOADER+POOL -stackwalk PoolAlloc+PoolFree+PoolAllocSession+"
           "PoolFreeSession -PoolTag " +
           key +
           " -BufferSize 1024 -MaxFile 1024 -FileMode Circular, run the workload, xperf -d "
-          "pool.etl, then in WPA (Memory > Pool) group the outstanding allocations of the tag by "
-          "stack: the driver's frames name the code path.");
+          "pool.etl, then poolscope trace --load pool.etl, or in WPA (Memory > Pool) group the "
+          "outstanding allocations of the tag by stack: the driver's frames name the code path.");
       g.confirm.push_back(
           "Driver Verifier pool tracking: verifier /flags 0x8 /driver NAME.sys, reboot, run the "
           "workload; in WinDbg (live kernel or a dump) !verifier 3 NAME.sys lists the driver's "

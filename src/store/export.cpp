@@ -5,6 +5,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "core/csv.h"
 #include "core/forward_error.h"
 #include "core/time_format.h"
 
@@ -52,18 +53,9 @@ void append_json_ascii(std::string& out, std::string_view s) {
   }
 }
 
-// RFC 4180 field: quoted when it holds a comma, quote or line break.
+// RFC 4180 field (core/csv.h), appended.
 void append_csv(std::string& out, std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out.append(s);
-    return;
-  }
-  out.push_back('"');
-  for (char c : s) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
+  out += csv_field(s);
 }
 
 std::string json_text(const nlohmann::ordered_json& j) {

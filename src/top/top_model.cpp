@@ -170,20 +170,27 @@ std::string pool_label(PoolKind pool, const std::optional<std::uint32_t>& sessio
   return "?";
 }
 
+// Counts with thousands separators, bytes in KiB/MiB/GiB: the numbers of every other table.
 std::string number(const std::optional<std::uint64_t>& v) {
-  return v ? fmt::to_string(*v) : std::string("-");
+  return v ? thousands(*v) : std::string("-");
+}
+
+std::string bytes_text(const std::optional<std::uint64_t>& v) {
+  return v ? human_bytes(*v) : std::string("-");
 }
 
 // poolmon's "( delta)" cell; empty before there is a previous sample.
 std::string unsigned_delta_text(const std::optional<std::uint64_t>& d, bool have) {
   if (!have) return {};
-  return d ? fmt::format("({})", *d) : std::string("(?)");
+  return d ? "(" + thousands(*d) + ")" : std::string("(?)");
 }
 
-std::string signed_delta_text(const std::optional<std::int64_t>& d, bool have) {
+std::string signed_delta_text(const std::optional<std::int64_t>& d, bool have, bool bytes = false) {
   if (!have) return {};
   if (!d) return "(?)";
-  return *d == 0 ? std::string("(0)") : fmt::format("({:+})", *d);
+  if (*d == 0) return "(0)";
+  const std::uint64_t size = *d < 0 ? 0 - static_cast<std::uint64_t>(*d) : *d;
+  return std::string(*d < 0 ? "(-" : "(+") + (bytes ? human_bytes(size) : thousands(size)) + ")";
 }
 
 // The last column: the owner, and a Linux cache's merged names after it in parentheses.
@@ -208,8 +215,8 @@ Cells make_cells(const Entry& e, const Delta& d, bool have_delta, std::string ke
   c[kColFreesDelta] = unsigned_delta_text(d.frees, have_delta && e.counters.frees);
   c[kColOutstanding] = number(e.counters.outstanding);
   c[kColOutstandingDelta] = signed_delta_text(d.outstanding, have_delta && e.counters.outstanding);
-  c[kColBytes] = number(e.counters.bytes);
-  c[kColBytesDelta] = signed_delta_text(d.bytes, have_delta && e.counters.bytes);
+  c[kColBytes] = bytes_text(e.counters.bytes);
+  c[kColBytesDelta] = signed_delta_text(d.bytes, have_delta && e.counters.bytes, true);
   c[kColPerAlloc] = number(per_alloc(e));
   c[kColExtra] = extra_text(e);
   return c;

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/csv.h"
+#include "core/time_format.h"
+
 namespace poolscope::trace {
 
 ParsedAllocinfo parse_allocinfo(std::string_view text) {
@@ -94,6 +97,17 @@ std::string render_allocinfo(const ParsedAllocinfo& parsed, const std::string& s
     j["malformed_lines"] = parsed.diagnostics.size();
     return j.dump(2) + "\n";
   }
+  if (format == "csv") {
+    std::string out = csv_line({"function", "module", "file", "line", "bytes", "calls"});
+    for (std::size_t i = 0; i < shown; ++i) {
+      const auto& site = *sites[i];
+      out += csv_line({std::string(site.function),
+                       site.module.empty() ? std::string("vmlinux") : std::string(site.module),
+                       std::string(site.file), std::to_string(site.line),
+                       std::to_string(site.bytes), std::to_string(site.calls)});
+    }
+    return out;
+  }
   std::string text = fmt::sprintf(
       "%s: %zu allocation sites with live allocations (bytes allocated now, counted by the "
       "kernel)\n\n",
@@ -102,10 +116,9 @@ std::string render_allocinfo(const ParsedAllocinfo& parsed, const std::string& s
       fmt::sprintf("%-40s %-10s %12s %10s  %s\n", "Function", "Module", "Bytes", "Calls", "Source");
   for (std::size_t i = 0; i < shown; ++i) {
     const auto& site = *sites[i];
-    text += fmt::sprintf("%-40s %-10s %12llu %10llu  %s:%u\n", std::string(site.function),
+    text += fmt::sprintf("%-40s %-10s %12s %10s  %s:%u\n", std::string(site.function),
                          site.module.empty() ? std::string("vmlinux") : std::string(site.module),
-                         static_cast<unsigned long long>(site.bytes),
-                         static_cast<unsigned long long>(site.calls), std::string(site.file),
+                         human_bytes(site.bytes), thousands(site.calls), std::string(site.file),
                          site.line);
   }
   if (shown < sites.size()) text += fmt::sprintf("(%zu of %zu sites shown)\n", shown, sites.size());

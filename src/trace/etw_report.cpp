@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "core/time_format.h"
 #include "trace/report_json.h"
 
 namespace poolscope::trace::etw {
@@ -188,10 +189,10 @@ std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_t
     outstanding += counts.outstanding;
     bytes += counts.bytes;
   }
-  out += printf_text(
-      "  outstanding at least %.1f s old: %llu allocations, %llu bytes, from %zu call sites\n\n",
-      facts.min_age_s, static_cast<unsigned long long>(outstanding),
-      static_cast<unsigned long long>(bytes), report.call_sites.size());
+  out +=
+      printf_text("  outstanding at least %.1f s old: %s allocations, %s, from %zu call sites\n\n",
+                  facts.min_age_s, thousands(outstanding).c_str(), human_bytes(bytes).c_str(),
+                  report.call_sites.size());
   std::vector<SiteRow> rows;
   for (std::size_t i = 0; i < shown; ++i) {
     const auto& site = report.call_sites[i];
@@ -211,6 +212,7 @@ std::string render_report(const EtwPoolProcessor& processor, std::uint64_t end_t
     if (site.pids.size() > 3) row.pids += ", ...";
     rows.push_back(std::move(row));
   }
+  if (facts.format == "csv") return site_csv(rows, "Tag");
   out += site_table(rows, "Tag", 10, report.call_sites.size());
   for (const std::string& note : notes) out += "note: " + note + "\n";
   return out;

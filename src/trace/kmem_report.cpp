@@ -185,21 +185,17 @@ std::string render_kmem_report(const KmemReportOptions& options, const TraceRepo
   }
 
   std::string out = fmt::sprintf(
-      "trace: %.1f s on %zu CPUs (%s), %llu events (%llu allocations, %llu frees), lost %llu%s\n",
+      "trace: %.1f s on %zu CPUs (%s), %s events (%s allocations, %s frees), lost %s%s\n",
       facts.seconds, facts.cpus,
       facts.pages              ? "BPF, page allocator"
       : facts.backend == "bpf" ? "BPF raw tracepoints"
                                : "tracefs",
-      static_cast<unsigned long long>(totals.events),
-      static_cast<unsigned long long>(totals.allocations),
-      static_cast<unsigned long long>(totals.frees), static_cast<unsigned long long>(lost_total),
-      facts.interrupted ? " (stopped by a signal)" : "");
+      thousands(totals.events), thousands(totals.allocations), thousands(totals.frees),
+      thousands(lost_total), facts.interrupted ? " (stopped by a signal)" : "");
   out += fmt::sprintf(
-      "  unpaired frees %llu (objects allocated before the trace), tracked at the end %llu "
-      "(cap %llu%s)\n",
-      static_cast<unsigned long long>(totals.unpaired_frees),
-      static_cast<unsigned long long>(totals.tracked),
-      static_cast<unsigned long long>(totals.max_tracked),
+      "  unpaired frees %s (objects allocated before the trace), tracked at the end %s "
+      "(cap %s%s)\n",
+      thousands(totals.unpaired_frees), thousands(totals.tracked), thousands(totals.max_tracked),
       totals.cap_reached ? ", CAP REACHED" : "");
   std::uint64_t outstanding = 0, bytes = 0;
   for (const auto& [cache, counts] : report.caches) {
@@ -211,9 +207,9 @@ std::string render_kmem_report(const KmemReportOptions& options, const TraceRepo
                                               (facts.hash_sampled ? " by address" : " pages") +
                                               ": estimates)";
   out += fmt::sprintf(
-      "  outstanding at least %.1f s old: %s%llu allocations, %s, from %zu call sites%s\n\n",
-      options.min_age_s, sampled ? "~" : "", static_cast<unsigned long long>(outstanding),
-      human_bytes(bytes), report.call_sites.size(), estimate);
+      "  outstanding at least %.1f s old: %s%s allocations, %s, from %zu call sites%s\n\n",
+      options.min_age_s, sampled ? "~" : "", thousands(outstanding), human_bytes(bytes),
+      report.call_sites.size(), estimate);
   std::vector<SiteRow> rows;
   for (std::size_t i = 0; i < shown; ++i) {
     const auto& site = report.call_sites[i];
@@ -235,6 +231,7 @@ std::string render_kmem_report(const KmemReportOptions& options, const TraceRepo
     if (site.pids.size() > 2) row.pids += ", ...";
     rows.push_back(std::move(row));
   }
+  if (options.format == "csv") return site_csv(rows, facts.pages ? "Order" : "Cache");
   out += site_table(rows, facts.pages ? "Order" : "Cache", 18, report.call_sites.size());
   for (const auto& note : notes) out += "note: " + note + "\n";
   return out;

@@ -5,7 +5,11 @@
 #include <fmt/printf.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+
+#include "core/csv.h"
+#include "core/time_format.h"
 
 namespace poolscope::trace {
 
@@ -71,13 +75,26 @@ std::string site_table(const std::vector<SiteRow>& rows, const char* key_header,
                    "Outstanding", "Bytes", "Oldest", "Growth/s", key_width, key_header, "Pids");
   for (const auto& row : rows) {
     const std::string where = row.where.size() > 40 ? row.where.substr(0, 39) + "~" : row.where;
-    out += fmt::sprintf("%-40s %-*s %11llu %10llu %7.1fs %9.1f  %-*s %s\n", where, module_width,
-                        row.module, static_cast<unsigned long long>(row.outstanding),
-                        static_cast<unsigned long long>(row.bytes), row.oldest_age_s,
-                        row.growth_per_s, key_width, row.key, row.pids);
+    out += fmt::sprintf("%-40s %-*s %11s %10s %7.1fs %9.1f  %-*s %s\n", where, module_width,
+                        row.module, thousands(row.outstanding), human_bytes(row.bytes),
+                        row.oldest_age_s, row.growth_per_s, key_width, row.key, row.pids);
   }
   if (rows.size() < total) {
     out += fmt::sprintf("(%zu of %zu call sites shown; --top 0 shows all)\n", rows.size(), total);
+  }
+  return out;
+}
+
+std::string site_csv(const std::vector<SiteRow>& rows, const char* key_header) {
+  std::string key = key_header;
+  std::transform(key.begin(), key.end(), key.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  std::string out = csv_line(
+      {"call_site", "module", "outstanding", "bytes", "oldest_age_s", "growth_per_s", key, "pids"});
+  for (const auto& row : rows) {
+    out += csv_line({row.where, row.module, std::to_string(row.outstanding),
+                     std::to_string(row.bytes), fmt::format("{:.1f}", row.oldest_age_s),
+                     fmt::format("{:.1f}", row.growth_per_s), row.key, row.pids});
   }
   return out;
 }

@@ -46,5 +46,8 @@ struct SiteRow {
 // pids; then "(N of M call sites shown; --top 0 shows all)" when fewer than `total` are shown.
 std::string site_table(const std::vector<SiteRow>& rows, const char* key_header, int key_width,
                        std::size_t total);
+// `trace --format csv`: the same rows, raw numbers: call_site, module, outstanding, bytes,
+// oldest_age_s, growth_per_s, the key column (key_header in lower case), pids. core/csv.h quotes.
+std::string site_csv(const std::vector<SiteRow>& rows, const char* key_header);
 
 }  // namespace poolscope::trace

@@ -436,7 +436,7 @@ TEST(WhoCli, LiveKmalloc64IsGenericAndPointsToTracing) {
   const bool tracked = j["callers"]["available"].get<bool>();
   if (!tracked) {
     EXPECT_NE(note.find("slub_debug=U,kmalloc-64"), std::string::npos) << note;
-    EXPECT_NE(note.find("-e kmem:kmalloc --filter 'bytes_alloc == 64'"), std::string::npos) << note;
+    EXPECT_NE(note.find("poolscope trace --cache kmalloc-64"), std::string::npos) << note;
   }
   const auto table = run_poolscope("who kmalloc-64");
   EXPECT_EQ(table.exit_code, 0);

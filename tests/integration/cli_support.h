@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <string>
+
 #include "test_paths.h"
 
 namespace poolscope::testing {
@@ -15,9 +16,9 @@ struct RunResult {
   std::string out;  // stdout and stderr together
 };
 
-inline RunResult run_poolscope(const std::string& args) {
+// A shell command line (stderr already joined to stdout by the caller when wanted).
+inline RunResult run_command(const std::string& cmd) {
   RunResult r;
-  std::string cmd = std::string(POOLSCOPE_BINARY) + " " + args + " 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (!pipe) return r;
   std::array<char, 4096> buf;
@@ -26,6 +27,10 @@ inline RunResult run_poolscope(const std::string& args) {
   int status = ::pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+inline RunResult run_poolscope(const std::string& args) {
+  return run_command(std::string(POOLSCOPE_BINARY) + " " + args + " 2>&1");
 }
 
 inline bool is_root() {

@@ -1,10 +1,12 @@
 // Issue 20, "One command line": the same option means the same thing on every verb, and each
 // defect the issue lists has a test named after it, run through the real binary.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "cli_support.h"
@@ -168,6 +170,41 @@ TEST(TraceCli, UnknownCacheExitsTwoWithCloseMatches) {
   EXPECT_EQ(r.exit_code, 2) << r.out;
   EXPECT_NE(r.out.find("no slab cache named \"kmalloc-65\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("close matches:"), std::string::npos) << r.out;
+}
+
+// Non-root `trace` said "tracefs is not mounted" where tracefs was mounted root-only (mode 700, as
+// most distributions mount it). It must say it is mounted, what is missing (root, or CAP_BPF and
+// CAP_PERFMON) and what to run instead.
+TEST(TraceCli, NonRootTraceSaidTracefsNotMountedWhenItWas) {
+  std::ifstream mounts("/proc/self/mounts");
+  std::string line, point;
+  while (std::getline(mounts, line)) {
+    std::istringstream fields(line);
+    std::string device, where, type;
+    if (fields >> device >> where >> type && type == "tracefs") point = where;
+  }
+  if (point.empty()) GTEST_SKIP() << "tracefs is not mounted here";
+  struct stat st {};
+  if (::stat(point.c_str(), &st) != 0 || (st.st_mode & 0005) != 0)
+    GTEST_SKIP() << point << " is open to every user here";
+  // As root, the trace runs as nobody (setpriv drops root and every capability).
+  std::string prefix;
+  if (is_root()) {
+    if (std::system("command -v setpriv >/dev/null 2>&1") != 0) GTEST_SKIP() << "needs setpriv";
+    prefix = "--reuid=65534 --regid=65534 --clear-groups ";
+  }
+  const auto r = run_command((prefix.empty() ? "" : "setpriv " + prefix) + POOLSCOPE_BINARY +
+                             " trace --duration 1s 2>&1");
+  const std::string& out = r.out;
+  EXPECT_EQ(r.exit_code, 3) << out;
+  EXPECT_EQ(out.find("not mounted"), std::string::npos) << out;
+  EXPECT_NE(out.find("tracefs is mounted on " + point + " but this user cannot open it"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("CAP_BPF and CAP_PERFMON"), std::string::npos) << out;
+  EXPECT_NE(out.find("sudo poolscope trace"), std::string::npos) << out;
+  EXPECT_NE(out.find("poolscope who CACHE"), std::string::npos) << out;
+  EXPECT_EQ(out.find("libbpf:"), std::string::npos) << out;  // the cause, not libbpf's log
 }
 
 TEST(DiagnoseCli, OutOnAFolderWithARecordingIsRefused) {

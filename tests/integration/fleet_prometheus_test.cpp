@@ -215,6 +215,22 @@ TEST(FleetPrometheus, ABackfilledFleetIsReadInBatchesWithTheFindingsOfOneHostAtA
   EXPECT_NE(at_once.exit_code, 0) << at_once.out;
   EXPECT_NE(at_once.out.find("too many samples"), std::string::npos) << at_once.out;
 
+  // CSV streams one header, then each host's rows: the four leaks, with their instance.
+  const RunResult csv =
+      run_poolscope("leaks --prometheus http://127.0.0.1:" + std::to_string(prom_port) +
+                    " --since 2h --step 15s --format csv --hosts-per-query 1");
+  EXPECT_EQ(csv.exit_code, 0) << csv.out;
+  std::size_t headers = 0, leak_rows = 0, at = 0;
+  while (at < csv.out.size()) {
+    const std::size_t eol = csv.out.find('\n', at);
+    const std::string line = csv.out.substr(at, eol == std::string::npos ? eol : eol - at);
+    headers += line.rfind("instance,", 0) == 0;
+    leak_rows += line.find(",leak,") != std::string::npos;
+    at = eol == std::string::npos ? csv.out.size() : eol + 1;
+  }
+  EXPECT_EQ(headers, 1u) << csv.out;
+  EXPECT_EQ(leak_rows, 4u) << csv.out;
+
   // The text output ends with the fleet view.
   const RunResult text =
       run_poolscope("leaks --prometheus http://127.0.0.1:" + std::to_string(prom_port) +

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "integration/cli_support.h"
-#include "test_support.h"
 #include "test_paths.h"
+#include "test_support.h"
 
 namespace poolscope {
 namespace {
@@ -168,36 +168,36 @@ TEST(TopTmux, FileSourceIn80x25WithKeys) {
   // A saved slabinfo has no kernel symbols (--kallsyms): only the generic kmalloc caches have an
   // owner, known from their names.
   EXPECT_EQ(lines[3],
-            "Cache                Pool   Objects        Bytes     ObjSize Owner (aliases)");
-  EXPECT_EQ(lines[4], "ext4_inode_cache     Recl     40144 (0) 47005696 (0)    1128");
-  EXPECT_EQ(lines[5], "radix_tree_node      Recl     26320 (0) 15400960 (0)     584");
-  EXPECT_EQ(lines[6], "dentry               Recl     58905 (0) 11489280 (0)     192");
+            "Cache                Pool   Objects         Bytes     ObjSize Owner (aliases)");
+  EXPECT_EQ(lines[4], "ext4_inode_cache     Recl    40,144 (0)  44.8 MiB (0)   1,128");
+  EXPECT_EQ(lines[5], "radix_tree_node      Recl    26,320 (0)  14.7 MiB (0)     584");
+  EXPECT_EQ(lines[6], "dentry               Recl    58,905 (0)  11.0 MiB (0)     192");
   EXPECT_EQ(lines[7],
-            "kmalloc-64           Unrecl    5358 (0)   348160 (0)      64 kmalloc (generic)");
-  EXPECT_EQ(lines[16], "btrfs_ordered_extent Unrecl       0 (0)        0 (0)     416");
-  EXPECT_EQ(lines[17], "fscrypt_inode_info   Unrecl       0 (0)        0 (0)     120");
+            "kmalloc-64           Unrecl   5,358 (0) 340.0 KiB (0)      64 kmalloc (generic)");
+  EXPECT_EQ(lines[16], "btrfs_ordered_extent Unrecl       0 (0)       0 B (0)     416");
+  EXPECT_EQ(lines[17], "fscrypt_inode_info   Unrecl       0 (0)       0 B (0)     120");
   EXPECT_EQ(lines[18], "");
   EXPECT_EQ(lines[24], "Q:quit P:pool B/M/T/D:sort (:by-change E:totals L:hilite ?:help");
   for (const auto& line : lines) EXPECT_LE(line.size(), 80u) << line;
 
   tmux.keys("T");
   lines = split_lines(tmux.wait_for("cache A-Z"));
-  EXPECT_EQ(lines[4], "bio-312              Unrecl      12 (0)     4096 (0)     320");
+  EXPECT_EQ(lines[4], "bio-312              Unrecl      12 (0)   4.0 KiB (0)     320");
   tmux.keys("T");
   lines = split_lines(tmux.wait_for("cache Z-A"));
-  EXPECT_EQ(lines[4], "radix_tree_node      Recl     26320 (0) 15400960 (0)     584");
+  EXPECT_EQ(lines[4], "radix_tree_node      Recl    26,320 (0)  14.7 MiB (0)     584");
   tmux.keys("P");
   lines = split_lines(tmux.wait_for("pool: unreclaimable"));
   EXPECT_EQ(lines[2], "sort: cache Z-A  pool: unreclaimable  rows 1-10 of 10  0 changed");
   // Widths follow the rows shown: Bytes is narrower without the reclaimable caches.
   EXPECT_EQ(lines[4],
-            "kmalloc-64           Unrecl    5358 (0) 348160 (0)      64 kmalloc (generic)");
+            "kmalloc-64           Unrecl   5,358 (0) 340.0 KiB (0)      64 kmalloc (generic)");
   tmux.keys("S");
   lines = split_lines(tmux.wait_for("no session pool"));
   EXPECT_EQ(lines[2], "this source has no session pool entries");
   tmux.keys("E");
   lines = split_lines(tmux.wait_for("Total "));
-  EXPECT_EQ(lines[23], "Total                Unrecl    5425 (0) 376832 (0)");
+  EXPECT_EQ(lines[23], "Total                Unrecl   5,425 (0) 368.0 KiB (0)");
   tmux.keys("'?'");
   lines = split_lines(tmux.wait_for("Keys (poolmon"));
   EXPECT_EQ(lines[0], "Keys (poolmon's run-time commands, plus scrolling):");
@@ -220,7 +220,7 @@ TEST(TopTmux, LargeTerminalAndResize) {
   // The full path fits now.
   EXPECT_TRUE(lines[0].starts_with("poolscope top  " + fixture() + " (slabinfo)  ")) << lines[0];
   EXPECT_EQ(lines[3],
-            "Cache                Pool   Objects        Bytes     ObjSize Owner (aliases)");
+            "Cache                Pool   Objects         Bytes     ObjSize Owner (aliases)");
   EXPECT_EQ(lines[59],
             "Q quit  P pool  sort: B bytes  M object size  T cache  D objects  ( by change  "
             "(again: reverse)  E totals  L highlight  H help  arrows/PgUp/PgDn scroll");

@@ -71,7 +71,8 @@ Error bpf_error(const std::string& what, int error, const std::string& log) {
   } else if (error == ENOSYS) {
     text += " (this kernel has no bpf(2): CONFIG_BPF_SYSCALL)";
   }
-  if (!log.empty()) {
+  // A permission error's cause is said above; libbpf's lines would only repeat it at length.
+  if (!log.empty() && error != EPERM && error != EACCES) {
     std::string tail = log;
     while (!tail.empty() && tail.back() == '\n') tail.pop_back();
     if (tail.size() > 400) tail = "..." + tail.substr(tail.size() - 400);

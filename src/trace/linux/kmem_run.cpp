@@ -94,6 +94,7 @@ Result<KmemRun> run_kmem_trace(const KmemRunOptions& options) {
   KmemRunFacts& facts = run.facts;
   std::unique_ptr<BpfSession> bpf;
   std::unique_ptr<TraceSession> tracefs;
+  std::optional<Error> bpf_refused;  // auto: why BPF could not be used, if tracefs cannot either
   if (options.backend != "tracefs") {
     BpfSessionOptions bpf_options;
     bpf_options.caches = options.caches;
@@ -108,6 +109,7 @@ Result<KmemRun> run_kmem_trace(const KmemRunOptions& options) {
       // Pages need stacks: tracefs cannot stand in.
       return give_up(started.error());
     } else {
+      bpf_refused = started.error();
       facts.notes.push_back(
           "traced through tracefs, which costs the traced code more: the BPF "
           "backend cannot be used here (" +
@@ -134,6 +136,12 @@ Result<KmemRun> run_kmem_trace(const KmemRunOptions& options) {
     session_options.buffer_kb_per_cpu = options.buffer_kb;
     session_options.sample_shift = sample_shift;
     auto session = TraceSession::start(session_options);
+    if (!session && bpf_refused) {  // both refused: say why for each
+      Error both = session.error();
+      both.message = "neither tracing backend could start: BPF: " + bpf_refused->message +
+                     "; tracefs: " + session.error().message;
+      return give_up(both);
+    }
     if (!session) return give_up(session.error());
     tracefs = std::move(*session);
     auto created = KmemDecoder::create(tracefs->formats());

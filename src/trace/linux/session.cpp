@@ -130,11 +130,49 @@ KmemFilters kmem_filters(const std::vector<std::string>& caches, std::uint64_t s
   return filters;
 }
 
+std::vector<std::string> tracefs_mount_points(std::string_view mounts) {
+  std::vector<std::string> points;
+  std::size_t begin = 0;
+  while (begin < mounts.size()) {
+    std::size_t end = mounts.find('\n', begin);
+    if (end == std::string_view::npos) end = mounts.size();
+    std::istringstream line{std::string(mounts.substr(begin, end - begin))};
+    std::string device, point, type;
+    if (line >> device >> point >> type && type == "tracefs") points.push_back(point);
+    begin = end + 1;
+  }
+  return points;
+}
+
+std::string tracefs_permission_message(const std::string& point, int error) {
+  struct stat st {};
+  std::string mode;
+  if (::stat(point.c_str(), &st) == 0) {
+    char text[64];
+    std::snprintf(text, sizeof text, "mode %03o, owner uid %u", st.st_mode & 0777, st.st_uid);
+    mode = text;
+  }
+  return "tracefs is mounted on " + point + " but this user cannot open it (" +
+         (mode.empty() ? errno_text(error) : mode) +
+         "): tracing kernel allocations through tracefs needs root";
+}
+
 Result<fs::path> find_or_mount_tracefs(bool& mounted_here) {
   mounted_here = false;
   std::error_code ec;
   for (const char* candidate : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
     if (fs::exists(fs::path(candidate) / "instances", ec)) return fs::path(candidate);
+  }
+  // Mounted but unreadable (root-only, as most distributions mount it) is not "not mounted":
+  // /proc/self/mounts says which, to every user.
+  std::ifstream mounts_file("/proc/self/mounts");
+  std::stringstream mounts;
+  mounts << mounts_file.rdbuf();
+  for (const auto& point : tracefs_mount_points(mounts.str())) {
+    if (::access((fs::path(point) / "instances").c_str(), F_OK) != 0 &&
+        (errno == EACCES || errno == EPERM)) {
+      return make_error(ErrorCode::kEnvironment, tracefs_permission_message(point, errno), EACCES);
+    }
   }
   if (!fs::is_directory("/sys/kernel/tracing", ec)) {
     return make_error(ErrorCode::kEnvironment,
@@ -146,7 +184,7 @@ Result<fs::path> find_or_mount_tracefs(bool& mounted_here) {
     return make_error(ErrorCode::kEnvironment,
                       "tracefs is not mounted and mounting it on /sys/kernel/tracing failed: " +
                           errno_text(error) +
-                          (error == EPERM ? " (run as root)"
+                          (error == EPERM ? " (mounting needs root)"
                                           : " (mount -t tracefs nodev "
                                             "/sys/kernel/tracing)"),
                       error);

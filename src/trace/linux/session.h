@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -34,6 +35,9 @@ struct SessionOptions {
 // Where tracefs is mounted (/sys/kernel/tracing, or the debugfs copy); mounts it at
 // /sys/kernel/tracing when it is nowhere (`mounted_here` says so, to unmount at the end).
 Result<std::filesystem::path> find_or_mount_tracefs(bool& mounted_here);
+// The tracefs mount points listed in /proc/self/mounts text (readable by every user, unlike
+// tracefs itself, which most systems mount root-only).
+std::vector<std::string> tracefs_mount_points(std::string_view mounts);
 
 // Removes instances/<prefix><pid> whose process is gone; returns the names removed.
 std::vector<std::string> remove_stale_instances(const std::filesystem::path& tracefs,

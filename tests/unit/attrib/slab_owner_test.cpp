@@ -116,12 +116,20 @@ TEST(SlabOwner, KmallocIsGenericAndPointsToTracing) {
   EXPECT_TRUE(owner.modules.empty());
   EXPECT_FALSE(owner.confidence.has_value());
   EXPECT_EQ(short_owner(owner), "kmalloc (generic)");
-  EXPECT_NE(owner.callers_note.find(
-                "perf record -a -e kmem:kmalloc --filter 'bytes_alloc == 64' -- sleep 30"),
+  EXPECT_NE(owner.callers_note.find("`poolscope trace --cache kmalloc-64` (root)"),
             std::string::npos)
       << owner.callers_note;
   EXPECT_NE(owner.callers_note.find("slub_debug=U,kmalloc-64"), std::string::npos);
   EXPECT_FALSE(owner.callers_available);
+}
+
+// Issue 20: the advice named perf (another tool) where poolscope's own trace does the same.
+TEST(SlabOwner, KmallocAdviceNamedPerfBeforePoolscopesOwnTrace) {
+  const auto symbols = fixture_symbols();
+  const auto owner = slab_owner("kmalloc-64", SlabFacts{}, &symbols);
+  EXPECT_EQ(owner.callers_note.find("perf record"), std::string::npos) << owner.callers_note;
+  EXPECT_LT(owner.callers_note.find("poolscope trace"), owner.callers_note.find("slub_debug=U"))
+      << owner.callers_note;
 }
 
 TEST(SlabOwner, ConstructorNamesTheModuleWithoutSymbols) {

@@ -120,6 +120,30 @@ TEST(Ticks, TimeLabelsFollowTheSpan) {
   EXPECT_TRUE(time_ticks(t0, t0, 5).empty());
 }
 
+// Issue 20: imported events years before the samples gave a tick every 4 weeks ("01-29", "02-26"
+// ... 64 labels 5 px apart, no year): now months or years, labelled with the year.
+TEST(Ticks, YearsApartGaveAFourWeekTickEveryFivePixelsWithoutTheYear) {
+  const double t0 = 1'546'300'800;  // 2019-01-01T00:00:00Z
+  const double t1 = 1'795'251'600;  // 2026-11-21T09:00:00Z
+  const auto years = time_ticks(t0, t1, 8);
+  ASSERT_GE(years.size(), 3u);
+  EXPECT_LE(years.size(), 8u);
+  EXPECT_EQ(years[0].label, "2019");  // t0 itself is a year boundary
+  EXPECT_EQ(years[0].t, t0);
+  for (const auto& tick : years) EXPECT_EQ(tick.label.size(), 4u) << tick.label;
+  // Ten months: month ticks as YYYY-MM.
+  const auto months = time_ticks(t1 - 300 * 86400, t1, 6);
+  ASSERT_GE(months.size(), 3u);
+  EXPECT_LE(months.size(), 6u);
+  EXPECT_EQ(months[0].label.size(), 7u) << months[0].label;
+  EXPECT_EQ(months[0].label.substr(0, 5), "2026-") << months[0].label;
+  // Days across New Year: the year on the tick where it changes.
+  const auto new_year = time_ticks(1'798'761'600 - 3 * 86400, 1'798'761'600 + 3 * 86400, 8);
+  bool said = false;
+  for (const auto& tick : new_year) said |= tick.label == "2027-01-01";
+  EXPECT_TRUE(said);
+}
+
 TEST(RenderSvg, EmptyChartSaysSoAndHasNoNumbersThatAreNot) {
   Chart c;
   c.title = "empty";

@@ -177,7 +177,7 @@ TEST(TopModel, FirstSampleOfAPoolmonScreenShowsItsOwnDeltaColumns) {
   EXPECT_EQ(key.delta.outstanding, -4);
   EXPECT_EQ(key.delta.bytes, std::nullopt);
   EXPECT_EQ(model.layout(80, 25).lines[5].text,
-            "Key  Paged  954821 (0)  953979 (4)  842 (-4) 87528    (?)       103");
+            "Key  Paged   954,821 (0)   953,979 (4)  842 (-4) 85.5 KiB      (?)       103");
   EXPECT_EQ(row_for(model, "Wait").delta.allocs, std::nullopt);
 }
 
@@ -319,7 +319,7 @@ TEST(TopModel, SessionPoolsAreTheirOwnViewAndDigitsPickOneSession) {
   auto lines = texts(model.layout(80, 25));
   // Both session entries are new since the refresh before: they count from zero.
   EXPECT_EQ(lines[2], "sort: bytes, largest first  pool: session 1  rows 1-1 of 1  1 changed");
-  EXPECT_EQ(lines[4], "Gla5 Sess1     10 (10)     2 (2)    8 (+8)   800 (+800)       100");
+  EXPECT_EQ(lines[4], "Gla5 Sess1     10 (10)     2 (2)    8 (+8) 800 B (+800 B)       100");
   EXPECT_EQ(
       lines[24],
       bar("Q:quit P:pool B/M/T/A/F/D:sort (:by-change E:totals L:hilite S:session ?:help", 80));
@@ -344,20 +344,24 @@ TEST(TopModel, WindowsTableAt80x25MatchesPoolmonsColumns) {
   EXPECT_EQ(first[0], "poolscope top  live:windows on WIN1  2026-11-21T11:40:02Z  every 5s  #1");
   EXPECT_EQ(first[1], "NonPaged 8.0 MiB of 128.0 MiB  Paged 26.0 MiB  Mem 16.0 GiB avail 9.0 GiB");
   EXPECT_EQ(first[2], "sort: bytes, largest first  pool: all  rows 1-3 of 3");
-  EXPECT_EQ(first[3], bar("Tag  Type   Allocs   Frees Diff Bytes Per Alloc", 80));
-  EXPECT_EQ(first[4], "Io   Nonp  1021112 1020985  127 91912       723");
-  EXPECT_EQ(first[5], "Key  Paged  954821  953979  842 87528       103");
-  EXPECT_EQ(first[6], "Wait Nonp  3971107 3971077   30  8456       281");
+  EXPECT_EQ(first[3], bar("Tag  Type     Allocs     Frees Diff    Bytes Per Alloc", 80));
+  EXPECT_EQ(first[4], "Io   Nonp  1,021,112 1,020,985  127 89.8 KiB       723");
+  EXPECT_EQ(first[5], "Key  Paged   954,821   953,979  842 85.5 KiB       103");
+  EXPECT_EQ(first[6], "Wait Nonp  3,971,107 3,971,077   30  8.3 KiB       281");
   EXPECT_EQ(first[7], "");
   model.update(second_windows_sample());
   auto second = texts(model.layout(80, 25));
   EXPECT_EQ(second[0], "poolscope top  live:windows on WIN1  2026-11-21T11:40:02Z  every 5s  #2");
   EXPECT_EQ(second[2], "sort: bytes, largest first  pool: all  rows 1-3 of 3  2 changed");
-  EXPECT_EQ(second[3],
-            bar("Tag  Type   Allocs       Frees      Diff       Bytes         Per Alloc", 80));
-  EXPECT_EQ(second[4], "Io   Nonp  1021120 (8) 1020986  (1)  134  (+7) 98000 (+6088)       731");
-  EXPECT_EQ(second[5], "Key  Paged  954830 (9)  953999 (20)  831 (-11) 86000 (-1528)       103");
-  EXPECT_EQ(second[6], "Wait Nonp  3971107 (0) 3971077  (0)   30   (0)  8456     (0)       281");
+  EXPECT_EQ(
+      second[3],
+      bar("Tag  Type     Allocs         Frees      Diff          Bytes            Per Alloc", 80));
+  EXPECT_EQ(second[4],
+            "Io   Nonp  1,021,120 (8) 1,020,986  (1)  134  (+7) 95.7 KiB (+5.9 KiB)       731");
+  EXPECT_EQ(second[5],
+            "Key  Paged   954,830 (9)   953,999 (20)  831 (-11) 84.0 KiB (-1.5 KiB)       103");
+  EXPECT_EQ(second[6],
+            "Wait Nonp  3,971,107 (0) 3,971,077  (0)   30   (0)  8.3 KiB        (0)       281");
   for (const auto& line : second) EXPECT_LE(line.size(), 80u);
 }
 
@@ -374,18 +378,18 @@ TEST(TopModel, ChangedCellsAreFlaggedWithTheDirectionAndLTurnsItOff) {
   }
   EXPECT_EQ(styled, (std::vector<std::pair<std::string, Style>>{
                         {"Key ", Style::kChanged},
-                        {" 954830", Style::kChanged},
+                        {"  954,830", Style::kChanged},
                         {"(9)", Style::kChanged},
-                        {" 953999", Style::kChanged},
+                        {"  953,999", Style::kChanged},
                         {"(20)", Style::kChanged},
                         {" 831", Style::kShrank},
                         {"(-11)", Style::kShrank},
-                        {"86000", Style::kShrank},
-                        {"(-1528)", Style::kShrank},
+                        {"84.0 KiB", Style::kShrank},
+                        {"(-1.5 KiB)", Style::kShrank},
                     }));
   const ScreenLine& io = screen.lines[4];
   ASSERT_GE(io.spans.size(), 9u);
-  EXPECT_EQ(io.text.substr(io.spans[7].begin, io.spans[7].length), "98000");
+  EXPECT_EQ(io.text.substr(io.spans[7].begin, io.spans[7].length), "95.7 KiB");
   EXPECT_EQ(io.spans[7].style, Style::kGrew);
   // Per Alloc changed 723 -> 731.
   EXPECT_EQ(io.text.substr(io.spans[9].begin, io.spans[9].length), "      731");
@@ -402,22 +406,22 @@ TEST(TopModel, NarrowTerminalDropsColumnsByPriorityAndTruncatesKeys) {
   model.update(slabinfo_fixture());
   auto wide = texts(model.layout(80, 25));
   EXPECT_EQ(wide[3],
-            "Cache                Pool   Objects        Bytes     ObjSize" + std::string(20, ' '));
-  EXPECT_EQ(wide[4], "ext4_inode_cache     Recl     40144 (0) 47005696 (0)    1128");
+            "Cache                Pool   Objects         Bytes     ObjSize" + std::string(19, ' '));
+  EXPECT_EQ(wide[4], "ext4_inode_cache     Recl    40,144 (0)  44.8 MiB (0)   1,128");
   auto narrow = texts(model.layout(30, 10));
   // Key, Objects and Bytes stay (the key truncated with a marker); the rest goes by priority:
   // ObjSize, the delta columns, Pool. What is left over goes to the key.
-  EXPECT_EQ(narrow[3], "Cache         Objects    Bytes");
-  EXPECT_EQ(narrow[4], "ext4_inode_c~   40144 47005696");
-  EXPECT_EQ(narrow[5], "radix_tree_n~   26320 15400960");
+  EXPECT_EQ(narrow[3], "Cache        Objects     Bytes");
+  EXPECT_EQ(narrow[4], "ext4_inode_~  40,144  44.8 MiB");
+  EXPECT_EQ(narrow[5], "radix_tree_~  26,320  14.7 MiB");
   for (const auto& line : narrow) EXPECT_LE(line.size(), 30u);
   auto medium = texts(model.layout(45, 10));
-  EXPECT_EQ(medium[4], "ext4_inode_c~ Recl     40144 (0) 47005696 (0)");
+  EXPECT_EQ(medium[4], "ext4_inode_~ Recl    40,144 (0)  44.8 MiB (0)");
   // The sorted column stays even when it would be dropped first.
   model.handle_key('M');
   auto by_size = texts(model.layout(30, 10));
   EXPECT_EQ(by_size[3], "Cache            Bytes ObjSize");
-  EXPECT_EQ(by_size[4], "ext4_inode_c~ 47005696    1128");
+  EXPECT_EQ(by_size[4], "ext4_inode_~  44.8 MiB   1,128");
 }
 
 TEST(TopModel, LargeTerminalShowsAliasesAndDeltasOfEveryColumn) {
@@ -431,12 +435,35 @@ TEST(TopModel, LargeTerminalShowsAliasesAndDeltasOfEveryColumn) {
   ASSERT_EQ(lines.size(), 60u);
   EXPECT_EQ(lines[3].size(), 200u);
   EXPECT_EQ(lines[3],
-            bar("Cache                Pool   Objects          Bytes     ObjSize Aliases", 200));
+            bar("Cache                Pool   Objects           Bytes     ObjSize Aliases", 200));
   EXPECT_EQ(lines[7],
-            "kmalloc-64           Unrecl    5400 (+42)   348160 (0)      64 "
+            "kmalloc-64           Unrecl   5,400 (+42) 340.0 KiB (0)      64 "
             "eventfd_ctx,Acpi-Namespace");
   EXPECT_EQ(lines[59].substr(0, 60),
             "Q quit  P pool  sort: B bytes  M object size  T cache  D obj");
+}
+
+// Issue 20: top's screen printed raw numbers ("3971107", "47005696") where every other table shows
+// thousands separators and KiB/MiB/GiB; it still fits 120 columns with every delta shown.
+TEST(TopModel, ScreenShowedRawNumbersNowThousandsAndBinaryUnitsWithin120Columns) {
+  TopModel model({});
+  auto big = [](std::uint64_t bytes) {
+    auto s = first_windows_sample();
+    s.entries.push_back(tag_entry("Huge", PoolKind::kNonPaged, 123456789, 23456789, bytes));
+    return s;
+  };
+  model.update(big(5 * 1024 * kMiB));
+  model.update(big(5 * 1024 * kMiB + 3 * kMiB / 2));
+  const auto lines = texts(model.layout(120, 30));
+  std::string huge;
+  for (const auto& line : lines) {
+    EXPECT_LE(line.size(), 120u) << line;
+    if (line.starts_with("Huge")) huge = line;
+  }
+  EXPECT_NE(huge.find("123,456,789"), std::string::npos) << huge;
+  EXPECT_NE(huge.find("100,000,000"), std::string::npos) << huge;
+  EXPECT_NE(huge.find("5.0 GiB (+1.5 MiB)"), std::string::npos) << huge;
+  EXPECT_EQ(huge.find("5370"), std::string::npos) << huge;  // no raw byte count
 }
 
 TEST(TopModel, OwnersComeFirstWithTheAliasesInParentheses) {
@@ -448,17 +475,18 @@ TEST(TopModel, OwnersComeFirstWithTheAliasesInParentheses) {
   model.update(s);
   auto lines = texts(model.layout(120, 30));
   EXPECT_EQ(lines[3],
-            bar("Cache                Pool   Objects    Bytes ObjSize Owner (aliases)", 120));
-  EXPECT_EQ(lines[4], "ext4_inode_cache     Recl     40144 47005696    1128 ext4");
-  EXPECT_EQ(lines[7],
-            "kmalloc-64           Unrecl    5358   348160      64 kmalloc (generic) (eventfd_ctx)");
+            bar("Cache                Pool   Objects     Bytes ObjSize Owner (aliases)", 120));
+  EXPECT_EQ(lines[4], "ext4_inode_cache     Recl    40,144  44.8 MiB   1,128 ext4");
+  EXPECT_EQ(
+      lines[7],
+      "kmalloc-64           Unrecl   5,358 340.0 KiB      64 kmalloc (generic) (eventfd_ctx)");
   // Merged names without a known owner are not shown where an owner would be.
   s.entries[10].owner.clear();
   s.entries[10].aliases = {"ext4_x"};
   TopModel fresh({});
   fresh.update(s);
   lines = texts(fresh.layout(120, 30));
-  EXPECT_EQ(lines[4], "ext4_inode_cache     Recl     40144 47005696    1128 - (ext4_x)");
+  EXPECT_EQ(lines[4], "ext4_inode_cache     Recl    40,144  44.8 MiB   1,128 - (ext4_x)");
 }
 
 TEST(TopModel, ETogglesPoolTotalsOfTheRowsAtTheBottom) {
@@ -469,9 +497,10 @@ TEST(TopModel, ETogglesPoolTotalsOfTheRowsAtTheBottom) {
   EXPECT_TRUE(model.show_totals());
   auto lines = texts(model.layout(80, 25));
   // Paged: Key; Nonp: Io + Wait. Per Alloc is left empty on totals.
-  EXPECT_EQ(lines[22], "Total Paged  954830 (9)  953999 (20)  831 (-11)  86000 (-1528)");
-  EXPECT_EQ(lines[23], "Total Nonp  4992227 (8) 4992063  (1)  164  (+7) 106456 (+6088)");
-  EXPECT_EQ(lines[4], "Io    Nonp  1021120 (8) 1020986  (1)  134  (+7)  98000 (+6088)       731");
+  EXPECT_EQ(lines[22], "Total Paged   954,830 (9)   953,999  831 (-11)  84.0 KiB (-1.5 KiB)");
+  EXPECT_EQ(lines[23], "Total Nonp  4,992,227 (8) 4,992,063  164  (+7) 104.0 KiB (+5.9 KiB)");
+  EXPECT_EQ(lines[4],
+            "Io    Nonp  1,021,120 (8) 1,020,986  134  (+7)  95.7 KiB (+5.9 KiB)       731");
   model.handle_key('E');
   EXPECT_EQ(texts(model.layout(80, 25))[22], "");
 }

@@ -407,7 +407,7 @@ TEST(EtwReport, TableNamesTheCallSite) {
   facts.min_age_s = 3.5;  // only the first Leak block is that old
   const std::string text = render_report(processor, 5 * kSecondTicks, facts);
   EXPECT_NE(text.find("leaky.sys+0x1a2b"), std::string::npos) << text;
-  EXPECT_NE(text.find("1 allocations, 256 bytes, from 1 call sites"), std::string::npos) << text;
+  EXPECT_NE(text.find("1 allocations, 256 B, from 1 call sites"), std::string::npos) << text;
   EXPECT_NE(text.find("Leak"), std::string::npos);
 }
 
