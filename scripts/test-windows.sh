@@ -92,7 +92,7 @@ census=$(printf '%s\n' "$out" | grep -E '^handle census: ' || true)
 printf '%s\n' "$census"
 [[ $census == *"handle census: read: Event handles"* || $census == *"NTSTATUS 0x"* ]] \
   || fail "the handle census neither worked nor named the NTSTATUS that refused it"
-skipped=$(printf '%s\n' "$out" | sed -nE 's/^\[  SKIPPED \] ([0-9]+) tests?, listed below.*/\1/p' | tail -n 1)
+skipped=$(printf '%s\n' "$out" | sed -nE 's/^\[  SKIPPED \] ([0-9]+) tests?[.,].*/\1/p' | tail -n 1)
 [[ -z $skipped ]] || echo "note: $skipped test(s) skipped (listed above with their reasons)"
 
 step "poolscope.exe --version"
