@@ -113,14 +113,14 @@ PY
   tp=$(comm -12 "$work/$name.found" <(sort "$cache/fleet.om.truth") | wc -l)
   fp=$(comm -23 "$work/$name.found" <(sort "$cache/fleet.om.truth") | wc -l)
   fn=$(comm -13 "$work/$name.found" <(sort "$cache/fleet.om.truth") | wc -l)
-  printf '%-28s %8s s %8d MiB  exit %d  leaks found %d/%d, false %d  %s\n' "$name" "$wall" \
+  printf '%-32s %8s s %8d MiB  exit %d  leaks found %d/%d, false %d  %s\n' "$name" "$wall" \
     $((rss / 1024)) "$code" "$tp" $((tp + fn)) "$fp" "$(head -c 150 "$work/$name.err" | tr '\n' ' ')"
 }
 echo "== leaks --prometheus, $hosts hosts x $keys keys x ${hours} h at ${step} s (Prometheus defaults) =="
 run "all-at-once (baseline)" --hosts-per-query 0
-run "batched (default 10)"
+run "batched (default: auto)"
 run "batched (--hosts-per-query 1)" --hosts-per-query 1
-run "batched (--hosts-per-query 50)" --hosts-per-query 50
+run "batched (--hosts-per-query 10)" --hosts-per-query 10
 
 # One host at a time for every 20th host: the same findings as the default batches.
 same=0 differ=0
@@ -136,10 +136,10 @@ for host in doc.get("hosts", []):
         if f["verdict"] == "leak":
             print(host["instance"], f["key"])
 PY
-  if diff -q "$work/one.found" <(grep "^$instance " "$work/batched (default 10).found" || true) >/dev/null; then
+  if diff -q "$work/one.found" <(grep "^$instance " "$work/batched (default: auto).found" || true) >/dev/null; then
     same=$((same + 1))
   else
     differ=$((differ + 1))
   fi
 done
-echo "one host at a time vs the default batches, every 20th host: $same same, $differ different"
+echo "one host at a time vs the default (auto) batches, every 20th host: $same same, $differ different"

@@ -5,9 +5,11 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/verbs.h"
 #include "core/forward_error.h"
@@ -31,9 +33,10 @@ void add_prometheus_leaks_options(CLI::App& verb, PrometheusLeaksOptions& option
                   "with --prometheus: resolution of the series (default: --since / 2048, at "
                   "least 15s)");
   verb.add_option("--hosts-per-query", options.hosts_per_query,
-                  "with --prometheus: hosts read per query (halved when Prometheus refuses a "
-                  "query as too big; 0: all hosts in one query per metric)")
-      ->default_val(10);
+                  "with --prometheus: hosts read per query: auto (sized from the first host to "
+                  "about 200,000 points a query), a number, or 0 for all hosts in one query per "
+                  "metric; halved when Prometheus refuses a query as too big")
+      ->default_val("auto");
 }
 
 namespace {
@@ -146,6 +149,35 @@ class Progress {
   bool shown_;
 };
 
+// Points a query may bring back, summed over the two per-key metrics: about 25 MB of JSON and
+// 100 MB of parsed series at most (measured: 50 keys x 2,057 points per host is ~25 MiB of
+// resident memory per host in a batch).
+constexpr double kPointBudget = 200'000;
+constexpr std::size_t kMaxAutoBatch = 100;
+
+// The batch that keeps the next queries near the budget, from what one batch of `hosts` held.
+std::size_t auto_batch(const serve::PromData& data, std::size_t hosts) {
+  double points = 0;
+  for (const auto* series : {&data.outstanding, &data.bytes}) {
+    for (const serve::PromSeries& s : *series) points += static_cast<double>(s.points.size());
+  }
+  const double per_host = points / static_cast<double>(std::max<std::size_t>(hosts, 1));
+  if (per_host <= 0) return kMaxAutoBatch;
+  return std::clamp<std::size_t>(static_cast<std::size_t>(kPointBudget / per_host), 1,
+                                 kMaxAutoBatch);
+}
+
+// "12" -> 12; anything else is nullopt.
+std::optional<std::size_t> parse_count(const std::string& text) {
+  if (text.empty() || text.size() > 9) return std::nullopt;
+  std::size_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::size_t>(c - '0');
+  }
+  return n;
+}
+
 }  // namespace
 
 int run_prometheus_leaks(const PrometheusLeaksOptions& options,
@@ -178,12 +210,24 @@ int run_prometheus_leaks(const PrometheusLeaksOptions& options,
   const PrometheusReader reader(*url, options.url, options.match, start, end,
                                 std::chrono::duration<double>(step).count());
 
+  const bool automatic = options.hosts_per_query == "auto";
+  std::size_t batch = 1;
+  if (!automatic) {
+    auto n = parse_count(options.hosts_per_query);
+    if (!n) {
+      return report_error(make_error(ErrorCode::kUsage,
+                                     fmt::format("--hosts-per-query {}: give auto or a number of "
+                                                 "hosts (0: all in one query)",
+                                                 options.hosts_per_query))
+                              .error());
+    }
+    batch = *n;
+  }
   auto instances = reader.instances();
   if (!instances) return report_error(instances.error());
   // Series without an instance label (backfilled data, a federation without it) are one host:
   // read them all at once, as before.
-  const bool by_instance = !instances->empty() && options.hosts_per_query != 0;
-  std::size_t batch = options.hosts_per_query;
+  const bool by_instance = !instances->empty() && batch != 0;
 
   const bool json = format == "json";
   serve::FleetSummary fleet;
@@ -232,6 +276,7 @@ int run_prometheus_leaks(const PrometheusLeaksOptions& options,
       if (opened) std::printf("\n]}\n");
       return report_error(data.error());
     }
+    if (automatic) batch = auto_batch(*data, chosen.size());
     for (const auto& [instance, history] : serve::histories_from_prometheus(*data, max_buckets)) {
       emit(instance, history);
     }

@@ -73,7 +73,9 @@ void add_report_verb(CLI::App& app, VerbMain& run);
 // `leaks --prometheus URL` (leaks_prometheus.cpp): the detector over Prometheus' series.
 struct PrometheusLeaksOptions {
   std::string url, match, since = "24h", step;
-  std::size_t hosts_per_query = 10;  // 0: every host in one query per metric
+  // "auto": batches sized to about kPointBudget points per query from the first host read;
+  // a number: that many hosts; 0: every host in one query per metric (the old way).
+  std::string hosts_per_query = "auto";
 };
 void add_prometheus_leaks_options(CLI::App& verb, PrometheusLeaksOptions& options);
 int run_prometheus_leaks(const PrometheusLeaksOptions& options,

@@ -231,6 +231,12 @@ TEST(FleetPrometheus, ABackfilledFleetIsReadInBatchesWithTheFindingsOfOneHostAtA
   EXPECT_EQ(headers, 1u) << csv.out;
   EXPECT_EQ(leak_rows, 4u) << csv.out;
 
+  // A batch size that is not a number is a usage error, before any query.
+  const RunResult bad = run_poolscope(base + " --hosts-per-query some");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("--hosts-per-query some: give auto or a number"), std::string::npos)
+      << bad.out;
+
   // The text output ends with the fleet view.
   const RunResult text =
       run_poolscope("leaks --prometheus http://127.0.0.1:" + std::to_string(prom_port) +
