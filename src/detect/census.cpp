@@ -7,12 +7,32 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/time_format.h"
 #include "detect/links.h"
 #include "detect/output.h"
 
 namespace poolscope::detect {
+
+namespace {
+
+// The binary pooltag.txt names in an owner text ("Io work items , Binary: nt!io" -> "nt!io"), or
+// "" when there is none or it is the kernel itself (nt!..., hal.dll): the kernel's components
+// have tags of very different sizes by nature, so a peer comparison says nothing there.
+std::string pooltag_binary(std::string_view owner) {
+  const auto at = owner.find("Binary:");
+  if (at == std::string_view::npos) return {};
+  std::string_view b = owner.substr(at + 7);
+  while (!b.empty() && b.front() == ' ') b.remove_prefix(1);
+  while (!b.empty() && (b.back() == ' ' || b.back() == '\r')) b.remove_suffix(1);
+  if (b.empty() || b.starts_with("nt!") || b.starts_with("hal")) return {};
+  return std::string(b);
+}
+
+}  // namespace
 
 namespace {
 
@@ -203,6 +223,35 @@ void add_snapshot_evidence(const History& h, Report& r) {
                         display_key(row.k->key), human_bytes(static_cast<std::uint64_t>(row.bytes)),
                         human_bytes(static_cast<std::uint64_t>(total)), 100 * row.bytes / total,
                         pool_kind_name(row.k->pool)));
+  }
+  // A key far above its pooltag.txt peers: the other tags pooltag.txt gives the same binary
+  // ("..., Binary: tcpip.sys"), where this one holds kFar times the largest of them.
+  constexpr double kFar = 20;
+  std::map<std::string, std::vector<const Row*>> by_binary;
+  for (const Row& row : rows) {
+    if (const std::string binary = pooltag_binary(row.k->owner); !binary.empty()) {
+      by_binary[binary].push_back(&row);
+    }
+  }
+  for (const auto& [binary, members] : by_binary) {
+    for (const Row* row : members) {
+      if (row->bytes < kBig || has_finding(*row->k)) continue;
+      const Row* largest = nullptr;
+      std::size_t peers = 0;
+      for (const Row* other : members) {
+        if (other->k->key == row->k->key) continue;  // the same tag in another pool
+        ++peers;
+        if (!largest || other->bytes > largest->bytes) largest = other;
+      }
+      if (!largest || largest->bytes <= 0 || row->bytes < kFar * largest->bytes) continue;
+      suspect(
+          *row,
+          fmt::format("{} holds {}, {:.0f}x the largest of the {} other tag(s) "
+                      "pooltag.txt gives {} ({}: {})",
+                      display_key(row->k->key), human_bytes(static_cast<std::uint64_t>(row->bytes)),
+                      row->bytes / largest->bytes, peers, binary, display_key(largest->k->key),
+                      human_bytes(static_cast<std::uint64_t>(largest->bytes))));
+    }
   }
 }
 

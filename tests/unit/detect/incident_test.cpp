@@ -2,6 +2,7 @@
 // census, zero frees, one-snapshot evidence and the few-samples rule at its boundary.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 
@@ -312,6 +313,87 @@ TEST(OneSnapshot, ALockstepPairOfHugeCountsIsASuspectIncident) {
   EXPECT_NE(r.incidents[0].source_reason.find("not the kernel itself"), std::string::npos);
   EXPECT_EQ(report_text(r).find("No leak found"), std::string::npos);
   EXPECT_NE(r.findings[0].explanation.find("lockstep pair"), std::string::npos);
+}
+
+// Issue 17 item 7: in one dump, a tag far above the other tags pooltag.txt gives its binary is a
+// suspect; the kernel's own components (nt!..., hal) are not compared, and a tag without peers
+// in the snapshot is not either.
+TEST(OneSnapshot, ATagFarAboveItsPooltagPeersIsASuspect) {
+  const std::uint64_t mib = 1024 * 1024;
+  History h;
+  h.add_snapshot(
+      snapshot(0, {{tag_from_text("TcpA"),
+                    PoolKind::kNonPaged,
+                    1024,
+                    {},
+                    {},
+                    mib,
+                    "TCP endpoints , Binary: tcpip.sys"},
+                   {tag_from_text("TcpB"),
+                    PoolKind::kNonPaged,
+                    10,
+                    {},
+                    {},
+                    mib,
+                    "TCP buffers , Binary: tcpip.sys"},
+                   {tag_from_text("TcpC"),
+                    PoolKind::kNonPaged,
+                    4,
+                    {},
+                    {},
+                    mib,
+                    "TCP misc , Binary: tcpip.sys"},
+                   {tag_from_text("MmSt"),
+                    PoolKind::kPaged,
+                    2048,
+                    {},
+                    {},
+                    mib,
+                    "Mm section object prototype ptes , Binary: nt!mm"},
+                   {tag_from_text("MmCa"),
+                    PoolKind::kPaged,
+                    1,
+                    {},
+                    {},
+                    mib,
+                    "Mm control areas , Binary: nt!mm"},
+                   {tag_from_text("Solo"),
+                    PoolKind::kNonPaged,
+                    900,
+                    {},
+                    {},
+                    mib,
+                    "Alone , Binary: solo.sys"},
+                   {tag_from_text("Big1"), PoolKind::kPaged, 4096, {}, {}, mib, "other"},
+                   {tag_from_text("Big2"), PoolKind::kNonPaged, 2000, {}, {}, mib, "other"},
+                   {tag_from_text("Big3"), PoolKind::kNonPaged, 2000, {}, {}, mib, "other"}}),
+      nullptr, 0);
+  const Report r = analyze(h);
+  std::vector<std::string> suspects;
+  for (const Finding& f : r.findings) suspects.push_back(display_key(f.key));
+  EXPECT_NE(std::find(suspects.begin(), suspects.end(), "TcpA"), suspects.end()) << report_text(r);
+  EXPECT_EQ(std::find(suspects.begin(), suspects.end(), "MmSt"), suspects.end()) << report_text(r);
+  EXPECT_EQ(std::find(suspects.begin(), suspects.end(), "Solo"), suspects.end()) << report_text(r);
+  for (const Finding& f : r.findings) {
+    if (display_key(f.key) != "TcpA") continue;
+    EXPECT_EQ(f.verdict, Verdict::kSuspect);
+    EXPECT_NE(f.explanation.find("TcpA holds 1.0 GiB, 102x the largest of the 2 other tag(s) "
+                                 "pooltag.txt gives tcpip.sys (TcpB: 10.0 MiB)"),
+              std::string::npos)
+        << f.explanation;
+  }
+  // Within 20x of its largest peer: nothing said of it.
+  History near;
+  near.add_snapshot(
+      snapshot(
+          0,
+          {{tag_from_text("TcpA"), PoolKind::kNonPaged, 1024, {}, {}, mib, "x , Binary: tcpip.sys"},
+           {tag_from_text("TcpB"), PoolKind::kNonPaged, 100, {}, {}, mib, "y , Binary: tcpip.sys"},
+           {tag_from_text("Big2"), PoolKind::kNonPaged, 2000, {}, {}, mib, "other"},
+           {tag_from_text("Big3"), PoolKind::kNonPaged, 2000, {}, {}, mib, "other"}}),
+      nullptr, 0);
+  const Report rn = analyze(near);
+  for (const Finding& f : rn.findings) EXPECT_NE(display_key(f.key), "TcpA") << report_text(rn);
 }
 
 TEST(FewSamples, MoreEvidenceNeverWeakensTheVerdict) {
