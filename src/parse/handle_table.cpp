@@ -296,7 +296,8 @@ Result<HandleCensus> census_handles(std::span<const std::byte> buffer, PointerWi
       }
     }
     // Handles come grouped by process: the map is consulted once per process, not per handle.
-    if (pid != last_pid) {
+    // (Not a sentinel pid: a damaged table's first entry can hold any value, ~0 included.)
+    if (census.processes.empty() || pid != last_pid) {
       auto [it, inserted] =
           slot_of.try_emplace(pid, static_cast<std::uint32_t>(census.processes.size()));
       if (inserted) census.processes.push_back(ProcessHandleCensus{.pid = pid});

@@ -129,6 +129,25 @@ TEST_P(HandleTableWidths, CensusCountsKindsPerProcess) {
 // numbers them from 0 in the handle table, so its Event handles carry the list's Thread index
 // (seen under Wine: five CreateEvent handles with ObjectTypeIndex 8). The collector's own Process
 // probes give the shift; without it, the Events would be counted as Threads.
+// Found by fuzz_handle_table: a first entry whose pid was all ones matched the census's initial
+// "last pid" sentinel, so its handles were counted into a process slot that did not exist
+// (a read out of bounds).
+TEST_P(HandleTableWidths, FirstEntryWithAnAllOnesPidCrashedTheCensus) {
+  auto types = decode_object_types(windows_types(GetParam()).bytes(), GetParam());
+  ASSERT_TRUE(types);
+  const std::uint64_t all_ones =
+      GetParam() == PointerWidth::k64 ? ~std::uint64_t{0} : std::uint64_t{0xFFFFFFFF};
+  HandleTableBuilder table(GetParam());
+  table.add(HandleEntry{.object = 0x1000, .pid = all_ones, .handle = 4, .type_index = kEventType});
+  table.add(HandleEntry{.object = 0x2000, .pid = 800, .handle = 8, .type_index = kFileType});
+  auto census = census_handles(table.bytes(), GetParam(), *types, nullptr);
+  ASSERT_TRUE(census) << census.error().message;
+  ASSERT_EQ(census->processes.size(), 2u);
+  EXPECT_EQ(census->handles, 2u);
+  EXPECT_EQ(census->processes[1].pid, all_ones);
+  EXPECT_EQ(census->processes[1].kinds[HandleKind::kEvent], 1u);
+}
+
 TEST_P(HandleTableWidths, WineTypeIndexShiftFoundFromTheCollectorsOwnProbes) {
   ObjectTypesBuilder builder(GetParam());
   const char16_t* names[] = {u"Type",  u"Directory", u"SymbolicLink", u"Token",
