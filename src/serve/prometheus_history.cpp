@@ -10,20 +10,26 @@
 #include <set>
 #include <tuple>
 
+#include "core/forward_error.h"
 #include "core/kernel_memory.h"
 #include "detect/output.h"
 
 namespace poolscope::serve {
 
-Result<std::vector<PromSeries>> parse_query_range(std::string_view json) {
-  auto fail = [](const std::string& why) {
-    return make_error(ErrorCode::kInput,
-                      "unexpected answer from Prometheus' query_range API: " + why);
-  };
-  const nlohmann::json doc = nlohmann::json::parse(json, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return fail("not a JSON object");
+namespace {
+
+unexpected<Error> unexpected_answer(std::string_view api, const std::string& why) {
+  return make_error(ErrorCode::kInput,
+                    fmt::format("unexpected answer from Prometheus' {} API: {}", api, why));
+}
+
+// The `data` member of an API answer ({"status": "success", "data": ...}); an error answer becomes
+// an error with Prometheus' own message.
+Result<nlohmann::json> answer_data(std::string_view json, std::string_view api) {
+  nlohmann::json doc = nlohmann::json::parse(json, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return unexpected_answer(api, "not a JSON object");
   const auto status = doc.find("status");
-  if (status == doc.end() || !status->is_string()) return fail("no status");
+  if (status == doc.end() || !status->is_string()) return unexpected_answer(api, "no status");
   if (*status != "success") {
     std::string message = "Prometheus refused the query";
     const auto error = doc.find("error");
@@ -31,7 +37,18 @@ Result<std::vector<PromSeries>> parse_query_range(std::string_view json) {
     return make_error(ErrorCode::kUsage, message + "; check --match");
   }
   const auto data = doc.find("data");
-  if (data == doc.end() || !data->is_object()) return fail("no data");
+  if (data == doc.end()) return unexpected_answer(api, "no data");
+  return std::move(*data);
+}
+
+}  // namespace
+
+Result<std::vector<PromSeries>> parse_query_range(std::string_view json) {
+  auto fail = [](const std::string& why) { return unexpected_answer("query_range", why); };
+  auto answer = answer_data(json, "query_range");
+  if (!answer) return forward_error(answer);
+  const nlohmann::json* data = &*answer;
+  if (!data->is_object()) return fail("no data");
   const auto type = data->find("resultType");
   if (type == data->end() || *type != "matrix") return fail("the result is not a matrix");
   const auto result = data->find("result");
@@ -245,26 +262,14 @@ Result<std::string> with_matchers(std::string_view metric, std::string_view sele
 }
 
 Result<std::vector<std::string>> parse_label_values(std::string_view json) {
-  auto fail = [](const std::string& why) {
-    return make_error(ErrorCode::kInput,
-                      "unexpected answer from Prometheus' label values API: " + why);
-  };
-  const nlohmann::json doc = nlohmann::json::parse(json, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return fail("not a JSON object");
-  const auto status = doc.find("status");
-  if (status == doc.end() || !status->is_string()) return fail("no status");
-  if (*status != "success") {
-    std::string message = "Prometheus refused the query";
-    const auto error = doc.find("error");
-    if (error != doc.end() && error->is_string()) message += ": " + error->get<std::string>();
-    return make_error(ErrorCode::kUsage, message + "; check --match");
-  }
-  const auto data = doc.find("data");
-  if (data == doc.end() || !data->is_array()) return fail("no data array");
+  auto answer = answer_data(json, "label values");
+  if (!answer) return forward_error(answer);
+  const nlohmann::json* data = &*answer;
+  if (!data->is_array()) return unexpected_answer("label values", "no data array");
   std::vector<std::string> values;
   values.reserve(data->size());
   for (const auto& v : *data) {
-    if (!v.is_string()) return fail("a value is not a string");
+    if (!v.is_string()) return unexpected_answer("label values", "a value is not a string");
     values.push_back(v.get<std::string>());
   }
   return values;

@@ -125,8 +125,7 @@ TEST(PrometheusFleet, InstanceMatchersEscapeRegexAndQuotes) {
   EXPECT_EQ(instance_matcher({"web1:9100"}), R"(instance="web1:9100")");
   // Dots and other metacharacters match only themselves: "web1.a" must not match "web1xa".
   // In PromQL's double quotes the regex's backslashes are doubled.
-  EXPECT_EQ(instance_matcher({"web1.a:9100", "db(2)"}),
-            R"x(instance=~"web1\\.a:9100|db\\(2\\)")x");
+  EXPECT_EQ(instance_matcher({"web1.a:9100", "db(2)"}), R"x(instance=~"web1\\.a:9100|db\\(2\\)")x");
   EXPECT_EQ(instance_matcher({"a\"b"}), R"x(instance="a\"b")x");
   auto query = with_matchers("m", "{job=\"p\"}", instance_matcher({"h:1"}));
   ASSERT_TRUE(query.has_value());
