@@ -17,8 +17,8 @@ keys=${3:-50}
 hours=${4:-24}
 step=${5:-60}
 bin=$(cd "$build" && pwd)/src/cli/poolscope
-for p in prometheus promtool python3 /usr/bin/time; do
-  command -v "$p" >/dev/null || { echo "needs $p (apt install prometheus time python3)" >&2; exit 2; }
+for p in prometheus promtool python3 curl /usr/bin/time; do
+  command -v "$p" >/dev/null || { echo "needs $p (apt install prometheus time python3 curl)" >&2; exit 2; }
 done
 work=$(mktemp -d /tmp/poolscope-fleet-bench.XXXXXX)
 prom_pid=
